@@ -1,0 +1,4 @@
+export * from "./auth";
+export * from "./fleet";
+export * from "./tasks";
+export * from "./tokens";

@@ -1,0 +1,75 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqlList, TASK_STATUSES, TASK_TYPES } from "../../lib/tasks/constants";
+import { organization, user } from "./auth";
+import { devices } from "./fleet";
+
+export const fanouts = sqliteTable(
+  "fanouts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    code: text("code").notNull(),
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    type: text("type", { enum: TASK_TYPES }).notNull(),
+    // JSON: { kind: "devices" | "ous" | "all", names: string[] }
+    target: text("target", { mode: "json" }).$type<FanoutTarget>().notNull(),
+    total: integer("total").notNull(),
+    createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    uniqueIndex("fanouts_code_uidx").on(t.code),
+    index("fanouts_org_id_idx").on(t.organizationId, t.id),
+  ],
+);
+
+export type FanoutTarget = { kind: "devices" | "ous" | "all"; names: string[] };
+
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    // The rowid orders tasks by creation and is the keyset cursor of the list.
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    code: text("code").notNull(),
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    deviceId: text("device_id")
+      .notNull()
+      .references(() => devices.id),
+    fanoutId: integer("fanout_id").references(() => fanouts.id),
+    type: text("type", { enum: TASK_TYPES }).notNull(),
+    status: text("status", { enum: TASK_STATUSES }).notNull(),
+    payload: text("payload", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    message: text("message"),
+    createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+    scheduledAt: integer("scheduled_at", { mode: "timestamp_ms" }),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+    // The old task is final and so immutable: the link back is found by querying rerun_of.
+    rerunOf: text("rerun_of"),
+  },
+  (t) => [
+    check("tasks_status_check", sql.raw(`status in (${sqlList(TASK_STATUSES)})`)),
+    check("tasks_type_check", sql.raw(`type in (${sqlList(TASK_TYPES)})`)),
+    uniqueIndex("tasks_code_uidx").on(t.code),
+    // The list: newest first within the organization, optionally narrowed by one filter.
+    index("tasks_org_id_idx").on(t.organizationId, t.id),
+    index("tasks_org_status_id_idx").on(t.organizationId, t.status, t.id),
+    index("tasks_org_type_id_idx").on(t.organizationId, t.type, t.id),
+    index("tasks_device_id_idx").on(t.deviceId, t.id),
+    index("tasks_fanout_status_idx").on(t.fanoutId, t.status),
+    index("tasks_rerun_of_idx").on(t.rerunOf).where(sql`rerun_of is not null`),
+    // The clock: what fires, expires or runs out of lease next.
+    index("tasks_scheduled_due_idx").on(t.scheduledAt).where(sql`status = 'SCHEDULED'`),
+    index("tasks_pending_expiry_idx").on(t.expiresAt).where(sql`status = 'PENDING'`),
+  ],
+);
+
+export type Task = typeof tasks.$inferSelect;
+export type Fanout = typeof fanouts.$inferSelect;

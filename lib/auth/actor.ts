@@ -1,0 +1,19 @@
+import { ForbiddenError } from "../errors";
+import { roleAtLeast, type Role } from "./roles";
+
+/** Who is acting, in which organization, with which role — the scope of every domain verb. */
+export type Actor = {
+  organizationId: string;
+  userId: string | null;
+  role: Role;
+  /** Shown in messages such as "Cancelled by ada@example.com". */
+  label: string;
+};
+
+export function requireRole(actor: Actor, needed: Role): void {
+  if (!roleAtLeast(actor.role, needed)) {
+    throw new ForbiddenError(
+      needed === "ADMIN" ? "Only an ADMIN of this organization may do this" : "Your role is read-only in this organization",
+    );
+  }
+}

@@ -1,0 +1,7 @@
+export const DEVICE_STATUSES = ["PENDING", "ENABLED", "DISABLED"] as const;
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+/** How a soft-deleted device is shown everywhere, the task list included. */
+export const DELETED_SUFFIX = "__deleted__";
+
+export const DEVICE_NAME_MAX = 64;

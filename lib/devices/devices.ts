@@ -1,0 +1,229 @@
+import { randomUUID } from "node:crypto";
+import { and, asc, eq, inArray, isNull, like, sql } from "drizzle-orm";
+import { z } from "zod";
+import type { Db } from "../../db/client";
+import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
+import { requireRole, type Actor } from "../auth/actor";
+import { ConflictError, NotFoundError } from "../errors";
+import { publish, type DomainEvent } from "../events";
+import { transitionTasks, type DbOrTx } from "../tasks/transition";
+import { parse } from "../validation";
+import { DELETED_SUFFIX, DEVICE_NAME_MAX, type DeviceStatus } from "./constants";
+
+export const deviceNameSchema = z
+  .string()
+  .trim()
+  .min(1, "Name is required")
+  .max(DEVICE_NAME_MAX, `Name is at most ${DEVICE_NAME_MAX} characters`)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Name is letters, digits, dots, dashes and underscores")
+  .refine((n) => !n.endsWith(DELETED_SUFFIX), `A name cannot end in ${DELETED_SUFFIX}`);
+
+/** How a device's name reads everywhere: deleted devices carry the __deleted__ suffix. */
+export function displayName(d: Pick<Device, "name" | "deletedAt">): string {
+  return d.deletedAt ? `${d.name}${DELETED_SUFFIX}` : d.name;
+}
+
+/** The same rule in SQL, for queries that filter or sort on the shown name. */
+export const displayNameSql = sql<string>`(${devices.name} || case when ${devices.deletedAt} is null then '' else ${DELETED_SUFFIX} end)`;
+
+export type DeviceRow = Device & { ous: string[]; displayName: string };
+
+export function listDevices(db: Db, actor: Actor, opts: { query?: string } = {}): DeviceRow[] {
+  const rows = db
+    .select()
+    .from(devices)
+    .where(
+      and(
+        eq(devices.organizationId, actor.organizationId),
+        isNull(devices.deletedAt),
+        opts.query ? like(devices.name, `%${escapeLike(opts.query)}%`) : undefined,
+      ),
+    )
+    .orderBy(asc(devices.name))
+    .all();
+  const ouRows = db
+    .select({ deviceId: deviceOus.deviceId, name: ous.name })
+    .from(deviceOus)
+    .innerJoin(ous, eq(ous.id, deviceOus.ouId))
+    .where(eq(ous.organizationId, actor.organizationId))
+    .all();
+  const byDevice = new Map<string, string[]>();
+  for (const r of ouRows) (byDevice.get(r.deviceId) ?? byDevice.set(r.deviceId, []).get(r.deviceId)!).push(r.name);
+  return rows.map((d) => ({ ...d, ous: (byDevice.get(d.id) ?? []).sort(), displayName: displayName(d) }));
+}
+
+export function listOus(db: Db, organizationId: string): { name: string; devices: number }[] {
+  return db
+    .select({ name: ous.name, devices: sql<number>`count(${devices.id})` })
+    .from(ous)
+    .leftJoin(deviceOus, eq(deviceOus.ouId, ous.id))
+    .leftJoin(devices, and(eq(devices.id, deviceOus.deviceId), isNull(devices.deletedAt)))
+    .where(eq(ous.organizationId, organizationId))
+    .groupBy(ous.id)
+    .orderBy(asc(ous.name))
+    .all();
+}
+
+export function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function liveDevice(db: DbOrTx, organizationId: string, id: string): Device {
+  const d = db
+    .select()
+    .from(devices)
+    .where(and(eq(devices.id, id), eq(devices.organizationId, organizationId), isNull(devices.deletedAt)))
+    .get();
+  if (!d) throw new NotFoundError("Device");
+  return d;
+}
+
+/** Creates a device (enrollment and seeding); OUs are created on first use. */
+export function createDevice(
+  db: DbOrTx,
+  input: { organizationId: string; name: string; status?: DeviceStatus; ous?: string[]; agentVersion?: string | null; tokenHash?: string | null; at?: Date },
+): Device {
+  const name = parse(deviceNameSchema, input.name);
+  const taken = db
+    .select({ id: devices.id })
+    .from(devices)
+    .where(and(eq(devices.organizationId, input.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
+    .get();
+  if (taken) throw new ConflictError(`A device named ${name} already exists`);
+  const device = db
+    .insert(devices)
+    .values({
+      id: randomUUID(),
+      organizationId: input.organizationId,
+      name,
+      status: input.status ?? "PENDING",
+      agentVersion: input.agentVersion ?? null,
+      tokenHash: input.tokenHash ?? null,
+      enrolledAt: input.at ?? new Date(),
+    })
+    .returning()
+    .get();
+  for (const ouName of input.ous ?? []) {
+    const ou =
+      db.select().from(ous).where(and(eq(ous.organizationId, input.organizationId), eq(ous.name, ouName))).get() ??
+      db.insert(ous).values({ organizationId: input.organizationId, name: ouName }).returning().get();
+    db.insert(deviceOus).values({ deviceId: device.id, ouId: ou.id }).run();
+  }
+  return device;
+}
+
+const idSchema = z.string().uuid("Not a device id");
+
+function setStatus(db: Db, actor: Actor, id: string, from: DeviceStatus[], to: DeviceStatus, change: "approved" | "enabled" | "disabled") {
+  requireRole(actor, "READ_WRITE");
+  const deviceId = parse(idSchema, id);
+  const events: DomainEvent[] = [];
+  db.transaction((tx) => {
+    const d = liveDevice(tx, actor.organizationId, deviceId);
+    if (!from.includes(d.status)) throw new ConflictError(`The device is ${d.status}`);
+    tx.update(devices).set({ status: to }).where(eq(devices.id, d.id)).run();
+    // A disabled device gets no tasks: what was waiting for it will not run.
+    if (to === "DISABLED") events.push(...finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running", false));
+    events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change });
+  });
+  publish(events);
+}
+
+export const approveDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, ["PENDING"], "ENABLED", "approved");
+export const enableDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, ["DISABLED"], "ENABLED", "enabled");
+export const disableDevice = (db: Db, actor: Actor, id: string) =>
+  setStatus(db, actor, id, ["ENABLED", "PENDING"], "DISABLED", "disabled");
+
+export function renameDevice(db: Db, actor: Actor, id: string, newName: string): void {
+  requireRole(actor, "READ_WRITE");
+  const deviceId = parse(idSchema, id);
+  const name = parse(deviceNameSchema, newName);
+  db.transaction((tx) => {
+    const d = liveDevice(tx, actor.organizationId, deviceId);
+    if (d.name === name) return;
+    const taken = tx
+      .select({ id: devices.id })
+      .from(devices)
+      .where(and(eq(devices.organizationId, actor.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
+      .get();
+    if (taken) throw new ConflictError(`A device named ${name} already exists`);
+    tx.update(devices).set({ name }).where(eq(devices.id, d.id)).run();
+  });
+  publish([{ kind: "device.changed", organizationId: actor.organizationId, deviceId, change: "renamed" }]);
+}
+
+/**
+ * Soft delete: the token stops working, the name gains __deleted__, waiting tasks are
+ * cancelled and running ones failed, all in one transaction.
+ */
+export function deleteDevice(db: Db, actor: Actor, id: string): void {
+  requireRole(actor, "READ_WRITE");
+  const deviceId = parse(idSchema, id);
+  const events: DomainEvent[] = [];
+  db.transaction((tx) => {
+    const d = liveDevice(tx, actor.organizationId, deviceId);
+    tx.update(devices).set({ deletedAt: new Date(), tokenHash: null, online: false }).where(eq(devices.id, d.id)).run();
+    events.push(...finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running", true));
+    events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: "deleted" });
+  });
+  publish(events);
+}
+
+function finishOpenTasks(tx: DbOrTx, deviceId: string, waitingMessage: string, runningMessage: string, failRunning: boolean) {
+  const mine = eq(tasks.deviceId, deviceId);
+  const at = new Date();
+  return [
+    ...transitionTasks(tx, { where: mine, from: "SCHEDULED", to: "CANCELLED", message: waitingMessage, at }).events,
+    ...transitionTasks(tx, { where: mine, from: "PENDING", to: "CANCELLED", message: waitingMessage, at }).events,
+    ...(failRunning ? transitionTasks(tx, { where: mine, from: "IN_PROGRESS", to: "FAILED", message: runningMessage, at }).events : []),
+  ];
+}
+
+export type TargetResolution = { devices: Pick<Device, "id" | "name">[]; unresolved: { name: string; reason: string }[] };
+
+/**
+ * Resolves a fan-out target to ENABLED live devices, de-duplicated. Named devices must
+ * exist and be ENABLED; OUs must exist; OU and organization targets skip other devices.
+ */
+export function resolveTarget(
+  db: DbOrTx,
+  organizationId: string,
+  target: { devices?: string[]; ous?: string[]; all?: boolean },
+): TargetResolution {
+  const live = and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
+  const found = new Map<string, Pick<Device, "id" | "name">>();
+  const unresolved: TargetResolution["unresolved"] = [];
+  const enabled = eq(devices.status, "ENABLED");
+  const cols = { id: devices.id, name: devices.name, status: devices.status };
+
+  if (target.all) {
+    for (const d of db.select(cols).from(devices).where(and(live, enabled)).all()) found.set(d.id, d);
+  } else {
+    const names = [...new Set(target.devices ?? [])];
+    const byName = new Map<string, { id: string; name: string; status: DeviceStatus }>();
+    for (let i = 0; i < names.length; i += 500) {
+      for (const d of db.select(cols).from(devices).where(and(live, inArray(devices.name, names.slice(i, i + 500)))).all()) byName.set(d.name, d);
+    }
+    for (const n of names) {
+      const d = byName.get(n);
+      if (!d) unresolved.push({ name: n, reason: "no such device" });
+      else if (d.status !== "ENABLED") unresolved.push({ name: n, reason: `device is ${d.status}` });
+      else found.set(d.id, d);
+    }
+    const ouNames = [...new Set(target.ous ?? [])];
+    if (ouNames.length) {
+      const known = db.select().from(ous).where(and(eq(ous.organizationId, organizationId), inArray(ous.name, ouNames))).all();
+      for (const n of ouNames) if (!known.some((o) => o.name === n)) unresolved.push({ name: n, reason: "no such OU" });
+      if (known.length) {
+        const members = db
+          .select(cols)
+          .from(devices)
+          .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
+          .where(and(live, enabled, inArray(deviceOus.ouId, known.map((o) => o.id))))
+          .all();
+        for (const d of members) found.set(d.id, d);
+      }
+    }
+  }
+  return { devices: [...found.values()].map(({ id, name }) => ({ id, name })), unresolved };
+}

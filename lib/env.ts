@@ -1,0 +1,33 @@
+import { z } from "zod";
+
+const bool = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true");
+
+/** Every environment variable the server reads, parsed once; a bad value stops start-up with its name. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .default("data/taskwire.db")
+    .refine((v) => !/^[a-z]+:\/\//i.test(v) || v.startsWith("file:"), "DATABASE_URL is a file path (or file: URL)")
+    .transform((v) => v.replace(/^file:(\/\/)?/, "")),
+  BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters").optional(),
+  BETTER_AUTH_URL: z.string().url().optional(),
+  TASKWIRE_SQLITE_SYNC: z.enum(["NORMAL", "FULL"]).default("NORMAL"),
+  TASKWIRE_SECURE_COOKIES: bool.default(false),
+  TASKWIRE_SIGNIN_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(10),
+  TASKWIRE_TRUST_PROXY: bool.default(false),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid environment:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}

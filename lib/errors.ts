@@ -1,0 +1,52 @@
+// Domain errors carry a code and a human message, never a transport status. Each adapter
+// (server actions, the JSON API, socket acknowledgements) maps them in one place.
+
+export type FieldErrors = Record<string, string[]>;
+
+export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable";
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fieldErrors?: FieldErrors,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+export class ValidationError extends DomainError {
+  constructor(message: string, fieldErrors?: FieldErrors) {
+    super("invalid", message, fieldErrors);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(what: string) {
+    super("not_found", `${what} was not found`);
+  }
+}
+
+export class ForbiddenError extends DomainError {
+  constructor(message = "Your role does not allow this") {
+    super("forbidden", message);
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}
+
+export class UnprocessableError extends DomainError {
+  constructor(message: string, fieldErrors?: FieldErrors, details?: Record<string, unknown>) {
+    super("unprocessable", message, fieldErrors, details);
+  }
+}
+
+export function isDomainError(e: unknown): e is DomainError {
+  return e instanceof DomainError;
+}

@@ -1,0 +1,50 @@
+import { EventEmitter } from "node:events";
+import type { TaskStatus, TaskType } from "./tasks/constants";
+
+/** Published once per task transition, after its transaction commits. `from` is null on creation. */
+export type TaskTransition = {
+  kind: "task.transition";
+  organizationId: string;
+  taskId: number;
+  code: string;
+  deviceId: string;
+  fanoutId: number | null;
+  type: TaskType;
+  from: TaskStatus | null;
+  to: TaskStatus;
+  at: number;
+};
+
+export type DeviceChange = {
+  kind: "device.changed";
+  organizationId: string;
+  deviceId: string;
+  change: "enrolled" | "approved" | "enabled" | "disabled" | "renamed" | "deleted";
+};
+
+export type DomainEvent = TaskTransition | DeviceChange;
+
+type Bus = EventEmitter<{ event: [DomainEvent] }>;
+
+// One bus per process, shared by server.ts and the Next bundle (see db/client.ts).
+const KEY = Symbol.for("taskwire.events");
+
+function bus(): Bus {
+  const holder = globalThis as { [KEY]?: Bus };
+  if (!holder[KEY]) {
+    holder[KEY] = new EventEmitter({ captureRejections: false }) as Bus;
+    holder[KEY].setMaxListeners(100);
+  }
+  return holder[KEY];
+}
+
+export function publish(events: DomainEvent[]): void {
+  const b = bus();
+  for (const e of events) b.emit("event", e);
+}
+
+export function subscribe(listener: (e: DomainEvent) => void): () => void {
+  const b = bus();
+  b.on("event", listener);
+  return () => b.off("event", listener);
+}

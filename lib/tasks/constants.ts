@@ -1,0 +1,84 @@
+// The one home of the task rules: statuses, types, transitions, leases and TTL bounds.
+// The zod enums, the SQL CHECK constraints and the immutability trigger all derive from here.
+
+export const TASK_STATUSES = [
+  "SCHEDULED",
+  "PENDING",
+  "IN_PROGRESS",
+  "COMPLETED",
+  "FAILED",
+  "CANCELLED",
+  "EXPIRED",
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export const FINAL_STATUSES = ["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"] as const satisfies readonly TaskStatus[];
+export const OPEN_STATUSES = ["SCHEDULED", "PENDING", "IN_PROGRESS"] as const satisfies readonly TaskStatus[];
+export const CANCELLABLE_STATUSES = ["SCHEDULED", "PENDING"] as const satisfies readonly TaskStatus[];
+
+export function isFinal(status: TaskStatus): boolean {
+  return (FINAL_STATUSES as readonly TaskStatus[]).includes(status);
+}
+
+/** Every legal transition; nothing else may happen to a task. */
+export const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
+  SCHEDULED: ["PENDING", "CANCELLED"],
+  PENDING: ["IN_PROGRESS", "CANCELLED", "EXPIRED"],
+  IN_PROGRESS: ["COMPLETED", "FAILED"],
+  COMPLETED: [],
+  FAILED: [],
+  CANCELLED: [],
+  EXPIRED: [],
+};
+
+export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export const TASK_TYPES = [
+  "SYNC",
+  "PULL",
+  "PUSH",
+  "BACKUP",
+  "RESTART",
+  "REBOOT",
+  "SHUTDOWN",
+  "PING",
+  "PLUGIN_INSTALL",
+  "FIRMWARE_UPGRADE",
+] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+/** How long an IN_PROGRESS task may wait for its result, per type. */
+export const LEASE_MINUTES: Record<TaskType, number> = {
+  PING: 2,
+  RESTART: 5,
+  SYNC: 15,
+  PULL: 15,
+  PUSH: 15,
+  BACKUP: 15,
+  REBOOT: 15,
+  SHUTDOWN: 15,
+  PLUGIN_INSTALL: 30,
+  FIRMWARE_UPGRADE: 60,
+};
+
+export const TTL_SECONDS = { min: 60, max: 30 * 24 * 3600, default: 24 * 3600 } as const;
+
+export const TASK_TYPE_LABELS: Record<TaskType, string> = {
+  SYNC: "Sync configuration",
+  PULL: "Pull running configuration",
+  PUSH: "Push configuration fragment",
+  BACKUP: "Back up configuration",
+  RESTART: "Restart agent",
+  REBOOT: "Reboot appliance",
+  SHUTDOWN: "Shut down appliance",
+  PING: "Ping a host",
+  PLUGIN_INSTALL: "Install agent plugin",
+  FIRMWARE_UPGRADE: "Upgrade firmware",
+};
+
+/** Renders a tuple as the body of a SQL `IN (...)` list. Only ever fed the constants above. */
+export function sqlList(values: readonly string[]): string {
+  return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
+}

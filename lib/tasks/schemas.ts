@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { DEVICE_NAME_MAX } from "../devices/constants";
+import { CODE_PATTERN } from "../codes";
+import { TASK_STATUSES, TASK_TYPES, TTL_SECONDS, type TaskType } from "./constants";
+
+export const taskTypeSchema = z.enum(TASK_TYPES, { error: () => `Unknown type; expected one of ${TASK_TYPES.join(", ")}` });
+export const taskStatusSchema = z.enum(TASK_STATUSES, {
+  error: () => `Unknown status; expected one of ${TASK_STATUSES.join(", ")}`,
+});
+export const taskCodeSchema = z.string().regex(CODE_PATTERN, "A task code is 8 letters or digits");
+
+const hostSchema = z
+  .string()
+  .trim()
+  .min(1, "Host is required")
+  .max(253, "Host is at most 253 characters")
+  .regex(/^[A-Za-z0-9.:_-]+$/, "Host is a hostname or an IP address");
+
+const empty = z.object({}).strict();
+
+/** The payload each type carries; types without one accept nothing (or an empty object). */
+export const PAYLOAD_SCHEMAS = {
+  SYNC: empty,
+  PULL: empty,
+  PUSH: empty,
+  BACKUP: empty,
+  RESTART: empty,
+  REBOOT: empty,
+  SHUTDOWN: empty,
+  PING: z
+    .object({
+      host: hostSchema,
+      count: z.coerce
+        .number()
+        .int("Count is a whole number")
+        .min(1, "Count is at least 1")
+        .max(1000, "Count is at most 1000")
+        .default(4),
+    })
+    .strict(),
+  PLUGIN_INSTALL: z
+    .object({
+      targetVersion: z
+        .string()
+        .trim()
+        .max(32, "Version is at most 32 characters")
+        .regex(/^[0-9A-Za-z._-]*$/, "Version is letters, digits, dots and dashes")
+        .optional()
+        .transform((v) => (v ? v : undefined)),
+    })
+    .strict(),
+  FIRMWARE_UPGRADE: z.object({ mode: z.enum(["minor", "major"], { error: () => 'Mode is "minor" or "major"' }) }).strict(),
+} satisfies Record<TaskType, z.ZodType>;
+
+export type Payload = Record<string, unknown> | null;
+
+const nameList = z
+  .array(z.string().trim().min(1, "A name cannot be empty").max(DEVICE_NAME_MAX, `A name is at most ${DEVICE_NAME_MAX} characters`))
+  .max(10_000, "At most 10,000 names");
+
+export const targetSchema = z
+  .object({
+    devices: nameList.optional(),
+    ous: nameList.optional(),
+    all: z.boolean().optional(),
+  })
+  .strict()
+  .refine((t) => t.all || (t.devices?.length ?? 0) + (t.ous?.length ?? 0) > 0, {
+    message: "Name at least one device or OU, or target the whole organization",
+  });
+
+export const issueSchema = z.object({
+  type: taskTypeSchema,
+  payload: z.unknown().optional(),
+  targets: targetSchema,
+  scheduledAt: z.coerce.date({ error: () => "Scheduled time is not a date" }).nullish(),
+  ttlSeconds: z.coerce
+    .number({ error: () => "Time to live is a number of seconds" })
+    .int("Time to live is a whole number of seconds")
+    .min(TTL_SECONDS.min, "Time to live is at least 1 minute")
+    .max(TTL_SECONDS.max, "Time to live is at most 30 days")
+    .default(TTL_SECONDS.default),
+});
+export type IssueInput = z.input<typeof issueSchema>;
+
+export const listFilterSchema = z.object({
+  device: z.string().trim().max(DEVICE_NAME_MAX, `Device filter is at most ${DEVICE_NAME_MAX} characters`).optional(),
+  type: taskTypeSchema.optional(),
+  status: taskStatusSchema.optional(),
+  fanout: taskCodeSchema.optional(),
+});
+export type ListFilter = z.output<typeof listFilterSchema>;

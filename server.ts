@@ -1,0 +1,74 @@
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import next from "next";
+import { Server as SocketServer } from "socket.io";
+import { openDatabase, setDb } from "./db/client";
+import { readEnv } from "./lib/env";
+import { ensureSecret } from "./lib/server/secret";
+
+const IO_KEY = Symbol.for("taskwire.io");
+
+export type RunningServer = { url: string; port: number; close: () => Promise<void> };
+
+/**
+ * One process: the http server carries Next's request handler and Socket.IO. The database
+ * is opened and migrated before anything listens; a failing migration exits 1.
+ */
+export async function startServer(overrides: Partial<Record<string, string>> = {}): Promise<RunningServer> {
+  const env = readEnv({ ...process.env, ...overrides });
+  process.env.BETTER_AUTH_SECRET = ensureSecret(env.DATABASE_URL, env.BETTER_AUTH_SECRET);
+  process.env.DATABASE_URL = env.DATABASE_URL;
+  process.env.NEXT_TELEMETRY_DISABLED = "1";
+
+  const db = openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC });
+  setDb(db);
+
+  const dev = env.NODE_ENV !== "production";
+  const httpServer = createServer();
+  const app = next({ dev, hostname: env.HOST, port: env.PORT, httpServer });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+
+  httpServer.on("request", (req: IncomingMessage, res) => {
+    // better-auth keys its sign-in rate limit on x-forwarded-for; without a trusted proxy
+    // in front, a client could forge it, so it is set from the socket.
+    if (!env.TASKWIRE_TRUST_PROXY) req.headers["x-forwarded-for"] = req.socket.remoteAddress ?? "unknown";
+    void handle(req, res);
+  });
+
+  const io = new SocketServer(httpServer, { serveClient: false });
+  (globalThis as { [IO_KEY]?: SocketServer })[IO_KEY] = io;
+
+  await new Promise<void>((ok, fail) => {
+    httpServer.once("error", fail);
+    httpServer.listen(env.PORT, env.HOST, () => ok());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
+
+  return {
+    url,
+    port,
+    close: async () => {
+      await io.close();
+      await new Promise<void>((ok) => httpServer.close(() => ok()));
+      await app.close();
+      db.$client.close();
+    },
+  };
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/server.ts");
+if (isMain) {
+  startServer()
+    .then((s) => {
+      console.log(`Taskwire listening on ${s.url}`);
+      const stop = () => void s.close().then(() => process.exit(0));
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    })
+    .catch((err: unknown) => {
+      console.error(`Taskwire failed to start: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
+}
