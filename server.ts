@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
-import { openDatabase, setDb } from "./db/client";
+import { openDatabase, setDb, type Db } from "./db/client";
 import { readEnv } from "./lib/env";
 import { ensureSecret } from "./lib/server/secret";
 
@@ -14,14 +14,20 @@ export type RunningServer = { url: string; port: number; close: () => Promise<vo
  * One process: the http server carries Next's request handler and Socket.IO. The database
  * is opened and migrated before anything listens; a failing migration exits 1.
  */
-export async function startServer(overrides: Partial<Record<string, string>> = {}): Promise<RunningServer> {
+export async function startServer(
+  overrides: Partial<Record<string, string>> = {},
+  hooks: { beforeListen?: (db: Db) => void | Promise<void> } = {},
+): Promise<RunningServer> {
   const env = readEnv({ ...process.env, ...overrides });
   process.env.BETTER_AUTH_SECRET = ensureSecret(env.DATABASE_URL, env.BETTER_AUTH_SECRET);
   process.env.DATABASE_URL = env.DATABASE_URL;
+  // The address auth builds its own links from, unless the operator names a public one.
+  process.env.BETTER_AUTH_URL ??= `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${env.PORT}`;
   process.env.NEXT_TELEMETRY_DISABLED = "1";
 
   const db = openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC });
   setDb(db);
+  await hooks.beforeListen?.(db);
 
   const dev = env.NODE_ENV !== "production";
   const httpServer = createServer();

@@ -1,12 +1,22 @@
 import { defineConfig } from "vitest/config";
 
+// better-sqlite3 is a native module: tests run in separate processes, not worker threads.
+const shared = { pool: "forks" as const, testTimeout: 30_000 };
+
 export default defineConfig({
   test: {
-    include: ["tests/unit/**/*.test.ts", "tests/integration/**/*.test.ts"],
-    // better-sqlite3 is a native module: separate processes, not worker threads.
-    pool: "forks",
-    testTimeout: 30_000,
-    hookTimeout: 180_000,
-    globalSetup: ["tests/support/global-setup.ts"],
+    projects: [
+      { test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"] } },
+      {
+        test: {
+          ...shared,
+          name: "integration",
+          include: ["tests/integration/**/*.test.ts"],
+          hookTimeout: 180_000,
+          // Integration suites start the real production server: it is built once, first.
+          globalSetup: ["tests/support/global-setup.ts"],
+        },
+      },
+    ],
   },
 });

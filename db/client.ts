@@ -47,3 +47,8 @@ export function getDb(): Db {
   }
   return holder[KEY]!;
 }
+
+/** Forgets the process's handle (tests that hand a database file over to a child server). */
+export function clearDb(): void {
+  delete (globalThis as Holder)[KEY];
+}

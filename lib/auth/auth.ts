@@ -29,6 +29,13 @@ function createAuth() {
   return betterAuth({
     secret: env.BETTER_AUTH_SECRET,
     baseURL: env.BETTER_AUTH_URL,
+    // Without a fixed public URL the console answers on whatever host it is reached by:
+    // trust exactly the request's own origin (a same-origin check), plus any configured URL.
+    trustedOrigins: (request) => {
+      const host = request?.headers.get("host");
+      const proto = env.TASKWIRE_SECURE_COOKIES ? "https" : "http";
+      return [env.BETTER_AUTH_URL, host ? `${proto}://${host}` : undefined];
+    },
     database: drizzleAdapter(getDb(), { provider: "sqlite", schema }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, disableSignUp: true },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, asc, eq, inArray, isNull, like, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
@@ -36,7 +36,7 @@ export function listDevices(db: Db, actor: Actor, opts: { query?: string } = {})
       and(
         eq(devices.organizationId, actor.organizationId),
         isNull(devices.deletedAt),
-        opts.query ? like(devices.name, `%${escapeLike(opts.query)}%`) : undefined,
+        opts.query ? sql`${devices.name} like ${`%${escapeLike(opts.query)}%`} escape '\\'` : undefined,
       ),
     )
     .orderBy(asc(devices.name))

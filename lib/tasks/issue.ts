@@ -8,7 +8,7 @@ import { UnprocessableError, ValidationError } from "../errors";
 import { publish } from "../events";
 import { parse } from "../validation";
 import type { TaskType } from "./constants";
-import { issueSchema, PAYLOAD_SCHEMAS, type IssueInput, type Payload } from "./schemas";
+import { issueSchema, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
 import { transitionEvent } from "./transition";
 
 export type IssueResult = {
@@ -45,7 +45,9 @@ const targetKind = (t: { devices?: string[]; ous?: string[]; all?: boolean }): F
  * Issues one type to a target as a fan-out: every task exists, or none does. Names that do
  * not resolve reject the whole request, listed in the error.
  */
-export function issueFanout(db: Db, actor: Actor, raw: IssueInput & { rerunOf?: string }, now = new Date()): IssueResult {
+export type IssueRequest = { type?: unknown; payload?: unknown; targets?: unknown; scheduledAt?: unknown; ttlSeconds?: unknown; rerunOf?: string };
+
+export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new Date()): IssueResult {
   requireRole(actor, "READ_WRITE");
   const input = parse(issueSchema, raw);
   const payload = parsePayload(input.type, input.payload);

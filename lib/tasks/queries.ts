@@ -18,6 +18,7 @@ const listColumns = {
   device: displayNameSql,
   deviceId: tasks.deviceId,
   organization: organization.name,
+  fanout: fanouts.code,
   scheduledAt: tasks.scheduledAt,
   createdAt: tasks.createdAt,
   updatedAt: tasks.updatedAt,
@@ -33,6 +34,8 @@ export type TaskListItem = {
   device: string;
   deviceId: string;
   organization: string;
+  /** The code of the fan-out that issued the task (null for tasks issued outside one). */
+  fanout: string | null;
   scheduledAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -82,6 +85,7 @@ export function listTasks(db: Db, actor: Actor, raw: { filter?: unknown; cursor?
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
     .innerJoin(organization, eq(organization.id, tasks.organizationId))
+    .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
     .where(and(where, before !== undefined ? lt(tasks.id, before) : undefined, backward ? gt(tasks.id, after) : undefined))
     .orderBy(backward ? asc(tasks.id) : desc(tasks.id))
     .limit(limit + 1)
@@ -108,6 +112,7 @@ export function pageTasks(db: Db, actor: Actor, raw: { filter?: unknown; page: n
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
     .innerJoin(organization, eq(organization.id, tasks.organizationId))
+    .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
     .where(where)
     .orderBy(desc(tasks.id))
     .limit(raw.perPage)

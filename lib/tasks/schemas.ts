@@ -10,11 +10,12 @@ export const taskStatusSchema = z.enum(TASK_STATUSES, {
 export const taskCodeSchema = z.string().regex(CODE_PATTERN, "A task code is 8 letters or digits");
 
 const hostSchema = z
-  .string()
+  .string({ error: (i) => (i.input === undefined ? "Host is required" : "Host is a hostname or an IP address") })
   .trim()
   .min(1, "Host is required")
   .max(253, "Host is at most 253 characters")
-  .regex(/^[A-Za-z0-9.:_-]+$/, "Host is a hostname or an IP address");
+  // Starts with a letter or digit (or ":" of an IPv6 address): never read as a ping option.
+  .regex(/^[A-Za-z0-9:][A-Za-z0-9.:_-]*$/, "Host is a hostname or an IP address");
 
 const empty = z.object({}).strict();
 

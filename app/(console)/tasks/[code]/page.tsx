@@ -1,0 +1,163 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { getDb } from "@/db/client";
+import { Card } from "@/app/_components/card";
+import { RelativeTime } from "@/app/_components/relative-time";
+import { StatusBadge } from "@/app/_components/status-badge";
+import { requirePageContext } from "@/app/_lib/context";
+import { roleAtLeast } from "@/lib/auth/roles";
+import { isDomainError } from "@/lib/errors";
+import { CANCELLABLE_STATUSES, isFinal, LEASE_MINUTES, type TaskStatus } from "@/lib/tasks/constants";
+import { getTask, type TaskDetail } from "@/lib/tasks/queries";
+import { TaskActions } from "./task-actions";
+
+export const dynamic = "force-dynamic";
+
+export async function generateMetadata({ params }: { params: Promise<{ code: string }> }): Promise<Metadata> {
+  return { title: `Task ${(await params).code}` };
+}
+
+function Row({ label, children }: { label: string; children: React.ReactNode }) {
+  return (
+    <div className="grid grid-cols-3 gap-2 py-1.5 text-sm">
+      <dt className="text-slate-500">{label}</dt>
+      <dd className="col-span-2 min-w-0 break-words">{children}</dd>
+    </div>
+  );
+}
+
+function load(ctx: Awaited<ReturnType<typeof requirePageContext>>, code: string): TaskDetail {
+  try {
+    return getTask(getDb(), ctx.actor, code);
+  } catch (e) {
+    // A malformed code, or another organization's task, is simply not here.
+    if (isDomainError(e) && (e.code === "not_found" || e.code === "invalid")) notFound();
+    throw e;
+  }
+}
+
+export default async function TaskPage({ params }: { params: Promise<{ code: string }> }) {
+  const ctx = await requirePageContext();
+  const task = load(ctx, (await params).code);
+  const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
+  const canCancel = canWrite && (CANCELLABLE_STATUSES as readonly TaskStatus[]).includes(task.status);
+  const canRerun = canWrite && isFinal(task.status) && !task.device.endsWith("__deleted__");
+
+  return (
+    <div className="space-y-5">
+      <nav aria-label="Breadcrumb" className="text-sm text-slate-500">
+        <Link href="/tasks" className="hover:underline">
+          Tasks
+        </Link>{" "}
+        / <span className="font-mono">{task.code}</span>
+      </nav>
+      <header className="flex flex-wrap items-center gap-3">
+        <h1 className="font-mono text-2xl font-semibold tracking-tight">{task.code}</h1>
+        <StatusBadge status={task.status} size="lg" />
+        <span className="text-sm text-slate-500">
+          {task.type} on {task.device}
+        </span>
+      </header>
+
+      <div className="grid gap-5 md:grid-cols-2">
+        <Card title="Task Information">
+          <dl className="divide-y divide-slate-100">
+            <Row label="Task code">
+              <span className="font-mono">{task.code}</span>
+            </Row>
+            <Row label="Type">{task.type}</Row>
+            <Row label="Status">
+              <StatusBadge status={task.status} />
+            </Row>
+            <Row label="Device">
+              {task.device.endsWith("__deleted__") ? (
+                <span className="text-slate-500">{task.device}</span>
+              ) : (
+                <Link className="text-sky-700 hover:underline" href={`/tasks?device=${encodeURIComponent(task.device)}`}>
+                  {task.device}
+                </Link>
+              )}
+            </Row>
+            <Row label="Organization">{task.organization}</Row>
+            <Row label="Fan-out">
+              {task.fanout ? (
+                <Link className="font-mono text-sky-700 hover:underline" href={`/tasks?fanout=${task.fanout}`}>
+                  {task.fanout}
+                </Link>
+              ) : (
+                "—"
+              )}
+              {task.fanoutTotal && task.fanoutTotal > 1 ? <span className="text-slate-500"> ({task.fanoutTotal} devices)</span> : null}
+            </Row>
+            {task.payload && (
+              <Row label="Payload">
+                <code className="rounded bg-slate-100 px-1.5 py-0.5 text-xs">{JSON.stringify(task.payload)}</code>
+              </Row>
+            )}
+            <Row label="Re-run of">
+              {task.rerunOf ? (
+                <Link className="font-mono text-sky-700 hover:underline" href={`/tasks/${task.rerunOf}`}>
+                  {task.rerunOf}
+                </Link>
+              ) : (
+                "—"
+              )}
+            </Row>
+            <Row label="Re-runs">
+              {task.reruns.length ? (
+                <ul className="flex flex-wrap gap-2">
+                  {task.reruns.map((r) => (
+                    <li key={r.code}>
+                      <Link className="font-mono text-sky-700 hover:underline" href={`/tasks/${r.code}`}>
+                        {r.code}
+                      </Link>{" "}
+                      <StatusBadge status={r.status} />
+                    </li>
+                  ))}
+                </ul>
+              ) : (
+                "—"
+              )}
+            </Row>
+            <Row label="Created by">{task.createdByEmail ?? "system"}</Row>
+          </dl>
+        </Card>
+
+        <Card title="Timestamps">
+          <dl className="divide-y divide-slate-100">
+            <Row label="Created">
+              <RelativeTime value={task.createdAt} />
+            </Row>
+            <Row label="Last updated">
+              <RelativeTime value={task.updatedAt} />
+            </Row>
+            <Row label="Scheduled">{task.scheduledAt ? <RelativeTime value={task.scheduledAt} /> : "Immediate"}</Row>
+            <Row label="Started">
+              <RelativeTime value={task.startedAt} empty="Not yet" />
+            </Row>
+            <Row label="Finished">
+              <RelativeTime value={task.finishedAt} empty="Not yet" />
+            </Row>
+            <Row label="Expires">
+              <RelativeTime value={task.expiresAt} />
+              {task.status === "IN_PROGRESS" && <span className="block text-xs text-slate-500">Fails if no result within {LEASE_MINUTES[task.type]} minutes of starting</span>}
+            </Row>
+          </dl>
+        </Card>
+
+        <Card title="Message">
+          {task.message ? (
+            <pre className="max-h-80 overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs whitespace-pre-wrap text-slate-100">{task.message}</pre>
+          ) : (
+            <p className="text-sm text-slate-500">{isFinal(task.status) ? "The agent sent no message." : "No message yet: the agent reports one when the task finishes."}</p>
+          )}
+        </Card>
+
+        <Card title="Actions">
+          <TaskActions code={task.code} canCancel={canCancel} canRerun={canRerun} readOnly={!canWrite} />
+        </Card>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,83 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { redirect } from "next/navigation";
+import { z } from "zod";
+import { getDb } from "@/db/client";
+import { runAction, type ActionResult } from "@/app/_lib/action-result";
+import { ValidationError } from "@/lib/errors";
+import { issueFanout } from "@/lib/tasks/issue";
+import { cancelTask, rerunTask } from "@/lib/tasks/verbs";
+import { toValidationError } from "@/lib/validation";
+
+const names = z
+  .string()
+  .max(200_000, "The list of names is too long")
+  .optional()
+  .transform((s) => (s ?? "").split(/[\s,]+/).filter(Boolean));
+
+const TTL_UNITS = { minutes: 60, hours: 3600, days: 86400 } as const;
+
+/** The issue form's fields (all strings) to the domain's issue input. */
+const issueFormSchema = z
+  .object({
+    type: z.string().max(32),
+    targetKind: z.enum(["devices", "ous", "all"], { error: () => "Choose a target" }),
+    targetNames: names,
+    when: z.enum(["now", "later"]).default("now"),
+    scheduledAt: z.string().max(40).optional(),
+    ttlValue: z.coerce.number({ error: () => "Time to live is a number" }).positive("Time to live is positive").max(1e7),
+    ttlUnit: z.enum(["minutes", "hours", "days"]),
+    "payload.host": z.string().max(300).optional(),
+    "payload.count": z.string().max(10).optional(),
+    "payload.targetVersion": z.string().max(64).optional(),
+    "payload.mode": z.string().max(10).optional(),
+  })
+  .transform((f) => {
+    const payload: Record<string, unknown> = {};
+    if (f.type === "PING") Object.assign(payload, { host: f["payload.host"] ?? "", ...(f["payload.count"] ? { count: f["payload.count"] } : {}) });
+    if (f.type === "PLUGIN_INSTALL" && f["payload.targetVersion"]) payload.targetVersion = f["payload.targetVersion"];
+    if (f.type === "FIRMWARE_UPGRADE") payload.mode = f["payload.mode"];
+    return {
+      type: f.type,
+      payload,
+      targets: f.targetKind === "all" ? { all: true } : { [f.targetKind]: f.targetNames },
+      scheduledAt: f.when === "later" ? (f.scheduledAt ?? "") : null,
+      ttlSeconds: Math.round(f.ttlValue * TTL_UNITS[f.ttlUnit]),
+    };
+  });
+
+export type IssueSummary = { fanout: string; total: number; first: string };
+
+export async function issueTaskAction(_prev: ActionResult<IssueSummary> | undefined, formData: FormData): Promise<ActionResult<IssueSummary>> {
+  const result = await runAction((actor) => {
+    const parsed = issueFormSchema.safeParse(Object.fromEntries(formData));
+    if (!parsed.success) throw toValidationError(parsed.error);
+    if (parsed.data.scheduledAt === "") throw new ValidationError("Pick the time to run at", { scheduledAt: ["Pick the time to run at"] });
+    const r = issueFanout(getDb(), actor, parsed.data);
+    return { fanout: r.fanout, total: r.total, first: r.tasks[0].code };
+  });
+  if (result.ok) {
+    revalidatePath("/tasks");
+  } else if (result.fieldErrors) {
+    // The form has one names box: target errors show there whatever the target kind.
+    const targetErrors = Object.entries(result.fieldErrors).filter(([k]) => k.startsWith("targets"));
+    if (targetErrors.length) result.fieldErrors.targetNames = targetErrors.flatMap(([, v]) => v);
+  }
+  return result;
+}
+
+export async function cancelTaskAction(code: string): Promise<ActionResult> {
+  const result = await runAction((actor) => {
+    cancelTask(getDb(), actor, code);
+    return undefined;
+  });
+  if (result.ok) revalidatePath(`/tasks/${code}`);
+  return result;
+}
+
+export async function rerunTaskAction(code: string): Promise<ActionResult> {
+  const result = await runAction((actor) => rerunTask(getDb(), actor, code).tasks[0].code);
+  if (!result.ok) return result;
+  redirect(`/tasks/${result.data}`);
+}

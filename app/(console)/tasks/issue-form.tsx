@@ -1,0 +1,184 @@
+"use client";
+
+import Link from "next/link";
+import { useActionState, useState } from "react";
+import type { ActionResult } from "@/app/_lib/action-result";
+import { TASK_TYPE_LABELS, TASK_TYPES, type TaskType } from "@/lib/tasks/constants";
+import { issueTaskAction, type IssueSummary } from "./actions";
+
+function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undefined; name: string }) {
+  const msg = state && !state.ok ? state.fieldErrors?.[name]?.[0] : undefined;
+  return msg ? (
+    <p id={`${name}-error`} className="field-error">
+      {msg}
+    </p>
+  ) : null;
+}
+
+/** Issue one type to devices, OUs or the whole organization, now or at a time. */
+export function IssueForm({ ous }: { ous: string[] }) {
+  const [state, action, pending] = useActionState(issueTaskAction, undefined);
+  const [type, setType] = useState<TaskType>("SYNC");
+  const [targetKind, setTargetKind] = useState<"devices" | "ous" | "all">("devices");
+  const [when, setWhen] = useState<"now" | "later">("now");
+  const [localTime, setLocalTime] = useState("");
+  const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
+
+  return (
+    <form action={action} className="grid gap-4 p-4 md:grid-cols-2" aria-label="Issue task">
+      <div>
+        <label htmlFor="issue-type" className="label">
+          Type
+        </label>
+        <select id="issue-type" name="type" value={type} onChange={(e) => setType(e.target.value as TaskType)} className="input">
+          {TASK_TYPES.map((t) => (
+            <option key={t} value={t}>
+              {t} — {TASK_TYPE_LABELS[t]}
+            </option>
+          ))}
+        </select>
+        <FieldError state={state} name="type" />
+
+        {type === "PING" && (
+          <div className="mt-3 grid grid-cols-3 gap-2">
+            <div className="col-span-2">
+              <label htmlFor="payload-host" className="label">
+                Host
+              </label>
+              <input id="payload-host" name="payload.host" className="input" placeholder="1.1.1.1" aria-invalid={invalid("payload.host")} />
+              <FieldError state={state} name="payload.host" />
+            </div>
+            <div>
+              <label htmlFor="payload-count" className="label">
+                Count
+              </label>
+              <input id="payload-count" name="payload.count" type="number" min={1} max={1000} defaultValue={4} className="input" aria-invalid={invalid("payload.count")} />
+              <FieldError state={state} name="payload.count" />
+            </div>
+          </div>
+        )}
+        {type === "PLUGIN_INSTALL" && (
+          <div className="mt-3">
+            <label htmlFor="payload-version" className="label">
+              Target version (optional)
+            </label>
+            <input id="payload-version" name="payload.targetVersion" className="input" placeholder="latest" />
+            <FieldError state={state} name="payload.targetVersion" />
+          </div>
+        )}
+        {type === "FIRMWARE_UPGRADE" && (
+          <fieldset className="mt-3">
+            <legend className="label">Mode</legend>
+            <div className="flex gap-4 text-sm">
+              <label className="flex items-center gap-1.5">
+                <input type="radio" name="payload.mode" value="minor" defaultChecked /> Minor
+              </label>
+              <label className="flex items-center gap-1.5">
+                <input type="radio" name="payload.mode" value="major" /> Major
+              </label>
+            </div>
+            <FieldError state={state} name="payload.mode" />
+          </fieldset>
+        )}
+
+        <fieldset className="mt-4">
+          <legend className="label">When</legend>
+          <div className="flex flex-wrap items-center gap-4 text-sm">
+            <label className="flex items-center gap-1.5">
+              <input type="radio" name="when" value="now" checked={when === "now"} onChange={() => setWhen("now")} /> Now
+            </label>
+            <label className="flex items-center gap-1.5">
+              <input type="radio" name="when" value="later" checked={when === "later"} onChange={() => setWhen("later")} /> At
+            </label>
+            <input
+              type="datetime-local"
+              aria-label="Run at (your local time)"
+              disabled={when !== "later"}
+              value={localTime}
+              onChange={(e) => setLocalTime(e.target.value)}
+              className="input w-56"
+            />
+            {/* The browser knows the admin's time zone; the server receives an absolute time. */}
+            <input type="hidden" name="scheduledAt" value={localTime ? new Date(localTime).toISOString() : ""} />
+          </div>
+          <FieldError state={state} name="scheduledAt" />
+        </fieldset>
+      </div>
+
+      <div>
+        <fieldset>
+          <legend className="label">Target</legend>
+          <div className="flex gap-4 text-sm">
+            {(
+              [
+                ["devices", "Devices"],
+                ["ous", "OUs"],
+                ["all", "Whole organization"],
+              ] as const
+            ).map(([value, label]) => (
+              <label key={value} className="flex items-center gap-1.5">
+                <input type="radio" name="targetKind" value={value} checked={targetKind === value} onChange={() => setTargetKind(value)} /> {label}
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        {targetKind !== "all" && (
+          <div className="mt-2">
+            <label htmlFor="issue-names" className="label">
+              {targetKind === "devices" ? "Device names" : "OU names"}
+            </label>
+            <textarea
+              id="issue-names"
+              name="targetNames"
+              rows={2}
+              className="input font-mono"
+              placeholder={targetKind === "devices" ? "fw-ams-01, fw-ams-02" : ous.slice(0, 2).join(", ") || "emea-branches"}
+              aria-invalid={invalid("targetNames")}
+              aria-describedby="issue-names-hint"
+            />
+            <p id="issue-names-hint" className="mt-1 text-xs text-slate-500">
+              Separate names with commas or spaces.{targetKind === "ous" && ous.length > 0 && ` OUs: ${ous.join(", ")}.`}
+            </p>
+          </div>
+        )}
+        <FieldError state={state} name="targetNames" />
+
+        <div className="mt-4 flex items-end gap-2">
+          <div className="w-28">
+            <label htmlFor="issue-ttl" className="label">
+              Time to live
+            </label>
+            <input id="issue-ttl" name="ttlValue" type="number" min={1} defaultValue={24} className="input" aria-invalid={invalid("ttlSeconds")} />
+          </div>
+          <select name="ttlUnit" aria-label="Time to live unit" defaultValue="hours" className="input w-28">
+            <option value="minutes">minutes</option>
+            <option value="hours">hours</option>
+            <option value="days">days</option>
+          </select>
+        </div>
+        <p className="mt-1 text-xs text-slate-500">Between 1 minute and 30 days; a task the device has not taken by then expires.</p>
+        <FieldError state={state} name="ttlSeconds" />
+        <FieldError state={state} name="ttlValue" />
+      </div>
+
+      <div className="flex items-center gap-3 md:col-span-2">
+        <button type="submit" className="btn btn-primary" disabled={pending}>
+          {pending ? "Issuing…" : "Issue task"}
+        </button>
+        {state?.ok && (
+          <p role="status" className="text-sm text-emerald-700">
+            Issued {state.data.total} task{state.data.total === 1 ? "" : "s"} ·{" "}
+            <Link className="font-medium underline" href={state.data.total === 1 ? `/tasks/${state.data.first}` : `/tasks?fanout=${state.data.fanout}`}>
+              {state.data.total === 1 ? `open ${state.data.first}` : `fan-out ${state.data.fanout}`}
+            </Link>
+          </p>
+        )}
+        {state && !state.ok && (
+          <p role="alert" className="text-sm text-rose-700">
+            {state.message}
+          </p>
+        )}
+      </div>
+    </form>
+  );
+}

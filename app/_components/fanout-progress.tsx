@@ -1,0 +1,41 @@
+import Link from "next/link";
+import { STATUS_BAR } from "./status-badge";
+import { TASK_STATUSES, type TaskStatus } from "@/lib/tasks/constants";
+
+export type FanoutSummary = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
+
+/** One fan-out as a stacked bar by status, each count linking to the list filtered to it. */
+export function FanoutProgress({ fanout }: { fanout: FanoutSummary }) {
+  const done = fanout.counts.COMPLETED + fanout.counts.FAILED + fanout.counts.CANCELLED + fanout.counts.EXPIRED;
+  const pct = fanout.total ? Math.round((done / fanout.total) * 100) : 0;
+  return (
+    <div className="card px-4 py-3" data-fanout={fanout.code}>
+      <div className="mb-2 flex items-baseline justify-between gap-4 text-sm">
+        <p>
+          <Link href={`/tasks?fanout=${fanout.code}`} className="font-mono font-semibold text-sky-700 hover:underline">
+            {fanout.code}
+          </Link>{" "}
+          <span className="font-medium">{fanout.type}</span> <span className="text-slate-500">to {fanout.total} devices</span>
+        </p>
+        <p className="tabular-nums text-slate-600">
+          {done}/{fanout.total} finished · {pct}%
+        </p>
+      </div>
+      <div className="flex h-2.5 overflow-hidden rounded-full bg-slate-100" role="progressbar" aria-label={`Fan-out ${fanout.code} progress`} aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
+        {TASK_STATUSES.map((s) =>
+          fanout.counts[s] ? <div key={s} className={STATUS_BAR[s]} style={{ width: `${(fanout.counts[s] / fanout.total) * 100}%` }} title={`${s}: ${fanout.counts[s]}`} /> : null,
+        )}
+      </div>
+      <ul className="mt-2 flex flex-wrap gap-x-4 gap-y-1 text-xs">
+        {TASK_STATUSES.filter((s) => fanout.counts[s] > 0).map((s) => (
+          <li key={s}>
+            <Link href={`/tasks?fanout=${fanout.code}&status=${s}`} className="inline-flex items-center gap-1 text-slate-600 hover:text-slate-900 hover:underline">
+              <span aria-hidden className={`size-2 rounded-full ${STATUS_BAR[s]}`} />
+              {s} <span className="font-semibold tabular-nums">{fanout.counts[s]}</span>
+            </Link>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}

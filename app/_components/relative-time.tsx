@@ -1,0 +1,54 @@
+"use client";
+
+import { format, formatDistanceToNowStrict } from "date-fns";
+import { useSyncExternalStore } from "react";
+
+// One clock for every timestamp on the page, ticking every 15 s while anything shows one.
+const TICK_MS = 15_000;
+const listeners = new Set<() => void>();
+let timer: ReturnType<typeof setInterval> | undefined;
+let clock = Date.now();
+
+function subscribe(listener: () => void) {
+  listeners.add(listener);
+  // React re-reads the snapshot after subscribing, so a stale clock is corrected at once.
+  if (!timer) clock = Date.now();
+  timer ??= setInterval(() => {
+    clock = Date.now();
+    listeners.forEach((l) => l());
+  }, TICK_MS);
+  return () => {
+    listeners.delete(listener);
+    if (!listeners.size) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
+}
+
+/**
+ * "3 minutes ago", with the exact local time on hover. The server renders the exact UTC
+ * time; the browser swaps in the relative form after hydration and keeps it current.
+ */
+export function RelativeTime({ value, empty = "—" }: { value: string | Date | null | undefined; empty?: string }) {
+  // The clock only moves every 15 s, so snapshots are stable; the server has none (null).
+  const now = useSyncExternalStore(subscribe, () => clock, () => null);
+  if (!value) return <span className="text-slate-400">{empty}</span>;
+  const date = typeof value === "string" ? new Date(value) : value;
+  const iso = date.toISOString();
+  if (now === null) {
+    return (
+      <time dateTime={iso} title={iso}>
+        {iso.slice(0, 19).replace("T", " ")} UTC
+      </time>
+    );
+  }
+  const future = date.getTime() > now;
+  const distance = formatDistanceToNowStrict(date, { roundingMethod: "floor" });
+  const text = Math.abs(date.getTime() - now) < 5_000 ? "just now" : future ? `in ${distance}` : `${distance} ago`;
+  return (
+    <time dateTime={iso} title={format(date, "yyyy-MM-dd HH:mm:ss xxx")} className="cursor-help underline decoration-slate-300 decoration-dotted underline-offset-2">
+      {text}
+    </time>
+  );
+}

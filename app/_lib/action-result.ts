@@ -1,0 +1,26 @@
+import "server-only";
+import { isDomainError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import type { Actor } from "@/lib/auth/actor";
+import { getSessionContext } from "./context";
+
+export type ActionResult<T = undefined> =
+  | ({ ok: true } & (T extends undefined ? { data?: undefined } : { data: T }))
+  | { ok: false; code: ErrorCode | "internal"; message: string; fieldErrors?: FieldErrors };
+
+/**
+ * Runs a server action's verb for the session's actor and maps what it throws to a typed
+ * result a form can show. Unknown errors are logged and answered with a generic message:
+ * no stack trace or SQL ever reaches the page.
+ */
+export async function runAction<T>(fn: (actor: Actor) => T | Promise<T>): Promise<ActionResult<T>> {
+  const ctx = await getSessionContext();
+  if (!ctx?.actor) return { ok: false, code: "unauthorized", message: "Your session has ended; sign in again" };
+  try {
+    const data = await fn(ctx.actor);
+    return { ok: true, data } as ActionResult<T>;
+  } catch (e) {
+    if (isDomainError(e)) return { ok: false, code: e.code, message: e.message, fieldErrors: e.fieldErrors };
+    console.error("Action failed", e);
+    return { ok: false, code: "internal", message: "Something went wrong on the server; nothing was changed" };
+  }
+}

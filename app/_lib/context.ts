@@ -1,0 +1,22 @@
+import "server-only";
+import { headers } from "next/headers";
+import { redirect } from "next/navigation";
+import { cache } from "react";
+import { getDb } from "@/db/client";
+import type { Actor } from "@/lib/auth/actor";
+import { resolveSession, type SessionContext } from "@/lib/auth/session";
+import { hasAnyUser } from "@/lib/auth/users";
+
+/** The request's session, read once per render. */
+export const getSessionContext = cache(async (): Promise<SessionContext | null> => {
+  const h = await headers();
+  return resolveSession(getDb(), h);
+});
+
+/** For pages: the signed-in user's scope, or a redirect to where they can get one. */
+export async function requirePageContext(): Promise<SessionContext & { actor: Actor }> {
+  const ctx = await getSessionContext();
+  if (!ctx) redirect(hasAnyUser(getDb()) ? "/sign-in" : "/setup");
+  if (!ctx.actor) redirect("/no-organization");
+  return ctx as SessionContext & { actor: Actor };
+}

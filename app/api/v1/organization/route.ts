@@ -1,0 +1,9 @@
+import { apiRoute, otherMethods } from "@/lib/api/http";
+import { organizationView } from "@/lib/api/serialize";
+import { getOrganization } from "@/lib/orgs/orgs";
+
+export const dynamic = "force-dynamic";
+
+export const GET = apiRoute(({ db, actor }) => organizationView(getOrganization(db, actor)));
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

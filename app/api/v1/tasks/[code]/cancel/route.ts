@@ -1,0 +1,15 @@
+import { apiRoute, otherMethods } from "@/lib/api/http";
+import { taskCodeParam } from "@/lib/api/schemas";
+import { taskDetail } from "@/lib/api/serialize";
+import { getTask } from "@/lib/tasks/queries";
+import { cancelTask } from "@/lib/tasks/verbs";
+
+export const dynamic = "force-dynamic";
+
+export const PUT = apiRoute<{ code: string }>(({ db, actor, params }) => {
+  const code = taskCodeParam(params.code);
+  cancelTask(db, actor, code);
+  return taskDetail(getTask(db, actor, code));
+});
+
+export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");

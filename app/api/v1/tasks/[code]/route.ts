@@ -1,0 +1,10 @@
+import { apiRoute, otherMethods } from "@/lib/api/http";
+import { taskCodeParam } from "@/lib/api/schemas";
+import { taskDetail } from "@/lib/api/serialize";
+import { getTask } from "@/lib/tasks/queries";
+
+export const dynamic = "force-dynamic";
+
+export const GET = apiRoute<{ code: string }>(({ db, actor, params }) => taskDetail(getTask(db, actor, taskCodeParam(params.code))));
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -1,0 +1,20 @@
+import { apiRoute, created, otherMethods, parseInput, parseQuery, readJson } from "@/lib/api/http";
+import { issueBodySchema, listQuerySchema } from "@/lib/api/schemas";
+import { issueResult, taskItem } from "@/lib/api/serialize";
+import { issueFanout } from "@/lib/tasks/issue";
+import { pageTasks } from "@/lib/tasks/queries";
+
+export const dynamic = "force-dynamic";
+
+export const GET = apiRoute(({ req, db, actor }) => {
+  const { page, per_page, ...filter } = parseQuery(listQuerySchema, new URL(req.url).searchParams);
+  const result = pageTasks(db, actor, { filter, page, perPage: per_page });
+  return { items: result.items.map(taskItem), total: result.total, page: result.page, per_page: result.perPage, pages: result.pages };
+});
+
+export const POST = apiRoute(async ({ req, db, actor }) => {
+  const input = parseInput(issueBodySchema, await readJson(req));
+  return created(issueResult(issueFanout(db, actor, input)));
+});
+
+export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

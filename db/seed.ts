@@ -1,0 +1,220 @@
+import { randomUUID } from "node:crypto";
+import type { Db } from "./client";
+import { fanouts, member, tasks, type FanoutTarget } from "./schema";
+import { createUser, findUserByEmail } from "../lib/auth/users";
+import { randomCode } from "../lib/codes";
+import { createDevice } from "../lib/devices/devices";
+import type { DeviceStatus } from "../lib/devices/constants";
+import { createOrganization } from "../lib/orgs/orgs";
+import type { DbOrTx } from "../lib/tasks/transition";
+import { TASK_TYPES, type TaskStatus, type TaskType } from "../lib/tasks/constants";
+
+export const DEMO_PASSWORD = "taskwire";
+export const DEMO_USERS = { admin: "admin@taskwire.local", viewer: "viewer@taskwire.local" } as const;
+
+/** A small deterministic generator, so every demo database tells the same story. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)],
+  };
+}
+
+const OK_MESSAGES: Record<TaskType, (r: ReturnType<typeof rng>) => string> = {
+  SYNC: (r) => `Configuration applied (revision ${r.int(1200, 9800)}, sha256 ${hex(r, 12)}…); 0 changes pending`,
+  PULL: (r) => `Running configuration received (${r.int(38, 220)} KiB, sha256 ${hex(r, 12)}…)`,
+  PUSH: (r) => `Fragment merged into /conf/config.xml; ${r.int(1, 14)} section(s) updated`,
+  BACKUP: (r) => `Backup stored as config-${r.int(20260101, 20261120)}-${hex(r, 6)}.xml.gz (${r.int(12, 96)} KiB)`,
+  RESTART: () => "Agent restart scheduled via rc.d",
+  REBOOT: (r) => `Device back online after reboot (${r.int(48, 190)} s)`,
+  SHUTDOWN: () => "Appliance powered off cleanly",
+  PING: (r) => {
+    const n = 4;
+    const avg = (r.next() * 40 + 2).toFixed(3);
+    return `PING 1.1.1.1: ${n} packets transmitted, ${n} packets received, 0.0% packet loss\nround-trip min/avg/max/stddev = ${(Number(avg) * 0.8).toFixed(3)}/${avg}/${(Number(avg) * 1.3).toFixed(3)}/${(r.next() * 3).toFixed(3)} ms`;
+  },
+  PLUGIN_INSTALL: (r) => `os-taskwire-agent ${r.pick(["1.8.2", "1.9.0", "1.9.1"])} installed; service restarted`,
+  FIRMWARE_UPGRADE: (r) => `Upgraded to ${r.pick(["25.1.4", "25.1.5", "25.7"])}; reboot completed`,
+};
+
+const FAIL_MESSAGES: Record<TaskType, string[]> = {
+  SYNC: ["configd: template generation failed for OPNsense/IPsec: unknown attribute 'reqid'", "Timeout applying filter rules: pfctl exited 1"],
+  PULL: ["read /conf/config.xml: permission denied"],
+  PUSH: ["Fragment rejected: XML schema violation at /opnsense/Firewall/Alias[3]"],
+  BACKUP: ["Upload to storage failed: 507 Insufficient Storage", "gzip: stdout: No space left on device"],
+  RESTART: ["service taskwire_agent restart: rc.d script exited 1"],
+  REBOOT: ["Device did not come back within 10 minutes"],
+  SHUTDOWN: ["shutdown -p refused: another upgrade is in progress"],
+  PING: ["ping: cannot resolve intranet.acme.test: Unknown host", "PING 10.20.0.1: 4 packets transmitted, 0 packets received, 100.0% packet loss"],
+  PLUGIN_INSTALL: ["pkg: No packages available to install matching 'os-taskwire-agent'", "pkg: repository OPNsense has no meta file"],
+  FIRMWARE_UPGRADE: ["opnsense-update: fetch failed: No address record", "Insufficient disk space for the upgrade set (need 900 MB)"],
+};
+
+function hex(r: ReturnType<typeof rng>, n: number) {
+  return Array.from({ length: n }, () => "0123456789abcdef"[r.int(0, 15)]).join("");
+}
+
+type OrgPlan = { name: string; slug: string; ous: { name: string; prefix: string; count: number }[]; extra: { name: string; status: DeviceStatus }[]; history: number };
+
+const PLANS: OrgPlan[] = [
+  {
+    name: "Acme Corp",
+    slug: "acme",
+    ous: [
+      { name: "emea-branches", prefix: "fw-ams", count: 70 },
+      { name: "us-east", prefix: "fw-nyc", count: 65 },
+      { name: "apac", prefix: "fw-sgp", count: 55 },
+      { name: "datacenter", prefix: "fw-dc", count: 60 },
+    ],
+    extra: [
+      { name: "fw-lab-01", status: "PENDING" },
+      { name: "fw-lab-02", status: "PENDING" },
+      { name: "fw-lab-03", status: "PENDING" },
+      { name: "fw-old-lis-01", status: "DISABLED" },
+      { name: "fw-old-lis-02", status: "DISABLED" },
+    ],
+    history: 3600,
+  },
+  {
+    name: "Globex",
+    slug: "globex",
+    ous: [
+      { name: "hq", prefix: "gx-hq", count: 15 },
+      { name: "stores", prefix: "gx-store", count: 25 },
+    ],
+    extra: [{ name: "gx-spare-01", status: "DISABLED" }],
+    history: 600,
+  },
+];
+
+/** Seeds the demo: two organizations, their fleets, two users and a history of tasks. */
+export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
+  const now = opts.now ?? new Date();
+  const admin = findUserByEmail(db, DEMO_USERS.admin) ?? (await createUser(db, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD }));
+  const viewer = findUserByEmail(db, DEMO_USERS.viewer) ?? (await createUser(db, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD }));
+  const r = rng(20261124);
+  const orgs: Record<string, string> = {};
+
+  for (const plan of PLANS) {
+    const org = createOrganization(db, { name: plan.name, slug: plan.slug, ownerId: admin.id, autoApprove: false });
+    orgs[plan.slug] = org.id;
+    if (plan.slug === "acme") {
+      db.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: now }).run();
+    }
+    const deviceIds: string[] = [];
+    db.transaction((tx) => {
+      for (const ou of plan.ous) {
+        for (let i = 1; i <= ou.count; i++) {
+          const enrolled = new Date(now.getTime() - r.int(20, 400) * 86_400_000);
+          const d = createDevice(tx, {
+            organizationId: org.id,
+            name: `${ou.prefix}-${String(i).padStart(2, "0")}`,
+            status: "ENABLED",
+            ous: [ou.name],
+            agentVersion: r.pick(["1.8.2", "1.9.0", "1.9.1"]),
+            at: enrolled,
+          });
+          deviceIds.push(d.id);
+        }
+      }
+      for (const x of plan.extra) createDevice(tx, { organizationId: org.id, name: x.name, status: x.status, agentVersion: "1.9.1", at: now });
+      seedHistory(tx, { organizationId: org.id, userId: admin.id, deviceIds, count: plan.history, now, r });
+    });
+  }
+  return { admin, viewer, orgs };
+}
+
+/**
+ * Historical tasks, oldest first so ids follow creation: mostly finished, plus a few
+ * still waiting or deferred, in fan-outs like the ones admins really issue.
+ */
+function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; deviceIds: string[]; count: number; now: Date; r: ReturnType<typeof rng> }) {
+  const { r, now } = p;
+  const spanMs = 30 * 86_400_000;
+  const rows: (typeof tasks.$inferInsert)[] = [];
+  // About 6% of requests are wide fan-outs to half the fleet; pace requests so that the
+  // history fills the whole span with roughly `count` tasks.
+  const WIDE = 0.06;
+  const perRequest = 1 - WIDE + WIDE * (p.deviceIds.length / 2);
+  const step = spanMs / (p.count / perRequest) / 2;
+  let t = now.getTime() - spanMs;
+  for (;;) {
+    t += step * r.int(1, 3);
+    if (t > now.getTime() - 600_000) break;
+    const type = r.next() < 0.35 ? "SYNC" : r.pick(TASK_TYPES);
+    const wide = r.next() < WIDE;
+    const targets = wide ? p.deviceIds.filter(() => r.next() < 0.5) : [r.pick(p.deviceIds)];
+    const createdAt = new Date(t);
+    const fanout = db
+      .insert(fanouts)
+      .values({
+        code: randomCode(),
+        organizationId: p.organizationId,
+        type,
+        target: (wide ? { kind: "ous", names: ["emea-branches", "us-east"] } : { kind: "devices", names: ["(device)"] }) satisfies FanoutTarget,
+        total: targets.length,
+        createdBy: p.userId,
+        createdAt,
+      })
+      .returning()
+      .get();
+    for (const deviceId of targets) {
+      const roll = r.next();
+      const status: TaskStatus = roll < 0.8 ? "COMPLETED" : roll < 0.9 ? "FAILED" : roll < 0.95 ? "EXPIRED" : "CANCELLED";
+      const startedAt = status === "COMPLETED" || status === "FAILED" ? new Date(t + r.int(200, 4000)) : null;
+      const finishedAt = new Date(status === "EXPIRED" ? t + 86_400_000 : (startedAt?.getTime() ?? t) + r.int(800, 90_000));
+      const message =
+        status === "COMPLETED"
+          ? OK_MESSAGES[type](r)
+          : status === "FAILED"
+            ? r.pick(FAIL_MESSAGES[type])
+            : status === "EXPIRED"
+              ? "Device did not pick the task up before it expired"
+              : `Cancelled by ${DEMO_USERS.admin}`;
+      rows.push({
+        code: randomCode(),
+        organizationId: p.organizationId,
+        deviceId,
+        fanoutId: fanout.id,
+        type,
+        status,
+        payload: type === "PING" ? { host: "1.1.1.1", count: 4 } : type === "FIRMWARE_UPGRADE" ? { mode: "minor" } : null,
+        message,
+        createdBy: p.userId,
+        createdAt,
+        updatedAt: finishedAt > now ? now : finishedAt,
+        scheduledAt: null,
+        expiresAt: new Date(t + 86_400_000),
+        startedAt,
+        finishedAt: finishedAt > now ? now : finishedAt,
+      });
+    }
+  }
+  // A few still open: waiting on offline devices, and backups deferred to tonight.
+  const open: (typeof tasks.$inferInsert)[] = [];
+  for (let i = 0; i < 6; i++) {
+    const createdAt = new Date(now.getTime() - r.int(5, 50) * 60_000);
+    open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(p.deviceIds), type: "SYNC", status: "PENDING", payload: null, message: null, createdBy: p.userId, createdAt, updatedAt: createdAt, scheduledAt: null, expiresAt: new Date(createdAt.getTime() + 86_400_000) });
+  }
+  for (let i = 0; i < 4; i++) {
+    const scheduledAt = new Date(now.getTime() + r.int(2, 10) * 3_600_000);
+    open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(p.deviceIds), type: "BACKUP", status: "SCHEDULED", payload: null, message: null, createdBy: p.userId, createdAt: now, updatedAt: now, scheduledAt, expiresAt: new Date(scheduledAt.getTime() + 86_400_000) });
+  }
+  for (const chunk of [rows, open]) {
+    for (let i = 0; i < chunk.length; i += 400) db.insert(tasks).values(chunk.slice(i, i + 400)).run();
+  }
+}
+
+export function isSeeded(db: Db): boolean {
+  return !!findUserByEmail(db, DEMO_USERS.admin);
+}
+

@@ -1,0 +1,196 @@
+import "server-only";
+import type { z } from "zod";
+import { getDb, type Db } from "@/db/client";
+import type { Actor } from "@/lib/auth/actor";
+import { resolveApiActor } from "@/lib/auth/session";
+import { DomainError, ForbiddenError, isDomainError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+
+// The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
+// resolves the caller, runs the handler, and turns what the domain throws into a status
+// from the one table below. Unknown errors are logged here and answered generically: no
+// stack trace or SQL text ever reaches a client.
+
+/** Bodies above this are refused before they are parsed. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+};
+
+export type ApiErrorBody = {
+  error: { code: ErrorCode | "internal" | "method_not_allowed"; message: string; fields?: FieldErrors; details?: Record<string, unknown> };
+};
+
+/** A handler's answer with a status other than 200. */
+class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
+}
+export const created = (body: unknown) => new Reply(201, body);
+
+const HEADERS = { "cache-control": "no-store" };
+
+function json(body: unknown, status: number): Response {
+  return Response.json(body, { status, headers: HEADERS });
+}
+
+/** Bad input caught by the API's own parsing: its field names are already the client's. */
+class InputError extends ValidationError {}
+
+// The API speaks snake_case; the domain's errors name their fields in camelCase
+// (`scheduledAt`). Only the first path segment is renamed: `payload.targetVersion` is a key
+// of the payload itself.
+const snake = (key: string) => key.replace(/^[^.]+/, (head) => head.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+
+export function errorResponse(e: DomainError): Response {
+  let message = e.message;
+  let fields = e.fieldErrors;
+  if (fields && !(e instanceof InputError)) {
+    const first = Object.keys(fields)[0];
+    if (first && message.startsWith(`${first}: `)) message = `${snake(first)}: ${message.slice(first.length + 2)}`;
+    fields = Object.fromEntries(Object.entries(fields).map(([key, errors]) => [snake(key), errors]));
+  }
+  const body: ApiErrorBody = { error: { code: e.code, message, ...(fields ? { fields } : {}), ...(e.details ? { details: e.details } : {}) } };
+  return json(body, STATUS[e.code]);
+}
+
+function internalError(req: Request, e: unknown): Response {
+  console.error(`API ${req.method} ${new URL(req.url).pathname} failed`, e);
+  const body: ApiErrorBody = { error: { code: "internal", message: "Something went wrong on the server" } };
+  return json(body, 500);
+}
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * A write carried by the session cookie must come from this site: the cookie is SameSite=Lax,
+ * and this refuses what slips past that (a sibling subdomain). Clients without an Origin
+ * header (curl, scripts) are not browsers and cannot be made to send the cookie.
+ */
+function sameOrigin(req: Request): boolean {
+  const origin = req.headers.get("origin");
+  if (origin === null) return true;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  return [req.headers.get("host"), req.headers.get("x-forwarded-host")].includes(host);
+}
+
+export type ApiContext<P> = { req: Request; db: Db; actor: Actor; params: P };
+
+/**
+ * Wraps a route handler: no caller → 401; a domain error → its status; anything else →
+ * 500 with a generic message, logged here. The handler returns the body (200) or `created(body)`.
+ */
+export function apiRoute<P = Record<string, never>>(handler: (ctx: ApiContext<P>) => unknown) {
+  return async (req: Request, route?: { params: Promise<P> }): Promise<Response> => {
+    try {
+      const db = getDb();
+      const actor = await resolveApiActor(db, req.headers);
+      if (!actor) {
+        throw new DomainError("unauthorized", "Sign in, or send Authorization: Bearer <api token>");
+      }
+      if (!req.headers.has("authorization") && UNSAFE.has(req.method) && !sameOrigin(req)) {
+        throw new ForbiddenError("Cross-origin requests with the session cookie are refused");
+      }
+      const params = ((await route?.params) ?? {}) as P;
+      const result = await handler({ req, db, actor, params });
+      return result instanceof Reply ? json(result.body, result.status) : json(result, 200);
+    } catch (e) {
+      return isDomainError(e) ? errorResponse(e) : internalError(req, e);
+    }
+  };
+}
+
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+type Method = (typeof METHODS)[number];
+
+/**
+ * JSON 405 handlers for the methods a route does not serve (Next's own 405 has no body):
+ * `export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");`
+ */
+export function otherMethods(...allowed: Method[]): Record<Method, () => Response> {
+  const allow = allowed.join(", ");
+  const handler = () =>
+    Response.json({ error: { code: "method_not_allowed", message: `This endpoint accepts ${allow}` } }, { status: 405, headers: { ...HEADERS, allow } });
+  return Object.fromEntries(METHODS.map((m) => [m, handler])) as Record<Method, () => Response>;
+}
+
+/** The JSON body of a request, at most MAX_BODY_BYTES; malformed or missing → 400. */
+export async function readJson(req: Request): Promise<unknown> {
+  const tooLarge = () => new InputError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+  const declared = Number(req.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    // Counted while streaming: a chunked body declares no length.
+    const reader = req.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        await reader.cancel();
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new InputError("The request body is not valid UTF-8");
+  }
+  if (!text.trim()) throw new InputError("A JSON body is required");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new InputError("The request body is not valid JSON");
+  }
+}
+
+/**
+ * Parses input with zod like lib/validation's parse, except that an unknown key is reported
+ * as a field of its own ("foo: Unknown field") instead of on its parent object.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const fields: FieldErrors = {};
+  for (const issue of result.error.issues) {
+    const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    const message = issue.code === "unrecognized_keys" ? "Unknown field" : issue.message;
+    for (const path of paths) (fields[path.length ? path.join(".") : "_"] ??= []).push(message);
+  }
+  const [key, [message]] = Object.entries(fields)[0];
+  throw new InputError(key === "_" ? message : `${key}: ${message}`, fields);
+}
+
+/**
+ * Query parameters as an object for a zod schema: empty values count as absent, and a
+ * parameter the schema does not know, or one given twice, is a 400 naming it.
+ */
+export function parseQuery<S extends z.ZodObject>(schema: S, params: URLSearchParams): z.output<S> {
+  const input: Record<string, string> = {};
+  const fields: FieldErrors = {};
+  for (const [key, value] of params) {
+    if (!Object.hasOwn(schema.shape, key)) fields[key] = ["Unknown query parameter"];
+    else if (Object.hasOwn(input, key)) fields[key] = ["Given more than once"];
+    else if (value !== "") input[key] = value;
+  }
+  const [first] = Object.entries(fields);
+  if (first) throw new InputError(`${first[0]}: ${first[1][0]}`, fields);
+  return parseInput(schema, input);
+}

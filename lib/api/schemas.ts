@@ -1,0 +1,50 @@
+import { z } from "zod";
+import { NotFoundError } from "@/lib/errors";
+import { issueSchema, listFilterSchema, taskCodeSchema } from "@/lib/tasks/schemas";
+
+// The API's input shapes, in snake_case. The rules come from the domain's schemas (the one
+// home of each rule); only names and the wire format of times are the API's own.
+
+const wholeNumber = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} is a whole number`)
+    .transform(Number)
+    .pipe(z.number().min(min, `${name} is at least ${min}`).max(max, `${name} is at most ${max}`));
+
+export const PER_PAGE = { default: 30, max: 100 } as const;
+
+/** GET /api/v1/tasks: the list filters plus offset pagination. */
+export const listQuerySchema = listFilterSchema.extend({
+  // An offset past a million pages is not a page anyone asks for; the cap keeps it an integer SQLite accepts.
+  page: wholeNumber("page", 1, 1_000_000).default(1),
+  per_page: wholeNumber("per_page", 1, PER_PAGE.max).default(PER_PAGE.default),
+});
+
+const issue = issueSchema.shape;
+
+/** POST /api/v1/tasks, mapped to the domain's camelCase input. Unknown fields are refused. */
+export const issueBodySchema = z
+  .strictObject({
+    type: issue.type,
+    payload: issue.payload,
+    targets: issue.targets,
+    // The API emits ISO 8601 and takes the same; a bare number or "tomorrow" is refused.
+    scheduled_at: z.iso
+      .datetime({ offset: true, error: () => "Scheduled time is an ISO 8601 date-time, e.g. 2026-05-01T22:00:00Z" })
+      .nullish(),
+    ttl_seconds: issue.ttlSeconds,
+  })
+  .transform((b) => ({
+    type: b.type,
+    payload: b.payload,
+    targets: b.targets,
+    scheduledAt: b.scheduled_at ? new Date(b.scheduled_at) : null,
+    ttlSeconds: b.ttl_seconds,
+  }));
+
+/** A task code from the path: one that cannot exist is "not found", like another organization's. */
+export function taskCodeParam(raw: string): string {
+  if (!taskCodeSchema.safeParse(raw).success) throw new NotFoundError("Task");
+  return raw;
+}

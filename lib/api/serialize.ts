@@ -1,0 +1,49 @@
+import type { getOrganization } from "@/lib/orgs/orgs";
+import type { IssueResult } from "@/lib/tasks/issue";
+import type { TaskDetail, TaskListItem } from "@/lib/tasks/queries";
+
+// The API's output shapes: snake_case keys, times as ISO 8601 strings or null.
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+type ItemFields = Pick<TaskListItem, "code" | "type" | "status" | "device" | "organization" | "fanout" | "scheduledAt" | "createdAt" | "updatedAt" | "expiresAt" | "message">;
+
+/** A task as a list shows it; the detail is this plus its own fields. */
+export function taskItem(t: ItemFields) {
+  return {
+    code: t.code,
+    type: t.type,
+    status: t.status,
+    device: t.device,
+    organization: t.organization,
+    fanout: t.fanout,
+    scheduled_at: iso(t.scheduledAt),
+    created_at: iso(t.createdAt),
+    updated_at: iso(t.updatedAt),
+    expires_at: iso(t.expiresAt),
+    message: t.message,
+  };
+}
+
+export function taskDetail(t: TaskDetail) {
+  return {
+    ...taskItem(t),
+    payload: t.payload,
+    started_at: iso(t.startedAt),
+    finished_at: iso(t.finishedAt),
+    rerun_of: t.rerunOf,
+    reruns: t.reruns.map((r) => ({ code: r.code, status: r.status })),
+  };
+}
+
+export function issueResult(r: IssueResult) {
+  return {
+    fanout: r.fanout,
+    total: r.total,
+    tasks: r.tasks.map((t) => ({ code: t.code, device: t.device, status: t.status, expires_at: iso(t.expiresAt) })),
+  };
+}
+
+export function organizationView(o: ReturnType<typeof getOrganization>) {
+  return { slug: o.slug, name: o.name, auto_approve: o.autoApprove, registration_token: o.registrationToken };
+}

@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { clearDb, openDatabase, setDb, type Db } from "../../db/client";
+import { seedDemo } from "../../db/seed";
+
+export type TestServer = { url: string; dbFile: string; dir: string; stop: () => Promise<void>; restart: () => Promise<void> };
+
+/**
+ * Seeds a fresh database (the demo data unless told otherwise) and starts the real
+ * production server on it in a child process, on a free port.
+ */
+export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> | void; env?: Record<string, string> } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), "taskwire-srv-"));
+  const dbFile = join(dir, "taskwire.db");
+  const secret = randomBytes(32).toString("base64url");
+  process.env.BETTER_AUTH_SECRET = secret;
+  process.env.DATABASE_URL = dbFile;
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
+  const db = openDatabase(dbFile);
+  setDb(db);
+  await (opts.seed ?? ((d: Db) => seedDemo(d).then(() => undefined)))(db);
+  db.$client.close();
+  // The auth instance holds the database it was created with: forget both.
+  clearDb();
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: "production",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: dbFile,
+    BETTER_AUTH_SECRET: secret,
+    NEXT_TELEMETRY_DISABLED: "1",
+    ...opts.env,
+  };
+  let child: ChildProcess;
+  let url = "";
+  const boot = () =>
+    new Promise<void>((resolve, reject) => {
+      child = spawn(process.execPath, ["--import", "tsx", "server.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m && !url) {
+          url = m[1];
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.stderr!.on("data", (chunk: Buffer) => (out += chunk));
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        if (!url) reject(new Error(`server exited ${code}:\n${out}`));
+      });
+    });
+  const stopChild = () =>
+    new Promise<void>((resolve) => {
+      if (!child || child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  await boot();
+  return {
+    get url() {
+      return url;
+    },
+    dbFile,
+    dir,
+    restart: async () => {
+      await stopChild();
+      env.PORT = new URL(url).port;
+      url = "";
+      await boot();
+    },
+    stop: async () => {
+      await stopChild();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Signs in through better-auth's HTTP endpoint and returns the session cookie header. */
+export async function signIn(url: string, email: string, password = "taskwire"): Promise<string> {
+  const res = await fetch(`${url}/api/auth/sign-in/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: url },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!res.ok) throw new Error(`sign-in of ${email} failed: ${res.status} ${await res.text()}`);
+  const cookies = res.headers.getSetCookie().map((c) => c.split(";")[0]);
+  return cookies.join("; ");
+}

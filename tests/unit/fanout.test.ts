@@ -1,0 +1,298 @@
+import { eq } from "drizzle-orm";
+import { describe, expect, test } from "vitest";
+import { fanouts, tasks } from "../../db/schema";
+import { createDevice, deleteDevice, disableDevice } from "../../lib/devices/devices";
+import { TTL_SECONDS } from "../../lib/tasks/constants";
+import { issueFanout, parsePayload } from "../../lib/tasks/issue";
+import { freshDb } from "../support/db";
+import { makeDevices, makeOrg } from "../support/factories";
+import { capture, countFanouts, countTasks, expectDomainError, taskByCode, transitionsOf } from "./helpers";
+
+const db = freshDb();
+
+/** An organization with ENABLED, PENDING, DISABLED and deleted devices spread over OUs. */
+function fleet() {
+  const { org, actor } = makeOrg(db);
+  const on = (name: string, ous: string[] = []) => createDevice(db, { organizationId: org.id, name, status: "ENABLED", ous });
+  const e1 = on("e1", ["east"]);
+  const e2 = on("e2", ["east", "core"]);
+  const e3 = on("e3", ["west"]);
+  const e4 = on("e4");
+  const pending = createDevice(db, { organizationId: org.id, name: "p1", status: "PENDING", ous: ["east", "west"] });
+  const disabled = createDevice(db, { organizationId: org.id, name: "d1", status: "DISABLED", ous: ["east"] });
+  const gone = on("x1", ["east", "west"]);
+  deleteDevice(db, actor, gone.id);
+  return { org, actor, e1, e2, e3, e4, pending, disabled, gone };
+}
+
+const devicesOf = (fanoutCode: string) => {
+  const fo = db.select().from(fanouts).where(eq(fanouts.code, fanoutCode)).get()!;
+  return db.select({ deviceId: tasks.deviceId }).from(tasks).where(eq(tasks.fanoutId, fo.id)).all().map((r) => r.deviceId).sort();
+};
+
+describe("target resolution", () => {
+  test("an OU takes only its ENABLED live devices", () => {
+    const f = fleet();
+    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } });
+    expect(res.total).toBe(2);
+    expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2"]);
+    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id].sort());
+  });
+
+  test("the whole organization takes only ENABLED live devices", () => {
+    const f = fleet();
+    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { all: true } });
+    expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2", "e3", "e4"]);
+    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id, f.e3.id, f.e4.id].sort());
+    const fo = db.select().from(fanouts).where(eq(fanouts.code, res.fanout)).get()!;
+    expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { kind: "all", names: [] } });
+  });
+
+  test("a device named twice gets one task", () => {
+    const f = fleet();
+    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e1", "e3"] } });
+    expect(res.total).toBe(2);
+    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e3.id].sort());
+  });
+
+  test("a device in two named OUs, or named and in a named OU, gets one task", () => {
+    const f = fleet();
+    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east", "core", "east"] } });
+    expect(res.total).toBe(2);
+    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id].sort());
+    const mixed = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e2", "e3"], ous: ["core", "west"] } });
+    expect(mixed.total).toBe(2);
+    expect(devicesOf(mixed.fanout)).toEqual([f.e2.id, f.e3.id].sort());
+  });
+
+  test.each([
+    ["an unknown device", { devices: ["e1", "ghost"] }, ["ghost"]],
+    ["a DISABLED device", { devices: ["e1", "d1"] }, ["d1"]],
+    ["a PENDING device", { devices: ["p1", "e2"] }, ["p1"]],
+    ["a deleted device", { devices: ["x1"] }, ["x1"]],
+    ["an unknown OU", { ous: ["east", "nowhere"] }, ["nowhere"]],
+    ["several bad names", { devices: ["ghost", "e1", "d1"], ous: ["nowhere"] }, ["ghost", "d1", "nowhere"]],
+  ])("%s rejects the whole request, names listed, nothing created", (_what, targets, names) => {
+    const f = fleet();
+    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const { result: err, events } = capture(() => expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets }), "unprocessable"));
+    for (const n of names) expect(err.message).toContain(n);
+    const unresolved = (err.details?.unresolved as { name: string }[]).map((u) => u.name).sort();
+    expect(unresolved).toEqual([...names].sort());
+    expect(err.fieldErrors?.targets).toBeDefined();
+    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    expect(events).toEqual([]);
+  });
+
+  test("the error says why each name does not resolve", () => {
+    const f = fleet();
+    const err = expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["ghost", "d1", "p1"], ous: ["nowhere"] } }), "unprocessable");
+    expect(err.message).toContain("ghost (no such device)");
+    expect(err.message).toContain("d1 (device is DISABLED)");
+    expect(err.message).toContain("p1 (device is PENDING)");
+    expect(err.message).toContain("nowhere (no such OU)");
+  });
+
+  test("an all-target with no ENABLED device is refused, nothing created", () => {
+    const { org, actor } = makeOrg(db);
+    makeDevices(db, org.id, 2, { status: "PENDING" });
+    const [d] = makeDevices(db, org.id, 1);
+    disableDevice(db, actor, d.id);
+    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const err = expectDomainError(() => issueFanout(db, actor, { type: "SYNC", targets: { all: true } }), "unprocessable");
+    expect(err.message).toMatch(/no enabled devices/);
+    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+  });
+
+  test("an OU whose devices are all disabled is refused, nothing created", () => {
+    const { org, actor } = makeOrg(db);
+    makeDevices(db, org.id, 2, { status: "DISABLED", ous: ["dark"] });
+    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    expectDomainError(() => issueFanout(db, actor, { type: "SYNC", targets: { ous: ["dark"] } }), "unprocessable");
+    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+  });
+
+  test("an empty target is invalid", () => {
+    const f = fleet();
+    expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: {} }), "invalid");
+    expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: [] } }), "invalid");
+  });
+});
+
+describe("payload validation", () => {
+  const f = fleet();
+  const issue = (type: string, payload: unknown) => issueFanout(db, f.actor, { type: type as never, payload, targets: { devices: ["e1"] } });
+
+  test.each([
+    ["PING count 0", "PING", { host: "10.0.0.1", count: 0 }, "payload.count"],
+    ["PING count 5000", "PING", { host: "10.0.0.1", count: 5000 }, "payload.count"],
+    ["PING count 1.5", "PING", { host: "10.0.0.1", count: 1.5 }, "payload.count"],
+    ["PING without host", "PING", { count: 3 }, "payload.host"],
+    ["PING with an empty host", "PING", { host: "  " }, "payload.host"],
+    ["PING with a host that is no host", "PING", { host: "a b; rm -rf" }, "payload.host"],
+    ["FIRMWARE_UPGRADE mode patch", "FIRMWARE_UPGRADE", { mode: "patch" }, "payload.mode"],
+    ["FIRMWARE_UPGRADE without mode", "FIRMWARE_UPGRADE", {}, "payload.mode"],
+    ["PLUGIN_INSTALL with a bad version", "PLUGIN_INSTALL", { targetVersion: "1.0; reboot" }, "payload.targetVersion"],
+  ])("%s is invalid, naming the field", (_what, type, payload, field) => {
+    const before = countTasks(db);
+    const err = expectDomainError(() => issue(type, payload), "invalid");
+    expect(Object.keys(err.fieldErrors ?? {})).toContain(field);
+    expect(err.message.startsWith(`${field}:`)).toBe(true);
+    expect(countTasks(db)).toBe(before);
+  });
+
+  test.each(["SYNC", "PULL", "PUSH", "BACKUP", "RESTART", "REBOOT", "SHUTDOWN"])("%s with a payload key is invalid", (type) => {
+    const before = countTasks(db);
+    const err = expectDomainError(() => issue(type, { force: true }), "invalid");
+    // Unknown keys are reported on the payload itself, naming the key in the message.
+    expect(err.fieldErrors).toEqual({ payload: [`${type} takes no force`] });
+    expect(countTasks(db)).toBe(before);
+  });
+
+  test("an extra key on PING is invalid", () => {
+    const err = expectDomainError(() => issue("PING", { host: "h", count: 2, ttl: 5 }), "invalid");
+    expect(err.fieldErrors?.payload?.[0]).toContain("ttl");
+  });
+
+  test("PING count defaults to 4 and the stored payload is the parsed one", () => {
+    const res = issue("PING", { host: " 192.0.2.1 " });
+    expect(taskByCode(db, res.tasks[0].code).payload).toEqual({ host: "192.0.2.1", count: 4 });
+    expect(parsePayload("PING", { host: "h", count: "7" })).toEqual({ host: "h", count: 7 });
+  });
+
+  test("PING count bounds 1 and 1000 are accepted", () => {
+    expect(taskByCode(db, issue("PING", { host: "h", count: 1 }).tasks[0].code).payload).toEqual({ host: "h", count: 1 });
+    expect(taskByCode(db, issue("PING", { host: "h", count: 1000 }).tasks[0].code).payload).toEqual({ host: "h", count: 1000 });
+  });
+
+  test("types without a payload store null; FIRMWARE_UPGRADE and PLUGIN_INSTALL store theirs", () => {
+    expect(taskByCode(db, issue("SYNC", undefined).tasks[0].code).payload).toBeNull();
+    expect(taskByCode(db, issue("REBOOT", {}).tasks[0].code).payload).toBeNull();
+    expect(taskByCode(db, issue("FIRMWARE_UPGRADE", { mode: "major" }).tasks[0].code).payload).toEqual({ mode: "major" });
+    expect(taskByCode(db, issue("FIRMWARE_UPGRADE", { mode: "minor" }).tasks[0].code).payload).toEqual({ mode: "minor" });
+    expect(taskByCode(db, issue("PLUGIN_INSTALL", { targetVersion: "1.2.3" }).tasks[0].code).payload).toEqual({ targetVersion: "1.2.3" });
+    expect(taskByCode(db, issue("PLUGIN_INSTALL", {}).tasks[0].code).payload).toBeNull();
+  });
+
+  test("an unknown type is invalid", () => {
+    const err = expectDomainError(() => issue("FORMAT_DISK", undefined), "invalid");
+    expect(Object.keys(err.fieldErrors ?? {})).toContain("type");
+  });
+});
+
+describe("schedule and time to live", () => {
+  const f = fleet();
+  const now = new Date("2030-01-01T12:00:00.000Z");
+  const issue = (extra: { scheduledAt?: Date; ttlSeconds?: number }, at = now) =>
+    issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e2"] }, ...extra }, at);
+
+  test("a scheduledAt in the past is invalid, nothing created", () => {
+    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const err = expectDomainError(() => issue({ scheduledAt: new Date(now.getTime() - 60_000) }), "invalid");
+    expect(Object.keys(err.fieldErrors ?? {})).toEqual(["scheduledAt"]);
+    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    // And with the real clock, an hour ago.
+    expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: new Date(Date.now() - 3600_000) }), "invalid");
+  });
+
+  test.each([TTL_SECONDS.min - 1, TTL_SECONDS.max + 1, 0, -5])("ttlSeconds %i is invalid", (ttlSeconds) => {
+    const before = countTasks(db);
+    const err = expectDomainError(() => issue({ ttlSeconds }), "invalid");
+    expect(Object.keys(err.fieldErrors ?? {})).toEqual(["ttlSeconds"]);
+    expect(countTasks(db)).toBe(before);
+  });
+
+  test.each([TTL_SECONDS.min, TTL_SECONDS.max])("ttlSeconds %i is accepted and sets expiresAt = now + ttl", (ttlSeconds) => {
+    const res = issue({ ttlSeconds });
+    expect(res.tasks).toHaveLength(2);
+    for (const t of res.tasks) {
+      expect(t.status).toBe("PENDING");
+      expect(t.expiresAt.getTime()).toBe(now.getTime() + ttlSeconds * 1000);
+      const row = taskByCode(db, t.code);
+      expect(row.expiresAt.getTime()).toBe(now.getTime() + ttlSeconds * 1000);
+      expect(row.scheduledAt).toBeNull();
+      expect(row.createdAt.getTime()).toBe(now.getTime());
+    }
+  });
+
+  test("the default time to live is 24 hours", () => {
+    const res = issue({});
+    for (const t of res.tasks) expect(t.expiresAt.getTime()).toBe(now.getTime() + 24 * 3600_000);
+  });
+
+  test("a scheduled fan-out is SCHEDULED and expires ttl after its scheduled time", () => {
+    const scheduledAt = new Date(now.getTime() + 2 * 3600_000);
+    const res = issue({ scheduledAt, ttlSeconds: 600 });
+    for (const t of res.tasks) {
+      expect(t.status).toBe("SCHEDULED");
+      const row = taskByCode(db, t.code);
+      expect(row.status).toBe("SCHEDULED");
+      expect(row.scheduledAt?.getTime()).toBe(scheduledAt.getTime());
+      expect(row.expiresAt.getTime()).toBe(scheduledAt.getTime() + 600_000);
+    }
+  });
+
+  test("a scheduledAt given as an ISO string is accepted", () => {
+    const scheduledAt = new Date(now.getTime() + 60_000);
+    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: scheduledAt.toISOString() as never }, now);
+    expect(taskByCode(db, res.tasks[0].code).scheduledAt?.getTime()).toBe(scheduledAt.getTime());
+  });
+
+  test("an immediate fan-out is PENDING", () => {
+    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } });
+    expect(res.tasks.map((t) => t.status)).toEqual(["PENDING", "PENDING"]);
+    for (const t of res.tasks) expect(taskByCode(db, t.code)).toMatchObject({ status: "PENDING", scheduledAt: null, startedAt: null, finishedAt: null, message: null });
+  });
+});
+
+describe("codes and events", () => {
+  test("codes are 8 base62 characters, unique over a 2,000-device fan-out; one creation event per task", () => {
+    const { org, actor } = makeOrg(db);
+    db.transaction((tx) => {
+      for (let i = 0; i < 2000; i++) createDevice(tx, { organizationId: org.id, name: `big-${i}`, status: "ENABLED", ous: ["big"] });
+    });
+    const before = countTasks(db);
+    const { result: res, events } = capture(() => issueFanout(db, actor, { type: "PING", payload: { host: "192.0.2.9" }, targets: { ous: ["big"] } }));
+    expect(res.total).toBe(2000);
+    expect(countTasks(db)).toBe(before + 2000);
+    expect(res.fanout).toMatch(/^[0-9A-Za-z]{8}$/);
+    const codes = res.tasks.map((t) => t.code);
+    for (const c of codes) expect(c).toMatch(/^[0-9A-Za-z]{8}$/);
+    expect(new Set(codes).size).toBe(2000);
+    expect(new Set(res.tasks.map((t) => t.device)).size).toBe(2000);
+
+    const created = transitionsOf(events);
+    expect(events).toHaveLength(2000);
+    expect(created.every((e) => e.from === null && e.to === "PENDING" && e.type === "PING" && e.organizationId === org.id)).toBe(true);
+    expect(new Set(created.map((e) => e.code))).toEqual(new Set(codes));
+    const fo = db.select().from(fanouts).where(eq(fanouts.code, res.fanout)).get()!;
+    expect(fo.total).toBe(2000);
+    expect(created.every((e) => e.fanoutId === fo.id)).toBe(true);
+  });
+
+  test("a refused request publishes nothing; a scheduled one publishes SCHEDULED creations", () => {
+    const f = fleet();
+    expect(capture(() => expectDomainError(() => issueFanout(db, f.actor, { type: "PING", payload: {}, targets: { devices: ["e1"] } }), "invalid")).events).toEqual([]);
+    const { events } = capture(() =>
+      issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e2"] }, scheduledAt: new Date(Date.now() + 3600_000) }),
+    );
+    expect(transitionsOf(events).map((e) => [e.from, e.to])).toEqual([
+      [null, "SCHEDULED"],
+      [null, "SCHEDULED"],
+    ]);
+  });
+
+  test("tasks record who created them and their organization", () => {
+    const f = fleet();
+    const res = issueFanout(db, f.actor, { type: "BACKUP", targets: { devices: ["e4"] } });
+    const row = taskByCode(db, res.tasks[0].code);
+    expect(row).toMatchObject({ organizationId: f.org.id, deviceId: f.e4.id, type: "BACKUP", createdBy: f.actor.userId, rerunOf: null });
+  });
+
+  test("fan-out targets record their kind and names", () => {
+    const f = fleet();
+    const target = (code: string) => db.select().from(fanouts).where(eq(fanouts.code, code)).get()!.target;
+    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e1"] } }).fanout)).toEqual({ kind: "devices", names: ["e1"] });
+    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } }).fanout)).toEqual({ kind: "ous", names: ["east"] });
+  });
+});

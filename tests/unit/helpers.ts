@@ -1,0 +1,96 @@
+// Helpers shared by the unit tests. No state lives here: every helper works on the db it is given.
+import { count, eq } from "drizzle-orm";
+import { expect } from "vitest";
+import type { Db } from "../../db/client";
+import { fanouts, tasks, type Task } from "../../db/schema";
+import type { Actor } from "../../lib/auth/actor";
+import { DomainError, type ErrorCode } from "../../lib/errors";
+import { subscribe, type DomainEvent, type TaskTransition } from "../../lib/events";
+import type { TaskStatus, TaskType } from "../../lib/tasks/constants";
+import { issueFanout } from "../../lib/tasks/issue";
+import { transitionTasks } from "../../lib/tasks/transition";
+
+/** Runs fn, which must throw; returns what it threw. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected the call to throw, but it returned");
+}
+
+/** Runs fn, which must throw a DomainError of the given code; returns the error. */
+export function expectDomainError(fn: () => unknown, code: ErrorCode): DomainError {
+  const e = thrown(fn);
+  expect(e).toBeInstanceOf(DomainError);
+  const err = e as DomainError;
+  expect(err.code, err.message).toBe(code);
+  return err;
+}
+
+/** The domain events published while fn runs (the bus is synchronous). */
+export function capture<T>(fn: () => T): { result: T; events: DomainEvent[] } {
+  const events: DomainEvent[] = [];
+  const off = subscribe((e) => events.push(e));
+  try {
+    return { result: fn(), events };
+  } finally {
+    off();
+  }
+}
+
+export const transitionsOf = (events: DomainEvent[]) => events.filter((e): e is TaskTransition => e.kind === "task.transition");
+
+export function countTasks(db: Db): number {
+  return db.select({ n: count() }).from(tasks).get()!.n;
+}
+
+export function countFanouts(db: Db): number {
+  return db.select({ n: count() }).from(fanouts).get()!.n;
+}
+
+export function taskByCode(db: Db, code: string): Task {
+  const t = db.select().from(tasks).where(eq(tasks.code, code)).get();
+  if (!t) throw new Error(`no task ${code}`);
+  return t;
+}
+
+/** The legal walk from creation to each status. */
+const PATHS: Record<TaskStatus, TaskStatus[]> = {
+  SCHEDULED: [],
+  PENDING: [],
+  IN_PROGRESS: ["IN_PROGRESS"],
+  COMPLETED: ["IN_PROGRESS", "COMPLETED"],
+  FAILED: ["IN_PROGRESS", "FAILED"],
+  CANCELLED: ["CANCELLED"],
+  EXPIRED: ["EXPIRED"],
+};
+
+/** Moves a task along legal transitions, checking each step moved exactly it. */
+export function walk(db: Db, task: Task, steps: TaskStatus[]): Task {
+  let current = task;
+  for (const to of steps) {
+    const { rows } = transitionTasks(db, { where: eq(tasks.id, current.id), from: current.status, to });
+    expect(rows).toHaveLength(1);
+    current = rows[0];
+  }
+  return current;
+}
+
+/** Issues a task to one ENABLED device and walks it to the requested status. */
+export function taskInStatus(db: Db, actor: Actor, device: string, status: TaskStatus, opts: { type?: TaskType; payload?: unknown } = {}): Task {
+  const scheduled = status === "SCHEDULED";
+  const issued = issueFanout(db, actor, {
+    type: opts.type ?? "SYNC",
+    payload: opts.payload,
+    targets: { devices: [device] },
+    scheduledAt: scheduled ? new Date(Date.now() + 3600_000) : undefined,
+  });
+  expect(issued.tasks).toHaveLength(1);
+  const task = taskByCode(db, issued.tasks[0].code);
+  expect(task.status).toBe(scheduled ? "SCHEDULED" : "PENDING");
+  const done = walk(db, task, PATHS[status]);
+  expect(done.status).toBe(status);
+  return done;
+}

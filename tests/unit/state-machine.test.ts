@@ -1,0 +1,194 @@
+import { eq, inArray } from "drizzle-orm";
+import { describe, expect, test } from "vitest";
+import { tasks } from "../../db/schema";
+import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, TRANSITIONS, type TaskStatus } from "../../lib/tasks/constants";
+import { IllegalTransitionError, transitionTasks } from "../../lib/tasks/transition";
+import { freshDb } from "../support/db";
+import { makeDevices, makeOrg } from "../support/factories";
+import { capture, taskByCode, taskInStatus, thrown, walk } from "./helpers";
+
+const db = freshDb();
+const { org, actor } = makeOrg(db);
+const [device] = makeDevices(db, org.id, 1, { prefix: "sm" });
+
+const pairs = TASK_STATUSES.flatMap((from) => TASK_STATUSES.map((to) => ({ from, to })));
+const legal = pairs.filter(({ from, to }) => TRANSITIONS[from].includes(to));
+const illegal = pairs.filter(({ from, to }) => !TRANSITIONS[from].includes(to));
+
+const rawStatusUpdate = (to: TaskStatus, id: number) => db.$client.prepare("UPDATE tasks SET status=? WHERE id=?").run(to, id);
+const statusOf = (id: number) => db.select({ s: tasks.status }).from(tasks).where(eq(tasks.id, id)).get()!.s;
+
+describe("the transition table", () => {
+  test("is exactly the one the product specifies", () => {
+    expect(TRANSITIONS).toEqual({
+      SCHEDULED: ["PENDING", "CANCELLED"],
+      PENDING: ["IN_PROGRESS", "CANCELLED", "EXPIRED"],
+      IN_PROGRESS: ["COMPLETED", "FAILED"],
+      COMPLETED: [],
+      FAILED: [],
+      CANCELLED: [],
+      EXPIRED: [],
+    });
+    expect(legal).toHaveLength(7);
+    expect(illegal).toHaveLength(49 - 7);
+    for (const s of FINAL_STATUSES) expect(TRANSITIONS[s]).toEqual([]);
+  });
+
+  test("the helpers produce a task in every status", () => {
+    for (const s of TASK_STATUSES) expect(taskInStatus(db, actor, device.name, s).status).toBe(s);
+  });
+});
+
+describe.each(legal)("legal $from -> $to", ({ from, to }) => {
+  test("succeeds through transitionTasks with exactly one event", () => {
+    const task = taskInStatus(db, actor, device.name, from);
+    const at = new Date(Date.now() + 5_000);
+    // transitionTasks returns its events: publishing is its caller's job, after commit.
+    const { result, events: published } = capture(() => transitionTasks(db, { where: eq(tasks.id, task.id), from, to, message: `moved to ${to}`, at }));
+    expect(published).toEqual([]);
+    expect(result.rows).toHaveLength(1);
+    expect(result.rows[0]).toMatchObject({ id: task.id, status: to, message: `moved to ${to}` });
+    expect(result.rows[0].updatedAt.getTime()).toBe(at.getTime());
+    expect(result.events).toEqual([
+      {
+        kind: "task.transition",
+        organizationId: org.id,
+        taskId: task.id,
+        code: task.code,
+        deviceId: device.id,
+        fanoutId: task.fanoutId,
+        type: "SYNC",
+        from,
+        to,
+        at: at.getTime(),
+      },
+    ]);
+    expect(statusOf(task.id)).toBe(to);
+  });
+
+  test("is allowed by the database trigger", () => {
+    const task = taskInStatus(db, actor, device.name, from);
+    expect(rawStatusUpdate(to, task.id).changes).toBe(1);
+    expect(statusOf(task.id)).toBe(to);
+  });
+});
+
+describe.each(illegal)("illegal $from -> $to", ({ from, to }) => {
+  test("is refused by transitionTasks and changes nothing", () => {
+    const task = taskInStatus(db, actor, device.name, from);
+    const { result: err, events } = capture(() => thrown(() => transitionTasks(db, { where: eq(tasks.id, task.id), from, to })));
+    expect(err).toBeInstanceOf(IllegalTransitionError);
+    expect((err as Error).message).toBe(`Illegal task transition ${from} -> ${to}`);
+    expect(events).toEqual([]);
+    expect(taskByCode(db, task.code)).toEqual(task);
+  });
+
+  test("is refused by the database trigger (or is a no-op write of an open status)", () => {
+    const task = taskInStatus(db, actor, device.name, from);
+    if (from === to && !isFinal(from)) {
+      // Writing the same status again is not a transition: the trigger only guards changes.
+      expect(rawStatusUpdate(to, task.id).changes).toBe(1);
+    } else {
+      expect(() => rawStatusUpdate(to, task.id)).toThrow(isFinal(from) ? /task_final|task_transition/ : /task_transition/);
+    }
+    expect(taskByCode(db, task.code)).toEqual(task);
+  });
+});
+
+describe("canTransition", () => {
+  test("agrees with the table for every pair", () => {
+    for (const { from, to } of pairs) expect(canTransition(from, to)).toBe(TRANSITIONS[from].includes(to));
+  });
+});
+
+describe.each(FINAL_STATUSES)("a %s task is immutable in the database", (status) => {
+  test.each([
+    ["message", "UPDATE tasks SET message = 'rewritten' WHERE id = ?"],
+    ["payload", `UPDATE tasks SET payload = '{"x":1}' WHERE id = ?`],
+    ["updated_at", "UPDATE tasks SET updated_at = updated_at + 1 WHERE id = ?"],
+    ["finished_at", "UPDATE tasks SET finished_at = NULL WHERE id = ?"],
+    ["rerun_of", "UPDATE tasks SET rerun_of = 'AAAAAAAA' WHERE id = ?"],
+    ["status (same value)", `UPDATE tasks SET status = '${status}' WHERE id = ?`],
+  ])("UPDATE of %s is refused", (_col, sqlText) => {
+    const task = taskInStatus(db, actor, device.name, status);
+    expect(() => db.$client.prepare(sqlText).run(task.id)).toThrow(/task_final/);
+    expect(taskByCode(db, task.code)).toEqual(task);
+  });
+
+  test("UPDATE through drizzle is refused", () => {
+    const task = taskInStatus(db, actor, device.name, status);
+    expect(() => db.update(tasks).set({ message: "nope" }).where(eq(tasks.id, task.id)).run()).toThrow(/task_final/);
+    expect(taskByCode(db, task.code).message).toBe(task.message);
+  });
+
+  test("DELETE is refused", () => {
+    const task = taskInStatus(db, actor, device.name, status);
+    expect(() => db.$client.prepare("DELETE FROM tasks WHERE id = ?").run(task.id)).toThrow(/task_final/);
+    expect(taskByCode(db, task.code)).toEqual(task);
+  });
+});
+
+describe("a stale transition", () => {
+  test.each([
+    ["SCHEDULED", "PENDING", "IN_PROGRESS"],
+    ["PENDING", "SCHEDULED", "PENDING"],
+    ["IN_PROGRESS", "PENDING", "CANCELLED"],
+    ["COMPLETED", "IN_PROGRESS", "FAILED"],
+    ["CANCELLED", "PENDING", "EXPIRED"],
+  ] as const)("on a %s task claiming from %s moves nothing and emits nothing", (actual, from, to) => {
+    const task = taskInStatus(db, actor, device.name, actual);
+    const { rows, events } = transitionTasks(db, { where: eq(tasks.id, task.id), from, to, message: "stale" });
+    expect(rows).toEqual([]);
+    expect(events).toEqual([]);
+    expect(taskByCode(db, task.code)).toEqual(task);
+  });
+
+  test("over several rows moves only those in `from`, one event each", () => {
+    const pending = [taskInStatus(db, actor, device.name, "PENDING"), taskInStatus(db, actor, device.name, "PENDING")];
+    const others = [taskInStatus(db, actor, device.name, "SCHEDULED"), taskInStatus(db, actor, device.name, "IN_PROGRESS")];
+    const ids = [...pending, ...others].map((t) => t.id);
+    const { rows, events } = transitionTasks(db, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED" });
+    expect(rows.map((r) => r.id).sort()).toEqual(pending.map((t) => t.id).sort());
+    expect(events.map((e) => [e.taskId, e.from, e.to]).sort()).toEqual(pending.map((t) => [t.id, "PENDING", "EXPIRED"]).sort());
+    for (const t of others) expect(taskByCode(db, t.code)).toEqual(t);
+  });
+});
+
+describe("timestamps", () => {
+  test("a new task has neither startedAt nor finishedAt; SCHEDULED -> PENDING sets neither", () => {
+    const scheduled = taskInStatus(db, actor, device.name, "SCHEDULED");
+    expect(scheduled.startedAt).toBeNull();
+    expect(scheduled.finishedAt).toBeNull();
+    const pending = walk(db, scheduled, ["PENDING"]);
+    expect(pending.startedAt).toBeNull();
+    expect(pending.finishedAt).toBeNull();
+  });
+
+  test("IN_PROGRESS sets startedAt, a final status sets finishedAt and keeps startedAt", () => {
+    const task = taskInStatus(db, actor, device.name, "PENDING");
+    const t1 = new Date(Date.now() + 1_000);
+    const t2 = new Date(Date.now() + 9_000);
+    const started = transitionTasks(db, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", at: t1 }).rows[0];
+    expect(started.startedAt?.getTime()).toBe(t1.getTime());
+    expect(started.finishedAt).toBeNull();
+    const done = transitionTasks(db, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "COMPLETED", message: "ok", at: t2 }).rows[0];
+    expect(done.startedAt?.getTime()).toBe(t1.getTime());
+    expect(done.finishedAt?.getTime()).toBe(t2.getTime());
+    expect(done.updatedAt.getTime()).toBe(t2.getTime());
+    expect(done.message).toBe("ok");
+  });
+
+  test.each(FINAL_STATUSES)("reaching %s sets finishedAt", (status) => {
+    const task = taskInStatus(db, actor, device.name, status);
+    expect(task.finishedAt).toBeInstanceOf(Date);
+    expect(task.finishedAt!.getTime()).toBe(task.updatedAt.getTime());
+  });
+
+  test("without a message the message is left as it was", () => {
+    const task = taskInStatus(db, actor, device.name, "PENDING");
+    const moved = transitionTasks(db, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", message: "taken" }).rows[0];
+    expect(moved.message).toBe("taken");
+    const done = transitionTasks(db, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "FAILED" }).rows[0];
+    expect(done.message).toBe("taken");
+  });
+});
