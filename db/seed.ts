@@ -149,7 +149,8 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
   let t = now.getTime() - spanMs;
   for (;;) {
     t += step * r.int(1, 3);
-    if (t > now.getTime() - 600_000) break;
+    // History stops an hour ago; the still-open tasks below are the newest.
+    if (t > now.getTime() - 3_600_000) break;
     const type = r.next() < 0.35 ? "SYNC" : r.pick(TASK_TYPES);
     const wide = r.next() < WIDE;
     const targets = wide ? p.deviceIds.filter(() => r.next() < 0.5) : [r.pick(p.deviceIds)];
@@ -209,6 +210,8 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
     const scheduledAt = new Date(now.getTime() + r.int(2, 10) * 3_600_000);
     open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(p.deviceIds), type: "BACKUP", status: "SCHEDULED", payload: null, message: null, createdBy: p.userId, createdAt: now, updatedAt: now, scheduledAt, expiresAt: new Date(scheduledAt.getTime() + 86_400_000) });
   }
+  // Ids follow creation: the list is newest first by id.
+  open.sort((a, b) => a.createdAt!.getTime() - b.createdAt!.getTime());
   for (const chunk of [rows, open]) {
     for (let i = 0; i < chunk.length; i += 400) db.insert(tasks).values(chunk.slice(i, i + 400)).run();
   }

@@ -44,7 +44,7 @@ export function RelativeTime({ value, empty = "—" }: { value: string | Date | 
     );
   }
   const future = date.getTime() > now;
-  const distance = formatDistanceToNowStrict(date, { roundingMethod: "floor" });
+  const distance = formatDistanceToNowStrict(date, { roundingMethod: "round" });
   const text = Math.abs(date.getTime() - now) < 5_000 ? "just now" : future ? `in ${distance}` : `${distance} ago`;
   return (
     <time dateTime={iso} title={format(date, "yyyy-MM-dd HH:mm:ss xxx")} className="cursor-help underline decoration-slate-300 decoration-dotted underline-offset-2">

@@ -140,7 +140,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
               <RelativeTime value={task.finishedAt} empty="Not yet" />
             </Row>
             <Row label="Expires">
-              <RelativeTime value={task.expiresAt} />
+              {isFinal(task.status) ? <span className="text-slate-400">— (finished)</span> : <RelativeTime value={task.expiresAt} />}
               {task.status === "IN_PROGRESS" && <span className="block text-xs text-slate-500">Fails if no result within {LEASE_MINUTES[task.type]} minutes of starting</span>}
             </Row>
           </dl>
