@@ -3,8 +3,14 @@ import type { AddressInfo } from "node:net";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
 import { openDatabase, setDb, type Db } from "./db/client";
+import { loadOrCreateServerKey } from "./lib/agents/envelope";
+import { setServerKey } from "./lib/agents/keys";
+import { attachAgentNamespace } from "./lib/agents/namespace";
+import { markAllOffline } from "./lib/devices/agents";
 import { readEnv } from "./lib/env";
-import { ensureSecret } from "./lib/server/secret";
+import { Clock } from "./lib/server/clock";
+import { dataDir, ensureSecret } from "./lib/server/secret";
+import { join } from "node:path";
 
 const IO_KEY = Symbol.for("taskwire.io");
 
@@ -28,6 +34,13 @@ export async function startServer(
   const db = openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC });
   setDb(db);
   await hooks.beforeListen?.(db);
+  const key = loadOrCreateServerKey(join(dataDir(env.DATABASE_URL), "server-key.pem"));
+  setServerKey(key);
+  // Nothing is connected before we listen, whatever the file says from before a crash.
+  markAllOffline(db);
+  // Reconcile before listening: fire, expire and fail whatever came due while down.
+  const clock = new Clock(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
+  await clock.start();
 
   const dev = env.NODE_ENV !== "production";
   const httpServer = createServer();
@@ -44,6 +57,7 @@ export async function startServer(
 
   const io = new SocketServer(httpServer, { serveClient: false });
   (globalThis as { [IO_KEY]?: SocketServer })[IO_KEY] = io;
+  const agents = attachAgentNamespace(io, db, key);
 
   await new Promise<void>((ok, fail) => {
     httpServer.once("error", fail);
@@ -56,6 +70,8 @@ export async function startServer(
     url,
     port,
     close: async () => {
+      clock.stop();
+      agents.stop();
       await io.close();
       await new Promise<void>((ok) => httpServer.close(() => ok()));
       await app.close();

@@ -19,6 +19,8 @@ export const envSchema = z.object({
   TASKWIRE_SECURE_COOKIES: bool.default(false),
   TASKWIRE_SIGNIN_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(10),
   TASKWIRE_TRUST_PROXY: bool.default(false),
+  // How often the clock re-reads the database at the latest, whatever it expects next.
+  TASKWIRE_CLOCK_MAX_SLEEP_MS: z.coerce.number().int().min(10).max(3_600_000).default(60_000),
 });
 
 export type Env = z.output<typeof envSchema>;

@@ -40,6 +40,9 @@ export const devices = sqliteTable(
     enrolledAt: integer("enrolled_at", { mode: "timestamp_ms" }).notNull(),
     lastHeartbeatAt: integer("last_heartbeat_at", { mode: "timestamp_ms" }),
     online: integer("online", { mode: "boolean" }).notNull().default(false),
+    // The last dispatch sequence number sent to this device; survives restarts so the
+    // agent's replay check never sees a number twice.
+    lastSeq: integer("last_seq").notNull().default(0),
     deletedAt: integer("deleted_at", { mode: "timestamp_ms" }),
   },
   (t) => [

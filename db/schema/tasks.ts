@@ -51,6 +51,8 @@ export const tasks = sqliteTable(
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
     startedAt: integer("started_at", { mode: "timestamp_ms" }),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+    // When an IN_PROGRESS task fails for want of a result: started at + the type's lease.
+    leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
     // The old task is final and so immutable: the link back is found by querying rerun_of.
     rerunOf: text("rerun_of"),
   },
@@ -68,6 +70,9 @@ export const tasks = sqliteTable(
     // The clock: what fires, expires or runs out of lease next.
     index("tasks_scheduled_due_idx").on(t.scheduledAt).where(sql`status = 'SCHEDULED'`),
     index("tasks_pending_expiry_idx").on(t.expiresAt).where(sql`status = 'PENDING'`),
+    index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'IN_PROGRESS'`),
+    // Dispatch on connect: a device's waiting tasks, oldest first.
+    index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
   ],
 );
 

@@ -87,29 +87,39 @@ function sameOrigin(req: Request): boolean {
 }
 
 export type ApiContext<P> = { req: Request; db: Db; actor: Actor; params: P };
+export type PublicContext<P> = Omit<ApiContext<P>, "actor">;
+
+/**
+ * A route that authenticates its callers itself (agent enrollment, the server's public
+ * key): the same error mapping as apiRoute, without a session or token.
+ */
+export function publicRoute<P = Record<string, never>>(handler: (ctx: PublicContext<P>) => unknown) {
+  return async (req: Request, route?: { params: Promise<P> }): Promise<Response> => {
+    try {
+      const params = ((await route?.params) ?? {}) as P;
+      const result = await handler({ req, db: getDb(), params });
+      return result instanceof Reply ? json(result.body, result.status) : json(result, 200);
+    } catch (e) {
+      return isDomainError(e) ? errorResponse(e) : internalError(req, e);
+    }
+  };
+}
 
 /**
  * Wraps a route handler: no caller → 401; a domain error → its status; anything else →
  * 500 with a generic message, logged here. The handler returns the body (200) or `created(body)`.
  */
 export function apiRoute<P = Record<string, never>>(handler: (ctx: ApiContext<P>) => unknown) {
-  return async (req: Request, route?: { params: Promise<P> }): Promise<Response> => {
-    try {
-      const db = getDb();
-      const actor = await resolveApiActor(db, req.headers);
-      if (!actor) {
-        throw new DomainError("unauthorized", "Sign in, or send Authorization: Bearer <api token>");
-      }
-      if (!req.headers.has("authorization") && UNSAFE.has(req.method) && !sameOrigin(req)) {
-        throw new ForbiddenError("Cross-origin requests with the session cookie are refused");
-      }
-      const params = ((await route?.params) ?? {}) as P;
-      const result = await handler({ req, db, actor, params });
-      return result instanceof Reply ? json(result.body, result.status) : json(result, 200);
-    } catch (e) {
-      return isDomainError(e) ? errorResponse(e) : internalError(req, e);
+  return publicRoute<P>(async (ctx) => {
+    const actor = await resolveApiActor(ctx.db, ctx.req.headers);
+    if (!actor) {
+      throw new DomainError("unauthorized", "Sign in, or send Authorization: Bearer <api token>");
     }
-  };
+    if (!ctx.req.headers.has("authorization") && UNSAFE.has(ctx.req.method) && !sameOrigin(ctx.req)) {
+      throw new ForbiddenError("Cross-origin requests with the session cookie are refused");
+    }
+    return handler({ ...ctx, actor });
+  });
 }
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;

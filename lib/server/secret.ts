@@ -8,11 +8,16 @@ import { dirname, join, resolve } from "node:path";
  */
 export function ensureSecret(databaseFile: string, given?: string): string {
   if (given) return given;
-  const dir = databaseFile === ":memory:" ? resolve("data") : dirname(resolve(databaseFile));
+  const dir = dataDir(databaseFile);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "auth-secret");
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
   const secret = randomBytes(32).toString("base64url");
   writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
   return secret;
+}
+
+/** The folder beside the database where generated secrets live. */
+export function dataDir(databaseFile: string): string {
+  return databaseFile === ":memory:" ? resolve("data") : dirname(resolve(databaseFile));
 }

@@ -1,8 +1,14 @@
-import { and, eq, type SQL } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
 import type { TaskTransition } from "../events";
-import { canTransition, isFinal, type TaskStatus } from "./constants";
+import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "./constants";
+
+/** started at + the row's type's lease, as one SQL expression over however many types. */
+function leaseExpirySql(at: Date) {
+  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${at.getTime() + LEASE_MINUTES[t] * 60_000}`);
+  return sql`case ${tasks.type} ${sql.join(cases, sql` `)} end`;
+}
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 export type DbOrTx = Db | Tx;
@@ -31,7 +37,7 @@ export function transitionTasks(
       status: req.to,
       updatedAt: at,
       ...(req.message !== undefined ? { message: req.message } : {}),
-      ...(req.to === "IN_PROGRESS" ? { startedAt: at } : {}),
+      ...(req.to === "IN_PROGRESS" ? { startedAt: at, leaseExpiresAt: leaseExpirySql(at) } : {}),
       ...(isFinal(req.to) ? { finishedAt: at } : {}),
     })
     .where(and(req.where, eq(tasks.status, req.from)))

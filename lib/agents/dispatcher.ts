@@ -1,0 +1,98 @@
+import type { Namespace } from "socket.io";
+import { z } from "zod";
+import type { Db } from "../../db/client";
+import type { Task } from "../../db/schema";
+import { reserveSeq } from "../devices/agents";
+import { subscribe } from "../events";
+import { acceptTask, dispatchable, pendingForDevice, refuseTask } from "../tasks/agent";
+import { signEnvelope, type TaskMessage } from "./envelope";
+import type { ServerKey } from "./keys";
+
+export const ACK_TIMEOUT_MS = 10_000;
+
+const ackSchema = z.union([
+  z.object({ accepted: z.literal(true) }),
+  z.object({ accepted: z.literal(false), reason: z.string().min(1).max(1000) }),
+]);
+
+export const deviceRoom = (deviceId: string) => `device:${deviceId}`;
+
+/**
+ * Sends tasks to agents the moment they are due. Due tasks reach it as PENDING transitions
+ * (creation, a scheduled task firing); they are gathered for one tick and read in batches,
+ * so a 10,000-device fan-out costs a handful of queries, not ten thousand.
+ */
+export class Dispatcher {
+  private queued: number[] = [];
+  private flushQueued = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly nsp: Namespace,
+    private readonly key: ServerKey,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = subscribe((e) => {
+      if (e.kind === "task.transition" && e.to === "PENDING") this.enqueue(e.taskId);
+    });
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+
+  /** Every waiting task of a device that just connected, oldest first. */
+  sendPending(deviceId: string): void {
+    this.send(pendingForDevice(this.db, deviceId));
+  }
+
+  private enqueue(taskId: number): void {
+    this.queued.push(taskId);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      const ids = this.queued;
+      this.queued = [];
+      this.send(dispatchable(this.db, ids));
+    });
+  }
+
+  private send(tasks: Task[]): void {
+    if (!tasks.length) return;
+    const byDevice = new Map<string, Task[]>();
+    for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
+    // Sequence numbers are reserved in one transaction for the whole batch.
+    const firstSeq = this.db.transaction(() => new Map([...byDevice].map(([id, list]) => [id, reserveSeq(this.db, id, list.length)])));
+    for (const [deviceId, list] of byDevice) {
+      let seq = firstSeq.get(deviceId)!;
+      for (const task of list) this.emit(task, seq++);
+    }
+  }
+
+  private emit(task: Task, seq: number): void {
+    const payload = task.payload ?? null;
+    const signed = signEnvelope(
+      { code: task.code, type: task.type, payload, device_id: task.deviceId, exp: Math.floor(task.expiresAt.getTime() / 1000), seq },
+      this.key.privateKey,
+    );
+    const message: TaskMessage = { code: task.code, type: task.type, payload, expires_at: task.expiresAt.toISOString(), seq, ...signed };
+    this.nsp
+      .to(deviceRoom(task.deviceId))
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("task", message, (_err: Error | null, responses: unknown[]) => {
+        // No answer in time (or nobody there): the task stays PENDING and goes again on the
+        // next connect. With one connection per device, the first answer is the answer.
+        const ack = ackSchema.safeParse(responses?.[0]);
+        if (!ack.success) return;
+        try {
+          if (ack.data.accepted) acceptTask(this.db, task.deviceId, task.code);
+          else refuseTask(this.db, task.deviceId, task.code, ack.data.reason);
+        } catch (e) {
+          console.error(`Recording the acknowledgement of ${task.code} failed`, e);
+        }
+      });
+  }
+}

@@ -1,0 +1,82 @@
+import type { Db } from "../../db/client";
+import { publish, subscribe } from "../events";
+import { nextDueAt, runDueBatch } from "../tasks/clock";
+
+/**
+ * The one scheduler of the process. It sleeps until the database's next due time (one
+ * timer, however many tasks wait), works in batches with a breath for the event loop
+ * between them, and re-arms when a transition may have brought the next due time closer.
+ */
+export class Clock {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private rerun = false;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+  private pokeQueued = false;
+
+  constructor(
+    private readonly db: Db,
+    /** Re-check at least this often, whatever the database says (clock jumps, other writers). */
+    private readonly maxSleepMs = 60_000,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Catches up on everything that came due while the server was down, then arms. */
+  async start(): Promise<void> {
+    this.unsubscribe = subscribe((e) => {
+      // Creations may be scheduled sooner than the armed time; starts begin a lease.
+      if (e.kind === "task.transition" && (e.from === null || e.to === "IN_PROGRESS")) this.poke();
+    });
+    await this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.unsubscribe?.();
+  }
+
+  /** Coalesced: ten thousand transitions in one tick re-arm once. */
+  private poke(): void {
+    if (this.pokeQueued || this.stopped) return;
+    this.pokeQueued = true;
+    setImmediate(() => {
+      this.pokeQueued = false;
+      if (!this.running) this.arm();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.rerun = false;
+        for (;;) {
+          const { events, more } = runDueBatch(this.db, this.now());
+          publish(events);
+          if (!more || this.stopped) break;
+          await new Promise((r) => setImmediate(r));
+        }
+      } while (this.rerun && !this.stopped);
+    } catch (e) {
+      console.error("Clock step failed; retrying shortly", e);
+    } finally {
+      this.running = false;
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    const next = nextDueAt(this.db);
+    const wait = next ? Math.max(0, Math.min(next.getTime() - this.now().getTime(), this.maxSleepMs)) : this.maxSleepMs;
+    this.timer = setTimeout(() => void this.run(), wait);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,65 @@
+import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { tasks } from "../../db/schema";
+import type { TaskTransition } from "../events";
+import { LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "./constants";
+import { transitionTasks, type DbOrTx } from "./transition";
+
+// What time does to tasks: scheduled ones fall due, waiting ones expire, running ones run
+// out of lease. Each step moves at most `batch` rows in one short transaction, so a
+// million tasks coming due at once never hold the event loop for long.
+
+export const EXPIRED_MESSAGE = "Device did not pick the task up before it expired";
+export const leaseMessage = (minutes: number) => `No result from the agent within ${minutes} minutes`;
+
+type DueColumn = typeof tasks.scheduledAt | typeof tasks.expiresAt | typeof tasks.leaseExpiresAt;
+
+function due(db: DbOrTx, status: TaskStatus, column: DueColumn, now: Date, batch: number, extra?: ReturnType<typeof eq>) {
+  return db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .where(and(eq(tasks.status, status), lte(column, now), extra))
+    .orderBy(asc(column))
+    .limit(batch)
+    .all()
+    .map((r) => r.id);
+}
+
+/** One batch of the clock's work; `more` says whether another batch is waiting. */
+export function runDueBatch(db: Db, now: Date, batch = 500): { events: TaskTransition[]; more: boolean } {
+  return db.transaction((tx) => {
+    const events: TaskTransition[] = [];
+    let more = false;
+    const step = (ids: number[], move: (ids: number[]) => TaskTransition[]) => {
+      if (ids.length === batch) more = true;
+      if (ids.length) events.push(...move(ids));
+    };
+    step(due(tx, "SCHEDULED", tasks.scheduledAt, now, batch), (ids) =>
+      transitionTasks(tx, { where: inArray(tasks.id, ids), from: "SCHEDULED", to: "PENDING", at: now }).events,
+    );
+    step(due(tx, "PENDING", tasks.expiresAt, now, batch), (ids) =>
+      transitionTasks(tx, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED", message: EXPIRED_MESSAGE, at: now }).events,
+    );
+    for (const type of TASK_TYPES) {
+      step(due(tx, "IN_PROGRESS", tasks.leaseExpiresAt, now, batch, eq(tasks.type, type)), (ids) =>
+        transitionTasks(tx, { where: inArray(tasks.id, ids), from: "IN_PROGRESS", to: "FAILED", message: leaseMessage(LEASE_MINUTES[type]), at: now }).events,
+      );
+    }
+    return { events, more };
+  });
+}
+
+/** The earliest moment anything is due, from the three partial indexes; null if nothing waits. */
+export function nextDueAt(db: Db): Date | null {
+  const row = db
+    .select({
+      scheduled: sql<number | null>`(select min(${tasks.scheduledAt}) from ${tasks} where ${tasks.status} = 'SCHEDULED')`,
+      expiring: sql<number | null>`(select min(${tasks.expiresAt}) from ${tasks} where ${tasks.status} = 'PENDING')`,
+      lease: sql<number | null>`(select min(${tasks.leaseExpiresAt}) from ${tasks} where ${tasks.status} = 'IN_PROGRESS')`,
+    })
+    .from(sql`(select 1)`)
+    .get();
+  const times = [row?.scheduled, row?.expiring, row?.lease].filter((t): t is number => typeof t === "number");
+  return times.length ? new Date(Math.min(...times)) : null;
+}
+
