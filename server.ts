@@ -7,6 +7,7 @@ import { loadOrCreateServerKey } from "./lib/agents/envelope";
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
 import { markAllOffline } from "./lib/devices/agents";
+import { attachLiveNamespace } from "./lib/live/namespace";
 import { readEnv } from "./lib/env";
 import { Clock } from "./lib/server/clock";
 import { dataDir, ensureSecret } from "./lib/server/secret";
@@ -58,6 +59,7 @@ export async function startServer(
   const io = new SocketServer(httpServer, { serveClient: false });
   (globalThis as { [IO_KEY]?: SocketServer })[IO_KEY] = io;
   const agents = attachAgentNamespace(io, db, key);
+  const live = attachLiveNamespace(io, db, { publicUrl: process.env.BETTER_AUTH_URL });
 
   await new Promise<void>((ok, fail) => {
     httpServer.once("error", fail);
@@ -72,6 +74,7 @@ export async function startServer(
     close: async () => {
       clock.stop();
       agents.stop();
+      live.stop();
       await io.close();
       await new Promise<void>((ok) => httpServer.close(() => ok()));
       await app.close();

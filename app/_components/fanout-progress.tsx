@@ -2,23 +2,35 @@ import Link from "next/link";
 import { STATUS_BAR } from "./status-badge";
 import { TASK_STATUSES, type TaskStatus } from "@/lib/tasks/constants";
 
-export type FanoutSummary = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
+export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
 
 /** One fan-out as a stacked bar by status, each count linking to the list filtered to it. */
-export function FanoutProgress({ fanout }: { fanout: FanoutSummary }) {
+export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { perSecond: number; etaSeconds: number | null } | null }) {
   const done = fanout.counts.COMPLETED + fanout.counts.FAILED + fanout.counts.CANCELLED + fanout.counts.EXPIRED;
   const pct = fanout.total ? Math.round((done / fanout.total) * 100) : 0;
   return (
     <div className="card px-4 py-3" data-fanout={fanout.code}>
       <div className="mb-2 flex items-baseline justify-between gap-4 text-sm">
         <p>
-          <Link href={`/tasks?fanout=${fanout.code}`} className="font-mono font-semibold text-sky-700 hover:underline">
+          <Link href={`/tasks/fanouts/${fanout.code}`} className="font-mono font-semibold text-sky-700 hover:underline">
             {fanout.code}
           </Link>{" "}
           <span className="font-medium">{fanout.type}</span> <span className="text-slate-500">to {fanout.total} devices</span>
         </p>
         <p className="tabular-nums text-slate-600">
           {done}/{fanout.total} finished · {pct}%
+          {pace && done < fanout.total && (
+            <span className="text-slate-500">
+              {" "}
+              · {pace.perSecond >= 10 ? Math.round(pace.perSecond) : pace.perSecond.toFixed(1)} tasks/s · {pace.etaSeconds === null ? "waiting for devices" : `about ${duration(pace.etaSeconds)} left`}
+            </span>
+          )}
         </p>
       </div>
       <div className="flex h-2.5 overflow-hidden rounded-full bg-slate-100" role="progressbar" aria-label={`Fan-out ${fanout.code} progress`} aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>

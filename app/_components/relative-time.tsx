@@ -26,13 +26,17 @@ function subscribe(listener: () => void) {
   };
 }
 
+/** The page's shared clock: moves every 15 s (stable snapshots); null while server-rendering. */
+export function useNow(): number | null {
+  return useSyncExternalStore(subscribe, () => clock, () => null);
+}
+
 /**
  * "3 minutes ago", with the exact local time on hover. The server renders the exact UTC
  * time; the browser swaps in the relative form after hydration and keeps it current.
  */
 export function RelativeTime({ value, empty = "—" }: { value: string | Date | null | undefined; empty?: string }) {
-  // The clock only moves every 15 s, so snapshots are stable; the server has none (null).
-  const now = useSyncExternalStore(subscribe, () => clock, () => null);
+  const now = useNow();
   if (!value) return <span className="text-slate-400">{empty}</span>;
   const date = typeof value === "string" ? new Date(value) : value;
   const iso = date.toISOString();

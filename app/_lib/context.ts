@@ -1,4 +1,5 @@
 import "server-only";
+import { randomUUID } from "node:crypto";
 import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { cache } from "react";
@@ -19,4 +20,9 @@ export async function requirePageContext(): Promise<SessionContext & { actor: Ac
   if (!ctx) redirect(hasAnyUser(getDb()) ? "/sign-in" : "/setup");
   if (!ctx.actor) redirect("/no-organization");
   return ctx as SessionContext & { actor: Actor };
+}
+
+/** A fresh id per server render: client islands reset their live state when it changes. */
+export function renderId(): string {
+  return randomUUID();
 }

@@ -5,7 +5,7 @@ import type { Actor } from "../auth/actor";
 import { displayNameSql, escapeLike } from "../devices/devices";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
-import { LEASE_MINUTES, OPEN_STATUSES, sqlList, TASK_STATUSES, TTL_SECONDS, type TaskStatus } from "./constants";
+import { LEASE_MINUTES, OPEN_STATUSES, sqlList, TASK_STATUSES, TTL_SECONDS, type TaskStatus, type TaskType } from "./constants";
 
 const OPEN_HORIZON_MS = (TTL_SECONDS.max + Math.max(...Object.values(LEASE_MINUTES)) * 60) * 1000;
 import { listFilterSchema, taskCodeSchema, type ListFilter } from "./schemas";
@@ -19,6 +19,8 @@ const listColumns = {
   deviceId: tasks.deviceId,
   organization: organization.name,
   fanout: fanouts.code,
+  startedAt: tasks.startedAt,
+  finishedAt: tasks.finishedAt,
   scheduledAt: tasks.scheduledAt,
   createdAt: tasks.createdAt,
   updatedAt: tasks.updatedAt,
@@ -36,6 +38,8 @@ export type TaskListItem = {
   organization: string;
   /** The code of the fan-out that issued the task (null for tasks issued outside one). */
   fanout: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
   scheduledAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -158,21 +162,38 @@ export function emptyCounts(): FanoutCounts {
   return Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts;
 }
 
-/** Counts per status of the given fan-outs, from the (fanout_id, status) index. */
+/** Counts per status of the given fan-outs, and when their last task finished, from the (fanout_id, status) index. */
 export function fanoutCounts(db: Db, fanoutIds: number[]): Map<number, FanoutCounts> {
-  const out = new Map<number, FanoutCounts>();
-  if (!fanoutIds.length) return out;
-  const rows = db
-    .select({ fanoutId: tasks.fanoutId, status: tasks.status, n: count() })
-    .from(tasks)
-    .where(inArray(tasks.fanoutId, fanoutIds))
-    .groupBy(tasks.fanoutId, tasks.status)
-    .all();
-  for (const r of rows) {
-    const c = out.get(r.fanoutId!) ?? out.set(r.fanoutId!, emptyCounts()).get(r.fanoutId!)!;
-    c[r.status] = r.n;
+  return new Map([...fanoutProgress(db, fanoutIds)].map(([id, p]) => [id, p.counts]));
+}
+
+function fanoutProgress(db: Db, fanoutIds: number[]): Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }> {
+  const out = new Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>();
+  for (let i = 0; i < fanoutIds.length; i += 500) {
+    const rows = db
+      .select({ fanoutId: tasks.fanoutId, status: tasks.status, n: count(), last: sql<number | null>`max(${tasks.finishedAt})` })
+      .from(tasks)
+      .where(inArray(tasks.fanoutId, fanoutIds.slice(i, i + 500)))
+      .groupBy(tasks.fanoutId, tasks.status)
+      .all();
+    for (const r of rows) {
+      const p = out.get(r.fanoutId!) ?? out.set(r.fanoutId!, { counts: emptyCounts(), lastFinishedAt: null }).get(r.fanoutId!)!;
+      p.counts[r.status] = r.n;
+      if (r.last !== null) p.lastFinishedAt = Math.max(p.lastFinishedAt ?? 0, r.last);
+    }
   }
   return out;
+}
+
+/** A fan-out as the progress bars show it. */
+export type FanoutSummary = { id: number; code: string; type: TaskType; total: number; createdAt: Date; counts: FanoutCounts; lastFinishedAt: Date | null };
+
+function summarize(db: Db, rows: (typeof fanouts.$inferSelect)[]): FanoutSummary[] {
+  const progress = fanoutProgress(db, rows.map((r) => r.id));
+  return rows.map((f) => {
+    const p = progress.get(f.id);
+    return { id: f.id, code: f.code, type: f.type, total: f.total, createdAt: f.createdAt, counts: p?.counts ?? emptyCounts(), lastFinishedAt: p?.lastFinishedAt ? new Date(p.lastFinishedAt) : null };
+  });
 }
 
 /** Fan-outs of the organization that still have open tasks (or just finished), newest first. */
@@ -195,6 +216,53 @@ export function activeFanouts(db: Db, actor: Actor, opts: { finishedWithinMs?: n
     .orderBy(desc(fanouts.id))
     .limit(opts.limit ?? 5)
     .all();
-  const counts = fanoutCounts(db, rows.map((r) => r.id));
-  return rows.map((f) => ({ ...f, counts: counts.get(f.id) ?? emptyCounts() }));
+  return summarize(db, rows);
+}
+
+const EXCERPT = 240;
+
+export type LiveTask = TaskListItem;
+
+/**
+ * The latest state of tasks, as the live channel sends it, newest first: the given ids
+ * (at most `limit`, the newest), or the given codes of one organization.
+ */
+export function liveTasks(db: Db, which: { ids: number[] } | { organizationId: string; codes: string[] }, limit: number) {
+  const keys = "ids" in which ? [...which.ids].sort((a, b) => b - a).slice(0, limit) : which.codes.slice(0, limit);
+  const out: LiveTask[] = [];
+  for (let i = 0; i < keys.length; i += 500) {
+    const chunk = keys.slice(i, i + 500);
+    const rows = db
+      .select(listColumns)
+      .from(tasks)
+      .innerJoin(devices, eq(devices.id, tasks.deviceId))
+      .innerJoin(organization, eq(organization.id, tasks.organizationId))
+      .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
+      .where("ids" in which ? inArray(tasks.id, chunk as number[]) : and(eq(tasks.organizationId, which.organizationId), inArray(tasks.code, chunk as string[])))
+      .orderBy(desc(tasks.id))
+      .all();
+    for (const r of rows) out.push({ ...(r as LiveTask), message: r.message && r.message.length > EXCERPT ? `${r.message.slice(0, EXCERPT)}…` : r.message });
+  }
+  return out;
+}
+
+/** Fan-outs with their live counts, for the progress bars. */
+export function fanoutSummaries(db: Db, fanoutIds: number[]): FanoutSummary[] {
+  if (!fanoutIds.length) return [];
+  const rows: (typeof fanouts.$inferSelect)[] = [];
+  for (let i = 0; i < fanoutIds.length; i += 500) rows.push(...db.select().from(fanouts).where(inArray(fanouts.id, fanoutIds.slice(i, i + 500))).all());
+  return summarize(db, rows);
+}
+
+/** One fan-out of the actor's organization with its target and live counts. */
+export function getFanout(db: Db, actor: Actor, rawCode: unknown) {
+  const code = parse(taskCodeSchema, rawCode);
+  const row = db
+    .select({ fanout: fanouts, createdBy: user.email })
+    .from(fanouts)
+    .leftJoin(user, eq(user.id, fanouts.createdBy))
+    .where(and(eq(fanouts.code, code), eq(fanouts.organizationId, actor.organizationId)))
+    .get();
+  if (!row) throw new NotFoundError(`Fan-out ${code}`);
+  return { ...summarize(db, [row.fanout])[0], target: row.fanout.target, createdByEmail: row.createdBy };
 }

@@ -84,10 +84,10 @@ test("scheduling At a future time creates SCHEDULED tasks", async ({ page, tasks
   await expect(tasks.rows).toHaveCount(2);
   await tasks.expectEveryRow("Type", "PULL");
   await tasks.expectEveryRow("Status", "SCHEDULED");
-  await tasks.expectEveryRow("Scheduled", /^in 2 hours$/);
+  await tasks.expectEveryRow("Scheduled", /^in 3 hours$/);
 
   await tasks.codeLink(0).click();
   await expect(task.statusBadge).toHaveText("SCHEDULED");
-  await expect(task.field("Timestamps", "Scheduled")).toHaveText("in 2 hours");
+  await expect(task.field("Timestamps", "Scheduled")).toHaveText("in 3 hours");
   await expect(task.cancel).toBeVisible();
 });

@@ -11,6 +11,7 @@ import { isDomainError } from "@/lib/errors";
 import { CANCELLABLE_STATUSES, isFinal, LEASE_MINUTES, type TaskStatus } from "@/lib/tasks/constants";
 import { getTask, type TaskDetail } from "@/lib/tasks/queries";
 import { TaskActions } from "./task-actions";
+import { TaskLive } from "./task-live";
 
 export const dynamic = "force-dynamic";
 
@@ -58,6 +59,9 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
         <span className="text-sm text-slate-500">
           {task.type} on {task.device}
         </span>
+        <span className="ml-auto">
+          <TaskLive code={task.code} final={isFinal(task.status)} />
+        </span>
       </header>
 
       <div className="grid gap-5 md:grid-cols-2">
@@ -82,7 +86,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
             <Row label="Organization">{task.organization}</Row>
             <Row label="Fan-out">
               {task.fanout ? (
-                <Link className="font-mono text-sky-700 hover:underline" href={`/tasks?fanout=${task.fanout}`}>
+                <Link className="font-mono text-sky-700 hover:underline" href={`/tasks/fanouts/${task.fanout}`}>
                   {task.fanout}
                 </Link>
               ) : (

@@ -1,0 +1,77 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { getDb } from "@/db/client";
+import { Card } from "@/app/_components/card";
+import { RelativeTime } from "@/app/_components/relative-time";
+import { requirePageContext } from "@/app/_lib/context";
+import { isDomainError } from "@/lib/errors";
+import { toLiveFanout } from "@/lib/live/rows";
+import { TASK_STATUSES } from "@/lib/tasks/constants";
+import { getFanout } from "@/lib/tasks/queries";
+import { FanoutLive } from "./fanout-live";
+
+export const dynamic = "force-dynamic";
+
+export async function generateMetadata({ params }: { params: Promise<{ code: string }> }): Promise<Metadata> {
+  return { title: `Fan-out ${(await params).code}` };
+}
+
+export default async function FanoutPage({ params }: { params: Promise<{ code: string }> }) {
+  const ctx = await requirePageContext();
+  const { code } = await params;
+  let fanout: ReturnType<typeof getFanout>;
+  try {
+    fanout = getFanout(getDb(), ctx.actor, code);
+  } catch (e) {
+    if (isDomainError(e) && (e.code === "not_found" || e.code === "invalid")) notFound();
+    throw e;
+  }
+  const target = fanout.target.kind === "all" ? "the whole organization" : `${fanout.target.kind === "ous" ? "OUs" : "devices"} ${fanout.target.names.join(", ")}`;
+  return (
+    <div className="space-y-5">
+      <nav aria-label="Breadcrumb" className="text-sm text-slate-500">
+        <Link href="/tasks" className="hover:underline">
+          Tasks
+        </Link>{" "}
+        / fan-out <span className="font-mono">{fanout.code}</span>
+      </nav>
+      <header>
+        <h1 className="text-2xl font-semibold tracking-tight">
+          Fan-out <span className="font-mono">{fanout.code}</span>
+        </h1>
+        <p className="text-sm text-slate-500">
+          {fanout.type} to {fanout.total} device{fanout.total === 1 ? "" : "s"} · {target}
+        </p>
+      </header>
+      <FanoutLive initial={toLiveFanout(fanout)} />
+      <Card title="Details">
+        <dl className="grid gap-x-6 gap-y-2 text-sm sm:grid-cols-2">
+          <div>
+            <dt className="text-slate-500">Issued</dt>
+            <dd>
+              <RelativeTime value={fanout.createdAt} /> by {fanout.createdByEmail ?? "system"}
+            </dd>
+          </div>
+          <div>
+            <dt className="text-slate-500">Tasks</dt>
+            <dd>
+              <Link className="text-sky-700 hover:underline" href={`/tasks?fanout=${fanout.code}`}>
+                All {fanout.total} in the task list
+              </Link>
+              {" · "}
+              {TASK_STATUSES.filter((s) => fanout.counts[s] > 0).map((s, i) => (
+                <span key={s}>
+                  {i > 0 && ", "}
+                  <Link className="text-sky-700 hover:underline" href={`/tasks?fanout=${fanout.code}&status=${s}`}>
+                    {fanout.counts[s]} {s}
+                  </Link>
+                </span>
+              ))}
+            </dd>
+          </div>
+        </dl>
+      </Card>
+    </div>
+  );
+}

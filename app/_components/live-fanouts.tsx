@@ -1,0 +1,39 @@
+"use client";
+
+import type { LiveFanout } from "@/lib/live/protocol";
+import { FINAL_STATUSES } from "@/lib/tasks/constants";
+import { FanoutProgress } from "./fanout-progress";
+import { useNow } from "./relative-time";
+
+/** How long a finished fan-out stays on screen before it folds away. */
+export const LINGER_MS = 60_000;
+
+export function fanoutDone(f: LiveFanout): number {
+  return FINAL_STATUSES.reduce((n, s) => n + f.counts[s], 0);
+}
+
+/** Tasks per second since the fan-out was issued, and the time left at that pace. */
+export function fanoutPace(f: LiveFanout, now: number): { perSecond: number; etaSeconds: number | null } {
+  const done = fanoutDone(f);
+  const end = done === f.total && f.lastFinishedAt ? Date.parse(f.lastFinishedAt) : now;
+  const elapsed = Math.max(1, (end - Date.parse(f.createdAt)) / 1000);
+  const perSecond = done / elapsed;
+  return { perSecond, etaSeconds: done === f.total ? 0 : perSecond > 0 ? (f.total - done) / perSecond : null };
+}
+
+/** The active fan-outs above the task table, updated by live patches. */
+export function LiveFanouts({ fanouts }: { fanouts: LiveFanout[] }) {
+  const now = useNow();
+  const visible = fanouts.filter((f) => {
+    const finished = fanoutDone(f) === f.total;
+    return !finished || !f.lastFinishedAt || now === null || now - Date.parse(f.lastFinishedAt) < LINGER_MS;
+  });
+  if (!visible.length) return null;
+  return (
+    <section aria-label="Active fan-outs" className="grid gap-3">
+      {visible.map((f) => (
+        <FanoutProgress key={f.code} fanout={f} pace={now === null ? null : fanoutPace(f, now)} />
+      ))}
+    </section>
+  );
+}

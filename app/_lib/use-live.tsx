@@ -1,0 +1,65 @@
+"use client";
+
+import { useEffect, useRef, useState } from "react";
+import { io, type Socket } from "socket.io-client";
+import { LIVE_NAMESPACE, type LivePatch, type WatchAck, type WatchRequest } from "@/lib/live/protocol";
+
+export type LiveState = "connecting" | "live" | "reconnecting" | "paused";
+
+/**
+ * One Socket.IO connection to the live channel while `enabled`: it watches what the page
+ * shows, hands each coalesced patch to `onPatch`, and calls `onCatchUp` whenever the page
+ * may have missed something (a reconnect, or turning live back on) so it can re-read its
+ * state. Disabled means disconnected: no stream, no polling.
+ */
+export function useLive(opts: { watch: WatchRequest | null; enabled: boolean; onPatch: (p: LivePatch) => void; onCatchUp: () => void }): LiveState {
+  const [state, setState] = useState<LiveState>(opts.enabled ? "connecting" : "paused");
+  const handlers = useRef(opts);
+  useEffect(() => {
+    handlers.current = opts;
+  });
+  const watchKey = opts.watch ? JSON.stringify(opts.watch) : null;
+  // Once the page has been live, every later (re)connection may have missed something.
+  const everLive = useRef(false);
+
+  useEffect(() => {
+    if (!opts.enabled || !watchKey) return;
+    const watch = JSON.parse(watchKey) as WatchRequest;
+    const socket: Socket = io(LIVE_NAMESPACE, { transports: ["websocket"], withCredentials: true });
+    socket.on("connect", () => {
+      socket.emit("watch", watch, (ack: WatchAck) => {
+        if (!ack?.ok) return;
+        setState("live");
+        // Anything that changed while we were away, or paused, is read again from the server.
+        if (everLive.current) handlers.current.onCatchUp();
+        everLive.current = true;
+      });
+    });
+    socket.on("patch", (p: LivePatch) => handlers.current.onPatch(p));
+    socket.on("disconnect", () => setState("reconnecting"));
+    socket.on("connect_error", () => setState("reconnecting"));
+    return () => {
+      socket.removeAllListeners();
+      socket.disconnect();
+      setState("paused");
+    };
+  }, [opts.enabled, watchKey]);
+
+  return opts.enabled ? state : "paused";
+}
+
+export function LiveIndicator({ state }: { state: LiveState }) {
+  const look: Record<LiveState, [string, string]> = {
+    live: ["bg-emerald-500", "Live"],
+    connecting: ["bg-slate-400 animate-pulse", "Connecting…"],
+    reconnecting: ["bg-amber-500 animate-pulse", "Reconnecting…"],
+    paused: ["bg-slate-300", "Paused"],
+  };
+  const [dot, label] = look[state];
+  return (
+    <span role="status" aria-live="polite" data-live-state={state} className="inline-flex items-center gap-1.5 text-xs font-medium text-slate-600">
+      <span aria-hidden className={`size-2 rounded-full ${dot}`} />
+      {label}
+    </span>
+  );
+}

@@ -1,0 +1,38 @@
+import { z } from "zod";
+import type { TaskStatus, TaskType } from "../tasks/constants";
+import { taskCodeSchema } from "../tasks/schemas";
+
+// The browser live channel's messages, shared by the server (lib/live/namespace.ts) and the
+// client islands. Dates travel as ISO strings.
+
+export const LIVE_NAMESPACE = "/live";
+/** Coalescing window: at most this many messages per second per subscription. */
+export const LIVE_INTERVAL_MS = 200;
+/** Rows sent per message at most; past this the client re-reads what it shows. */
+export const LIVE_MAX_ROWS = 300;
+
+export const watchSchema = z.union([z.object({ org: z.literal(true) }).strict(), z.object({ task: taskCodeSchema }).strict()]);
+export type WatchRequest = z.infer<typeof watchSchema>;
+export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" };
+
+export type LiveTaskRow = {
+  id: number;
+  code: string;
+  type: TaskType;
+  status: TaskStatus;
+  device: string;
+  organization: string;
+  fanout: string | null;
+  message: string | null;
+  scheduledAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+};
+
+export type LiveFanout = { code: string; type: TaskType; total: number; createdAt: string; lastFinishedAt: string | null; counts: Record<TaskStatus, number> };
+
+/** One coalesced message: the latest state of every task changed since the last one. */
+export type LivePatch = { at: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };
