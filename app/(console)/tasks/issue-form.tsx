@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { useActionState, useState } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
+import { submitTo } from "@/app/_lib/submit";
 import { TASK_TYPE_LABELS, TASK_TYPES, type TaskType } from "@/lib/tasks/constants";
 import { issueTaskAction, type IssueSummary } from "./actions";
 
@@ -25,7 +26,7 @@ export function IssueForm({ ous }: { ous: string[] }) {
   const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
 
   return (
-    <form action={action} className="grid gap-4 p-4 md:grid-cols-2" aria-label="Issue task">
+    <form onSubmit={submitTo(action)} className="grid gap-4 p-4 md:grid-cols-2" aria-label="Issue task">
       <div>
         <label htmlFor="issue-type" className="label">
           Type

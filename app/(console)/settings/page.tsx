@@ -1,0 +1,190 @@
+import type { Metadata } from "next";
+import { getDb } from "@/db/client";
+import { Card, EmptyState } from "@/app/_components/card";
+import { RelativeTime } from "@/app/_components/relative-time";
+import { requirePageContext } from "@/app/_lib/context";
+import { getOrganization, listApiTokens, listMembers } from "@/lib/orgs/orgs";
+import { AutoApproveForm, RegistrationToken } from "./enrollment";
+import { AddMemberForm, MemberRow } from "./members";
+import { CreateTokenForm, RevokeToken } from "./tokens";
+
+export const metadata: Metadata = { title: "Settings" };
+export const dynamic = "force-dynamic";
+
+function Row({ label, children }: { label: string; children: React.ReactNode }) {
+  return (
+    <div className="grid grid-cols-3 gap-2 py-1.5 text-sm">
+      <dt className="text-slate-500">{label}</dt>
+      <dd className="col-span-2 min-w-0 break-words">{children}</dd>
+    </div>
+  );
+}
+
+function AdminsOnly({ children }: { children: React.ReactNode }) {
+  return <p className="text-xs text-slate-500">{children}</p>;
+}
+
+function Th({ children, className = "" }: { children?: React.ReactNode; className?: string }) {
+  return (
+    <th scope="col" className={`px-4 py-2.5 font-semibold whitespace-nowrap ${className}`}>
+      {children}
+    </th>
+  );
+}
+
+const theadClass = "border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase";
+
+export default async function SettingsPage() {
+  const ctx = await requirePageContext();
+  const db = getDb();
+  const isAdmin = ctx.actor.role === "ADMIN";
+  const org = getOrganization(db, ctx.actor);
+  const members = listMembers(db, ctx.actor);
+  const tokens = isAdmin ? listApiTokens(db, ctx.actor) : [];
+
+  return (
+    <div className="space-y-5">
+      <div>
+        <h1 className="text-2xl font-semibold tracking-tight">Settings</h1>
+        <p className="text-sm text-slate-500">
+          {org.name} · your role is <span className="font-medium text-slate-700">{ctx.actor.role}</span>
+          {!isAdmin && " — only ADMINs change these settings"}
+        </p>
+      </div>
+
+      <div className="grid gap-5 md:grid-cols-2">
+        <Card title="Organization">
+          <dl className="divide-y divide-slate-100">
+            <Row label="Name">{org.name}</Row>
+            <Row label="Slug">
+              <span className="font-mono">{org.slug}</span>
+            </Row>
+            <Row label="Members">{members.length}</Row>
+          </dl>
+        </Card>
+
+        <Card title="Agent enrollment">
+          {isAdmin && org.registrationToken !== null ? (
+            <div className="space-y-5">
+              <RegistrationToken token={org.registrationToken} />
+              <AutoApproveForm value={org.autoApprove} />
+            </div>
+          ) : (
+            <div className="space-y-2">
+              <dl>
+                <Row label="Auto-approve">{org.autoApprove ? "On: enrolling devices are ENABLED at once" : "Off: enrolling devices wait as PENDING"}</Row>
+              </dl>
+              <AdminsOnly>Only ADMINs see the registration token and change how devices are approved.</AdminsOnly>
+            </div>
+          )}
+        </Card>
+      </div>
+
+      <Card title="Members">
+        <div className="-mx-4 -my-3 overflow-x-auto">
+          <table className="w-full text-left text-sm">
+            <thead className={theadClass}>
+              <tr>
+                <Th>Email</Th>
+                <Th>Name</Th>
+                <Th>Role</Th>
+                <Th>Added</Th>
+                {isAdmin && (
+                  <Th>
+                    <span className="sr-only">Actions</span>
+                  </Th>
+                )}
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {members.map((m) =>
+                isAdmin ? (
+                  <MemberRow
+                    key={m.id}
+                    organization={org.name}
+                    member={{ id: m.id, email: m.email, name: m.name, role: m.role, createdAt: m.createdAt, you: m.userId === ctx.user.id }}
+                  />
+                ) : (
+                  <tr key={m.id} data-member={m.email}>
+                    <th scope="row" className="px-4 py-2 text-left font-medium">
+                      {m.email}
+                    </th>
+                    <td className="px-4 py-2">{m.name}</td>
+                    <td className="px-4 py-2 font-medium">{m.role}</td>
+                    <td className="px-4 py-2 whitespace-nowrap">
+                      <RelativeTime value={m.createdAt} />
+                    </td>
+                  </tr>
+                ),
+              )}
+            </tbody>
+          </table>
+        </div>
+        <div className="mt-6 border-t border-slate-100 pt-4">
+          {isAdmin ? (
+            <>
+              <h3 className="mb-2 text-sm font-semibold text-slate-800">Add member</h3>
+              <AddMemberForm />
+            </>
+          ) : (
+            <AdminsOnly>Only ADMINs add members and change roles.</AdminsOnly>
+          )}
+        </div>
+      </Card>
+
+      <Card title="API tokens">
+        {isAdmin ? (
+          <div className="space-y-4">
+            <p className="text-xs text-slate-500">
+              A token calls the JSON API as its owner, with the lower of its role and the owner&apos;s. Only a hash is stored.
+            </p>
+            <CreateTokenForm />
+            <div className="-mx-4 -mb-3 overflow-x-auto border-t border-slate-100">
+              <table className="w-full text-left text-sm">
+                <thead className={theadClass}>
+                  <tr>
+                    <Th>Name</Th>
+                    <Th>Prefix</Th>
+                    <Th>Role</Th>
+                    <Th>Owner</Th>
+                    <Th>Created</Th>
+                    <Th>Last used</Th>
+                    <Th>Revoked</Th>
+                    <Th>
+                      <span className="sr-only">Actions</span>
+                    </Th>
+                  </tr>
+                </thead>
+                <tbody className="divide-y divide-slate-100">
+                  {tokens.map((t) => (
+                    <tr key={t.id} className={t.revokedAt ? "text-slate-400" : ""} data-token={t.name}>
+                      <th scope="row" className="px-4 py-2 text-left font-medium">
+                        {t.name}
+                      </th>
+                      <td className="px-4 py-2 font-mono text-xs">{t.prefix}…</td>
+                      <td className="px-4 py-2">{t.role}</td>
+                      <td className="px-4 py-2">{t.owner}</td>
+                      <td className="px-4 py-2 whitespace-nowrap">
+                        <RelativeTime value={t.createdAt} />
+                      </td>
+                      <td className="px-4 py-2 whitespace-nowrap">
+                        <RelativeTime value={t.lastUsedAt} empty="never" />
+                      </td>
+                      <td className="px-4 py-2 whitespace-nowrap">
+                        {t.revokedAt ? <RelativeTime value={t.revokedAt} /> : <span className="text-emerald-700">active</span>}
+                      </td>
+                      <td className="px-4 py-2 text-right">{!t.revokedAt && <RevokeToken id={t.id} name={t.name} />}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              {tokens.length === 0 && <EmptyState title="No API tokens yet">Create one above for a script or CI job.</EmptyState>}
+            </div>
+          </div>
+        ) : (
+          <AdminsOnly>Only ADMINs see and manage API tokens.</AdminsOnly>
+        )}
+      </Card>
+    </div>
+  );
+}
