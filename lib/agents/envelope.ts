@@ -56,7 +56,8 @@ export function verifyTaskMessage(msg: unknown, opts: { publicKey: KeyObject; de
     return { ok: false, reason: "malformed envelope" };
   }
   if (env.device_id !== opts.deviceId) return { ok: false, reason: "envelope is for another device" };
-  if (env.code !== m.code || env.type !== m.type || env.seq !== m.seq || JSON.stringify(env.payload) !== JSON.stringify(m.payload)) {
+  const plainExp = Math.floor(Date.parse(m.expires_at) / 1000);
+  if (env.code !== m.code || env.type !== m.type || env.seq !== m.seq || env.exp !== plainExp || JSON.stringify(env.payload) !== JSON.stringify(m.payload)) {
     return { ok: false, reason: "envelope does not match the message" };
   }
   if (env.exp * 1000 <= (opts.now ?? Date.now())) return { ok: false, reason: "task expired" };

@@ -63,9 +63,10 @@ export function authenticateDevice(db: Db, raw: unknown): { ok: true; device: De
   if (!parsed.success) return { ok: false, reason: "unauthorized" };
   const device = db.select().from(devices).where(eq(devices.id, parsed.data.device_id)).get();
   if (!device) return { ok: false, reason: "unauthorized" };
-  if (device.deletedAt) return { ok: false, reason: "deleted" };
+  // The token first: only its holder may learn what became of the device.
   const given = Buffer.from(sha256(parsed.data.device_token));
   if (!device.tokenHash || !timingSafeEqual(given, Buffer.from(device.tokenHash))) return { ok: false, reason: "unauthorized" };
+  if (device.deletedAt) return { ok: false, reason: "deleted" };
   if (device.status === "PENDING") return { ok: false, reason: "pending_approval" };
   if (device.status === "DISABLED") return { ok: false, reason: "disabled" };
   return { ok: true, device };

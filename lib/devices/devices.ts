@@ -123,7 +123,8 @@ function setStatus(db: Db, actor: Actor, id: string, from: DeviceStatus[], to: D
     if (!from.includes(d.status)) throw new ConflictError(`The device is ${d.status}`);
     tx.update(devices).set({ status: to }).where(eq(devices.id, d.id)).run();
     // A disabled device gets no tasks: what was waiting for it will not run.
-    if (to === "DISABLED") events.push(...finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running", false));
+    // Its agent is disconnected and cannot report, so running tasks fail now, not at lease end.
+    if (to === "DISABLED") events.push(...finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running"));
     events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change });
   });
   publish(events);
@@ -162,20 +163,21 @@ export function deleteDevice(db: Db, actor: Actor, id: string): void {
   const events: DomainEvent[] = [];
   db.transaction((tx) => {
     const d = liveDevice(tx, actor.organizationId, deviceId);
-    tx.update(devices).set({ deletedAt: new Date(), tokenHash: null, online: false }).where(eq(devices.id, d.id)).run();
-    events.push(...finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running", true));
+    // The token hash stays so its holder can be told "deleted"; deletedAt alone locks it out.
+    tx.update(devices).set({ deletedAt: new Date(), online: false }).where(eq(devices.id, d.id)).run();
+    events.push(...finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running"));
     events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: "deleted" });
   });
   publish(events);
 }
 
-function finishOpenTasks(tx: DbOrTx, deviceId: string, waitingMessage: string, runningMessage: string, failRunning: boolean) {
+function finishOpenTasks(tx: DbOrTx, deviceId: string, waitingMessage: string, runningMessage: string) {
   const mine = eq(tasks.deviceId, deviceId);
   const at = new Date();
   return [
     ...transitionTasks(tx, { where: mine, from: "SCHEDULED", to: "CANCELLED", message: waitingMessage, at }).events,
     ...transitionTasks(tx, { where: mine, from: "PENDING", to: "CANCELLED", message: waitingMessage, at }).events,
-    ...(failRunning ? transitionTasks(tx, { where: mine, from: "IN_PROGRESS", to: "FAILED", message: runningMessage, at }).events : []),
+    ...transitionTasks(tx, { where: mine, from: "IN_PROGRESS", to: "FAILED", message: runningMessage, at }).events,
   ];
 }
 

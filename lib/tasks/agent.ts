@@ -40,13 +40,18 @@ export function acceptTask(db: Db, deviceId: string, code: string): boolean {
   return events.length > 0;
 }
 
-/** The agent refused the task (bad signature, expired, replayed): PENDING → FAILED. */
+/**
+ * The agent answered the task but refused it (bad signature, expired, replayed). Its answer
+ * is an acknowledgement, so the task goes the only legal way to FAILED: through
+ * IN_PROGRESS, in one transaction, with the reason as its message.
+ */
 export function refuseTask(db: Db, deviceId: string, code: string, reason: string): boolean {
-  const { events } = transitionTasks(db, {
-    where: ownTask(deviceId, code),
-    from: "PENDING",
-    to: "FAILED",
-    message: `Refused by the agent: ${reason.slice(0, 1000)}`,
+  const events = db.transaction((tx) => {
+    const at = new Date();
+    const started = transitionTasks(tx, { where: ownTask(deviceId, code), from: "PENDING", to: "IN_PROGRESS", at }).events;
+    if (!started.length) return [];
+    const failed = transitionTasks(tx, { where: ownTask(deviceId, code), from: "IN_PROGRESS", to: "FAILED", message: `Refused by the agent: ${reason.slice(0, 1000)}`, at }).events;
+    return [...started, ...failed];
   });
   publish(events);
   return events.length > 0;
