@@ -88,9 +88,15 @@ if (isMain) {
   startServer()
     .then((s) => {
       console.log(`Taskwire listening on ${s.url}`);
-      const stop = () => void s.close().then(() => process.exit(0));
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+      let stopping = false;
+      const stop = () => {
+        // The signal can arrive twice (npm and the process group): close once, completely.
+        if (stopping) return;
+        stopping = true;
+        void s.close().then(() => process.exit(0));
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
     })
     .catch((err: unknown) => {
       console.error(`Taskwire failed to start: ${err instanceof Error ? err.message : String(err)}`);

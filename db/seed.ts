@@ -5,7 +5,7 @@ import { createUser, findUserByEmail } from "../lib/auth/users";
 import { randomCode } from "../lib/codes";
 import { createDevice } from "../lib/devices/devices";
 import type { DeviceStatus } from "../lib/devices/constants";
-import { createOrganization } from "../lib/orgs/orgs";
+import { createOrganization, sha256 } from "../lib/orgs/orgs";
 import type { DbOrTx } from "../lib/tasks/transition";
 import { TASK_TYPES, type TaskStatus, type TaskType } from "../lib/tasks/constants";
 
@@ -103,6 +103,8 @@ export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
   const viewer = findUserByEmail(db, DEMO_USERS.viewer) ?? (await createUser(db, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD }));
   const r = rng(20261124);
   const orgs: Record<string, string> = {};
+  // The demo fleet's credentials: device tokens exist only here and in the agents' state.
+  const agents: Record<string, DemoAgent[]> = {};
 
   for (const plan of PLANS) {
     const org = createOrganization(db, { name: plan.name, slug: plan.slug, ownerId: admin.id, autoApprove: false });
@@ -111,27 +113,33 @@ export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
       db.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: now }).run();
     }
     const deviceIds: string[] = [];
+    agents[plan.slug] = [];
     db.transaction((tx) => {
       for (const ou of plan.ous) {
         for (let i = 1; i <= ou.count; i++) {
           const enrolled = new Date(now.getTime() - r.int(20, 400) * 86_400_000);
+          const deviceToken = `dev_${randomCode(40)}`;
           const d = createDevice(tx, {
             organizationId: org.id,
             name: `${ou.prefix}-${String(i).padStart(2, "0")}`,
             status: "ENABLED",
             ous: [ou.name],
             agentVersion: r.pick(["1.8.2", "1.9.0", "1.9.1"]),
+            tokenHash: sha256(deviceToken),
             at: enrolled,
           });
           deviceIds.push(d.id);
+          agents[plan.slug].push({ name: d.name, device_id: d.id, device_token: deviceToken });
         }
       }
       for (const x of plan.extra) createDevice(tx, { organizationId: org.id, name: x.name, status: x.status, agentVersion: "1.9.1", at: now });
       seedHistory(tx, { organizationId: org.id, userId: admin.id, deviceIds, count: plan.history, now, r });
     });
   }
-  return { admin, viewer, orgs };
+  return { admin, viewer, orgs, agents };
 }
+
+export type DemoAgent = { name: string; device_id: string; device_token: string };
 
 /**
  * Historical tasks, oldest first so ids follow creation: mostly finished, plus a few

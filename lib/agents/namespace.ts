@@ -1,7 +1,7 @@
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
-import { authenticateDevice, markOffline, markOnline, recordHeartbeat } from "../devices/agents";
+import { agentVersionSchema, authenticateDevice, markOffline, markOnline, recordHeartbeat } from "../devices/agents";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
 import { reportResult } from "../tasks/agent";
@@ -46,7 +46,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
         for (const other of others) if (other.id !== socket.id) other.disconnect(true);
       });
     void socket.join(room);
-    const version = typeof socket.handshake.auth?.version === "string" ? socket.handshake.auth.version.slice(0, 32) : undefined;
+    const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
     markOnline(db, deviceId, version);
     dispatcher.sendPending(deviceId);
 

@@ -54,7 +54,8 @@ export type AgentRefusal = (typeof AGENT_REFUSALS)[number];
 export const agentHandshakeSchema = z.object({
   device_id: z.string().uuid(),
   device_token: z.string().min(1).max(100),
-  version: agentVersionSchema.optional(),
+  // A malformed version is ignored, not a reason to refuse: refusals mean "stop trying".
+  version: agentVersionSchema.optional().catch(undefined),
 });
 
 /** Checks an agent's credentials; the answer is the device, or exactly why not. */
