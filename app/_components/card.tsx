@@ -34,3 +34,13 @@ export function Alert({ children, tone = "error" }: { children: React.ReactNode;
     </div>
   );
 }
+
+/** One label/value line of a card's description list. */
+export function Field({ label, children }: { label: string; children: React.ReactNode }) {
+  return (
+    <div className="grid grid-cols-3 gap-2 py-1.5 text-sm">
+      <dt className="text-slate-500">{label}</dt>
+      <dd className="col-span-2 min-w-0 break-words">{children}</dd>
+    </div>
+  );
+}

@@ -28,6 +28,16 @@ const listColumns = {
   message: tasks.message,
 };
 
+/** Tasks as lists show them: with the device's shown name, the organization and the fan-out. */
+function selectItems(db: Db) {
+  return db
+    .select(listColumns)
+    .from(tasks)
+    .innerJoin(devices, eq(devices.id, tasks.deviceId))
+    .innerJoin(organization, eq(organization.id, tasks.organizationId))
+    .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId));
+}
+
 export type TaskListItem = {
   id: number;
   code: string;
@@ -84,12 +94,7 @@ export function listTasks(db: Db, actor: Actor, raw: { filter?: unknown; cursor?
   const where = filterWhere(db, actor.organizationId, filter);
   const { before, after } = raw.cursor ?? {};
   const backward = after !== undefined && before === undefined;
-  const rows = db
-    .select(listColumns)
-    .from(tasks)
-    .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .innerJoin(organization, eq(organization.id, tasks.organizationId))
-    .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
+  const rows = selectItems(db)
     .where(and(where, before !== undefined ? lt(tasks.id, before) : undefined, backward ? gt(tasks.id, after) : undefined))
     .orderBy(backward ? asc(tasks.id) : desc(tasks.id))
     .limit(limit + 1)
@@ -111,12 +116,7 @@ export function pageTasks(db: Db, actor: Actor, raw: { filter?: unknown; page: n
   const filter = parse(listFilterSchema, raw.filter ?? {});
   const where = filterWhere(db, actor.organizationId, filter);
   const total = db.select({ n: count() }).from(tasks).where(where).get()!.n;
-  const items = db
-    .select(listColumns)
-    .from(tasks)
-    .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .innerJoin(organization, eq(organization.id, tasks.organizationId))
-    .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
+  const items = selectItems(db)
     .where(where)
     .orderBy(desc(tasks.id))
     .limit(raw.perPage)
@@ -232,12 +232,7 @@ export function liveTasks(db: Db, which: { ids: number[] } | { organizationId: s
   const out: LiveTask[] = [];
   for (let i = 0; i < keys.length; i += 500) {
     const chunk = keys.slice(i, i + 500);
-    const rows = db
-      .select(listColumns)
-      .from(tasks)
-      .innerJoin(devices, eq(devices.id, tasks.deviceId))
-      .innerJoin(organization, eq(organization.id, tasks.organizationId))
-      .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
+    const rows = selectItems(db)
       .where("ids" in which ? inArray(tasks.id, chunk as number[]) : and(eq(tasks.organizationId, which.organizationId), inArray(tasks.code, chunk as string[])))
       .orderBy(desc(tasks.id))
       .all();

@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import { getDb } from "@/db/client";
-import { Card, EmptyState } from "@/app/_components/card";
+import { Card, EmptyState, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { requirePageContext } from "@/app/_lib/context";
 import { getOrganization, listApiTokens, listMembers } from "@/lib/orgs/orgs";
@@ -10,15 +10,6 @@ import { CreateTokenForm, RevokeToken } from "./tokens";
 
 export const metadata: Metadata = { title: "Settings" };
 export const dynamic = "force-dynamic";
-
-function Row({ label, children }: { label: string; children: React.ReactNode }) {
-  return (
-    <div className="grid grid-cols-3 gap-2 py-1.5 text-sm">
-      <dt className="text-slate-500">{label}</dt>
-      <dd className="col-span-2 min-w-0 break-words">{children}</dd>
-    </div>
-  );
-}
 
 function AdminsOnly({ children }: { children: React.ReactNode }) {
   return <p className="text-xs text-slate-500">{children}</p>;
@@ -55,11 +46,11 @@ export default async function SettingsPage() {
       <div className="grid gap-5 md:grid-cols-2">
         <Card title="Organization">
           <dl className="divide-y divide-slate-100">
-            <Row label="Name">{org.name}</Row>
-            <Row label="Slug">
+            <Field label="Name">{org.name}</Field>
+            <Field label="Slug">
               <span className="font-mono">{org.slug}</span>
-            </Row>
-            <Row label="Members">{members.length}</Row>
+            </Field>
+            <Field label="Members">{members.length}</Field>
           </dl>
         </Card>
 
@@ -72,7 +63,7 @@ export default async function SettingsPage() {
           ) : (
             <div className="space-y-2">
               <dl>
-                <Row label="Auto-approve">{org.autoApprove ? "On: enrolling devices are ENABLED at once" : "Off: enrolling devices wait as PENDING"}</Row>
+                <Field label="Auto-approve">{org.autoApprove ? "On: enrolling devices are ENABLED at once" : "Off: enrolling devices wait as PENDING"}</Field>
               </dl>
               <AdminsOnly>Only ADMINs see the registration token and change how devices are approved.</AdminsOnly>
             </div>

@@ -12,28 +12,8 @@ export function FilterBar({ filter }: { filter: { device?: string; type?: string
         </label>
         <input id="filter-device" name="device" type="search" defaultValue={filter.device ?? ""} placeholder="Name contains…" className="input" maxLength={64} />
       </div>
-      <div className="w-48">
-        <label htmlFor="filter-type" className="label">
-          Type
-        </label>
-        <select id="filter-type" name="type" defaultValue={filter.type ?? ""} className="input">
-          <option value="">All types</option>
-          {TASK_TYPES.map((t) => (
-            <option key={t}>{t}</option>
-          ))}
-        </select>
-      </div>
-      <div className="w-44">
-        <label htmlFor="filter-status" className="label">
-          Status
-        </label>
-        <select id="filter-status" name="status" defaultValue={filter.status ?? ""} className="input">
-          <option value="">All statuses</option>
-          {TASK_STATUSES.map((s) => (
-            <option key={s}>{s}</option>
-          ))}
-        </select>
-      </div>
+      <FilterSelect name="type" label="Type" all="All types" options={TASK_TYPES} value={filter.type} width="w-48" />
+      <FilterSelect name="status" label="Status" all="All statuses" options={TASK_STATUSES} value={filter.status} width="w-44" />
       {filter.fanout && <input type="hidden" name="fanout" value={filter.fanout} />}
       <button type="submit" className="btn btn-primary">
         Filter
@@ -44,5 +24,21 @@ export function FilterBar({ filter }: { filter: { device?: string; type?: string
         </Link>
       )}
     </form>
+  );
+}
+
+function FilterSelect({ name, label, all, options, value, width }: { name: string; label: string; all: string; options: readonly string[]; value?: string; width: string }) {
+  return (
+    <div className={width}>
+      <label htmlFor={`filter-${name}`} className="label">
+        {label}
+      </label>
+      <select id={`filter-${name}`} name={name} defaultValue={value ?? ""} className="input">
+        <option value="">{all}</option>
+        {options.map((o) => (
+          <option key={o}>{o}</option>
+        ))}
+      </select>
+    </div>
   );
 }

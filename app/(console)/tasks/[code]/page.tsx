@@ -1,15 +1,13 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { notFound } from "next/navigation";
 import { getDb } from "@/db/client";
-import { Card } from "@/app/_components/card";
+import { Card, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { StatusBadge } from "@/app/_components/status-badge";
-import { requirePageContext } from "@/app/_lib/context";
+import { orNotFound, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/lib/auth/roles";
-import { isDomainError } from "@/lib/errors";
 import { CANCELLABLE_STATUSES, isFinal, LEASE_MINUTES, type TaskStatus } from "@/lib/tasks/constants";
-import { getTask, type TaskDetail } from "@/lib/tasks/queries";
+import { getTask } from "@/lib/tasks/queries";
 import { TaskActions } from "./task-actions";
 import { TaskLive } from "./task-live";
 
@@ -19,28 +17,10 @@ export async function generateMetadata({ params }: { params: Promise<{ code: str
   return { title: `Task ${(await params).code}` };
 }
 
-function Row({ label, children }: { label: string; children: React.ReactNode }) {
-  return (
-    <div className="grid grid-cols-3 gap-2 py-1.5 text-sm">
-      <dt className="text-slate-500">{label}</dt>
-      <dd className="col-span-2 min-w-0 break-words">{children}</dd>
-    </div>
-  );
-}
-
-function load(ctx: Awaited<ReturnType<typeof requirePageContext>>, code: string): TaskDetail {
-  try {
-    return getTask(getDb(), ctx.actor, code);
-  } catch (e) {
-    // A malformed code, or another organization's task, is simply not here.
-    if (isDomainError(e) && (e.code === "not_found" || e.code === "invalid")) notFound();
-    throw e;
-  }
-}
-
 export default async function TaskPage({ params }: { params: Promise<{ code: string }> }) {
   const ctx = await requirePageContext();
-  const task = load(ctx, (await params).code);
+  const { code } = await params;
+  const task = orNotFound(() => getTask(getDb(), ctx.actor, code));
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const canCancel = canWrite && (CANCELLABLE_STATUSES as readonly TaskStatus[]).includes(task.status);
   const canRerun = canWrite && isFinal(task.status) && !task.device.endsWith("__deleted__");
@@ -67,14 +47,14 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
       <div className="grid gap-5 md:grid-cols-2">
         <Card title="Task Information">
           <dl className="divide-y divide-slate-100">
-            <Row label="Task code">
+            <Field label="Task code">
               <span className="font-mono">{task.code}</span>
-            </Row>
-            <Row label="Type">{task.type}</Row>
-            <Row label="Status">
+            </Field>
+            <Field label="Type">{task.type}</Field>
+            <Field label="Status">
               <StatusBadge status={task.status} />
-            </Row>
-            <Row label="Device">
+            </Field>
+            <Field label="Device">
               {task.device.endsWith("__deleted__") ? (
                 <span className="text-slate-500">{task.device}</span>
               ) : (
@@ -82,9 +62,9 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
                   {task.device}
                 </Link>
               )}
-            </Row>
-            <Row label="Organization">{task.organization}</Row>
-            <Row label="Fan-out">
+            </Field>
+            <Field label="Organization">{task.organization}</Field>
+            <Field label="Fan-out">
               {task.fanout ? (
                 <Link className="font-mono text-sky-700 hover:underline" href={`/tasks/fanouts/${task.fanout}`}>
                   {task.fanout}
@@ -93,13 +73,13 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
                 "—"
               )}
               {task.fanoutTotal && task.fanoutTotal > 1 ? <span className="text-slate-500"> ({task.fanoutTotal} devices)</span> : null}
-            </Row>
+            </Field>
             {task.payload && (
-              <Row label="Payload">
+              <Field label="Payload">
                 <code className="rounded bg-slate-100 px-1.5 py-0.5 text-xs">{JSON.stringify(task.payload)}</code>
-              </Row>
+              </Field>
             )}
-            <Row label="Re-run of">
+            <Field label="Re-run of">
               {task.rerunOf ? (
                 <Link className="font-mono text-sky-700 hover:underline" href={`/tasks/${task.rerunOf}`}>
                   {task.rerunOf}
@@ -107,8 +87,8 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
               ) : (
                 "—"
               )}
-            </Row>
-            <Row label="Re-runs">
+            </Field>
+            <Field label="Re-runs">
               {task.reruns.length ? (
                 <ul className="flex flex-wrap gap-2">
                   {task.reruns.map((r) => (
@@ -123,30 +103,30 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
               ) : (
                 "—"
               )}
-            </Row>
-            <Row label="Created by">{task.createdByEmail ?? "system"}</Row>
+            </Field>
+            <Field label="Created by">{task.createdByEmail ?? "system"}</Field>
           </dl>
         </Card>
 
         <Card title="Timestamps">
           <dl className="divide-y divide-slate-100">
-            <Row label="Created">
+            <Field label="Created">
               <RelativeTime value={task.createdAt} />
-            </Row>
-            <Row label="Last updated">
+            </Field>
+            <Field label="Last updated">
               <RelativeTime value={task.updatedAt} />
-            </Row>
-            <Row label="Scheduled">{task.scheduledAt ? <RelativeTime value={task.scheduledAt} /> : "Immediate"}</Row>
-            <Row label="Started">
+            </Field>
+            <Field label="Scheduled">{task.scheduledAt ? <RelativeTime value={task.scheduledAt} /> : "Immediate"}</Field>
+            <Field label="Started">
               <RelativeTime value={task.startedAt} empty="Not yet" />
-            </Row>
-            <Row label="Finished">
+            </Field>
+            <Field label="Finished">
               <RelativeTime value={task.finishedAt} empty="Not yet" />
-            </Row>
-            <Row label="Expires">
+            </Field>
+            <Field label="Expires">
               {isFinal(task.status) ? <span className="text-slate-400">— (finished)</span> : <RelativeTime value={task.expiresAt} />}
               {task.status === "IN_PROGRESS" && <span className="block text-xs text-slate-500">Fails if no result within {LEASE_MINUTES[task.type]} minutes of starting</span>}
-            </Row>
+            </Field>
           </dl>
         </Card>
 

@@ -1,11 +1,9 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { notFound } from "next/navigation";
 import { getDb } from "@/db/client";
 import { Card } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
-import { requirePageContext } from "@/app/_lib/context";
-import { isDomainError } from "@/lib/errors";
+import { orNotFound, requirePageContext } from "@/app/_lib/context";
 import { toLiveFanout } from "@/lib/live/rows";
 import { TASK_STATUSES } from "@/lib/tasks/constants";
 import { getFanout } from "@/lib/tasks/queries";
@@ -20,13 +18,7 @@ export async function generateMetadata({ params }: { params: Promise<{ code: str
 export default async function FanoutPage({ params }: { params: Promise<{ code: string }> }) {
   const ctx = await requirePageContext();
   const { code } = await params;
-  let fanout: ReturnType<typeof getFanout>;
-  try {
-    fanout = getFanout(getDb(), ctx.actor, code);
-  } catch (e) {
-    if (isDomainError(e) && (e.code === "not_found" || e.code === "invalid")) notFound();
-    throw e;
-  }
+  const fanout = orNotFound(() => getFanout(getDb(), ctx.actor, code));
   const target = fanout.target.kind === "all" ? "the whole organization" : `${fanout.target.kind === "ous" ? "OUs" : "devices"} ${fanout.target.names.join(", ")}`;
   return (
     <div className="space-y-5">
