@@ -12,19 +12,27 @@ export type LiveState = "connecting" | "live" | "reconnecting" | "paused";
  * may have missed something (a reconnect, or turning live back on) so it can re-read its
  * state. Disabled means disconnected: no stream, no polling.
  */
-export function useLive(opts: { watch: WatchRequest | null; enabled: boolean; onPatch: (p: LivePatch) => void; onCatchUp: () => void }): LiveState {
+export function useLive(opts: {
+  watch: WatchRequest | null;
+  enabled: boolean;
+  onPatch: (p: LivePatch) => void;
+  onCatchUp: () => void;
+  /** What the watch means (e.g. the active organization): a change reconnects. */
+  scope?: string;
+}): LiveState {
   const [state, setState] = useState<LiveState>(opts.enabled ? "connecting" : "paused");
   const handlers = useRef(opts);
   useEffect(() => {
     handlers.current = opts;
   });
-  const watchKey = opts.watch ? JSON.stringify(opts.watch) : null;
+  // The server reads the session (and its active organization) when the socket connects.
+  const watchKey = opts.watch ? JSON.stringify([opts.watch, opts.scope ?? null]) : null;
   // Once the page has been live, every later (re)connection may have missed something.
   const everLive = useRef(false);
 
   useEffect(() => {
     if (!opts.enabled || !watchKey) return;
-    const watch = JSON.parse(watchKey) as WatchRequest;
+    const [watch] = JSON.parse(watchKey) as [WatchRequest, string | null];
     const socket: Socket = io(LIVE_NAMESPACE, { transports: ["websocket"], withCredentials: true });
     socket.on("connect", () => {
       socket.emit("watch", watch, (ack: WatchAck) => {

@@ -44,7 +44,10 @@ export function LiveTaskList({
   emptyHint,
   heading,
   toolbar,
+  organizationId,
 }: {
+  /** The active organization: switching it starts a new subscription. */
+  organizationId: string;
   snapshot: ListSnapshot;
   filter: Filter;
   pageSize: number;
@@ -77,7 +80,7 @@ export function LiveTaskList({
     }
   };
 
-  const state = useLive({ watch: { org: true }, enabled: autoRefresh, onPatch, onCatchUp: catchUp });
+  const state = useLive({ watch: { org: true }, scope: organizationId, enabled: autoRefresh, onPatch, onCatchUp: catchUp });
 
   const showHeld = () => {
     if (!firstPage) return router.push(listHref(filter));

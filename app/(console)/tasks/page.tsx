@@ -81,6 +81,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
         </>
       ) : (
         <LiveTaskList
+          organizationId={ctx.actor.organizationId}
           heading={heading}
           toolbar={toolbar}
           snapshot={{
