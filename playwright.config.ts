@@ -1,7 +1,12 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig, devices } from "@playwright/test";
 
 const PORT = Number(process.env.E2E_PORT ?? 3917);
 const baseURL = `http://127.0.0.1:${PORT}`;
+// The server's data directory, known to the specs too (they open its database file to approve
+// an enrolled device). Set here, so the runner's workers inherit it; one per port.
+const DATA_DIR = (process.env.E2E_DATA_DIR ??= join(tmpdir(), `taskwire-e2e-${PORT}`));
 
 export default defineConfig({
   testDir: "tests/e2e",
@@ -30,7 +35,7 @@ export default defineConfig({
   webServer: {
     command: "tsx tests/e2e/serve.ts",
     url: `${baseURL}/sign-in`,
-    env: { PORT: String(PORT), HOST: "127.0.0.1", NEXT_TELEMETRY_DISABLED: "1" },
+    env: { PORT: String(PORT), HOST: "127.0.0.1", NEXT_TELEMETRY_DISABLED: "1", E2E_DATA_DIR: DATA_DIR },
     reuseExistingServer: false,
     timeout: 120_000,
     stdout: "ignore",

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
 import { openDatabase, setDb, type Db } from "./db/client";
@@ -49,7 +50,9 @@ export async function startServer(
   await app.prepare();
   const handle = app.getRequestHandler();
 
+  const loopMonitor = env.TASKWIRE_LOOP_MONITOR ? loopDelayRoute() : undefined;
   httpServer.on("request", (req: IncomingMessage, res) => {
+    if (loopMonitor?.(req, res)) return;
     // better-auth keys its sign-in rate limit on x-forwarded-for; without a trusted proxy
     // in front, a client could forge it, so it is set from the socket.
     if (!env.TASKWIRE_TRUST_PROXY) req.headers["x-forwarded-for"] = req.socket.remoteAddress ?? "unknown";
@@ -59,7 +62,7 @@ export async function startServer(
   const io = new SocketServer(httpServer, { serveClient: false });
   (globalThis as { [IO_KEY]?: SocketServer })[IO_KEY] = io;
   const agents = attachAgentNamespace(io, db, key);
-  const live = attachLiveNamespace(io, db, { publicUrl: process.env.BETTER_AUTH_URL });
+  const live = attachLiveNamespace(io, db, { publicUrl: process.env.BETTER_AUTH_URL, recheckMs: env.TASKWIRE_LIVE_RECHECK_MS });
 
   await new Promise<void>((ok, fail) => {
     httpServer.once("error", fail);
@@ -73,6 +76,7 @@ export async function startServer(
     port,
     close: async () => {
       clock.stop();
+      loopMonitor?.stop();
       agents.stop();
       live.stop();
       await io.close();
@@ -81,6 +85,28 @@ export async function startServer(
       db.$client.close();
     },
   };
+}
+
+const LOOP_ROUTE = "/__taskwire/loop";
+const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
+
+/**
+ * For `npm run bench` only (TASKWIRE_LOOP_MONITOR=1): how long the event loop was held since
+ * the last reset, as `GET /__taskwire/loop[?reset=1]` from loopback. Off by default.
+ */
+function loopDelayRoute() {
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+  const route = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname !== LOOP_ROUTE || !LOOPBACK.has(req.socket.remoteAddress ?? "")) return false;
+    const body = { max_ms: ms(h.max), p50_ms: ms(h.percentile(50)), p99_ms: ms(h.percentile(99)), mean_ms: ms(h.mean), samples: h.count, rss_bytes: process.memoryUsage.rss() };
+    if (url.searchParams.get("reset") === "1") h.reset();
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(body));
+    return true;
+  };
+  return Object.assign(route, { stop: () => h.disable() });
 }
 
 const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/server.ts");

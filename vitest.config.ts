@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // better-sqlite3 is a native module: tests run in separate processes, not worker threads.
@@ -6,7 +7,11 @@ const shared = { pool: "forks" as const, testTimeout: 30_000 };
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"] } },
+      {
+        // The app's "@/…" imports, for unit tests of client islands' pure parts (live-task-list's applyPatch).
+        resolve: { alias: { "@": fileURLToPath(new URL(".", import.meta.url)) } },
+        test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"] },
+      },
       {
         test: {
           ...shared,

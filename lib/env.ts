@@ -21,6 +21,10 @@ export const envSchema = z.object({
   TASKWIRE_TRUST_PROXY: bool.default(false),
   // How often the clock re-reads the database at the latest, whatever it expects next.
   TASKWIRE_CLOCK_MAX_SLEEP_MS: z.coerce.number().int().min(10).max(3_600_000).default(60_000),
+  // How often open live connections have their session read again (sign-out, removal).
+  TASKWIRE_LIVE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  // Benchmarks only (npm run bench): measure event-loop delay and serve it to loopback callers.
+  TASKWIRE_LOOP_MONITOR: bool.default(false),
 });
 
 export type Env = z.output<typeof envSchema>;

@@ -27,8 +27,12 @@ export function useLive(opts: {
   });
   // The server reads the session (and its active organization) when the socket connects.
   const watchKey = opts.watch ? JSON.stringify([opts.watch, opts.scope ?? null]) : null;
-  // Once the page has been live, every later (re)connection may have missed something.
+  // Once the page has been live, or paused, every later (re)connection may have missed
+  // something: a page opened with Auto-refresh OFF shows a snapshot that ages until ON.
   const everLive = useRef(false);
+  useEffect(() => {
+    if (!opts.enabled) everLive.current = true;
+  }, [opts.enabled]);
 
   useEffect(() => {
     if (!opts.enabled || !watchKey) return;
@@ -44,9 +48,26 @@ export function useLive(opts: {
       });
     });
     socket.on("patch", (p: LivePatch) => handlers.current.onPatch(p));
-    socket.on("disconnect", () => setState("reconnecting"));
-    socket.on("connect_error", () => setState("reconnecting"));
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    socket.on("disconnect", (reason) => {
+      setState("reconnecting");
+      // The server closed it (session ended, access removed): re-read the page, which
+      // signs the user out or shows what they may still see, and try again later.
+      if (reason === "io server disconnect") {
+        handlers.current.onCatchUp();
+        retry = setTimeout(() => socket.connect(), 5_000);
+      }
+    });
+    socket.on("connect_error", (err) => {
+      setState("reconnecting");
+      // A refusal by the server's middleware is not retried by Socket.IO itself.
+      if (!socket.active) {
+        if (err.message === "unauthorized") handlers.current.onCatchUp();
+        retry = setTimeout(() => socket.connect(), 5_000);
+      }
+    });
     return () => {
+      clearTimeout(retry);
       socket.removeAllListeners();
       socket.disconnect();
       setState("paused");

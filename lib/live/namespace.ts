@@ -34,7 +34,7 @@ export function originAllowed(headers: IncomingHttpHeaders, publicUrl?: string):
  * Transitions from anywhere (actions, API, agents, the clock) are coalesced per
  * organization and sent as one patch per interval, read from the database once per batch.
  */
-export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: string; intervalMs?: number } = {}): { nsp: Namespace; stop: () => void } {
+export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: string; intervalMs?: number; recheckMs?: number } = {}): { nsp: Namespace; stop: () => void } {
   const nsp = io.of(LIVE_NAMESPACE);
 
   nsp.use(async (socket, next) => {
@@ -62,6 +62,9 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: stri
         return;
       }
       const orgId = ctx.actor.organizationId;
+      // Rooms joined from here on belong to this organization (re-checked every minute).
+      if (socket.data.organizationId !== orgId) for (const room of socket.rooms) if (room.startsWith("task:")) void socket.leave(room);
+      socket.data.organizationId = orgId;
       // A socket watches one organization at a time: leave any other's rooms.
       for (const room of socket.rooms) if (room.startsWith("org:") && room !== orgRoom(orgId)) void socket.leave(room);
       if ("org" in parsed.data) {
@@ -79,6 +82,19 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: stri
       if (parsed.success && "task" in parsed.data) void socket.leave(taskRoom(parsed.data.task));
     });
   });
+
+  // Sessions end and members are removed while sockets stay open: every minute each socket's
+  // session is read again, and one that no longer grants its organization is closed.
+  const recheck = setInterval(() => {
+    void (async () => {
+      for (const socket of await nsp.fetchSockets()) {
+        const watching = socket.data.organizationId as string | undefined;
+        const ctx = await resolveSession(db, fromNodeHeaders(socket.handshake.headers)).catch(() => null);
+        if (!ctx?.actor || (watching && watching !== ctx.actor.organizationId)) socket.disconnect(true);
+      }
+    })().catch((e) => console.error("Re-checking live sessions failed", e));
+  }, opts.recheckMs ?? 60_000);
+  recheck.unref();
 
   const rooms = nsp.adapter.rooms;
   const send = (changes: PendingChanges) => {
@@ -117,6 +133,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: stri
   return {
     nsp,
     stop: () => {
+      clearInterval(recheck);
       unsubscribe();
       coalescer.stop();
     },

@@ -4,11 +4,20 @@ import { expect, type Locator, type Page } from "@playwright/test";
 export class ConsolePage {
   readonly nav: Locator;
   readonly orgSwitcher: Locator;
+  /** The live channel's indicator (Live, Connecting…, Reconnecting…, Paused) on pages that have one. */
+  readonly liveIndicator: Locator;
 
   constructor(readonly page: Page) {
     const header = page.getByRole("banner");
     this.nav = header.getByRole("navigation", { name: "Main" });
     this.orgSwitcher = header.getByLabel("Organization", { exact: true });
+    // A status region; its state is in data-live-state, beside the words a person reads.
+    this.liveIndicator = page.getByRole("main").getByRole("status").and(page.locator("[data-live-state]"));
+  }
+
+  /** Waits until the page's live channel is connected and watching. */
+  async expectLive() {
+    await expect(this.liveIndicator).toHaveAttribute("data-live-state", "live");
   }
 
   /**

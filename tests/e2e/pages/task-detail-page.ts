@@ -12,6 +12,8 @@ export class TaskDetailPage extends ConsolePage {
   readonly refresh: Locator;
   readonly cancel: Locator;
   readonly rerun: Locator;
+  /** Shown instead of the live indicator once the task is final. */
+  readonly finishedNote: Locator;
 
   constructor(page: Page) {
     super(page);
@@ -22,6 +24,7 @@ export class TaskDetailPage extends ConsolePage {
     this.refresh = actions.getByRole("button", { name: "Refresh" });
     this.cancel = actions.getByRole("button", { name: "Cancel" });
     this.rerun = actions.getByRole("button", { name: "Re-run" });
+    this.finishedNote = page.getByRole("main").locator("header").getByText("Finished · no further updates");
   }
 
   async goto(code: string) {

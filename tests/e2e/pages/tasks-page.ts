@@ -18,6 +18,12 @@ export class TasksPage extends ConsolePage {
   readonly next: Locator;
   readonly previous: Locator;
   readonly issueForm: IssueForm;
+  /** The Auto-refresh switch beside the title (ON: the list is live; OFF: frozen). */
+  readonly autoRefresh: Locator;
+  /** The progress bars of active fan-outs above the table. */
+  readonly activeFanouts: Locator;
+  /** "N new tasks — show", while new rows wait for the admin to stop reading. */
+  readonly newTasks: Locator;
 
   constructor(page: Page) {
     super(page);
@@ -34,6 +40,33 @@ export class TasksPage extends ConsolePage {
     this.next = pages.getByRole("link", { name: "Next" });
     this.previous = pages.getByRole("link", { name: "Previous" });
     this.issueForm = new IssueForm(page);
+    this.autoRefresh = page.getByRole("switch", { name: "Auto-refresh" });
+    this.activeFanouts = page.getByRole("region", { name: "Active fan-outs" });
+    this.newTasks = page.getByRole("button", { name: /^\d+ new tasks? — show$/ });
+  }
+
+  /** The status badge of one task's row. */
+  statusOf(code: string): Locator {
+    return this.row(code).getByRole("cell").nth(TASK_COLUMNS.indexOf("Status"));
+  }
+
+  /** One fan-out's progress bar (aria-valuenow: percent finished). */
+  fanoutProgress(code: string): Locator {
+    return this.page.getByRole("progressbar", { name: `Fan-out ${code} progress` });
+  }
+
+  /**
+   * Turns Auto-refresh on or off from the keyboard (the switch's input is visually hidden
+   * under its drawn track, which a pointer reaches only through the label) and waits for
+   * the indicator to agree.
+   */
+  async setAutoRefresh(on: boolean) {
+    if ((await this.autoRefresh.isChecked()) !== on) await this.autoRefresh.press("Space");
+    if (on) await expect(this.autoRefresh).toBeChecked();
+    else await expect(this.autoRefresh).not.toBeChecked();
+    await expect(this.page.getByText(`Auto-refresh ${on ? "ON" : "OFF"}`)).toBeVisible();
+    if (on) await this.expectLive();
+    else await expect(this.liveIndicator).toHaveAttribute("data-live-state", "paused");
   }
 
   /** Opens the list with the given filters in the URL, as a bookmark would. */

@@ -5,7 +5,6 @@ import { Card } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { orNotFound, requirePageContext } from "@/app/_lib/context";
 import { toLiveFanout } from "@/lib/live/rows";
-import { TASK_STATUSES } from "@/lib/tasks/constants";
 import { getFanout } from "@/lib/tasks/queries";
 import { FanoutLive } from "./fanout-live";
 
@@ -48,18 +47,10 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
           <div>
             <dt className="text-slate-500">Tasks</dt>
             <dd>
+              {/* The counts by status are the live bar's legend above: a copy here would go stale. */}
               <Link className="text-sky-700 hover:underline" href={`/tasks?fanout=${fanout.code}`}>
                 All {fanout.total} in the task list
               </Link>
-              {" · "}
-              {TASK_STATUSES.filter((s) => fanout.counts[s] > 0).map((s, i) => (
-                <span key={s}>
-                  {i > 0 && ", "}
-                  <Link className="text-sky-700 hover:underline" href={`/tasks?fanout=${fanout.code}&status=${s}`}>
-                    {fanout.counts[s]} {s}
-                  </Link>
-                </span>
-              ))}
             </dd>
           </div>
         </dl>

@@ -1,0 +1,22 @@
+import { expect, type Locator, type Page } from "@playwright/test";
+import { ConsolePage } from "./console-page";
+
+/** One fan-out's page: its progress bar, kept live until every task is final. */
+export class FanoutPage extends ConsolePage {
+  readonly heading: Locator;
+  readonly progress: Locator;
+  /** Shown instead of the live indicator once the fan-out is done. */
+  readonly finishedNote: Locator;
+
+  constructor(page: Page) {
+    super(page);
+    this.heading = page.getByRole("heading", { level: 1 });
+    this.progress = page.getByRole("main").getByRole("progressbar");
+    this.finishedNote = page.getByRole("main").getByText("Finished · no further updates");
+  }
+
+  async goto(code: string) {
+    await this.page.goto(`/tasks/fanouts/${encodeURIComponent(code)}`);
+    await expect(this.heading).toHaveText(`Fan-out ${code}`);
+  }
+}

@@ -1,0 +1,150 @@
+// lib/live/coalescer.ts with fake timers: transitions gathered per organization and handed
+// over at most once per interval, each task once however often it moved.
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import type { DomainEvent, TaskTransition } from "../../lib/events";
+import { Coalescer, type PendingChanges } from "../../lib/live/coalescer";
+
+const INTERVAL = 200;
+
+let seq = 0;
+function transition(organizationId: string, taskId: number, fanoutId: number | null = null): TaskTransition {
+  return { kind: "task.transition", organizationId, taskId, code: `T${String(taskId).padStart(7, "0")}`, deviceId: `d${seq++}`, fanoutId, type: "SYNC", from: "PENDING", to: "IN_PROGRESS", at: Date.now() };
+}
+
+/** The flushes, each as plain data: { org: { taskIds: sorted, fanoutIds: sorted } }. */
+function recorder() {
+  const flushes: Record<string, { taskIds: number[]; fanoutIds: number[] }>[] = [];
+  const at: number[] = [];
+  const flush = (changes: PendingChanges) => {
+    at.push(Date.now());
+    flushes.push(Object.fromEntries([...changes].map(([org, c]) => [org, { taskIds: [...c.taskIds].sort((a, b) => a - b), fanoutIds: [...c.fanoutIds].sort((a, b) => a - b) }])));
+  };
+  return { flushes, at, flush };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: new Date("2026-11-24T10:00:00Z") });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("Coalescer", () => {
+  test("the first change of a quiet period waits one interval, so the burst after it shares the message", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    c.add(transition("acme", 1));
+    vi.advanceTimersByTime(INTERVAL - 1);
+    c.add(transition("acme", 2));
+    expect(r.flushes).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(r.flushes).toEqual([{ acme: { taskIds: [1, 2], fanoutIds: [] } }]);
+  });
+
+  test("a task that moved many times in one interval is sent once", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    for (let i = 0; i < 50; i++) c.add(transition("acme", 7, 3));
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toEqual([{ acme: { taskIds: [7], fanoutIds: [3] } }]);
+  });
+
+  test("changes are kept per organization, with their fan-outs; tasks outside a fan-out add none", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    c.add(transition("acme", 1, 10));
+    c.add(transition("globex", 2, 20));
+    c.add(transition("acme", 3, 10));
+    c.add(transition("acme", 4, null));
+    c.add(transition("globex", 5, 21));
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toEqual([
+      {
+        acme: { taskIds: [1, 3, 4], fanoutIds: [10] },
+        globex: { taskIds: [2, 5], fanoutIds: [20, 21] },
+      },
+    ]);
+  });
+
+  test("other domain events are ignored and start no timer", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    const device: DomainEvent = { kind: "device.changed", organizationId: "acme", deviceId: "d1", change: "enabled" };
+    c.add(device);
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(INTERVAL * 5);
+    expect(r.flushes).toHaveLength(0);
+  });
+
+  test("a steady stream is sent once per interval, never faster: 10,000 transitions in a second are 5 messages", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    for (let ms = 0; ms < 1000; ms++) {
+      for (let k = 0; k < 10; k++) c.add(transition(k % 2 ? "acme" : "globex", ms * 10 + k, 1));
+      vi.advanceTimersByTime(1);
+    }
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toHaveLength(5);
+    const gaps = r.at.slice(1).map((t, i) => t - r.at[i]);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(INTERVAL);
+    // Every task once, in exactly one message.
+    const sent = r.flushes.flatMap((f) => Object.values(f).flatMap((o) => o.taskIds));
+    expect(sent).toHaveLength(10_000);
+    expect(new Set(sent).size).toBe(10_000);
+  });
+
+  test("after a message, the next change starts a new interval from its own time", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    c.add(transition("acme", 1));
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toHaveLength(1);
+    vi.advanceTimersByTime(1000);
+    expect(r.flushes).toHaveLength(1);
+    const t0 = Date.now();
+    c.add(transition("acme", 2));
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toEqual([{ acme: { taskIds: [1], fanoutIds: [] } }, { acme: { taskIds: [2], fanoutIds: [] } }]);
+    expect(r.at[1] - t0).toBe(INTERVAL);
+  });
+
+  test("a batch handed over is not touched by later changes", () => {
+    const batches: PendingChanges[] = [];
+    const c = new Coalescer(INTERVAL, (changes) => batches.push(changes));
+    c.add(transition("acme", 1));
+    vi.advanceTimersByTime(INTERVAL);
+    c.add(transition("acme", 2));
+    c.add(transition("globex", 3));
+    expect([...batches[0].keys()]).toEqual(["acme"]);
+    expect([...batches[0].get("acme")!.taskIds]).toEqual([1]);
+  });
+
+  test("a change made while the batch is being sent waits for the next interval", () => {
+    const r = recorder();
+    let reentered = false;
+    const c: Coalescer = new Coalescer(INTERVAL, (changes) => {
+      r.flush(changes);
+      // What the send does (reading the database) may itself cause no event, but a verb
+      // running meanwhile could: it belongs to the next message.
+      if (!reentered) {
+        reentered = true;
+        c.add(transition("acme", 99));
+      }
+    });
+    c.add(transition("acme", 1));
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toEqual([{ acme: { taskIds: [1], fanoutIds: [] } }]);
+    vi.advanceTimersByTime(INTERVAL);
+    expect(r.flushes).toEqual([{ acme: { taskIds: [1], fanoutIds: [] } }, { acme: { taskIds: [99], fanoutIds: [] } }]);
+  });
+
+  test("stop() drops what is pending and sends nothing more", () => {
+    const r = recorder();
+    const c = new Coalescer(INTERVAL, r.flush);
+    c.add(transition("acme", 1));
+    c.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(INTERVAL * 3);
+    expect(r.flushes).toHaveLength(0);
+  });
+});
