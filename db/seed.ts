@@ -112,7 +112,7 @@ export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
     if (plan.slug === "acme") {
       db.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: now }).run();
     }
-    const deviceIds: string[] = [];
+    const fleet: { id: string; name: string }[] = [];
     agents[plan.slug] = [];
     db.transaction((tx) => {
       for (const ou of plan.ous) {
@@ -128,12 +128,12 @@ export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
             tokenHash: sha256(deviceToken),
             at: enrolled,
           });
-          deviceIds.push(d.id);
+          fleet.push({ id: d.id, name: d.name });
           agents[plan.slug].push({ name: d.name, device_id: d.id, device_token: deviceToken });
         }
       }
       for (const x of plan.extra) createDevice(tx, { organizationId: org.id, name: x.name, status: x.status, agentVersion: "1.9.1", at: now });
-      seedHistory(tx, { organizationId: org.id, userId: admin.id, deviceIds, count: plan.history, now, r });
+      seedHistory(tx, { organizationId: org.id, userId: admin.id, devices: fleet, count: plan.history, now, r });
     });
   }
   return { admin, viewer, orgs, agents };
@@ -145,14 +145,16 @@ export type DemoAgent = { name: string; device_id: string; device_token: string 
  * Historical tasks, oldest first so ids follow creation: mostly finished, plus a few
  * still waiting or deferred, in fan-outs like the ones admins really issue.
  */
-function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; deviceIds: string[]; count: number; now: Date; r: ReturnType<typeof rng> }) {
+function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; devices: { id: string; name: string }[]; count: number; now: Date; r: ReturnType<typeof rng> }) {
+  const names = new Map(p.devices.map((d) => [d.id, d.name]));
+  const deviceIds = p.devices.map((d) => d.id);
   const { r, now } = p;
   const spanMs = 30 * 86_400_000;
   const rows: (typeof tasks.$inferInsert)[] = [];
   // About 6% of requests are wide fan-outs to half the fleet; pace requests so that the
   // history fills the whole span with roughly `count` tasks.
   const WIDE = 0.06;
-  const perRequest = 1 - WIDE + WIDE * (p.deviceIds.length / 2);
+  const perRequest = 1 - WIDE + WIDE * (deviceIds.length / 2);
   const step = spanMs / (p.count / perRequest) / 2;
   let t = now.getTime() - spanMs;
   for (;;) {
@@ -161,7 +163,7 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
     if (t > now.getTime() - 3_600_000) break;
     const type = r.next() < 0.35 ? "SYNC" : r.pick(TASK_TYPES);
     const wide = r.next() < WIDE;
-    const targets = wide ? p.deviceIds.filter(() => r.next() < 0.5) : [r.pick(p.deviceIds)];
+    const targets = wide ? deviceIds.filter(() => r.next() < 0.5) : [r.pick(deviceIds)];
     const createdAt = new Date(t);
     const fanout = db
       .insert(fanouts)
@@ -169,7 +171,7 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
         code: randomCode(),
         organizationId: p.organizationId,
         type,
-        target: (wide ? { kind: "ous", names: ["emea-branches", "us-east"] } : { kind: "devices", names: ["(device)"] }) satisfies FanoutTarget,
+        target: { devices: targets.map((id) => names.get(id)!) } satisfies FanoutTarget,
         total: targets.length,
         createdBy: p.userId,
         createdAt,
@@ -212,11 +214,11 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
   const open: (typeof tasks.$inferInsert)[] = [];
   for (let i = 0; i < 6; i++) {
     const createdAt = new Date(now.getTime() - r.int(5, 50) * 60_000);
-    open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(p.deviceIds), type: "SYNC", status: "PENDING", payload: null, message: null, createdBy: p.userId, createdAt, updatedAt: createdAt, scheduledAt: null, expiresAt: new Date(createdAt.getTime() + 86_400_000) });
+    open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(deviceIds), type: "SYNC", status: "PENDING", payload: null, message: null, createdBy: p.userId, createdAt, updatedAt: createdAt, scheduledAt: null, expiresAt: new Date(createdAt.getTime() + 86_400_000) });
   }
   for (let i = 0; i < 4; i++) {
     const scheduledAt = new Date(now.getTime() + r.int(2, 10) * 3_600_000);
-    open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(p.deviceIds), type: "BACKUP", status: "SCHEDULED", payload: null, message: null, createdBy: p.userId, createdAt: now, updatedAt: now, scheduledAt, expiresAt: new Date(scheduledAt.getTime() + 86_400_000) });
+    open.push({ code: randomCode(), organizationId: p.organizationId, deviceId: r.pick(deviceIds), type: "BACKUP", status: "SCHEDULED", payload: null, message: null, createdBy: p.userId, createdAt: now, updatedAt: now, scheduledAt, expiresAt: new Date(scheduledAt.getTime() + 86_400_000) });
   }
   // Ids follow creation: the list is newest first by id.
   open.sort((a, b) => a.createdAt!.getTime() - b.createdAt!.getTime());

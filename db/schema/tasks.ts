@@ -13,7 +13,7 @@ export const fanouts = sqliteTable(
       .notNull()
       .references(() => organization.id, { onDelete: "cascade" }),
     type: text("type", { enum: TASK_TYPES }).notNull(),
-    // JSON: { kind: "devices" | "ous" | "all", names: string[] }
+    // JSON, as requested: { all: true } or the device and OU names.
     target: text("target", { mode: "json" }).$type<FanoutTarget>().notNull(),
     total: integer("total").notNull(),
     createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
@@ -25,7 +25,7 @@ export const fanouts = sqliteTable(
   ],
 );
 
-export type FanoutTarget = { kind: "devices" | "ous" | "all"; names: string[] };
+export type FanoutTarget = { all?: boolean; devices?: string[]; ous?: string[] };
 
 export const tasks = sqliteTable(
   "tasks",

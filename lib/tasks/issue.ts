@@ -34,12 +34,9 @@ export function parsePayload(type: TaskType, payload: unknown): Payload {
   return Object.keys(value).length ? value : null;
 }
 
-const targetKind = (t: { devices?: string[]; ous?: string[]; all?: boolean }): FanoutTarget => {
-  if (t.all) return { kind: "all", names: [] };
-  if (t.ous?.length && !t.devices?.length) return { kind: "ous", names: [...new Set(t.ous)] };
-  if (t.devices?.length && !t.ous?.length) return { kind: "devices", names: [...new Set(t.devices)] };
-  return { kind: "devices", names: [...new Set([...(t.devices ?? []), ...(t.ous ?? []).map((o) => `ou:${o}`)])] };
-};
+/** The target as the fan-out records it: the whole organization, or the de-duplicated names. */
+const recordedTarget = (t: { devices?: string[]; ous?: string[]; all?: boolean }): FanoutTarget =>
+  t.all ? { all: true } : { ...(t.devices?.length ? { devices: [...new Set(t.devices)] } : {}), ...(t.ous?.length ? { ous: [...new Set(t.ous)] } : {}) };
 
 /**
  * Issues one type to a target as a fan-out: every task exists, or none does. Names that do
@@ -74,7 +71,7 @@ export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new D
         code: randomCode(),
         organizationId: actor.organizationId,
         type: input.type,
-        target: targetKind(input.targets),
+        target: recordedTarget(input.targets),
         total: target.devices.length,
         createdBy: actor.userId,
         createdAt: now,

@@ -45,7 +45,7 @@ describe("target resolution", () => {
     expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2", "e3", "e4"]);
     expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id, f.e3.id, f.e4.id].sort());
     const fo = db.select().from(fanouts).where(eq(fanouts.code, res.fanout)).get()!;
-    expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { kind: "all", names: [] } });
+    expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { all: true } });
   });
 
   test("a device named twice gets one task", () => {
@@ -289,10 +289,11 @@ describe("codes and events", () => {
     expect(row).toMatchObject({ organizationId: f.org.id, deviceId: f.e4.id, type: "BACKUP", createdBy: f.actor.userId, rerunOf: null });
   });
 
-  test("fan-out targets record their kind and names", () => {
+  test("fan-out targets record what was asked for, names de-duplicated", () => {
     const f = fleet();
     const target = (code: string) => db.select().from(fanouts).where(eq(fanouts.code, code)).get()!.target;
-    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e1"] } }).fanout)).toEqual({ kind: "devices", names: ["e1"] });
-    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } }).fanout)).toEqual({ kind: "ous", names: ["east"] });
+    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e1"] } }).fanout)).toEqual({ devices: ["e1"] });
+    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } }).fanout)).toEqual({ ous: ["east"] });
+    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"], ous: ["east", "east"] } }).fanout)).toEqual({ devices: ["e1"], ous: ["east"] });
   });
 });

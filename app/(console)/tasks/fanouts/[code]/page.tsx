@@ -18,7 +18,10 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
   const ctx = await requirePageContext();
   const { code } = await params;
   const fanout = orNotFound(() => getFanout(getDb(), ctx.actor, code));
-  const target = fanout.target.kind === "all" ? "the whole organization" : `${fanout.target.kind === "ous" ? "OUs" : "devices"} ${fanout.target.names.join(", ")}`;
+  const t = fanout.target;
+  const target = t.all
+    ? "the whole organization"
+    : [t.ous?.length ? `OU${t.ous.length === 1 ? "" : "s"} ${t.ous.join(", ")}` : "", t.devices?.length ? `device${t.devices.length === 1 ? "" : "s"} ${t.devices.join(", ")}` : ""].filter(Boolean).join(" and ");
   return (
     <div className="space-y-5">
       <nav aria-label="Breadcrumb" className="text-sm text-slate-500">
