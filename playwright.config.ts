@@ -31,6 +31,10 @@ export default defineConfig({
   projects: [
     { name: "setup", testMatch: /auth\.setup\.ts/ },
     { name: "chromium", use: { ...devices["Desktop Chrome"], viewport: { width: 1400, height: 1000 } }, dependencies: ["setup"] },
+    // Measurements print figures and assert nothing about time: only with MEASURE=1.
+    ...(process.env.MEASURE
+      ? [{ name: "measure", testMatch: /\.measure\.ts$/, use: { ...devices["Desktop Chrome"], viewport: { width: 1400, height: 1000 } }, dependencies: ["setup"] }]
+      : []),
   ],
   webServer: {
     command: "tsx tests/e2e/serve.ts",
