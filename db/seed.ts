@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "./client";
+import { recountStatements } from "./triggers";
 import { fanouts, member, tasks, type FanoutTarget } from "./schema";
 import { createUser, findUserByEmail } from "../lib/auth/users";
 import { randomCode } from "../lib/codes";
@@ -136,6 +137,10 @@ export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
       seedHistory(tx, { organizationId: org.id, userId: admin.id, devices: fleet, count: plan.history, now, r });
     });
   }
+  // The history went in as plain rows: count it the way issuing and the triggers would have.
+  db.$client.transaction(() => {
+    for (const stmt of recountStatements()) db.$client.exec(stmt);
+  })();
   return { admin, viewer, orgs, agents };
 }
 

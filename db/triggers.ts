@@ -1,15 +1,39 @@
-import { FINAL_STATUSES, sqlList, TASK_STATUSES, TRANSITIONS } from "../lib/tasks/constants";
+import { FINAL_STATUSES, OPEN_STATUSES, sqlList, TASK_STATUSES, TRANSITIONS } from "../lib/tasks/constants";
 
 /**
  * The database's own guard of the task state machine, generated from the one transition
- * table so the two can never disagree. Re-created on every start (after migrations), so a
- * change to the rules reaches existing databases without a hand-written migration.
+ * table so the two can never disagree; and the bookkeeping of the task counts and of each
+ * fan-out's open tasks on every status change and delete, whoever makes it.
+ * Re-created on every start (after migrations), so a change to the rules reaches existing
+ * databases without a hand-written migration.
  */
 export function taskTriggerStatements(): string[] {
   const legal = TASK_STATUSES.filter((from) => TRANSITIONS[from].length > 0)
     .map((from) => `(OLD.status = '${from}' AND NEW.status IN (${sqlList(TRANSITIONS[from])}))`)
     .join(" OR ");
+  const open = sqlList(OPEN_STATUSES);
+  // Bookkeeping of task_counts and of each fan-out's open tasks (db/schema/tasks.ts). Issuing
+  // adds its tasks itself, in one statement per fan-out (lib/tasks/issue.ts): a trigger on
+  // INSERT would double what a 10,000-task fan-out costs. Status changes and deletes, which
+  // come from many places, are kept here.
+  const uncount = `UPDATE task_counts SET n = n - 1 WHERE organization_id = OLD.organization_id AND type = OLD.type AND status = OLD.status;`;
+  const count = `INSERT INTO task_counts (organization_id, type, status, n) VALUES (NEW.organization_id, NEW.type, NEW.status, 1)
+     ON CONFLICT (organization_id, type, status) DO UPDATE SET n = n + 1;`;
   return [
+    `DROP TRIGGER IF EXISTS tasks_count_status`,
+    `DROP TRIGGER IF EXISTS tasks_count_delete`,
+    `DROP TRIGGER IF EXISTS tasks_fanout_status`,
+    `DROP TRIGGER IF EXISTS tasks_fanout_delete`,
+    `CREATE TRIGGER tasks_count_status AFTER UPDATE OF status ON tasks WHEN NEW.status <> OLD.status
+     BEGIN ${uncount} ${count} END`,
+    `CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN ${uncount} END`,
+    // Open → final (the only way out of open): one fewer open task; the last one finishes the fan-out.
+    `CREATE TRIGGER tasks_fanout_status AFTER UPDATE OF status ON tasks
+     WHEN NEW.fanout_id IS NOT NULL AND OLD.status IN (${open}) AND NEW.status NOT IN (${open})
+     BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1, finished_at = CASE WHEN open_tasks = 1 THEN NEW.finished_at ELSE finished_at END WHERE id = NEW.fanout_id; END`,
+    `CREATE TRIGGER tasks_fanout_delete AFTER DELETE ON tasks
+     WHEN OLD.fanout_id IS NOT NULL AND OLD.status IN (${open})
+     BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1 WHERE id = OLD.fanout_id; END`,
     `DROP TRIGGER IF EXISTS tasks_final_immutable`,
     `DROP TRIGGER IF EXISTS tasks_legal_transition`,
     `DROP TRIGGER IF EXISTS tasks_final_undeletable`,
@@ -23,5 +47,22 @@ export function taskTriggerStatements(): string[] {
     `CREATE TRIGGER tasks_final_undeletable BEFORE DELETE ON tasks
      WHEN OLD.status IN (${sqlList(FINAL_STATUSES)})
      BEGIN SELECT RAISE(ABORT, 'task_final: a finished task is immutable'); END`,
+  ];
+}
+
+/**
+ * The bookkeeping the triggers keep, computed afresh from the tasks: for bulk loads that
+ * insert tasks directly (the demo seed, the benchmark's history), and the migration that
+ * introduced it.
+ */
+export function recountStatements(): string[] {
+  const open = sqlList(OPEN_STATUSES);
+  return [
+    `DELETE FROM task_counts`,
+    `INSERT INTO task_counts (organization_id, type, status, n) SELECT organization_id, type, status, count(*) FROM tasks GROUP BY organization_id, type, status`,
+    `UPDATE fanouts SET
+       open_tasks = (SELECT count(*) FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status IN (${open})),
+       finished_at = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status IN (${open})) THEN NULL
+                     ELSE (SELECT max(finished_at) FROM tasks WHERE tasks.fanout_id = fanouts.id) END`,
   ];
 }

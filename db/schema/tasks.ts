@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { sqlList, TASK_STATUSES, TASK_TYPES } from "../../lib/tasks/constants";
 import { organization, user } from "./auth";
 import { devices } from "./fleet";
@@ -18,10 +18,18 @@ export const fanouts = sqliteTable(
     total: integer("total").notNull(),
     createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    // How many of its tasks are still SCHEDULED, PENDING or IN_PROGRESS, and when the last
+    // of them finished: set when the fan-out is issued, kept by triggers (db/triggers.ts) on
+    // every status change, so the "active fan-outs" bars read a few rows, not the tasks.
+    openTasks: integer("open_tasks").notNull().default(0),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
   },
   (t) => [
     uniqueIndex("fanouts_code_uidx").on(t.code),
     index("fanouts_org_id_idx").on(t.organizationId, t.id),
+    // The fan-outs still running, newest first; and those that finished lately.
+    index("fanouts_open_idx").on(t.organizationId, t.id).where(sql`open_tasks > 0`),
+    index("fanouts_org_finished_idx").on(t.organizationId, t.finishedAt),
   ],
 );
 
@@ -74,6 +82,24 @@ export const tasks = sqliteTable(
     // Dispatch on connect: a device's waiting tasks, oldest first.
     index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
   ],
+);
+
+/**
+ * How many tasks each organization has of each type in each status: the JSON API's `total`
+ * without counting a million rows on every page. Added to when tasks are issued, kept by
+ * triggers (db/triggers.ts) on every status change and delete.
+ */
+export const taskCounts = sqliteTable(
+  "task_counts",
+  {
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    type: text("type", { enum: TASK_TYPES }).notNull(),
+    status: text("status", { enum: TASK_STATUSES }).notNull(),
+    n: integer("n").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.organizationId, t.type, t.status] })],
 );
 
 export type Task = typeof tasks.$inferSelect;

@@ -4,11 +4,14 @@ import type { Db } from "../../db/client";
 import type { Task } from "../../db/schema";
 import { reserveSeq } from "../devices/agents";
 import { subscribe } from "../events";
-import { acceptTask, dispatchable, pendingForDevice, refuseTask } from "../tasks/agent";
+import { acceptTasks, dispatchable, pendingForDevice, refuseTask } from "../tasks/agent";
+import { TickBatch } from "./batch";
 import { signEnvelope, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
 
 export const ACK_TIMEOUT_MS = 10_000;
+/** Tasks read, signed and sent per turn of the event loop. */
+export const DISPATCH_BATCH = 500;
 
 const ackSchema = z.union([
   z.object({ accepted: z.literal(true) }),
@@ -19,19 +22,24 @@ export const deviceRoom = (deviceId: string) => `device:${deviceId}`;
 
 /**
  * Sends tasks to agents the moment they are due. Due tasks reach it as PENDING transitions
- * (creation, a scheduled task firing); they are gathered for one tick and read in batches,
- * so a 10,000-device fan-out costs a handful of queries, not ten thousand.
+ * (creation, a scheduled task firing); they are gathered and read, signed and sent
+ * DISPATCH_BATCH at a time, one batch per turn of the event loop, so a 10,000-device fan-out
+ * costs a handful of queries and never holds the loop for long. Acknowledgements arriving
+ * together are recorded in one transaction.
  */
 export class Dispatcher {
   private queued: number[] = [];
   private flushQueued = false;
   private unsubscribe: (() => void) | undefined;
+  private readonly accepts: TickBatch<{ deviceId: string; code: string }, boolean>;
 
   constructor(
     private readonly db: Db,
     private readonly nsp: Namespace,
     private readonly key: ServerKey,
-  ) {}
+  ) {
+    this.accepts = new TickBatch((items) => acceptTasks(this.db, items));
+  }
 
   start(): void {
     this.unsubscribe = subscribe((e) => {
@@ -50,12 +58,16 @@ export class Dispatcher {
 
   private enqueue(taskId: number): void {
     this.queued.push(taskId);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
     setImmediate(() => {
       this.flushQueued = false;
-      const ids = this.queued;
-      this.queued = [];
+      const ids = this.queued.splice(0, DISPATCH_BATCH);
+      if (this.queued.length) this.scheduleFlush();
       this.send(dispatchable(this.db, ids));
     });
   }
@@ -87,11 +99,15 @@ export class Dispatcher {
         // next connect. With one connection per device, the first answer is the answer.
         const ack = ackSchema.safeParse(responses?.[0]);
         if (!ack.success) return;
+        const failed = (e: unknown) => console.error(`Recording the acknowledgement of ${task.code} failed`, e);
+        if (ack.data.accepted) {
+          this.accepts.add({ deviceId: task.deviceId, code: task.code }).catch(failed);
+          return;
+        }
         try {
-          if (ack.data.accepted) acceptTask(this.db, task.deviceId, task.code);
-          else refuseTask(this.db, task.deviceId, task.code, ack.data.reason);
+          refuseTask(this.db, task.deviceId, task.code, ack.data.reason);
         } catch (e) {
-          console.error(`Recording the acknowledgement of ${task.code} failed`, e);
+          failed(e);
         }
       });
   }

@@ -4,7 +4,8 @@ import type { Db } from "../../db/client";
 import { agentVersionSchema, authenticateDevice, markOffline, markOnline, recordHeartbeat } from "../devices/agents";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
-import { reportResult } from "../tasks/agent";
+import { reportResults } from "../tasks/agent";
+import { TickBatch } from "./batch";
 import { deviceRoom, Dispatcher } from "./dispatcher";
 import type { ServerKey } from "./keys";
 
@@ -25,6 +26,8 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
   const dispatcher = new Dispatcher(db, nsp, key);
   dispatcher.start();
   const limiter = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
+  // Results arriving together are recorded together: one transaction per turn of the loop.
+  const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults(db, items));
 
   nsp.use((socket, next) => {
     const auth = authenticateDevice(db, socket.handshake.auth);
@@ -64,7 +67,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
       const reply = ackFn(ack);
       if (await limited(reply)) return;
       try {
-        reply(reportResult(db, deviceId, msg));
+        reply(await results.add({ deviceId, raw: msg }));
       } catch (e) {
         console.error("Recording a result failed", e);
         reply({ ok: false, error: "internal" });

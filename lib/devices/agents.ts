@@ -99,13 +99,21 @@ export function recordHeartbeat(db: Db, deviceId: string, raw: unknown) {
   db.update(devices).set({ lastHeartbeatAt: new Date(), agentVersion: hb.version }).where(eq(devices.id, deviceId)).run();
 }
 
+const reserveStatements = new WeakMap<Db, ReturnType<typeof prepareReserve>>();
+function prepareReserve(db: Db) {
+  return db
+    .update(devices)
+    .set({ lastSeq: sql`${devices.lastSeq} + ${sql.placeholder("count")}` })
+    .where(eq(devices.id, sql.placeholder("deviceId")))
+    .returning({ lastSeq: devices.lastSeq })
+    .prepare();
+}
+
 /** Reserves `count` consecutive sequence numbers for a device; returns the first. */
 export function reserveSeq(db: Db, deviceId: string, count: number): number {
-  const row = db
-    .update(devices)
-    .set({ lastSeq: sql`${devices.lastSeq} + ${count}` })
-    .where(eq(devices.id, deviceId))
-    .returning({ lastSeq: devices.lastSeq })
-    .get();
+  // Prepared once per connection: the dispatcher calls this for every device of a batch.
+  let stmt = reserveStatements.get(db);
+  if (!stmt) reserveStatements.set(db, (stmt = prepareReserve(db)));
+  const row = stmt.get({ deviceId, count });
   return row!.lastSeq - count + 1;
 }

@@ -1,11 +1,11 @@
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client";
 import { devices, tasks, type Task } from "../../db/schema";
 import { publish, type TaskTransition } from "../events";
 import { isFinal } from "./constants";
 import { taskCodeSchema } from "./schemas";
-import { transitionTasks } from "./transition";
+import { transitionOne, transitionTasks } from "./transition";
 
 // The task verbs an agent's messages call. The device is the scope: a device can only
 // ever read or move its own tasks.
@@ -35,9 +35,26 @@ export function dispatchable(db: Db, ids: number[]): Task[] {
 
 /** The agent took the task: PENDING → IN_PROGRESS (its lease starts). */
 export function acceptTask(db: Db, deviceId: string, code: string): boolean {
-  const { events } = transitionTasks(db, { where: ownTask(deviceId, code), from: "PENDING", to: "IN_PROGRESS" });
+  return acceptTasks(db, [{ deviceId, code }])[0];
+}
+
+/**
+ * Many acknowledgements in one transaction: the dispatcher gathers those that arrive in one
+ * turn of the event loop, so a fleet answering at once costs one commit per batch, not one
+ * per task. Each answer is whether that task moved.
+ */
+export function acceptTasks(db: Db, items: { deviceId: string; code: string }[]): boolean[] {
+  const events: TaskTransition[] = [];
+  const moved = db.transaction(() => {
+    const at = new Date();
+    return items.map((i) => {
+      const e = transitionOne(db, { code: i.code, deviceId: i.deviceId }, { from: "PENDING", to: "IN_PROGRESS", at });
+      if (e) events.push(e);
+      return e !== null;
+    });
+  });
   publish(events);
-  return events.length > 0;
+  return moved;
 }
 
 /**
@@ -67,7 +84,7 @@ export const resultSchema = z
   })
   .strict();
 
-export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" };
+export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
 /**
  * Records an agent's result, once. The same result sent again is acknowledged again
@@ -76,21 +93,57 @@ export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invali
  * IN_PROGRESS in the same transaction.
  */
 export function reportResult(db: Db, deviceId: string, raw: unknown): ResultAck {
-  const parsed = resultSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, error: "invalid" };
-  const { code, status, message } = parsed.data;
+  return reportResults(db, [{ deviceId, raw }])[0];
+}
+
+const ownTaskStatus = new WeakMap<Db, ReturnType<typeof prepareOwnTaskStatus>>();
+function prepareOwnTaskStatus(db: Db) {
+  return db
+    .select({ id: tasks.id, status: tasks.status })
+    .from(tasks)
+    .where(and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId"))))
+    .prepare();
+}
+
+/**
+ * Many results in one transaction (the agent namespace gathers those that arrive in one turn
+ * of the event loop), each answered on its own: one that fails leaves the others recorded.
+ */
+export function reportResults(db: Db, items: { deviceId: string; raw: unknown }[]): ResultAck[] {
+  let find = ownTaskStatus.get(db);
+  if (!find) ownTaskStatus.set(db, (find = prepareOwnTaskStatus(db)));
   const events: TaskTransition[] = [];
-  const ack = db.transaction((tx): ResultAck => {
-    const task = tx.select().from(tasks).where(ownTask(deviceId, code)).get();
-    if (!task) return { ok: false, error: "not_found" };
-    if (isFinal(task.status)) return task.status === status ? { ok: true } : { ok: false, error: "final" };
-    // Never dispatched: the agent cannot know this task.
-    if (task.status === "SCHEDULED") return { ok: false, error: "not_found" };
-    const at = new Date();
-    if (task.status === "PENDING") events.push(...transitionTasks(tx, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", at }).events);
-    events.push(...transitionTasks(tx, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: status, message, at }).events);
-    return { ok: true };
-  });
+  const acks = db.transaction((tx) =>
+    items.map(({ deviceId, raw }): ResultAck => {
+      const parsed = resultSchema.safeParse(raw);
+      if (!parsed.success) return { ok: false, error: "invalid" };
+      const { code, status, message } = parsed.data;
+      const task = find.get({ code, deviceId });
+      if (!task) return { ok: false, error: "not_found" };
+      if (isFinal(task.status)) return task.status === status ? { ok: true } : { ok: false, error: "final" };
+      // Never dispatched: the agent cannot know this task.
+      if (task.status === "SCHEDULED") return { ok: false, error: "not_found" };
+      const at = new Date();
+      try {
+        // A savepoint per result: both steps of one result land together or not at all.
+        const moved = tx.transaction(() => {
+          const out: TaskTransition[] = [];
+          if (task.status === "PENDING") {
+            const started = transitionOne(db, { id: task.id }, { from: "PENDING", to: "IN_PROGRESS", at });
+            if (started) out.push(started);
+          }
+          const finished = transitionOne(db, { id: task.id }, { from: "IN_PROGRESS", to: status, message, at });
+          if (finished) out.push(finished);
+          return out;
+        });
+        events.push(...moved);
+        return { ok: true };
+      } catch (e) {
+        console.error(`Recording the result of ${code} failed`, e);
+        return { ok: false, error: "internal" };
+      }
+    }),
+  );
   publish(events);
-  return ack;
+  return acks;
 }

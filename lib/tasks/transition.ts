@@ -46,8 +46,65 @@ export function transitionTasks(
   return { rows, events: rows.map((r) => transitionEvent(r, req.from)) };
 }
 
+// The agents' hot path moves one task at a time, thousands of times a second: the same
+// UPDATE as transitionTasks, built and prepared once per connection and transition instead
+// of once per call (building and preparing cost ten times what running it does).
+const prepared = new WeakMap<Db, Map<string, ReturnType<typeof prepareOne>>>();
+
+const eventColumns = {
+  id: tasks.id,
+  organizationId: tasks.organizationId,
+  code: tasks.code,
+  deviceId: tasks.deviceId,
+  fanoutId: tasks.fanoutId,
+  type: tasks.type,
+  status: tasks.status,
+  updatedAt: tasks.updatedAt,
+};
+
+function prepareOne(db: Db, by: "id" | "own", from: TaskStatus, to: TaskStatus, withMessage: boolean) {
+  const at = sql.placeholder("at");
+  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${LEASE_MINUTES[t] * 60_000}`);
+  const where = by === "id" ? eq(tasks.id, sql.placeholder("id")) : and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId")));
+  // Placeholders take the driver's values: the time as epoch milliseconds.
+  return db
+    .update(tasks)
+    .set({
+      status: to,
+      updatedAt: sql`${at}`,
+      ...(withMessage ? { message: sql`${sql.placeholder("message")}` } : {}),
+      ...(to === "IN_PROGRESS" ? { startedAt: sql`${at}`, leaseExpiresAt: sql`${at} + case ${tasks.type} ${sql.join(cases, sql` `)} end` } : {}),
+      ...(isFinal(to) ? { finishedAt: sql`${at}` } : {}),
+    })
+    .where(and(where, eq(tasks.status, from)))
+    .returning(eventColumns)
+    .prepare();
+}
+
+/**
+ * transitionTasks for a single task — by id, or by code within its device (an agent's own
+ * task) — with a statement prepared once. Returns the event, or null if the task was not in
+ * `from` (another writer moved it first).
+ */
+export function transitionOne(
+  db: Db,
+  which: { id: number } | { code: string; deviceId: string },
+  req: { from: TaskStatus; to: TaskStatus; message?: string | null; at: Date },
+): TaskTransition | null {
+  if (!canTransition(req.from, req.to)) throw new IllegalTransitionError(req.from, req.to);
+  const by = "id" in which ? "id" : "own";
+  const withMessage = req.message !== undefined;
+  const key = `${by}:${req.from}:${req.to}:${withMessage}`;
+  let cache = prepared.get(db);
+  if (!cache) prepared.set(db, (cache = new Map()));
+  let stmt = cache.get(key);
+  if (!stmt) cache.set(key, (stmt = prepareOne(db, by, req.from, req.to, withMessage)));
+  const row = stmt.get({ ...which, at: req.at.getTime(), ...(withMessage ? { message: req.message ?? null } : {}) });
+  return row ? transitionEvent(row, req.from) : null;
+}
+
 /** The event of a row that just reached its current status (`from` null: it was created). */
-export function transitionEvent(r: Task, from: TaskStatus | null): TaskTransition {
+export function transitionEvent(r: Pick<Task, "id" | "organizationId" | "code" | "deviceId" | "fanoutId" | "type" | "status" | "updatedAt">, from: TaskStatus | null): TaskTransition {
   return {
     kind: "task.transition",
     organizationId: r.organizationId,

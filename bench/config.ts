@@ -1,0 +1,54 @@
+// What one run measures, at full size or --quick. Every figure of the issue has a size here.
+
+export type Sizes = {
+  name: "full" | "quick";
+  /** ENABLED devices of the benchmark organization, each with an agent token. */
+  devices: number;
+  /** Tasks of the small and the large database (the list's growth is measured between them). */
+  smallTasks: number;
+  largeTasks: number;
+  /** Sequential requests per list variant (p50, p95). */
+  listSamples: number;
+  /** POSTs of a fan-out to every device (the median is reported). */
+  fanoutRuns: number;
+  /** Agents connected for dispatch latency and throughput. */
+  agents: number;
+  dispatchSamples: number;
+  /** Tasks issued for the throughput run: agents × fan-outs. */
+  throughputTasks: number;
+  liveClients: number;
+  /** Agents connected at once in the connections scenario. */
+  connections: number;
+  /** Heartbeats of that many agents are spread over this window. */
+  heartbeatWindowMs: number;
+};
+
+export const FULL: Sizes = {
+  name: "full",
+  devices: 10_000,
+  smallTasks: 10_000,
+  largeTasks: 1_000_000,
+  listSamples: 200,
+  fanoutRuns: 5,
+  agents: 1_000,
+  dispatchSamples: 200,
+  throughputTasks: 20_000,
+  liveClients: 20,
+  connections: 10_000,
+  heartbeatWindowMs: 20_000,
+};
+
+export const QUICK: Sizes = {
+  name: "quick",
+  devices: 2_000,
+  smallTasks: 10_000,
+  largeTasks: 100_000,
+  listSamples: 100,
+  fanoutRuns: 3,
+  agents: 200,
+  dispatchSamples: 100,
+  throughputTasks: 2_000,
+  liveClients: 20,
+  connections: 2_000,
+  heartbeatWindowMs: 2_000,
+};

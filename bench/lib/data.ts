@@ -1,0 +1,227 @@
+// Builds the benchmark's databases directly with better-sqlite3 prepared statements, before
+// any server starts: one organization of N ENABLED devices (each with a known agent token,
+// so no agent needs to enroll), the demo users, an API token, and a history of tasks.
+import Database from "better-sqlite3";
+import { randomBytes, randomUUID } from "node:crypto";
+import { copyFileSync } from "node:fs";
+import { clearDb, openDatabase, setDb } from "../../db/client";
+import { DEMO_PASSWORD, DEMO_USERS } from "../../db/seed";
+import { member } from "../../db/schema";
+import { recountStatements } from "../../db/triggers";
+import { createUser } from "../../lib/auth/users";
+import { createApiToken, createOrganization, sha256 } from "../../lib/orgs/orgs";
+import { TASK_TYPES, type TaskStatus, type TaskType } from "../../lib/tasks/constants";
+
+const AUTH_KEY = Symbol.for("taskwire.auth");
+
+export type DeviceCreds = { device_id: string; device_token: string; name: string };
+
+export type BaseData = {
+  organizationId: string;
+  adminId: string;
+  apiToken: string;
+  devices: DeviceCreds[];
+  /** The OU holding the devices whose agents the dispatch and throughput scenarios run. */
+  agentsOu: string;
+};
+
+export const deviceName = (i: number) => `fw-${String(i).padStart(5, "0")}`;
+
+/**
+ * The organization, users, token and devices, in a fresh migrated file. The auth secret
+ * must be the one the server will run with (better-auth hashes passwords with it).
+ */
+export async function buildBase(file: string, opts: { secret: string; devices: number; agents: number }): Promise<BaseData> {
+  process.env.BETTER_AUTH_SECRET = opts.secret;
+  process.env.DATABASE_URL = file;
+  delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
+  const db = openDatabase(file);
+  setDb(db);
+  try {
+    const admin = await createUser(db, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD });
+    const viewer = await createUser(db, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD });
+    const org = createOrganization(db, { name: "Bench Corp", slug: "bench", ownerId: admin.id });
+    db.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: new Date() }).run();
+    const apiToken = createApiToken(db, { organizationId: org.id, userId: admin.id, role: "ADMIN", label: admin.email }, { name: "bench", role: "READ_WRITE" }).secret;
+
+    const sqlite = db.$client;
+    const insertDevice = sqlite.prepare(
+      `insert into devices (id, organization_id, name, status, agent_version, token_hash, enrolled_at, online, last_seq)
+       values (?, ?, ?, 'ENABLED', '1.9.1', ?, ?, 0, 0)`,
+    );
+    const ouIds = new Map<string, number>();
+    const ou = (name: string) => {
+      if (!ouIds.has(name)) ouIds.set(name, Number(sqlite.prepare("insert into ous (organization_id, name) values (?, ?)").run(org.id, name).lastInsertRowid));
+      return ouIds.get(name)!;
+    };
+    const insertMembership = sqlite.prepare("insert into device_ous (device_id, ou_id) values (?, ?)");
+    const devices: DeviceCreds[] = [];
+    const enrolled = Date.now() - 90 * 86_400_000;
+    const regions = ["emea", "us-east", "us-west", "apac", "datacenter"];
+    sqlite.transaction(() => {
+      for (let i = 1; i <= opts.devices; i++) {
+        const device_id = randomUUID();
+        const device_token = `dev_${randomBytes(30).toString("base64url")}`;
+        const name = deviceName(i);
+        insertDevice.run(device_id, org.id, name, sha256(device_token), enrolled);
+        insertMembership.run(device_id, ou(regions[i % regions.length]));
+        if (i <= opts.agents) insertMembership.run(device_id, ou("agents"));
+        devices.push({ device_id, device_token, name });
+      }
+    })();
+    sqlite.pragma("wal_checkpoint(TRUNCATE)");
+    return { organizationId: org.id, adminId: admin.id, apiToken, devices, agentsOu: "agents" };
+  } finally {
+    db.$client.close();
+    clearDb();
+    delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
+  }
+}
+
+/** A copy of the base file (closed and checkpointed) to grow a history in. */
+export function copyBase(from: string, to: string): void {
+  copyFileSync(from, to);
+}
+
+/** A small deterministic generator: every run builds the same history. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
+}
+
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const CODE_SPACE = 62 ** 8;
+/** Unique, random-looking 8-character codes: i × an odd prime not dividing 62, mod 62⁸, is a bijection. */
+function code(i: number, offset: number): string {
+  let n = (i * 2_654_435_761 + offset) % CODE_SPACE;
+  let out = "";
+  for (let k = 0; k < 8; k++) {
+    out = ALPHABET[n % 62] + out;
+    n = Math.floor(n / 62);
+  }
+  return out;
+}
+
+const MESSAGES: Record<"COMPLETED" | "FAILED" | "EXPIRED" | "CANCELLED", string[]> = {
+  COMPLETED: ["Configuration applied (revision 4711); 0 changes pending", "Backup stored as config-20261101-3fa9c1.xml.gz (48 KiB)", "PING 1.1.1.1: 4 packets transmitted, 4 packets received, 0.0% packet loss", "Agent restart scheduled via rc.d"],
+  FAILED: ["configd: template generation failed for OPNsense/IPsec: unknown attribute 'reqid'", "Upload to storage failed: 507 Insufficient Storage", "pkg: No packages available to install matching 'os-taskwire-agent'"],
+  EXPIRED: ["Device did not pick the task up before it expired"],
+  CANCELLED: [`Cancelled by ${DEMO_USERS.admin}`],
+};
+
+/**
+ * Appends `count` tasks of history (oldest first, so ids follow creation) over the last 30
+ * days up to an hour ago: mostly single-device requests by count of requests, mostly wide fan-outs by count of
+ * tasks — 75% of requests name one device, 20% an OU of 10–200, 5% 20–100% of the fleet.
+ * Statuses: 80% COMPLETED, 10% FAILED, 5% EXPIRED, 5% CANCELLED; a few still open at the end
+ * (on devices outside the agents' OU, so no agent is sent them).
+ */
+export function addHistory(file: string, base: BaseData, count: number, opts: { seed?: number; agents: number } ): void {
+  const sqlite = new Database(file);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = OFF");
+  sqlite.pragma("cache_size = -262144");
+  const r = rng(opts.seed ?? 20261124);
+  const ids = base.devices.map((d) => d.device_id);
+  const insertFanout = sqlite.prepare(
+    "insert into fanouts (code, organization_id, type, target, total, created_by, created_at) values (?, ?, ?, ?, ?, ?, ?)",
+  );
+  const insertTask = sqlite.prepare(
+    `insert into tasks (code, organization_id, device_id, fanout_id, type, status, payload, message, created_by, created_at, updated_at, scheduled_at, expires_at, started_at, finished_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const now = Date.now();
+  const span = 30 * 86_400_000;
+  // History stops an hour ago (as in the demo seed): the steady state of a console, where no
+  // fan-out is running and the "active fan-outs" bars have nothing recent to show.
+  const end = now - 3_600_000;
+  const perRequest = 0.75 + 0.2 * 105 + 0.05 * 0.6 * ids.length;
+  const step = span / Math.max(1, count / perRequest);
+  const fanoutBase = (sqlite.prepare("select count(*) as n from fanouts").get() as { n: number }).n;
+  const taskBase = (sqlite.prepare("select count(*) as n from tasks").get() as { n: number }).n;
+  let made = 0;
+  let fanoutNo = fanoutBase;
+  let t = end - span;
+  const payloadOf = (type: TaskType) => (type === "PING" ? '{"host":"1.1.1.1","count":4}' : type === "FIRMWARE_UPGRADE" ? '{"mode":"minor"}' : null);
+
+  const batch = sqlite.transaction((until: number) => {
+    while (made < until) {
+      t += step * (0.5 + r.next());
+      const type: TaskType = r.next() < 0.35 ? "SYNC" : r.pick(TASK_TYPES);
+      const roll = r.next();
+      const size = roll < 0.75 ? 1 : roll < 0.95 ? r.int(10, 200) : Math.floor(ids.length * (0.2 + 0.8 * r.next()));
+      const n = Math.min(size, count - made, ids.length);
+      const start = r.int(0, ids.length - 1);
+      const kind = n === 1 ? "devices" : n < 1000 ? "ous" : "all";
+      const fanoutId = Number(
+        insertFanout.run(code(++fanoutNo, 7_777_777), base.organizationId, type, JSON.stringify({ kind, names: kind === "all" ? [] : ["(bench)"] }), n, base.adminId, Math.round(t))
+          .lastInsertRowid,
+      );
+      for (let k = 0; k < n; k++) {
+        const status: TaskStatus = ((x) => (x < 0.8 ? "COMPLETED" : x < 0.9 ? "FAILED" : x < 0.95 ? "EXPIRED" : "CANCELLED"))(r.next());
+        const created = Math.round(t);
+        const started = status === "COMPLETED" || status === "FAILED" ? created + r.int(200, 4000) : null;
+        const finished = status === "EXPIRED" ? created + 86_400_000 : (started ?? created) + r.int(800, 90_000);
+        const fin = Math.min(finished, end);
+        insertTask.run(
+          code(taskBase + made + 1, 1_234_567),
+          base.organizationId,
+          ids[(start + k) % ids.length],
+          fanoutId,
+          type,
+          status,
+          payloadOf(type),
+          r.pick(MESSAGES[status as keyof typeof MESSAGES]),
+          base.adminId,
+          created,
+          fin,
+          null,
+          created + 86_400_000,
+          started,
+          fin,
+        );
+        made++;
+      }
+    }
+  });
+  // Transactions of ~50,000 rows: large enough to be fast, small enough to keep the WAL in check.
+  while (made < count) batch(Math.min(count, made + 50_000));
+
+  // A few still open, on devices no benchmark agent runs: waiting, and deferred to tonight.
+  const spare = ids.slice(opts.agents);
+  if (spare.length) {
+    sqlite.transaction(() => {
+      for (let i = 0; i < 10; i++) {
+        const at = now - r.int(5, 50) * 60_000;
+        const deferred = i >= 6;
+        const fanoutId = Number(insertFanout.run(code(++fanoutNo, 7_777_777), base.organizationId, "SYNC", '{"kind":"devices","names":["(bench)"]}', 1, base.adminId, at).lastInsertRowid);
+        const scheduled = deferred ? now + r.int(2, 10) * 3_600_000 : null;
+        insertTask.run(code(taskBase + made + 1 + i, 1_234_567), base.organizationId, r.pick(spare), fanoutId, "SYNC", deferred ? "SCHEDULED" : "PENDING", null, null, base.adminId, at, at, scheduled, (scheduled ?? at) + 86_400_000, null, null);
+      }
+    })();
+  }
+  // Plain rows, as the demo seed writes them: count them as issuing and the triggers would.
+  sqlite.transaction(() => {
+    for (const stmt of recountStatements()) sqlite.exec(stmt);
+  })();
+  sqlite.pragma("wal_checkpoint(TRUNCATE)");
+  sqlite.close();
+}
+
+/** Rows and size of a database file, for the report. */
+export function describe(file: string) {
+  const sqlite = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const n = (sql: string) => (sqlite.prepare(sql).get() as { n: number }).n;
+    return { tasks: n("select count(*) as n from tasks"), fanouts: n("select count(*) as n from fanouts"), devices: n("select count(*) as n from devices"), bytes: n("select page_count * page_size as n from pragma_page_count(), pragma_page_size()") };
+  } finally {
+    sqlite.close();
+  }
+}

@@ -1,0 +1,115 @@
+// The orchestrator's handle on a load process (bench/load.ts): typed requests over IPC.
+import { fork, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { rssOf } from "./procs";
+
+export type AgentReport = {
+  received: number;
+  acked: number;
+  duplicates: number;
+  errors: Record<string, number>;
+  firstReceived: number;
+  lastAcked: number;
+  acks: [string, number][];
+  connected: number;
+};
+export type SeenPatch = { receivedAt: number; at: number; truncated: boolean; rows: number; finals: string[] };
+
+export class LoadProcess {
+  private nextId = 1;
+  private readonly waiting = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
+  private readonly listeners = new Set<(m: { event: string; [k: string]: unknown }) => void>();
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on("message", (m: { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string }) => {
+      if (m.event) {
+        for (const l of this.listeners) l(m as { event: string });
+        return;
+      }
+      const w = this.waiting.get(m.id!);
+      if (!w) return;
+      this.waiting.delete(m.id!);
+      if (m.ok) w.ok(m.result);
+      else w.fail(new Error(m.error));
+    });
+    child.on("exit", (code) => {
+      for (const w of this.waiting.values()) w.fail(new Error(`the load process exited ${code}`));
+      this.waiting.clear();
+    });
+  }
+
+  static start(name: string): Promise<LoadProcess> {
+    const child = fork(join(import.meta.dirname, "..", "load.ts"), [name], {
+      execArgv: ["--import", "tsx", "--max-old-space-size=4096"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const lp = new LoadProcess(child);
+    return new Promise((resolve, reject) => {
+      const off = lp.on((m) => {
+        if (m.event === "ready") {
+          off();
+          resolve(lp);
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`the load process ${name} exited ${code} before it was ready`)));
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  rss(): number {
+    return rssOf(this.pid);
+  }
+
+  on(listener: (m: { event: string; [k: string]: unknown }) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((ok, fail) => {
+      this.waiting.set(id, { ok: ok as (v: unknown) => void, fail });
+      this.child.send({ id, cmd, ...args });
+    });
+  }
+
+  connectAgents(args: { url: string; credsFile: string; from: number; to: number; answer: boolean }) {
+    return this.call<{ connected: number; failures: Record<string, number>; ms: number; connectMs: number[] }>("agents.connect", args);
+  }
+  notify(on: boolean) {
+    return this.call<null>("agents.notify", { on });
+  }
+  resetAgents() {
+    return this.call<null>("agents.reset");
+  }
+  agentReport(acks = false) {
+    return this.call<AgentReport>("agents.report", { acks });
+  }
+  heartbeats(windowMs: number) {
+    return this.call<{ rtts: number[]; failed: number; sent: number; ratePerSecond: number }>("agents.heartbeats", { windowMs });
+  }
+  closeAgents() {
+    return this.call<null>("agents.close");
+  }
+  connectLive(args: { url: string; n: number; cookie?: string }) {
+    return this.call<{ connected: number; failures: string[] }>("live.connect", args);
+  }
+  liveReport() {
+    return this.call<SeenPatch[][]>("live.report");
+  }
+  closeLive() {
+    return this.call<null>("live.close");
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null) return resolve();
+      this.child.once("exit", () => resolve());
+      this.child.disconnect();
+      setTimeout(() => this.child.kill("SIGKILL"), 5_000).unref();
+    });
+  }
+}

@@ -1,0 +1,231 @@
+// A load process of the benchmark (forked by bench/run.ts, driven over IPC): many agents
+// speaking the agent protocol, or browser-like clients of the live channel, against the
+// Taskwire server or the raw Socket.IO baseline. It only records times; the orchestrator
+// computes the figures.
+//
+// Agents answer every task at once — ack { accepted: true }, then a COMPLETED result — and do
+// not verify signatures (a real agent does; here it would only make the load generator, not
+// the server, the bottleneck).
+import { readFileSync } from "node:fs";
+import { io, type Socket } from "socket.io-client";
+import { now, sleep } from "./lib/stats";
+
+type Creds = { device_id: string; device_token: string; name: string };
+type Command =
+  | { cmd: "agents.connect"; url: string; credsFile: string; from: number; to: number; answer: boolean }
+  | { cmd: "agents.notify"; on: boolean }
+  | { cmd: "agents.reset" }
+  | { cmd: "agents.report"; acks: boolean }
+  | { cmd: "agents.heartbeats"; windowMs: number }
+  | { cmd: "agents.close" }
+  | { cmd: "live.connect"; url: string; n: number; cookie?: string }
+  | { cmd: "live.report" }
+  | { cmd: "live.close" }
+  | { cmd: "rss" };
+
+type Request = Command & { id: number };
+
+const send = (m: unknown) => process.send!(m);
+
+// ---------------------------------------------------------------------------------------
+// Agents
+
+const agents: Socket[] = [];
+let answer = true;
+let notify = false;
+/** code → [received, result acknowledged (0 until then)] */
+let tasks = new Map<string, [number, number]>();
+let errors: Record<string, number> = {};
+let duplicates = 0;
+const count = (what: string) => (errors[what] = (errors[what] ?? 0) + 1);
+
+function sendResult(socket: Socket, code: string, attempt = 0): void {
+  socket.timeout(60_000).emit("result", { code, status: "COMPLETED", message: "bench: done" }, (err: Error | null, ack: { ok: boolean; error?: string }) => {
+    if (err) return count("result timeout");
+    if (ack?.ok) {
+      const t = tasks.get(code);
+      if (t) t[1] = now();
+      return;
+    }
+    count(`result ${ack?.error ?? "?"}`);
+    if (ack?.error === "rate_limited" && attempt < 20) setTimeout(() => sendResult(socket, code, attempt + 1), 1_000);
+  });
+}
+
+async function connectAgents(c: Extract<Command, { cmd: "agents.connect" }>) {
+  const creds = (JSON.parse(readFileSync(c.credsFile, "utf8")) as Creds[]).slice(c.from, c.to);
+  answer = c.answer;
+  const started = now();
+  const connectMs: number[] = [];
+  const failures: Record<string, number> = {};
+  await new Promise<void>((resolve) => {
+    let settled = 0;
+    const done = () => {
+      if (++settled === creds.length) resolve();
+    };
+    // All at once: the sockets are created in one pass, yielding briefly every 250 so this
+    // process stays responsive; the server sees them arrive as fast as they can be opened.
+    void (async () => {
+      for (let i = 0; i < creds.length; i++) {
+        const cr = creds[i];
+        const socket = io(`${c.url}/agent`, {
+          auth: { device_id: cr.device_id, device_token: cr.device_token, version: "1.9.1" },
+          transports: ["websocket"],
+          forceNew: true,
+          reconnection: false,
+          timeout: 60_000,
+        });
+        const t0 = now();
+        socket.once("connect", () => {
+          connectMs.push(now() - t0);
+          done();
+        });
+        socket.once("connect_error", (e: Error) => {
+          failures[e.message] = (failures[e.message] ?? 0) + 1;
+          done();
+        });
+        socket.on("disconnect", (reason) => {
+          if (reason !== "io client disconnect") count(`disconnected: ${reason}`);
+        });
+        socket.on("task", (msg: { code: string }, ack: (a: unknown) => void) => {
+          const t = now();
+          if (tasks.has(msg.code)) duplicates++;
+          else tasks.set(msg.code, [t, 0]);
+          if (notify) send({ event: "task", code: msg.code, at: t });
+          ack({ accepted: true });
+          if (answer) sendResult(socket, msg.code);
+        });
+        agents.push(socket);
+        if (i % 250 === 249) await sleep(1);
+      }
+    })();
+  });
+  return { connected: agents.filter((s) => s.connected).length, failures, ms: now() - started, connectMs };
+}
+
+async function heartbeats(windowMs: number) {
+  const live = agents.filter((s) => s.connected);
+  const rtts: number[] = [];
+  let failed = 0;
+  const gap = windowMs / Math.max(1, live.length);
+  const started = now();
+  await Promise.all(
+    live.map(async (socket, i) => {
+      // Spread evenly over the window, as a fleet's 60 s heartbeats are.
+      const at = started + i * gap;
+      const wait = at - now();
+      if (wait > 0) await sleep(wait);
+      const t0 = now();
+      try {
+        const ack = (await socket.timeout(30_000).emitWithAck("heartbeat", { version: "1.9.1", uptime_seconds: 3600 })) as { ok: boolean };
+        if (ack?.ok) rtts.push(now() - t0);
+        else failed++;
+      } catch {
+        failed++;
+      }
+    }),
+  );
+  return { rtts, failed, sent: live.length, ratePerSecond: live.length / (windowMs / 1000) };
+}
+
+function report(withAcks: boolean) {
+  let received = 0;
+  let acked = 0;
+  let firstReceived = Infinity;
+  let lastAcked = 0;
+  const acks: [string, number][] = [];
+  for (const [code, [r, a]] of tasks) {
+    received++;
+    firstReceived = Math.min(firstReceived, r);
+    if (a) {
+      acked++;
+      lastAcked = Math.max(lastAcked, a);
+      if (withAcks) acks.push([code, a]);
+    }
+  }
+  return { received, acked, duplicates, errors, firstReceived, lastAcked, acks, connected: agents.filter((s) => s.connected).length };
+}
+
+// ---------------------------------------------------------------------------------------
+// Browser-like live clients
+
+type SeenPatch = { receivedAt: number; at: number; truncated: boolean; rows: number; finals: string[] };
+const liveClients: { socket: Socket; patches: SeenPatch[] }[] = [];
+
+async function connectLive(c: Extract<Command, { cmd: "live.connect" }>) {
+  const failures: string[] = [];
+  await Promise.all(
+    Array.from({ length: c.n }, async () => {
+      const socket = io(`${c.url}/live`, {
+        transports: ["websocket"],
+        forceNew: true,
+        reconnection: false,
+        extraHeaders: c.cookie ? { cookie: c.cookie, origin: c.url } : { origin: c.url },
+      });
+      const client = { socket, patches: [] as SeenPatch[] };
+      // Taskwire's patches carry task rows; the raw server's the codes of finished tasks.
+      socket.on("patch", (p: { at: string; truncated?: boolean; tasks?: { code: string; status: string }[]; codes?: string[] }) => {
+        const receivedAt = now();
+        const finals = p.tasks ? p.tasks.filter((t) => t.status === "COMPLETED" || t.status === "FAILED").map((t) => t.code) : (p.codes ?? []);
+        client.patches.push({ receivedAt, at: Date.parse(p.at), truncated: !!p.truncated, rows: p.tasks?.length ?? finals.length, finals });
+      });
+      try {
+        await new Promise<void>((ok, fail) => {
+          socket.once("connect", () => ok());
+          socket.once("connect_error", (e) => fail(e));
+        });
+        const ack = (await socket.timeout(10_000).emitWithAck("watch", { org: true })) as { ok: boolean; error?: string };
+        if (!ack.ok) throw new Error(`watch refused: ${ack.error}`);
+        liveClients.push(client);
+      } catch (e) {
+        failures.push((e as Error).message);
+        socket.close();
+      }
+    }),
+  );
+  return { connected: liveClients.length, failures };
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function handle(c: Command): Promise<unknown> {
+  switch (c.cmd) {
+    case "agents.connect":
+      return connectAgents(c);
+    case "agents.notify":
+      notify = c.on;
+      return null;
+    case "agents.reset":
+      tasks = new Map();
+      errors = {};
+      duplicates = 0;
+      return null;
+    case "agents.report":
+      return report(c.acks);
+    case "agents.heartbeats":
+      return heartbeats(c.windowMs);
+    case "agents.close":
+      for (const s of agents) s.close();
+      agents.length = 0;
+      return null;
+    case "live.connect":
+      return connectLive(c);
+    case "live.report":
+      return liveClients.map((c) => c.patches);
+    case "live.close":
+      for (const c of liveClients) c.socket.close();
+      liveClients.length = 0;
+      return null;
+    case "rss":
+      return process.memoryUsage.rss();
+  }
+}
+
+process.on("message", (m: Request) => {
+  handle(m).then(
+    (result) => send({ id: m.id, ok: true, result }),
+    (e: unknown) => send({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+  );
+});
+process.on("disconnect", () => process.exit(0));
+send({ event: "ready" });

@@ -1,0 +1,352 @@
+// npm run bench [-- --quick] [--out <file.json>] [--only lists,fanout,dispatch,throughput,connections] [--keep] [--profile <dir>]
+//
+// Starts the real production server on temporary databases, drives it with real clients
+// from load processes of their own, and prints one table — figure, value, baseline, ratio,
+// goal — next to floors measured in the same run on the same machine: raw better-sqlite3,
+// a bare Socket.IO server, a near-empty Next.js answer. Writes the same as JSON.
+// Not a test: nothing in `npm test` depends on it. See docs/performance.md.
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import Database from "better-sqlite3";
+import { ensureBuild } from "../scripts/ensure-build";
+import { DEMO_PASSWORD, DEMO_USERS } from "../db/seed";
+import { FULL, QUICK, type Sizes } from "./config";
+import { addHistory, buildBase, copyBase, describe, type BaseData } from "./lib/data";
+import { signIn } from "./lib/http";
+import { LoadProcess } from "./lib/load-client";
+import { loopStats, startRawServer, startTaskwire, type Proc } from "./lib/procs";
+import { row, table, writeJson, type Row } from "./lib/report";
+import { median, now, sleep } from "./lib/stats";
+import { measureDispatch, measureThroughput, type ThroughputFigures } from "./scenarios/agents";
+import { measureConnections, type ConnectionFigures } from "./scenarios/connections";
+import { measureFanout, type FanoutFigures } from "./scenarios/fanout";
+import { measureLists } from "./scenarios/lists";
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    out: { type: "string" },
+    // For working on one figure: the others are skipped (and their rows left out).
+    only: { type: "string" },
+    keep: { type: "boolean", default: false },
+    profile: { type: "string" },
+  },
+  strict: true,
+});
+const sizes: Sizes = args.quick ? QUICK : FULL;
+const SCENARIOS = ["lists", "fanout", "dispatch", "throughput", "connections"] as const;
+const only = args.only?.split(",").map((s) => s.trim());
+for (const o of only ?? []) if (!(SCENARIOS as readonly string[]).includes(o)) throw new Error(`--only takes ${SCENARIOS.join(", ")}; got ${o}`);
+const want = (s: (typeof SCENARIOS)[number]) => !only || only.includes(s);
+const startedAt = new Date();
+const t0 = now();
+const log = (line: string) => console.log(`[${((now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+const MB = 1024 * 1024;
+const k = (n: number) => (n >= 1_000_000 ? `${Math.round(n / 100_000) / 10}M` : n >= 1000 ? `${Math.round(n / 100) / 10}k` : String(n));
+
+function build(distDir: string) {
+  // `next build` adds its folder's generated types to tsconfig.json; the benchmark's folder is
+  // its own, so the file is put back as it was.
+  const tsconfig = readFileSync("tsconfig.json", "utf8");
+  try {
+    // Other work on this machine may build at the same time: take the shared build lock when
+    // flock is there (it is on Linux), else build directly.
+    process.env.NEXT_DIST_DIR = distDir;
+    const hasFlock = spawnSync("flock", ["--version"], { stdio: "ignore" }).status === 0;
+    if (!hasFlock) return ensureBuild(distDir);
+    const res = spawnSync("flock", ["/tmp/taskwire-build.lock", process.execPath, "--import", "tsx", "scripts/ensure-build.ts"], { stdio: "inherit", env: process.env });
+    if (res.status !== 0) throw new Error("the build failed");
+  } finally {
+    if (distDir !== ".next" && readFileSync("tsconfig.json", "utf8") !== tsconfig) writeFileSync("tsconfig.json", tsconfig);
+  }
+}
+
+const machine = () => ({
+  cores: cpus().length,
+  cpu: cpus()[0]?.model,
+  memoryGB: Math.round(totalmem() / 1024 ** 3),
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+  loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+});
+
+async function main() {
+  const distDir = process.env.NEXT_DIST_DIR || ".next-bench";
+  const m0 = machine();
+  log(`Taskwire benchmark (${sizes.name}) on ${m0.cores} cores (${m0.cpu}), Node ${m0.node}, load average ${m0.loadavg.join(" ")}`);
+  log(
+    `sizes: ${k(sizes.devices)} devices, lists at ${k(sizes.smallTasks)} and ${k(sizes.largeTasks)} tasks × ${sizes.listSamples} requests, fan-out median of ${sizes.fanoutRuns}, ` +
+      `${sizes.agents} agents (${sizes.dispatchSamples} dispatches, ${k(sizes.throughputTasks)} tasks), ${sizes.liveClients} live clients, ${k(sizes.connections)} connections`,
+  );
+  build(distDir);
+
+  const dir = mkdtempSync(join(tmpdir(), "taskwire-bench-"));
+  const secret = randomBytes(32).toString("base64url");
+  const procs: { stop: () => Promise<void> }[] = [];
+  const memory: { phase: string; rss: number; heapUsed?: number; heapTotal?: number }[] = [];
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = {};
+  try {
+    // ---------------------------------------------------------------- the databases
+    const t = now();
+    const baseFile = join(dir, "base.db");
+    const agentsNeeded = Math.max(sizes.agents, sizes.connections);
+    const base: BaseData = await buildBase(baseFile, { secret, devices: sizes.devices, agents: sizes.agents });
+    const credsFile = join(dir, "agents.json");
+    writeFileSync(credsFile, JSON.stringify(base.devices.slice(0, agentsNeeded)));
+    const files = { small: join(dir, "small", "taskwire.db"), large: join(dir, "large", "taskwire.db") };
+    for (const [which, count] of [["small", sizes.smallTasks], ["large", sizes.largeTasks]] as const) {
+      mkdirSync(join(dir, which));
+      copyBase(baseFile, files[which]);
+      addHistory(files[which], base, count, { agents: sizes.agents });
+    }
+    const dbInfo = { small: describe(files.small), large: describe(files.large) };
+    log(`databases built in ${((now() - t) / 1000).toFixed(1)} s: ${dbInfo.large.tasks.toLocaleString("en-US")} tasks, ${Math.round(dbInfo.large.bytes / MB)} MB (large); ${dbInfo.small.tasks.toLocaleString("en-US")} (small)`);
+    raw.databases = dbInfo;
+
+    const boot = async (file: string): Promise<Proc> => {
+      const p = await startTaskwire({ dbFile: file, secret, distDir, profileDir: args.profile });
+      procs.push(p);
+      return p;
+    };
+    const tasksLabel = `${k(dbInfo.small.tasks)}→${k(dbInfo.large.tasks)}`;
+
+    // ---------------------------------------------------------------- lists, small and large
+    // Both servers run at once and the requests alternate between them (see measureLists).
+    const server = await boot(files.large);
+    // The server's resident memory, and its V8 heap (how much of the growth is garbage not yet collected).
+    const remember = async (phase: string, rss = server.rss()) => {
+      const s = await loopStats(server.url);
+      memory.push({ phase, rss, heapUsed: s.heap_used_bytes, heapTotal: s.heap_total_bytes });
+    };
+    await sleep(1_000);
+    await remember("idle");
+    const cookie = await signIn(server.url, DEMO_USERS.admin, DEMO_PASSWORD);
+    if (want("lists")) {
+      log(`list at ${k(dbInfo.small.tasks)} and ${k(dbInfo.large.tasks)} tasks, ${sizes.listSamples} requests per variant`);
+      const smallServer = await boot(files.small);
+      const smallCookie = await signIn(smallServer.url, DEMO_USERS.admin, DEMO_PASSWORD);
+      const [small, large] = await measureLists({
+        targets: [
+          { url: smallServer.url, dbFile: files.small, cookie: smallCookie },
+          { url: server.url, dbFile: files.large, cookie },
+        ],
+        organizationId: base.organizationId,
+        adminId: base.adminId,
+        token: base.apiToken,
+        samples: sizes.listSamples,
+        log,
+      });
+      await smallServer.stop();
+      await remember("after the lists");
+      raw.lists = { small, large };
+      for (const [name, v] of Object.entries(large.variants)) {
+        rows.push(row({ figure: `list page: ${name}, p95`, value: v.page.p95, unit: "ms", baseline: large.emptyPage.p95 + v.sqlPage.p95, baselineOf: "empty page + SQL", goal: "≤ 100 ms", met: v.page.p95 <= 100, detail: { p50: v.page.p50, sqlP50: v.sqlPage.p50, emptyPageP50: large.emptyPage.p50, rows: v.rows } }));
+      }
+      for (const [name, v] of Object.entries(large.variants)) {
+        const s = small.variants[name];
+        if (!s) continue;
+        rows.push(row({ figure: `list page: ${name}, p50 at ${tasksLabel}`, value: v.page.p50, unit: "ms", baseline: s.page.p50, baselineOf: `at ${k(dbInfo.small.tasks)}`, goal: "≤ 1.5×", met: v.page.p50 / s.page.p50 <= 1.5 }));
+      }
+      for (const [name, v] of Object.entries(large.variants)) {
+        rows.push(row({ figure: `API list: ${name}, p95`, value: v.api.p95, unit: "ms", baseline: large.emptyApi.p95 + v.sqlApi.p95, baselineOf: "empty route + SQL", goal: "≤ 50 ms", met: v.api.p95 <= 50, detail: { p50: v.api.p50, sqlP50: v.sqlApi.p50 } }));
+      }
+    }
+
+    // ---------------------------------------------------------------- fan-out
+    if (want("fanout")) {
+      log(`fan-out to ${k(sizes.devices)} devices`);
+      const fanout: FanoutFigures = await measureFanout({ url: server.url, dbFile: files.large, organizationId: base.organizationId, adminId: base.adminId, token: base.apiToken, runs: sizes.fanoutRuns, log });
+      await remember("after the fan-outs");
+      raw.fanout = fanout;
+      const fo = { post: median(fanout.post), raw: median(fanout.raw) };
+      rows.push(row({ figure: `fan-out of ${k(fanout.devices)} tasks, median POST`, value: fo.post, unit: "ms", baseline: fo.raw, baselineOf: "1 prepared INSERT, 1 txn", goal: "≤ 3× and ≤ 300 ms", met: fo.post <= 300 && fo.post / fo.raw <= 3, detail: { runs: fanout.post, rawRuns: fanout.raw, responseBytes: fanout.responseBytes } }));
+      rows.push(row({ figure: "fan-out: longest event-loop block", value: Math.max(...fanout.loopMax), unit: "ms", baseline: fanout.idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: Math.max(...fanout.loopMax) <= 50, detail: { runs: fanout.loopMax, slowestProbe: fanout.probeMax } }));
+    }
+
+    // ---------------------------------------------------------------- dispatch
+    const api = (path: string, body: unknown) =>
+      fetch(`${server.url}/api/v1${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${base.apiToken}` }, body: JSON.stringify(body) });
+    let rawServer: Proc | undefined;
+    if (want("dispatch") || want("throughput") || want("connections")) {
+      rawServer = await startRawServer();
+      procs.push(rawServer);
+    }
+    if (want("dispatch") || want("throughput")) {
+      const rawLoad = await LoadProcess.start("raw-agents");
+      procs.push(rawLoad);
+      const load = await LoadProcess.start("agents");
+      procs.push(load);
+      const agentRange = { credsFile, from: 0, to: sizes.agents, answer: true };
+      const rc = await rawLoad.connectAgents({ url: rawServer!.url, ...agentRange });
+      const tc = await load.connectAgents({ url: server.url, ...agentRange });
+      if (tc.connected !== sizes.agents || rc.connected !== sizes.agents) throw new Error(`agents connected: ${tc.connected} to Taskwire, ${rc.connected} to the raw server, of ${sizes.agents}`);
+      await sleep(1_000);
+
+      if (want("dispatch")) {
+        log(`dispatch latency, ${sizes.agents} agents connected`);
+        const rawDispatch = await measureDispatch(
+          rawLoad,
+          async (i) => ((await (await fetch(`${rawServer!.url}/emit?device=${base.devices[i].device_id}`, { method: "POST" })).json()) as { code: string }).code,
+          { samples: sizes.dispatchSamples, agents: sizes.agents },
+        );
+        const dispatch = await measureDispatch(
+          load,
+          async (i) => {
+            const res = await api("/tasks", { type: "PING", payload: { host: "1.1.1.1", count: 4 }, targets: { devices: [base.devices[i].name] } });
+            if (res.status !== 201) throw new Error(`creating a task answered ${res.status}: ${await res.text()}`);
+            return ((await res.json()) as { tasks: { code: string }[] }).tasks[0].code;
+          },
+          { samples: sizes.dispatchSamples, agents: sizes.agents },
+        );
+        log(`  Taskwire p50 ${dispatch.latency.p50.toFixed(1)} ms p99 ${dispatch.latency.p99.toFixed(1)} ms (POST alone p50 ${dispatch.create.p50.toFixed(1)}); raw Socket.IO p50 ${rawDispatch.latency.p50.toFixed(1)} p99 ${rawDispatch.latency.p99.toFixed(1)}`);
+        await remember(`after dispatch (${sizes.agents} agents connected)`);
+        raw.dispatch = { taskwire: dispatch, raw: rawDispatch };
+        rows.push(row({ figure: `dispatch latency (${sizes.agents} agents), p50`, value: dispatch.latency.p50, unit: "ms", baseline: rawDispatch.latency.p50, baselineOf: "raw Socket.IO", goal: "≤ 20 ms", met: dispatch.latency.p50 <= 20, detail: { postP50: dispatch.create.p50 } }));
+        rows.push(row({ figure: `dispatch latency (${sizes.agents} agents), p99`, value: dispatch.latency.p99, unit: "ms", baseline: rawDispatch.latency.p99, baselineOf: "raw Socket.IO", goal: "≤ 100 ms", met: dispatch.latency.p99 <= 100 }));
+      }
+
+      if (want("throughput")) {
+        const live = await LoadProcess.start("live");
+        procs.push(live);
+        const perAgent = Math.max(1, Math.round(sizes.throughputTasks / sizes.agents));
+        const expected = perAgent * sizes.agents;
+        log(`throughput: ${k(expected)} tasks (${perAgent} fan-outs of ${sizes.agents}), ${sizes.liveClients} live clients watching`);
+        await live.connectLive({ url: rawServer!.url, n: sizes.liveClients });
+        const rawThroughput: ThroughputFigures = await measureThroughput(
+          rawLoad,
+          async () => {
+            const res = await fetch(`${rawServer!.url}/fanout?per=${perAgent}`, { method: "POST" });
+            if (res.status !== 201) throw new Error(`raw fan-out answered ${res.status}`);
+          },
+          { expected, live, log },
+        );
+        await live.closeLive();
+        await rawLoad.closeAgents();
+        const lc = await live.connectLive({ url: server.url, n: sizes.liveClients, cookie });
+        if (lc.connected !== sizes.liveClients) throw new Error(`live clients connected: ${lc.connected}/${sizes.liveClients}: ${lc.failures.join(", ")}`);
+        const fanoutCodes: string[] = [];
+        const throughput: ThroughputFigures = await measureThroughput(
+          load,
+          async () => {
+            for (let i = 0; i < perAgent; i++) {
+              const res = await api("/tasks", { type: "SYNC", targets: { ous: [base.agentsOu] } });
+              if (res.status !== 201) throw new Error(`a fan-out answered ${res.status}: ${await res.text()}`);
+              fanoutCodes.push(((await res.json()) as { fanout: string }).fanout);
+            }
+          },
+          { expected, live, log },
+        );
+        const outcome = statusesOf(files.large, fanoutCodes);
+        log(
+          `  Taskwire ${Math.round(throughput.sustained)}/s sustained, ${Math.round(throughput.endToEnd)}/s end to end (issuing took ${Math.round(throughput.issueMs)} ms), ` +
+            `${throughput.acked}/${expected} acknowledged, statuses ${JSON.stringify(outcome)}; raw ${Math.round(rawThroughput.sustained)}/s`,
+        );
+        if (throughput.live) log(`  live p50 ${throughput.live.latency.p50.toFixed(0)} ms p99 ${throughput.live.latency.p99.toFixed(0)} ms, ≤ ${throughput.live.maxPerSecond} messages/s per client, ${throughput.live.truncated} truncated of ${throughput.live.patches}`);
+        await remember("after the throughput run");
+        raw.throughput = { taskwire: throughput, raw: rawThroughput, outcome };
+        await live.closeLive();
+        await live.stop();
+        const allFinal = (outcome.COMPLETED ?? 0) === expected && throughput.acked === expected;
+        rows.push(row({ figure: `agent throughput (${k(expected)} tasks), sustained`, value: throughput.sustained, unit: "/s", baseline: rawThroughput.sustained, baselineOf: "raw Socket.IO", goal: "≥ 3,000/s", met: throughput.sustained >= 3000 }));
+        rows.push(row({ figure: "agent throughput, first request to last result", value: throughput.endToEnd, unit: "/s", baseline: rawThroughput.endToEnd, baselineOf: "raw Socket.IO", met: null, detail: { seconds: throughput.seconds, issueMs: throughput.issueMs } }));
+        rows.push(row({ figure: "agent throughput: tasks final (COMPLETED)", value: outcome.COMPLETED ?? 0, unit: "", baseline: expected, baselineOf: "issued", goal: "all, none lost", met: allFinal, detail: { outcome, errors: throughput.errors, duplicates: throughput.duplicates } }));
+        if (throughput.live && rawThroughput.live) {
+          const l = throughput.live;
+          const r = rawThroughput.live;
+          rows.push(row({ figure: `live latency (${l.clients} clients), p50`, value: l.latency.p50, unit: "ms", baseline: r.latency.p50, baselineOf: "raw Socket.IO", goal: "≤ 300 ms", met: l.latency.p50 <= 300, detail: { inRows: l.inRows, missing: l.missing } }));
+          rows.push(row({ figure: `live latency (${l.clients} clients), p99`, value: l.latency.p99, unit: "ms", baseline: r.latency.p99, baselineOf: "raw Socket.IO", goal: "≤ 1 s", met: l.latency.p99 <= 1000 }));
+          rows.push(row({ figure: "live messages per client, busiest second", value: l.maxPerSecond, unit: "msg/s", baseline: r.maxPerSecond, baselineOf: "raw Socket.IO", goal: "≤ 5", met: l.maxPerSecond <= 5, detail: { patches: l.patches, truncated: l.truncated, meanPerSecond: l.meanPerSecond } }));
+        }
+      }
+      await load.closeAgents();
+      for (const p of [rawLoad, load]) await p.stop();
+    }
+
+    // ---------------------------------------------------------------- connections
+    if (want("connections")) {
+      log(`${k(sizes.connections)} agents connecting at once (raw Socket.IO first)`);
+      const rawConnections: ConnectionFigures = await measureConnections({ url: rawServer!.url, credsFile, count: sizes.connections, heartbeatWindowMs: sizes.heartbeatWindowMs, rss: rawServer!.rss, log });
+      await rawServer!.stop();
+      const connections: ConnectionFigures = await measureConnections({ url: server.url, credsFile, count: sizes.connections, heartbeatWindowMs: sizes.heartbeatWindowMs, rss: server.rss, log });
+      memory.push({ phase: `with ${k(sizes.connections)} agents connected`, rss: connections.rssConnected });
+      await remember("after they left", connections.rssAfterClose);
+      raw.connections = { taskwire: connections, raw: rawConnections };
+      rows.push(row({ figure: `connections: ${k(connections.wanted)} agents connected`, value: connections.connected, unit: "", baseline: rawConnections.connected, baselineOf: "raw Socket.IO", goal: "all", met: connections.connected === connections.wanted, detail: { failures: connections.failures } }));
+      rows.push(row({ figure: "connections: time until all connected", value: connections.allConnectedMs, unit: "ms", baseline: rawConnections.allConnectedMs, baselineOf: "raw Socket.IO", met: null, detail: { connectP99: connections.connect.p99 } }));
+      rows.push(row({ figure: `connections: server RSS with ${k(connections.wanted)}`, value: connections.rssConnected / MB, unit: "MB", baseline: rawConnections.rssConnected / MB, baselineOf: "raw Socket.IO", goal: "≤ 1 GB", met: connections.rssConnected <= 1024 * MB }));
+      rows.push(row({ figure: `connections: heartbeat ack p99 (${Math.round(connections.heartbeatsPerSecond)}/s)`, value: connections.heartbeat.p99, unit: "ms", baseline: rawConnections.heartbeat.p99, baselineOf: "raw Socket.IO", goal: "≤ 100 ms", met: connections.heartbeat.p99 <= 100 && connections.heartbeatFailed === 0, detail: { failed: connections.heartbeatFailed } }));
+    }
+    await rawServer?.stop();
+    await server.stop();
+
+    // The counts the triggers and issuing keep must still match the tasks themselves.
+    const drift = bookkeepingDrift(files.large);
+    rows.push(row({ figure: "bookkeeping: task counts and open fan-outs match the tasks", value: drift.counts + drift.fanouts, unit: "", goal: "0 mismatches", met: drift.counts + drift.fanouts === 0, detail: drift }));
+
+    const idle = memory[0].rss;
+    for (const mem of memory) {
+      const heap = mem.heapUsed === undefined ? {} : { detail: { heapUsedMB: Math.round(mem.heapUsed / MB), heapTotalMB: Math.round(mem.heapTotal! / MB) } };
+      const notes = [mem === memory[0] ? "" : `${mem.rss >= idle ? "+" : ""}${Math.round((mem.rss - idle) / MB)} MB`, mem.heapUsed === undefined ? "" : `heap ${Math.round(mem.heapUsed / MB)} MB used`].filter(Boolean);
+      rows.push(row({ figure: `memory: server RSS ${mem.phase}${notes.length ? ` (${notes.join("; ")})` : ""}`, value: mem.rss / MB, unit: "MB", ...(mem === memory[0] ? {} : { baseline: idle / MB, baselineOf: "idle" }), met: null, ...heap }));
+    }
+
+    const m1 = machine();
+    const durationS = Math.round((now() - t0) / 1000);
+    console.log("");
+    console.log(`Taskwire benchmark (${sizes.name}) — ${startedAt.toISOString()}, ${durationS} s`);
+    console.log(`machine: ${m1.cores} cores (${m1.cpu}), ${m1.memoryGB} GB, Node ${m1.node}; load average ${m0.loadavg.join(" ")} at start, ${m1.loadavg.join(" ")} at end`);
+    console.log("");
+    console.log(table(rows));
+    const out = args.out ?? join("bench", "results", `${startedAt.toISOString().replace(/[:.]/g, "-")}-${sizes.name}.json`);
+    writeJson(out, { command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, startedAt: startedAt.toISOString(), durationS, machine: { ...m1, loadavgAtStart: m0.loadavg }, sizes, rows, memory, raw });
+    console.log(`\nJSON: ${out}`);
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => {});
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
+  }
+}
+
+/** Rows of task_counts and fan-outs whose bookkeeping disagrees with their tasks. */
+function bookkeepingDrift(file: string): { counts: number; fanouts: number } {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const counts = db
+      .prepare(
+        `select count(*) as n from (select organization_id, type, status, count(*) as n from tasks group by 1, 2, 3) t
+         full outer join task_counts c using (organization_id, type, status) where coalesce(t.n, 0) <> coalesce(c.n, 0)`,
+      )
+      .get() as { n: number };
+    const fanouts = db
+      .prepare(`select count(*) as n from fanouts f where open_tasks <> (select count(*) from tasks where fanout_id = f.id and status in ('SCHEDULED', 'PENDING', 'IN_PROGRESS'))`)
+      .get() as { n: number };
+    return { counts: counts.n, fanouts: fanouts.n };
+  } finally {
+    db.close();
+  }
+}
+
+/** Tasks of these fan-outs by status, read from the file. */
+function statusesOf(file: string, fanoutCodes: string[]): Record<string, number> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const list = fanoutCodes.map(() => "?").join(",");
+    const rows = db.prepare(`select status, count(*) as n from tasks where fanout_id in (select id from fanouts where code in (${list})) group by status`).all(...fanoutCodes) as { status: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  } finally {
+    db.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.stack : e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,124 @@
+// A fan-out to every device: POST /api/v1/tasks with targets.all, end to end, next to the same
+// rows inserted by one prepared statement in one transaction; and the longest the server's
+// event loop was held meanwhile.
+import Database from "better-sqlite3";
+import { randomUUID } from "node:crypto";
+import { BACKSTOP_PAGES } from "../../lib/server/checkpointer";
+import { loopStats } from "../lib/procs";
+import { median, now, sleep } from "../lib/stats";
+
+export type FanoutFigures = {
+  devices: number;
+  post: number[];
+  raw: number[];
+  loopMax: number[];
+  /** Cross-check from outside: the slowest answer to a tiny request sent every 10 ms meanwhile. */
+  probeMax: number[];
+  idleLoopMax: number;
+  responseBytes: number;
+};
+
+// What the server does after answering (dispatch reads, live coalescing) is part of the
+// fan-out's cost on the event loop: the monitor is read this long after the response.
+const SETTLE_MS = 1_000;
+
+export async function measureFanout(opts: { url: string; dbFile: string; organizationId: string; adminId: string; token: string; runs: number; log: (l: string) => void }): Promise<FanoutFigures> {
+  const sqlite = new Database(opts.dbFile, { fileMustExist: true });
+  // The server's own connection settings (db/client.ts, lib/server/checkpointer.ts): the log
+  // is checkpointed by the server's background thread, not inside this baseline's commit.
+  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+  const deviceIds = (sqlite.prepare("select id from devices where organization_id = ? and status = 'ENABLED' and deleted_at is null").all(opts.organizationId) as { id: string }[]).map((d) => d.id);
+  const insertFanout = sqlite.prepare("insert into fanouts (code, organization_id, type, target, total, open_tasks, created_by, created_at) values (?, ?, 'SYNC', '{\"kind\":\"all\",\"names\":[]}', ?, ?, ?, ?)");
+  // The bookkeeping issuing does too (lib/tasks/issue.ts), so that removing the rows again
+  // (which the triggers count) leaves the counts as they were.
+  const count = sqlite.prepare(
+    "insert into task_counts (organization_id, type, status, n) values (?, 'SYNC', 'PENDING', ?) on conflict (organization_id, type, status) do update set n = n + excluded.n",
+  );
+  const insertTask = sqlite.prepare(
+    `insert into tasks (code, organization_id, device_id, fanout_id, type, status, payload, created_by, created_at, updated_at, scheduled_at, expires_at, rerun_of)
+     values (?, ?, ?, ?, 'SYNC', 'PENDING', null, ?, ?, ?, null, ?, null)`,
+  );
+  // The baseline: the same rows, one prepared statement, one transaction (then removed).
+  const rawInsert = () => {
+    const at = Date.now();
+    const tag = randomUUID().replace(/-/g, "").slice(0, 6);
+    const t0 = now();
+    const fanoutId = sqlite.transaction(() => {
+      const id = Number(insertFanout.run(`B${tag}`, opts.organizationId, deviceIds.length, deviceIds.length, opts.adminId, at).lastInsertRowid);
+      for (let i = 0; i < deviceIds.length; i++) insertTask.run(`b${tag}${i}`, opts.organizationId, deviceIds[i], id, opts.adminId, at, at, at + 86_400_000);
+      count.run(opts.organizationId, deviceIds.length);
+      return id;
+    })();
+    const ms = now() - t0;
+    sqlite.transaction(() => {
+      sqlite.prepare("delete from tasks where fanout_id = ?").run(fanoutId);
+      sqlite.prepare("delete from fanouts where id = ?").run(fanoutId);
+    })();
+    return ms;
+  };
+  const fanoutIds: number[] = [];
+  const post: number[] = [];
+  const raw: number[] = [];
+  const loopMax: number[] = [];
+  const probeMax: number[] = [];
+  let responseBytes = 0;
+  // A request every 10 ms to the monitor route (without resetting it) for as long as `until`
+  // is pending: if the loop is held, one of them waits as long.
+  const probe = async (until: Promise<unknown>) => {
+    let done = false;
+    void until.finally(() => (done = true));
+    let worst = 0;
+    while (!done) {
+      const t = now();
+      await fetch(`${opts.url}/__taskwire/loop`).then((r) => r.arrayBuffer());
+      worst = Math.max(worst, now() - t);
+      await sleep(10);
+    }
+    return worst;
+  };
+  try {
+    // How long the loop is held when nothing happens, over the same window.
+    await loopStats(opts.url, true);
+    await sleep(SETTLE_MS);
+    const idleLoopMax = (await loopStats(opts.url, true)).max_ms;
+    for (let i = 0; i < opts.runs; i++) {
+      raw.push(rawInsert());
+      await sleep(200);
+      await loopStats(opts.url, true);
+      // Node does not record the first interval after a reset: let one pass before the POST.
+      await sleep(50);
+      const t0 = now();
+      const posted = fetch(`${opts.url}/api/v1/tasks`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${opts.token}` },
+        body: JSON.stringify({ type: "SYNC", targets: { all: true } }),
+      }).then(async (r) => ({ res: r, text: await r.text(), ms: now() - t0 }));
+      const settled = posted.then(() => sleep(SETTLE_MS));
+      const [{ res, text, ms }, worstProbe] = await Promise.all([posted, probe(settled)]);
+      await settled;
+      if (res.status !== 201) throw new Error(`the fan-out answered ${res.status}: ${text.slice(0, 300)}`);
+      const body = JSON.parse(text) as { fanout: string; total: number };
+      if (body.total !== deviceIds.length) throw new Error(`the fan-out made ${body.total} tasks, expected ${deviceIds.length}`);
+      responseBytes = text.length;
+      post.push(ms);
+      loopMax.push((await loopStats(opts.url, true)).max_ms);
+      probeMax.push(worstProbe);
+      fanoutIds.push((sqlite.prepare("select id from fanouts where code = ?").get(body.fanout) as { id: number }).id);
+      opts.log(`  run ${i + 1}: POST ${ms.toFixed(0)} ms, raw insert ${raw[i].toFixed(0)} ms, longest loop block ${loopMax[i]} ms (slowest probe ${worstProbe.toFixed(0)} ms)`);
+    }
+    return { devices: deviceIds.length, post, raw, loopMax, probeMax, idleLoopMax, responseBytes };
+  } finally {
+    // Nobody is connected yet: the tasks would wait for the agents of the next scenarios.
+    // Cancelled here, directly, so those scenarios start from a quiet fleet.
+    const at = Date.now();
+    const cancel = sqlite.prepare("update tasks set status = 'CANCELLED', message = 'bench: cleared', updated_at = ?, finished_at = ? where fanout_id = ? and status = 'PENDING'");
+    sqlite.transaction(() => {
+      for (const id of fanoutIds) cancel.run(at, at, id);
+    })();
+    sqlite.close();
+  }
+}
+
+export const fanoutMedian = (f: FanoutFigures) => ({ post: median(f.post), raw: median(f.raw) });
