@@ -14,7 +14,7 @@ export const DEMO_PASSWORD = "taskwire";
 export const DEMO_USERS = { admin: "admin@taskwire.local", viewer: "viewer@taskwire.local" } as const;
 
 /** A small deterministic generator, so every demo database tells the same story. */
-function rng(seed: number) {
+export function rng(seed: number) {
   let s = seed >>> 0;
   const next = () => {
     s = (s + 0x6d2b79f5) >>> 0;

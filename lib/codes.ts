@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+export const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /** A random base62 string; rejection sampling keeps every character equally likely. */
 export function randomCode(length = 8): string {

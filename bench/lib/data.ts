@@ -5,7 +5,8 @@ import Database from "better-sqlite3";
 import { randomBytes, randomUUID } from "node:crypto";
 import { copyFileSync } from "node:fs";
 import { clearDb, openDatabase, setDb } from "../../db/client";
-import { DEMO_PASSWORD, DEMO_USERS } from "../../db/seed";
+import { DEMO_PASSWORD, DEMO_USERS, rng } from "../../db/seed";
+import { ALPHABET } from "../../lib/codes";
 import { member } from "../../db/schema";
 import { recountStatements } from "../../db/triggers";
 import { createUser } from "../../lib/auth/users";
@@ -83,20 +84,7 @@ export function copyBase(from: string, to: string): void {
   copyFileSync(from, to);
 }
 
-/** A small deterministic generator: every run builds the same history. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
-}
 
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const CODE_SPACE = 62 ** 8;
 /** Unique, random-looking 8-character codes: i × an odd prime not dividing 62, mod 62⁸, is a bijection. */
 function code(i: number, offset: number): string {

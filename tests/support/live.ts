@@ -12,22 +12,10 @@ import { randomCode } from "../../lib/codes";
 import { createDevice } from "../../lib/devices/devices";
 import { LIVE_NAMESPACE, type LivePatch, type LiveTaskRow, type WatchAck } from "../../lib/live/protocol";
 import { createApiToken, createOrganization, sha256 } from "../../lib/orgs/orgs";
+import { waitFor } from "./agents";
 
-/**
- * Polls `probe` until it returns something other than undefined/false, for at most
- * `timeoutMs`: a condition wait, not a sleep. The last value seen is in the failure.
- */
-export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000, intervalMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    last = v;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 300)})`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** A condition wait, not a sleep: the one in tests/support/agents.ts. */
+export const until = waitFor;
 
 // ---------------------------------------------------------------------------------------
 // Browser-like clients

@@ -10,6 +10,7 @@ import { StatusBadge } from "@/app/_components/status-badge";
 import { useAutoRefresh } from "@/app/_lib/use-auto-refresh";
 import { LiveIndicator, useLive } from "@/app/_lib/use-live";
 import type { LiveFanout, LivePatch, LiveTaskRow } from "@/lib/live/protocol";
+import { isDeletedName } from "@/lib/devices/constants";
 import { matchesFilter } from "@/lib/live/rows";
 import { listHref } from "./search-params";
 
@@ -140,7 +141,7 @@ export function LiveTaskList({
                 <td className="px-4 py-2">
                   <StatusBadge status={t.status} />
                 </td>
-                <td className={`px-4 py-2 ${t.device.endsWith("__deleted__") ? "text-slate-400 line-through decoration-slate-300" : ""}`}>{t.device}</td>
+                <td className={`px-4 py-2 ${isDeletedName(t.device) ? "text-slate-400 line-through decoration-slate-300" : ""}`}>{t.device}</td>
                 <td className="px-4 py-2 text-slate-600">{t.organization}</td>
                 <td className="px-4 py-2 whitespace-nowrap">
                   <RelativeTime value={t.scheduledAt} />

@@ -6,6 +6,7 @@ import { RelativeTime } from "@/app/_components/relative-time";
 import { StatusBadge } from "@/app/_components/status-badge";
 import { orNotFound, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/lib/auth/roles";
+import { isDeletedName } from "@/lib/devices/constants";
 import { CANCELLABLE_STATUSES, isFinal, LEASE_MINUTES, type TaskStatus } from "@/lib/tasks/constants";
 import { getTask } from "@/lib/tasks/queries";
 import { TaskActions } from "./task-actions";
@@ -23,7 +24,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
   const task = orNotFound(() => getTask(getDb(), ctx.actor, code));
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const canCancel = canWrite && (CANCELLABLE_STATUSES as readonly TaskStatus[]).includes(task.status);
-  const canRerun = canWrite && isFinal(task.status) && !task.device.endsWith("__deleted__");
+  const canRerun = canWrite && isFinal(task.status) && !isDeletedName(task.device);
 
   return (
     <div className="space-y-5">
@@ -55,7 +56,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
               <StatusBadge status={task.status} />
             </Field>
             <Field label="Device">
-              {task.device.endsWith("__deleted__") ? (
+              {isDeletedName(task.device) ? (
                 <span className="text-slate-500">{task.device}</span>
               ) : (
                 <Link className="text-sky-700 hover:underline" href={`/tasks?device=${encodeURIComponent(task.device)}`}>
