@@ -1,4 +1,14 @@
 import type { NextConfig } from "next";
+import { ACTION_BODY_LIMIT_BYTES } from "./lib/server/request-guard";
+
+/** The public host (BETTER_AUTH_URL), when the console is reached through a proxy that does not forward its own. */
+function publicHost(): string[] {
+  try {
+    return process.env.BETTER_AUTH_URL ? [new URL(process.env.BETTER_AUTH_URL).host] : [];
+  } catch {
+    return [];
+  }
+}
 
 const config: NextConfig = {
   // A separate build folder lets tests build beside a running console without clobbering it.
@@ -8,6 +18,11 @@ const config: NextConfig = {
   // `npm test` type-checks the whole project (tsc --noEmit) before it builds; checking
   // again inside the build would only double the slowest step on a 2-core machine.
   typescript: { ignoreBuildErrors: true },
+  experimental: {
+    // server.ts refuses foreign origins and oversized bodies first (lib/server/request-guard.ts),
+    // with a 403 or 413; Next's own checks agree with it, so they never answer a 500 instead.
+    serverActions: { bodySizeLimit: ACTION_BODY_LIMIT_BYTES, allowedOrigins: publicHost() },
+  },
 };
 
 export default config;

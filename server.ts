@@ -11,7 +11,9 @@ import { markAllOffline } from "./lib/devices/agents";
 import { attachLiveNamespace } from "./lib/live/namespace";
 import { readEnv } from "./lib/env";
 import { startCheckpointer } from "./lib/server/checkpointer";
+import { guardRequest } from "./lib/server/request-guard";
 import { Clock } from "./lib/server/clock";
+import { startLiveness } from "./lib/server/liveness";
 import { dataDir, ensureSecret } from "./lib/server/secret";
 import { join } from "node:path";
 
@@ -31,18 +33,28 @@ export async function startServer(
   process.env.BETTER_AUTH_SECRET = ensureSecret(env.DATABASE_URL, env.BETTER_AUTH_SECRET);
   process.env.DATABASE_URL = env.DATABASE_URL;
   // The address auth builds its own links from, unless the operator names a public one.
-  process.env.BETTER_AUTH_URL ??= `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${env.PORT}`;
+  // (PORT=0 picks a free port: the URL is settled once the server listens, before any request.)
+  const publicUrlGiven = !!process.env.BETTER_AUTH_URL;
   process.env.NEXT_TELEMETRY_DISABLED = "1";
 
-  const db = openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC });
+  // The key first: a damaged key file stops start-up before the database is touched.
+  const key = loadOrCreateServerKey(join(dataDir(env.DATABASE_URL), "server-key.pem"));
+  // A damaged database file stops start-up here (quick_check), before migrations write to it.
+  const db = openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC, check: env.TASKWIRE_STARTUP_CHECK === "quick" });
   setDb(db);
   // WAL checkpoints run in a worker thread, off the event loop (see lib/server/checkpointer.ts).
   const checkpointer = startCheckpointer(db, env.DATABASE_URL);
   await hooks.beforeListen?.(db);
-  const key = loadOrCreateServerKey(join(dataDir(env.DATABASE_URL), "server-key.pem"));
   setServerKey(key);
   // Nothing is connected before we listen, whatever the file says from before a crash.
   markAllOffline(db);
+  // Leases do not run out while the server could not hear the agents: those the downtime
+  // ate into are lengthened before the clock judges them (lib/server/liveness.ts).
+  const liveness = startLiveness(db);
+  if (liveness.extended || liveness.graced) {
+    const down = liveness.lastSeen ? `${Math.round((Date.now() - liveness.lastSeen.getTime()) / 1000)} s` : "an unknown time";
+    console.log(`The server was down ${down}: ${liveness.extended} running task leases lengthened by it, ${liveness.graced} held for agents to reconnect`);
+  }
   // Reconcile before listening: fire, expire and fail whatever came due while down.
   const clock = new Clock(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
   await clock.start();
@@ -59,13 +71,13 @@ export async function startServer(
     // better-auth keys its sign-in rate limit on x-forwarded-for; without a trusted proxy
     // in front, a client could forge it, so it is set from the socket.
     if (!env.TASKWIRE_TRUST_PROXY) req.headers["x-forwarded-for"] = req.socket.remoteAddress ?? "unknown";
-    void handle(req, res);
+    guardRequest(req, res, (checked) => void handle(checked, res));
   });
 
   const io = new SocketServer(httpServer, { serveClient: false });
   (globalThis as { [IO_KEY]?: SocketServer })[IO_KEY] = io;
   const agents = attachAgentNamespace(io, db, key);
-  const live = attachLiveNamespace(io, db, { publicUrl: process.env.BETTER_AUTH_URL, recheckMs: env.TASKWIRE_LIVE_RECHECK_MS });
+  const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS });
 
   await new Promise<void>((ok, fail) => {
     httpServer.once("error", fail);
@@ -73,12 +85,18 @@ export async function startServer(
   });
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
+  if (!publicUrlGiven) {
+    process.env.BETTER_AUTH_URL = url;
+    // An auth instance made before listening (the demo seed) knew no URL: the next use makes one that does.
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
+  }
 
   return {
     url,
     port,
     close: async () => {
       clock.stop();
+      liveness.stop();
       loopMonitor?.stop();
       agents.stop();
       live.stop();

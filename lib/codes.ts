@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { ALPHABET } from "./code-format";
 
-export const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+export { ALPHABET, CODE_PATTERN } from "./code-format";
 
 /** A random base62 string; rejection sampling keeps every character equally likely. */
 export function randomCode(length = 8): string {
@@ -12,8 +13,6 @@ export function randomCode(length = 8): string {
   }
   return out;
 }
-
-export const CODE_PATTERN = /^[0-9A-Za-z]{8}$/;
 
 /** `count` codes at once: one call for the random bytes of all of them (a fan-out's worth). */
 export function randomCodes(count: number, length = 8): string[] {

@@ -16,6 +16,9 @@ export const envSchema = z.object({
   BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters").optional(),
   BETTER_AUTH_URL: z.string().url().optional(),
   TASKWIRE_SQLITE_SYNC: z.enum(["NORMAL", "FULL"]).default("NORMAL"),
+  // PRAGMA quick_check before anything writes: seconds at a million tasks (docs/security.md).
+  // "off" for operators who check their backups and files by other means and want fast restarts.
+  TASKWIRE_STARTUP_CHECK: z.enum(["quick", "off"]).default("quick"),
   TASKWIRE_SECURE_COOKIES: bool.default(false),
   TASKWIRE_SIGNIN_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(10),
   TASKWIRE_TRUST_PROXY: bool.default(false),

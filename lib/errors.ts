@@ -3,7 +3,7 @@
 
 export type FieldErrors = Record<string, string[]>;
 
-export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable";
+export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable" | "unavailable" | "rate_limited";
 
 export class DomainError extends Error {
   constructor(
@@ -44,6 +44,26 @@ export class ConflictError extends DomainError {
 export class UnprocessableError extends DomainError {
   constructor(message: string, fieldErrors?: FieldErrors, details?: Record<string, unknown>) {
     super("unprocessable", message, fieldErrors, details);
+  }
+}
+
+/**
+ * The database could not take a write just now (another writer holds it): nothing changed,
+ * and the same request may simply be sent again.
+ */
+export class UnavailableError extends DomainError {
+  constructor(message = "The database is busy; try again shortly") {
+    super("unavailable", message);
+  }
+}
+
+/** Too many requests from one caller or for one credential; the same request may be sent after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super("rate_limited", message);
   }
 }
 

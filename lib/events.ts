@@ -22,7 +22,19 @@ export type DeviceChange = {
   change: "enrolled" | "approved" | "enabled" | "disabled" | "renamed" | "deleted";
 };
 
-export type DomainEvent = TaskTransition | DeviceChange;
+/**
+ * Someone's access shrank or ended (removed, demoted, signed out, a session ended, the
+ * active organization switched): the live channel closes the matching sockets at once, and
+ * the client reconnects with whatever access is left. Every field given must match.
+ */
+export type AccessChange = {
+  kind: "access.changed";
+  userId?: string;
+  sessionId?: string;
+  organizationId?: string;
+};
+
+export type DomainEvent = TaskTransition | DeviceChange | AccessChange;
 
 type Bus = EventEmitter<{ event: [DomainEvent] }>;
 

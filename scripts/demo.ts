@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
+import { clearDb, openDatabase, setDb } from "../db/client";
 import { isSeeded, seedDemo, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../db/seed";
 import { saveState } from "../lib/agents/sim/state";
+import { hasAnyUser } from "../lib/auth/users";
 import { readEnv } from "../lib/env";
-import { dataDir } from "../lib/server/secret";
+import { fsyncDir } from "../lib/server/files";
+import { dataDir, ensureSecret } from "../lib/server/secret";
 import { startServer } from "../server";
 import { ensureBuild } from "./ensure-build";
 
@@ -16,37 +19,32 @@ if (!flags.success) {
   process.exit(2);
 }
 
+const DEMO_FLEETS = ["acme", "globex"] as const;
+
 ensureBuild();
-let seeded: Record<string, DemoAgent[]> | null = null;
-const server = await startServer(
-  {},
-  {
-    beforeListen: async (db) => {
-      if (isSeeded(db)) {
-        console.log("Demo data already present; starting on the existing database (delete the data folder to start over).");
-        return;
-      }
-      console.log("Seeding the demo organizations, fleets and task history…");
-      seeded = (await seedDemo(db)).agents;
-    },
-  },
-);
+const env = readEnv();
+const dir = dataDir(env.DATABASE_URL);
+const statePath = (slug: string) => join(dir, `agents-${slug}.json`);
+const seeded = await prepareDemoDatabase();
+const server = await startServer();
 
 // Each demo organization's fleet runs in its own process, as real agents would: their
-// device tokens exist only in the state files written here when the demo was seeded.
-const dir = dataDir(readEnv().DATABASE_URL);
+// device tokens exist only in the state files written when the demo was seeded.
 const fleets: ChildProcess[] = [];
-for (const slug of ["acme", "globex"]) {
-  const statePath = join(dir, `agents-${slug}.json`);
+const missing: string[] = [];
+for (const slug of DEMO_FLEETS) {
+  const path = statePath(slug);
   const agents: DemoAgent[] | undefined =
-    (seeded as Record<string, DemoAgent[]> | null)?.[slug] ??
-    (existsSync(statePath) ? (JSON.parse(readFileSync(statePath, "utf8")) as { agents: DemoAgent[] }).agents : undefined);
-  if (!agents?.length) continue;
+    seeded?.[slug] ?? (existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { agents: DemoAgent[] }).agents : undefined);
+  if (!agents?.length) {
+    missing.push(path);
+    continue;
+  }
   // The fleet checks that its state belongs to this server: follow PORT/HOST changes.
-  saveState(statePath, { url: server.url, agents });
+  saveState(path, { url: server.url, agents });
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "scripts/agents.ts", "--url", server.url, "--count", String(agents.length), "--state", statePath, "--from-state", "--offline-rate", "0.02", "--fail-rate", "0.05"],
+    ["--import", "tsx", "scripts/agents.ts", "--url", server.url, "--count", String(agents.length), "--state", path, "--from-state", "--offline-rate", "0.02", "--fail-rate", "0.05"],
     { stdio: ["ignore", "pipe", "pipe"], env: process.env },
   );
   const prefix = (chunk: Buffer) => chunk.toString().trimEnd().split("\n").map((l) => `[agents ${slug}] ${l}`).join("\n");
@@ -55,6 +53,12 @@ for (const slug of ["acme", "globex"]) {
   fleets.push(child);
 }
 
+const agentsLine = missing.length
+  ? `  No simulated agents for ${missing.join(" and ")}: the file is missing, so their devices stay
+  offline. Delete the data folder to seed the demo afresh.`
+  : `  A simulated agent runs on every enabled device (a few stay offline on purpose):
+  open Devices and press "Sync all" to watch a fan-out finish live on the Tasks page.`;
+
 console.log(`
 Taskwire demo is running at ${server.url}
 
@@ -62,8 +66,7 @@ Taskwire demo is running at ${server.url}
           or ${DEMO_USERS.viewer} (READ_ONLY in acme)
   Password: ${DEMO_PASSWORD}
 
-  A simulated agent runs on every enabled device (a few stay offline on purpose):
-  open Devices and press "Sync all" to watch a fan-out finish live on the Tasks page.
+${agentsLine}
 
 Stop with Ctrl+C.`);
 
@@ -77,3 +80,56 @@ const stop = () => {
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
+
+/**
+ * The demo database is all or nothing: it is seeded into a file beside the target, the
+ * agents' state files are written, and only then is the file renamed into place. A run
+ * killed part way leaves no database under the real name, so the next run seeds afresh
+ * instead of starting on half the data (an admin without organizations, agents without
+ * tokens). Returns the fleets' credentials when it seeded, null when the demo was there.
+ */
+async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null> {
+  const target = env.DATABASE_URL;
+  if (existsSync(target)) {
+    const db = openDatabase(target);
+    const state = isSeeded(db) ? "demo" : hasAnyUser(db) ? "other" : "empty";
+    db.$client.close();
+    if (state === "demo") {
+      console.log("Demo data already present; starting on the existing database (delete the data folder to start over).");
+      return null;
+    }
+    if (state === "other") {
+      console.error(`${target} holds another Taskwire installation, not the demo: set DATABASE_URL to a new file for the demo.`);
+      process.exit(1);
+    }
+  }
+  console.log("Seeding the demo organizations, fleets and task history…");
+  // Created by the same auth secret the server will run with.
+  process.env.BETTER_AUTH_SECRET = ensureSecret(target, env.BETTER_AUTH_SECRET);
+  const partial = `${target}.seeding`;
+  const sidecars = (f: string) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`];
+  for (const f of sidecars(partial)) rmSync(f, { force: true });
+  const db = openDatabase(partial);
+  setDb(db);
+  forgetAuth();
+  let agents: Record<string, DemoAgent[]>;
+  try {
+    agents = (await seedDemo(db)).agents;
+  } finally {
+    // Closing the last connection folds the log into the file: one file to rename.
+    db.$client.close();
+    clearDb();
+    forgetAuth();
+  }
+  for (const slug of DEMO_FLEETS) saveState(statePath(slug), { url: "", agents: agents[slug] ?? [] });
+  // An empty database in the way (a first `npm start` without /setup) has nothing to lose.
+  for (const f of sidecars(target).slice(1)) rmSync(f, { force: true });
+  renameSync(partial, target);
+  fsyncDir(dirname(resolve(target)));
+  return agents;
+}
+
+/** better-auth keeps the database it was first created with: make the next call build anew. */
+function forgetAuth() {
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
+}

@@ -8,6 +8,7 @@ import { getDb } from "@/db/client";
 import { getAuth } from "@/lib/auth/auth";
 import { setActiveOrganization } from "@/lib/auth/session";
 import { getSessionContext } from "@/app/_lib/context";
+import { formFieldsOrNull } from "@/app/_lib/form";
 
 const switchSchema = z.object({ organizationId: z.string().min(1).max(64) });
 
@@ -15,8 +16,10 @@ const switchSchema = z.object({ organizationId: z.string().min(1).max(64) });
 export async function switchOrganization(formData: FormData) {
   const ctx = await getSessionContext();
   if (!ctx) redirect("/sign-in");
-  const parsed = switchSchema.safeParse({ organizationId: formData.get("organizationId") });
-  if (parsed.success) setActiveOrganization(getDb(), ctx, parsed.data.organizationId);
+  // A form action answers with a page, not a result: a bad form, like an unknown
+  // organization, changes nothing and lands on the task list.
+  const choice = formFieldsOrNull(switchSchema, formData);
+  if (choice) setActiveOrganization(getDb(), ctx, choice.organizationId);
   revalidatePath("/", "layout");
   // Codes and devices are per organization: the page the user was on may not exist in the other.
   redirect("/tasks");

@@ -9,8 +9,9 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
   return (
     <div className="min-h-screen">
       <header className="bg-slate-900 text-white">
-        <div className="mx-auto flex max-w-7xl items-center gap-6 px-4 py-2.5">
-          <Link href="/tasks" className="flex items-center gap-2 font-semibold tracking-tight">
+        {/* One row on a wide screen; on a narrow one the account controls wrap onto a row of their own, never off the screen. */}
+        <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-2.5">
+          <Link href="/tasks" className="flex items-center gap-2 rounded-md font-semibold tracking-tight">
             <span aria-hidden className="grid size-7 place-items-center rounded-md bg-sky-600 text-sm">
               T
             </span>
@@ -21,13 +22,13 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
             <NavLink href="/devices">Devices</NavLink>
             <NavLink href="/settings">Settings</NavLink>
           </nav>
-          <div className="ml-auto flex items-center gap-4">
+          <div className="flex w-full min-w-0 items-center justify-between gap-4 md:ml-auto md:w-auto md:justify-end">
             <OrgSwitcher current={ctx.actor.organizationId} memberships={ctx.memberships} />
-            <span className="hidden text-sm text-slate-300 md:inline" title={`Role: ${ctx.actor.role}`}>
+            <span className="hidden text-sm text-slate-300 lg:inline" title={`Role: ${ctx.actor.role}`}>
               {ctx.user.email}
             </span>
-            <form action={signOut}>
-              <button className="text-sm text-slate-300 hover:text-white">Sign out</button>
+            <form action={signOut} className="shrink-0">
+              <button className="rounded-md px-2 py-1 text-sm font-medium text-slate-200 hover:bg-slate-800 hover:text-white">Sign out</button>
             </form>
           </div>
         </div>

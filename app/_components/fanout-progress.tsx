@@ -1,5 +1,5 @@
 import Link from "next/link";
-import { STATUS_BAR } from "./status-badge";
+import { STATUS_BAR, STATUS_FILL } from "./status-badge";
 import { TASK_STATUSES, type TaskStatus } from "@/lib/tasks/constants";
 
 export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
@@ -8,6 +8,17 @@ function duration(seconds: number): string {
   if (seconds < 60) return `${Math.ceil(seconds)} s`;
   if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** Each status's share of the bar, left to right in the statuses' order, in percent. */
+function segments(fanout: FanoutBar): { status: TaskStatus; x: number; width: number }[] {
+  let x = 0;
+  return TASK_STATUSES.filter((s) => fanout.counts[s] > 0).map((status) => {
+    const width = (fanout.counts[status] / fanout.total) * 100;
+    const segment = { status, x, width };
+    x += width;
+    return segment;
+  });
 }
 
 /** One fan-out as a stacked bar by status, each count linking to the list filtered to it. */
@@ -21,7 +32,10 @@ export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { p
           <Link href={`/tasks/fanouts/${fanout.code}`} className="font-mono font-semibold text-sky-700 hover:underline">
             {fanout.code}
           </Link>{" "}
-          <span className="font-medium">{fanout.type}</span> <span className="text-slate-500">to {fanout.total} devices</span>
+          <span className="font-medium">{fanout.type}</span>{" "}
+          <span className="text-slate-500">
+            to {fanout.total} device{fanout.total === 1 ? "" : "s"}
+          </span>
         </p>
         <p className="tabular-nums text-slate-600">
           {done}/{fanout.total} finished · {pct}%
@@ -33,10 +47,15 @@ export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { p
           )}
         </p>
       </div>
-      <div className="flex h-2.5 overflow-hidden rounded-full bg-slate-100" role="progressbar" aria-label={`Fan-out ${fanout.code} progress`} aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
-        {TASK_STATUSES.map((s) =>
-          fanout.counts[s] ? <div key={s} className={STATUS_BAR[s]} style={{ width: `${(fanout.counts[s] / fanout.total) * 100}%` }} title={`${s}: ${fanout.counts[s]}`} /> : null,
-        )}
+      <div className="h-2.5 overflow-hidden rounded-full bg-slate-100" role="progressbar" aria-label={`Fan-out ${fanout.code} progress`} aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
+        {/* Segments as SVG geometry rather than style widths: the CSP allows no inline style attributes. */}
+        <svg aria-hidden className="block size-full" viewBox="0 0 100 1" preserveAspectRatio="none">
+          {segments(fanout).map(({ status, x, width }) => (
+            <rect key={status} x={x} y={0} width={width} height={1} className={STATUS_FILL[status]}>
+              <title>{`${status}: ${fanout.counts[status]}`}</title>
+            </rect>
+          ))}
+        </svg>
       </div>
       <ul className="mt-2 flex flex-wrap gap-x-4 gap-y-1 text-xs">
         {TASK_STATUSES.filter((s) => fanout.counts[s] > 0).map((s) => (

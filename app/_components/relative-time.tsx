@@ -37,7 +37,7 @@ export function useNow(): number | null {
  */
 export function RelativeTime({ value, empty = "—" }: { value: string | Date | null | undefined; empty?: string }) {
   const now = useNow();
-  if (!value) return <span className="text-slate-400">{empty}</span>;
+  if (!value) return <span className="text-slate-500">{empty}</span>;
   const date = typeof value === "string" ? new Date(value) : value;
   const iso = date.toISOString();
   if (now === null) {

@@ -32,6 +32,17 @@ export const STATUS_BAR: Record<TaskStatus, string> = {
   EXPIRED: "bg-orange-500",
 };
 
+/** The same colours as SVG fills, for the bar itself (drawn in SVG: no inline styles under the CSP). */
+export const STATUS_FILL: Record<TaskStatus, string> = {
+  SCHEDULED: "fill-violet-400",
+  PENDING: "fill-amber-400",
+  IN_PROGRESS: "fill-sky-500",
+  COMPLETED: "fill-emerald-500",
+  FAILED: "fill-rose-500",
+  CANCELLED: "fill-slate-400",
+  EXPIRED: "fill-orange-500",
+};
+
 const DEVICE_STYLES: Record<DeviceStatus, string> = {
   PENDING: "bg-amber-50 text-amber-800 ring-amber-600/30",
   ENABLED: "bg-emerald-50 text-emerald-800 ring-emerald-600/30",

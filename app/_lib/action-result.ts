@@ -1,5 +1,6 @@
 import "server-only";
-import { isDomainError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import { isDatabaseBusy } from "@/db/client";
+import { isDomainError, UnavailableError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import type { Actor } from "@/lib/auth/actor";
 import { getSessionContext } from "./context";
 
@@ -13,13 +14,16 @@ export type ActionResult<T = undefined> =
  * no stack trace or SQL ever reaches the page.
  */
 export async function runAction<T>(fn: (actor: Actor) => T | Promise<T>): Promise<ActionResult<T>> {
-  const ctx = await getSessionContext();
-  if (!ctx?.actor) return { ok: false, code: "unauthorized", message: "Your session has ended; sign in again" };
   try {
+    // Inside the try: settling the session may write too, and meet a locked database.
+    const ctx = await getSessionContext();
+    if (!ctx?.actor) return { ok: false, code: "unauthorized", message: "Your session has ended; sign in again" };
     const data = await fn(ctx.actor);
     return { ok: true, data } as ActionResult<T>;
   } catch (e) {
     if (isDomainError(e)) return { ok: false, code: e.code, message: e.message, fieldErrors: e.fieldErrors };
+    // Another writer held the database past the busy timeout: nothing changed; try again.
+    if (isDatabaseBusy(e)) return { ok: false, code: "unavailable", message: new UnavailableError().message };
     console.error("Action failed", e);
     return { ok: false, code: "internal", message: "Something went wrong on the server; nothing was changed" };
   }

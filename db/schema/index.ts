@@ -2,3 +2,4 @@ export * from "./auth";
 export * from "./fleet";
 export * from "./tasks";
 export * from "./tokens";
+export * from "./ops";

@@ -12,6 +12,8 @@ import type { ServerKey } from "./keys";
 export const ACK_TIMEOUT_MS = 10_000;
 /** Tasks read, signed and sent per turn of the event loop. */
 export const DISPATCH_BATCH = 500;
+/** Tries for a batch of due tasks before they are left to the devices' next connects. */
+const DISPATCH_ATTEMPTS = 3;
 
 const ackSchema = z.union([
   z.object({ accepted: z.literal(true) }),
@@ -30,6 +32,8 @@ export const deviceRoom = (deviceId: string) => `device:${deviceId}`;
 export class Dispatcher {
   private queued: number[] = [];
   private flushQueued = false;
+  private stopped = false;
+  private readonly retries = new Set<NodeJS.Timeout>();
   private unsubscribe: (() => void) | undefined;
   private readonly accepts: TickBatch<{ deviceId: string; code: string }, boolean>;
 
@@ -48,10 +52,13 @@ export class Dispatcher {
   }
 
   stop(): void {
+    this.stopped = true;
     this.unsubscribe?.();
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
   }
 
-  /** Every waiting task of a device that just connected, oldest first. */
+  /** Every waiting task of a device that just connected, oldest first; throws if the database fails. */
   sendPending(deviceId: string): void {
     this.send(pendingForDevice(this.db, deviceId));
   }
@@ -68,8 +75,29 @@ export class Dispatcher {
       this.flushQueued = false;
       const ids = this.queued.splice(0, DISPATCH_BATCH);
       if (this.queued.length) this.scheduleFlush();
-      this.send(dispatchable(this.db, ids));
+      this.dispatch(ids, 1);
     });
+  }
+
+  /**
+   * A batch the database could not read or number (a lock held too long, a full disk) is
+   * tried again a few times; after that its tasks stay PENDING and go on each device's next
+   * connect. Never thrown: this runs outside any caller that could answer for it.
+   */
+  private dispatch(ids: number[], attempt: number): void {
+    try {
+      this.send(dispatchable(this.db, ids));
+    } catch (e) {
+      const last = attempt >= DISPATCH_ATTEMPTS;
+      console.error(`Dispatching ${ids.length} tasks failed (attempt ${attempt} of ${DISPATCH_ATTEMPTS})${last ? "; they go on each device's next connect" : ""}`, e);
+      if (last || this.stopped) return;
+      const timer = setTimeout(() => {
+        this.retries.delete(timer);
+        this.dispatch(ids, attempt + 1);
+      }, attempt * 1_000);
+      timer.unref();
+      this.retries.add(timer);
+    }
   }
 
   private send(tasks: Task[]): void {

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import { BadFileError, writeFileAtomic } from "../server/files";
 import { TASK_TYPES } from "../tasks/constants";
 
 /** What the server signs for each dispatch; the agent trusts only this. */
@@ -65,14 +65,24 @@ export function verifyTaskMessage(msg: unknown, opts: { publicKey: KeyObject; de
   return { ok: true, envelope: env };
 }
 
-/** The server's signing key: generated into the data folder on first start, then reused. */
+/**
+ * The server's signing key: generated into the data folder on first start, then reused.
+ * Agents pin its public half at enrollment, so a file that is present but not an Ed25519
+ * private key stops start-up with its name rather than silently becoming a new key.
+ */
 export function loadOrCreateServerKey(file: string): { privateKey: KeyObject; publicKeyPem: string } {
   if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
     const { privateKey } = generateKeyPairSync("ed25519");
-    writeFileSync(file, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600, flag: "wx" });
+    writeFileAtomic(file, privateKey.export({ type: "pkcs8", format: "pem" }), { exclusive: true });
   }
-  const privateKey = createPrivateKey(readFileSync(file));
+  const fix = "Delete it to have a new key generated at the next start; every agent must then pin the new key (enroll again).";
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(readFileSync(file));
+  } catch {
+    throw new BadFileError(file, "is not a readable PEM private key", fix);
+  }
+  if (privateKey.asymmetricKeyType !== "ed25519") throw new BadFileError(file, `holds an ${privateKey.asymmetricKeyType} key, not Ed25519`, fix);
   const publicKeyPem = createPublicKey(privateKey).export({ type: "spki", format: "pem" }).toString();
   return { privateKey, publicKeyPem };
 }

@@ -9,8 +9,13 @@ import { TickBatch } from "./batch";
 import { deviceRoom, Dispatcher } from "./dispatcher";
 import type { ServerKey } from "./keys";
 
-/** Per connection: 20 events a second on average, bursts to 40. */
+/** Per device, across all its connections: 20 events a second on average, bursts to 40. */
 export const AGENT_EVENTS_PER_2S = 40;
+/**
+ * Per device: connections accepted in 10 s. Each one costs database work (mark online, read
+ * and number the waiting tasks), and a reconnect must not reset the event allowance.
+ */
+export const AGENT_CONNECTS_PER_10S = 5;
 
 type AgentSocket = Socket & { data: { deviceId: string; organizationId: string } };
 
@@ -19,19 +24,30 @@ const ackFn = (ack: unknown) => (typeof ack === "function" ? (ack as (v: unknown
 /**
  * The `/agent` namespace: devices authenticate in middleware before anything else, hold one
  * connection each, receive tasks from the dispatcher and send results and heartbeats, every
- * one of which is parsed before it touches the domain.
+ * one of which is parsed before it touches the domain. Every message ends in an answer and
+ * every failure in a log line: a connection whose set-up failed is closed (the agent comes
+ * back later) rather than left open with the device marked offline.
  */
 export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp: Namespace; stop: () => void } {
   const nsp = io.of("/agent");
   const dispatcher = new Dispatcher(db, nsp, key);
   dispatcher.start();
-  const limiter = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
+  // Keyed by device and never reset on disconnect: reconnecting buys no extra allowance.
+  const events = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
+  const connects = new RateLimiterMemory({ points: AGENT_CONNECTS_PER_10S, duration: 10 });
   // Results arriving together are recorded together: one transaction per turn of the loop.
   const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults(db, items));
 
-  nsp.use((socket, next) => {
-    const auth = authenticateDevice(db, socket.handshake.auth);
+  nsp.use(async (socket, next) => {
+    let auth: ReturnType<typeof authenticateDevice>;
+    try {
+      auth = authenticateDevice(db, socket.handshake.auth);
+    } catch (e) {
+      console.error("Authenticating an agent failed", e);
+      return next(new Error("internal"));
+    }
     if (!auth.ok) return next(new Error(auth.reason));
+    if (!(await allowed(connects, auth.device.id))) return next(new Error("rate_limited"));
     socket.data.deviceId = auth.device.id;
     socket.data.organizationId = auth.device.organizationId;
     next();
@@ -41,26 +57,13 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
     const socket = raw as AgentSocket;
     const { deviceId } = socket.data;
     const room = deviceRoom(deviceId);
-    // One live connection per device: the newcomer replaces whoever was there.
-    void nsp
-      .in(room)
-      .fetchSockets()
-      .then((others) => {
-        for (const other of others) if (other.id !== socket.id) other.disconnect(true);
-      });
-    void socket.join(room);
-    const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
-    markOnline(db, deviceId, version);
-    dispatcher.sendPending(deviceId);
+    const logged = (what: string) => (e: unknown) => console.error(`${what} (device ${deviceId})`, e);
 
+    // Handlers first: whatever the set-up below does, every message gets an answer.
     const limited = async (ack: (v: unknown) => void): Promise<boolean> => {
-      try {
-        await limiter.consume(socket.id);
-        return false;
-      } catch {
-        ack({ ok: false, error: "rate_limited" });
-        return true;
-      }
+      if (await allowed(events, deviceId)) return false;
+      ack({ ok: false, error: "rate_limited" });
+      return true;
     };
 
     socket.on("result", async (msg: unknown, ack: unknown) => {
@@ -69,7 +72,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
       try {
         reply(await results.add({ deviceId, raw: msg }));
       } catch (e) {
-        console.error("Recording a result failed", e);
+        logged("Recording a result failed")(e);
         reply({ ok: false, error: "internal" });
       }
     });
@@ -81,8 +84,9 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
         recordHeartbeat(db, deviceId, msg);
         reply({ ok: true });
       } catch (e) {
-        if (!isDomainError(e)) console.error("Recording a heartbeat failed", e);
-        reply({ ok: false, error: isDomainError(e) ? "invalid" : "internal" });
+        const invalid = isDomainError(e) && e.code === "invalid";
+        if (!invalid) logged("Recording a heartbeat failed")(e);
+        reply({ ok: false, error: invalid ? "invalid" : "internal" });
       }
     });
 
@@ -94,14 +98,34 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
     });
 
     socket.on("disconnect", () => {
-      void limiter.delete(socket.id);
-      void nsp
+      nsp
         .in(room)
         .fetchSockets()
         .then((left) => {
           if (!left.length) markOffline(db, deviceId);
-        });
+        })
+        .catch(logged("Marking the device offline failed"));
     });
+
+    // One live connection per device: the newcomer replaces whoever was there.
+    nsp
+      .in(room)
+      .fetchSockets()
+      .then((others) => {
+        for (const other of others) if (other.id !== socket.id) other.disconnect(true);
+      })
+      .catch(logged("Replacing an earlier connection failed"));
+    void socket.join(room);
+    try {
+      const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
+      markOnline(db, deviceId, version);
+      dispatcher.sendPending(deviceId);
+    } catch (e) {
+      // Connected but unknown to the dispatcher, the agent would wait forever: close it, and
+      // it reconnects later to a server that can hear it.
+      logged("Setting up an agent connection failed; closing it")(e);
+      socket.disconnect(true);
+    }
   });
 
   // A deleted or disabled device loses its connection at once.
@@ -116,4 +140,18 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
       dispatcher.stop();
     },
   };
+}
+
+/** Takes one point for `key`; false when its allowance is used up. */
+async function allowed(limiter: RateLimiterMemory, key: string): Promise<boolean> {
+  try {
+    await limiter.consume(key);
+    return true;
+  } catch (e) {
+    // A limit reached rejects with the limiter's verdict; an Error would be the limiter's own
+    // fault, and is no reason to refuse the agent.
+    if (!(e instanceof Error)) return false;
+    console.error("The agent rate limiter failed", e);
+    return true;
+  }
 }

@@ -1,9 +1,11 @@
 import "server-only";
 import type { z } from "zod";
-import { getDb, type Db } from "@/db/client";
+import { getDb, isDatabaseBusy, type Db } from "@/db/client";
 import type { Actor } from "@/lib/auth/actor";
 import { resolveApiActor } from "@/lib/auth/session";
-import { DomainError, ForbiddenError, isDomainError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import { isSameOrigin } from "@/lib/server/origin";
+import { fieldErrorsOf } from "@/lib/validation";
 
 // The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
 // resolves the caller, runs the handler, and turns what the domain throws into a status
@@ -20,25 +22,32 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
 };
+
+/** Seconds a client is told to wait after a 503: a lock is usually gone within one. */
+const RETRY_AFTER_BUSY_SECONDS = 1;
 
 export type ApiErrorBody = {
   error: { code: ErrorCode | "internal" | "method_not_allowed"; message: string; fields?: FieldErrors; details?: Record<string, unknown> };
 };
 
-/** A handler's answer with a status other than 200. */
+/** A handler's answer with a status other than 200, or with headers of its own. */
 class Reply {
   constructor(
     readonly status: number,
     readonly body: unknown,
+    readonly headers: Record<string, string> = {},
   ) {}
 }
 export const created = (body: unknown) => new Reply(201, body);
+export const reply = (status: number, body: unknown, headers?: Record<string, string>) => new Reply(status, body, headers);
 
 const HEADERS = { "cache-control": "no-store" };
 
-function json(body: unknown, status: number): Response {
-  return Response.json(body, { status, headers: HEADERS });
+function json(body: unknown, status: number, headers?: Record<string, string>): Response {
+  return Response.json(body, { status, headers: { ...HEADERS, ...headers } });
 }
 
 /** Bad input caught by the API's own parsing: its field names are already the client's. */
@@ -58,7 +67,10 @@ export function errorResponse(e: DomainError): Response {
     fields = Object.fromEntries(Object.entries(fields).map(([key, errors]) => [snake(key), errors]));
   }
   const body: ApiErrorBody = { error: { code: e.code, message, ...(fields ? { fields } : {}), ...(e.details ? { details: e.details } : {}) } };
-  return json(body, STATUS[e.code]);
+  const res = json(body, STATUS[e.code]);
+  if (e instanceof RateLimitedError) res.headers.set("retry-after", String(e.retryAfterSeconds));
+  if (e.code === "unavailable") res.headers.set("retry-after", String(RETRY_AFTER_BUSY_SECONDS));
+  return res;
 }
 
 function internalError(req: Request, e: unknown): Response {
@@ -71,19 +83,14 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
  * A write carried by the session cookie must come from this site: the cookie is SameSite=Lax,
- * and this refuses what slips past that (a sibling subdomain). Clients without an Origin
- * header (curl, scripts) are not browsers and cannot be made to send the cookie.
+ * and this refuses what slips past that (a sibling subdomain, another port or scheme). A
+ * present Origin, "null" included, must name this site exactly (lib/server/origin.ts).
+ * Clients that send no Origin at all (curl, scripts) are not browsers: a browser always
+ * sends one on a cross-site POST, PUT or DELETE.
  */
 function sameOrigin(req: Request): boolean {
   const origin = req.headers.get("origin");
-  if (origin === null) return true;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    return false;
-  }
-  return [req.headers.get("host"), req.headers.get("x-forwarded-host")].includes(host);
+  return origin === null || isSameOrigin(origin, req.headers);
 }
 
 export type ApiContext<P> = { req: Request; db: Db; actor: Actor; params: P };
@@ -98,9 +105,13 @@ export function publicRoute<P = Record<string, never>>(handler: (ctx: PublicCont
     try {
       const params = ((await route?.params) ?? {}) as P;
       const result = await handler({ req, db: getDb(), params });
-      return result instanceof Reply ? json(result.body, result.status) : json(result, 200);
+      return result instanceof Reply ? json(result.body, result.status, result.headers) : json(result, 200);
     } catch (e) {
-      return isDomainError(e) ? errorResponse(e) : internalError(req, e);
+      if (isDomainError(e)) return errorResponse(e);
+      // Another connection held the write lock past the short busy timeout (db/client.ts):
+      // the transaction was rolled back, and the same request may be sent again.
+      if (isDatabaseBusy(e)) return errorResponse(new UnavailableError());
+      return internalError(req, e);
     }
   };
 }
@@ -138,6 +149,21 @@ export function otherMethods(...allowed: Method[]): Record<Method, () => Respons
 
 /** The JSON body of a request, at most MAX_BODY_BYTES; malformed or missing → 400. */
 export async function readJson(req: Request): Promise<unknown> {
+  return parseJson(await readText(req));
+}
+
+/** A request body already read as text, parsed as JSON; malformed or empty → 400. */
+export function parseJson(text: string): unknown {
+  if (!text.trim()) throw new InputError("A JSON body is required");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new InputError("The request body is not valid JSON");
+  }
+}
+
+/** The body of a request as UTF-8 text, at most MAX_BODY_BYTES (an empty body is ""). */
+export async function readText(req: Request): Promise<string> {
   const tooLarge = () => new InputError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
   const declared = Number(req.headers.get("content-length") ?? 0);
   if (declared > MAX_BODY_BYTES) throw tooLarge();
@@ -157,17 +183,10 @@ export async function readJson(req: Request): Promise<unknown> {
       chunks.push(value);
     }
   }
-  let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
     throw new InputError("The request body is not valid UTF-8");
-  }
-  if (!text.trim()) throw new InputError("A JSON body is required");
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new InputError("The request body is not valid JSON");
   }
 }
 
@@ -178,12 +197,15 @@ export async function readJson(req: Request): Promise<unknown> {
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const fields: FieldErrors = {};
-  for (const issue of result.error.issues) {
-    const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-    const message = issue.code === "unrecognized_keys" ? "Unknown field" : issue.message;
-    for (const path of paths) (fields[path.length ? path.join(".") : "_"] ??= []).push(message);
-  }
+  // Field names here are the client's own keys ("__proto__" among them): fieldErrorsOf
+  // gathers them without touching any prototype.
+  const fields = fieldErrorsOf(
+    result.error.issues.flatMap((issue) => {
+      const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+      const message = issue.code === "unrecognized_keys" ? "Unknown field" : issue.message;
+      return paths.map((path) => [path.length ? path.join(".") : "_", message] as const);
+    }),
+  );
   const [key, [message]] = Object.entries(fields)[0];
   throw new InputError(key === "_" ? message : `${key}: ${message}`, fields);
 }
@@ -193,14 +215,18 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
  * parameter the schema does not know, or one given twice, is a 400 naming it.
  */
 export function parseQuery<S extends z.ZodObject>(schema: S, params: URLSearchParams): z.output<S> {
-  const input: Record<string, string> = {};
-  const fields: FieldErrors = {};
+  // Maps, not objects: a parameter named __proto__ must be a parameter like any other.
+  const input = new Map<string, string>();
+  const problems = new Map<string, string>();
   for (const [key, value] of params) {
-    if (!Object.hasOwn(schema.shape, key)) fields[key] = ["Unknown query parameter"];
-    else if (Object.hasOwn(input, key)) fields[key] = ["Given more than once"];
-    else if (value !== "") input[key] = value;
+    if (!Object.hasOwn(schema.shape, key)) problems.set(key, "Unknown query parameter");
+    else if (input.has(key)) problems.set(key, "Given more than once");
+    else if (value !== "") input.set(key, value);
   }
-  const [first] = Object.entries(fields);
-  if (first) throw new InputError(`${first[0]}: ${first[1][0]}`, fields);
-  return parseInput(schema, input);
+  if (problems.size) {
+    const fields = fieldErrorsOf(problems);
+    const [first, [message]] = Object.entries(fields)[0];
+    throw new InputError(`${first}: ${message}`, fields);
+  }
+  return parseInput(schema, Object.fromEntries(input));
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { NotFoundError } from "@/lib/errors";
-import { issueSchema, listFilterSchema, taskCodeSchema } from "@/lib/tasks/schemas";
+import { DATE_TIME_MESSAGE, isDateTimeString, issueSchema, listFilterSchema, taskCodeSchema } from "@/lib/tasks/schemas";
 
 // The API's input shapes, in snake_case. The rules come from the domain's schemas (the one
 // home of each rule); only names and the wire format of times are the API's own.
@@ -29,10 +29,9 @@ export const issueBodySchema = z
     type: issue.type,
     payload: issue.payload,
     targets: issue.targets,
-    // The API emits ISO 8601 and takes the same; a bare number or "tomorrow" is refused.
-    scheduled_at: z.iso
-      .datetime({ offset: true, error: () => "Scheduled time is an ISO 8601 date-time, e.g. 2026-05-01T22:00:00Z" })
-      .nullish(),
+    // The API emits ISO 8601 and takes the same; a bare number or "tomorrow" is refused. How
+    // far ahead it may be is the domain's rule (issueSchemaAt).
+    scheduled_at: z.string({ error: () => DATE_TIME_MESSAGE }).refine(isDateTimeString, DATE_TIME_MESSAGE).nullish(),
     ttl_seconds: issue.ttlSeconds,
   })
   .transform((b) => ({

@@ -8,6 +8,11 @@ export type Actor = {
   role: Role;
   /** Shown in messages such as "Cancelled by ada@example.com". */
   label: string;
+  /**
+   * Who is calling, as "user:<id>" (a session) or "token:<id>" (an API token): what a caller
+   * remembers between requests, such as an Idempotency-Key, belongs to this and no other.
+   */
+  principal?: string;
 };
 
 export function requireRole(actor: Actor, needed: Role): void {

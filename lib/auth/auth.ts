@@ -1,27 +1,15 @@
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
-import { organization } from "better-auth/plugins";
-import { createAccessControl } from "better-auth/plugins/access";
-import { defaultStatements } from "better-auth/plugins/organization/access";
 import { getDb } from "../../db/client";
 import * as schema from "../../db/schema";
 import { readEnv } from "../env";
+import { publish } from "../events";
+import { allowedOrigins } from "../server/origin";
 
-// better-auth's own organization endpoints (members, invitations) follow the same three
-// roles; Taskwire's verbs check roles themselves through requireRole.
-const statements = { ...defaultStatements, task: ["read", "write"], device: ["read", "write"] } as const;
-const ac = createAccessControl(statements);
-const roles = {
-  READ_ONLY: ac.newRole({ task: ["read"], device: ["read"] }),
-  READ_WRITE: ac.newRole({ task: ["read", "write"], device: ["read", "write"] }),
-  ADMIN: ac.newRole({
-    ...defaultStatements,
-    organization: ["update"],
-    task: ["read", "write"],
-    device: ["read", "write"],
-  }),
-};
+// better-auth does one job here: passwords and sessions. Organizations, members, roles and
+// invitations are Taskwire's own verbs (lib/orgs), so no better-auth plugin exposes a second
+// way to change them; app/api/auth serves only the endpoints the console uses.
 
 function createAuth() {
   const env = readEnv();
@@ -29,16 +17,23 @@ function createAuth() {
   return betterAuth({
     secret: env.BETTER_AUTH_SECRET,
     baseURL: env.BETTER_AUTH_URL,
-    // Without a fixed public URL the console answers on whatever host it is reached by:
-    // trust exactly the request's own origin (a same-origin check), plus any configured URL.
-    trustedOrigins: (request) => {
-      const host = request?.headers.get("host");
-      const proto = env.TASKWIRE_SECURE_COOKIES ? "https" : "http";
-      return [env.BETTER_AUTH_URL, host ? `${proto}://${host}` : undefined];
-    },
+    // The same-site rule every cookie-carrying way in uses (lib/server/origin.ts).
+    trustedOrigins: (request) => (request ? allowedOrigins(request.headers) : env.BETTER_AUTH_URL ? [env.BETTER_AUTH_URL] : []),
     database: drizzleAdapter(getDb(), { provider: "sqlite", schema }),
-    emailAndPassword: { enabled: true, minPasswordLength: 8, disableSignUp: true },
-    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, disableSignUp: true },
+    session: {
+      expiresIn: 60 * 60 * 24 * 7,
+      updateAge: 60 * 60 * 24,
+      // Which organization the session works in; set only by Taskwire (lib/auth/session.ts).
+      additionalFields: { activeOrganizationId: { type: "string", required: false, input: false } },
+    },
+    databaseHooks: {
+      session: {
+        // However a session ends (sign-out, expiry clean-up, an admin ending it), its live
+        // sockets close at once.
+        delete: { after: async (s) => publish([{ kind: "access.changed", sessionId: s.id }]) },
+      },
+    },
     // On in every mode, not only production: sign-in is the door to the fleet.
     rateLimit: {
       enabled: true,
@@ -54,7 +49,7 @@ function createAuth() {
       ipAddress: { ipAddressHeaders: ["x-forwarded-for"] },
       database: { generateId: () => crypto.randomUUID() },
     },
-    plugins: [organization({ ac, roles, creatorRole: "ADMIN", allowUserToCreateOrganization: false }), nextCookies()],
+    plugins: [nextCookies()],
   });
 }
 
@@ -67,3 +62,11 @@ export function getAuth(): Auth {
   const holder = globalThis as { [KEY]?: Auth };
   return (holder[KEY] ??= createAuth());
 }
+
+/**
+ * The only better-auth endpoints the console serves over HTTP, by method and path below
+ * /api/auth. Everything else better-auth would answer (user updates, session lists,
+ * password resets, sign-up…) is a 404: those changes go through Taskwire's verbs or do not
+ * exist.
+ */
+export const AUTH_ROUTES = new Set(["POST /sign-in/email", "POST /sign-out", "GET /get-session"]);

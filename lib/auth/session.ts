@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { session as sessionTable } from "../../db/schema";
+import { publish } from "../events";
 import { actorForToken, membershipsOf } from "../orgs/orgs";
 import type { Actor } from "./actor";
 import { getAuth } from "./auth";
@@ -9,6 +10,7 @@ import type { Role } from "./roles";
 export type SessionContext = {
   user: { id: string; email: string; name: string };
   sessionId: string;
+  sessionExpiresAt: Date;
   memberships: { id: string; name: string; slug: string; role: Role }[];
   /** Null when the user belongs to no organization. */
   actor: Actor | null;
@@ -33,8 +35,9 @@ export async function resolveSession(db: Db, headers: Headers): Promise<SessionC
   return {
     user: { id: found.user.id, email: found.user.email, name: found.user.name },
     sessionId: found.session.id,
+    sessionExpiresAt: new Date(found.session.expiresAt),
     memberships,
-    actor: active ? { organizationId: active.id, userId: found.user.id, role: active.role, label: found.user.email } : null,
+    actor: active ? { organizationId: active.id, userId: found.user.id, role: active.role, label: found.user.email, principal: `user:${found.user.id}` } : null,
     organization: active ? { id: active.id, name: active.name, slug: active.slug } : null,
   };
 }
@@ -49,9 +52,14 @@ export async function resolveApiActor(db: Db, headers: Headers): Promise<Actor |
   return (await resolveSession(db, headers))?.actor ?? null;
 }
 
-/** Makes another of the user's organizations active on their session. */
-export function setActiveOrganization(db: Db, ctx: SessionContext, organizationId: string): boolean {
-  if (!ctx.memberships.some((m) => m.id === organizationId)) return false;
+/**
+ * Makes another of the user's organizations active on their session. The session's live
+ * sockets watch the old organization: they are closed, and reconnect into the new one.
+ */
+export function setActiveOrganization(db: Db, ctx: Pick<SessionContext, "sessionId" | "user">, organizationId: string): boolean {
+  // Read afresh: the membership may be minutes old (just accepted) or gone since the page rendered.
+  if (!membershipsOf(db, ctx.user.id).some((m) => m.id === organizationId)) return false;
   db.update(sessionTable).set({ activeOrganizationId: organizationId }).where(eq(sessionTable.id, ctx.sessionId)).run();
+  publish([{ kind: "access.changed", sessionId: ctx.sessionId }]);
   return true;
 }

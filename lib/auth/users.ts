@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client";
-import { user } from "../../db/schema";
+import { account, user } from "../../db/schema";
 import { ConflictError } from "../errors";
+import type { DbOrTx } from "../tasks/transition";
 import { parse } from "../validation";
 import { getAuth } from "./auth";
 
@@ -10,26 +12,44 @@ export const emailSchema = z.string().trim().toLowerCase().max(254, "Email is at
 export const passwordSchema = z.string().min(8, "Password is at least 8 characters").max(128, "Password is at most 128 characters");
 export const userNameSchema = z.string().trim().min(1, "Name is required").max(80, "Name is at most 80 characters");
 
+export const newUserSchema = z.object({ email: emailSchema, name: userNameSchema, password: passwordSchema });
+export type NewUser = { email: string; name: string; passwordHash: string };
+
 /**
- * Creates a user with an email + password account through better-auth's own adapter and
- * hasher (public sign-up is off: users come from /setup, the seed, or an ADMIN).
+ * Hashes a new user's password with better-auth's own hasher (the one sign-in checks
+ * against). Slow on purpose, so done before the transaction that stores the user.
  */
-export async function createUser(db: Db, input: { email: unknown; name: unknown; password: unknown }) {
-  const email = parse(emailSchema, input.email);
-  const name = parse(userNameSchema, input.name);
-  const password = parse(passwordSchema, input.password);
-  if (findUserByEmail(db, email)) throw new ConflictError(`A user with the email ${email} already exists`);
+export async function prepareUser(input: { email: unknown; name: unknown; password: unknown }): Promise<NewUser> {
+  const { email, name, password } = parse(newUserSchema, input);
   const ctx = await getAuth().$context;
-  const hash = await ctx.password.hash(password);
-  const created = await ctx.internalAdapter.createUser({ email, name, emailVerified: true }, { method: "email-password" });
-  await ctx.internalAdapter.linkAccount({ userId: created.id, providerId: "credential", accountId: created.id, password: hash });
+  return { email, name, passwordHash: await ctx.password.hash(password) };
+}
+
+/**
+ * Stores a user with an email + password account inside the caller's transaction, so the
+ * user exists together with whatever made them (an organization, a membership) or not at all.
+ * Public sign-up is off: users come from /setup, an accepted invitation, or the seed.
+ */
+export function insertUser(tx: DbOrTx, u: NewUser) {
+  if (findUserByEmail(tx, u.email)) throw new ConflictError(`An account with the email ${u.email} already exists`);
+  const now = new Date();
+  const created = tx.insert(user).values({ id: randomUUID(), email: u.email, name: u.name, emailVerified: true, createdAt: now, updatedAt: now }).returning().get();
+  tx.insert(account)
+    .values({ id: randomUUID(), userId: created.id, accountId: created.id, providerId: "credential", password: u.passwordHash, createdAt: now, updatedAt: now })
+    .run();
   return created;
 }
 
-export function findUserByEmail(db: Db, email: string) {
+/** Creates a user on its own (the seed, tests). */
+export async function createUser(db: Db, input: { email: unknown; name: unknown; password: unknown }) {
+  const prepared = await prepareUser(input);
+  return db.transaction((tx) => insertUser(tx, prepared));
+}
+
+export function findUserByEmail(db: DbOrTx, email: string) {
   return db.select().from(user).where(eq(user.email, email)).get();
 }
 
-export function hasAnyUser(db: Db): boolean {
+export function hasAnyUser(db: DbOrTx): boolean {
   return !!db.select({ id: user.id }).from(user).limit(1).get();
 }

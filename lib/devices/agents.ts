@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Db } from "../../db/client";
 import { devices, orgSettings, type Device } from "../../db/schema";
 import { randomCode } from "../codes";
-import { DomainError } from "../errors";
+import { ConflictError, DomainError } from "../errors";
 import { publish } from "../events";
 import { sha256 } from "../orgs/orgs";
 import { parse } from "../validation";
@@ -25,6 +25,8 @@ export const enrollSchema = z
   })
   .strict();
 
+export const NAME_TAKEN = "That name is taken in this organization; enroll under another name";
+
 /**
  * Enrolls a device with its organization's registration token. The device token is
  * returned once; only its hash is kept. PENDING until approved, unless the organization
@@ -36,13 +38,20 @@ export function enrollDevice(db: Db, raw: unknown) {
   const device = db.transaction((tx) => {
     const org = tx.select().from(orgSettings).where(eq(orgSettings.registrationToken, input.registration_token)).get();
     if (!org) throw new DomainError("unauthorized", "Unknown registration token");
-    return createDevice(tx, {
-      organizationId: org.organizationId,
-      name: input.name,
-      status: org.autoApprove ? "ENABLED" : "PENDING",
-      agentVersion: input.version,
-      tokenHash: sha256(deviceToken),
-    });
+    try {
+      return createDevice(tx, {
+        organizationId: org.organizationId,
+        name: input.name,
+        status: org.autoApprove ? "ENABLED" : "PENDING",
+        agentVersion: input.version,
+        tokenHash: sha256(deviceToken),
+      });
+    } catch (e) {
+      // Whoever holds a registration token may learn that a name is taken, nothing more
+      // about the organization's devices.
+      if (e instanceof ConflictError) throw new ConflictError(NAME_TAKEN);
+      throw e;
+    }
   });
   publish([{ kind: "device.changed", organizationId: device.organizationId, deviceId: device.id, change: "enrolled" }]);
   return { deviceId: device.id, deviceToken, status: device.status };

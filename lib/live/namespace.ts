@@ -1,11 +1,12 @@
-import type { IncomingHttpHeaders } from "node:http";
 import type { Namespace, Server, Socket } from "socket.io";
 import { and, eq } from "drizzle-orm";
 import { fromNodeHeaders } from "better-auth/node";
+import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Db } from "../../db/client";
 import { tasks } from "../../db/schema";
 import { resolveSession } from "../auth/session";
 import { subscribe } from "../events";
+import { isSameOrigin } from "../server/origin";
 import { fanoutSummaries, liveTasks } from "../tasks/queries";
 import { Coalescer, type PendingChanges } from "./coalescer";
 import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, watchSchema, type LivePatch, type WatchAck } from "./protocol";
@@ -13,20 +14,18 @@ import { toLiveFanout, toLiveRow } from "./rows";
 
 export const orgRoom = (organizationId: string) => `org:${organizationId}`;
 export const taskRoom = (code: string) => `task:${code}`;
+// Rooms that name whose access a socket rides on, so that ending it closes exactly those.
+const sessionRoom = (sessionId: string) => `session:${sessionId}`;
+const memberRoom = (organizationId: string, userId: string) => `member:${organizationId}:${userId}`;
+const userRoom = (userId: string) => `user:${userId}`;
 
-/** The browser must be on this very site: a foreign page cannot ride the session cookie. */
-export function originAllowed(headers: IncomingHttpHeaders, publicUrl?: string): boolean {
-  const origin = headers.origin;
-  if (!origin) return false;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    return false;
-  }
-  const allowed = [headers.host, publicUrl ? new URL(publicUrl).host : undefined];
-  return allowed.includes(host);
-}
+/** What a socket was granted when it connected; valid until an access change closes it. */
+type LiveGrant = { userId: string; sessionId: string; organizationId: string; expiresAt: number };
+
+/** Watches per session: a tab sends one or two per connection; thousands are an attack on the server. */
+export const WATCHES_PER_10S = 100;
+/** Connections per client address: a reconnect storm from one place costs little. */
+export const CONNECTS_PER_10S = 60;
 
 /**
  * The `/live` namespace for browsers: authenticated from the session cookie in middleware,
@@ -34,14 +33,22 @@ export function originAllowed(headers: IncomingHttpHeaders, publicUrl?: string):
  * Transitions from anywhere (actions, API, agents, the clock) are coalesced per
  * organization and sent as one patch per interval, read from the database once per batch.
  */
-export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: string; intervalMs?: number; recheckMs?: number } = {}): { nsp: Namespace; stop: () => void } {
+export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: number; recheckMs?: number } = {}): { nsp: Namespace; stop: () => void } {
   const nsp = io.of(LIVE_NAMESPACE);
+  const watches = new RateLimiterMemory({ points: WATCHES_PER_10S, duration: 10 });
+  const connects = new RateLimiterMemory({ points: CONNECTS_PER_10S, duration: 10 });
 
   nsp.use(async (socket, next) => {
     try {
-      if (!originAllowed(socket.handshake.headers, opts.publicUrl)) return next(new Error("forbidden_origin"));
+      if (!isSameOrigin(socket.handshake.headers.origin, socket.handshake.headers)) return next(new Error("forbidden_origin"));
+      // server.ts sets x-forwarded-for from the socket unless a proxy is trusted.
+      const address = String(socket.handshake.headers["x-forwarded-for"] ?? socket.handshake.address);
+      if (!(await connects.consume(address).then(() => true, () => false))) return next(new Error("rate_limited"));
       const ctx = await resolveSession(db, fromNodeHeaders(socket.handshake.headers));
       if (!ctx?.actor) return next(new Error("unauthorized"));
+      const grant: LiveGrant = { userId: ctx.user.id, sessionId: ctx.sessionId, organizationId: ctx.actor.organizationId, expiresAt: ctx.sessionExpiresAt.getTime() };
+      socket.data.grant = grant;
+      socket.join([sessionRoom(grant.sessionId), memberRoom(grant.organizationId, grant.userId), userRoom(grant.userId)]);
       next();
     } catch (e) {
       console.error("Live channel authentication failed", e);
@@ -52,27 +59,24 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: stri
   nsp.on("connection", (socket: Socket) => {
     socket.on("watch", async (raw: unknown, ack: unknown) => {
       const reply = typeof ack === "function" ? (ack as (a: WatchAck) => void) : () => {};
+      const grant = socket.data.grant as LiveGrant;
+      if (!(await watches.consume(grant.sessionId).then(() => true, () => false))) return reply({ ok: false, error: "rate_limited" });
       const parsed = watchSchema.safeParse(raw);
       if (!parsed.success) return reply({ ok: false, error: "invalid" });
-      // Re-read the session each time: the active organization may have been switched.
-      const ctx = await resolveSession(db, fromNodeHeaders(socket.handshake.headers)).catch(() => null);
-      if (!ctx?.actor) {
+      // The grant is the session as it was at connect: every change that narrows it (sign-out,
+      // removal, demotion, an organization switch) closes this socket through access.changed,
+      // so only the session's own end in time needs checking here.
+      if (grant.expiresAt <= Date.now()) {
         reply({ ok: false, error: "unauthorized" });
         socket.disconnect(true);
         return;
       }
-      const orgId = ctx.actor.organizationId;
-      // Rooms joined from here on belong to this organization (re-checked every minute).
-      if (socket.data.organizationId !== orgId) for (const room of socket.rooms) if (room.startsWith("task:")) void socket.leave(room);
-      socket.data.organizationId = orgId;
-      // A socket watches one organization at a time: leave any other's rooms.
-      for (const room of socket.rooms) if (room.startsWith("org:") && room !== orgRoom(orgId)) void socket.leave(room);
       if ("org" in parsed.data) {
-        void socket.join(orgRoom(orgId));
+        void socket.join(orgRoom(grant.organizationId));
         return reply({ ok: true });
       }
       const code = parsed.data.task;
-      const found = db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.code, code), eq(tasks.organizationId, orgId))).get();
+      const found = db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.code, code), eq(tasks.organizationId, grant.organizationId))).get();
       if (!found) return reply({ ok: false, error: "not_found" });
       void socket.join(taskRoom(code));
       reply({ ok: true });
@@ -83,14 +87,23 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: stri
     });
   });
 
-  // Sessions end and members are removed while sockets stay open: every minute each socket's
-  // session is read again, and one that no longer grants its organization is closed.
+  // Access ends at once: the sockets riding on it are closed, and the client reconnects with
+  // whatever access is left (or is sent to sign in).
+  const unsubscribeAccess = subscribe((e) => {
+    if (e.kind !== "access.changed") return;
+    if (e.sessionId) nsp.in(sessionRoom(e.sessionId)).disconnectSockets(true);
+    else if (e.userId && e.organizationId) nsp.in(memberRoom(e.organizationId, e.userId)).disconnectSockets(true);
+    else if (e.userId) nsp.in(userRoom(e.userId)).disconnectSockets(true);
+  });
+
+  // A safety net for what no event announces (a session deleted by hand in the database, a
+  // user removed by an outside tool): every so often each socket's session is read again.
   const recheck = setInterval(() => {
     void (async () => {
       for (const socket of await nsp.fetchSockets()) {
-        const watching = socket.data.organizationId as string | undefined;
+        const grant = socket.data.grant as LiveGrant | undefined;
         const ctx = await resolveSession(db, fromNodeHeaders(socket.handshake.headers)).catch(() => null);
-        if (!ctx?.actor || (watching && watching !== ctx.actor.organizationId)) socket.disconnect(true);
+        if (!ctx?.actor || !grant || grant.organizationId !== ctx.actor.organizationId || grant.sessionId !== ctx.sessionId) socket.disconnect(true);
       }
     })().catch((e) => console.error("Re-checking live sessions failed", e));
   }, opts.recheckMs ?? 60_000);
@@ -135,6 +148,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { publicUrl?: stri
     stop: () => {
       clearInterval(recheck);
       unsubscribe();
+      unsubscribeAccess();
       coalescer.stop();
     },
   };

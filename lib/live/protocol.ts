@@ -13,7 +13,7 @@ export const LIVE_MAX_ROWS = 300;
 
 export const watchSchema = z.union([z.object({ org: z.literal(true) }).strict(), z.object({ task: taskCodeSchema }).strict()]);
 export type WatchRequest = z.infer<typeof watchSchema>;
-export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" };
+export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" };
 
 export type LiveTaskRow = {
   id: number;

@@ -2,12 +2,17 @@ import { createHash, randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client";
-import { apiTokens, member, organization, orgSettings, user } from "../../db/schema";
+import { apiTokens, member, organization, orgSettings, session as sessionTable, user } from "../../db/schema";
 import { requireRole, type Actor } from "../auth/actor";
+import { getAuth } from "../auth/auth";
 import { lowerRole, ROLES, type Role } from "../auth/roles";
+import { emailSchema, hasAnyUser, insertUser, passwordSchema, prepareUser, userNameSchema } from "../auth/users";
 import { randomCode } from "../codes";
 import { ConflictError, NotFoundError } from "../errors";
+import { publish } from "../events";
+import type { DbOrTx } from "../tasks/transition";
 import { parse } from "../validation";
+import { noteTokenUse } from "./token-usage";
 
 export const roleSchema = z.enum(ROLES, { error: () => `Role is one of ${ROLES.join(", ")}` });
 export const slugSchema = z
@@ -22,10 +27,10 @@ export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex"
 export const newRegistrationToken = () => `reg_${randomCode(32)}`;
 
 /** Creates an organization with its settings and its first ADMIN. */
-export function createOrganization(db: Db, input: { name: string; slug: string; ownerId: string; autoApprove?: boolean }) {
+export function createOrganization(db: DbOrTx, input: { name: string; slug: string; ownerId: string; autoApprove?: boolean }) {
   const name = parse(orgNameSchema, input.name);
   const slug = parse(slugSchema, input.slug);
-  return db.transaction((tx) => {
+  return (db as Db).transaction((tx) => {
     if (tx.select({ id: organization.id }).from(organization).where(eq(organization.slug, slug)).get()) {
       throw new ConflictError(`The slug ${slug} is taken`);
     }
@@ -33,6 +38,23 @@ export function createOrganization(db: Db, input: { name: string; slug: string; 
     tx.insert(orgSettings).values({ organizationId: org.id, autoApprove: input.autoApprove ?? false, registrationToken: newRegistrationToken() }).run();
     tx.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: input.ownerId, role: "ADMIN", createdAt: new Date() }).run();
     return org;
+  });
+}
+
+export const setupSchema = z.object({ name: userNameSchema, email: emailSchema, password: passwordSchema, orgName: orgNameSchema, orgSlug: slugSchema });
+
+/**
+ * The first start: the first ADMIN and their organization, together or not at all. The "no
+ * user yet" check runs in the same transaction, so two setups racing make one instance.
+ */
+export async function setupInstance(db: Db, raw: unknown) {
+  const input = parse(setupSchema, raw);
+  const prepared = await prepareUser(input);
+  return db.transaction((tx) => {
+    if (hasAnyUser(tx)) throw new ConflictError("Taskwire is already set up: sign in instead");
+    const admin = insertUser(tx, prepared);
+    const org = createOrganization(tx, { name: input.orgName, slug: input.orgSlug, ownerId: admin.id });
+    return { admin, org };
   });
 }
 
@@ -83,45 +105,65 @@ export function listMembers(db: Db, actor: Actor) {
     .all();
 }
 
-function adminCount(db: Db, organizationId: string) {
+function adminCount(db: DbOrTx, organizationId: string) {
   return db.select({ n: count() }).from(member).where(and(eq(member.organizationId, organizationId), eq(member.role, "ADMIN"))).get()!.n;
 }
 
-function memberInOrg(db: Db, actor: Actor, memberId: unknown) {
+function memberInOrg(db: DbOrTx, actor: Actor, memberId: unknown) {
   const id = parse(z.string().min(1).max(64), memberId);
   const m = db.select().from(member).where(and(eq(member.id, id), eq(member.organizationId, actor.organizationId))).get();
   if (!m) throw new NotFoundError("Member");
   return m;
 }
 
+const LAST_ADMIN = "An organization keeps at least one ADMIN";
+
+/**
+ * Changes a member's role. The last-ADMIN check runs inside the transaction it guards, so two
+ * admins demoting each other at once cannot leave the organization without one. The member's
+ * live sockets close at once: they reconnect with the new role.
+ */
 export function setMemberRole(db: Db, actor: Actor, input: { memberId: unknown; role: unknown }) {
   requireRole(actor, "ADMIN");
   const role = parse(roleSchema, input.role);
-  const m = memberInOrg(db, actor, input.memberId);
-  if (m.role === "ADMIN" && role !== "ADMIN" && adminCount(db, actor.organizationId) <= 1) {
-    throw new ConflictError("An organization keeps at least one ADMIN");
-  }
-  db.update(member).set({ role }).where(eq(member.id, m.id)).run();
+  const m = db.transaction((tx) => {
+    const m = memberInOrg(tx, actor, input.memberId);
+    if (m.role === role) return m;
+    if (m.role === "ADMIN" && adminCount(tx, actor.organizationId) <= 1) throw new ConflictError(LAST_ADMIN);
+    tx.update(member).set({ role }).where(eq(member.id, m.id)).run();
+    return m;
+  });
+  publish([{ kind: "access.changed", userId: m.userId, organizationId: actor.organizationId }]);
 }
 
+/** Removes a member: their tokens for this organization are revoked and their live sockets closed, at once. */
 export function removeMember(db: Db, actor: Actor, memberId: unknown) {
   requireRole(actor, "ADMIN");
-  const m = memberInOrg(db, actor, memberId);
-  if (m.role === "ADMIN" && adminCount(db, actor.organizationId) <= 1) throw new ConflictError("An organization keeps at least one ADMIN");
-  db.transaction((tx) => {
+  const m = db.transaction((tx) => {
+    const m = memberInOrg(tx, actor, memberId);
+    if (m.role === "ADMIN" && adminCount(tx, actor.organizationId) <= 1) throw new ConflictError(LAST_ADMIN);
     tx.delete(member).where(eq(member.id, m.id)).run();
-    // A removed member's tokens for this organization stop working with the membership.
-    tx.update(apiTokens).set({ revokedAt: new Date() }).where(and(eq(apiTokens.userId, m.userId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt))).run();
+    tx.update(apiTokens)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(apiTokens.userId, m.userId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)))
+      .run();
+    return m;
   });
+  publish([{ kind: "access.changed", userId: m.userId, organizationId: actor.organizationId }]);
 }
 
-/** Adds an existing user (by email) to the organization. */
-export function addMember(db: Db, actor: Actor, input: { userId: string; role: unknown }) {
+/**
+ * Signs a member out everywhere: every session of theirs ends (through better-auth's own
+ * session store, so its hooks close the live sockets). They can sign in again; to keep them
+ * out, remove them.
+ */
+export async function endMemberSessions(db: Db, actor: Actor, memberId: unknown): Promise<{ ended: number }> {
   requireRole(actor, "ADMIN");
-  const role = parse(roleSchema, input.role);
-  const existing = db.select().from(member).where(and(eq(member.userId, input.userId), eq(member.organizationId, actor.organizationId))).get();
-  if (existing) throw new ConflictError("That user is already a member");
-  db.insert(member).values({ id: randomUUID(), organizationId: actor.organizationId, userId: input.userId, role, createdAt: new Date() }).run();
+  const m = memberInOrg(db, actor, memberId);
+  const sessions = db.select({ token: sessionTable.token }).from(sessionTable).where(eq(sessionTable.userId, m.userId)).all();
+  const ctx = await getAuth().$context;
+  for (const s of sessions) await ctx.internalAdapter.deleteSession(s.token);
+  return { ended: sessions.length };
 }
 
 export const tokenNameSchema = z.string().trim().min(1, "Name is required").max(60, "Name is at most 60 characters");
@@ -176,11 +218,13 @@ export function actorForToken(db: Db, secret: string): Actor | null {
   if (!row) return null;
   const ownerRole = roleSchema.safeParse(row.memberRole);
   if (!ownerRole.success) return null;
-  db.update(apiTokens).set({ lastUsedAt: new Date() }).where(eq(apiTokens.id, row.token.id)).run();
+  // Recorded later, off this request: a read must not need a write (see token-usage.ts).
+  noteTokenUse(db, row.token.id);
   return {
     organizationId: row.token.organizationId,
     userId: row.token.userId,
     role: lowerRole(row.token.role as Role, ownerRole.data),
     label: `${row.email} (token ${row.token.name})`,
+    principal: `token:${row.token.id}`,
   };
 }

@@ -2,6 +2,9 @@ import type { Db } from "../../db/client";
 import { publish, subscribe } from "../events";
 import { nextDueAt, runDueBatch } from "../tasks/clock";
 
+/** The pause before the clock tries again after a failed step. */
+const CLOCK_RETRY_MS = 1_000;
+
 /**
  * The one scheduler of the process. It sleeps until the database's next due time (one
  * timer, however many tasks wait), works in batches with a breath for the event loop
@@ -53,6 +56,7 @@ export class Clock {
       return;
     }
     this.running = true;
+    let failed = false;
     try {
       do {
         this.rerun = false;
@@ -64,18 +68,32 @@ export class Clock {
         }
       } while (this.rerun && !this.stopped);
     } catch (e) {
+      failed = true;
       console.error("Clock step failed; retrying shortly", e);
     } finally {
       this.running = false;
     }
-    this.arm();
+    this.arm(failed);
   }
 
-  private arm(): void {
+  private arm(afterFailure = false): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    const next = nextDueAt(this.db);
-    const wait = next ? Math.max(0, Math.min(next.getTime() - this.now().getTime(), this.maxSleepMs)) : this.maxSleepMs;
+    let next: Date | null;
+    try {
+      next = nextDueAt(this.db);
+    } catch (e) {
+      console.error("Clock could not read the next due time; retrying shortly", e);
+      next = null;
+      afterFailure = true;
+    }
+    const wait = afterFailure
+      ? // A step that failed (a locked database) left its rows due: without a pause the retry
+        // would come at once, again and again, for as long as the lock lasts.
+        Math.min(CLOCK_RETRY_MS, this.maxSleepMs)
+      : next
+        ? Math.max(0, Math.min(next.getTime() - this.now().getTime(), this.maxSleepMs))
+        : this.maxSleepMs;
     this.timer = setTimeout(() => void this.run(), wait);
     this.timer.unref();
   }

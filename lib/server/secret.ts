@@ -1,20 +1,44 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { BadFileError, ensurePrivateDir, writeFileAtomic } from "./files";
+
+/** As BETTER_AUTH_SECRET: shorter is not a secret worth signing sessions with. */
+export const MIN_SECRET_CHARS = 32;
 
 /**
  * The auth secret: BETTER_AUTH_SECRET when given, else one generated into the data folder
- * on first start (mode 0600) and reused after, so sessions survive restarts.
+ * on first start (mode 0600) and reused after, so sessions survive restarts. A file that is
+ * empty or short (a first start on a full disk, an edit gone wrong) stops start-up: signing
+ * sessions with it would fail on every request.
  */
 export function ensureSecret(databaseFile: string, given?: string): string {
   if (given) return given;
   const dir = dataDir(databaseFile);
-  mkdirSync(dir, { recursive: true });
+  ensurePrivateDir(dir);
   const file = join(dir, "auth-secret");
-  if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  const secret = randomBytes(32).toString("base64url");
-  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  const existing = readIfPresent(file);
+  if (existing === undefined) {
+    writeFileAtomic(file, `${randomBytes(32).toString("base64url")}\n`, { exclusive: true });
+  }
+  const secret = (readIfPresent(file) ?? "").trim();
+  if (secret.length < MIN_SECRET_CHARS) {
+    throw new BadFileError(
+      file,
+      `holds ${secret.length ? `only ${secret.length} characters` : "nothing"}, not a secret of at least ${MIN_SECRET_CHARS}`,
+      "Delete it to have a new one generated at the next start (everyone signed in will have to sign in again), or set BETTER_AUTH_SECRET.",
+    );
+  }
   return secret;
+}
+
+function readIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
 }
 
 /** The folder beside the database where generated secrets live. */

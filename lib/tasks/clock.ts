@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { tasks } from "../../db/schema";
 import type { TaskTransition } from "../events";
@@ -63,3 +63,32 @@ export function nextDueAt(db: Db): Date | null {
   return times.length ? new Date(Math.min(...times)) : null;
 }
 
+/**
+ * Leases after a restart. A lease measures how long the agent has been silent, and while the
+ * server was down nobody could hear it: an agent that finished during an outage re-sends its
+ * result on reconnect, and failing the task first would refuse that result as `final`. So
+ * every lease still running when the server was last seen alive is lengthened by the
+ * downtime, and none is judged before `graceUntil`, which leaves reconnecting agents (at
+ * most 30 s apart, docs/agent-protocol.md §2) time to come back and re-send. Leases that
+ * had already run out while the server was alive are left to fail. `lastSeen` null: the
+ * downtime is unknown, so only the grace applies, to every lease.
+ */
+export function extendLeasesAfterDowntime(db: DbOrTx, p: { lastSeen: Date | null; now: Date; graceUntil: Date }): { extended: number; graced: number } {
+  const running = eq(tasks.status, "IN_PROGRESS");
+  const aliveWhenSeen = p.lastSeen ? gt(tasks.leaseExpiresAt, p.lastSeen) : undefined;
+  const downtimeMs = p.lastSeen ? p.now.getTime() - p.lastSeen.getTime() : 0;
+  let extended = 0;
+  if (downtimeMs > 0) {
+    extended = db
+      .update(tasks)
+      .set({ leaseExpiresAt: sql`${tasks.leaseExpiresAt} + ${downtimeMs}` })
+      .where(and(running, aliveWhenSeen))
+      .run().changes;
+  }
+  const graced = db
+    .update(tasks)
+    .set({ leaseExpiresAt: p.graceUntil })
+    .where(and(running, lt(tasks.leaseExpiresAt, p.graceUntil), aliveWhenSeen))
+    .run().changes;
+  return { extended, graced };
+}

@@ -65,6 +65,13 @@ export const LEASE_MINUTES: Record<TaskType, number> = {
 
 export const TTL_SECONDS = { min: 60, max: 30 * 24 * 3600, default: 24 * 3600 } as const;
 
+/**
+ * How far ahead a task may be scheduled: a year. A task is an action on a device now or
+ * soon; work that recurs belongs to schedules, not to tasks parked for years. The bound also
+ * keeps the scheduled time plus the time to live a date JavaScript and SQLite can hold.
+ */
+export const SCHEDULE_AHEAD_MAX_DAYS = 365;
+
 export const TASK_TYPE_LABELS: Record<TaskType, string> = {
   SYNC: "Sync configuration",
   PULL: "Pull running configuration",

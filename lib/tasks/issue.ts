@@ -6,10 +6,11 @@ import { randomCode, randomCodes } from "../codes";
 import { resolveTarget } from "../devices/devices";
 import { UnprocessableError, ValidationError } from "../errors";
 import { publish } from "../events";
-import { parse } from "../validation";
+import { idempotencyKeySchema, runOnce } from "../idempotency";
+import { fieldErrorsOf, parse } from "../validation";
 import type { TaskType } from "./constants";
-import { issueSchema, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
-import { transitionEvent } from "./transition";
+import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
+import { transitionEvent, type DbOrTx } from "./transition";
 
 export type IssueResult = {
   fanout: string;
@@ -21,12 +22,12 @@ export type IssueResult = {
 export function parsePayload(type: TaskType, payload: unknown): Payload {
   const result = PAYLOAD_SCHEMAS[type].safeParse(payload ?? {});
   if (!result.success) {
-    const fieldErrors: Record<string, string[]> = {};
-    for (const issue of result.error.issues) {
-      const key = ["payload", ...issue.path].join(".");
-      const message = issue.code === "unrecognized_keys" ? `${type} takes no ${issue.keys.join(", ")}` : issue.message;
-      (fieldErrors[key] ??= []).push(message);
-    }
+    const fieldErrors = fieldErrorsOf(
+      result.error.issues.map((issue) => [
+        ["payload", ...issue.path].join("."),
+        issue.code === "unrecognized_keys" ? `${type} takes no ${issue.keys.join(", ")}` : issue.message,
+      ]),
+    );
     const [key, [message]] = Object.entries(fieldErrors)[0];
     throw new ValidationError(`${key}: ${message}`, fieldErrors);
   }
@@ -44,14 +45,20 @@ const recordedTarget = (t: { devices?: string[]; ous?: string[]; all?: boolean }
  */
 export type IssueRequest = { type?: unknown; payload?: unknown; targets?: unknown; scheduledAt?: unknown; ttlSeconds?: unknown; rerunOf?: string };
 
-export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new Date()): IssueResult {
+export type IssueOptions = {
+  /**
+   * Called inside the fan-out's transaction with its result, to write what must exist if and
+   * only if the fan-out does (an idempotency key's answer, lib/idempotency.ts). What it
+   * throws rolls the fan-out back.
+   */
+  remember?: (tx: DbOrTx, result: IssueResult) => void;
+};
+
+export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): IssueResult {
   requireRole(actor, "READ_WRITE");
-  const input = parse(issueSchema, raw);
+  const input = parse(issueSchemaAt(now), raw);
   const payload = parsePayload(input.type, input.payload);
   const scheduledAt = input.scheduledAt ?? null;
-  if (scheduledAt && scheduledAt.getTime() < now.getTime() - 1000) {
-    throw new ValidationError("scheduledAt: The scheduled time is in the past", { scheduledAt: ["The scheduled time is in the past"] });
-  }
   // A time a few seconds ahead is as good as now: treat it as immediate rather than defer.
   const deferred = scheduledAt && scheduledAt.getTime() > now.getTime() ? scheduledAt : null;
   const expiresAt = new Date((deferred ?? now).getTime() + input.ttlSeconds * 1000);
@@ -107,15 +114,39 @@ export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new D
       .values({ organizationId: actor.organizationId, type: input.type, status, n: rows.length })
       .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${rows.length}` } })
       .run();
-    return { fanout, rows };
+    const result: IssueResult = {
+      fanout: fanout.code,
+      total: rows.length,
+      tasks: rows.map((r) => ({ code: r.code, device: r.device, status: r.status, expiresAt })),
+    };
+    opts.remember?.(tx, result);
+    return { result, rows };
   });
 
   publish(created.rows.map((r) => transitionEvent(r, null)));
-  return {
-    fanout: created.fanout.code,
-    total: created.rows.length,
-    tasks: created.rows.map((r) => ({ code: r.code, device: r.device, status: r.status, expiresAt })),
-  };
+  return created.result;
+}
+
+/** What the issue form shows after a submission. */
+export type IssueSummary = { fanout: string; total: number; first: string; replayed: boolean };
+
+/**
+ * issueFanout for a person's submission of the issue form, named by a key the form made
+ * for it: sent again (a double click, a retry after a lost answer) it returns the first
+ * submission's summary, marked `replayed`, and creates nothing. The key names the submission
+ * whatever it carries, so a retry after a lost answer shows what was issued even if a field
+ * was edited meanwhile; the form makes a new key once it has shown a success.
+ */
+export function issueFanoutOnce(db: Db, actor: Actor, raw: IssueRequest, key: unknown, now = new Date()): IssueSummary {
+  const claim = { key: parse(idempotencyKeySchema, key), fingerprint: "issue-form" };
+  const answer = runOnce<IssueResult>(
+    db,
+    actor,
+    { needs: "READ_WRITE", claim, now },
+    (remember) => issueFanout(db, actor, raw, now, { remember }),
+    (r) => ({ status: 201, body: { fanout: r.fanout, total: r.total, first: r.tasks[0].code } }),
+  );
+  return { ...(answer.body as Omit<IssueSummary, "replayed">), replayed: answer.replayed };
 }
 
 const insertTask = new WeakMap<Db, ReturnType<typeof prepareInsertTask>>();

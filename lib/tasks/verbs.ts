@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { publish } from "../events";
 import { parse } from "../validation";
 import { CANCELLABLE_STATUSES, isFinal, type TaskStatus } from "./constants";
-import { codeInOrg, issueFanout, type IssueResult } from "./issue";
+import { codeInOrg, issueFanout, type IssueOptions, type IssueResult } from "./issue";
 import { taskCodeSchema } from "./schemas";
 import { transitionTasks } from "./transition";
 
@@ -41,7 +41,7 @@ export function cancelTask(db: Db, actor: Actor, rawCode: unknown) {
 }
 
 /** Issues a fresh task repeating a finished one, on the same device, linked by rerunOf. */
-export function rerunTask(db: Db, actor: Actor, rawCode: unknown): IssueResult {
+export function rerunTask(db: Db, actor: Actor, rawCode: unknown, opts: IssueOptions = {}): IssueResult {
   requireRole(actor, "READ_WRITE");
   const task = findTask(db, actor, rawCode);
   if (!isFinal(task.status)) throw new ConflictError(`Task ${task.code} is ${task.status}; only a finished task can be re-run`);
@@ -52,5 +52,5 @@ export function rerunTask(db: Db, actor: Actor, rawCode: unknown): IssueResult {
     payload: task.payload ?? undefined,
     targets: { devices: [device.name] },
     rerunOf: task.code,
-  });
+  }, undefined, opts);
 }

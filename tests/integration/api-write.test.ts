@@ -95,9 +95,13 @@ describe("POST /tasks", () => {
   });
 
   test("a time with an offset is the same instant", async () => {
-    const { status, body } = await issue({ type: "SYNC", targets: { devices: ["fw-nyc-04"] }, scheduled_at: "2099-06-01T12:00:00+02:00" });
+    const at = new Date(Date.now() + 40 * 24 * HOUR);
+    at.setUTCSeconds(0, 0);
+    // The same instant written as local time two hours east of UTC.
+    const east = new Date(at.getTime() + 2 * HOUR).toISOString().replace(/\.000Z$/, "+02:00");
+    const { status, body } = await issue({ type: "SYNC", targets: { devices: ["fw-nyc-04"] }, scheduled_at: east });
     expect(status).toBe(201);
-    expect((await detail(body.tasks[0].code)).scheduled_at).toBe("2099-06-01T10:00:00.000Z");
+    expect((await detail(body.tasks[0].code)).scheduled_at).toBe(at.toISOString());
   });
 
   test("names that do not resolve: 422 listing each with its reason, and nothing created", async () => {

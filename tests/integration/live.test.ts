@@ -3,6 +3,7 @@
 // transitions, a task's own room, and catching up after a reconnect (the client's contract
 // is a re-read; the stream resumes). Clients are real socket.io-client sockets carrying the
 // session cookie and the page's Origin, as a browser tab's would.
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { apiClient, type Issued, type TaskDetail, type TaskPage } from "../support/api";
 import { closeSocketsAfterEach, GLOBEX_USER, LiveClient, liveRefusal, liveSeed, until, type LiveSeed } from "../support/live";
@@ -130,24 +131,31 @@ describe("watch", () => {
     expect(acme.rows().map((r) => r.code)).not.toContain(globexCode);
   });
 
-  test("an ended session is refused on its next watch and disconnected", async () => {
+  test("signing out closes the session's sockets at once, and the next connection is refused", async () => {
     const cookie = await signIn(server.url, "admin@taskwire.local");
     const client = await LiveClient.as(server.url, cookie);
     expect(await client.watch({ org: true })).toEqual({ ok: true });
+    const disconnected = new Promise<string>((resolve) => client.socket.once("disconnect", resolve));
     const out = await fetch(`${server.url}/api/auth/sign-out`, { method: "POST", headers: { cookie, origin: server.url, "content-type": "application/json" }, body: "{}" });
     expect(out.status).toBe(200);
-    const disconnected = new Promise<string>((resolve) => client.socket.once("disconnect", resolve));
-    expect(await client.watch({ org: true })).toEqual({ ok: false, error: "unauthorized" });
+    // No watch, no re-check: the sign-out itself closes it.
     expect(await disconnected).toBe("io server disconnect");
+    expect(await liveRefusal(server.url, { cookie, origin: server.url })).toBe("unauthorized");
   });
 
-  test("an ended session is disconnected by the server's re-check, without any watch", async () => {
+  test("a session ended outside the console is disconnected by the server's re-check, without any watch", async () => {
     const cookie = await signIn(server.url, "viewer@taskwire.local");
     const client = await LiveClient.as(server.url, cookie);
     expect(await client.watch({ org: true })).toEqual({ ok: true });
     const disconnected = new Promise<string>((resolve) => client.socket.once("disconnect", resolve));
-    const out = await fetch(`${server.url}/api/auth/sign-out`, { method: "POST", headers: { cookie, origin: server.url, "content-type": "application/json" }, body: "{}" });
-    expect(out.status).toBe(200);
+    // An operator's tool deletes the session row: no event announces it.
+    const token = decodeURIComponent(/better-auth\.session_token=([^;.]+)/.exec(cookie)![1]);
+    const db = new Database(server.dbFile);
+    try {
+      expect(db.prepare("DELETE FROM session WHERE token = ?").run(token).changes).toBe(1);
+    } finally {
+      db.close();
+    }
     expect(await disconnected).toBe("io server disconnect");
   });
 });

@@ -6,7 +6,14 @@ import { join } from "node:path";
 import { clearDb, openDatabase, setDb, type Db } from "../../db/client";
 import { seedDemo } from "../../db/seed";
 
-export type TestServer = { url: string; dbFile: string; dir: string; stop: () => Promise<void>; restart: () => Promise<void> };
+export type TestServer = {
+  url: string;
+  dbFile: string;
+  dir: string;
+  stop: () => Promise<void>;
+  /** Stops and starts the server on the same port; `whileStopped` runs in between (e.g. to edit the file as a crash would leave it). */
+  restart: (whileStopped?: () => void | Promise<void>) => Promise<void>;
+};
 
 /**
  * Seeds a fresh database (the demo data unless told otherwise) and starts the real
@@ -73,8 +80,9 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
     },
     dbFile,
     dir,
-    restart: async () => {
+    restart: async (whileStopped) => {
       await stopChild();
+      await whileStopped?.();
       env.PORT = new URL(url).port;
       url = "";
       await boot();

@@ -1,3 +1,4 @@
+import { acceptInvitation, inviteMember } from "../../lib/orgs/invitations";
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
@@ -6,7 +7,6 @@ import type { Actor } from "../../lib/auth/actor";
 import { approveDevice, createDevice, deleteDevice, disableDevice, enableDevice, listDevices, renameDevice } from "../../lib/devices/devices";
 import {
   actorForToken,
-  addMember,
   createApiToken,
   listApiTokens,
   listMembers,
@@ -219,7 +219,7 @@ describe("API tokens", () => {
   function orgWithSecondAdmin() {
     const { org, actor: owner } = makeOrg(db);
     const u = makeUser(db);
-    addMember(db, owner, { userId: u.id, role: "ADMIN" });
+    acceptInvitation(db, inviteMember(db, owner, { email: u.email, role: "ADMIN" }).secret, { userId: u.id, email: u.email });
     const second: Actor = { organizationId: org.id, userId: u.id, role: "ADMIN", label: u.email };
     const memberId = listMembers(db, owner).find((m) => m.userId === u.id)!.id;
     return { org, owner, second, memberId };
@@ -240,7 +240,7 @@ describe("API tokens", () => {
     expect(role).toBe(tokenRole);
     if (ownerRole !== "ADMIN") setMemberRole(db, owner, { memberId, role: ownerRole });
     const actor = actorForToken(db, secret);
-    expect(actor).toEqual({ organizationId: org.id, userId: second.userId, role: expected, label: `${second.label} (token t)` });
+    expect(actor).toEqual({ organizationId: org.id, userId: second.userId, role: expected, label: `${second.label} (token t)`, principal: expect.stringMatching(/^token:/) });
   });
 
   test("a token's actor is bound by its role in the domain verbs", () => {

@@ -4,19 +4,11 @@ import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { z } from "zod";
 import { getDb } from "@/db/client";
+import { formFields } from "@/app/_lib/form";
 import { getAuth } from "@/lib/auth/auth";
-import { createUser, emailSchema, hasAnyUser, passwordSchema, userNameSchema } from "@/lib/auth/users";
+import { hasAnyUser } from "@/lib/auth/users";
 import { isDomainError, type FieldErrors } from "@/lib/errors";
-import { createOrganization, orgNameSchema, slugSchema } from "@/lib/orgs/orgs";
-import { toValidationError } from "@/lib/validation";
-
-const setupSchema = z.object({
-  name: userNameSchema,
-  email: emailSchema,
-  password: passwordSchema,
-  orgName: orgNameSchema,
-  orgSlug: slugSchema,
-});
+import { setupInstance, setupSchema } from "@/lib/orgs/orgs";
 
 export type SetupState = { message?: string; fieldErrors?: FieldErrors } | undefined;
 
@@ -24,15 +16,15 @@ export type SetupState = { message?: string; fieldErrors?: FieldErrors } | undef
 export async function setupAction(_prev: SetupState, formData: FormData): Promise<SetupState> {
   const db = getDb();
   if (hasAnyUser(db)) redirect("/sign-in");
-  const parsed = setupSchema.safeParse(Object.fromEntries(formData));
-  if (!parsed.success) {
-    const e = toValidationError(parsed.error);
-    return { message: "Check the highlighted fields", fieldErrors: e.fieldErrors };
-  }
-  const input = parsed.data;
+  let input: z.output<typeof setupSchema>;
   try {
-    const user = await createUser(db, input);
-    createOrganization(db, { name: input.orgName, slug: input.orgSlug, ownerId: user.id });
+    input = formFields(setupSchema, formData);
+  } catch (e) {
+    if (!isDomainError(e)) throw e;
+    return { message: e.fieldErrors ? "Check the highlighted fields" : e.message, fieldErrors: e.fieldErrors };
+  }
+  try {
+    await setupInstance(db, input);
     await getAuth().api.signInEmail({ body: { email: input.email, password: input.password }, headers: await headers() });
   } catch (e) {
     if (isDomainError(e)) return { message: e.message, fieldErrors: e.fieldErrors };

@@ -20,8 +20,20 @@ export function SetupForm() {
           <label htmlFor={f.name} className="label">
             {f.label}
           </label>
-          <input id={f.name} name={f.name} type={f.type} autoComplete={f.autoComplete} className="input" aria-invalid={!!state?.fieldErrors?.[f.name]} />
-          {state?.fieldErrors?.[f.name] && <p className="field-error">{state.fieldErrors[f.name][0]}</p>}
+          <input
+            id={f.name}
+            name={f.name}
+            type={f.type}
+            autoComplete={f.autoComplete}
+            className="input"
+            aria-invalid={!!state?.fieldErrors?.[f.name]}
+            aria-describedby={state?.fieldErrors?.[f.name] ? `${f.name}-error` : undefined}
+          />
+          {state?.fieldErrors?.[f.name] && (
+            <p id={`${f.name}-error`} className="field-error">
+              {state.fieldErrors[f.name][0]}
+            </p>
+          )}
         </div>
       ))}
       {state?.message && (

@@ -4,9 +4,9 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/db/client";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
+import { formFields, noArguments } from "@/app/_lib/form";
 import { approveDevice, deleteDevice, disableDevice, enableDevice, renameDevice } from "@/lib/devices/devices";
 import { issueFanout } from "@/lib/tasks/issue";
-import { parse } from "@/lib/validation";
 
 // Field shapes only: each verb validates its own input (names, payloads, roles) again.
 const idForm = z.object({ id: z.string().max(64) });
@@ -17,14 +17,12 @@ const deviceTaskForm = z.discriminatedUnion("type", [
   z.object({ type: z.literal("PING"), device: z.string().max(200), host: z.string().max(300), count: z.string().max(10).optional() }),
 ]);
 
-const fields = <S extends z.ZodType>(schema: S, formData: FormData): z.output<S> => parse(schema, Object.fromEntries(formData));
-
 export type DeviceTaskSummary = { code: string; type: string };
 export type FanoutSummary = { fanout: string; total: number };
 
 async function setStatus(verb: typeof approveDevice, formData: FormData): Promise<ActionResult> {
   const result = await runAction((actor) => {
-    verb(getDb(), actor, fields(idForm, formData).id);
+    verb(getDb(), actor, formFields(idForm, formData).id);
     return undefined;
   });
   // Disabling cancels what was waiting for the device.
@@ -49,7 +47,7 @@ export async function disableDeviceAction(formData: FormData) {
 
 export async function renameDeviceAction(formData: FormData): Promise<ActionResult> {
   const result = await runAction((actor) => {
-    const { id, name } = fields(renameForm, formData);
+    const { id, name } = formFields(renameForm, formData);
     renameDevice(getDb(), actor, id, name);
     return undefined;
   });
@@ -62,7 +60,7 @@ export async function renameDeviceAction(formData: FormData): Promise<ActionResu
 
 export async function deleteDeviceAction(formData: FormData): Promise<ActionResult> {
   const result = await runAction((actor) => {
-    deleteDevice(getDb(), actor, fields(idForm, formData).id);
+    deleteDevice(getDb(), actor, formFields(idForm, formData).id);
     return undefined;
   });
   if (result.ok) {
@@ -76,7 +74,7 @@ export async function deleteDeviceAction(formData: FormData): Promise<ActionResu
 /** Sync, Restart or Ping one device: a fan-out of one, answered with its task's code. */
 export async function issueDeviceTaskAction(formData: FormData): Promise<ActionResult<DeviceTaskSummary>> {
   const result = await runAction((actor) => {
-    const f = fields(deviceTaskForm, formData);
+    const f = formFields(deviceTaskForm, formData);
     const payload = f.type === "PING" ? { host: f.host, ...(f.count ? { count: f.count } : {}) } : undefined;
     const r = issueFanout(getDb(), actor, { type: f.type, payload, targets: { devices: [f.device] } });
     return { code: r.tasks[0].code, type: f.type };
@@ -85,8 +83,9 @@ export async function issueDeviceTaskAction(formData: FormData): Promise<ActionR
   return result;
 }
 
-export async function syncAllAction(): Promise<ActionResult<FanoutSummary>> {
+export async function syncAllAction(...args: unknown[]): Promise<ActionResult<FanoutSummary>> {
   const result = await runAction((actor) => {
+    noArguments(args);
     const r = issueFanout(getDb(), actor, { type: "SYNC", targets: { all: true } });
     return { fanout: r.fanout, total: r.total };
   });

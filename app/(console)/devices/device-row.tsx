@@ -49,9 +49,10 @@ export function DeviceRow({ device, columns, children }: { device: RowDevice; co
   const panelId = useId();
   return (
     <>
-      <tr className={open ? "bg-slate-50" : "hover:bg-slate-50"} data-device={device.name}>
+      <tr className={open ? "bg-slate-50" : "bg-white hover:bg-slate-50"} data-device={device.name}>
         {children}
-        <td className="px-4 py-2 text-right">
+        {/* On a narrow screen the table scrolls sideways: the toggle stays at its right edge, in reach. */}
+        <td className="bg-inherit px-4 py-2 text-right max-md:sticky max-md:right-0">
           <button
             type="button"
             className="btn btn-sm"
@@ -101,7 +102,8 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
 
   return (
     <div
-      className="flex flex-wrap items-start gap-x-8 gap-y-4 rounded-md border border-slate-200 bg-white p-3 shadow-sm"
+      // As wide as the screen on a phone, and held in view while the table scrolls.
+      className="flex flex-wrap items-start gap-x-8 gap-y-4 rounded-md border border-slate-200 bg-white p-3 shadow-sm max-md:sticky max-md:left-4 max-md:max-w-[calc(100vw-4rem)]"
       role="group"
       aria-label={`Actions for ${name}`}
       onKeyDown={(e) => e.key === "Escape" && onClose()}
@@ -147,7 +149,7 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
             {statusDone}.
           </p>
         )}
-        <form action={action} className="flex items-end gap-2">
+        <form action={action} className="flex flex-wrap items-end gap-2">
           <input type="hidden" name="id" value={device.id} />
           <div>
             <label htmlFor={`${ids}-name`} className="label">
@@ -189,7 +191,7 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
                 Restart
               </button>
             </form>
-            <form action={action} className="flex items-end gap-2">
+            <form action={action} className="flex flex-wrap items-end gap-2">
               <input type="hidden" name="device" value={name} />
               <div>
                 <label htmlFor={`${ids}-host`} className="label">

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { getDb } from "@/db/client";
 import { EmptyState } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
+import { ScrollRegion } from "@/app/_components/scroll-region";
 import { DeviceStatusBadge } from "@/app/_components/status-badge";
 import { requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/lib/auth/roles";
@@ -25,7 +26,8 @@ const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word
 function Cells({ d }: { d: Device }) {
   return (
     <>
-      <th scope="row" className="px-4 py-2 text-left font-mono font-semibold whitespace-nowrap">
+      {/* On a narrow screen the table scrolls sideways under the name, which stays in view. */}
+      <th scope="row" className="bg-inherit px-4 py-2 text-left font-mono font-semibold whitespace-nowrap max-md:sticky max-md:left-0">
         {d.name}
       </th>
       <td className="px-4 py-2">
@@ -47,10 +49,10 @@ function Cells({ d }: { d: Device }) {
             ))}
           </ul>
         ) : (
-          <span className="text-slate-400">—</span>
+          <span className="text-slate-500">—</span>
         )}
       </td>
-      <td className="px-4 py-2 font-mono text-xs">{d.agentVersion ?? <span className="text-slate-400">—</span>}</td>
+      <td className="px-4 py-2 font-mono text-xs">{d.agentVersion ?? <span className="text-slate-500">—</span>}</td>
       <td className="px-4 py-2 whitespace-nowrap">
         <RelativeTime value={d.lastHeartbeatAt} empty="never" />
       </td>
@@ -109,17 +111,17 @@ export default async function DevicesPage({ searchParams }: { searchParams: Prom
 
       {!canWrite && <p className="text-sm text-slate-500">Your role is read-only: you can look, not change.</p>}
 
-      <div className="card overflow-x-auto">
+      <ScrollRegion label="Device list" className="card">
         <table className="w-full text-left text-sm">
           <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
             <tr>
-              {HEADERS.map((h) => (
-                <th key={h} scope="col" className="px-4 py-2.5 font-semibold whitespace-nowrap">
+              {HEADERS.map((h, i) => (
+                <th key={h} scope="col" className={`bg-slate-50 px-4 py-2.5 font-semibold whitespace-nowrap ${i === 0 ? "max-md:sticky max-md:left-0" : ""}`}>
                   {h}
                 </th>
               ))}
               {canWrite && (
-                <th scope="col" className="px-4 py-2.5">
+                <th scope="col" className="bg-slate-50 px-4 py-2.5 max-md:sticky max-md:right-0">
                   <span className="sr-only">Actions</span>
                 </th>
               )}
@@ -132,7 +134,7 @@ export default async function DevicesPage({ searchParams }: { searchParams: Prom
                   <Cells d={d} />
                 </DeviceRow>
               ) : (
-                <tr key={d.id} className="hover:bg-slate-50" data-device={d.name}>
+                <tr key={d.id} className="bg-white hover:bg-slate-50" data-device={d.name}>
                   <Cells d={d} />
                 </tr>
               ),
@@ -150,7 +152,7 @@ export default async function DevicesPage({ searchParams }: { searchParams: Prom
             )}
           </EmptyState>
         )}
-      </div>
+      </ScrollRegion>
     </div>
   );
 }

@@ -4,12 +4,12 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { getDb } from "@/db/client";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
-import { requireRole } from "@/lib/auth/actor";
-import { createUser, emailSchema, findUserByEmail, passwordSchema, userNameSchema } from "@/lib/auth/users";
-import { ValidationError } from "@/lib/errors";
+// Every action's arguments are parsed here: anything but a form is refused as invalid.
+import { formFields as fields, noArguments } from "@/app/_lib/form";
+import { inviteMember, revokeInvitation } from "@/lib/orgs/invitations";
 import {
-  addMember,
   createApiToken,
+  endMemberSessions,
   removeMember,
   revokeApiToken,
   rotateRegistrationToken,
@@ -18,24 +18,16 @@ import {
   setMemberRole,
   tokenNameSchema,
 } from "@/lib/orgs/orgs";
-import { parse } from "@/lib/validation";
 
 // Field shapes only where the verb validates again; the domain's own schemas where the
 // error has to land on a form field.
 const autoApproveForm = z.object({ autoApprove: z.literal("on").optional() }).transform((f) => f.autoApprove === "on");
 const memberForm = z.object({ memberId: z.string().max(64) });
 const memberRoleForm = z.object({ memberId: z.string().max(64), role: z.string().max(20) });
-const optional = z
-  .string()
-  .max(200)
-  .optional()
-  .transform((s) => (s ? s : undefined));
-const addMemberForm = z.object({ email: emailSchema, role: roleSchema, name: optional, password: optional });
-const newAccount = z.object({ name: userNameSchema, password: passwordSchema });
+const inviteForm = z.object({ email: z.string().max(300), role: z.string().max(20) });
+const invitationIdForm = z.object({ id: z.string().max(64) });
 const tokenForm = z.object({ name: tokenNameSchema, role: roleSchema });
 const tokenIdForm = z.object({ id: z.string().max(64) });
-
-const fields = <S extends z.ZodType>(schema: S, formData: FormData): z.output<S> => parse(schema, Object.fromEntries(formData));
 
 function done<T>(result: ActionResult<T>): ActionResult<T> {
   if (result.ok) revalidatePath("/settings");
@@ -52,9 +44,10 @@ export async function setAutoApproveAction(_prev: ActionResult<boolean> | undefi
   );
 }
 
-export async function rotateRegistrationTokenAction(): Promise<ActionResult> {
+export async function rotateRegistrationTokenAction(...args: unknown[]): Promise<ActionResult> {
   return done(
     await runAction((actor) => {
+      noArguments(args);
       rotateRegistrationToken(getDb(), actor);
       return undefined;
     }),
@@ -80,30 +73,32 @@ export async function removeMemberAction(_prev: ActionResult | undefined, formDa
   return result;
 }
 
-export type AddedMember = { email: string; role: string; created: boolean };
+export type Invited = { secret: string; email: string; role: string; expiresAt: string };
 
 /**
- * Adds a user by email. When no account has that email, the form is asked for a name and
- * an initial password (field errors on both), and the account is created first.
+ * Invites a person by email; the answer is the same whether or not the email has an account
+ * on this instance. The link (built by the page from the secret) is shown once.
  */
-export async function addMemberAction(_prev: ActionResult<AddedMember> | undefined, formData: FormData): Promise<ActionResult<AddedMember>> {
+export async function inviteMemberAction(_prev: ActionResult<Invited> | undefined, formData: FormData): Promise<ActionResult<Invited>> {
   return done(
-    await runAction(async (actor) => {
-      // createUser checks no role of its own: only an ADMIN may get this far.
-      requireRole(actor, "ADMIN");
-      const db = getDb();
-      const f = fields(addMemberForm, formData);
-      const existing = findUserByEmail(db, f.email);
-      if (!existing && !f.name && !f.password) {
-        const ask = `No account uses ${f.email} yet: give a name and an initial password to create one`;
-        // "account" is no input: it tells the form to show the new-account fields.
-        throw new ValidationError(ask, { account: [ask] });
-      }
-      const userId = existing?.id ?? (await createUser(db, { email: f.email, ...parse(newAccount, { name: f.name ?? "", password: f.password ?? "" }) })).id;
-      addMember(db, actor, { userId, role: f.role });
-      return { email: f.email, role: f.role, created: !existing };
+    await runAction((actor) => {
+      const r = inviteMember(getDb(), actor, fields(inviteForm, formData));
+      return { secret: r.secret, email: r.email, role: r.role, expiresAt: r.expiresAt.toISOString() };
     }),
   );
+}
+
+export async function revokeInvitationAction(_prev: ActionResult | undefined, formData: FormData): Promise<ActionResult> {
+  return done(
+    await runAction((actor) => {
+      revokeInvitation(getDb(), actor, fields(invitationIdForm, formData).id);
+      return undefined;
+    }),
+  );
+}
+
+export async function endMemberSessionsAction(_prev: ActionResult<{ ended: number }> | undefined, formData: FormData): Promise<ActionResult<{ ended: number }>> {
+  return done(await runAction((actor) => endMemberSessions(getDb(), actor, fields(memberForm, formData).memberId)));
 }
 
 export type CreatedToken = { secret: string; name: string; role: string };

@@ -4,16 +4,21 @@ import { useActionState, useId, useState } from "react";
 import { RelativeTime } from "@/app/_components/relative-time";
 import type { ActionResult } from "@/app/_lib/action-result";
 import { ROLES } from "@/lib/auth/roles";
-import { addMemberAction, removeMemberAction, setMemberRoleAction, type AddedMember } from "./actions";
+import { endMemberSessionsAction, inviteMemberAction, removeMemberAction, revokeInvitationAction, setMemberRoleAction, type Invited } from "./actions";
+import { CopyButton } from "./copy-button";
 import { submitTo } from "@/app/_lib/submit";
 
 export type MemberView = { id: string; email: string; name: string; role: string; createdAt: Date; you: boolean };
 
-type Outcome = { intent: "role" | "remove"; result: ActionResult } | undefined;
+type Intent = "role" | "remove" | "sign-out";
+type Outcome = { intent: Intent; result: { ok: boolean; message?: string } } | undefined;
+
+const INTENTS = { role: setMemberRoleAction, remove: removeMemberAction, "sign-out": endMemberSessionsAction } as const;
 
 async function dispatch(_prev: Outcome, fd: FormData): Promise<Outcome> {
-  const intent = fd.get("intent") === "remove" ? "remove" : "role";
-  return { intent, result: await (intent === "remove" ? removeMemberAction : setMemberRoleAction)(undefined, fd) };
+  const raw = fd.get("intent");
+  const intent: Intent = raw === "remove" || raw === "sign-out" ? raw : "role";
+  return { intent, result: await INTENTS[intent](undefined, fd) };
 }
 
 /** A member with the ADMIN's controls: change the role, or remove them. */
@@ -53,8 +58,20 @@ export function MemberRow({ member, organization }: { member: MemberView; organi
         <RelativeTime value={member.createdAt} />
       </td>
       <td className="px-4 py-2 text-right">
-        <form onSubmit={submitTo(action)}>
+        <form onSubmit={submitTo(action)} className="flex justify-end gap-2">
           <input type="hidden" name="memberId" value={member.id} />
+          <button
+            name="intent"
+            value="sign-out"
+            className="btn btn-sm"
+            disabled={pending}
+            aria-label={`Sign ${member.email} out everywhere`}
+            onClick={(e) => {
+              if (!confirm(`Sign ${member.email} out of every browser now? They can sign in again; remove them to keep them out.`)) e.preventDefault();
+            }}
+          >
+            Sign out
+          </button>
           <button
             name="intent"
             value="remove"
@@ -76,99 +93,111 @@ export function MemberRow({ member, organization }: { member: MemberView; organi
   );
 }
 
-const needsAccount = (r: ActionResult<AddedMember> | undefined) => !!r && !r.ok && !!r.fieldErrors?.account;
-const FIELDS = ["email", "role", "name", "password"];
-
-/** Adds a user by email; an unknown email also asks for a name and an initial password. */
-export function AddMemberForm() {
+/** Invites a person by email; shows the link to hand over, once. */
+export function InviteMemberForm() {
   const [email, setEmail] = useState("");
   const [role, setRole] = useState("READ_ONLY");
-  const [name, setName] = useState("");
-  const [password, setPassword] = useState("");
-  const [askAccount, setAskAccount] = useState(false);
-  const [state, action, pending] = useActionState(async (prev: ActionResult<AddedMember> | undefined, fd: FormData) => {
-    const result = await addMemberAction(prev, fd);
-    if (needsAccount(result)) setAskAccount(true);
-    if (result.ok) {
-      setEmail("");
-      setName("");
-      setPassword("");
-      setAskAccount(false);
-    }
+  const [state, action, pending] = useActionState(async (prev: ActionResult<Invited> | undefined, fd: FormData) => {
+    const result = await inviteMemberAction(prev, fd);
+    if (result.ok) setEmail("");
     return result;
   }, undefined);
   const ids = useId();
   const error = (field: string) => (state && !state.ok ? state.fieldErrors?.[field]?.[0] : undefined);
-  const field = (key: string, label: string, input: React.ReactNode, className: string) => (
-    <div className={className}>
-      <label htmlFor={`${ids}-${key}`} className="label">
-        {label}
-      </label>
-      {input}
-      {error(key) && (
-        <p id={`${ids}-${key}-error`} className="field-error">
-          {error(key)}
-        </p>
-      )}
-    </div>
-  );
-  const common = (key: string) => ({
-    id: `${ids}-${key}`,
-    name: key,
-    className: "input",
-    "aria-invalid": error(key) ? true : undefined,
-    "aria-describedby": error(key) ? `${ids}-${key}-error` : undefined,
-  });
+  // Only a submitted form has a link, and only the browser submits: window is there.
+  const link = state?.ok ? new URL(`/invite/${state.data.secret}`, window.location.href).toString() : null;
 
   return (
-    <form onSubmit={submitTo(action)} aria-label="Add member" className="space-y-3">
-      <div className="flex flex-wrap items-start gap-3">
-        {field("email", "Email", <input {...common("email")} type="email" required maxLength={254} value={email} onChange={(e) => setEmail(e.target.value)} />, "w-72")}
-        {field(
-          "role",
-          "Role",
-          <select {...common("role")} value={role} onChange={(e) => setRole(e.target.value)}>
+    <div className="space-y-3">
+      <form onSubmit={submitTo(action)} aria-label="Invite member" className="flex flex-wrap items-start gap-3">
+        <div className="w-72">
+          <label htmlFor={`${ids}-email`} className="label">
+            Email
+          </label>
+          <input
+            id={`${ids}-email`}
+            name="email"
+            type="email"
+            required
+            maxLength={254}
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            className="input"
+            aria-invalid={error("email") ? true : undefined}
+            aria-describedby={error("email") ? `${ids}-email-error` : undefined}
+          />
+          {error("email") && (
+            <p id={`${ids}-email-error`} className="field-error">
+              {error("email")}
+            </p>
+          )}
+        </div>
+        <div className="w-40">
+          <label htmlFor={`${ids}-role`} className="label">
+            Role
+          </label>
+          <select id={`${ids}-role`} name="role" value={role} onChange={(e) => setRole(e.target.value)} className="input">
             {ROLES.map((r) => (
               <option key={r}>{r}</option>
             ))}
-          </select>,
-          "w-40",
-        )}
-        {askAccount && (
-          <>
-            {field("name", "Name", <input {...common("name")} required maxLength={80} value={name} onChange={(e) => setName(e.target.value)} />, "w-56")}
-            {field(
-              "password",
-              "Initial password",
-              <input {...common("password")} type="password" required maxLength={128} autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />,
-              "w-56",
-            )}
-          </>
-        )}
+          </select>
+        </div>
         <div className="pt-5">
           <button type="submit" className="btn btn-primary" disabled={pending}>
-            {pending ? "Adding…" : askAccount ? "Create user and add" : "Add member"}
+            {pending ? "Inviting…" : "Invite"}
           </button>
         </div>
-      </div>
-      {needsAccount(state) ? (
-        <p role="status" className="text-sm text-amber-800">
-          {state && !state.ok && state.message}.
-        </p>
-      ) : (
-        askAccount && <p className="text-xs text-slate-500">No account uses this email yet: it is created with this name and password, to share with them.</p>
+      </form>
+      {link && state?.ok && (
+        <div role="status" className="rounded-md border border-emerald-200 bg-emerald-50 p-3">
+          <label htmlFor={`${ids}-link`} className="label text-emerald-900">
+            Invitation link for <span className="normal-case">{state.data.email}</span> ({state.data.role})
+          </label>
+          <div className="flex gap-2">
+            <input id={`${ids}-link`} readOnly value={link} className="input font-mono text-xs" onFocus={(e) => e.target.select()} />
+            <CopyButton value={link} target={`${ids}-link`} label="Copy the invitation link" />
+          </div>
+          <p className="mt-1 text-xs text-emerald-900">
+            Send it to them yourself: it works once, for that email only, until <RelativeTime value={new Date(state.data.expiresAt)} />. They sign in with
+            that email, or create their account from the link, and then accept.
+          </p>
+        </div>
       )}
-      {state?.ok && (
-        <p role="status" className="text-sm text-emerald-700">
-          Added {state.data.email} as {state.data.role}
-          {state.data.created && " (new account)"}.
-        </p>
-      )}
-      {state && !state.ok && !needsAccount(state) && !FIELDS.some((f) => state.fieldErrors?.[f]) && (
+      {state && !state.ok && !error("email") && (
         <p role="alert" className="text-sm text-rose-700">
           {state.message}
         </p>
       )}
-    </form>
+    </div>
+  );
+}
+
+/** A pending invitation, with Revoke. */
+export function InvitationRow({ invitation }: { invitation: { id: string; email: string; role: string; invitedBy: string | null; expiresAt: Date } }) {
+  const [state, action, pending] = useActionState(revokeInvitationAction, undefined);
+  return (
+    <tr data-invitation={invitation.email}>
+      <th scope="row" className="px-4 py-2 text-left font-medium">
+        {invitation.email}
+      </th>
+      <td className="px-4 py-2">{invitation.role}</td>
+      <td className="px-4 py-2">{invitation.invitedBy ?? "—"}</td>
+      <td className="px-4 py-2 whitespace-nowrap">
+        <RelativeTime value={invitation.expiresAt} />
+      </td>
+      <td className="px-4 py-2 text-right">
+        <form onSubmit={submitTo(action)}>
+          <input type="hidden" name="id" value={invitation.id} />
+          <button className="btn btn-sm btn-danger" disabled={pending} aria-label={`Revoke the invitation of ${invitation.email}`}>
+            Revoke
+          </button>
+        </form>
+        {state && !state.ok && (
+          <p role="alert" className="field-error">
+            {state.message}
+          </p>
+        )}
+      </td>
+    </tr>
   );
 }

@@ -2,10 +2,12 @@ import type { Metadata } from "next";
 import { getDb } from "@/db/client";
 import { Card, EmptyState, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
+import { ScrollRegion } from "@/app/_components/scroll-region";
 import { requirePageContext } from "@/app/_lib/context";
+import { listInvitations } from "@/lib/orgs/invitations";
 import { getOrganization, listApiTokens, listMembers } from "@/lib/orgs/orgs";
 import { AutoApproveForm, RegistrationToken } from "./enrollment";
-import { AddMemberForm, MemberRow } from "./members";
+import { InvitationRow, InviteMemberForm, MemberRow } from "./members";
 import { CreateTokenForm, RevokeToken } from "./tokens";
 
 export const metadata: Metadata = { title: "Settings" };
@@ -15,15 +17,22 @@ function AdminsOnly({ children }: { children: React.ReactNode }) {
   return <p className="text-xs text-slate-500">{children}</p>;
 }
 
-function Th({ children, className = "" }: { children?: React.ReactNode; className?: string }) {
+const theadClass = "border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-600 uppercase";
+
+/** A settings table's header row; `actions` adds the (visually unlabelled) column of buttons. */
+function TableHead({ columns, actions = false }: { columns: string[]; actions?: boolean }) {
   return (
-    <th scope="col" className={`px-4 py-2.5 font-semibold whitespace-nowrap ${className}`}>
-      {children}
-    </th>
+    <thead className={theadClass}>
+      <tr>
+        {[...columns, ...(actions ? [""] : [])].map((c) => (
+          <th key={c || "actions"} scope="col" className="px-4 py-2.5 font-semibold whitespace-nowrap">
+            {c || <span className="sr-only">Actions</span>}
+          </th>
+        ))}
+      </tr>
+    </thead>
   );
 }
-
-const theadClass = "border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase";
 
 export default async function SettingsPage() {
   const ctx = await requirePageContext();
@@ -32,6 +41,7 @@ export default async function SettingsPage() {
   const org = getOrganization(db, ctx.actor);
   const members = listMembers(db, ctx.actor);
   const tokens = isAdmin ? listApiTokens(db, ctx.actor) : [];
+  const invitations = isAdmin ? listInvitations(db, ctx.actor) : [];
 
   return (
     <div className="space-y-5">
@@ -72,21 +82,9 @@ export default async function SettingsPage() {
       </div>
 
       <Card title="Members">
-        <div className="-mx-4 -my-3 overflow-x-auto">
+        <ScrollRegion label="Member list" className="-mx-4 -my-3">
           <table className="w-full text-left text-sm">
-            <thead className={theadClass}>
-              <tr>
-                <Th>Email</Th>
-                <Th>Name</Th>
-                <Th>Role</Th>
-                <Th>Added</Th>
-                {isAdmin && (
-                  <Th>
-                    <span className="sr-only">Actions</span>
-                  </Th>
-                )}
-              </tr>
-            </thead>
+            <TableHead columns={["Email", "Name", "Role", "Added"]} actions={isAdmin} />
             <tbody className="divide-y divide-slate-100">
               {members.map((m) =>
                 isAdmin ? (
@@ -110,15 +108,28 @@ export default async function SettingsPage() {
               )}
             </tbody>
           </table>
-        </div>
+        </ScrollRegion>
         <div className="mt-6 border-t border-slate-100 pt-4">
           {isAdmin ? (
             <>
-              <h3 className="mb-2 text-sm font-semibold text-slate-800">Add member</h3>
-              <AddMemberForm />
+              <h3 className="mb-2 text-sm font-semibold text-slate-800">Invite a member</h3>
+              <InviteMemberForm />
+              {invitations.length > 0 && (
+                <ScrollRegion label="Invitations" className="-mx-4 mt-4 border-t border-slate-100">
+                  <table className="w-full text-left text-sm">
+                    <caption className="px-4 pt-3 text-left text-sm font-semibold text-slate-800">Waiting for an answer</caption>
+                    <TableHead columns={["Email", "Role", "Invited by", "Expires"]} actions />
+                    <tbody className="divide-y divide-slate-100">
+                      {invitations.map((i) => (
+                        <InvitationRow key={i.id} invitation={i} />
+                      ))}
+                    </tbody>
+                  </table>
+                </ScrollRegion>
+              )}
             </>
           ) : (
-            <AdminsOnly>Only ADMINs add members and change roles.</AdminsOnly>
+            <AdminsOnly>Only ADMINs invite members and change roles.</AdminsOnly>
           )}
         </div>
       </Card>
@@ -130,25 +141,12 @@ export default async function SettingsPage() {
               A token calls the JSON API as its owner, with the lower of its role and the owner&apos;s. Only a hash is stored.
             </p>
             <CreateTokenForm />
-            <div className="-mx-4 -mb-3 overflow-x-auto border-t border-slate-100">
+            <ScrollRegion label="Token list" className="-mx-4 -mb-3 border-t border-slate-100">
               <table className="w-full text-left text-sm">
-                <thead className={theadClass}>
-                  <tr>
-                    <Th>Name</Th>
-                    <Th>Prefix</Th>
-                    <Th>Role</Th>
-                    <Th>Owner</Th>
-                    <Th>Created</Th>
-                    <Th>Last used</Th>
-                    <Th>Revoked</Th>
-                    <Th>
-                      <span className="sr-only">Actions</span>
-                    </Th>
-                  </tr>
-                </thead>
+                <TableHead columns={["Name", "Prefix", "Role", "Owner", "Created", "Last used", "Revoked"]} actions />
                 <tbody className="divide-y divide-slate-100">
                   {tokens.map((t) => (
-                    <tr key={t.id} className={t.revokedAt ? "text-slate-400" : ""} data-token={t.name}>
+                    <tr key={t.id} className={t.revokedAt ? "text-slate-500" : ""} data-token={t.name}>
                       <th scope="row" className="px-4 py-2 text-left font-medium">
                         {t.name}
                       </th>
@@ -170,7 +168,7 @@ export default async function SettingsPage() {
                 </tbody>
               </table>
               {tokens.length === 0 && <EmptyState title="No API tokens yet">Create one above for a script or CI job.</EmptyState>}
-            </div>
+            </ScrollRegion>
           </div>
         ) : (
           <AdminsOnly>Only ADMINs see and manage API tokens.</AdminsOnly>

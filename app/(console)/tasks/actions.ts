@@ -5,10 +5,11 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 import { getDb } from "@/db/client";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
+import { argument, formFields } from "@/app/_lib/form";
 import { ValidationError } from "@/lib/errors";
-import { issueFanout } from "@/lib/tasks/issue";
+import { issueFanout, issueFanoutOnce, type IssueSummary } from "@/lib/tasks/issue";
+import { taskCodeSchema } from "@/lib/tasks/schemas";
 import { cancelTask, rerunTask } from "@/lib/tasks/verbs";
-import { toValidationError } from "@/lib/validation";
 
 const names = z
   .string()
@@ -26,12 +27,18 @@ const issueFormSchema = z
     targetNames: names,
     when: z.enum(["now", "later"]).default("now"),
     scheduledAt: z.string().max(40).optional(),
-    ttlValue: z.coerce.number({ error: () => "Time to live is a number" }).positive("Time to live is positive").max(1e7),
+    // What a number field sends: digits, perhaps with a fraction ("1.5" hours); not "1e3" or "0x10".
+    ttlValue: z.preprocess(
+      (v) => (typeof v === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v),
+      z.number({ error: () => "Time to live is a number" }).positive("Time to live is positive").max(1e7),
+    ),
     ttlUnit: z.enum(["minutes", "hours", "days"]),
     "payload.host": z.string().max(300).optional(),
     "payload.count": z.string().max(10).optional(),
     "payload.targetVersion": z.string().max(64).optional(),
     "payload.mode": z.string().max(10).optional(),
+    // Made by the form for each submission (issue-form.tsx); its rules are the domain's.
+    idempotencyKey: z.string().max(300).optional(),
   })
   .transform((f) => {
     const payload: Record<string, unknown> = {};
@@ -39,23 +46,27 @@ const issueFormSchema = z
     if (f.type === "PLUGIN_INSTALL" && f["payload.targetVersion"]) payload.targetVersion = f["payload.targetVersion"];
     if (f.type === "FIRMWARE_UPGRADE") payload.mode = f["payload.mode"];
     return {
-      type: f.type,
-      payload,
-      targets: f.targetKind === "all" ? { all: true } : { [f.targetKind]: f.targetNames },
-      scheduledAt: f.when === "later" ? (f.scheduledAt ?? "") : null,
-      ttlSeconds: Math.round(f.ttlValue * TTL_UNITS[f.ttlUnit]),
+      key: f.idempotencyKey,
+      input: {
+        type: f.type,
+        payload,
+        targets: f.targetKind === "all" ? { all: true } : { [f.targetKind]: f.targetNames },
+        scheduledAt: f.when === "later" ? (f.scheduledAt ?? "") : null,
+        ttlSeconds: Math.round(f.ttlValue * TTL_UNITS[f.ttlUnit]),
+      },
     };
   });
 
-export type IssueSummary = { fanout: string; total: number; first: string };
+export type { IssueSummary };
 
 export async function issueTaskAction(_prev: ActionResult<IssueSummary> | undefined, formData: FormData): Promise<ActionResult<IssueSummary>> {
   const result = await runAction((actor) => {
-    const parsed = issueFormSchema.safeParse(Object.fromEntries(formData));
-    if (!parsed.success) throw toValidationError(parsed.error);
-    if (parsed.data.scheduledAt === "") throw new ValidationError("Pick the time to run at", { scheduledAt: ["Pick the time to run at"] });
-    const r = issueFanout(getDb(), actor, parsed.data);
-    return { fanout: r.fanout, total: r.total, first: r.tasks[0].code };
+    const { key, input } = formFields(issueFormSchema, formData);
+    if (input.scheduledAt === "") throw new ValidationError("Pick the time to run at", { scheduledAt: ["Pick the time to run at"] });
+    // With the form's key, a double submit or a retry after a lost answer issues once.
+    if (key) return issueFanoutOnce(getDb(), actor, input, key);
+    const r = issueFanout(getDb(), actor, input);
+    return { fanout: r.fanout, total: r.total, first: r.tasks[0].code, replayed: false };
   });
   if (result.ok) {
     revalidatePath("/tasks");
@@ -69,7 +80,7 @@ export async function issueTaskAction(_prev: ActionResult<IssueSummary> | undefi
 
 export async function cancelTaskAction(code: string): Promise<ActionResult> {
   const result = await runAction((actor) => {
-    cancelTask(getDb(), actor, code);
+    cancelTask(getDb(), actor, argument(taskCodeSchema, code));
     return undefined;
   });
   if (result.ok) revalidatePath(`/tasks/${code}`);
@@ -77,7 +88,7 @@ export async function cancelTaskAction(code: string): Promise<ActionResult> {
 }
 
 export async function rerunTaskAction(code: string): Promise<ActionResult> {
-  const result = await runAction((actor) => rerunTask(getDb(), actor, code).tasks[0].code);
+  const result = await runAction((actor) => rerunTask(getDb(), actor, argument(taskCodeSchema, code)).tasks[0].code);
   if (!result.ok) return result;
   redirect(`/tasks/${result.data}`);
 }

@@ -1,9 +1,8 @@
 "use client";
 
 import Link from "next/link";
-import { useActionState, useState } from "react";
+import { startTransition, useActionState, useRef, useState, type FormEvent } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
-import { submitTo } from "@/app/_lib/submit";
 import { TASK_TYPE_LABELS, TASK_TYPES, type TaskType } from "@/lib/tasks/constants";
 import { issueTaskAction, type IssueSummary } from "./actions";
 
@@ -16,17 +15,41 @@ function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undef
   ) : null;
 }
 
+/**
+ * A random key naming one submission. getRandomValues rather than randomUUID: the latter
+ * exists only in secure contexts, and the console may be served over plain http on a LAN.
+ */
+function newSubmissionKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Issue one type to devices, OUs or the whole organization, now or at a time. */
 export function IssueForm({ ous }: { ous: string[] }) {
   const [state, action, pending] = useActionState(issueTaskAction, undefined);
+  // The key of the submission in flight or last failed, and the result shown when it was made.
+  const submission = useRef<{ key: string; madeAt: typeof state } | null>(null);
   const [type, setType] = useState<TaskType>("SYNC");
   const [targetKind, setTargetKind] = useState<"devices" | "ous" | "all">("devices");
   const [when, setWhen] = useState<"now" | "later">("now");
   const [localTime, setLocalTime] = useState("");
   const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
 
+  // Submits without React's automatic form reset (see app/_lib/submit.ts), with a key naming
+  // the submission: a double click or a retry after a lost answer sends the same key, and the
+  // server issues once. Made here, not at render: the server's render has no key to give,
+  // and a success shown since the key was made means the next submission is a new one.
+  const onSubmit = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const formData = new FormData(e.currentTarget, (e.nativeEvent as SubmitEvent).submitter);
+    const held = submission.current;
+    const key = !held || (state?.ok && state !== held.madeAt) ? newSubmissionKey() : held.key;
+    if (key !== held?.key) submission.current = { key, madeAt: state };
+    formData.set("idempotencyKey", key);
+    startTransition(() => action(formData));
+  };
+
   return (
-    <form onSubmit={submitTo(action)} className="grid gap-4 p-4 md:grid-cols-2" aria-label="Issue task">
+    <form onSubmit={onSubmit} className="grid gap-4 p-4 md:grid-cols-2" aria-label="Issue task">
       <div>
         <label htmlFor="issue-type" className="label">
           Type
@@ -168,7 +191,7 @@ export function IssueForm({ ous }: { ous: string[] }) {
         </button>
         {state?.ok && (
           <p role="status" className="text-sm text-emerald-700">
-            Issued {state.data.total} task{state.data.total === 1 ? "" : "s"} ·{" "}
+            {state.data.replayed ? "Already issued" : "Issued"} {state.data.total} task{state.data.total === 1 ? "" : "s"} ·{" "}
             <Link className="font-medium underline" href={state.data.total === 1 ? `/tasks/${state.data.first}` : `/tasks?fanout=${state.data.fanout}`}>
               {state.data.total === 1 ? `open ${state.data.first}` : `fan-out ${state.data.fanout}`}
             </Link>

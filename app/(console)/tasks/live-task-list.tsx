@@ -6,6 +6,7 @@ import { useRef, useState } from "react";
 import { EmptyState } from "@/app/_components/card";
 import { LiveFanouts } from "@/app/_components/live-fanouts";
 import { RelativeTime } from "@/app/_components/relative-time";
+import { ScrollRegion } from "@/app/_components/scroll-region";
 import { StatusBadge } from "@/app/_components/status-badge";
 import { useAutoRefresh } from "@/app/_lib/use-auto-refresh";
 import { LiveIndicator, useLive } from "@/app/_lib/use-live";
@@ -114,12 +115,12 @@ export function LiveTaskList({
         </button>
       )}
 
-      <div className="card overflow-x-auto">
+      <ScrollRegion label="Task list" className="card">
         <table className="w-full text-left text-sm">
           <thead className="border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-500 uppercase">
             <tr>
-              {COLUMNS.map((h) => (
-                <th key={h} scope="col" className="px-4 py-2.5 font-semibold">
+              {COLUMNS.map((h, i) => (
+                <th key={h} scope="col" className={`bg-slate-50 px-4 py-2.5 font-semibold ${i === 0 ? "max-md:sticky max-md:left-0" : ""}`}>
                   {h}
                 </th>
               ))}
@@ -130,9 +131,10 @@ export function LiveTaskList({
               <tr
                 key={t.code}
                 data-code={t.code}
-                className={`transition-[opacity,background-color] duration-1000 hover:bg-slate-50 ${view.leaving.has(t.code) ? "opacity-0" : ""} ${view.flash.has(t.code) ? "bg-sky-50" : ""}`}
+                className={`transition-[opacity,background-color] duration-1000 hover:bg-slate-50 ${view.leaving.has(t.code) ? "opacity-0" : ""} ${view.flash.has(t.code) ? "bg-sky-50" : "bg-white"}`}
               >
-                <td className="px-4 py-2">
+                {/* On a narrow screen the table scrolls sideways under the code, which stays in view. */}
+                <td className="bg-inherit px-4 py-2 max-md:sticky max-md:left-0">
                   <Link href={`/tasks/${t.code}`} className="font-mono font-semibold text-sky-700 hover:underline">
                     {t.code}
                   </Link>
@@ -141,7 +143,7 @@ export function LiveTaskList({
                 <td className="px-4 py-2">
                   <StatusBadge status={t.status} />
                 </td>
-                <td className={`px-4 py-2 ${isDeletedName(t.device) ? "text-slate-400 line-through decoration-slate-300" : ""}`}>{t.device}</td>
+                <td className={`px-4 py-2 ${isDeletedName(t.device) ? "text-slate-500 line-through decoration-slate-400" : ""}`}>{t.device}</td>
                 <td className="px-4 py-2 text-slate-600">{t.organization}</td>
                 <td className="px-4 py-2 whitespace-nowrap">
                   <RelativeTime value={t.scheduledAt} />
@@ -154,7 +156,7 @@ export function LiveTaskList({
           </tbody>
         </table>
         {rows.length === 0 && <EmptyState title={Object.values(filter).some(Boolean) ? "No tasks match these filters" : "No tasks yet"}>{emptyHint}</EmptyState>}
-      </div>
+      </ScrollRegion>
 
       {(view.hasNewer || view.hasOlder) && rows.length > 0 && (
         <nav aria-label="Pages" className="flex items-center justify-between">

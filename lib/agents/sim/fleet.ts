@@ -326,6 +326,12 @@ export class Fleet {
       throw new FleetError(`Cannot reach ${o.url}: ${(e as Error).message}`, 1);
     }
     const body: unknown = await res.json().catch(() => null);
+    if (res.status === 429 && !this.stopping) {
+      // Enrollment is throttled (protocol §1): wait as long as the server says, then again.
+      const seconds = Math.min(Math.max(Number(res.headers.get("retry-after")) || 5, 1), 120);
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      return this.enrollOne(name);
+    }
     if (res.status === 201) {
       const answer = enrollAnswerSchema.safeParse(body);
       if (!answer.success) throw new Error("the enroll answer is not { device_id, device_token, status }");

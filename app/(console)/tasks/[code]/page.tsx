@@ -125,7 +125,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
               <RelativeTime value={task.finishedAt} empty="Not yet" />
             </Field>
             <Field label="Expires">
-              {isFinal(task.status) ? <span className="text-slate-400">— (finished)</span> : <RelativeTime value={task.expiresAt} />}
+              {isFinal(task.status) ? <span className="text-slate-500">— (finished)</span> : <RelativeTime value={task.expiresAt} />}
               {task.status === "IN_PROGRESS" && <span className="block text-xs text-slate-500">Fails if no result within {LEASE_MINUTES[task.type]} minutes of starting</span>}
             </Field>
           </dl>
@@ -133,7 +133,10 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
 
         <Card title="Message">
           {task.message ? (
-            <pre className="max-h-80 overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs whitespace-pre-wrap text-slate-100">{task.message}</pre>
+            // A long message scrolls inside its box: the box takes the focus so the keyboard can scroll it.
+            <pre tabIndex={0} className="max-h-80 overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs whitespace-pre-wrap text-slate-100">
+              {task.message}
+            </pre>
           ) : (
             <p className="text-sm text-slate-500">{isFinal(task.status) ? "The agent sent no message." : "No message yet: the agent reports one when the task finishes."}</p>
           )}

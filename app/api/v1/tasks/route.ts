@@ -1,4 +1,5 @@
-import { apiRoute, created, otherMethods, parseInput, parseQuery, readJson } from "@/lib/api/http";
+import { apiRoute, otherMethods, parseInput, parseJson, parseQuery, readText } from "@/lib/api/http";
+import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { issueBodySchema, listQuerySchema } from "@/lib/api/schemas";
 import { issueResult, taskItem } from "@/lib/api/serialize";
 import { issueFanout } from "@/lib/tasks/issue";
@@ -13,8 +14,10 @@ export const GET = apiRoute(({ req, db, actor }) => {
 });
 
 export const POST = apiRoute(async ({ req, db, actor }) => {
-  const input = parseInput(issueBodySchema, await readJson(req));
-  return created(issueResult(issueFanout(db, actor, input)));
+  const text = await readText(req);
+  const claim = idempotencyClaim(req, text);
+  const input = parseInput(issueBodySchema, parseJson(text));
+  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => issueFanout(db, actor, input, undefined, { remember }), 201, issueResult);
 });
 
 export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

@@ -1,11 +1,18 @@
 import { created, otherMethods, publicRoute, readJson } from "@/lib/api/http";
 import { enrollDevice } from "@/lib/devices/agents";
+import { clientAddress, EnrollThrottle } from "@/lib/server/enroll-throttle";
 
 export const dynamic = "force-dynamic";
 
+const throttle = new EnrollThrottle();
+
 /** Agents enroll with their organization's registration token (docs/agent-protocol.md). */
 export const POST = publicRoute(async ({ req, db }) => {
-  const r = enrollDevice(db, await readJson(req));
+  // The address is counted before the body is even read; the token once it is known.
+  await throttle.address(clientAddress(req.headers));
+  const body = await readJson(req);
+  await throttle.token((body as { registration_token?: unknown } | null)?.registration_token);
+  const r = enrollDevice(db, body);
   return created({ device_id: r.deviceId, device_token: r.deviceToken, status: r.status });
 });
 

@@ -1,10 +1,16 @@
-import { apiRoute, created, otherMethods } from "@/lib/api/http";
+import { apiRoute, otherMethods } from "@/lib/api/http";
+import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { taskCodeParam } from "@/lib/api/schemas";
 import { issueResult } from "@/lib/api/serialize";
 import { rerunTask } from "@/lib/tasks/verbs";
 
 export const dynamic = "force-dynamic";
 
-export const POST = apiRoute<{ code: string }>(({ db, actor, params }) => created(issueResult(rerunTask(db, actor, taskCodeParam(params.code)))));
+// A re-run takes no body: the key names the re-run of this task (method and path).
+export const POST = apiRoute<{ code: string }>(({ req, db, actor, params }) => {
+  const claim = idempotencyClaim(req, "");
+  const code = taskCodeParam(params.code);
+  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => rerunTask(db, actor, code, { remember }), 201, issueResult);
+});
 
 export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");

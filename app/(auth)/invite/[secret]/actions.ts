@@ -1,0 +1,58 @@
+"use server";
+
+import { headers } from "next/headers";
+import { redirect } from "next/navigation";
+import { z } from "zod";
+import { getDb } from "@/db/client";
+import { getAuth } from "@/lib/auth/auth";
+import { setActiveOrganization } from "@/lib/auth/session";
+import { isDomainError, type FieldErrors } from "@/lib/errors";
+import { acceptInvitation, acceptInvitationAsNewUser } from "@/lib/orgs/invitations";
+import { getSessionContext } from "@/app/_lib/context";
+import { formFields } from "@/app/_lib/form";
+
+export type InviteState = { message?: string; fieldErrors?: FieldErrors } | undefined;
+
+// Field shapes only: the verbs validate names, passwords and the secret themselves.
+const acceptForm = z.object({ secret: z.string().max(100) });
+const newAccountForm = z.object({ secret: z.string().max(100), name: z.string().max(200), password: z.string().max(200) });
+
+function failure(e: unknown): InviteState {
+  if (isDomainError(e)) return { message: e.message, fieldErrors: e.fieldErrors };
+  console.error("Accepting an invitation failed", e);
+  return { message: "Something went wrong on the server; nothing was changed" };
+}
+
+/** The signed-in person joins, and works in the organization they just joined. */
+export async function acceptInvitationAction(_prev: InviteState, formData: FormData): Promise<InviteState> {
+  const ctx = await getSessionContext();
+  if (!ctx) return { message: "Sign in first" };
+  try {
+    const { secret } = formFields(acceptForm, formData);
+    const joined = acceptInvitation(getDb(), secret, { userId: ctx.user.id, email: ctx.user.email });
+    setActiveOrganization(getDb(), ctx, joined.organizationId);
+  } catch (e) {
+    return failure(e);
+  }
+  redirect("/tasks");
+}
+
+/** No account yet: create it with the invited email, join, and sign in. */
+export async function createAccountAction(_prev: InviteState, formData: FormData): Promise<InviteState> {
+  let email: string;
+  let password: string;
+  try {
+    const f = formFields(newAccountForm, formData);
+    password = f.password;
+    email = (await acceptInvitationAsNewUser(getDb(), f.secret, { name: f.name, password: f.password })).email;
+  } catch (e) {
+    return failure(e);
+  }
+  try {
+    await getAuth().api.signInEmail({ body: { email, password }, headers: await headers() });
+  } catch (e) {
+    console.error("Signing in after accepting an invitation failed", e);
+    redirect("/sign-in");
+  }
+  redirect("/tasks");
+}

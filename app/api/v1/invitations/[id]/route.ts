@@ -1,0 +1,11 @@
+import { apiRoute, otherMethods } from "@/lib/api/http";
+import { revokeInvitation } from "@/lib/orgs/invitations";
+
+export const dynamic = "force-dynamic";
+
+export const DELETE = apiRoute<{ id: string }>(({ db, actor, params }) => {
+  revokeInvitation(db, actor, params.id);
+  return { revoked: params.id };
+});
+
+export const { GET, POST, PUT, PATCH } = otherMethods("DELETE");

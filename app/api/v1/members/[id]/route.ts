@@ -1,0 +1,23 @@
+import { apiRoute, otherMethods, parseInput, readJson } from "@/lib/api/http";
+import { memberView, roleBodySchema } from "@/lib/api/people";
+import { NotFoundError } from "@/lib/errors";
+import { listMembers, removeMember, setMemberRole } from "@/lib/orgs/orgs";
+
+export const dynamic = "force-dynamic";
+
+/** Changes a member's role; their open live connections close at once. */
+export const PUT = apiRoute<{ id: string }>(async ({ req, db, actor, params }) => {
+  const { role } = parseInput(roleBodySchema, await readJson(req));
+  setMemberRole(db, actor, { memberId: params.id, role });
+  const m = listMembers(db, actor).find((x) => x.id === params.id);
+  if (!m) throw new NotFoundError("Member");
+  return memberView(m);
+});
+
+/** Removes a member: their tokens for this organization are revoked, their live connections closed. */
+export const DELETE = apiRoute<{ id: string }>(({ db, actor, params }) => {
+  removeMember(db, actor, params.id);
+  return { removed: params.id };
+});
+
+export const { GET, POST, PATCH } = otherMethods("PUT", "DELETE");

@@ -1,0 +1,11 @@
+import { apiRoute, otherMethods } from "@/lib/api/http";
+import { revokeApiToken } from "@/lib/orgs/orgs";
+
+export const dynamic = "force-dynamic";
+
+export const DELETE = apiRoute<{ id: string }>(({ db, actor, params }) => {
+  revokeApiToken(db, actor, params.id);
+  return { revoked: params.id };
+});
+
+export const { GET, POST, PUT, PATCH } = otherMethods("DELETE");

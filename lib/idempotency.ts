@@ -1,0 +1,101 @@
+import { and, eq, lt, sql } from "drizzle-orm";
+import { z } from "zod";
+import type { Db } from "../db/client";
+import { idempotencyKeys } from "../db/schema";
+import { requireRole, type Actor } from "./auth/actor";
+import type { Role } from "./auth/roles";
+import { ConflictError, UnprocessableError, ValidationError } from "./errors";
+import type { DbOrTx } from "./tasks/transition";
+
+// Idempotency keys (draft-ietf-httpapi-idempotency-key-header), for any creating request:
+// the caller names a request with a key; the same key and the same request from the same
+// caller replay the first answer instead of creating again, the same key with another
+// request is refused. The answer is written by the verb inside the transaction that creates
+// (see `remember` in issueFanout), so a committed creation always has its key and a request
+// that failed leaves none: retrying it simply runs it.
+//
+// A request still in progress cannot be observed here: the lookup and the verb's
+// transaction run in one synchronous step of the one process, so a concurrent duplicate
+// sees either no key or the committed answer (requests are, in effect, serialized). Only a
+// writer elsewhere committing the same key between our lookup and our insert would collide;
+// that rolls our creation back and answers 409.
+
+/** How long a key is remembered; after that the same key is a new request. */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600 * 1000;
+/** Expired keys removed per new key: a bounded, index-driven clean-up that never piles up. */
+const PURGE_BATCH = 100;
+
+export const KEY_MESSAGE = "An Idempotency-Key is 1 to 255 visible ASCII characters";
+export const idempotencyKeySchema = z.string({ error: () => KEY_MESSAGE }).regex(/^[\x21-\x7e]{1,255}$/, KEY_MESSAGE);
+
+export const MISMATCH_MESSAGE = "This Idempotency-Key was used with another request";
+export const IN_PROGRESS_MESSAGE = "A request with this Idempotency-Key is in progress";
+
+/** A caller's key and the fingerprint of the request it names (what "the same request" means). */
+export type IdempotencyClaim = { key: string; fingerprint: string };
+/** What is stored and replayed: a status and a JSON body, as the caller's adapter answers. */
+export type StoredAnswer = { status: number; body: unknown };
+export type Remember<R> = (tx: DbOrTx, result: R) => void;
+
+/** Keys belong to the caller: a user's session and each of their tokens are separate callers. */
+export function principalOf(actor: Actor): string {
+  if (actor.principal) return actor.principal;
+  if (actor.userId) return `user:${actor.userId}`;
+  throw new ValidationError("This caller cannot use an Idempotency-Key");
+}
+
+const where = (actor: Actor, key: string) =>
+  and(eq(idempotencyKeys.organizationId, actor.organizationId), eq(idempotencyKeys.principal, principalOf(actor)), eq(idempotencyKeys.key, key));
+
+/** The answer stored for this key, null if none (or expired); another request's key → 422. */
+export function storedAnswer(db: DbOrTx, actor: Actor, claim: IdempotencyClaim, now = new Date()): StoredAnswer | null {
+  const row = db.select().from(idempotencyKeys).where(where(actor, claim.key)).get();
+  if (!row || row.createdAt.getTime() <= now.getTime() - IDEMPOTENCY_KEY_TTL_MS) return null;
+  if (row.requestHash !== claim.fingerprint) throw new UnprocessableError(MISMATCH_MESSAGE);
+  return { status: row.status, body: JSON.parse(row.response) as unknown };
+}
+
+/** Writes a key's answer; called inside the creating transaction. */
+export function rememberAnswer(tx: DbOrTx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): void {
+  const expired = now.getTime() - IDEMPOTENCY_KEY_TTL_MS;
+  tx.run(
+    sql`delete from ${idempotencyKeys} where rowid in (select rowid from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`,
+  );
+  const row = { organizationId: actor.organizationId, principal: principalOf(actor), key: claim.key, requestHash: claim.fingerprint, status: answer.status, response: JSON.stringify(answer.body), createdAt: now };
+  const written = tx
+    .insert(idempotencyKeys)
+    .values(row)
+    .onConflictDoUpdate({
+      target: [idempotencyKeys.organizationId, idempotencyKeys.principal, idempotencyKeys.key],
+      set: { requestHash: row.requestHash, status: row.status, response: row.response, createdAt: row.createdAt },
+      // Only an expired key is taken over; a live one belongs to a request that got there first.
+      setWhere: lt(idempotencyKeys.createdAt, new Date(expired + 1)),
+    })
+    .run();
+  if (!written.changes) throw new ConflictError(IN_PROGRESS_MESSAGE);
+}
+
+/**
+ * Runs a creating verb at most once per key: with no claim, it just runs; with one, a stored
+ * answer is replayed (after the same role check the verb would make), else the verb runs and
+ * `answer` of its result is stored inside its transaction through the `remember` hook.
+ */
+export function runOnce<R>(
+  db: Db,
+  actor: Actor,
+  opts: { needs: Role; claim: IdempotencyClaim | null; now?: Date },
+  run: (remember?: Remember<R>) => R,
+  answer: (result: R) => StoredAnswer,
+): StoredAnswer & { replayed: boolean } {
+  const { claim, now = new Date() } = opts;
+  if (!claim) return { ...answer(run()), replayed: false };
+  requireRole(actor, opts.needs);
+  const prior = storedAnswer(db, actor, claim, now);
+  if (prior) return { ...prior, replayed: true };
+  let stored: StoredAnswer | undefined;
+  const result = run((tx, r) => {
+    stored = answer(r);
+    rememberAnswer(tx, actor, claim, stored, now);
+  });
+  return { ...(stored ?? answer(result)), replayed: false };
+}

@@ -1,0 +1,46 @@
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimitedError } from "../errors";
+
+/** Enrollment attempts per client address per minute, whatever their outcome. */
+export const ENROLL_PER_ADDRESS_PER_MINUTE = 120;
+/** Enrollment attempts per registration token per minute, from all addresses together. */
+export const ENROLL_PER_TOKEN_PER_MINUTE = 300;
+
+/**
+ * Enrollment is the one unauthenticated write: each attempt is a transaction, and a leaked
+ * registration token must not let anyone fill an organization with devices at full speed.
+ * Generous enough for a fleet rolling out (agents wait `Retry-After` and try again).
+ */
+export class EnrollThrottle {
+  private readonly byAddress = new RateLimiterMemory({ points: ENROLL_PER_ADDRESS_PER_MINUTE, duration: 60, keyPrefix: "enroll-addr" });
+  private readonly byToken = new RateLimiterMemory({ points: ENROLL_PER_TOKEN_PER_MINUTE, duration: 60, keyPrefix: "enroll-token" });
+
+  /** Counts an attempt from `address`; throws RateLimitedError past the limit. */
+  address(address: string): Promise<void> {
+    return take(this.byAddress, address, "Too many enrollment attempts from this address");
+  }
+
+  /** Counts an attempt with `token`; throws RateLimitedError past the limit. */
+  token(token: unknown): Promise<void> {
+    if (typeof token !== "string" || !token) return Promise.resolve();
+    return take(this.byToken, token, "Too many enrollments with this registration token");
+  }
+}
+
+async function take(limiter: RateLimiterMemory, key: string, message: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (e) {
+    if (!(e instanceof RateLimiterRes)) throw e;
+    const seconds = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+    throw new RateLimitedError(`${message}; try again in ${seconds} s`, seconds);
+  }
+}
+
+/**
+ * The client's address as server.ts left it in X-Forwarded-For: the socket's address, or,
+ * behind a trusted proxy, the first address the proxy names.
+ */
+export function clientAddress(headers: Headers): string {
+  return headers.get("x-forwarded-for")?.split(",")[0]?.trim() || "unknown";
+}

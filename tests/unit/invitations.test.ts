@@ -1,0 +1,134 @@
+// Joining an organization through an invitation: the verbs on a real migrated database.
+import { randomBytes } from "node:crypto";
+import { and, eq } from "drizzle-orm";
+import { beforeAll, describe, expect, test } from "vitest";
+import { setDb } from "../../db/client";
+import { invitation, member, user } from "../../db/schema";
+import { acceptInvitation, acceptInvitationAsNewUser, findInvitation, inviteMember, listInvitations, revokeInvitation, INVITATION_DAYS } from "../../lib/orgs/invitations";
+import { listMembers, setMemberRole, setupInstance } from "../../lib/orgs/orgs";
+import { freshDb } from "../support/db";
+import { actorAs, makeOrg, makeUser } from "../support/factories";
+import { capture, expectDomainError } from "./helpers";
+
+const db = freshDb();
+beforeAll(() => {
+  // Creating an account hashes its password with better-auth's hasher, on this database.
+  process.env.BETTER_AUTH_SECRET ??= randomBytes(32).toString("base64url");
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
+  setDb(db);
+});
+
+const isMember = (organizationId: string, email: string) =>
+  !!db
+    .select({ id: member.id })
+    .from(member)
+    .innerJoin(user, eq(user.id, member.userId))
+    .where(and(eq(member.organizationId, organizationId), eq(user.email, email)))
+    .get();
+
+describe("inviting", () => {
+  test("an ADMIN invites; nobody joins until the person accepts with their own email", () => {
+    const { org, actor } = makeOrg(db);
+    const person = makeUser(db);
+    const inv = inviteMember(db, actor, { email: person.email.toUpperCase(), role: "READ_WRITE" });
+    expect(inv.email).toBe(person.email);
+    expect(isMember(org.id, person.email)).toBe(false);
+    expect(findInvitation(db, inv.secret)).toMatchObject({ email: person.email, role: "READ_WRITE", organization: org.name });
+    // Only the hash is stored.
+    expect(JSON.stringify(db.select().from(invitation).all())).not.toContain(inv.secret);
+
+    expectDomainError(() => acceptInvitation(db, inv.secret, { userId: actor.userId!, email: actor.label }), "unprocessable");
+    acceptInvitation(db, inv.secret, { userId: person.id, email: person.email });
+    expect(listMembers(db, actor).find((m) => m.email === person.email)?.role).toBe("READ_WRITE");
+    // Once.
+    expectDomainError(() => acceptInvitation(db, inv.secret, { userId: person.id, email: person.email }), "not_found");
+  });
+
+  test("the answer does not depend on whether the email has an account on the instance", () => {
+    const { actor } = makeOrg(db);
+    const someoneElsewhere = makeOrg(db).owner;
+    const a = inviteMember(db, actor, { email: someoneElsewhere.email, role: "ADMIN" });
+    const b = inviteMember(db, actor, { email: "never-seen@example.test", role: "ADMIN" });
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+    expect(listInvitations(db, actor).map((i) => i.email).sort()).toEqual([someoneElsewhere.email, "never-seen@example.test"].sort());
+  });
+
+  test("only ADMINs invite and revoke, with a role that is one of the three and a real email", () => {
+    const { actor } = makeOrg(db);
+    expectDomainError(() => inviteMember(db, actorAs(actor, "READ_WRITE"), { email: "x@example.test", role: "READ_ONLY" }), "forbidden");
+    expectDomainError(() => inviteMember(db, actor, { email: "x@example.test", role: "owner" }), "invalid");
+    expectDomainError(() => inviteMember(db, actor, { email: "not an email", role: "READ_ONLY" }), "invalid");
+    expectDomainError(() => inviteMember(db, actor, { email: `${"x".repeat(300)}@example.test`, role: "READ_ONLY" }), "invalid");
+    expect(listInvitations(db, actor)).toEqual([]);
+  });
+
+  test("a new invitation replaces the pending one; revoked, replaced and expired links do not work", () => {
+    const { actor } = makeOrg(db);
+    const person = makeUser(db);
+    const first = inviteMember(db, actor, { email: person.email, role: "READ_ONLY" });
+    const second = inviteMember(db, actor, { email: person.email, role: "ADMIN" });
+    expectDomainError(() => findInvitation(db, first.secret), "not_found");
+    expect(listInvitations(db, actor)).toHaveLength(1);
+    revokeInvitation(db, actor, listInvitations(db, actor)[0].id);
+    expectDomainError(() => acceptInvitation(db, second.secret, { userId: person.id, email: person.email }), "not_found");
+
+    const later = new Date(Date.now() + (INVITATION_DAYS + 1) * 86_400_000);
+    const third = inviteMember(db, actor, { email: person.email, role: "ADMIN" });
+    expectDomainError(() => acceptInvitation(db, third.secret, { userId: person.id, email: person.email }, later), "not_found");
+    expectDomainError(() => findInvitation(db, "inv_short"), "not_found");
+    expectDomainError(() => findInvitation(db, { toString: () => third.secret }), "not_found");
+  });
+
+  test("a member of the organization cannot be invited again", () => {
+    const { actor, owner } = makeOrg(db);
+    expectDomainError(() => inviteMember(db, actor, { email: owner.email, role: "READ_ONLY" }), "conflict");
+  });
+});
+
+describe("a newcomer's account", () => {
+  test("is created with the invited email and joins in one step; an existing account must sign in instead", async () => {
+    const { org, actor } = makeOrg(db);
+    const inv = inviteMember(db, actor, { email: "newcomer@example.test", role: "READ_ONLY" });
+    const bad = await acceptInvitationAsNewUser(db, inv.secret, { name: "", password: "short" }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: "invalid" });
+    expect(db.select().from(user).where(eq(user.email, "newcomer@example.test")).get()).toBeUndefined();
+
+    const joined = await acceptInvitationAsNewUser(db, inv.secret, { name: "New Comer", password: "long enough" });
+    expect(joined).toMatchObject({ organizationId: org.id, email: "newcomer@example.test", role: "READ_ONLY" });
+    expect(isMember(org.id, "newcomer@example.test")).toBe(true);
+
+    const other = makeOrg(db);
+    const again = inviteMember(db, other.actor, { email: "newcomer@example.test", role: "READ_ONLY" });
+    const refused = await acceptInvitationAsNewUser(db, again.secret, { name: "Impostor", password: "long enough" }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: "conflict" });
+    expect(isMember(other.org.id, "newcomer@example.test")).toBe(false);
+  });
+});
+
+describe("roles", () => {
+  test("a role change announces the member's access changed; the last ADMIN stays", () => {
+    const { actor, owner, org } = makeOrg(db);
+    const second = makeUser(db);
+    acceptInvitation(db, inviteMember(db, actor, { email: second.email, role: "ADMIN" }).secret, { userId: second.id, email: second.email });
+    const secondId = listMembers(db, actor).find((m) => m.userId === second.id)!.id;
+    const { events } = capture(() => setMemberRole(db, actor, { memberId: secondId, role: "READ_ONLY" }));
+    expect(events).toEqual([{ kind: "access.changed", userId: second.id, organizationId: org.id }]);
+    const ownerId = listMembers(db, actor).find((m) => m.userId === owner.id)!.id;
+    expectDomainError(() => setMemberRole(db, actor, { memberId: ownerId, role: "READ_ONLY" }), "conflict");
+  });
+});
+
+describe("setup", () => {
+  test("the first ADMIN and organization are made together, once", async () => {
+    const fresh = freshDb();
+    const input = { name: "Ada", email: "ada@example.test", password: "long enough", orgName: "First", orgSlug: "first" };
+    // A bad slug leaves no user behind (the two used to be written apart).
+    const bad = await setupInstance(fresh, { ...input, orgSlug: "Not A Slug" }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: "invalid" });
+    expect(fresh.select().from(user).all()).toEqual([]);
+    await setupInstance(fresh, input);
+    expect(fresh.select().from(user).all()).toHaveLength(1);
+    const twice = await setupInstance(fresh, { ...input, email: "other@example.test", orgSlug: "second" }).catch((e: unknown) => e);
+    expect(twice).toMatchObject({ code: "conflict" });
+  });
+});
