@@ -7,17 +7,15 @@ import { openDatabase, setDb, type Db } from "./db/client";
 import { loadOrCreateServerKey } from "./lib/agents/envelope";
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
-import { markAllOffline } from "./lib/devices/agents";
+import { markAllOffline } from "./lib/devices/connection";
 import { attachLiveNamespace } from "./lib/live/namespace";
 import { readEnv } from "./lib/env";
 import { startCheckpointer } from "./lib/server/checkpointer";
 import { guardRequest } from "./lib/server/request-guard";
-import { Clock } from "./lib/server/clock";
+import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
 import { dataDir, ensureSecret } from "./lib/server/secret";
 import { join } from "node:path";
-
-const IO_KEY = Symbol.for("taskwire.io");
 
 export type RunningServer = { url: string; port: number; close: () => Promise<void> };
 
@@ -56,8 +54,8 @@ export async function startServer(
     console.log(`The server was down ${down}: ${liveness.extended} running task leases lengthened by it, ${liveness.graced} held for agents to reconnect`);
   }
   // Reconcile before listening: fire, expire and fail whatever came due while down.
-  const clock = new Clock(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
-  await clock.start();
+  const scheduler = new Scheduler(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
+  await scheduler.start();
 
   const dev = env.NODE_ENV !== "production";
   const httpServer = createServer();
@@ -75,7 +73,6 @@ export async function startServer(
   });
 
   const io = new SocketServer(httpServer, { serveClient: false });
-  (globalThis as { [IO_KEY]?: SocketServer })[IO_KEY] = io;
   const agents = attachAgentNamespace(io, db, key);
   const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS });
 
@@ -95,7 +92,7 @@ export async function startServer(
     url,
     port,
     close: async () => {
-      clock.stop();
+      scheduler.stop();
       liveness.stop();
       loopMonitor?.stop();
       agents.stop();

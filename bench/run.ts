@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { ensureBuild } from "../scripts/ensure-build";
-import { DEMO_PASSWORD, DEMO_USERS } from "../db/seed";
+import { DEMO_PASSWORD, DEMO_USERS } from "../lib/demo/seed";
 import { FULL, QUICK, type Sizes } from "./config";
 import { addHistory, buildBase, copyBase, describe, type BaseData } from "./lib/data";
 import { signIn } from "./lib/http";

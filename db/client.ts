@@ -1,14 +1,16 @@
 import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { taskTriggerStatements } from "../rules/sql";
+import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
-import { taskTriggerStatements } from "./triggers";
-import { ensurePrivateDir } from "../lib/server/files";
-import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "../lib/server/integrity";
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+/** The handle or an open transaction: what a step that can run inside another's transaction takes. */
+export type DbOrTx = Db | Tx;
 
 const MIGRATIONS = resolve(process.cwd(), "db/migrations");
 
@@ -66,7 +68,7 @@ export function isDatabaseBusy(e: unknown): boolean {
  * database file. An existing file keeps whatever mode its operator chose.
  */
 function createPrivately(file: string): void {
-  ensurePrivateDir(dirname(resolve(file)));
+  mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
   try {
     closeSync(openSync(file, "wx", 0o600));
   } catch (e) {

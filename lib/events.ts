@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { TaskStatus, TaskType } from "./tasks/constants";
+import type { TaskStatus, TaskType } from "../rules/tasks";
 
 /** Published once per task transition, after its transaction commits. `from` is null on creation. */
 export type TaskTransition = {

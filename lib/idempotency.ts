@@ -1,11 +1,10 @@
 import { and, eq, lt, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../db/client";
+import type { Db, DbOrTx } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
+import type { Role } from "../rules/roles";
 import { requireRole, type Actor } from "./auth/actor";
-import type { Role } from "./auth/roles";
 import { ConflictError, UnprocessableError, ValidationError } from "./errors";
-import type { DbOrTx } from "./tasks/transition";
 
 // Idempotency keys (draft-ietf-httpapi-idempotency-key-header), for any creating request:
 // the caller names a request with a key; the same key and the same request from the same
@@ -38,7 +37,7 @@ export type StoredAnswer = { status: number; body: unknown };
 export type Remember<R> = (tx: DbOrTx, result: R) => void;
 
 /** Keys belong to the caller: a user's session and each of their tokens are separate callers. */
-export function principalOf(actor: Actor): string {
+function principalOf(actor: Actor): string {
   if (actor.principal) return actor.principal;
   if (actor.userId) return `user:${actor.userId}`;
   throw new ValidationError("This caller cannot use an Idempotency-Key");
@@ -56,7 +55,7 @@ export function storedAnswer(db: DbOrTx, actor: Actor, claim: IdempotencyClaim, 
 }
 
 /** Writes a key's answer; called inside the creating transaction. */
-export function rememberAnswer(tx: DbOrTx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): void {
+function rememberAnswer(tx: DbOrTx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): void {
   const expired = now.getTime() - IDEMPOTENCY_KEY_TTL_MS;
   tx.run(
     sql`delete from ${idempotencyKeys} where rowid in (select rowid from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`,

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { clearDb, openDatabase, setDb } from "../db/client";
-import { isSeeded, seedDemo, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../db/seed";
+import { isSeeded, seedDemo, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../lib/demo/seed";
 import { saveState } from "../lib/agents/sim/state";
 import { hasAnyUser } from "../lib/auth/users";
 import { readEnv } from "../lib/env";

@@ -6,7 +6,7 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 import { getDb } from "@/db/client";
 import { getAuth } from "@/lib/auth/auth";
-import { setActiveOrganization } from "@/lib/auth/session";
+import { setActiveOrganization } from "@/lib/orgs/session";
 import { getSessionContext } from "@/app/_lib/context";
 import { formFieldsOrNull } from "@/app/_lib/form";
 

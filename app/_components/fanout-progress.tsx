@@ -1,6 +1,6 @@
 import Link from "next/link";
 import { STATUS_BAR, STATUS_FILL } from "./status-badge";
-import { TASK_STATUSES, type TaskStatus } from "@/lib/tasks/constants";
+import { TASK_STATUSES, type TaskStatus } from "@/rules/tasks";
 
 export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
 

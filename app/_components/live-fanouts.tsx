@@ -1,7 +1,7 @@
 "use client";
 
 import type { LiveFanout } from "@/lib/live/protocol";
-import { FINAL_STATUSES } from "@/lib/tasks/constants";
+import { FINAL_STATUSES } from "@/rules/tasks";
 import { FanoutProgress } from "./fanout-progress";
 import { useNow } from "./relative-time";
 

@@ -1,5 +1,5 @@
-import type { TaskStatus } from "@/lib/tasks/constants";
-import type { DeviceStatus } from "@/lib/devices/constants";
+import type { TaskStatus } from "@/rules/tasks";
+import type { DeviceStatus } from "@/rules/devices";
 
 const TASK_STYLES: Record<TaskStatus, string> = {
   SCHEDULED: "bg-violet-50 text-violet-800 ring-violet-600/25",

@@ -5,13 +5,14 @@ import Database from "better-sqlite3";
 import { randomBytes, randomUUID } from "node:crypto";
 import { copyFileSync } from "node:fs";
 import { clearDb, openDatabase, setDb } from "../../db/client";
-import { DEMO_PASSWORD, DEMO_USERS, rng } from "../../db/seed";
-import { ALPHABET } from "../../lib/codes";
+import { DEMO_PASSWORD, DEMO_USERS, rng } from "../../lib/demo/seed";
+import { ALPHABET } from "../../rules/codes";
 import { member } from "../../db/schema";
-import { recountStatements } from "../../db/triggers";
+import { recountStatements } from "../../rules/sql";
 import { createUser } from "../../lib/auth/users";
-import { createApiToken, createOrganization, sha256 } from "../../lib/orgs/orgs";
-import { TASK_TYPES, type TaskStatus, type TaskType } from "../../lib/tasks/constants";
+import { sha256 } from "../../lib/crypto";
+import { createApiToken, createOrganization } from "../../lib/orgs/orgs";
+import { TASK_TYPES, type TaskStatus, type TaskType } from "../../rules/tasks";
 
 const AUTH_KEY = Symbol.for("taskwire.auth");
 

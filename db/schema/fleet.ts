@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { DEVICE_STATUSES } from "../../lib/devices/constants";
-import { sqlList } from "../../lib/tasks/constants";
+import { DEVICE_STATUSES } from "../../rules/devices";
+import { sqlList } from "../../rules/sql";
 import { organization } from "./auth";
 
 /** Per-organization settings Taskwire adds to better-auth's organization row. */

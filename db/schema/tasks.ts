@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { sqlList, TASK_STATUSES, TASK_TYPES } from "../../lib/tasks/constants";
+import { sqlList } from "../../rules/sql";
+import { TASK_STATUSES, TASK_TYPES } from "../../rules/tasks";
 import { organization, user } from "./auth";
 import { devices } from "./fleet";
 
@@ -19,7 +20,7 @@ export const fanouts = sqliteTable(
     createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     // How many of its tasks are still SCHEDULED, PENDING or IN_PROGRESS, and when the last
-    // of them finished: set when the fan-out is issued, kept by triggers (db/triggers.ts) on
+    // of them finished: set when the fan-out is issued, kept by triggers (rules/sql.ts) on
     // every status change, so the "active fan-outs" bars read a few rows, not the tasks.
     openTasks: integer("open_tasks").notNull().default(0),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
@@ -87,7 +88,7 @@ export const tasks = sqliteTable(
 /**
  * How many tasks each organization has of each type in each status: the JSON API's `total`
  * without counting a million rows on every page. Added to when tasks are issued, kept by
- * triggers (db/triggers.ts) on every status change and delete.
+ * triggers (rules/sql.ts) on every status change and delete.
  */
 export const taskCounts = sqliteTable(
   "task_counts",

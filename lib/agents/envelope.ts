@@ -1,8 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import { TASK_TYPES } from "../../rules/tasks";
 import { BadFileError, writeFileAtomic } from "../server/files";
-import { TASK_TYPES } from "../tasks/constants";
 
 /** What the server signs for each dispatch; the agent trusts only this. */
 export const envelopeSchema = z.object({

@@ -1,10 +1,11 @@
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
-import { agentVersionSchema, authenticateDevice, markOffline, markOnline, recordHeartbeat } from "../devices/agents";
+import { markOffline, markOnline, recordHeartbeat } from "../devices/connection";
+import { agentVersionSchema, authenticateDevice } from "../devices/enrollment";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
-import { reportResults } from "../tasks/agent";
+import { reportResults } from "../tasks/agent-verbs";
 import { TickBatch } from "./batch";
 import { deviceRoom, Dispatcher } from "./dispatcher";
 import type { ServerKey } from "./keys";

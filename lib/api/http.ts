@@ -2,9 +2,9 @@ import "server-only";
 import type { z } from "zod";
 import { getDb, isDatabaseBusy, type Db } from "@/db/client";
 import type { Actor } from "@/lib/auth/actor";
-import { resolveApiActor } from "@/lib/auth/session";
+import { isSameOrigin } from "@/lib/auth/origin";
 import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
-import { isSameOrigin } from "@/lib/server/origin";
+import { resolveApiActor } from "@/lib/orgs/session";
 import { fieldErrorsOf } from "@/lib/validation";
 
 // The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
@@ -84,7 +84,7 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /**
  * A write carried by the session cookie must come from this site: the cookie is SameSite=Lax,
  * and this refuses what slips past that (a sibling subdomain, another port or scheme). A
- * present Origin, "null" included, must name this site exactly (lib/server/origin.ts).
+ * present Origin, "null" included, must name this site exactly (lib/auth/origin.ts).
  * Clients that send no Origin at all (curl, scripts) are not browsers: a browser always
  * sends one on a cross-site POST, PUT or DELETE.
  */

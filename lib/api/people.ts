@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { allowedOrigins } from "@/lib/server/origin";
+import { allowedOrigins } from "@/lib/auth/origin";
 import type { InvitationView } from "@/lib/orgs/invitations";
 import type { listMembers } from "@/lib/orgs/orgs";
 

@@ -1,5 +1,5 @@
+import { roleAtLeast, type Role } from "../../rules/roles";
 import { ForbiddenError } from "../errors";
-import { roleAtLeast, type Role } from "./roles";
 
 /** Who is acting, in which organization, with which role — the scope of every domain verb. */
 export type Actor = {

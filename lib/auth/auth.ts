@@ -5,7 +5,7 @@ import { getDb } from "../../db/client";
 import * as schema from "../../db/schema";
 import { readEnv } from "../env";
 import { publish } from "../events";
-import { allowedOrigins } from "../server/origin";
+import { allowedOrigins } from "./origin";
 
 // better-auth does one job here: passwords and sessions. Organizations, members, roles and
 // invitations are Taskwire's own verbs (lib/orgs), so no better-auth plugin exposes a second
@@ -17,14 +17,14 @@ function createAuth() {
   return betterAuth({
     secret: env.BETTER_AUTH_SECRET,
     baseURL: env.BETTER_AUTH_URL,
-    // The same-site rule every cookie-carrying way in uses (lib/server/origin.ts).
+    // The same-site rule every cookie-carrying way in uses (lib/auth/origin.ts).
     trustedOrigins: (request) => (request ? allowedOrigins(request.headers) : env.BETTER_AUTH_URL ? [env.BETTER_AUTH_URL] : []),
     database: drizzleAdapter(getDb(), { provider: "sqlite", schema }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, disableSignUp: true },
     session: {
       expiresIn: 60 * 60 * 24 * 7,
       updateAge: 60 * 60 * 24,
-      // Which organization the session works in; set only by Taskwire (lib/auth/session.ts).
+      // Which organization the session works in; set only by Taskwire (lib/orgs/session.ts).
       additionalFields: { activeOrganizationId: { type: "string", required: false, input: false } },
     },
     databaseHooks: {

@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
 import { account, user } from "../../db/schema";
 import { ConflictError } from "../errors";
-import type { DbOrTx } from "../tasks/transition";
 import { parse } from "../validation";
 import { getAuth } from "./auth";
 

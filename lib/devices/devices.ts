@@ -1,14 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
+import { escapeLike } from "../../db/like";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
+import { DELETED_SUFFIX, DEVICE_NAME_MAX, type DeviceStatus } from "../../rules/devices";
 import { requireRole, type Actor } from "../auth/actor";
 import { ConflictError, NotFoundError } from "../errors";
 import { publish, type DomainEvent } from "../events";
-import { transitionTasks, type DbOrTx } from "../tasks/transition";
+import { transitionTasks } from "../tasks/transition";
 import { parse } from "../validation";
-import { DELETED_SUFFIX, DEVICE_NAME_MAX, type DeviceStatus } from "./constants";
 
 export const deviceNameSchema = z
   .string()
@@ -18,15 +19,7 @@ export const deviceNameSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Name is letters, digits, dots, dashes and underscores")
   .refine((n) => !n.endsWith(DELETED_SUFFIX), `A name cannot end in ${DELETED_SUFFIX}`);
 
-/** How a device's name reads everywhere: deleted devices carry the __deleted__ suffix. */
-export function displayName(d: Pick<Device, "name" | "deletedAt">): string {
-  return d.deletedAt ? `${d.name}${DELETED_SUFFIX}` : d.name;
-}
-
-/** The same rule in SQL, for queries that filter or sort on the shown name. */
-export const displayNameSql = sql<string>`(${devices.name} || case when ${devices.deletedAt} is null then '' else ${DELETED_SUFFIX} end)`;
-
-export type DeviceRow = Device & { ous: string[]; displayName: string };
+export type DeviceRow = Device & { ous: string[] };
 
 export function listDevices(db: Db, actor: Actor, opts: { query?: string } = {}): DeviceRow[] {
   const rows = db
@@ -49,7 +42,7 @@ export function listDevices(db: Db, actor: Actor, opts: { query?: string } = {})
     .all();
   const byDevice = new Map<string, string[]>();
   for (const r of ouRows) (byDevice.get(r.deviceId) ?? byDevice.set(r.deviceId, []).get(r.deviceId)!).push(r.name);
-  return rows.map((d) => ({ ...d, ous: (byDevice.get(d.id) ?? []).sort(), displayName: displayName(d) }));
+  return rows.map((d) => ({ ...d, ous: (byDevice.get(d.id) ?? []).sort() }));
 }
 
 export function listOus(db: Db, organizationId: string): { name: string; devices: number }[] {
@@ -62,10 +55,6 @@ export function listOus(db: Db, organizationId: string): { name: string; devices
     .groupBy(ous.id)
     .orderBy(asc(ous.name))
     .all();
-}
-
-export function escapeLike(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 function liveDevice(db: DbOrTx, organizationId: string, id: string): Device {
@@ -179,53 +168,4 @@ function finishOpenTasks(tx: DbOrTx, deviceId: string, waitingMessage: string, r
     ...transitionTasks(tx, { where: mine, from: "PENDING", to: "CANCELLED", message: waitingMessage, at }).events,
     ...transitionTasks(tx, { where: mine, from: "IN_PROGRESS", to: "FAILED", message: runningMessage, at }).events,
   ];
-}
-
-export type TargetResolution = { devices: Pick<Device, "id" | "name">[]; unresolved: { name: string; reason: string }[] };
-
-/**
- * Resolves a fan-out target to ENABLED live devices, de-duplicated. Named devices must
- * exist and be ENABLED; OUs must exist; OU and organization targets skip other devices.
- */
-export function resolveTarget(
-  db: DbOrTx,
-  organizationId: string,
-  target: { devices?: string[]; ous?: string[]; all?: boolean },
-): TargetResolution {
-  const live = and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
-  const found = new Map<string, Pick<Device, "id" | "name">>();
-  const unresolved: TargetResolution["unresolved"] = [];
-  const enabled = eq(devices.status, "ENABLED");
-  const cols = { id: devices.id, name: devices.name, status: devices.status };
-
-  if (target.all) {
-    for (const d of db.select(cols).from(devices).where(and(live, enabled)).all()) found.set(d.id, d);
-  } else {
-    const names = [...new Set(target.devices ?? [])];
-    const byName = new Map<string, { id: string; name: string; status: DeviceStatus }>();
-    for (let i = 0; i < names.length; i += 500) {
-      for (const d of db.select(cols).from(devices).where(and(live, inArray(devices.name, names.slice(i, i + 500)))).all()) byName.set(d.name, d);
-    }
-    for (const n of names) {
-      const d = byName.get(n);
-      if (!d) unresolved.push({ name: n, reason: "no such device" });
-      else if (d.status !== "ENABLED") unresolved.push({ name: n, reason: `device is ${d.status}` });
-      else found.set(d.id, d);
-    }
-    const ouNames = [...new Set(target.ous ?? [])];
-    if (ouNames.length) {
-      const known = db.select().from(ous).where(and(eq(ous.organizationId, organizationId), inArray(ous.name, ouNames))).all();
-      for (const n of ouNames) if (!known.some((o) => o.name === n)) unresolved.push({ name: n, reason: "no such OU" });
-      if (known.length) {
-        const members = db
-          .select(cols)
-          .from(devices)
-          .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
-          .where(and(live, enabled, inArray(deviceOus.ouId, known.map((o) => o.id))))
-          .all();
-        for (const d of members) found.set(d.id, d);
-      }
-    }
-  }
-  return { devices: [...found.values()].map(({ id, name }) => ({ id, name })), unresolved };
 }

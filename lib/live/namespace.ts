@@ -4,16 +4,16 @@ import { fromNodeHeaders } from "better-auth/node";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Db } from "../../db/client";
 import { tasks } from "../../db/schema";
-import { resolveSession } from "../auth/session";
+import { isSameOrigin } from "../auth/origin";
 import { subscribe } from "../events";
-import { isSameOrigin } from "../server/origin";
+import { resolveSession } from "../orgs/session";
 import { fanoutSummaries, liveTasks } from "../tasks/queries";
 import { Coalescer, type PendingChanges } from "./coalescer";
 import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, watchSchema, type LivePatch, type WatchAck } from "./protocol";
 import { toLiveFanout, toLiveRow } from "./rows";
 
-export const orgRoom = (organizationId: string) => `org:${organizationId}`;
-export const taskRoom = (code: string) => `task:${code}`;
+const orgRoom = (organizationId: string) => `org:${organizationId}`;
+const taskRoom = (code: string) => `task:${code}`;
 // Rooms that name whose access a socket rides on, so that ending it closes exactly those.
 const sessionRoom = (sessionId: string) => `session:${sessionId}`;
 const memberRoom = (organizationId: string, userId: string) => `member:${organizationId}:${userId}`;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { TaskStatus, TaskType } from "../tasks/constants";
+import type { TaskStatus, TaskType } from "../../rules/tasks";
 import { taskCodeSchema } from "../tasks/schemas";
 
 // The browser live channel's messages, shared by the server (lib/live/namespace.ts) and the

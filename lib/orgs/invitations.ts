@@ -5,10 +5,10 @@ import type { Db } from "../../db/client";
 import { invitation, member, organization, user } from "../../db/schema";
 import { requireRole, type Actor } from "../auth/actor";
 import { emailSchema, findUserByEmail, insertUser, prepareUser, type NewUser } from "../auth/users";
-import { randomCode } from "../codes";
+import { randomCode, sha256 } from "../crypto";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { parse } from "../validation";
-import { roleSchema, sha256 } from "./orgs";
+import { roleSchema } from "./orgs";
 
 // Joining an organization takes the person's own consent: an ADMIN invites an email, gets a
 // link to hand over, and the person who opens it accepts — signed in with that email, or by

@@ -1,16 +1,15 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
 import { apiTokens, member, organization, orgSettings, session as sessionTable, user } from "../../db/schema";
+import { lowerRole, ROLES, type Role } from "../../rules/roles";
 import { requireRole, type Actor } from "../auth/actor";
 import { getAuth } from "../auth/auth";
-import { lowerRole, ROLES, type Role } from "../auth/roles";
 import { emailSchema, hasAnyUser, insertUser, passwordSchema, prepareUser, userNameSchema } from "../auth/users";
-import { randomCode } from "../codes";
+import { randomCode, sha256 } from "../crypto";
 import { ConflictError, NotFoundError } from "../errors";
 import { publish } from "../events";
-import type { DbOrTx } from "../tasks/transition";
 import { parse } from "../validation";
 import { noteTokenUse } from "./token-usage";
 
@@ -23,8 +22,7 @@ export const slugSchema = z
   .regex(/^[a-z0-9][a-z0-9-]*$/, "Slug is lower-case letters, digits and dashes");
 export const orgNameSchema = z.string().trim().min(1, "Name is required").max(80, "Name is at most 80 characters");
 
-export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
-export const newRegistrationToken = () => `reg_${randomCode(32)}`;
+const newRegistrationToken = () => `reg_${randomCode(32)}`;
 
 /** Creates an organization with its settings and its first ADMIN. */
 export function createOrganization(db: DbOrTx, input: { name: string; slug: string; ownerId: string; autoApprove?: boolean }) {

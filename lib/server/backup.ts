@@ -2,8 +2,8 @@ import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { checkIntegrity } from "../../db/integrity";
 import { ensurePrivateDir, fsyncDir } from "./files";
-import { checkIntegrity } from "./integrity";
 
 export class BackupError extends Error {}
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { max, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { nodes } from "../../db/schema";
-import { extendLeasesAfterDowntime } from "../tasks/clock";
+import { extendLeasesAfterDowntime } from "../tasks/due";
 
 /** How often the running server records that it is alive: the error on a measured downtime. */
 export const NODE_BEAT_MS = 5_000;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { IncomingMessage, type ServerResponse } from "node:http";
 import { refuseLostQueryParameters } from "../api/raw-query";
-import { allowedOrigins, isSameOrigin, requestOrigin } from "./origin";
+import { allowedOrigins, isSameOrigin, requestOrigin } from "../auth/origin";
 
 // What every request meets before Next sees it: the security headers of every answer, and
 // for server actions the same-site rule, the body limit and a readable body. Next answers

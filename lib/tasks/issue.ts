@@ -1,16 +1,16 @@
 import { and, eq, sql } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
 import { fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../db/schema";
+import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor } from "../auth/actor";
-import { randomCode, randomCodes } from "../codes";
-import { resolveTarget } from "../devices/devices";
+import { randomCode, randomCodes } from "../crypto";
 import { UnprocessableError, ValidationError } from "../errors";
 import { publish } from "../events";
 import { idempotencyKeySchema, runOnce } from "../idempotency";
 import { fieldErrorsOf, parse } from "../validation";
-import type { TaskType } from "./constants";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
-import { transitionEvent, type DbOrTx } from "./transition";
+import { resolveTarget } from "./targets";
+import { transitionEvent } from "./transition";
 
 export type IssueResult = {
   fanout: string;
@@ -109,7 +109,7 @@ export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new D
       const id = Number(insert.run({ ...common, code: codes[i], deviceId: d.id }).lastInsertRowid);
       return { id, organizationId: actor.organizationId, code: codes[i], deviceId: d.id, device: d.name, fanoutId: fanout.id, type: input.type, status, updatedAt: now };
     });
-    // The tasks' counts: one statement for the whole fan-out (see db/triggers.ts).
+    // The tasks' counts: one statement for the whole fan-out (see rules/sql.ts).
     tx.insert(taskCounts)
       .values({ organizationId: actor.organizationId, type: input.type, status, n: rows.length })
       .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${rows.length}` } })
@@ -175,5 +175,5 @@ function prepareInsertTask(db: Db) {
     .prepare();
 }
 
-export const sameOrg = (organizationId: string) => eq(tasks.organizationId, organizationId);
+const sameOrg = (organizationId: string) => eq(tasks.organizationId, organizationId);
 export const codeInOrg = (organizationId: string, code: string) => and(eq(tasks.code, code), sameOrg(organizationId));

@@ -1,12 +1,16 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
+import { escapeLike } from "../../db/like";
 import { devices, fanouts, organization, taskCounts, tasks, user } from "../../db/schema";
+import { DELETED_SUFFIX } from "../../rules/devices";
+import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
 import type { Actor } from "../auth/actor";
-import { displayNameSql, escapeLike } from "../devices/devices";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
-import { TASK_STATUSES, type TaskStatus, type TaskType } from "./constants";
 import { listFilterSchema, taskCodeSchema, type ListFilter } from "./schemas";
+
+/** A task's device as the list shows it: a deleted device keeps its tasks, under its name with the deleted suffix. */
+const displayNameSql = sql<string>`(${devices.name} || case when ${devices.deletedAt} is null then '' else ${DELETED_SUFFIX} end)`;
 
 const listColumns = {
   id: tasks.id,
@@ -180,15 +184,11 @@ export type TaskDetail = ReturnType<typeof getTask>;
 
 export type FanoutCounts = Record<TaskStatus, number>;
 
-export function emptyCounts(): FanoutCounts {
+function emptyCounts(): FanoutCounts {
   return Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts;
 }
 
 /** Counts per status of the given fan-outs, and when their last task finished, from the (fanout_id, status) index. */
-export function fanoutCounts(db: Db, fanoutIds: number[]): Map<number, FanoutCounts> {
-  return new Map([...fanoutProgress(db, fanoutIds)].map(([id, p]) => [id, p.counts]));
-}
-
 function fanoutProgress(db: Db, fanoutIds: number[]): Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }> {
   const out = new Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>();
   for (let i = 0; i < fanoutIds.length; i += 500) {
@@ -220,7 +220,7 @@ function summarize(db: Db, rows: (typeof fanouts.$inferSelect)[]): FanoutSummary
 
 /**
  * Fan-outs of the organization that still have open tasks (or just finished), newest first.
- * Both facts live on the fan-out row (kept by db/triggers.ts), each behind its own index:
+ * Both facts live on the fan-out row (kept by the triggers of rules/sql.ts), each behind its own index:
  * two short index reads, however many tasks and fan-outs the organization has.
  */
 export function activeFanouts(db: Db, actor: Actor, opts: { finishedWithinMs?: number; limit?: number } = {}) {

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { DEVICE_NAME_MAX } from "../devices/constants";
-import { CODE_PATTERN } from "../code-format";
-import { SCHEDULE_AHEAD_MAX_DAYS, TASK_STATUSES, TASK_TYPES, TTL_SECONDS, type TaskType } from "./constants";
+import { DEVICE_NAME_MAX } from "../../rules/devices";
+import { CODE_PATTERN } from "../../rules/codes";
+import { SCHEDULE_AHEAD_MAX_DAYS, TASK_STATUSES, TASK_TYPES, TTL_SECONDS, type TaskType } from "../../rules/tasks";
 
 export const taskTypeSchema = z.enum(TASK_TYPES, { error: () => `Unknown type; expected one of ${TASK_TYPES.join(", ")}` });
 export const taskStatusSchema = z.enum(TASK_STATUSES, {
@@ -23,7 +23,7 @@ const hostSchema = z
  * too small. z.coerce would also take `true`, `[5]`, "0x10" and "1e3", which nobody typed
  * as a count.
  */
-export function typedNumber<S extends z.ZodType<number>>(schema: S) {
+function typedNumber<S extends z.ZodType<number>>(schema: S) {
   return z.preprocess((v) => (typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v), schema);
 }
 
@@ -109,7 +109,6 @@ export const issueSchema = z.object({
       .max(TTL_SECONDS.max, "Time to live is at most 30 days"),
   ).default(TTL_SECONDS.default),
 });
-export type IssueInput = z.input<typeof issueSchema>;
 
 const DAY_MS = 24 * 3600 * 1000;
 

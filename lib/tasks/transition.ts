@@ -1,17 +1,14 @@
 import { and, eq, sql, type SQL } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
+import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
 import type { TaskTransition } from "../events";
-import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "./constants";
 
 /** started at + the row's type's lease, as one SQL expression over however many types. */
 function leaseExpirySql(at: Date) {
   const cases = TASK_TYPES.map((t) => sql`when ${t} then ${at.getTime() + LEASE_MINUTES[t] * 60_000}`);
   return sql`case ${tasks.type} ${sql.join(cases, sql` `)} end`;
 }
-
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
-export type DbOrTx = Db | Tx;
 
 export class IllegalTransitionError extends Error {
   constructor(from: TaskStatus, to: TaskStatus) {

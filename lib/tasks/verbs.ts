@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { devices, tasks } from "../../db/schema";
+import { CANCELLABLE_STATUSES, isFinal, type TaskStatus } from "../../rules/tasks";
 import { requireRole, type Actor } from "../auth/actor";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { publish } from "../events";
 import { parse } from "../validation";
-import { CANCELLABLE_STATUSES, isFinal, type TaskStatus } from "./constants";
 import { codeInOrg, issueFanout, type IssueOptions, type IssueResult } from "./issue";
 import { taskCodeSchema } from "./schemas";
 import { transitionTasks } from "./transition";

@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { seedDemo } from "../../db/seed";
+import { seedDemo } from "../../lib/demo/seed";
 import { startServer } from "../../server";
 
 // E2E_DATA_DIR (set by playwright.config.ts) puts the database where the specs can open it

@@ -11,7 +11,7 @@ test.describe("as the admin of Acme Corp", () => {
   });
 
   test("lists the newest first, across pages", async ({ tasks }) => {
-    // The finished history, not the unfiltered list: db/seed.ts inserts its few open tasks
+    // The finished history, not the unfiltered list: lib/demo/seed.ts inserts its few open tasks
     // after the history with creation times up to 50 minutes back, so on the first
     // unfiltered page their Created times are out of order (the list orders by id).
     await tasks.goto({ status: "COMPLETED" });

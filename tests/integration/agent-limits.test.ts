@@ -5,8 +5,8 @@
 // device. All against the real production server.
 import { describe, expect, test } from "vitest";
 import { AGENT_CONNECTS_PER_10S, AGENT_EVENTS_PER_2S } from "../../lib/agents/namespace";
-import { fetchServerKey, SimAgent, type SimAgentEvent } from "../../lib/agents/sim/agent";
-import { NAME_TAKEN } from "../../lib/devices/agents";
+import { fetchServerKey, SimAgent, type SimAgentEvent } from "../../lib/agents/sim/sim-agent";
+import { NAME_TAKEN } from "../../lib/devices/enrollment";
 import { ENROLL_PER_ADDRESS_PER_MINUTE, ENROLL_PER_TOKEN_PER_MINUTE } from "../../lib/server/enroll-throttle";
 import { expectError } from "../support/api";
 import { agentServerFixture, closeAgentsAfterEach, deviceCount, deviceRow, registrationToken, TestAgent, uniqueName, waitFor } from "../support/agents";

@@ -6,7 +6,7 @@
 import { createPublicKey } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { verifyTaskMessage } from "../../lib/agents/envelope";
-import { EXPIRED_MESSAGE, leaseMessage } from "../../lib/tasks/clock";
+import { EXPIRED_MESSAGE, leaseMessage } from "../../lib/tasks/due";
 import { acceptNext, agentServerFixture, closeAgentsAfterEach, deviceRow, taskRow, waitFor, waitForStatus, writeDb } from "../support/agents";
 
 closeAgentsAfterEach();

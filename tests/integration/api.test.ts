@@ -1,7 +1,7 @@
 // The JSON API v1, read side: authentication, the task list and its filters, a task's
 // detail, organization scoping and the organization endpoint. The real production server.
 import { describe, expect, test } from "vitest";
-import { TASK_STATUSES, TASK_TYPES } from "../../lib/tasks/constants";
+import { TASK_STATUSES, TASK_TYPES } from "../../rules/tasks";
 import { expectError, type OrganizationView, type TaskDetail, type TaskItem, type TaskPage, apiServerFixture } from "../support/api";
 
 const ctx = apiServerFixture();

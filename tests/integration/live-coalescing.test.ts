@@ -4,7 +4,7 @@
 // Prints the figures (messages, rows, bytes) a browser receives.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, type LiveFanout } from "../../lib/live/protocol";
-import { FINAL_STATUSES, type TaskStatus } from "../../lib/tasks/constants";
+import { FINAL_STATUSES, type TaskStatus } from "../../rules/tasks";
 import { apiClient, type Issued, type TaskItem, type TaskPage } from "../support/api";
 import { AgentFleet, BULK_USER, closeSocketsAfterEach, GLOBEX_USER, LiveClient, liveSeed, patchRate, until, type LiveSeed, type Received } from "../support/live";
 import { signIn, startTestServer, type TestServer } from "../support/server";

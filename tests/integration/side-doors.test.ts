@@ -169,8 +169,7 @@ describe("members", () => {
 
 /** An API token for a user, written as the Settings page would (hash only). */
 async function mintToken(userId: string, role: string): Promise<string> {
-  const { randomCode } = await import("../../lib/codes");
-  const { sha256 } = await import("../../lib/orgs/orgs");
+  const { randomCode, sha256 } = await import("../../lib/crypto");
   const secret = `tw_${randomCode(40)}`;
   const db = new Database(server.dbFile);
   db.prepare("INSERT INTO api_tokens (id, organization_id, user_id, name, prefix, token_hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(

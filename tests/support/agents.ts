@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import type { TaskMessage } from "../../lib/agents/envelope";
-import { randomCode } from "../../lib/codes";
+import { randomCode } from "../../lib/crypto";
 import { apiClient, seedWithTokens, type Issued, type SeededTokens } from "./api";
 import { signIn, startTestServer, type TestServer } from "./server";
 

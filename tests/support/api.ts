@@ -6,10 +6,10 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { signIn, startTestServer, type TestServer } from "./server";
 import type { Db } from "../../db/client";
 import { apiTokens } from "../../db/schema";
-import { seedDemo } from "../../db/seed";
-import type { Role } from "../../lib/auth/roles";
-import { randomCode } from "../../lib/codes";
-import { createApiToken, sha256 } from "../../lib/orgs/orgs";
+import { seedDemo } from "../../lib/demo/seed";
+import type { Role } from "../../rules/roles";
+import { randomCode, sha256 } from "../../lib/crypto";
+import { createApiToken } from "../../lib/orgs/orgs";
 
 export type Caller = { cookie: string } | { token: string } | null;
 

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { user } from "../../db/schema";
 import type { Db } from "../../db/client";
 import type { Actor } from "../../lib/auth/actor";
-import type { Role } from "../../lib/auth/roles";
+import type { Role } from "../../rules/roles";
 import { createDevice } from "../../lib/devices/devices";
-import type { DeviceStatus } from "../../lib/devices/constants";
+import type { DeviceStatus } from "../../rules/devices";
 import { createOrganization } from "../../lib/orgs/orgs";
 import { member } from "../../db/schema";
 

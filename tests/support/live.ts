@@ -6,12 +6,12 @@ import { io, type Socket } from "socket.io-client";
 import { afterEach } from "vitest";
 import type { Db } from "../../db/client";
 import { member } from "../../db/schema";
-import { seedDemo, type DemoAgent } from "../../db/seed";
+import { seedDemo, type DemoAgent } from "../../lib/demo/seed";
 import { createUser } from "../../lib/auth/users";
-import { randomCode } from "../../lib/codes";
+import { randomCode, sha256 } from "../../lib/crypto";
 import { createDevice } from "../../lib/devices/devices";
 import { LIVE_NAMESPACE, type LivePatch, type LiveTaskRow, type WatchAck } from "../../lib/live/protocol";
-import { createApiToken, createOrganization, sha256 } from "../../lib/orgs/orgs";
+import { createApiToken, createOrganization } from "../../lib/orgs/orgs";
 import { waitFor } from "./agents";
 
 /** A condition wait, not a sleep: the one in tests/support/agents.ts. */

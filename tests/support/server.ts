@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clearDb, openDatabase, setDb, type Db } from "../../db/client";
-import { seedDemo } from "../../db/seed";
+import { seedDemo } from "../../lib/demo/seed";
 
 export type TestServer = {
   url: string;

@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { fanouts, tasks } from "../../db/schema";
 import { createDevice, deleteDevice, disableDevice } from "../../lib/devices/devices";
-import { TTL_SECONDS } from "../../lib/tasks/constants";
+import { TTL_SECONDS } from "../../rules/tasks";
 import { issueFanout, parsePayload } from "../../lib/tasks/issue";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";

@@ -6,7 +6,7 @@ import { fanouts, tasks, type Task } from "../../db/schema";
 import type { Actor } from "../../lib/auth/actor";
 import { DomainError, type ErrorCode } from "../../lib/errors";
 import { subscribe, type DomainEvent, type TaskTransition } from "../../lib/events";
-import type { TaskStatus, TaskType } from "../../lib/tasks/constants";
+import type { TaskStatus, TaskType } from "../../rules/tasks";
 import { issueFanout } from "../../lib/tasks/issue";
 import { transitionTasks } from "../../lib/tasks/transition";
 

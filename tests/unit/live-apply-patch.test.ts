@@ -3,7 +3,7 @@
 import { describe, expect, test } from "vitest";
 import { applyPatch } from "../../app/(console)/tasks/live-task-list";
 import type { LiveFanout, LivePatch, LiveTaskRow } from "../../lib/live/protocol";
-import type { TaskStatus } from "../../lib/tasks/constants";
+import type { TaskStatus } from "../../rules/tasks";
 
 type View = Parameters<typeof applyPatch>[0];
 type Options = Parameters<typeof applyPatch>[2];

@@ -13,7 +13,7 @@ import { createDevice } from "../../lib/devices/devices";
 import { IDEMPOTENCY_KEY_TTL_MS, runOnce, storedAnswer, type Remember } from "../../lib/idempotency";
 import { actorForToken, createApiToken } from "../../lib/orgs/orgs";
 import { flushTokenUses } from "../../lib/orgs/token-usage";
-import { SCHEDULE_AHEAD_MAX_DAYS, TTL_SECONDS } from "../../lib/tasks/constants";
+import { SCHEDULE_AHEAD_MAX_DAYS, TTL_SECONDS } from "../../rules/tasks";
 import { issueFanout, issueFanoutOnce, parsePayload, type IssueResult } from "../../lib/tasks/issue";
 import { issueSchema, issueSchemaAt, PAYLOAD_SCHEMAS } from "../../lib/tasks/schemas";
 import { fieldErrorsOf, parse, toValidationError } from "../../lib/validation";

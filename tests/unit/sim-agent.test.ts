@@ -1,6 +1,6 @@
 // SimAgent's task handler, driven directly: no server, messages signed here.
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { SimAgent, type SimAgentEvent, type TaskAck } from "../../lib/agents/sim/agent";
+import { SimAgent, type SimAgentEvent, type TaskAck } from "../../lib/agents/sim/sim-agent";
 import { seeded, serverKeys, signedTask } from "./sim-fixtures";
 
 const DEVICE = "5b0c8a52-3d1e-4c55-9a57-0d6f7f6f0a01";

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { SimAgent, type SimAgentEvent } from "../../lib/agents/sim/agent";
+import { SimAgent, type SimAgentEvent } from "../../lib/agents/sim/sim-agent";
 import { Fleet, FleetError } from "../../lib/agents/sim/fleet";
 import type { FleetState } from "../../lib/agents/sim/state";
 import { fakeServer, seeded, serverKeys, signedTask, waiter, type FakeDevice } from "./sim-fixtures";

@@ -1,7 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { tasks } from "../../db/schema";
-import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, TRANSITIONS, type TaskStatus } from "../../lib/tasks/constants";
+import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, TRANSITIONS, type TaskStatus } from "../../rules/tasks";
 import { IllegalTransitionError, transitionTasks } from "../../lib/tasks/transition";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";

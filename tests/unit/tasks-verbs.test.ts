@@ -2,7 +2,7 @@ import { desc, eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { devices, tasks } from "../../db/schema";
 import { createDevice, deleteDevice, disableDevice, listDevices, renameDevice } from "../../lib/devices/devices";
-import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "../../lib/tasks/constants";
+import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "../../rules/tasks";
 import { issueFanout } from "../../lib/tasks/issue";
 import { getTask, listTasks, pageTasks } from "../../lib/tasks/queries";
 import { cancelTask, rerunTask } from "../../lib/tasks/verbs";

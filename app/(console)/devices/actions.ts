@@ -17,8 +17,8 @@ const deviceTaskForm = z.discriminatedUnion("type", [
   z.object({ type: z.literal("PING"), device: z.string().max(200), host: z.string().max(300), count: z.string().max(10).optional() }),
 ]);
 
-export type DeviceTaskSummary = { code: string; type: string };
-export type FanoutSummary = { fanout: string; total: number };
+export type IssuedDeviceTask = { code: string; type: string };
+export type IssuedFanout = { fanout: string; total: number };
 
 async function setStatus(verb: typeof approveDevice, formData: FormData): Promise<ActionResult> {
   const result = await runAction((actor) => {
@@ -72,7 +72,7 @@ export async function deleteDeviceAction(formData: FormData): Promise<ActionResu
 }
 
 /** Sync, Restart or Ping one device: a fan-out of one, answered with its task's code. */
-export async function issueDeviceTaskAction(formData: FormData): Promise<ActionResult<DeviceTaskSummary>> {
+export async function issueDeviceTaskAction(formData: FormData): Promise<ActionResult<IssuedDeviceTask>> {
   const result = await runAction((actor) => {
     const f = formFields(deviceTaskForm, formData);
     const payload = f.type === "PING" ? { host: f.host, ...(f.count ? { count: f.count } : {}) } : undefined;
@@ -83,7 +83,7 @@ export async function issueDeviceTaskAction(formData: FormData): Promise<ActionR
   return result;
 }
 
-export async function syncAllAction(...args: unknown[]): Promise<ActionResult<FanoutSummary>> {
+export async function syncAllAction(...args: unknown[]): Promise<ActionResult<IssuedFanout>> {
   const result = await runAction((actor) => {
     noArguments(args);
     const r = issueFanout(getDb(), actor, { type: "SYNC", targets: { all: true } });

@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { useActionState, useId, useState } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
-import type { DeviceStatus } from "@/lib/devices/constants";
+import type { DeviceStatus } from "@/rules/devices";
 import {
   approveDeviceAction,
   deleteDeviceAction,
@@ -11,13 +11,13 @@ import {
   enableDeviceAction,
   issueDeviceTaskAction,
   renameDeviceAction,
-  type DeviceTaskSummary,
+  type IssuedDeviceTask,
 } from "./actions";
 
 type Intent = "approve" | "enable" | "disable" | "rename" | "delete" | "SYNC" | "RESTART" | "PING";
-type Outcome = { intent: Intent; result: ActionResult | ActionResult<DeviceTaskSummary> } | undefined;
+type Outcome = { intent: Intent; result: ActionResult | ActionResult<IssuedDeviceTask> } | undefined;
 
-const ACTIONS: Record<Intent, (fd: FormData) => Promise<ActionResult | ActionResult<DeviceTaskSummary>>> = {
+const ACTIONS: Record<Intent, (fd: FormData) => Promise<ActionResult | ActionResult<IssuedDeviceTask>>> = {
   approve: approveDeviceAction,
   enable: enableDeviceAction,
   disable: disableDeviceAction,
@@ -97,7 +97,7 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
   const [count, setCount] = useState("4");
   const ids = useId();
   const { name, status } = device;
-  const taskDone = outcome?.result.ok && outcome.result.data ? (outcome.result.data as DeviceTaskSummary) : null;
+  const taskDone = outcome?.result.ok && outcome.result.data ? (outcome.result.data as IssuedDeviceTask) : null;
   const statusDone = outcome?.result.ok && DONE[outcome.intent];
 
   return (

@@ -3,12 +3,12 @@
 import Link from "next/link";
 import { useState, useTransition } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
-import { syncAllAction, type FanoutSummary } from "./actions";
+import { syncAllAction, type IssuedFanout } from "./actions";
 
 /** One SYNC to every ENABLED device of the organization, after a confirmation. */
 export function SyncAll({ enabled, organization }: { enabled: number; organization: string }) {
   const [pending, start] = useTransition();
-  const [result, setResult] = useState<ActionResult<FanoutSummary> | null>(null);
+  const [result, setResult] = useState<ActionResult<IssuedFanout> | null>(null);
 
   return (
     <div className="flex flex-col items-end gap-1">

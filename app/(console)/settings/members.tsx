@@ -3,7 +3,7 @@
 import { useActionState, useId, useState } from "react";
 import { RelativeTime } from "@/app/_components/relative-time";
 import type { ActionResult } from "@/app/_lib/action-result";
-import { ROLES } from "@/lib/auth/roles";
+import { ROLES } from "@/rules/roles";
 import { endMemberSessionsAction, inviteMemberAction, removeMemberAction, revokeInvitationAction, setMemberRoleAction, type Invited } from "./actions";
 import { CopyButton } from "./copy-button";
 import { submitTo } from "@/app/_lib/submit";

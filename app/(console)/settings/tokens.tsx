@@ -1,7 +1,7 @@
 "use client";
 
 import { useActionState, useState } from "react";
-import { ROLES } from "@/lib/auth/roles";
+import { ROLES } from "@/rules/roles";
 import { createApiTokenAction, revokeApiTokenAction } from "./actions";
 import { CopyButton } from "./copy-button";
 import { submitTo } from "@/app/_lib/submit";

@@ -1,5 +1,5 @@
 import Link from "next/link";
-import { TASK_STATUSES, TASK_TYPES } from "@/lib/tasks/constants";
+import { TASK_STATUSES, TASK_TYPES } from "@/rules/tasks";
 
 /** A plain GET form: filters live in the URL, Enter applies, and it works without JavaScript. */
 export function FilterBar({ filter }: { filter: { device?: string; type?: string; status?: string; fanout?: string } }) {

@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { startTransition, useActionState, useRef, useState, type FormEvent } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
-import { TASK_TYPE_LABELS, TASK_TYPES, type TaskType } from "@/lib/tasks/constants";
+import { TASK_TYPE_LABELS, TASK_TYPES, type TaskType } from "@/rules/tasks";
 import { issueTaskAction, type IssueSummary } from "./actions";
 
 function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undefined; name: string }) {

@@ -11,7 +11,7 @@ import { StatusBadge } from "@/app/_components/status-badge";
 import { useAutoRefresh } from "@/app/_lib/use-auto-refresh";
 import { LiveIndicator, useLive } from "@/app/_lib/use-live";
 import type { LiveFanout, LivePatch, LiveTaskRow } from "@/lib/live/protocol";
-import { isDeletedName } from "@/lib/devices/constants";
+import { isDeletedName } from "@/rules/devices";
 import { matchesFilter } from "@/lib/live/rows";
 import { listHref } from "./search-params";
 

@@ -3,7 +3,7 @@ import Link from "next/link";
 import { getDb } from "@/db/client";
 import { Alert } from "@/app/_components/card";
 import { renderId, requirePageContext } from "@/app/_lib/context";
-import { roleAtLeast } from "@/lib/auth/roles";
+import { roleAtLeast } from "@/rules/roles";
 import { listOus } from "@/lib/devices/devices";
 import { isDomainError } from "@/lib/errors";
 import { activeFanouts, listTasks } from "@/lib/tasks/queries";

@@ -1,7 +1,7 @@
 // Flags of `npm run agents`: node:util parseArgs splits them, zod says what is wrong.
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { DEFAULT_AGENT_VERSION } from "./agent";
+import { DEFAULT_AGENT_VERSION } from "./sim-agent";
 
 export const USAGE = `Usage: npm run agents -- --url <server> --count <n> [options]
 

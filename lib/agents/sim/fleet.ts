@@ -2,7 +2,7 @@
 // connects the rest in small batches, and prints a one-line summary every few seconds.
 import type { KeyObject } from "node:crypto";
 import { z } from "zod";
-import { DEFAULT_AGENT_VERSION, fetchServerKey, SimAgent, type SimAgentEvent } from "./agent";
+import { DEFAULT_AGENT_VERSION, fetchServerKey, SimAgent, type SimAgentEvent } from "./sim-agent";
 import { loadState, saveState, StateFileError, type AgentEntry, type FleetState } from "./state";
 import type { Random } from "./work";
 

@@ -1,7 +1,7 @@
 // What a simulated appliance does with each task type: how long it takes and what it says.
 // Pure: every random choice comes from the `random` it is given, so a test can pin it.
 import { createHash } from "node:crypto";
-import type { TaskType } from "../../tasks/constants";
+import type { TaskType } from "../../../rules/tasks";
 
 export type Random = () => number;
 export type ResultStatus = "COMPLETED" | "FAILED";
@@ -208,7 +208,7 @@ function pingOutput(host: string, count: number, received: number, random: Rando
 }
 
 /** OPNsense-style versions: "24.7.9" → minor "24.7.10", major "25.1". */
-export function nextFirmware(current: string, mode: "minor" | "major"): string {
+function nextFirmware(current: string, mode: "minor" | "major"): string {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(current);
   if (!m) return current;
   const [year, month, patch] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];

@@ -5,7 +5,7 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 import { getDb } from "@/db/client";
 import { getAuth } from "@/lib/auth/auth";
-import { setActiveOrganization } from "@/lib/auth/session";
+import { setActiveOrganization } from "@/lib/orgs/session";
 import { isDomainError, type FieldErrors } from "@/lib/errors";
 import { acceptInvitation, acceptInvitationAsNewUser } from "@/lib/orgs/invitations";
 import { getSessionContext } from "@/app/_lib/context";

@@ -1,5 +1,5 @@
 import { created, otherMethods, publicRoute, readJson } from "@/lib/api/http";
-import { enrollDevice } from "@/lib/devices/agents";
+import { enrollDevice } from "@/lib/devices/enrollment";
 import { clientAddress, EnrollThrottle } from "@/lib/server/enroll-throttle";
 
 export const dynamic = "force-dynamic";

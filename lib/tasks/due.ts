@@ -1,9 +1,9 @@
 import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
 import { tasks } from "../../db/schema";
+import { LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
 import type { TaskTransition } from "../events";
-import { LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "./constants";
-import { transitionTasks, type DbOrTx } from "./transition";
+import { transitionTasks } from "./transition";
 
 // What time does to tasks: scheduled ones fall due, waiting ones expire, running ones run
 // out of lease. Each step moves at most `batch` rows in one short transaction, so a

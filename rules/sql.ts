@@ -1,4 +1,13 @@
-import { FINAL_STATUSES, OPEN_STATUSES, sqlList, TASK_STATUSES, TRANSITIONS } from "../lib/tasks/constants";
+import { FINAL_STATUSES, OPEN_STATUSES, TASK_STATUSES, TRANSITIONS } from "./tasks";
+
+// The rules as the database enforces them: the lists of the CHECK constraints (db/schema)
+// and the triggers db/client.ts re-creates at every start. Plain strings, so this folder
+// needs no database to be imported.
+
+/** Renders a tuple as the body of a SQL `IN (...)` list. Only ever fed the rules' own constants. */
+export function sqlList(values: readonly string[]): string {
+  return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
+}
 
 /**
  * The database's own guard of the task state machine, generated from the one transition

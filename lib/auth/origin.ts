@@ -29,11 +29,6 @@ function config() {
   return settings;
 }
 
-/** Forgets the settings read from the environment (tests that change it). */
-export function resetOriginConfig(): void {
-  settings = undefined;
-}
-
 /**
  * The origin this server was reached at, as scheme://host. The server speaks plain http;
  * only behind a trusted proxy (TASKWIRE_TRUST_PROXY=1) do X-Forwarded-Proto and

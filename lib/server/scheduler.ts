@@ -1,6 +1,6 @@
 import type { Db } from "../../db/client";
 import { publish, subscribe } from "../events";
-import { nextDueAt, runDueBatch } from "../tasks/clock";
+import { nextDueAt, runDueBatch } from "../tasks/due";
 
 /** The pause before the clock tries again after a failed step. */
 const CLOCK_RETRY_MS = 1_000;
@@ -10,7 +10,7 @@ const CLOCK_RETRY_MS = 1_000;
  * timer, however many tasks wait), works in batches with a breath for the event loop
  * between them, and re-arms when a transition may have brought the next due time closer.
  */
-export class Clock {
+export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private rerun = false;

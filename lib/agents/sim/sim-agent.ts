@@ -11,8 +11,7 @@ import { afterDowntime, planWork, type ApplianceFacts, type Random } from "./wor
 
 export const DEFAULT_AGENT_VERSION = "1.9.1";
 
-/** Refusals of the handshake (protocol §2): the first two are retried, the last two end the agent. */
-export const RETRY_REFUSALS = ["pending_approval", "disabled"] as const;
+/** Refusals of the handshake (protocol §2) that end the agent; the others (pending_approval, disabled) are retried. */
 export const FINAL_REFUSALS = ["unauthorized", "deleted"] as const;
 export type FinalRefusal = (typeof FINAL_REFUSALS)[number];
 

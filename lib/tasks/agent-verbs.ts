@@ -2,8 +2,8 @@ import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client";
 import { devices, tasks, type Task } from "../../db/schema";
+import { isFinal } from "../../rules/tasks";
 import { publish, type TaskTransition } from "../events";
-import { isFinal } from "./constants";
 import { taskCodeSchema } from "./schemas";
 import { transitionOne, transitionTasks } from "./transition";
 
@@ -33,13 +33,9 @@ export function dispatchable(db: Db, ids: number[]): Task[] {
   return out;
 }
 
-/** The agent took the task: PENDING → IN_PROGRESS (its lease starts). */
-export function acceptTask(db: Db, deviceId: string, code: string): boolean {
-  return acceptTasks(db, [{ deviceId, code }])[0];
-}
-
 /**
- * Many acknowledgements in one transaction: the dispatcher gathers those that arrive in one
+ * The agent took these tasks: PENDING → IN_PROGRESS (their leases start). Many
+ * acknowledgements in one transaction: the dispatcher gathers those that arrive in one
  * turn of the event loop, so a fleet answering at once costs one commit per batch, not one
  * per task. Each answer is whether that task moved.
  */
@@ -86,16 +82,6 @@ export const resultSchema = z
 
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
-/**
- * Records an agent's result, once. The same result sent again is acknowledged again
- * (agents re-send after a reconnect); a different one for a finished task is `final`.
- * A result for a task still PENDING (its acknowledgement was lost) moves it through
- * IN_PROGRESS in the same transaction.
- */
-export function reportResult(db: Db, deviceId: string, raw: unknown): ResultAck {
-  return reportResults(db, [{ deviceId, raw }])[0];
-}
-
 const ownTaskStatus = new WeakMap<Db, ReturnType<typeof prepareOwnTaskStatus>>();
 function prepareOwnTaskStatus(db: Db) {
   return db
@@ -106,8 +92,12 @@ function prepareOwnTaskStatus(db: Db) {
 }
 
 /**
- * Many results in one transaction (the agent namespace gathers those that arrive in one turn
- * of the event loop), each answered on its own: one that fails leaves the others recorded.
+ * Records agents' results, each once. The same result sent again is acknowledged again
+ * (agents re-send after a reconnect); a different one for a finished task is `final`.
+ * A result for a task still PENDING (its acknowledgement was lost) moves it through
+ * IN_PROGRESS in the same transaction. Many results share one transaction (the agent
+ * namespace gathers those that arrive in one turn of the event loop), each answered on its
+ * own: one that fails leaves the others recorded.
  */
 export function reportResults(db: Db, items: { deviceId: string; raw: unknown }[]): ResultAck[] {
   let find = ownTaskStatus.get(db);

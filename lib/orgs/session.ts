@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { session as sessionTable } from "../../db/schema";
+import type { Role } from "../../rules/roles";
+import type { Actor } from "../auth/actor";
+import { getAuth } from "../auth/auth";
 import { publish } from "../events";
-import { actorForToken, membershipsOf } from "../orgs/orgs";
-import type { Actor } from "./actor";
-import { getAuth } from "./auth";
-import type { Role } from "./roles";
+import { actorForToken, membershipsOf } from "./orgs";
 
 export type SessionContext = {
   user: { id: string; email: string; name: string };

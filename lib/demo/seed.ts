@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
-import type { Db } from "./client";
-import { recountStatements } from "./triggers";
-import { fanouts, member, tasks, type FanoutTarget } from "./schema";
-import { createUser, findUserByEmail } from "../lib/auth/users";
-import { randomCode } from "../lib/codes";
-import { createDevice } from "../lib/devices/devices";
-import type { DeviceStatus } from "../lib/devices/constants";
-import { createOrganization, sha256 } from "../lib/orgs/orgs";
-import type { DbOrTx } from "../lib/tasks/transition";
-import { TASK_TYPES, type TaskStatus, type TaskType } from "../lib/tasks/constants";
+import type { Db, DbOrTx } from "../../db/client";
+import { fanouts, member, tasks, type FanoutTarget } from "../../db/schema";
+import type { DeviceStatus } from "../../rules/devices";
+import { recountStatements } from "../../rules/sql";
+import { TASK_TYPES, type TaskStatus, type TaskType } from "../../rules/tasks";
+import { createUser, findUserByEmail } from "../auth/users";
+import { randomCode, sha256 } from "../crypto";
+import { createDevice } from "../devices/devices";
+import { createOrganization } from "../orgs/orgs";
 
 export const DEMO_PASSWORD = "taskwire";
 export const DEMO_USERS = { admin: "admin@taskwire.local", viewer: "viewer@taskwire.local" } as const;

@@ -1,7 +1,11 @@
-import { randomBytes } from "node:crypto";
-import { ALPHABET } from "./code-format";
+import { createHash, randomBytes } from "node:crypto";
+import { ALPHABET } from "../rules/codes";
 
-export { ALPHABET, CODE_PATTERN } from "./code-format";
+// Organizations (registration and API tokens, invitations), devices (device tokens) and
+// tasks (codes) all draw from here, so it sits below every one of them.
+
+/** How every secret is kept at rest: only its hash is stored, and a presented one is hashed to be looked up. */
+export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** A random base62 string; rejection sampling keeps every character equally likely. */
 export function randomCode(length = 8): string {

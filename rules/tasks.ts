@@ -1,5 +1,6 @@
-// The one home of the task rules: statuses, types, transitions, leases and TTL bounds.
-// The zod enums, the SQL CHECK constraints and the immutability trigger all derive from here.
+// The task rules: statuses, types, transitions, leases and TTL bounds. The zod enums
+// (lib/tasks/schemas.ts), the SQL CHECK constraints (db/schema) and the state-machine
+// triggers (rules/sql.ts) all derive from here.
 
 export const TASK_STATUSES = [
   "SCHEDULED",
@@ -84,8 +85,3 @@ export const TASK_TYPE_LABELS: Record<TaskType, string> = {
   PLUGIN_INSTALL: "Install agent plugin",
   FIRMWARE_UPGRADE: "Upgrade firmware",
 };
-
-/** Renders a tuple as the body of a SQL `IN (...)` list. Only ever fed the constants above. */
-export function sqlList(values: readonly string[]): string {
-  return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
-}
