@@ -18,6 +18,10 @@ const config: NextConfig = {
   // `npm test` type-checks the whole project (tsc --noEmit) before it builds; checking
   // again inside the build would only double the slowest step on a 2-core machine.
   typescript: { ignoreBuildErrors: true },
+  // Every browser gets the page's <title> in the first HTML rather than streamed in after
+  // the body: a screen reader announces it on load, and no page is ever without one (the
+  // metadata here is static, so waiting for it costs nothing).
+  htmlLimitedBots: /.*/,
   experimental: {
     // server.ts refuses foreign origins and oversized bodies first (lib/server/request-guard.ts),
     // with a 403 or 413; Next's own checks agree with it, so they never answer a 500 instead.
