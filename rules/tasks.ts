@@ -85,3 +85,61 @@ export const TASK_TYPE_LABELS: Record<TaskType, string> = {
   PLUGIN_INSTALL: "Install agent plugin",
   FIRMWARE_UPGRADE: "Upgrade firmware",
 };
+
+/** What a task's status allows, whoever asks: cancel while waiting, re-run once finished. */
+export function statusAllows(status: TaskStatus): { cancel: boolean; rerun: boolean } {
+  return { cancel: (CANCELLABLE_STATUSES as readonly TaskStatus[]).includes(status), rerun: isFinal(status) };
+}
+
+/**
+ * One field of a type's payload, as data: lib/tasks/schemas.ts builds the zod schema from
+ * it, the issue form its inputs, and the form's action reads the fields it names. `noun` is
+ * what messages call the field ("Version is at most 32 characters"), `label` what the form does.
+ */
+export type PayloadField = { name: string; label: string; noun: string; required: boolean } & (
+  | { kind: "text"; maxLength: number; pattern: RegExp; patternMessage: string; placeholder?: string }
+  | { kind: "number"; min: number; max: number; default: number }
+  | { kind: "select"; options: readonly string[]; default?: string }
+);
+
+export const PAYLOAD_FIELDS: Record<TaskType, readonly PayloadField[]> = {
+  SYNC: [],
+  PULL: [],
+  PUSH: [],
+  BACKUP: [],
+  RESTART: [],
+  REBOOT: [],
+  SHUTDOWN: [],
+  PING: [
+    {
+      name: "host",
+      label: "Host",
+      noun: "Host",
+      required: true,
+      kind: "text",
+      maxLength: 253,
+      // Starts with a letter or digit (or ":" of an IPv6 address): never read as a ping option.
+      pattern: /^[A-Za-z0-9:][A-Za-z0-9.:_-]*$/,
+      patternMessage: "Host is a hostname or an IP address",
+      placeholder: "1.1.1.1",
+    },
+    { name: "count", label: "Count", noun: "Count", required: false, kind: "number", min: 1, max: 1000, default: 4 },
+  ],
+  PLUGIN_INSTALL: [
+    {
+      name: "targetVersion",
+      label: "Target version",
+      noun: "Version",
+      required: false,
+      kind: "text",
+      maxLength: 32,
+      pattern: /^[0-9A-Za-z._-]*$/,
+      patternMessage: "Version is letters, digits, dots and dashes",
+      placeholder: "latest",
+    },
+  ],
+  FIRMWARE_UPGRADE: [{ name: "mode", label: "Mode", noun: "Mode", required: true, kind: "select", options: ["minor", "major"], default: "minor" }],
+};
+
+/** The name a form gives a payload field's input, and the key its errors come back under. */
+export const payloadInputName = (field: string) => `payload.${field}`;

@@ -1,6 +1,6 @@
 import Link from "next/link";
 import { STATUS_BAR, STATUS_FILL } from "./status-badge";
-import { TASK_STATUSES, type TaskStatus } from "@/rules/tasks";
+import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "@/rules/tasks";
 
 export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
 
@@ -23,7 +23,7 @@ function segments(fanout: FanoutBar): { status: TaskStatus; x: number; width: nu
 
 /** One fan-out as a stacked bar by status, each count linking to the list filtered to it. */
 export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { perSecond: number; etaSeconds: number | null } | null }) {
-  const done = fanout.counts.COMPLETED + fanout.counts.FAILED + fanout.counts.CANCELLED + fanout.counts.EXPIRED;
+  const done = FINAL_STATUSES.reduce((n, s) => n + fanout.counts[s], 0);
   const pct = fanout.total ? Math.round((done / fanout.total) * 100) : 0;
   return (
     <div className="card px-4 py-3" data-fanout={fanout.code}>

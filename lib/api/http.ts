@@ -5,7 +5,7 @@ import type { Actor } from "@/lib/auth/actor";
 import { isSameOrigin } from "@/lib/auth/origin";
 import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import { resolveApiActor } from "@/lib/orgs/session";
-import { fieldErrorsOf } from "@/lib/validation";
+import { fieldErrorsOf, FieldValidationError, headline, problemOf } from "@/lib/validation";
 
 // The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
 // resolves the caller, runs the handler, and turns what the domain throws into a status
@@ -50,9 +50,6 @@ function json(body: unknown, status: number, headers?: Record<string, string>): 
   return Response.json(body, { status, headers: { ...HEADERS, ...headers } });
 }
 
-/** Bad input caught by the API's own parsing: its field names are already the client's. */
-class InputError extends ValidationError {}
-
 // The API speaks snake_case; the domain's errors name their fields in camelCase
 // (`scheduledAt`). Only the first path segment is renamed: `payload.targetVersion` is a key
 // of the payload itself.
@@ -61,10 +58,12 @@ const snake = (key: string) => key.replace(/^[^.]+/, (head) => head.replace(/[A-
 export function errorResponse(e: DomainError): Response {
   let message = e.message;
   let fields = e.fieldErrors;
-  if (fields && !(e instanceof InputError)) {
-    const first = Object.keys(fields)[0];
-    if (first && message.startsWith(`${first}: `)) message = `${snake(first)}: ${message.slice(first.length + 2)}`;
-    fields = Object.fromEntries(Object.entries(fields).map(([key, errors]) => [snake(key), errors]));
+  if (fields) {
+    // Fields the API parsed itself already carry the client's names.
+    const rename = e instanceof FieldValidationError && e.clientNames ? (key: string) => key : snake;
+    // Bad input names its first field in the message, by the name this client knows it by.
+    if (e instanceof FieldValidationError) message = headline(e.problem, rename);
+    fields = Object.fromEntries(Object.entries(fields).map(([key, errors]) => [rename(key), errors]));
   }
   const body: ApiErrorBody = { error: { code: e.code, message, ...(fields ? { fields } : {}), ...(e.details ? { details: e.details } : {}) } };
   const res = json(body, STATUS[e.code]);
@@ -154,17 +153,17 @@ export async function readJson(req: Request): Promise<unknown> {
 
 /** A request body already read as text, parsed as JSON; malformed or empty → 400. */
 export function parseJson(text: string): unknown {
-  if (!text.trim()) throw new InputError("A JSON body is required");
+  if (!text.trim()) throw new ValidationError("A JSON body is required");
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new InputError("The request body is not valid JSON");
+    throw new ValidationError("The request body is not valid JSON");
   }
 }
 
 /** The body of a request as UTF-8 text, at most MAX_BODY_BYTES (an empty body is ""). */
 export async function readText(req: Request): Promise<string> {
-  const tooLarge = () => new InputError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+  const tooLarge = () => new ValidationError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
   const declared = Number(req.headers.get("content-length") ?? 0);
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Uint8Array[] = [];
@@ -186,7 +185,7 @@ export async function readText(req: Request): Promise<string> {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new InputError("The request body is not valid UTF-8");
+    throw new ValidationError("The request body is not valid UTF-8");
   }
 }
 
@@ -197,17 +196,9 @@ export async function readText(req: Request): Promise<string> {
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  // Field names here are the client's own keys ("__proto__" among them): fieldErrorsOf
-  // gathers them without touching any prototype.
-  const fields = fieldErrorsOf(
-    result.error.issues.flatMap((issue) => {
-      const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-      const message = issue.code === "unrecognized_keys" ? "Unknown field" : issue.message;
-      return paths.map((path) => [path.length ? path.join(".") : "_", message] as const);
-    }),
-  );
-  const [key, [message]] = Object.entries(fields)[0];
-  throw new InputError(key === "_" ? message : `${key}: ${message}`, fields);
+  // Field names here are the client's own keys ("__proto__" among them): the mapper gathers
+  // them without touching any prototype.
+  throw new FieldValidationError(problemOf(result.error, { unknownKeys: "own-field" }), true);
 }
 
 /**
@@ -224,9 +215,8 @@ export function parseQuery<S extends z.ZodObject>(schema: S, params: URLSearchPa
     else if (value !== "") input.set(key, value);
   }
   if (problems.size) {
-    const fields = fieldErrorsOf(problems);
-    const [first, [message]] = Object.entries(fields)[0];
-    throw new InputError(`${first}: ${message}`, fields);
+    const fieldErrors = fieldErrorsOf(problems);
+    throw new FieldValidationError({ message: Object.values(fieldErrors)[0][0], fieldErrors }, true);
   }
   return parseInput(schema, Object.fromEntries(input));
 }

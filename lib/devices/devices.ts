@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Db, DbOrTx } from "../../db/client";
 import { escapeLike } from "../../db/like";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
-import { DELETED_SUFFIX, DEVICE_NAME_MAX, type DeviceStatus } from "../../rules/devices";
+import { DELETED_SUFFIX, DEVICE_NAME_MAX, deviceAllows, type DeviceStatus } from "../../rules/devices";
 import { requireRole, type Actor } from "../auth/actor";
 import { ConflictError, NotFoundError } from "../errors";
 import { publish, type DomainEvent } from "../events";
@@ -103,26 +103,28 @@ export function createDevice(
 
 const idSchema = z.string().uuid("Not a device id");
 
-function setStatus(db: Db, actor: Actor, id: string, from: DeviceStatus[], to: DeviceStatus, change: "approved" | "enabled" | "disabled") {
+function setStatus(db: Db, actor: Actor, id: string, change: "approve" | "enable" | "disable", to: DeviceStatus) {
   requireRole(actor, "READ_WRITE");
   const deviceId = parse(idSchema, id);
   const events: DomainEvent[] = [];
   db.transaction((tx) => {
     const d = liveDevice(tx, actor.organizationId, deviceId);
-    if (!from.includes(d.status)) throw new ConflictError(`The device is ${d.status}`);
+    if (!deviceAllows(d.status, change)) throw new ConflictError(`The device is ${d.status}`);
     tx.update(devices).set({ status: to }).where(eq(devices.id, d.id)).run();
     // A disabled device gets no tasks: what was waiting for it will not run.
     // Its agent is disconnected and cannot report, so running tasks fail now, not at lease end.
     if (to === "DISABLED") events.push(...finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running"));
-    events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change });
+    events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: CHANGED[change] });
   });
   publish(events);
 }
 
-export const approveDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, ["PENDING"], "ENABLED", "approved");
-export const enableDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, ["DISABLED"], "ENABLED", "enabled");
-export const disableDevice = (db: Db, actor: Actor, id: string) =>
-  setStatus(db, actor, id, ["ENABLED", "PENDING"], "DISABLED", "disabled");
+const CHANGED = { approve: "approved", enable: "enabled", disable: "disabled" } as const;
+
+// Which statuses each may start from is rules/devices.ts's DEVICE_ACTIONS, the table the registry's buttons follow.
+export const approveDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, "approve", "ENABLED");
+export const enableDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, "enable", "ENABLED");
+export const disableDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, "disable", "DISABLED");
 
 export function renameDevice(db: Db, actor: Actor, id: string, newName: string): void {
   requireRole(actor, "READ_WRITE");
@@ -130,6 +132,7 @@ export function renameDevice(db: Db, actor: Actor, id: string, newName: string):
   const name = parse(deviceNameSchema, newName);
   db.transaction((tx) => {
     const d = liveDevice(tx, actor.organizationId, deviceId);
+    if (!deviceAllows(d.status, "rename")) throw new ConflictError(`The device is ${d.status}`);
     if (d.name === name) return;
     const taken = tx
       .select({ id: devices.id })
@@ -143,7 +146,7 @@ export function renameDevice(db: Db, actor: Actor, id: string, newName: string):
 }
 
 /**
- * Soft delete: the token stops working, the name gains __deleted__, waiting tasks are
+ * Soft delete: the token stops working, the name gains DELETED_SUFFIX, waiting tasks are
  * cancelled and running ones failed, all in one transaction.
  */
 export function deleteDevice(db: Db, actor: Actor, id: string): void {
@@ -152,6 +155,7 @@ export function deleteDevice(db: Db, actor: Actor, id: string): void {
   const events: DomainEvent[] = [];
   db.transaction((tx) => {
     const d = liveDevice(tx, actor.organizationId, deviceId);
+    if (!deviceAllows(d.status, "delete")) throw new ConflictError(`The device is ${d.status}`);
     // The token hash stays so its holder can be told "deleted"; deletedAt alone locks it out.
     tx.update(devices).set({ deletedAt: new Date(), online: false }).where(eq(devices.id, d.id)).run();
     events.push(...finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running"));

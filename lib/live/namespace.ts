@@ -3,17 +3,19 @@ import { and, eq } from "drizzle-orm";
 import { fromNodeHeaders } from "better-auth/node";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Db } from "../../db/client";
-import { tasks } from "../../db/schema";
+import { fanouts, tasks } from "../../db/schema";
 import { isSameOrigin } from "../auth/origin";
 import { subscribe } from "../events";
 import { resolveSession } from "../orgs/session";
 import { fanoutSummaries, liveTasks } from "../tasks/queries";
 import { Coalescer, type PendingChanges } from "./coalescer";
-import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, watchSchema, type LivePatch, type WatchAck } from "./protocol";
+import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type WatchAck } from "./protocol";
 import { toLiveFanout, toLiveRow } from "./rows";
+import { watchSchema } from "./watch-schema";
 
 const orgRoom = (organizationId: string) => `org:${organizationId}`;
 const taskRoom = (code: string) => `task:${code}`;
+const fanoutRoom = (code: string) => `fanout:${code}`;
 // Rooms that name whose access a socket rides on, so that ending it closes exactly those.
 const sessionRoom = (sessionId: string) => `session:${sessionId}`;
 const memberRoom = (organizationId: string, userId: string) => `member:${organizationId}:${userId}`;
@@ -29,7 +31,8 @@ export const CONNECTS_PER_10S = 60;
 
 /**
  * The `/live` namespace for browsers: authenticated from the session cookie in middleware,
- * Origin checked, clients join only their active organization's room and its tasks' rooms.
+ * Origin checked, clients join only their active organization's room and its tasks' and
+ * fan-outs' rooms.
  * Transitions from anywhere (actions, API, agents, the clock) are coalesced per
  * organization and sent as one patch per interval, read from the database once per batch.
  */
@@ -75,6 +78,13 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
         void socket.join(orgRoom(grant.organizationId));
         return reply({ ok: true });
       }
+      if ("fanout" in parsed.data) {
+        const code = parsed.data.fanout;
+        const found = db.select({ id: fanouts.id }).from(fanouts).where(and(eq(fanouts.code, code), eq(fanouts.organizationId, grant.organizationId))).get();
+        if (!found) return reply({ ok: false, error: "not_found" });
+        void socket.join(fanoutRoom(code));
+        return reply({ ok: true });
+      }
       const code = parsed.data.task;
       const found = db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.code, code), eq(tasks.organizationId, grant.organizationId))).get();
       if (!found) return reply({ ok: false, error: "not_found" });
@@ -84,6 +94,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     socket.on("unwatch", (raw: unknown) => {
       const parsed = watchSchema.safeParse(raw);
       if (parsed.success && "task" in parsed.data) void socket.leave(taskRoom(parsed.data.task));
+      if (parsed.success && "fanout" in parsed.data) void socket.leave(fanoutRoom(parsed.data.fanout));
     });
   });
 
@@ -113,17 +124,24 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   const send = (changes: PendingChanges) => {
     const watchedCodes: string[] = [];
     for (const room of rooms.keys()) if (room.startsWith("task:")) watchedCodes.push(room.slice("task:".length));
+    const anyFanoutRoom = [...rooms.keys()].some((room) => room.startsWith("fanout:"));
     for (const [organizationId, change] of changes) {
-      // Nobody of this organization is looking: nothing to read, nothing to send.
-      if (rooms.has(orgRoom(organizationId))) {
+      const orgWatched = rooms.has(orgRoom(organizationId));
+      // Fan-out codes are unique across organizations, so a watched room is this one's only if
+      // one of this batch's fan-outs carries its code.
+      const summaries = orgWatched || (anyFanoutRoom && change.fanoutIds.size) ? fanoutSummaries(db, [...change.fanoutIds]).map(toLiveFanout) : [];
+      const watchedFanouts = summaries.filter((f) => rooms.has(fanoutRoom(f.code)));
+      // Nobody of this organization is looking: nothing to read, nothing to send. Otherwise the
+      // changed rows are read once and shared by the organization's room and its fan-outs'.
+      if (orgWatched || watchedFanouts.length) {
         const rows = liveTasks(db, { ids: [...change.taskIds] }, LIVE_MAX_ROWS).map(toLiveRow);
-        const patch: LivePatch = {
-          at: new Date().toISOString(),
-          tasks: rows,
-          truncated: change.taskIds.size > rows.length,
-          fanouts: fanoutSummaries(db, [...change.fanoutIds]).map(toLiveFanout),
-        };
-        nsp.to(orgRoom(organizationId)).emit("patch", patch);
+        const truncated = change.taskIds.size > rows.length;
+        const at = new Date().toISOString();
+        if (orgWatched) nsp.to(orgRoom(organizationId)).emit("patch", { at, tasks: rows, truncated, fanouts: summaries } satisfies LivePatch);
+        for (const f of watchedFanouts) {
+          const patch: LivePatch = { at, tasks: rows.filter((r) => r.fanout === f.code), truncated, fanouts: [f] };
+          nsp.to(fanoutRoom(f.code)).emit("patch", patch);
+        }
       }
       if (watchedCodes.length) {
         for (const t of liveTasks(db, { organizationId, codes: watchedCodes }, watchedCodes.length)) {

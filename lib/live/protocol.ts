@@ -1,9 +1,8 @@
-import { z } from "zod";
 import type { TaskStatus, TaskType } from "../../rules/tasks";
-import { taskCodeSchema } from "../tasks/schemas";
 
 // The browser live channel's messages, shared by the server (lib/live/namespace.ts) and the
-// client islands. Dates travel as ISO strings.
+// client islands. Dates travel as ISO strings. No zod here: the islands import this file, and
+// the server's parser lives in watch-schema.ts.
 
 export const LIVE_NAMESPACE = "/live";
 /** Coalescing window: at most this many messages per second per subscription. */
@@ -11,8 +10,8 @@ export const LIVE_INTERVAL_MS = 200;
 /** Rows sent per message at most; past this the client re-reads what it shows. */
 export const LIVE_MAX_ROWS = 300;
 
-export const watchSchema = z.union([z.object({ org: z.literal(true) }).strict(), z.object({ task: taskCodeSchema }).strict()]);
-export type WatchRequest = z.infer<typeof watchSchema>;
+/** The organization's whole stream, one task, or one fan-out (its summary and its tasks). */
+export type WatchRequest = { org: true } | { task: string } | { fanout: string };
 export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" };
 
 export type LiveTaskRow = {

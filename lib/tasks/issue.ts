@@ -4,10 +4,10 @@ import { fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../
 import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor } from "../auth/actor";
 import { randomCode, randomCodes } from "../crypto";
-import { UnprocessableError, ValidationError } from "../errors";
+import { UnprocessableError } from "../errors";
 import { publish } from "../events";
 import { idempotencyKeySchema, runOnce } from "../idempotency";
-import { fieldErrorsOf, parse } from "../validation";
+import { parse, toValidationError } from "../validation";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
 import { resolveTarget } from "./targets";
 import { transitionEvent } from "./transition";
@@ -21,16 +21,7 @@ export type IssueResult = {
 /** Validates a payload against its type's schema; field errors are prefixed `payload.`. */
 export function parsePayload(type: TaskType, payload: unknown): Payload {
   const result = PAYLOAD_SCHEMAS[type].safeParse(payload ?? {});
-  if (!result.success) {
-    const fieldErrors = fieldErrorsOf(
-      result.error.issues.map((issue) => [
-        ["payload", ...issue.path].join("."),
-        issue.code === "unrecognized_keys" ? `${type} takes no ${issue.keys.join(", ")}` : issue.message,
-      ]),
-    );
-    const [key, [message]] = Object.entries(fieldErrors)[0];
-    throw new ValidationError(`${key}: ${message}`, fieldErrors);
-  }
+  if (!result.success) throw toValidationError(result.error, { under: "payload", unknownKeys: (keys) => `${type} takes no ${keys.join(", ")}` });
   const value = result.data as Record<string, unknown>;
   return Object.keys(value).length ? value : null;
 }

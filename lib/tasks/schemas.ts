@@ -1,21 +1,13 @@
 import { z } from "zod";
 import { DEVICE_NAME_MAX } from "../../rules/devices";
 import { CODE_PATTERN } from "../../rules/codes";
-import { SCHEDULE_AHEAD_MAX_DAYS, TASK_STATUSES, TASK_TYPES, TTL_SECONDS, type TaskType } from "../../rules/tasks";
+import { PAYLOAD_FIELDS, SCHEDULE_AHEAD_MAX_DAYS, TASK_STATUSES, TASK_TYPES, TTL_SECONDS, type PayloadField, type TaskType } from "../../rules/tasks";
 
 export const taskTypeSchema = z.enum(TASK_TYPES, { error: () => `Unknown type; expected one of ${TASK_TYPES.join(", ")}` });
 export const taskStatusSchema = z.enum(TASK_STATUSES, {
   error: () => `Unknown status; expected one of ${TASK_STATUSES.join(", ")}`,
 });
 export const taskCodeSchema = z.string().regex(CODE_PATTERN, "A task code is 8 letters or digits");
-
-const hostSchema = z
-  .string({ error: (i) => (i.input === undefined ? "Host is required" : "Host is a hostname or an IP address") })
-  .trim()
-  .min(1, "Host is required")
-  .max(253, "Host is at most 253 characters")
-  // Starts with a letter or digit (or ":" of an IPv6 address): never read as a ping option.
-  .regex(/^[A-Za-z0-9:][A-Za-z0-9.:_-]*$/, "Host is a hostname or an IP address");
 
 /**
  * A whole number as a person enters it: a JSON number, or decimal digits in a string (what a
@@ -46,38 +38,35 @@ const pointInTime = z.preprocess(
   z.date({ error: () => DATE_TIME_MESSAGE }),
 );
 
-const empty = z.object({}).strict();
+/** A payload field's schema, from its descriptor (rules/tasks.ts). */
+function fieldSchema(f: PayloadField) {
+  switch (f.kind) {
+    case "text": {
+      const base = f.required
+        ? z.string({ error: (i) => (i.input === undefined ? `${f.noun} is required` : f.patternMessage) }).trim().min(1, `${f.noun} is required`)
+        : z.string().trim();
+      const text = base.max(f.maxLength, `${f.noun} is at most ${f.maxLength} characters`).regex(f.pattern, f.patternMessage);
+      // An optional text left empty is no value at all.
+      return f.required ? text : text.optional().transform((v) => (v ? v : undefined));
+    }
+    case "number": {
+      const whole = `${f.noun} is a whole number`;
+      const n = typedNumber(
+        z.number({ error: () => whole }).int(whole).min(f.min, `${f.noun} is at least ${f.min}`).max(f.max, `${f.noun} is at most ${f.max}`),
+      );
+      return f.required ? n : n.default(f.default);
+    }
+    case "select": {
+      const e = z.enum(f.options as [string, ...string[]], { error: () => `${f.noun} is ${f.options.map((o) => `"${o}"`).join(" or ")}` });
+      return f.required ? e : e.optional();
+    }
+  }
+}
 
-/** The payload each type carries; types without one accept nothing (or an empty object). */
-export const PAYLOAD_SCHEMAS = {
-  SYNC: empty,
-  PULL: empty,
-  PUSH: empty,
-  BACKUP: empty,
-  RESTART: empty,
-  REBOOT: empty,
-  SHUTDOWN: empty,
-  PING: z
-    .object({
-      host: hostSchema,
-      count: typedNumber(
-        z.number({ error: () => "Count is a whole number" }).int("Count is a whole number").min(1, "Count is at least 1").max(1000, "Count is at most 1000"),
-      ).default(4),
-    })
-    .strict(),
-  PLUGIN_INSTALL: z
-    .object({
-      targetVersion: z
-        .string()
-        .trim()
-        .max(32, "Version is at most 32 characters")
-        .regex(/^[0-9A-Za-z._-]*$/, "Version is letters, digits, dots and dashes")
-        .optional()
-        .transform((v) => (v ? v : undefined)),
-    })
-    .strict(),
-  FIRMWARE_UPGRADE: z.object({ mode: z.enum(["minor", "major"], { error: () => 'Mode is "minor" or "major"' }) }).strict(),
-} satisfies Record<TaskType, z.ZodType>;
+/** The payload each type carries, built from its fields; types without one accept nothing (or an empty object). */
+export const PAYLOAD_SCHEMAS = Object.fromEntries(
+  TASK_TYPES.map((t) => [t, z.object(Object.fromEntries(PAYLOAD_FIELDS[t].map((f) => [f.name, fieldSchema(f)]))).strict()]),
+) as unknown as Record<TaskType, z.ZodType<Record<string, unknown>, unknown>>;
 
 export type Payload = Record<string, unknown> | null;
 

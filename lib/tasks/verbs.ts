@@ -1,11 +1,12 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { devices, tasks } from "../../db/schema";
-import { CANCELLABLE_STATUSES, isFinal, type TaskStatus } from "../../rules/tasks";
+import { statusAllows } from "../../rules/tasks";
 import { requireRole, type Actor } from "../auth/actor";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { publish } from "../events";
 import { parse } from "../validation";
+import { abilities } from "./abilities";
 import { codeInOrg, issueFanout, type IssueOptions, type IssueResult } from "./issue";
 import { taskCodeSchema } from "./schemas";
 import { transitionTasks } from "./transition";
@@ -22,7 +23,7 @@ function findTask(db: Db, actor: Actor, rawCode: unknown) {
 export function cancelTask(db: Db, actor: Actor, rawCode: unknown) {
   requireRole(actor, "READ_WRITE");
   const task = findTask(db, actor, rawCode);
-  if (!(CANCELLABLE_STATUSES as readonly TaskStatus[]).includes(task.status)) {
+  if (!abilities(actor, { status: task.status, deviceDeleted: false }).cancel) {
     throw new ConflictError(`Task ${task.code} is ${task.status}; only SCHEDULED or PENDING tasks can be cancelled`);
   }
   const { rows, events } = transitionTasks(db, {
@@ -44,9 +45,11 @@ export function cancelTask(db: Db, actor: Actor, rawCode: unknown) {
 export function rerunTask(db: Db, actor: Actor, rawCode: unknown, opts: IssueOptions = {}): IssueResult {
   requireRole(actor, "READ_WRITE");
   const task = findTask(db, actor, rawCode);
-  if (!isFinal(task.status)) throw new ConflictError(`Task ${task.code} is ${task.status}; only a finished task can be re-run`);
   const device = db.select().from(devices).where(eq(devices.id, task.deviceId)).get()!;
-  if (device.deletedAt) throw new UnprocessableError(`Device ${device.name} was deleted; the task cannot be re-run`);
+  if (!abilities(actor, { status: task.status, deviceDeleted: device.deletedAt !== null }).rerun) {
+    if (!statusAllows(task.status).rerun) throw new ConflictError(`Task ${task.code} is ${task.status}; only a finished task can be re-run`);
+    throw new UnprocessableError(`Device ${device.name} was deleted; the task cannot be re-run`);
+  }
   return issueFanout(db, actor, {
     type: task.type,
     payload: task.payload ?? undefined,

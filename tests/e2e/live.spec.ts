@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import type { Page } from "@playwright/test";
 import { SCREENSHOTS, STATE } from "./fixtures";
 import { FanoutPage } from "./pages/fanout-page";
 import { TasksPage } from "./pages/tasks-page";
@@ -116,7 +117,50 @@ test.describe("a task's page, live", () => {
     await expect(task.liveIndicator).toHaveCount(0);
     await notReloaded();
   });
+
+  test("an agent's accept shows IN_PROGRESS and its start from the patch alone, with no server render", async ({ page, task, agents, issue }) => {
+    const [agent] = await agents.enroll();
+    const code = (await issue([agent.name])).tasks[0].code;
+    await task.goto(code);
+    await expect(task.statusBadge).toHaveText("PENDING");
+    await task.expectLive();
+    const renders = countServerRenders(page);
+
+    await agent.accept(code);
+    await expect(task.statusBadge).toHaveText("IN_PROGRESS");
+    await expect(task.field("Task Information", "Status")).toHaveText("IN_PROGRESS");
+    await expect(task.field("Timestamps", "Started")).not.toHaveText("Not yet");
+    await expect(task.field("Timestamps", "Expires")).toContainText("Fails if no result within");
+    await page.waitForTimeout(1500);
+    expect(renders()).toEqual({ refreshes: 0, actions: 0 });
+  });
+
+  test("a Cancel renders the page on the server once: the action's own answer", async ({ page, task, agents, issue }) => {
+    const [agent] = await agents.enroll();
+    const code = (await issue([agent.name])).tasks[0].code;
+    await task.goto(code);
+    await task.expectLive();
+    const renders = countServerRenders(page);
+
+    await task.cancelTask();
+    await expect(task.statusBadge).toHaveText("CANCELLED");
+    await expect(task.finishedNote).toBeVisible();
+    // Past the live patch of the cancel and the wait before a final patch's own refresh.
+    await page.waitForTimeout(2000);
+    expect(renders()).toEqual({ refreshes: 0, actions: 1 });
+  });
 });
+
+/** Server renders from now on: router refreshes (RSC fetches, not prefetches) and server actions. */
+function countServerRenders(page: Page): () => { refreshes: number; actions: number } {
+  const counts = { refreshes: 0, actions: 0 };
+  page.on("request", (r) => {
+    const h = r.headers();
+    if (h["next-action"]) counts.actions++;
+    else if ((h["rsc"] === "1" || r.url().includes("_rsc=")) && !h["next-router-prefetch"]) counts.refreshes++;
+  });
+  return () => ({ ...counts });
+}
 
 test.describe("a fan-out's progress, live", () => {
   test.beforeAll(() => mkdirSync(SCREENSHOTS, { recursive: true }));

@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { useActionState, useId, useState } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
-import type { DeviceStatus } from "@/rules/devices";
+import { deletedName, deviceAllows, type DeviceStatus } from "@/rules/devices";
 import {
   approveDeviceAction,
   deleteDeviceAction,
@@ -81,10 +81,12 @@ export function DeviceRow({ device, columns, children }: { device: RowDevice; co
 
 function Failure({ outcome, intents }: { outcome: Outcome; intents: Intent[] }) {
   if (!outcome || outcome.result.ok || !intents.includes(outcome.intent)) return null;
-  // "payload.host: Host is…" names the field for API callers; here the field is right above.
+  const { code, message, fieldErrors } = outcome.result;
+  // Bad input is told by its field's own message: the field is right above.
+  const shown = code === "invalid" && fieldErrors ? (Object.values(fieldErrors)[0]?.[0] ?? message) : message;
   return (
     <p role="alert" className="field-error">
-      {outcome.result.message.replace(/^[\w.]+: /, "")}
+      {shown}
     </p>
   );
 }
@@ -112,17 +114,17 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
         <h3 className="label">Device</h3>
         <form action={action} className="flex flex-wrap gap-2">
           <input type="hidden" name="id" value={device.id} />
-          {status === "PENDING" && (
+          {deviceAllows(status, "approve") && (
             <button name="intent" value="approve" className="btn btn-sm btn-primary" disabled={pending} aria-label={`Approve ${name}`}>
               Approve
             </button>
           )}
-          {status === "DISABLED" && (
+          {deviceAllows(status, "enable") && (
             <button name="intent" value="enable" className="btn btn-sm" disabled={pending} aria-label={`Enable ${name}`}>
               Enable
             </button>
           )}
-          {(status === "ENABLED" || status === "PENDING") && (
+          {deviceAllows(status, "disable") && (
             <button name="intent" value="disable" className="btn btn-sm" disabled={pending} aria-label={`Disable ${name}`}>
               Disable
             </button>
@@ -135,7 +137,7 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
             aria-label={`Delete ${name}`}
             onClick={(e) => {
               const consequence =
-                `Delete ${name}?\n\nIts agent token stops working and it shows as ${name}__deleted__ in the task list. ` +
+                `Delete ${name}?\n\nIts agent token stops working and it shows as ${deletedName(name)} in the task list. ` +
                 "Its scheduled and pending tasks are cancelled, and a task it is running is marked failed. This cannot be undone.";
               if (!confirm(consequence)) e.preventDefault();
             }}
@@ -180,7 +182,7 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
 
       <section aria-label="Tasks" className="space-y-2">
         <h3 className="label">Tasks</h3>
-        {status === "ENABLED" ? (
+        {deviceAllows(status, "tasks") ? (
           <>
             <form action={action} className="flex flex-wrap gap-2">
               <input type="hidden" name="device" value={name} />
@@ -238,7 +240,7 @@ function DevicePanel({ device, onClose }: { device: RowDevice; onClose: () => vo
             )}
           </>
         ) : (
-          <p className="max-w-56 text-xs text-slate-500">Only ENABLED devices take tasks{status === "PENDING" ? ": approve it first." : "."}</p>
+          <p className="max-w-56 text-xs text-slate-500">Only ENABLED devices take tasks{deviceAllows(status, "approve") ? ": approve it first." : "."}</p>
         )}
       </section>
 

@@ -10,6 +10,7 @@ import { ValidationError } from "@/lib/errors";
 import { issueFanout, issueFanoutOnce, type IssueSummary } from "@/lib/tasks/issue";
 import { taskCodeSchema } from "@/lib/tasks/schemas";
 import { cancelTask, rerunTask } from "@/lib/tasks/verbs";
+import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPES, type TaskType } from "@/rules/tasks";
 
 const names = z
   .string()
@@ -18,6 +19,12 @@ const names = z
   .transform((s) => (s ?? "").split(/[\s,]+/).filter(Boolean));
 
 const TTL_UNITS = { minutes: 60, hours: 3600, days: 86400 } as const;
+
+// Every type's payload fields, as text the domain will judge; bounded only so that what is
+// read stays small.
+const payloadInputs = Object.fromEntries(
+  [...new Set(Object.values(PAYLOAD_FIELDS).flatMap((fields) => fields.map((f) => f.name)))].map((name) => [payloadInputName(name), z.string().max(1000).optional()]),
+);
 
 /** The issue form's fields (all strings) to the domain's issue input. */
 const issueFormSchema = z
@@ -33,18 +40,20 @@ const issueFormSchema = z
       z.number({ error: () => "Time to live is a number" }).positive("Time to live is positive").max(1e7),
     ),
     ttlUnit: z.enum(["minutes", "hours", "days"]),
-    "payload.host": z.string().max(300).optional(),
-    "payload.count": z.string().max(10).optional(),
-    "payload.targetVersion": z.string().max(64).optional(),
-    "payload.mode": z.string().max(10).optional(),
+    ...payloadInputs,
     // Made by the form for each submission (issue-form.tsx); its rules are the domain's.
     idempotencyKey: z.string().max(300).optional(),
   })
   .transform((f) => {
-    const payload: Record<string, unknown> = {};
-    if (f.type === "PING") Object.assign(payload, { host: f["payload.host"] ?? "", ...(f["payload.count"] ? { count: f["payload.count"] } : {}) });
-    if (f.type === "PLUGIN_INSTALL" && f["payload.targetVersion"]) payload.targetVersion = f["payload.targetVersion"];
-    if (f.type === "FIRMWARE_UPGRADE") payload.mode = f["payload.mode"];
+    // The type's fields as the form names them (issue-form.tsx): a required one is sent even
+    // empty, for the domain to say it is required; an optional one left empty is left out.
+    const fields = (TASK_TYPES as readonly string[]).includes(f.type) ? PAYLOAD_FIELDS[f.type as TaskType] : [];
+    const payload = Object.fromEntries(
+      fields.flatMap((field) => {
+        const value = (f as Record<string, unknown>)[payloadInputName(field.name)] as string | undefined;
+        return field.required ? [[field.name, value ?? ""]] : value ? [[field.name, value]] : [];
+      }),
+    );
     return {
       key: f.idempotencyKey,
       input: {

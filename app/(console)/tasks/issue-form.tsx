@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { startTransition, useActionState, useRef, useState, type FormEvent } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
-import { TASK_TYPE_LABELS, TASK_TYPES, type TaskType } from "@/rules/tasks";
+import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPE_LABELS, TASK_TYPES, type PayloadField, type TaskType } from "@/rules/tasks";
 import { issueTaskAction, type IssueSummary } from "./actions";
 
 function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undefined; name: string }) {
@@ -13,6 +13,57 @@ function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undef
       {msg}
     </p>
   ) : null;
+}
+
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/**
+ * The inputs of a type's payload, from its fields (rules/tasks.ts). Remounted with the type,
+ * so a field's default comes back when its type is chosen again. Bounds a browser can check
+ * (a number's min and max) are given to it; the rest is the server's to judge and explain.
+ */
+function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; state: ActionResult<IssueSummary> | undefined }) {
+  if (!fields.length) return null;
+  const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
+  const single = fields.length === 1;
+  return (
+    <div className={single ? "mt-3" : "mt-3 grid grid-cols-3 gap-2"}>
+      {fields.map((f, i) => {
+        const name = payloadInputName(f.name);
+        const id = `payload-${f.name}`;
+        const label = f.required || f.kind === "number" ? f.label : `${f.label} (optional)`;
+        if (f.kind === "select") {
+          return (
+            <fieldset key={f.name}>
+              <legend className="label">{label}</legend>
+              <div className="flex gap-4 text-sm">
+                {f.options.map((o) => (
+                  <label key={o} className="flex items-center gap-1.5">
+                    <input type="radio" name={name} value={o} defaultChecked={o === f.default} /> {capitalized(o)}
+                  </label>
+                ))}
+              </div>
+              <FieldError state={state} name={name} />
+            </fieldset>
+          );
+        }
+        // The first of several fields takes the room the others leave (a host beside its count).
+        return (
+          <div key={f.name} className={!single && i === 0 ? "col-span-2" : undefined}>
+            <label htmlFor={id} className="label">
+              {label}
+            </label>
+            {f.kind === "number" ? (
+              <input id={id} name={name} type="number" min={f.min} max={f.max} defaultValue={f.default} className="input" aria-invalid={invalid(name)} />
+            ) : (
+              <input id={id} name={name} className="input" placeholder={f.placeholder} aria-invalid={invalid(name)} />
+            )}
+            <FieldError state={state} name={name} />
+          </div>
+        );
+      })}
+    </div>
+  );
 }
 
 /**
@@ -63,47 +114,7 @@ export function IssueForm({ ous }: { ous: string[] }) {
         </select>
         <FieldError state={state} name="type" />
 
-        {type === "PING" && (
-          <div className="mt-3 grid grid-cols-3 gap-2">
-            <div className="col-span-2">
-              <label htmlFor="payload-host" className="label">
-                Host
-              </label>
-              <input id="payload-host" name="payload.host" className="input" placeholder="1.1.1.1" aria-invalid={invalid("payload.host")} />
-              <FieldError state={state} name="payload.host" />
-            </div>
-            <div>
-              <label htmlFor="payload-count" className="label">
-                Count
-              </label>
-              <input id="payload-count" name="payload.count" type="number" min={1} max={1000} defaultValue={4} className="input" aria-invalid={invalid("payload.count")} />
-              <FieldError state={state} name="payload.count" />
-            </div>
-          </div>
-        )}
-        {type === "PLUGIN_INSTALL" && (
-          <div className="mt-3">
-            <label htmlFor="payload-version" className="label">
-              Target version (optional)
-            </label>
-            <input id="payload-version" name="payload.targetVersion" className="input" placeholder="latest" />
-            <FieldError state={state} name="payload.targetVersion" />
-          </div>
-        )}
-        {type === "FIRMWARE_UPGRADE" && (
-          <fieldset className="mt-3">
-            <legend className="label">Mode</legend>
-            <div className="flex gap-4 text-sm">
-              <label className="flex items-center gap-1.5">
-                <input type="radio" name="payload.mode" value="minor" defaultChecked /> Minor
-              </label>
-              <label className="flex items-center gap-1.5">
-                <input type="radio" name="payload.mode" value="major" /> Major
-              </label>
-            </div>
-            <FieldError state={state} name="payload.mode" />
-          </fieldset>
-        )}
+        <PayloadInputs key={type} fields={PAYLOAD_FIELDS[type]} state={state} />
 
         <fieldset className="mt-4">
           <legend className="label">When</legend>

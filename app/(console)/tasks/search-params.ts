@@ -1,10 +1,13 @@
-import { z } from "zod";
+// No zod: the live list imports listHref into the browser.
 
-const id = z.coerce.number().int().positive().optional().catch(undefined);
+/** A keyset position from the URL: a positive whole number, or nothing. */
+function id(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
 
 /** The list's URL: the filters (validated by the domain) and a keyset position. */
-export const positionSchema = z.object({ before: id, after: id });
-
 export function pickFilter(sp: Record<string, string | string[] | undefined>) {
   const one = (k: string) => {
     const v = sp[k];
@@ -13,7 +16,7 @@ export function pickFilter(sp: Record<string, string | string[] | undefined>) {
   };
   return {
     filter: { device: one("device"), type: one("type"), status: one("status"), fanout: one("fanout") },
-    position: positionSchema.parse({ before: one("before"), after: one("after") }),
+    position: { before: id(one("before")), after: id(one("after")) },
   };
 }
 

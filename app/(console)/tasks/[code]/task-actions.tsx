@@ -15,8 +15,12 @@ export function TaskActions({ code, canCancel, canRerun, readOnly }: { code: str
     start(async () => {
       setError(null);
       const r = await fn();
-      if (r && !r.ok) setError(r.message ?? "The action failed");
-      router.refresh();
+      // A done action re-rendered the page in its own answer (revalidatePath, or Re-run's
+      // redirect); only a refused one leaves the page to be read again.
+      if (r && !r.ok) {
+        setError(r.message ?? "The action failed");
+        router.refresh();
+      }
     });
 
   return (

@@ -8,7 +8,7 @@ import { useNow } from "@/app/_components/relative-time";
 import { LiveIndicator, useLive } from "@/app/_lib/use-live";
 import type { LiveFanout } from "@/lib/live/protocol";
 
-/** One fan-out's progress, patched live from its organization's stream until it is done. */
+/** One fan-out's progress, patched live from its own stream until it is done. */
 export function FanoutLive({ initial }: { initial: LiveFanout }) {
   const router = useRouter();
   const [fanout, setFanout] = useState(initial);
@@ -20,7 +20,7 @@ export function FanoutLive({ initial }: { initial: LiveFanout }) {
   const done = fanoutDone(fanout) === fanout.total;
   const now = useNow();
   const state = useLive({
-    watch: { org: true },
+    watch: { fanout: fanout.code },
     enabled: !done,
     onPatch: (p) => {
       const mine = p.fanouts.find((f) => f.code === fanout.code);

@@ -1,0 +1,92 @@
+import { describe, expect, test } from "vitest";
+import { approveDevice, deleteDevice, disableDevice, enableDevice, renameDevice } from "../../lib/devices/devices";
+import { abilities } from "../../lib/tasks/abilities";
+import { issueFanout } from "../../lib/tasks/issue";
+import { cancelTask, rerunTask } from "../../lib/tasks/verbs";
+import { DEVICE_ACTIONS, DEVICE_STATUSES, deviceAllows, type DeviceAction, type DeviceStatus } from "../../rules/devices";
+import { ROLES, type Role } from "../../rules/roles";
+import { TASK_STATUSES, type TaskStatus } from "../../rules/tasks";
+import { freshDb } from "../support/db";
+import { actorAs, makeDevices, makeOrg } from "../support/factories";
+import { taskInStatus } from "./helpers";
+
+const db = freshDb();
+
+const EXPECTED: Record<TaskStatus, { cancel: boolean; rerun: boolean }> = {
+  SCHEDULED: { cancel: true, rerun: false },
+  PENDING: { cancel: true, rerun: false },
+  IN_PROGRESS: { cancel: false, rerun: false },
+  COMPLETED: { cancel: false, rerun: true },
+  FAILED: { cancel: false, rerun: true },
+  CANCELLED: { cancel: false, rerun: true },
+  EXPIRED: { cancel: false, rerun: true },
+};
+
+describe("abilities", () => {
+  const cases = TASK_STATUSES.flatMap((status) => ROLES.map((role) => [status, role] as const));
+
+  test.each(cases)("a %s task, for a %s actor", (status, role) => {
+    const writes = role !== "READ_ONLY";
+    const live = abilities({ role }, { status, deviceDeleted: false });
+    expect(live).toEqual({ cancel: writes && EXPECTED[status].cancel, rerun: writes && EXPECTED[status].rerun });
+    const deleted = abilities({ role }, { status, deviceDeleted: true });
+    expect(deleted).toEqual({ cancel: writes && EXPECTED[status].cancel, rerun: false });
+  });
+
+  // The verbs answer to the same rule: what abilities refuses, they refuse; what it allows, they do.
+  test.each(TASK_STATUSES)("cancelTask and rerunTask agree with abilities for a %s task", (status) => {
+    for (const role of ["READ_WRITE", "ADMIN"] as Role[]) {
+      const { org, actor: admin } = makeOrg(db);
+      const actor = actorAs(admin, role);
+      const [device] = makeDevices(db, org.id, 1, { prefix: "ab" });
+      const can = abilities(actor, { status, deviceDeleted: false });
+      const forCancel = taskInStatus(db, admin, device.name, status);
+      const forRerun = taskInStatus(db, admin, device.name, status);
+      expect(succeeds(() => cancelTask(db, actor, forCancel.code))).toBe(can.cancel);
+      expect(succeeds(() => rerunTask(db, actor, forRerun.code))).toBe(can.rerun);
+    }
+  });
+});
+
+describe("abilities and a deleted device", () => {
+  test("a finished task of a deleted device may not be re-run, and rerunTask refuses it", () => {
+    const { org, actor } = makeOrg(db);
+    const [device] = makeDevices(db, org.id, 1, { prefix: "gone" });
+    const task = taskInStatus(db, actor, device.name, "COMPLETED");
+    deleteDevice(db, actor, device.id);
+    expect(abilities(actor, { status: task.status, deviceDeleted: true }).rerun).toBe(false);
+    expect(succeeds(() => rerunTask(db, actor, task.code))).toBe(false);
+  });
+});
+
+const VERBS: Record<Exclude<DeviceAction, "tasks">, (actor: Parameters<typeof approveDevice>[1], id: string) => void> = {
+  approve: (actor, id) => approveDevice(db, actor, id),
+  enable: (actor, id) => enableDevice(db, actor, id),
+  disable: (actor, id) => disableDevice(db, actor, id),
+  rename: (actor, id) => renameDevice(db, actor, id, `renamed-${id.slice(0, 8)}`),
+  delete: (actor, id) => deleteDevice(db, actor, id),
+};
+
+describe("device actions", () => {
+  const cases = DEVICE_STATUSES.flatMap((status) => (Object.keys(DEVICE_ACTIONS) as DeviceAction[]).map((action) => [action, status] as const));
+
+  // A verb refuses exactly what the table says is not allowed, so the registry's buttons never offer a refusal.
+  test.each(cases)("%s on a %s device: the verb does what the table allows", (action, status: DeviceStatus) => {
+    const { org, actor } = makeOrg(db);
+    const [device] = makeDevices(db, org.id, 1, { prefix: "da", status });
+    const run =
+      action === "tasks"
+        ? () => issueFanout(db, actor, { type: "SYNC", targets: { devices: [device.name] } })
+        : () => VERBS[action](actor, device.id);
+    expect(succeeds(run)).toBe(deviceAllows(status, action));
+  });
+});
+
+function succeeds(fn: () => unknown): boolean {
+  try {
+    fn();
+    return true;
+  } catch {
+    return false;
+  }
+}
