@@ -126,6 +126,12 @@ describe("setup", () => {
     const bad = await setupInstance(fresh, { ...input, orgSlug: "Not A Slug" }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: "invalid" });
     expect(fresh.select().from(user).all()).toEqual([]);
+    // A failure between the two writes (the user is stored, the organization is refused by
+    // the database) leaves neither: /setup stays open.
+    fresh.$client.exec("CREATE TRIGGER fail_org BEFORE INSERT ON organization BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    await expect(setupInstance(fresh, input)).rejects.toThrow(/disk full/);
+    expect(fresh.select().from(user).all()).toEqual([]);
+    fresh.$client.exec("DROP TRIGGER fail_org");
     await setupInstance(fresh, input);
     expect(fresh.select().from(user).all()).toHaveLength(1);
     const twice = await setupInstance(fresh, { ...input, email: "other@example.test", orgSlug: "second" }).catch((e: unknown) => e);
