@@ -1,13 +1,14 @@
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { deviceOus, devices, ous, type Device } from "../../db/schema";
-import type { DeviceStatus } from "../../rules/devices";
+import { DEVICE_ACTIONS, deviceAllows, type DeviceStatus } from "../../rules/devices";
 
 export type TargetResolution = { devices: Pick<Device, "id" | "name">[]; unresolved: { name: string; reason: string }[] };
 
 /**
- * Resolves a fan-out target to ENABLED live devices, de-duplicated. Named devices must
- * exist and be ENABLED; OUs must exist; OU and organization targets skip other devices.
+ * Resolves a fan-out target to live devices that may take tasks (rules/devices.ts: ENABLED),
+ * de-duplicated. Named devices must exist and be able to; OUs must exist; OU and
+ * organization targets skip other devices.
  */
 export function resolveTarget(
   db: DbOrTx,
@@ -17,7 +18,7 @@ export function resolveTarget(
   const live = and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
   const found = new Map<string, Pick<Device, "id" | "name">>();
   const unresolved: TargetResolution["unresolved"] = [];
-  const enabled = eq(devices.status, "ENABLED");
+  const enabled = inArray(devices.status, DEVICE_ACTIONS.tasks);
   const cols = { id: devices.id, name: devices.name, status: devices.status };
 
   if (target.all) {
@@ -31,7 +32,7 @@ export function resolveTarget(
     for (const n of names) {
       const d = byName.get(n);
       if (!d) unresolved.push({ name: n, reason: "no such device" });
-      else if (d.status !== "ENABLED") unresolved.push({ name: n, reason: `device is ${d.status}` });
+      else if (!deviceAllows(d.status, "tasks")) unresolved.push({ name: n, reason: `device is ${d.status}` });
       else found.set(d.id, d);
     }
     const ouNames = [...new Set(target.ous ?? [])];
