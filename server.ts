@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
-import { openDatabase, setDb, type Db } from "./db/client";
+import { closeDatabase, openDatabase, setDb, type Db } from "./db/client";
+import { writesPending, writesSettled } from "./db/transaction";
 import { loadOrCreateServerKey } from "./lib/agents/envelope";
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
@@ -45,10 +46,10 @@ export async function startServer(
   await hooks.beforeListen?.(db);
   setServerKey(key);
   // Nothing is connected before we listen, whatever the file says from before a crash.
-  markAllOffline(db);
+  await markAllOffline({ db });
   // Leases do not run out while the server could not hear the agents: those the downtime
   // ate into are lengthened before the clock judges them (lib/server/liveness.ts).
-  const liveness = startLiveness(db);
+  const liveness = await startLiveness({ db });
   if (liveness.extended || liveness.graced) {
     const down = liveness.lastSeen ? `${Math.round((Date.now() - liveness.lastSeen.getTime()) / 1000)} s` : "an unknown time";
     console.log(`The server was down ${down}: ${liveness.extended} running task leases lengthened by it, ${liveness.graced} held for agents to reconnect`);
@@ -93,15 +94,18 @@ export async function startServer(
     port,
     close: async () => {
       scheduler.stop();
-      liveness.stop();
+      await liveness.stop();
       loopMonitor?.stop();
       agents.stop();
       live.stop();
       await io.close();
       await new Promise<void>((ok) => httpServer.close(() => ok()));
       await app.close();
+      // Writes already queued (agent results of a last batch, the last beat) commit first.
+      do await writesSettled(db);
+      while (writesPending(db));
       await checkpointer.stop();
-      db.$client.close();
+      closeDatabase(db);
     },
   };
 }

@@ -11,6 +11,8 @@ export type Sizes = {
   listSamples: number;
   /** POSTs of a fan-out to every device (the median is reported). */
   fanoutRuns: number;
+  /** ENABLED devices of a second organization, for one fan-out to all of them; 0: none. */
+  wideDevices: number;
   /** Agents connected for dispatch latency and throughput. */
   agents: number;
   dispatchSamples: number;
@@ -30,6 +32,7 @@ export const FULL: Sizes = {
   largeTasks: 1_000_000,
   listSamples: 200,
   fanoutRuns: 5,
+  wideDevices: 100_000,
   agents: 1_000,
   dispatchSamples: 200,
   throughputTasks: 20_000,
@@ -45,6 +48,7 @@ export const QUICK: Sizes = {
   largeTasks: 100_000,
   listSamples: 100,
   fanoutRuns: 3,
+  wideDevices: 0,
   agents: 200,
   dispatchSamples: 100,
   throughputTasks: 2_000,

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--out <file.json>] [--only lists,fanout,dispatch,throughput,connections] [--keep] [--profile <dir>]
+// npm run bench [-- --quick] [--out <file.json>] [--only lists,fanout,clock,dispatch,throughput,connections] [--keep] [--profile <dir>]
 //
 // Starts the real production server on temporary databases, drives it with real clients
 // from load processes of their own, and prints one table — figure, value, baseline, ratio,
@@ -22,6 +22,7 @@ import { loopStats, startRawServer, startTaskwire, type Proc } from "./lib/procs
 import { row, table, writeJson, type Row } from "./lib/report";
 import { median, now, sleep } from "./lib/stats";
 import { measureDispatch, measureThroughput, type ThroughputFigures } from "./scenarios/agents";
+import { measureClockBatch, type ClockFigures } from "./scenarios/clock";
 import { measureConnections, type ConnectionFigures } from "./scenarios/connections";
 import { measureFanout, type FanoutFigures } from "./scenarios/fanout";
 import { measureLists } from "./scenarios/lists";
@@ -38,7 +39,7 @@ const { values: args } = parseArgs({
   strict: true,
 });
 const sizes: Sizes = args.quick ? QUICK : FULL;
-const SCENARIOS = ["lists", "fanout", "dispatch", "throughput", "connections"] as const;
+const SCENARIOS = ["lists", "fanout", "clock", "dispatch", "throughput", "connections"] as const;
 const only = args.only?.split(",").map((s) => s.trim());
 for (const o of only ?? []) if (!(SCENARIOS as readonly string[]).includes(o)) throw new Error(`--only takes ${SCENARIOS.join(", ")}; got ${o}`);
 const want = (s: (typeof SCENARIOS)[number]) => !only || only.includes(s);
@@ -79,7 +80,8 @@ async function main() {
   const m0 = machine();
   log(`Taskwire benchmark (${sizes.name}) on ${m0.cores} cores (${m0.cpu}), Node ${m0.node}, load average ${m0.loadavg.join(" ")}`);
   log(
-    `sizes: ${k(sizes.devices)} devices, lists at ${k(sizes.smallTasks)} and ${k(sizes.largeTasks)} tasks × ${sizes.listSamples} requests, fan-out median of ${sizes.fanoutRuns}, ` +
+    `sizes: ${k(sizes.devices)} devices, lists at ${k(sizes.smallTasks)} and ${k(sizes.largeTasks)} tasks × ${sizes.listSamples} requests, fan-out median of ${sizes.fanoutRuns}` +
+      `${sizes.wideDevices ? ` and one of ${k(sizes.wideDevices)}` : ""}, ` +
       `${sizes.agents} agents (${sizes.dispatchSamples} dispatches, ${k(sizes.throughputTasks)} tasks), ${sizes.liveClients} live clients, ${k(sizes.connections)} connections`,
   );
   build(distDir);
@@ -95,7 +97,7 @@ async function main() {
     const t = now();
     const baseFile = join(dir, "base.db");
     const agentsNeeded = Math.max(sizes.agents, sizes.connections);
-    const base: BaseData = await buildBase(baseFile, { secret, devices: sizes.devices, agents: sizes.agents });
+    const base: BaseData = await buildBase(baseFile, { secret, devices: sizes.devices, agents: sizes.agents, wideDevices: want("fanout") ? sizes.wideDevices : 0 });
     const credsFile = join(dir, "agents.json");
     writeFileSync(credsFile, JSON.stringify(base.devices.slice(0, agentsNeeded)));
     const files = { small: join(dir, "small", "taskwire.db"), large: join(dir, "large", "taskwire.db") };
@@ -125,6 +127,16 @@ async function main() {
     };
     await sleep(1_000);
     await remember("idle");
+    // The server's longest event-loop block over `work`: the monitor is reset before and read after.
+    const loopBlock = async <T>(work: () => Promise<T>): Promise<{ result: T; maxMs: number }> => {
+      await loopStats(server.url, true);
+      // Node does not record the first interval after a reset: let one pass before the work.
+      await sleep(50);
+      const result = await work();
+      return { result, maxMs: (await loopStats(server.url, true)).max_ms };
+    };
+    // The floor of every loop-block figure: the same monitor over a second of nothing.
+    const idleLoopMax = (await loopBlock(() => sleep(1_000))).maxMs;
     const cookie = await signIn(server.url, DEMO_USERS.admin, DEMO_PASSWORD);
     if (want("lists")) {
       log(`list at ${k(dbInfo.small.tasks)} and ${k(dbInfo.large.tasks)} tasks, ${sizes.listSamples} requests per variant`);
@@ -166,6 +178,35 @@ async function main() {
       const fo = { post: median(fanout.post), raw: median(fanout.raw) };
       rows.push(row({ figure: `fan-out of ${k(fanout.devices)} tasks, median POST`, value: fo.post, unit: "ms", baseline: fo.raw, baselineOf: "1 prepared INSERT, 1 txn", goal: "≤ 3× and ≤ 300 ms", met: fo.post <= 300 && fo.post / fo.raw <= 3, detail: { runs: fanout.post, rawRuns: fanout.raw, responseBytes: fanout.responseBytes } }));
       rows.push(row({ figure: "fan-out: longest event-loop block", value: Math.max(...fanout.loopMax), unit: "ms", baseline: fanout.idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: Math.max(...fanout.loopMax) <= 50, detail: { runs: fanout.loopMax, slowestProbe: fanout.probeMax } }));
+
+      if (base.wide) {
+        // One POST to every device of the wide organization; its tasks wait for agents that never
+        // connect, and are cancelled after.
+        log(`fan-out to ${k(base.wide.devices)} devices (a second organization)`);
+        const wide: FanoutFigures = await measureFanout({
+          url: server.url,
+          dbFile: files.large,
+          organizationId: base.wide.organizationId,
+          adminId: base.adminId,
+          token: base.wide.apiToken,
+          runs: 1,
+          settleMs: 3_000,
+          log,
+        });
+        await remember(`after the ${k(wide.devices)} fan-out`);
+        raw.wideFanout = wide;
+        const wideLoop = Math.max(...wide.loopMax);
+        rows.push(row({ figure: `fan-out of ${k(wide.devices)} tasks, POST`, value: wide.post[0], unit: "ms", baseline: wide.raw[0], baselineOf: "1 prepared INSERT, 1 txn", met: null, detail: { responseBytes: wide.responseBytes } }));
+        rows.push(row({ figure: `fan-out of ${k(wide.devices)}: longest event-loop block`, value: wideLoop, unit: "ms", baseline: wide.idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: wideLoop <= 50, detail: { slowestProbe: wide.probeMax } }));
+      }
+    }
+
+    // ---------------------------------------------------------------- clock batch
+    if (want("clock")) {
+      log(`clock batch: ${k(sizes.devices)} scheduled tasks falling due at once`);
+      const clock: ClockFigures = await measureClockBatch({ url: server.url, dbFile: files.large, token: base.apiToken, log });
+      raw.clock = clock;
+      rows.push(row({ figure: `clock batch (${k(clock.tasks)} due at once): longest event-loop block`, value: clock.loopMax, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: clock.loopMax <= 50, detail: { fireMs: clock.fireMs, slowestProbe: clock.probeMax } }));
     }
 
     // ---------------------------------------------------------------- dispatch
@@ -194,20 +235,23 @@ async function main() {
           async (i) => ((await (await fetch(`${rawServer!.url}/emit?device=${base.devices[i].device_id}`, { method: "POST" })).json()) as { code: string }).code,
           { samples: sizes.dispatchSamples, agents: sizes.agents },
         );
-        const dispatch = await measureDispatch(
-          load,
-          async (i) => {
-            const res = await api("/tasks", { type: "PING", payload: { host: "1.1.1.1", count: 4 }, targets: { devices: [base.devices[i].name] } });
-            if (res.status !== 201) throw new Error(`creating a task answered ${res.status}: ${await res.text()}`);
-            return ((await res.json()) as { tasks: { code: string }[] }).tasks[0].code;
-          },
-          { samples: sizes.dispatchSamples, agents: sizes.agents },
+        const { result: dispatch, maxMs: dispatchLoop } = await loopBlock(() =>
+          measureDispatch(
+            load,
+            async (i) => {
+              const res = await api("/tasks", { type: "PING", payload: { host: "1.1.1.1", count: 4 }, targets: { devices: [base.devices[i].name] } });
+              if (res.status !== 201) throw new Error(`creating a task answered ${res.status}: ${await res.text()}`);
+              return ((await res.json()) as { tasks: { code: string }[] }).tasks[0].code;
+            },
+            { samples: sizes.dispatchSamples, agents: sizes.agents },
+          ),
         );
         log(`  Taskwire p50 ${dispatch.latency.p50.toFixed(1)} ms p99 ${dispatch.latency.p99.toFixed(1)} ms (POST alone p50 ${dispatch.create.p50.toFixed(1)}); raw Socket.IO p50 ${rawDispatch.latency.p50.toFixed(1)} p99 ${rawDispatch.latency.p99.toFixed(1)}`);
         await remember(`after dispatch (${sizes.agents} agents connected)`);
         raw.dispatch = { taskwire: dispatch, raw: rawDispatch };
         rows.push(row({ figure: `dispatch latency (${sizes.agents} agents), p50`, value: dispatch.latency.p50, unit: "ms", baseline: rawDispatch.latency.p50, baselineOf: "raw Socket.IO", goal: "≤ 20 ms", met: dispatch.latency.p50 <= 20, detail: { postP50: dispatch.create.p50 } }));
         rows.push(row({ figure: `dispatch latency (${sizes.agents} agents), p99`, value: dispatch.latency.p99, unit: "ms", baseline: rawDispatch.latency.p99, baselineOf: "raw Socket.IO", goal: "≤ 100 ms", met: dispatch.latency.p99 <= 100 }));
+        rows.push(row({ figure: `dispatch burst (${dispatch.samples.length} dispatches): longest event-loop block`, value: dispatchLoop, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: dispatchLoop <= 50 }));
       }
 
       if (want("throughput")) {
@@ -230,16 +274,18 @@ async function main() {
         const lc = await live.connectLive({ url: server.url, n: sizes.liveClients, cookie });
         if (lc.connected !== sizes.liveClients) throw new Error(`live clients connected: ${lc.connected}/${sizes.liveClients}: ${lc.failures.join(", ")}`);
         const fanoutCodes: string[] = [];
-        const throughput: ThroughputFigures = await measureThroughput(
-          load,
-          async () => {
-            for (let i = 0; i < perAgent; i++) {
-              const res = await api("/tasks", { type: "SYNC", targets: { ous: [base.agentsOu] } });
-              if (res.status !== 201) throw new Error(`a fan-out answered ${res.status}: ${await res.text()}`);
-              fanoutCodes.push(((await res.json()) as { fanout: string }).fanout);
-            }
-          },
-          { expected, live, log },
+        const { result: throughput, maxMs: resultsLoop } = await loopBlock(() =>
+          measureThroughput(
+            load,
+            async () => {
+              for (let i = 0; i < perAgent; i++) {
+                const res = await api("/tasks", { type: "SYNC", targets: { ous: [base.agentsOu] } });
+                if (res.status !== 201) throw new Error(`a fan-out answered ${res.status}: ${await res.text()}`);
+                fanoutCodes.push(((await res.json()) as { fanout: string }).fanout);
+              }
+            },
+            { expected, live, log },
+          ),
         );
         const outcome = statusesOf(files.large, fanoutCodes);
         log(
@@ -254,6 +300,7 @@ async function main() {
         const allFinal = (outcome.COMPLETED ?? 0) === expected && throughput.acked === expected;
         rows.push(row({ figure: `agent throughput (${k(expected)} tasks), sustained`, value: throughput.sustained, unit: "/s", baseline: rawThroughput.sustained, baselineOf: "raw Socket.IO", goal: "≥ 3,000/s", met: throughput.sustained >= 3000 }));
         rows.push(row({ figure: "agent throughput, first request to last result", value: throughput.endToEnd, unit: "/s", baseline: rawThroughput.endToEnd, baselineOf: "raw Socket.IO", met: null, detail: { seconds: throughput.seconds, issueMs: throughput.issueMs } }));
+        rows.push(row({ figure: `agent result batches (${k(expected)} tasks): longest event-loop block`, value: resultsLoop, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: resultsLoop <= 50, detail: { issueMs: throughput.issueMs } }));
         rows.push(row({ figure: "agent throughput: tasks final (COMPLETED)", value: outcome.COMPLETED ?? 0, unit: "", baseline: expected, baselineOf: "issued", goal: "all, none lost", met: allFinal, detail: { outcome, errors: throughput.errors, duplicates: throughput.duplicates } }));
         if (throughput.live && rawThroughput.live) {
           const l = throughput.live;

@@ -7,10 +7,35 @@ import { taskTriggerStatements } from "../rules/sql";
 import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
 
-export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+/** A drizzle handle on one connection. */
+export type Handle = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
+
+const RUNNER = Symbol.for("taskwire.runner");
+const IN_TX = Symbol.for("taskwire.tx");
+
+/**
+ * The process's database: a handle for reads outside any transaction (a connection of its
+ * own, in WAL: it sees the last commit, never a transaction's partial writes) and the runner
+ * of the one writer connection (db/transaction.ts). The read connection refuses writes
+ * (`query_only`): every write goes through `withTransaction`.
+ */
+export type Db = Handle & { readonly [RUNNER]: WriteRunner };
+/** The writer connection inside an open transaction: what every statement of that transaction runs on. */
+export type Tx = Handle & { readonly [IN_TX]: true };
 /** The handle or an open transaction: what a step that can run inside another's transaction takes. */
 export type DbOrTx = Db | Tx;
+
+export type WriteRunner = {
+  /** The writer connection, inside a transaction only (db/transaction.ts). */
+  readonly tx: Tx;
+  /** The end of the queue of write transactions. */
+  tail: Promise<unknown>;
+  /** Transactions waiting or running. */
+  depth: number;
+};
+
+export const runnerOf = (db: Db): WriteRunner => db[RUNNER];
+export const isTx = (h: DbOrTx): h is Tx => IN_TX in h;
 
 const MIGRATIONS = resolve(process.cwd(), "db/migrations");
 
@@ -22,26 +47,65 @@ const MIGRATIONS = resolve(process.cwd(), "db/migrations");
  * writes to it.
  */
 export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FULL"; check?: boolean } = {}): Db {
-  if (file !== ":memory:") createPrivately(file);
+  // Reads run on a second connection to the same file: an in-memory database has none.
+  if (file === ":memory:") throw new Error("Taskwire needs a database file, not :memory:");
+  createPrivately(file);
+  const writer = connect(file, opts.synchronous ?? "NORMAL", opts.check ?? false);
+  const writerDb = drizzle(writer, { schema }) as Handle;
+  try {
+    migrate(writerDb, { migrationsFolder: MIGRATIONS });
+    writer.transaction(() => {
+      for (const stmt of taskTriggerStatements()) writer.exec(stmt);
+    })();
+  } catch (e) {
+    writer.close();
+    throw e;
+  }
+  writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  let reader: Database.Database;
+  try {
+    reader = connect(file, opts.synchronous ?? "NORMAL", false);
+    reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    reader.pragma("query_only = ON");
+  } catch (e) {
+    writer.close();
+    throw e;
+  }
+  const tx = Object.defineProperty(writerDb, IN_TX, { value: true }) as Tx;
+  const db = drizzle(reader, { schema }) as Handle;
+  return Object.defineProperty(db, RUNNER, { value: { tx, tail: Promise.resolve(), depth: 0 } satisfies WriteRunner }) as Db;
+}
+
+/** One connection, configured; with `check`, a damaged file stops here, before any migration writes to it. */
+function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): Database.Database {
   const sqlite = new Database(file);
   try {
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("foreign_keys = ON");
-    // Start-up may wait for another writer: nothing is served yet. Lowered once open, below.
+    // Start-up may wait for another writer: nothing is served yet. Lowered once open.
     sqlite.pragma("busy_timeout = 5000");
-    sqlite.pragma(`synchronous = ${opts.synchronous ?? "NORMAL"}`);
-    if (opts.check) checkIntegrity(sqlite, file);
+    sqlite.pragma(`synchronous = ${synchronous}`);
+    if (check) checkIntegrity(sqlite, file);
   } catch (e) {
     sqlite.close();
     throw isCorruptionError(e) ? new DamagedDatabaseError(file, [(e as Error).message]) : e;
   }
-  const db = drizzle(sqlite, { schema }) as Db;
-  migrate(db, { migrationsFolder: MIGRATIONS });
-  sqlite.transaction(() => {
-    for (const stmt of taskTriggerStatements()) sqlite.exec(stmt);
-  })();
-  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  return db;
+  return sqlite;
+}
+
+/** Closes both connections. */
+export function closeDatabase(db: Db): void {
+  runnerOf(db).tx.$client.close();
+  db.$client.close();
+}
+
+/**
+ * The writer connection itself, outside the runner: for start-up maintenance (checkpoint
+ * settings, recounts before serving) and tests that set a file up. Never while the runner
+ * may have a transaction open — a statement here would join it.
+ */
+export function writerConnection(db: Db): Database.Database {
+  return runnerOf(db).tx.$client;
 }
 
 /**

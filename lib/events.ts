@@ -55,6 +55,20 @@ export function publish(events: DomainEvent[]): void {
   for (const e of events) b.emit("event", e);
 }
 
+/** Events published per turn of the event loop by publishInTurns. */
+export const PUBLISH_PER_TURN = 2_000;
+
+/**
+ * publish for many events at once (a large fan-out): subscribers run synchronously, so the
+ * events go PUBLISH_PER_TURN at a time, with a turn of the event loop between, in order.
+ */
+export async function publishInTurns(events: DomainEvent[], size = PUBLISH_PER_TURN): Promise<void> {
+  for (let i = 0; i < events.length; i += size) {
+    if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    publish(events.slice(i, i + size));
+  }
+}
+
 export function subscribe(listener: (e: DomainEvent) => void): () => void {
   const b = bus();
   b.on("event", listener);

@@ -1,9 +1,9 @@
 import { and, eq, lt, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Db, DbOrTx } from "../db/client";
+import type { Tx } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
 import type { Role } from "../rules/roles";
-import { requireRole, type Actor } from "./auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "./auth/actor";
 import { ConflictError, UnprocessableError, ValidationError } from "./errors";
 
 // Idempotency keys (draft-ietf-httpapi-idempotency-key-header), for any creating request:
@@ -13,11 +13,11 @@ import { ConflictError, UnprocessableError, ValidationError } from "./errors";
 // (see `remember` in issueFanout), so a committed creation always has its key and a request
 // that failed leaves none: retrying it simply runs it.
 //
-// A request still in progress cannot be observed here: the lookup and the verb's
-// transaction run in one synchronous step of the one process, so a concurrent duplicate
-// sees either no key or the committed answer (requests are, in effect, serialized). Only a
-// writer elsewhere committing the same key between our lookup and our insert would collide;
-// that rolls our creation back and answers 409.
+// A key is written only with its committed answer, so the lookup before the verb sees either
+// no key or a committed answer. A duplicate that passed the lookup while the first request
+// was still waiting for, or inside, its transaction (or a writer in another process that
+// committed the same key meanwhile) collides on the insert: that rolls its creation back and
+// answers 409, "in progress"; a retry then replays the stored answer.
 
 /** How long a key is remembered; after that the same key is a new request. */
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600 * 1000;
@@ -34,7 +34,7 @@ export const IN_PROGRESS_MESSAGE = "A request with this Idempotency-Key is in pr
 export type IdempotencyClaim = { key: string; fingerprint: string };
 /** What is stored and replayed: a status and a JSON body, as the caller's adapter answers. */
 export type StoredAnswer = { status: number; body: unknown };
-export type Remember<R> = (tx: DbOrTx, result: R) => void;
+export type Remember<R> = (tx: Tx, result: R) => Promise<void>;
 
 /** Keys belong to the caller: a user's session and each of their tokens are separate callers. */
 function principalOf(actor: Actor): string {
@@ -47,21 +47,21 @@ const where = (actor: Actor, key: string) =>
   and(eq(idempotencyKeys.organizationId, actor.organizationId), eq(idempotencyKeys.principal, principalOf(actor)), eq(idempotencyKeys.key, key));
 
 /** The answer stored for this key, null if none (or expired); another request's key → 422. */
-export function storedAnswer(db: DbOrTx, actor: Actor, claim: IdempotencyClaim, now = new Date()): StoredAnswer | null {
-  const row = db.select().from(idempotencyKeys).where(where(actor, claim.key)).get();
+export async function storedAnswer({ db, actor }: ActorCtx, claim: IdempotencyClaim, now = new Date()): Promise<StoredAnswer | null> {
+  const [row] = await db.select().from(idempotencyKeys).where(where(actor, claim.key)).limit(1);
   if (!row || row.createdAt.getTime() <= now.getTime() - IDEMPOTENCY_KEY_TTL_MS) return null;
   if (row.requestHash !== claim.fingerprint) throw new UnprocessableError(MISMATCH_MESSAGE);
   return { status: row.status, body: JSON.parse(row.response) as unknown };
 }
 
 /** Writes a key's answer; called inside the creating transaction. */
-function rememberAnswer(tx: DbOrTx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): void {
+async function rememberAnswer(tx: Tx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): Promise<void> {
   const expired = now.getTime() - IDEMPOTENCY_KEY_TTL_MS;
-  tx.run(
+  await tx.run(
     sql`delete from ${idempotencyKeys} where rowid in (select rowid from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`,
   );
   const row = { organizationId: actor.organizationId, principal: principalOf(actor), key: claim.key, requestHash: claim.fingerprint, status: answer.status, response: JSON.stringify(answer.body), createdAt: now };
-  const written = tx
+  const written = await tx
     .insert(idempotencyKeys)
     .values(row)
     .onConflictDoUpdate({
@@ -69,8 +69,7 @@ function rememberAnswer(tx: DbOrTx, actor: Actor, claim: IdempotencyClaim, answe
       set: { requestHash: row.requestHash, status: row.status, response: row.response, createdAt: row.createdAt },
       // Only an expired key is taken over; a live one belongs to a request that got there first.
       setWhere: lt(idempotencyKeys.createdAt, new Date(expired + 1)),
-    })
-    .run();
+    });
   if (!written.changes) throw new ConflictError(IN_PROGRESS_MESSAGE);
 }
 
@@ -79,22 +78,22 @@ function rememberAnswer(tx: DbOrTx, actor: Actor, claim: IdempotencyClaim, answe
  * answer is replayed (after the same role check the verb would make), else the verb runs and
  * `answer` of its result is stored inside its transaction through the `remember` hook.
  */
-export function runOnce<R>(
-  db: Db,
-  actor: Actor,
+export async function runOnce<R>(
+  ctx: ActorCtx,
   opts: { needs: Role; claim: IdempotencyClaim | null; now?: Date },
-  run: (remember?: Remember<R>) => R,
+  run: (remember?: Remember<R>) => Promise<R>,
   answer: (result: R) => StoredAnswer,
-): StoredAnswer & { replayed: boolean } {
+): Promise<StoredAnswer & { replayed: boolean }> {
+  const { actor } = ctx;
   const { claim, now = new Date() } = opts;
-  if (!claim) return { ...answer(run()), replayed: false };
+  if (!claim) return { ...answer(await run()), replayed: false };
   requireRole(actor, opts.needs);
-  const prior = storedAnswer(db, actor, claim, now);
+  const prior = await storedAnswer(ctx, claim, now);
   if (prior) return { ...prior, replayed: true };
   let stored: StoredAnswer | undefined;
-  const result = run((tx, r) => {
+  const result = await run(async (tx, r) => {
     stored = answer(r);
-    rememberAnswer(tx, actor, claim, stored, now);
+    await rememberAnswer(tx, actor, claim, stored, now);
   });
   return { ...(stored ?? answer(result)), replayed: false };
 }

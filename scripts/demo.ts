@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
-import { clearDb, openDatabase, setDb } from "../db/client";
+import { clearDb, closeDatabase, openDatabase, setDb } from "../db/client";
 import { isSeeded, seedDemo, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../lib/demo/seed";
 import { saveState } from "../lib/agents/sim/state";
 import { hasAnyUser } from "../lib/auth/users";
@@ -92,8 +92,12 @@ async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null
   const target = env.DATABASE_URL;
   if (existsSync(target)) {
     const db = openDatabase(target);
-    const state = isSeeded(db) ? "demo" : hasAnyUser(db) ? "other" : "empty";
-    db.$client.close();
+    let state: "demo" | "other" | "empty";
+    try {
+      state = (await isSeeded({ db })) ? "demo" : (await hasAnyUser({ db })) ? "other" : "empty";
+    } finally {
+      closeDatabase(db);
+    }
     if (state === "demo") {
       console.log("Demo data already present; starting on the existing database (delete the data folder to start over).");
       return null;
@@ -114,10 +118,10 @@ async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null
   forgetAuth();
   let agents: Record<string, DemoAgent[]>;
   try {
-    agents = (await seedDemo(db)).agents;
+    agents = (await seedDemo({ db })).agents;
   } finally {
     // Closing the last connection folds the log into the file: one file to rename.
-    db.$client.close();
+    closeDatabase(db);
     clearDb();
     forgetAuth();
   }

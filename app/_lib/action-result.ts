@@ -1,24 +1,25 @@
 import "server-only";
 import { isDatabaseBusy } from "@/db/client";
 import { isDomainError, UnavailableError, type ErrorCode, type FieldErrors } from "@/lib/errors";
-import type { Actor } from "@/lib/auth/actor";
-import { getSessionContext } from "./context";
+import type { ActorCtx } from "@/lib/auth/actor";
+import { actorContext, getSessionContext } from "./context";
 
 export type ActionResult<T = undefined> =
   | ({ ok: true } & (T extends undefined ? { data?: undefined } : { data: T }))
   | { ok: false; code: ErrorCode | "internal"; message: string; fieldErrors?: FieldErrors };
 
 /**
- * Runs a server action's verb for the session's actor and maps what it throws to a typed
+ * Runs a server action's verb for the session's actor (its context: the database and who
+ * acts) and maps what it throws, or the promise it returns rejects with, to a typed
  * result a form can show. Unknown errors are logged and answered with a generic message:
  * no stack trace or SQL ever reaches the page.
  */
-export async function runAction<T>(fn: (actor: Actor) => T | Promise<T>): Promise<ActionResult<T>> {
+export async function runAction<T>(fn: (ctx: ActorCtx) => T | Promise<T>): Promise<ActionResult<T>> {
   try {
     // Inside the try: settling the session may write too, and meet a locked database.
-    const ctx = await getSessionContext();
-    if (!ctx?.actor) return { ok: false, code: "unauthorized", message: "Your session has ended; sign in again" };
-    const data = await fn(ctx.actor);
+    const session = await getSessionContext();
+    if (!session?.actor) return { ok: false, code: "unauthorized", message: "Your session has ended; sign in again" };
+    const data = await fn(actorContext(session.actor));
     return { ok: true, data } as ActionResult<T>;
   } catch (e) {
     if (isDomainError(e)) return { ok: false, code: e.code, message: e.message, fieldErrors: e.fieldErrors };

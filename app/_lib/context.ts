@@ -4,21 +4,32 @@ import { headers } from "next/headers";
 import { notFound, redirect } from "next/navigation";
 import { cache } from "react";
 import { getDb } from "@/db/client";
-import type { Actor } from "@/lib/auth/actor";
+import type { Ctx } from "@/db/transaction";
+import type { Actor, ActorCtx } from "@/lib/auth/actor";
 import { resolveSession, type SessionContext } from "@/lib/orgs/session";
 import { hasAnyUser } from "@/lib/auth/users";
 import { isDomainError } from "@/lib/errors";
 
+/** What a verb that acts for no one takes: the process's database. */
+export function dbContext(): Ctx {
+  return { db: getDb() };
+}
+
+/** What a verb acting for someone takes: the process's database and who acts. */
+export function actorContext(actor: Actor): ActorCtx {
+  return { db: getDb(), actor };
+}
+
 /** The request's session, read once per render. */
 export const getSessionContext = cache(async (): Promise<SessionContext | null> => {
   const h = await headers();
-  return resolveSession(getDb(), h);
+  return resolveSession(dbContext(), h);
 });
 
 /** For pages: the signed-in user's scope, or a redirect to where they can get one. */
 export async function requirePageContext(): Promise<SessionContext & { actor: Actor }> {
   const ctx = await getSessionContext();
-  if (!ctx) redirect(hasAnyUser(getDb()) ? "/sign-in" : "/setup");
+  if (!ctx) redirect((await hasAnyUser(dbContext())) ? "/sign-in" : "/setup");
   if (!ctx.actor) redirect("/no-organization");
   return ctx as SessionContext & { actor: Actor };
 }
@@ -29,9 +40,9 @@ export function renderId(): string {
 }
 
 /** Runs a page's read; a malformed code or another organization's row is simply not here. */
-export function orNotFound<T>(read: () => T): T {
+export async function orNotFound<T>(read: () => Promise<T>): Promise<T> {
   try {
-    return read();
+    return await read();
   } catch (e) {
     if (isDomainError(e) && (e.code === "not_found" || e.code === "invalid")) notFound();
     throw e;

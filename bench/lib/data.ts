@@ -1,10 +1,12 @@
 // Builds the benchmark's databases directly with better-sqlite3 prepared statements, before
 // any server starts: one organization of N ENABLED devices (each with a known agent token,
-// so no agent needs to enroll), the demo users, an API token, and a history of tasks.
+// so no agent needs to enroll), the demo users, an API token, and a history of tasks; at
+// full size, a second organization of 100,000 ENABLED devices for the widest fan-out.
 import Database from "better-sqlite3";
 import { randomBytes, randomUUID } from "node:crypto";
 import { copyFileSync } from "node:fs";
-import { clearDb, openDatabase, setDb } from "../../db/client";
+import { clearDb, closeDatabase, openDatabase, setDb, writerConnection } from "../../db/client";
+import { withTransaction } from "../../db/transaction";
 import { DEMO_PASSWORD, DEMO_USERS, rng } from "../../lib/demo/seed";
 import { ALPHABET } from "../../rules/codes";
 import { member } from "../../db/schema";
@@ -18,6 +20,9 @@ const AUTH_KEY = Symbol.for("taskwire.auth");
 
 export type DeviceCreds = { device_id: string; device_token: string; name: string };
 
+/** An organization of many ENABLED devices and nothing else: the target of the widest fan-out. */
+export type WideOrg = { organizationId: string; apiToken: string; devices: number };
+
 export type BaseData = {
   organizationId: string;
   adminId: string;
@@ -25,28 +30,39 @@ export type BaseData = {
   devices: DeviceCreds[];
   /** The OU holding the devices whose agents the dispatch and throughput scenarios run. */
   agentsOu: string;
+  /** Present when asked for (`wideDevices`). */
+  wide?: WideOrg;
 };
 
 export const deviceName = (i: number) => `fw-${String(i).padStart(5, "0")}`;
 
 /**
  * The organization, users, token and devices, in a fresh migrated file. The auth secret
- * must be the one the server will run with (better-auth hashes passwords with it).
+ * must be the one the server will run with (better-auth hashes passwords with it). With
+ * `wideDevices`, also an organization of that many ENABLED devices (same admin, a token of
+ * its own); no agent runs for them.
  */
-export async function buildBase(file: string, opts: { secret: string; devices: number; agents: number }): Promise<BaseData> {
+export async function buildBase(file: string, opts: { secret: string; devices: number; agents: number; wideDevices?: number }): Promise<BaseData> {
   process.env.BETTER_AUTH_SECRET = opts.secret;
   process.env.DATABASE_URL = file;
   delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
   const db = openDatabase(file);
   setDb(db);
   try {
-    const admin = await createUser(db, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD });
-    const viewer = await createUser(db, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD });
-    const org = createOrganization(db, { name: "Bench Corp", slug: "bench", ownerId: admin.id });
-    db.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: new Date() }).run();
-    const apiToken = createApiToken(db, { organizationId: org.id, userId: admin.id, role: "ADMIN", label: admin.email }, { name: "bench", role: "READ_WRITE" }).secret;
+    const admin = await createUser({ db }, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD });
+    const viewer = await createUser({ db }, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD });
+    const org = await createOrganization({ db }, { name: "Bench Corp", slug: "bench", ownerId: admin.id });
+    await withTransaction({ db }, async (tx) => {
+      await tx.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: new Date() });
+    });
+    const tokenFor = async (organizationId: string) =>
+      (await createApiToken({ db, actor: { organizationId, userId: admin.id, role: "ADMIN", label: admin.email } }, { name: "bench", role: "READ_WRITE" })).secret;
+    const apiToken = await tokenFor(org.id);
+    const wideOrg = opts.wideDevices ? await createOrganization({ db }, { name: "Bench Wide", slug: "bench-wide", ownerId: admin.id }) : undefined;
+    const wideToken = wideOrg ? await tokenFor(wideOrg.id) : undefined;
 
-    const sqlite = db.$client;
+    // Nothing else writes while the file is built: the rows go straight to the writer connection.
+    const sqlite = writerConnection(db);
     const insertDevice = sqlite.prepare(
       `insert into devices (id, organization_id, name, status, agent_version, token_hash, enrolled_at, online, last_seq)
        values (?, ?, ?, 'ENABLED', '1.9.1', ?, ?, 0, 0)`,
@@ -71,10 +87,17 @@ export async function buildBase(file: string, opts: { secret: string; devices: n
         devices.push({ device_id, device_token, name });
       }
     })();
+    if (wideOrg) {
+      // Their tokens are never used: each device gets a distinct hash of random bytes.
+      sqlite.transaction(() => {
+        for (let i = 1; i <= opts.wideDevices!; i++) insertDevice.run(randomUUID(), wideOrg.id, deviceName(i), sha256(randomBytes(30).toString("base64url")), enrolled);
+      })();
+    }
     sqlite.pragma("wal_checkpoint(TRUNCATE)");
-    return { organizationId: org.id, adminId: admin.id, apiToken, devices, agentsOu: "agents" };
+    const wide = wideOrg ? { organizationId: wideOrg.id, apiToken: wideToken!, devices: opts.wideDevices! } : undefined;
+    return { organizationId: org.id, adminId: admin.id, apiToken, devices, agentsOu: "agents", wide };
   } finally {
-    db.$client.close();
+    closeDatabase(db);
     clearDb();
     delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
   }

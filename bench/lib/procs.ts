@@ -99,6 +99,26 @@ export type LoopStats = {
   external_bytes: number;
 };
 
+/**
+ * A request every 10 ms to the loop monitor (without resetting it) for as long as `until` is
+ * pending: the slowest answer, in ms. If the server's loop is held, one of them waits as long.
+ */
+export async function probeLoop(url: string, until: Promise<unknown>): Promise<number> {
+  let done = false;
+  until.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  let worst = 0;
+  while (!done) {
+    const t = performance.now();
+    await fetch(`${url}/__taskwire/loop`).then((r) => r.arrayBuffer());
+    worst = Math.max(worst, performance.now() - t);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return worst;
+}
+
 /** The server's event-loop delay since the last reset (and resets it when asked). */
 export async function loopStats(url: string, reset = false): Promise<LoopStats> {
   const res = await fetch(`${url}/__taskwire/loop${reset ? "?reset=1" : ""}`);

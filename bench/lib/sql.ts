@@ -19,10 +19,10 @@ export class SqlFloor {
     this.db = drizzle(this.sqlite, { schema, logger: { logQuery: (sql, params) => this.captured.push({ sql, params }) } }) as Db;
   }
 
-  /** The statements `read` issues, in order. */
-  capture(read: (db: Db) => unknown): Captured {
+  /** The statements `read` issues, in order (one capture at a time). */
+  async capture(read: (db: Db) => Promise<unknown>): Promise<Captured> {
     this.captured = [];
-    read(this.db);
+    await read(this.db);
     const out = this.captured;
     this.captured = [];
     return out;

@@ -102,15 +102,16 @@ export async function measureLists(opts: {
       const cursor = (i: number) => (v.deep ? { before: befores[i] } : undefined);
       const pageQuery = (i: number) => new URLSearchParams({ ...filter(i), ...(v.deep ? { before: String(befores[i]) } : {}) });
       const apiQuery = (i: number) => new URLSearchParams({ ...filter(i), per_page: String(PAGE), ...(v.deep ? { page: String(DEEP_PAGES + 1) } : {}) });
-      const sql = floors.map((floor, i) => {
-        const pageSql = floor.capture((db) => listTasks(db, actor, { filter: filter(i), cursor: cursor(i), limit: PAGE }));
-        const apiSql = floor.capture((db) => pageTasks(db, actor, { filter: filter(i), page: v.deep ? DEEP_PAGES + 1 : 1, perPage: PAGE }));
-        return {
-          rows: listTasks(floor.db, actor, { filter: filter(i), cursor: cursor(i), limit: PAGE }).items.length,
+      const sql: { rows: number; sqlPage: Summary; sqlApi: Summary }[] = [];
+      for (const [i, floor] of floors.entries()) {
+        const pageSql = await floor.capture((db) => listTasks({ db, actor }, { filter: filter(i), cursor: cursor(i), limit: PAGE }));
+        const apiSql = await floor.capture((db) => pageTasks({ db, actor }, { filter: filter(i), page: v.deep ? DEEP_PAGES + 1 : 1, perPage: PAGE }));
+        sql.push({
+          rows: (await listTasks({ db: floor.db, actor }, { filter: filter(i), cursor: cursor(i), limit: PAGE })).items.length,
           sqlPage: summary(floor.replay(pageSql, samples)),
           sqlApi: summary(floor.replay(apiSql, samples)),
-        };
-      });
+        });
+      }
       const page = await alternate((i) => `${opts.targets[i].url}/tasks?${pageQuery(i)}`, (i) => ({ cookie: opts.targets[i].cookie }));
       const api = await alternate((i) => `${opts.targets[i].url}/api/v1/tasks?${apiQuery(i)}`, () => ({ authorization: `Bearer ${opts.token}` }));
       opts.targets.forEach((_, i) => (figures[i].variants[v.name] = { page: page[i], api: api[i], ...sql[i] }));

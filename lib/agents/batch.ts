@@ -1,7 +1,8 @@
 /**
  * Gathers the calls made during one turn of the event loop and runs them together — one
  * transaction for a burst of agent messages instead of one each — at most `max` per turn,
- * so that a burst never holds the loop for long. Each caller gets its own answer.
+ * so that a burst never holds the loop for long. Each caller gets its own answer, once the
+ * run (and the transaction it makes) has finished.
  */
 export class TickBatch<I, O> {
   private items: I[] = [];
@@ -9,7 +10,7 @@ export class TickBatch<I, O> {
   private scheduled = false;
 
   constructor(
-    private readonly run: (items: I[]) => O[],
+    private readonly run: (items: I[]) => O[] | Promise<O[]>,
     private readonly max = 500,
   ) {}
 
@@ -24,17 +25,17 @@ export class TickBatch<I, O> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => void this.flush());
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.scheduled = false;
     const items = this.items.splice(0, this.max);
     const waiters = this.waiters.splice(0, this.max);
     if (this.items.length) this.schedule();
     let out: O[];
     try {
-      out = this.run(items);
+      out = await this.run(items);
     } catch (e) {
       for (const w of waiters) w.fail(e);
       return;

@@ -1,6 +1,7 @@
 import type { Namespace } from "socket.io";
 import { z } from "zod";
 import type { Db } from "../../db/client";
+import { breathe, withTransaction } from "../../db/transaction";
 import type { Task } from "../../db/schema";
 import { reserveSeq } from "../devices/connection";
 import { subscribe } from "../events";
@@ -42,7 +43,7 @@ export class Dispatcher {
     private readonly nsp: Namespace,
     private readonly key: ServerKey,
   ) {
-    this.accepts = new TickBatch((items) => acceptTasks(this.db, items));
+    this.accepts = new TickBatch((items) => acceptTasks({ db: this.db }, items));
   }
 
   start(): void {
@@ -58,9 +59,9 @@ export class Dispatcher {
     this.retries.clear();
   }
 
-  /** Every waiting task of a device that just connected, oldest first; throws if the database fails. */
-  sendPending(deviceId: string): void {
-    this.send(pendingForDevice(this.db, deviceId));
+  /** Every waiting task of a device that just connected, oldest first; rejects if the database fails. */
+  async sendPending(deviceId: string): Promise<void> {
+    await this.send(await pendingForDevice({ db: this.db }, deviceId));
   }
 
   private enqueue(taskId: number): void {
@@ -75,7 +76,7 @@ export class Dispatcher {
       this.flushQueued = false;
       const ids = this.queued.splice(0, DISPATCH_BATCH);
       if (this.queued.length) this.scheduleFlush();
-      this.dispatch(ids, 1);
+      void this.dispatch(ids, 1);
     });
   }
 
@@ -84,28 +85,39 @@ export class Dispatcher {
    * tried again a few times; after that its tasks stay PENDING and go on each device's next
    * connect. Never thrown: this runs outside any caller that could answer for it.
    */
-  private dispatch(ids: number[], attempt: number): void {
+  private async dispatch(ids: number[], attempt: number): Promise<void> {
     try {
-      this.send(dispatchable(this.db, ids));
+      await this.send(await dispatchable({ db: this.db }, ids));
     } catch (e) {
       const last = attempt >= DISPATCH_ATTEMPTS;
       console.error(`Dispatching ${ids.length} tasks failed (attempt ${attempt} of ${DISPATCH_ATTEMPTS})${last ? "; they go on each device's next connect" : ""}`, e);
       if (last || this.stopped) return;
       const timer = setTimeout(() => {
         this.retries.delete(timer);
-        this.dispatch(ids, attempt + 1);
+        void this.dispatch(ids, attempt + 1);
       }, attempt * 1_000);
       timer.unref();
       this.retries.add(timer);
     }
   }
 
-  private send(tasks: Task[]): void {
-    if (!tasks.length) return;
+  /** Numbers, signs and sends tasks DISPATCH_BATCH at a time, a turn of the event loop between batches. */
+  private async send(tasks: Task[]): Promise<void> {
+    for (let i = 0; i < tasks.length; i += DISPATCH_BATCH) {
+      if (i > 0) await breathe();
+      await this.sendBatch(tasks.slice(i, i + DISPATCH_BATCH));
+    }
+  }
+
+  private async sendBatch(tasks: Task[]): Promise<void> {
     const byDevice = new Map<string, Task[]>();
     for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
     // Sequence numbers are reserved in one transaction for the whole batch.
-    const firstSeq = this.db.transaction(() => new Map([...byDevice].map(([id, list]) => [id, reserveSeq(this.db, id, list.length)])));
+    const firstSeq = await withTransaction({ db: this.db }, async (tx) => {
+      const out = new Map<string, number>();
+      for (const [id, list] of byDevice) out.set(id, await reserveSeq(tx, id, list.length));
+      return out;
+    });
     for (const [deviceId, list] of byDevice) {
       let seq = firstSeq.get(deviceId)!;
       for (const task of list) this.emit(task, seq++);
@@ -132,11 +144,7 @@ export class Dispatcher {
           this.accepts.add({ deviceId: task.deviceId, code: task.code }).catch(failed);
           return;
         }
-        try {
-          refuseTask(this.db, task.deviceId, task.code, ack.data.reason);
-        } catch (e) {
-          failed(e);
-        }
+        refuseTask({ db: this.db }, task.deviceId, task.code, ack.data.reason).catch(failed);
       });
   }
 }

@@ -37,12 +37,12 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
   const events = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
   const connects = new RateLimiterMemory({ points: AGENT_CONNECTS_PER_10S, duration: 10 });
   // Results arriving together are recorded together: one transaction per turn of the loop.
-  const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults(db, items));
+  const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults({ db }, items));
 
   nsp.use(async (socket, next) => {
-    let auth: ReturnType<typeof authenticateDevice>;
+    let auth: Awaited<ReturnType<typeof authenticateDevice>>;
     try {
-      auth = authenticateDevice(db, socket.handshake.auth);
+      auth = await authenticateDevice({ db }, socket.handshake.auth);
     } catch (e) {
       console.error("Authenticating an agent failed", e);
       return next(new Error("internal"));
@@ -82,7 +82,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
       const reply = ackFn(ack);
       if (await limited(reply)) return;
       try {
-        recordHeartbeat(db, deviceId, msg);
+        await recordHeartbeat({ db }, deviceId, msg);
         reply({ ok: true });
       } catch (e) {
         const invalid = isDomainError(e) && e.code === "invalid";
@@ -103,7 +103,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
         .in(room)
         .fetchSockets()
         .then((left) => {
-          if (!left.length) markOffline(db, deviceId);
+          if (!left.length) return markOffline({ db }, deviceId);
         })
         .catch(logged("Marking the device offline failed"));
     });
@@ -117,16 +117,18 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
       })
       .catch(logged("Replacing an earlier connection failed"));
     void socket.join(room);
-    try {
-      const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
-      markOnline(db, deviceId, version);
-      dispatcher.sendPending(deviceId);
-    } catch (e) {
-      // Connected but unknown to the dispatcher, the agent would wait forever: close it, and
-      // it reconnects later to a server that can hear it.
-      logged("Setting up an agent connection failed; closing it")(e);
-      socket.disconnect(true);
-    }
+    void (async () => {
+      try {
+        const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
+        await markOnline({ db }, deviceId, version);
+        await dispatcher.sendPending(deviceId);
+      } catch (e) {
+        // Connected but unknown to the dispatcher, the agent would wait forever: close it, and
+        // it reconnects later to a server that can hear it.
+        logged("Setting up an agent connection failed; closing it")(e);
+        socket.disconnect(true);
+      }
+    })();
   });
 
   // A deleted or disabled device loses its connection at once.

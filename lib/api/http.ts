@@ -97,7 +97,8 @@ export type PublicContext<P> = Omit<ApiContext<P>, "actor">;
 
 /**
  * A route that authenticates its callers itself (agent enrollment, the server's public
- * key): the same error mapping as apiRoute, without a session or token.
+ * key): the same error mapping as apiRoute, without a session or token. The handler may
+ * throw or return a promise that rejects: both are answered here.
  */
 export function publicRoute<P = Record<string, never>>(handler: (ctx: PublicContext<P>) => unknown) {
   return async (req: Request, route?: { params: Promise<P> }): Promise<Response> => {
@@ -121,7 +122,7 @@ export function publicRoute<P = Record<string, never>>(handler: (ctx: PublicCont
  */
 export function apiRoute<P = Record<string, never>>(handler: (ctx: ApiContext<P>) => unknown) {
   return publicRoute<P>(async (ctx) => {
-    const actor = await resolveApiActor(ctx.db, ctx.req.headers);
+    const actor = await resolveApiActor({ db: ctx.db }, ctx.req.headers);
     if (!actor) {
       throw new DomainError("unauthorized", "Sign in, or send Authorization: Bearer <api token>");
     }

@@ -30,12 +30,12 @@ export function idempotencyClaim(req: Request, body: string): IdempotencyClaim |
  * `body(result)`, stored with the key inside the verb's transaction; a repeat gets the stored
  * answer back, marked `Idempotent-Replayed: true`.
  */
-export function answerOnce<R>(
+export async function answerOnce<R>(
   ctx: { db: Db; actor: Actor; needs: Role; claim: IdempotencyClaim | null },
-  run: (remember?: Remember<R>) => R,
+  run: (remember?: Remember<R>) => Promise<R>,
   status: number,
   body: (result: R) => unknown,
 ) {
-  const answer = runOnce(ctx.db, ctx.actor, { needs: ctx.needs, claim: ctx.claim }, run, (r) => ({ status, body: body(r) }));
+  const answer = await runOnce({ db: ctx.db, actor: ctx.actor }, { needs: ctx.needs, claim: ctx.claim }, run, (r) => ({ status, body: body(r) }));
   return reply(answer.status, answer.body, answer.replayed ? { "idempotent-replayed": "true" } : undefined);
 }

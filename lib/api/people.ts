@@ -12,7 +12,7 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
 export const roleBodySchema = z.strictObject({ role: z.string({ error: () => "role is required" }).max(20) });
 export const inviteBodySchema = z.strictObject({ email: z.string({ error: () => "email is required" }).max(300), role: z.string({ error: () => "role is required" }).max(20) });
 
-export const memberView = (m: ReturnType<typeof listMembers>[number]) => ({ id: m.id, email: m.email, name: m.name, role: m.role, created_at: iso(m.createdAt) });
+export const memberView = (m: Awaited<ReturnType<typeof listMembers>>[number]) => ({ id: m.id, email: m.email, name: m.name, role: m.role, created_at: iso(m.createdAt) });
 
 export const invitationView = (i: InvitationView) => ({ id: i.id, email: i.email, role: i.role, invited_by: i.invitedBy, created_at: iso(i.createdAt), expires_at: iso(i.expiresAt) });
 

@@ -44,6 +44,6 @@ export function issueResult(r: IssueResult) {
   };
 }
 
-export function organizationView(o: ReturnType<typeof getOrganization>) {
+export function organizationView(o: Awaited<ReturnType<typeof getOrganization>>) {
   return { slug: o.slug, name: o.name, auto_approve: o.autoApprove, registration_token: o.registrationToken };
 }

@@ -1,3 +1,4 @@
+import type { Ctx } from "../../db/transaction";
 import { roleAtLeast, type Role } from "../../rules/roles";
 import { ForbiddenError } from "../errors";
 
@@ -14,6 +15,9 @@ export type Actor = {
    */
   principal?: string;
 };
+
+/** What a verb acting for someone takes: the database (or the transaction it joins) and who acts. */
+export type ActorCtx = Ctx & { actor: Actor };
 
 export function requireRole(actor: Actor, needed: Role): void {
   if (!roleAtLeast(actor.role, needed)) {

@@ -2,6 +2,7 @@ import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
 import { getDb } from "../../db/client";
+import { writesThroughRunner } from "../../db/transaction";
 import * as schema from "../../db/schema";
 import { readEnv } from "../env";
 import { publish } from "../events";
@@ -19,7 +20,7 @@ function createAuth() {
     baseURL: env.BETTER_AUTH_URL,
     // The same-site rule every cookie-carrying way in uses (lib/auth/origin.ts).
     trustedOrigins: (request) => (request ? allowedOrigins(request.headers) : env.BETTER_AUTH_URL ? [env.BETTER_AUTH_URL] : []),
-    database: drizzleAdapter(getDb(), { provider: "sqlite", schema }),
+    database: drizzleAdapter(writesThroughRunner(getDb()), { provider: "sqlite", schema }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, disableSignUp: true },
     session: {
       expiresIn: 60 * 60 * 24 * 7,

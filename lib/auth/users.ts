@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import type { Db, DbOrTx } from "../../db/client";
+import type { Tx } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { account, user } from "../../db/schema";
 import { ConflictError } from "../errors";
 import { parse } from "../validation";
@@ -29,26 +30,26 @@ export async function prepareUser(input: { email: unknown; name: unknown; passwo
  * user exists together with whatever made them (an organization, a membership) or not at all.
  * Public sign-up is off: users come from /setup, an accepted invitation, or the seed.
  */
-export function insertUser(tx: DbOrTx, u: NewUser) {
-  if (findUserByEmail(tx, u.email)) throw new ConflictError(`An account with the email ${u.email} already exists`);
+export async function insertUser(tx: Tx, u: NewUser) {
+  if (await findUserByEmail({ db: tx }, u.email)) throw new ConflictError(`An account with the email ${u.email} already exists`);
   const now = new Date();
-  const created = tx.insert(user).values({ id: randomUUID(), email: u.email, name: u.name, emailVerified: true, createdAt: now, updatedAt: now }).returning().get();
-  tx.insert(account)
-    .values({ id: randomUUID(), userId: created.id, accountId: created.id, providerId: "credential", password: u.passwordHash, createdAt: now, updatedAt: now })
-    .run();
+  const created = (await tx.insert(user).values({ id: randomUUID(), email: u.email, name: u.name, emailVerified: true, createdAt: now, updatedAt: now }).returning())[0];
+  await tx
+    .insert(account)
+    .values({ id: randomUUID(), userId: created.id, accountId: created.id, providerId: "credential", password: u.passwordHash, createdAt: now, updatedAt: now });
   return created;
 }
 
 /** Creates a user on its own (the seed, tests). */
-export async function createUser(db: Db, input: { email: unknown; name: unknown; password: unknown }) {
+export async function createUser(ctx: Ctx, input: { email: unknown; name: unknown; password: unknown }) {
   const prepared = await prepareUser(input);
-  return db.transaction((tx) => insertUser(tx, prepared));
+  return withTransaction(ctx, (tx) => insertUser(tx, prepared));
 }
 
-export function findUserByEmail(db: DbOrTx, email: string) {
-  return db.select().from(user).where(eq(user.email, email)).get();
+export async function findUserByEmail(ctx: Ctx, email: string) {
+  return (await ctx.db.select().from(user).where(eq(user.email, email)).limit(1))[0];
 }
 
-export function hasAnyUser(db: DbOrTx): boolean {
-  return !!db.select({ id: user.id }).from(user).limit(1).get();
+export async function hasAnyUser(ctx: Ctx): Promise<boolean> {
+  return !!(await ctx.db.select({ id: user.id }).from(user).limit(1))[0];
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { Db, DbOrTx } from "../../db/client";
+import { sql } from "drizzle-orm";
+import type { Tx } from "../../db/client";
+import { breathe, inChunks, withTransaction, type Ctx } from "../../db/transaction";
 import { fanouts, member, tasks, type FanoutTarget } from "../../db/schema";
 import type { DeviceStatus } from "../../rules/devices";
 import { recountStatements } from "../../rules/sql";
@@ -97,50 +99,78 @@ const PLANS: OrgPlan[] = [
 ];
 
 /** Seeds the demo: two organizations, their fleets, two users and a history of tasks. */
-export async function seedDemo(db: Db, opts: { now?: Date } = {}) {
+export async function seedDemo(ctx: Ctx, opts: { now?: Date } = {}) {
   const now = opts.now ?? new Date();
-  const admin = findUserByEmail(db, DEMO_USERS.admin) ?? (await createUser(db, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD }));
-  const viewer = findUserByEmail(db, DEMO_USERS.viewer) ?? (await createUser(db, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD }));
+  const admin = (await findUserByEmail(ctx, DEMO_USERS.admin)) ?? (await createUser(ctx, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD }));
+  const viewer = (await findUserByEmail(ctx, DEMO_USERS.viewer)) ?? (await createUser(ctx, { email: DEMO_USERS.viewer, name: "Victor Viewer", password: DEMO_PASSWORD }));
   const r = rng(20261124);
   const orgs: Record<string, string> = {};
   // The demo fleet's credentials: device tokens exist only here and in the agents' state.
   const agents: Record<string, DemoAgent[]> = {};
 
   for (const plan of PLANS) {
-    const org = createOrganization(db, { name: plan.name, slug: plan.slug, ownerId: admin.id, autoApprove: false });
+    const org = await createOrganization(ctx, { name: plan.name, slug: plan.slug, ownerId: admin.id, autoApprove: false });
     orgs[plan.slug] = org.id;
     if (plan.slug === "acme") {
-      db.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: now }).run();
+      await withTransaction(ctx, async (tx) => {
+        await tx.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: viewer.id, role: "READ_ONLY", createdAt: now });
+      });
     }
     const fleet: { id: string; name: string }[] = [];
     agents[plan.slug] = [];
-    db.transaction((tx) => {
+    await withTransaction(ctx, async (tx) => {
+      const pace = pacer();
       for (const ou of plan.ous) {
         for (let i = 1; i <= ou.count; i++) {
+          await pace();
           const enrolled = new Date(now.getTime() - r.int(20, 400) * 86_400_000);
           const deviceToken = `dev_${randomCode(40)}`;
-          const d = createDevice(tx, {
-            organizationId: org.id,
-            name: `${ou.prefix}-${String(i).padStart(2, "0")}`,
-            status: "ENABLED",
-            ous: [ou.name],
-            agentVersion: r.pick(["1.8.2", "1.9.0", "1.9.1"]),
-            tokenHash: sha256(deviceToken),
-            at: enrolled,
-          });
+          const d = await createDevice(
+            { db: tx },
+            {
+              organizationId: org.id,
+              name: `${ou.prefix}-${String(i).padStart(2, "0")}`,
+              status: "ENABLED",
+              ous: [ou.name],
+              agentVersion: r.pick(["1.8.2", "1.9.0", "1.9.1"]),
+              tokenHash: sha256(deviceToken),
+              at: enrolled,
+            },
+          );
           fleet.push({ id: d.id, name: d.name });
           agents[plan.slug].push({ name: d.name, device_id: d.id, device_token: deviceToken });
         }
       }
-      for (const x of plan.extra) createDevice(tx, { organizationId: org.id, name: x.name, status: x.status, agentVersion: "1.9.1", at: now });
-      seedHistory(tx, { organizationId: org.id, userId: admin.id, devices: fleet, count: plan.history, now, r });
+      for (const x of plan.extra) {
+        await pace();
+        await createDevice({ db: tx }, { organizationId: org.id, name: x.name, status: x.status, agentVersion: "1.9.1", at: now });
+      }
+      await seedHistory(tx, { organizationId: org.id, userId: admin.id, devices: fleet, count: plan.history, now, r }, pace);
     });
   }
   // The history went in as plain rows: count it the way issuing and the triggers would have.
-  db.$client.transaction(() => {
-    for (const stmt of recountStatements()) db.$client.exec(stmt);
-  })();
+  await withTransaction(ctx, async (tx) => {
+    for (const stmt of recountStatements()) await tx.run(sql.raw(stmt));
+  });
   return { admin, viewer, orgs, agents };
+}
+
+/** The longest stretch of seeding between two turns of the event loop. */
+const STRETCH_MS = 10;
+/** Task rows per insert statement (and per turn of the event loop). */
+const TASKS_PER_INSERT = 50;
+
+/**
+ * Lets the event loop turn whenever the work since the last turn took STRETCH_MS: seeding
+ * row by row (a device is several statements) has no fixed cost per row worth counting.
+ */
+function pacer(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < STRETCH_MS) return;
+    await breathe();
+    since = performance.now();
+  };
 }
 
 export type DemoAgent = { name: string; device_id: string; device_token: string };
@@ -149,7 +179,11 @@ export type DemoAgent = { name: string; device_id: string; device_token: string 
  * Historical tasks, oldest first so ids follow creation: mostly finished, plus a few
  * still waiting or deferred, in fan-outs like the ones admins really issue.
  */
-function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; devices: { id: string; name: string }[]; count: number; now: Date; r: ReturnType<typeof rng> }) {
+async function seedHistory(
+  tx: Tx,
+  p: { organizationId: string; userId: string; devices: { id: string; name: string }[]; count: number; now: Date; r: ReturnType<typeof rng> },
+  pace: () => Promise<void>,
+) {
   const names = new Map(p.devices.map((d) => [d.id, d.name]));
   const deviceIds = p.devices.map((d) => d.id);
   const { r, now } = p;
@@ -162,6 +196,7 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
   const step = spanMs / (p.count / perRequest) / 2;
   let t = now.getTime() - spanMs;
   for (;;) {
+    await pace();
     t += step * r.int(1, 3);
     // History stops an hour ago; the still-open tasks below are the newest.
     if (t > now.getTime() - 3_600_000) break;
@@ -169,7 +204,7 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
     const wide = r.next() < WIDE;
     const targets = wide ? deviceIds.filter(() => r.next() < 0.5) : [r.pick(deviceIds)];
     const createdAt = new Date(t);
-    const fanout = db
+    const [fanout] = await tx
       .insert(fanouts)
       .values({
         code: randomCode(),
@@ -180,8 +215,7 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
         createdBy: p.userId,
         createdAt,
       })
-      .returning()
-      .get();
+      .returning();
     for (const deviceId of targets) {
       const roll = r.next();
       const status: TaskStatus = roll < 0.8 ? "COMPLETED" : roll < 0.9 ? "FAILED" : roll < 0.95 ? "EXPIRED" : "CANCELLED";
@@ -226,12 +260,19 @@ function seedHistory(db: DbOrTx, p: { organizationId: string; userId: string; de
   }
   // Ids follow creation: the list is newest first by id.
   open.sort((a, b) => a.createdAt!.getTime() - b.createdAt!.getTime());
-  for (const chunk of [rows, open]) {
-    for (let i = 0; i < chunk.length; i += 400) db.insert(tasks).values(chunk.slice(i, i + 400)).run();
+  for (const list of [rows, open]) {
+    await breathe();
+    await inChunks(
+      list,
+      async (chunk) => {
+        await tx.insert(tasks).values([...chunk]);
+      },
+      TASKS_PER_INSERT,
+    );
   }
 }
 
-export function isSeeded(db: Db): boolean {
-  return !!findUserByEmail(db, DEMO_USERS.admin);
+export async function isSeeded(ctx: Ctx): Promise<boolean> {
+  return !!(await findUserByEmail(ctx, DEMO_USERS.admin));
 }
 

@@ -1,6 +1,7 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../../db/client";
+import type { Tx } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { devices } from "../../db/schema";
 import { parse } from "../validation";
 import { agentVersionSchema } from "./enrollment";
@@ -9,34 +10,42 @@ import { agentVersionSchema } from "./enrollment";
 // last heartbeat and version, and the dispatch sequence numbers it has been sent.
 
 /** Records a live connection (and the version the agent reports). */
-export function markOnline(db: Db, deviceId: string, version?: string) {
-  db.update(devices)
-    .set({ online: true, lastHeartbeatAt: new Date(), ...(version ? { agentVersion: version } : {}) })
-    .where(and(eq(devices.id, deviceId), isNull(devices.deletedAt)))
-    .run();
+export async function markOnline(ctx: Ctx, deviceId: string, version?: string): Promise<void> {
+  await withTransaction(ctx, async (tx) => {
+    await tx
+      .update(devices)
+      .set({ online: true, lastHeartbeatAt: new Date(), ...(version ? { agentVersion: version } : {}) })
+      .where(and(eq(devices.id, deviceId), isNull(devices.deletedAt)));
+  });
 }
 
-export function markOffline(db: Db, deviceId: string) {
-  db.update(devices).set({ online: false }).where(eq(devices.id, deviceId)).run();
+export async function markOffline(ctx: Ctx, deviceId: string): Promise<void> {
+  await withTransaction(ctx, async (tx) => {
+    await tx.update(devices).set({ online: false }).where(eq(devices.id, deviceId));
+  });
 }
 
 /** At start nothing is connected yet, whatever the file says from before a crash. */
-export function markAllOffline(db: Db) {
-  db.update(devices).set({ online: false }).where(eq(devices.online, true)).run();
+export async function markAllOffline(ctx: Ctx): Promise<void> {
+  await withTransaction(ctx, async (tx) => {
+    await tx.update(devices).set({ online: false }).where(eq(devices.online, true));
+  });
 }
 
 export const heartbeatSchema = z
   .object({ version: agentVersionSchema, uptime_seconds: z.number().int().min(0).max(10 * 365 * 86400).optional() })
   .strict();
 
-export function recordHeartbeat(db: Db, deviceId: string, raw: unknown) {
+export async function recordHeartbeat(ctx: Ctx, deviceId: string, raw: unknown): Promise<void> {
   const hb = parse(heartbeatSchema, raw);
-  db.update(devices).set({ lastHeartbeatAt: new Date(), agentVersion: hb.version }).where(eq(devices.id, deviceId)).run();
+  await withTransaction(ctx, async (tx) => {
+    await tx.update(devices).set({ lastHeartbeatAt: new Date(), agentVersion: hb.version }).where(eq(devices.id, deviceId));
+  });
 }
 
-const reserveStatements = new WeakMap<Db, ReturnType<typeof prepareReserve>>();
-function prepareReserve(db: Db) {
-  return db
+const reserveStatements = new WeakMap<Tx, ReturnType<typeof prepareReserve>>();
+function prepareReserve(tx: Tx) {
+  return tx
     .update(devices)
     .set({ lastSeq: sql`${devices.lastSeq} + ${sql.placeholder("count")}` })
     .where(eq(devices.id, sql.placeholder("deviceId")))
@@ -44,11 +53,14 @@ function prepareReserve(db: Db) {
     .prepare();
 }
 
-/** Reserves `count` consecutive sequence numbers for a device; returns the first. */
-export function reserveSeq(db: Db, deviceId: string, count: number): number {
+/**
+ * Reserves `count` consecutive sequence numbers for a device, a step of the caller's
+ * transaction; returns the first.
+ */
+export function reserveSeq(tx: Tx, deviceId: string, count: number): number {
   // Prepared once per connection: the dispatcher calls this for every device of a batch.
-  let stmt = reserveStatements.get(db);
-  if (!stmt) reserveStatements.set(db, (stmt = prepareReserve(db)));
+  let stmt = reserveStatements.get(tx);
+  if (!stmt) reserveStatements.set(tx, (stmt = prepareReserve(tx)));
   const row = stmt.get({ deviceId, count });
   return row!.lastSeq - count + 1;
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Db, DbOrTx } from "../../db/client";
+import type { DbOrTx, Tx } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { escapeLike } from "../../db/like";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
 import { DELETED_SUFFIX, DEVICE_NAME_MAX, deviceAllows, type DeviceStatus } from "../../rules/devices";
-import { requireRole, type Actor } from "../auth/actor";
+import { requireRole, type ActorCtx } from "../auth/actor";
 import { ConflictError, NotFoundError } from "../errors";
 import { publish, type DomainEvent } from "../events";
 import { transitionTasks } from "../tasks/transition";
@@ -21,8 +22,8 @@ export const deviceNameSchema = z
 
 export type DeviceRow = Device & { ous: string[] };
 
-export function listDevices(db: Db, actor: Actor, opts: { query?: string } = {}): DeviceRow[] {
-  const rows = db
+export async function listDevices({ db, actor }: ActorCtx, opts: { query?: string } = {}): Promise<DeviceRow[]> {
+  const rows = await db
     .select()
     .from(devices)
     .where(
@@ -32,20 +33,18 @@ export function listDevices(db: Db, actor: Actor, opts: { query?: string } = {})
         opts.query ? sql`${devices.name} like ${`%${escapeLike(opts.query)}%`} escape '\\'` : undefined,
       ),
     )
-    .orderBy(asc(devices.name))
-    .all();
-  const ouRows = db
+    .orderBy(asc(devices.name));
+  const ouRows = await db
     .select({ deviceId: deviceOus.deviceId, name: ous.name })
     .from(deviceOus)
     .innerJoin(ous, eq(ous.id, deviceOus.ouId))
-    .where(eq(ous.organizationId, actor.organizationId))
-    .all();
+    .where(eq(ous.organizationId, actor.organizationId));
   const byDevice = new Map<string, string[]>();
   for (const r of ouRows) (byDevice.get(r.deviceId) ?? byDevice.set(r.deviceId, []).get(r.deviceId)!).push(r.name);
   return rows.map((d) => ({ ...d, ous: (byDevice.get(d.id) ?? []).sort() }));
 }
 
-export function listOus(db: Db, organizationId: string): { name: string; devices: number }[] {
+export async function listOus({ db }: Ctx, organizationId: string): Promise<{ name: string; devices: number }[]> {
   return db
     .select({ name: ous.name, devices: sql<number>`count(${devices.id})` })
     .from(ous)
@@ -53,68 +52,73 @@ export function listOus(db: Db, organizationId: string): { name: string; devices
     .leftJoin(devices, and(eq(devices.id, deviceOus.deviceId), isNull(devices.deletedAt)))
     .where(eq(ous.organizationId, organizationId))
     .groupBy(ous.id)
-    .orderBy(asc(ous.name))
-    .all();
+    .orderBy(asc(ous.name));
 }
 
-function liveDevice(db: DbOrTx, organizationId: string, id: string): Device {
-  const d = db
+async function liveDevice(h: DbOrTx, organizationId: string, id: string): Promise<Device> {
+  const [d] = await h
     .select()
     .from(devices)
     .where(and(eq(devices.id, id), eq(devices.organizationId, organizationId), isNull(devices.deletedAt)))
-    .get();
+    .limit(1);
   if (!d) throw new NotFoundError("Device");
   return d;
 }
 
-/** Creates a device (enrollment and seeding); OUs are created on first use. */
-export function createDevice(
-  db: DbOrTx,
+/**
+ * Creates a device (enrollment and seeding), in a transaction of its own or as part of the
+ * caller's; OUs are created on first use.
+ */
+export async function createDevice(
+  ctx: Ctx,
   input: { organizationId: string; name: string; status?: DeviceStatus; ous?: string[]; agentVersion?: string | null; tokenHash?: string | null; at?: Date },
-): Device {
+): Promise<Device> {
   const name = parse(deviceNameSchema, input.name);
-  const taken = db
-    .select({ id: devices.id })
-    .from(devices)
-    .where(and(eq(devices.organizationId, input.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
-    .get();
-  if (taken) throw new ConflictError(`A device named ${name} already exists`);
-  const device = db
-    .insert(devices)
-    .values({
-      id: randomUUID(),
-      organizationId: input.organizationId,
-      name,
-      status: input.status ?? "PENDING",
-      agentVersion: input.agentVersion ?? null,
-      tokenHash: input.tokenHash ?? null,
-      enrolledAt: input.at ?? new Date(),
-    })
-    .returning()
-    .get();
-  for (const ouName of input.ous ?? []) {
-    const ou =
-      db.select().from(ous).where(and(eq(ous.organizationId, input.organizationId), eq(ous.name, ouName))).get() ??
-      db.insert(ous).values({ organizationId: input.organizationId, name: ouName }).returning().get();
-    db.insert(deviceOus).values({ deviceId: device.id, ouId: ou.id }).run();
-  }
-  return device;
+  return withTransaction(ctx, async (tx) => {
+    const [taken] = await tx
+      .select({ id: devices.id })
+      .from(devices)
+      .where(and(eq(devices.organizationId, input.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
+      .limit(1);
+    if (taken) throw new ConflictError(`A device named ${name} already exists`);
+    const [device] = await tx
+      .insert(devices)
+      .values({
+        id: randomUUID(),
+        organizationId: input.organizationId,
+        name,
+        status: input.status ?? "PENDING",
+        agentVersion: input.agentVersion ?? null,
+        tokenHash: input.tokenHash ?? null,
+        enrolledAt: input.at ?? new Date(),
+      })
+      .returning();
+    for (const ouName of input.ous ?? []) {
+      const ou =
+        (await tx.select().from(ous).where(and(eq(ous.organizationId, input.organizationId), eq(ous.name, ouName))).limit(1))[0] ??
+        (await tx.insert(ous).values({ organizationId: input.organizationId, name: ouName }).returning())[0];
+      await tx.insert(deviceOus).values({ deviceId: device.id, ouId: ou.id });
+    }
+    return device;
+  });
 }
 
 const idSchema = z.string().uuid("Not a device id");
 
-function setStatus(db: Db, actor: Actor, id: string, change: "approve" | "enable" | "disable", to: DeviceStatus) {
+async function setStatus(ctx: ActorCtx, id: string, change: "approve" | "enable" | "disable", to: DeviceStatus): Promise<void> {
+  const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const deviceId = parse(idSchema, id);
-  const events: DomainEvent[] = [];
-  db.transaction((tx) => {
-    const d = liveDevice(tx, actor.organizationId, deviceId);
+  const events = await withTransaction(ctx, async (tx) => {
+    const events: DomainEvent[] = [];
+    const d = await liveDevice(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, change)) throw new ConflictError(`The device is ${d.status}`);
-    tx.update(devices).set({ status: to }).where(eq(devices.id, d.id)).run();
+    await tx.update(devices).set({ status: to }).where(eq(devices.id, d.id));
     // A disabled device gets no tasks: what was waiting for it will not run.
     // Its agent is disconnected and cannot report, so running tasks fail now, not at lease end.
-    if (to === "DISABLED") events.push(...finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running"));
+    if (to === "DISABLED") events.push(...(await finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running")));
     events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: CHANGED[change] });
+    return events;
   });
   publish(events);
 }
@@ -122,25 +126,26 @@ function setStatus(db: Db, actor: Actor, id: string, change: "approve" | "enable
 const CHANGED = { approve: "approved", enable: "enabled", disable: "disabled" } as const;
 
 // Which statuses each may start from is rules/devices.ts's DEVICE_ACTIONS, the table the registry's buttons follow.
-export const approveDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, "approve", "ENABLED");
-export const enableDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, "enable", "ENABLED");
-export const disableDevice = (db: Db, actor: Actor, id: string) => setStatus(db, actor, id, "disable", "DISABLED");
+export const approveDevice = (ctx: ActorCtx, id: string) => setStatus(ctx, id, "approve", "ENABLED");
+export const enableDevice = (ctx: ActorCtx, id: string) => setStatus(ctx, id, "enable", "ENABLED");
+export const disableDevice = (ctx: ActorCtx, id: string) => setStatus(ctx, id, "disable", "DISABLED");
 
-export function renameDevice(db: Db, actor: Actor, id: string, newName: string): void {
+export async function renameDevice(ctx: ActorCtx, id: string, newName: string): Promise<void> {
+  const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const deviceId = parse(idSchema, id);
   const name = parse(deviceNameSchema, newName);
-  db.transaction((tx) => {
-    const d = liveDevice(tx, actor.organizationId, deviceId);
+  await withTransaction(ctx, async (tx) => {
+    const d = await liveDevice(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, "rename")) throw new ConflictError(`The device is ${d.status}`);
     if (d.name === name) return;
-    const taken = tx
+    const [taken] = await tx
       .select({ id: devices.id })
       .from(devices)
       .where(and(eq(devices.organizationId, actor.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
-      .get();
+      .limit(1);
     if (taken) throw new ConflictError(`A device named ${name} already exists`);
-    tx.update(devices).set({ name }).where(eq(devices.id, d.id)).run();
+    await tx.update(devices).set({ name }).where(eq(devices.id, d.id));
   });
   publish([{ kind: "device.changed", organizationId: actor.organizationId, deviceId, change: "renamed" }]);
 }
@@ -149,27 +154,28 @@ export function renameDevice(db: Db, actor: Actor, id: string, newName: string):
  * Soft delete: the token stops working, the name gains DELETED_SUFFIX, waiting tasks are
  * cancelled and running ones failed, all in one transaction.
  */
-export function deleteDevice(db: Db, actor: Actor, id: string): void {
+export async function deleteDevice(ctx: ActorCtx, id: string): Promise<void> {
+  const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const deviceId = parse(idSchema, id);
-  const events: DomainEvent[] = [];
-  db.transaction((tx) => {
-    const d = liveDevice(tx, actor.organizationId, deviceId);
+  const events = await withTransaction(ctx, async (tx) => {
+    const d = await liveDevice(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, "delete")) throw new ConflictError(`The device is ${d.status}`);
     // The token hash stays so its holder can be told "deleted"; deletedAt alone locks it out.
-    tx.update(devices).set({ deletedAt: new Date(), online: false }).where(eq(devices.id, d.id)).run();
-    events.push(...finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running"));
+    await tx.update(devices).set({ deletedAt: new Date(), online: false }).where(eq(devices.id, d.id));
+    const events: DomainEvent[] = await finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running");
     events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: "deleted" });
+    return events;
   });
   publish(events);
 }
 
-function finishOpenTasks(tx: DbOrTx, deviceId: string, waitingMessage: string, runningMessage: string) {
+async function finishOpenTasks(tx: Tx, deviceId: string, waitingMessage: string, runningMessage: string): Promise<DomainEvent[]> {
   const mine = eq(tasks.deviceId, deviceId);
   const at = new Date();
   return [
-    ...transitionTasks(tx, { where: mine, from: "SCHEDULED", to: "CANCELLED", message: waitingMessage, at }).events,
-    ...transitionTasks(tx, { where: mine, from: "PENDING", to: "CANCELLED", message: waitingMessage, at }).events,
-    ...transitionTasks(tx, { where: mine, from: "IN_PROGRESS", to: "FAILED", message: runningMessage, at }).events,
+    ...(await transitionTasks(tx, { where: mine, from: "SCHEDULED", to: "CANCELLED", message: waitingMessage, at })).events,
+    ...(await transitionTasks(tx, { where: mine, from: "PENDING", to: "CANCELLED", message: waitingMessage, at })).events,
+    ...(await transitionTasks(tx, { where: mine, from: "IN_PROGRESS", to: "FAILED", message: runningMessage, at })).events,
   ];
 }

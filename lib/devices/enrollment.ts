@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { devices, orgSettings, type Device } from "../../db/schema";
 import { randomCode, sha256 } from "../crypto";
 import { ConflictError, DomainError } from "../errors";
@@ -34,14 +34,14 @@ export const NAME_TAKEN = "That name is taken in this organization; enroll under
  * returned once; only its hash is kept. PENDING until approved, unless the organization
  * auto-approves.
  */
-export function enrollDevice(db: Db, raw: unknown) {
+export async function enrollDevice(ctx: Ctx, raw: unknown) {
   const input = parse(enrollSchema, raw);
   const deviceToken = `dev_${randomCode(40)}`;
-  const device = db.transaction((tx) => {
-    const org = tx.select().from(orgSettings).where(eq(orgSettings.registrationToken, input.registration_token)).get();
+  const device = await withTransaction(ctx, async (tx) => {
+    const [org] = await tx.select().from(orgSettings).where(eq(orgSettings.registrationToken, input.registration_token)).limit(1);
     if (!org) throw new DomainError("unauthorized", "Unknown registration token");
     try {
-      return createDevice(tx, {
+      return await createDevice({ db: tx }, {
         organizationId: org.organizationId,
         name: input.name,
         status: org.autoApprove ? "ENABLED" : "PENDING",
@@ -70,10 +70,10 @@ export const agentHandshakeSchema = z.object({
 });
 
 /** Checks an agent's credentials; the answer is the device, or exactly why not. */
-export function authenticateDevice(db: Db, raw: unknown): { ok: true; device: Device } | { ok: false; reason: AgentRefusal } {
+export async function authenticateDevice({ db }: Ctx, raw: unknown): Promise<{ ok: true; device: Device } | { ok: false; reason: AgentRefusal }> {
   const parsed = agentHandshakeSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: "unauthorized" };
-  const device = db.select().from(devices).where(eq(devices.id, parsed.data.device_id)).get();
+  const [device] = await db.select().from(devices).where(eq(devices.id, parsed.data.device_id)).limit(1);
   if (!device) return { ok: false, reason: "unauthorized" };
   // The token first: only its holder may learn what became of the device.
   const given = Buffer.from(sha256(parsed.data.device_token));

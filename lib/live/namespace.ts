@@ -47,7 +47,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       // server.ts sets x-forwarded-for from the socket unless a proxy is trusted.
       const address = String(socket.handshake.headers["x-forwarded-for"] ?? socket.handshake.address);
       if (!(await connects.consume(address).then(() => true, () => false))) return next(new Error("rate_limited"));
-      const ctx = await resolveSession(db, fromNodeHeaders(socket.handshake.headers));
+      const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers));
       if (!ctx?.actor) return next(new Error("unauthorized"));
       const grant: LiveGrant = { userId: ctx.user.id, sessionId: ctx.sessionId, organizationId: ctx.actor.organizationId, expiresAt: ctx.sessionExpiresAt.getTime() };
       socket.data.grant = grant;
@@ -78,18 +78,23 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
         void socket.join(orgRoom(grant.organizationId));
         return reply({ ok: true });
       }
-      if ("fanout" in parsed.data) {
-        const code = parsed.data.fanout;
-        const found = db.select({ id: fanouts.id }).from(fanouts).where(and(eq(fanouts.code, code), eq(fanouts.organizationId, grant.organizationId))).get();
+      try {
+        if ("fanout" in parsed.data) {
+          const code = parsed.data.fanout;
+          const [found] = await db.select({ id: fanouts.id }).from(fanouts).where(and(eq(fanouts.code, code), eq(fanouts.organizationId, grant.organizationId))).limit(1);
+          if (!found) return reply({ ok: false, error: "not_found" });
+          void socket.join(fanoutRoom(code));
+          return reply({ ok: true });
+        }
+        const code = parsed.data.task;
+        const [found] = await db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.code, code), eq(tasks.organizationId, grant.organizationId))).limit(1);
         if (!found) return reply({ ok: false, error: "not_found" });
-        void socket.join(fanoutRoom(code));
-        return reply({ ok: true });
+        void socket.join(taskRoom(code));
+        reply({ ok: true });
+      } catch (e) {
+        console.error("Handling a live watch failed", e);
+        reply({ ok: false, error: "internal" });
       }
-      const code = parsed.data.task;
-      const found = db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.code, code), eq(tasks.organizationId, grant.organizationId))).get();
-      if (!found) return reply({ ok: false, error: "not_found" });
-      void socket.join(taskRoom(code));
-      reply({ ok: true });
     });
     socket.on("unwatch", (raw: unknown) => {
       const parsed = watchSchema.safeParse(raw);
@@ -113,7 +118,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     void (async () => {
       for (const socket of await nsp.fetchSockets()) {
         const grant = socket.data.grant as LiveGrant | undefined;
-        const ctx = await resolveSession(db, fromNodeHeaders(socket.handshake.headers)).catch(() => null);
+        const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers)).catch(() => null);
         if (!ctx?.actor || !grant || grant.organizationId !== ctx.actor.organizationId || grant.sessionId !== ctx.sessionId) socket.disconnect(true);
       }
     })().catch((e) => console.error("Re-checking live sessions failed", e));
@@ -121,7 +126,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   recheck.unref();
 
   const rooms = nsp.adapter.rooms;
-  const send = (changes: PendingChanges) => {
+  const send = async (changes: PendingChanges) => {
     const watchedCodes: string[] = [];
     for (const room of rooms.keys()) if (room.startsWith("task:")) watchedCodes.push(room.slice("task:".length));
     const anyFanoutRoom = [...rooms.keys()].some((room) => room.startsWith("fanout:"));
@@ -129,12 +134,12 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       const orgWatched = rooms.has(orgRoom(organizationId));
       // Fan-out codes are unique across organizations, so a watched room is this one's only if
       // one of this batch's fan-outs carries its code.
-      const summaries = orgWatched || (anyFanoutRoom && change.fanoutIds.size) ? fanoutSummaries(db, [...change.fanoutIds]).map(toLiveFanout) : [];
+      const summaries = orgWatched || (anyFanoutRoom && change.fanoutIds.size) ? (await fanoutSummaries({ db }, [...change.fanoutIds])).map(toLiveFanout) : [];
       const watchedFanouts = summaries.filter((f) => rooms.has(fanoutRoom(f.code)));
       // Nobody of this organization is looking: nothing to read, nothing to send. Otherwise the
       // changed rows are read once and shared by the organization's room and its fan-outs'.
       if (orgWatched || watchedFanouts.length) {
-        const rows = liveTasks(db, { ids: [...change.taskIds] }, LIVE_MAX_ROWS).map(toLiveRow);
+        const rows = (await liveTasks({ db }, { ids: [...change.taskIds] }, LIVE_MAX_ROWS)).map(toLiveRow);
         const truncated = change.taskIds.size > rows.length;
         const at = new Date().toISOString();
         if (orgWatched) nsp.to(orgRoom(organizationId)).emit("patch", { at, tasks: rows, truncated, fanouts: summaries } satisfies LivePatch);
@@ -144,7 +149,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
         }
       }
       if (watchedCodes.length) {
-        for (const t of liveTasks(db, { organizationId, codes: watchedCodes }, watchedCodes.length)) {
+        for (const t of await liveTasks({ db }, { organizationId, codes: watchedCodes }, watchedCodes.length)) {
           if (!change.taskIds.has(t.id)) continue;
           const patch: LivePatch = { at: new Date().toISOString(), tasks: [toLiveRow(t)], truncated: false, fanouts: [] };
           nsp.to(taskRoom(t.code)).emit("patch", patch);
@@ -154,11 +159,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   };
 
   const coalescer = new Coalescer(opts.intervalMs ?? LIVE_INTERVAL_MS, (changes) => {
-    try {
-      send(changes);
-    } catch (e) {
-      console.error("Sending live patches failed", e);
-    }
+    send(changes).catch((e) => console.error("Sending live patches failed", e));
   });
   const unsubscribe = subscribe((e) => coalescer.add(e));
   return {

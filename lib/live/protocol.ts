@@ -12,7 +12,7 @@ export const LIVE_MAX_ROWS = 300;
 
 /** The organization's whole stream, one task, or one fan-out (its summary and its tasks). */
 export type WatchRequest = { org: true } | { task: string } | { fanout: string };
-export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" };
+export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" | "internal" };
 
 export type LiveTaskRow = {
   id: number;

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import type { Db, DbOrTx } from "../../db/client";
+import { isTx, type Tx } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { apiTokens, member, organization, orgSettings, session as sessionTable, user } from "../../db/schema";
 import { lowerRole, ROLES, type Role } from "../../rules/roles";
-import { requireRole, type Actor } from "../auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
 import { getAuth } from "../auth/auth";
 import { emailSchema, hasAnyUser, insertUser, passwordSchema, prepareUser, userNameSchema } from "../auth/users";
 import { randomCode, sha256 } from "../crypto";
@@ -24,17 +25,17 @@ export const orgNameSchema = z.string().trim().min(1, "Name is required").max(80
 
 const newRegistrationToken = () => `reg_${randomCode(32)}`;
 
-/** Creates an organization with its settings and its first ADMIN. */
-export function createOrganization(db: DbOrTx, input: { name: string; slug: string; ownerId: string; autoApprove?: boolean }) {
+/** Creates an organization with its settings and its first ADMIN (inside the caller's transaction, if any). */
+export async function createOrganization(ctx: Ctx, input: { name: string; slug: string; ownerId: string; autoApprove?: boolean }) {
   const name = parse(orgNameSchema, input.name);
   const slug = parse(slugSchema, input.slug);
-  return (db as Db).transaction((tx) => {
-    if (tx.select({ id: organization.id }).from(organization).where(eq(organization.slug, slug)).get()) {
+  return withTransaction(ctx, async (tx) => {
+    if ((await tx.select({ id: organization.id }).from(organization).where(eq(organization.slug, slug)).limit(1))[0]) {
       throw new ConflictError(`The slug ${slug} is taken`);
     }
-    const org = tx.insert(organization).values({ id: randomUUID(), name, slug, createdAt: new Date() }).returning().get();
-    tx.insert(orgSettings).values({ organizationId: org.id, autoApprove: input.autoApprove ?? false, registrationToken: newRegistrationToken() }).run();
-    tx.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: input.ownerId, role: "ADMIN", createdAt: new Date() }).run();
+    const org = (await tx.insert(organization).values({ id: randomUUID(), name, slug, createdAt: new Date() }).returning())[0];
+    await tx.insert(orgSettings).values({ organizationId: org.id, autoApprove: input.autoApprove ?? false, registrationToken: newRegistrationToken() });
+    await tx.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: input.ownerId, role: "ADMIN", createdAt: new Date() });
     return org;
   });
 }
@@ -45,71 +46,75 @@ export const setupSchema = z.object({ name: userNameSchema, email: emailSchema, 
  * The first start: the first ADMIN and their organization, together or not at all. The "no
  * user yet" check runs in the same transaction, so two setups racing make one instance.
  */
-export async function setupInstance(db: Db, raw: unknown) {
+export async function setupInstance(ctx: Ctx, raw: unknown) {
   const input = parse(setupSchema, raw);
   const prepared = await prepareUser(input);
-  return db.transaction((tx) => {
-    if (hasAnyUser(tx)) throw new ConflictError("Taskwire is already set up: sign in instead");
-    const admin = insertUser(tx, prepared);
-    const org = createOrganization(tx, { name: input.orgName, slug: input.orgSlug, ownerId: admin.id });
+  return withTransaction(ctx, async (tx) => {
+    if (await hasAnyUser({ db: tx })) throw new ConflictError("Taskwire is already set up: sign in instead");
+    const admin = await insertUser(tx, prepared);
+    const org = await createOrganization({ db: tx }, { name: input.orgName, slug: input.orgSlug, ownerId: admin.id });
     return { admin, org };
   });
 }
 
 /** The organization as the API shows it; the registration token only to ADMINs. */
-export function getOrganization(db: Db, actor: Actor) {
-  const row = db
+export async function getOrganization({ db, actor }: ActorCtx) {
+  const [row] = await db
     .select({ slug: organization.slug, name: organization.name, autoApprove: orgSettings.autoApprove, registrationToken: orgSettings.registrationToken })
     .from(organization)
     .innerJoin(orgSettings, eq(orgSettings.organizationId, organization.id))
     .where(eq(organization.id, actor.organizationId))
-    .get();
+    .limit(1);
   if (!row) throw new NotFoundError("Organization");
   return { ...row, registrationToken: actor.role === "ADMIN" ? row.registrationToken : null };
 }
 
-export function setAutoApprove(db: Db, actor: Actor, value: unknown) {
+export async function setAutoApprove(ctx: ActorCtx, value: unknown) {
+  const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const autoApprove = parse(z.boolean({ error: () => "autoApprove is true or false" }), value);
-  db.update(orgSettings).set({ autoApprove }).where(eq(orgSettings.organizationId, actor.organizationId)).run();
+  await withTransaction(ctx, async (tx) => {
+    await tx.update(orgSettings).set({ autoApprove }).where(eq(orgSettings.organizationId, actor.organizationId));
+  });
 }
 
-export function rotateRegistrationToken(db: Db, actor: Actor): string {
+export async function rotateRegistrationToken(ctx: ActorCtx): Promise<string> {
+  const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const token = newRegistrationToken();
-  db.update(orgSettings).set({ registrationToken: token }).where(eq(orgSettings.organizationId, actor.organizationId)).run();
+  await withTransaction(ctx, async (tx) => {
+    await tx.update(orgSettings).set({ registrationToken: token }).where(eq(orgSettings.organizationId, actor.organizationId));
+  });
   return token;
 }
 
 /** The organizations a user belongs to, with the role in each. */
-export function membershipsOf(db: Db, userId: string) {
-  return db
+export async function membershipsOf({ db }: Ctx, userId: string) {
+  const rows = await db
     .select({ id: organization.id, name: organization.name, slug: organization.slug, role: member.role })
     .from(member)
     .innerJoin(organization, eq(organization.id, member.organizationId))
     .where(eq(member.userId, userId))
-    .orderBy(asc(organization.name))
-    .all()
-    .map((m) => ({ ...m, role: roleSchema.catch("READ_ONLY").parse(m.role) }));
+    .orderBy(asc(organization.name));
+  return rows.map((m) => ({ ...m, role: roleSchema.catch("READ_ONLY").parse(m.role) }));
 }
 
-export function listMembers(db: Db, actor: Actor) {
+export async function listMembers({ db, actor }: ActorCtx) {
   return db
     .select({ id: member.id, userId: user.id, email: user.email, name: user.name, role: member.role, createdAt: member.createdAt })
     .from(member)
     .innerJoin(user, eq(user.id, member.userId))
     .where(eq(member.organizationId, actor.organizationId))
-    .orderBy(asc(user.email))
-    .all();
+    .orderBy(asc(user.email));
 }
 
-function adminCount(db: DbOrTx, organizationId: string) {
-  return db.select({ n: count() }).from(member).where(and(eq(member.organizationId, organizationId), eq(member.role, "ADMIN"))).get()!.n;
+async function adminCount(tx: Tx, organizationId: string) {
+  return (await tx.select({ n: count() }).from(member).where(and(eq(member.organizationId, organizationId), eq(member.role, "ADMIN"))))[0].n;
 }
 
-function memberInOrg(db: DbOrTx, actor: Actor, memberId: unknown) {
+async function memberInOrg({ db, actor }: ActorCtx, memberId: unknown) {
   const id = parse(z.string().min(1).max(64), memberId);
-  const m = db.select().from(member).where(and(eq(member.id, id), eq(member.organizationId, actor.organizationId))).get();
+  const [m] = await db.select().from(member).where(and(eq(member.id, id), eq(member.organizationId, actor.organizationId))).limit(1);
   if (!m) throw new NotFoundError("Member");
   return m;
 }
@@ -121,30 +126,32 @@ const LAST_ADMIN = "An organization keeps at least one ADMIN";
  * admins demoting each other at once cannot leave the organization without one. The member's
  * live sockets close at once: they reconnect with the new role.
  */
-export function setMemberRole(db: Db, actor: Actor, input: { memberId: unknown; role: unknown }) {
+export async function setMemberRole(ctx: ActorCtx, input: { memberId: unknown; role: unknown }) {
+  const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const role = parse(roleSchema, input.role);
-  const m = db.transaction((tx) => {
-    const m = memberInOrg(tx, actor, input.memberId);
+  const m = await withTransaction(ctx, async (tx) => {
+    const m = await memberInOrg({ db: tx, actor }, input.memberId);
     if (m.role === role) return m;
-    if (m.role === "ADMIN" && adminCount(tx, actor.organizationId) <= 1) throw new ConflictError(LAST_ADMIN);
-    tx.update(member).set({ role }).where(eq(member.id, m.id)).run();
+    if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
+    await tx.update(member).set({ role }).where(eq(member.id, m.id));
     return m;
   });
   publish([{ kind: "access.changed", userId: m.userId, organizationId: actor.organizationId }]);
 }
 
 /** Removes a member: their tokens for this organization are revoked and their live sockets closed, at once. */
-export function removeMember(db: Db, actor: Actor, memberId: unknown) {
+export async function removeMember(ctx: ActorCtx, memberId: unknown) {
+  const { actor } = ctx;
   requireRole(actor, "ADMIN");
-  const m = db.transaction((tx) => {
-    const m = memberInOrg(tx, actor, memberId);
-    if (m.role === "ADMIN" && adminCount(tx, actor.organizationId) <= 1) throw new ConflictError(LAST_ADMIN);
-    tx.delete(member).where(eq(member.id, m.id)).run();
-    tx.update(apiTokens)
+  const m = await withTransaction(ctx, async (tx) => {
+    const m = await memberInOrg({ db: tx, actor }, memberId);
+    if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
+    await tx.delete(member).where(eq(member.id, m.id));
+    await tx
+      .update(apiTokens)
       .set({ revokedAt: new Date() })
-      .where(and(eq(apiTokens.userId, m.userId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)))
-      .run();
+      .where(and(eq(apiTokens.userId, m.userId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)));
     return m;
   });
   publish([{ kind: "access.changed", userId: m.userId, organizationId: actor.organizationId }]);
@@ -155,49 +162,54 @@ export function removeMember(db: Db, actor: Actor, memberId: unknown) {
  * session store, so its hooks close the live sockets). They can sign in again; to keep them
  * out, remove them.
  */
-export async function endMemberSessions(db: Db, actor: Actor, memberId: unknown): Promise<{ ended: number }> {
-  requireRole(actor, "ADMIN");
-  const m = memberInOrg(db, actor, memberId);
-  const sessions = db.select({ token: sessionTable.token }).from(sessionTable).where(eq(sessionTable.userId, m.userId)).all();
-  const ctx = await getAuth().$context;
-  for (const s of sessions) await ctx.internalAdapter.deleteSession(s.token);
+export async function endMemberSessions(ctx: ActorCtx, memberId: unknown): Promise<{ ended: number }> {
+  requireRole(ctx.actor, "ADMIN");
+  const m = await memberInOrg(ctx, memberId);
+  const sessions = await ctx.db.select({ token: sessionTable.token }).from(sessionTable).where(eq(sessionTable.userId, m.userId));
+  const auth = await getAuth().$context;
+  for (const s of sessions) await auth.internalAdapter.deleteSession(s.token);
   return { ended: sessions.length };
 }
 
 export const tokenNameSchema = z.string().trim().min(1, "Name is required").max(60, "Name is at most 60 characters");
 
 /** Creates an API token; the secret is returned once and stored only as a hash. */
-export function createApiToken(db: Db, actor: Actor, input: { name: unknown; role: unknown }) {
+export async function createApiToken(ctx: ActorCtx, input: { name: unknown; role: unknown }) {
+  const { actor } = ctx;
   requireRole(actor, "ADMIN");
   if (!actor.userId) throw new ConflictError("Tokens belong to a user");
   const name = parse(tokenNameSchema, input.name);
   const role = lowerRole(parse(roleSchema, input.role), actor.role);
   const secret = `tw_${randomCode(40)}`;
-  db.insert(apiTokens)
-    .values({ id: randomUUID(), organizationId: actor.organizationId, userId: actor.userId, name, prefix: secret.slice(0, 8), tokenHash: sha256(secret), role, createdAt: new Date() })
-    .run();
+  const userId = actor.userId;
+  await withTransaction(ctx, async (tx) => {
+    await tx
+      .insert(apiTokens)
+      .values({ id: randomUUID(), organizationId: actor.organizationId, userId, name, prefix: secret.slice(0, 8), tokenHash: sha256(secret), role, createdAt: new Date() });
+  });
   return { secret, name, role };
 }
 
-export function listApiTokens(db: Db, actor: Actor) {
+export async function listApiTokens({ db, actor }: ActorCtx) {
   requireRole(actor, "ADMIN");
   return db
     .select({ id: apiTokens.id, name: apiTokens.name, prefix: apiTokens.prefix, role: apiTokens.role, owner: user.email, createdAt: apiTokens.createdAt, lastUsedAt: apiTokens.lastUsedAt, revokedAt: apiTokens.revokedAt })
     .from(apiTokens)
     .innerJoin(user, eq(user.id, apiTokens.userId))
     .where(eq(apiTokens.organizationId, actor.organizationId))
-    .orderBy(desc(apiTokens.createdAt))
-    .all();
+    .orderBy(desc(apiTokens.createdAt));
 }
 
-export function revokeApiToken(db: Db, actor: Actor, id: unknown) {
+export async function revokeApiToken(ctx: ActorCtx, id: unknown) {
+  const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const tokenId = parse(z.string().uuid("Not a token id"), id);
-  const res = db
-    .update(apiTokens)
-    .set({ revokedAt: new Date() })
-    .where(and(eq(apiTokens.id, tokenId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)))
-    .run();
+  const res = await withTransaction(ctx, async (tx) =>
+    await tx
+      .update(apiTokens)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(apiTokens.id, tokenId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt))),
+  );
   if (!res.changes) throw new NotFoundError("Token");
 }
 
@@ -205,19 +217,20 @@ export function revokeApiToken(db: Db, actor: Actor, id: unknown) {
  * The actor a bearer token stands for: its organization, and the lower of its own role and
  * its owner's current role there (a demoted or removed owner takes the token down with them).
  */
-export function actorForToken(db: Db, secret: string): Actor | null {
-  const row = db
+export async function actorForToken(ctx: Ctx, secret: string): Promise<Actor | null> {
+  const [row] = await ctx.db
     .select({ token: apiTokens, memberRole: member.role, email: user.email })
     .from(apiTokens)
     .innerJoin(member, and(eq(member.userId, apiTokens.userId), eq(member.organizationId, apiTokens.organizationId)))
     .innerJoin(user, eq(user.id, apiTokens.userId))
     .where(and(eq(apiTokens.tokenHash, sha256(secret)), isNull(apiTokens.revokedAt)))
-    .get();
+    .limit(1);
   if (!row) return null;
   const ownerRole = roleSchema.safeParse(row.memberRole);
   if (!ownerRole.success) return null;
   // Recorded later, off this request: a read must not need a write (see token-usage.ts).
-  noteTokenUse(db, row.token.id);
+  // Inside a caller's transaction there is no process handle to note it on: it is not noted.
+  if (!isTx(ctx.db)) noteTokenUse(ctx.db, row.token.id);
   return {
     organizationId: row.token.organizationId,
     userId: row.token.userId,

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { session as sessionTable } from "../../db/schema";
 import type { Role } from "../../rules/roles";
 import type { Actor } from "../auth/actor";
@@ -22,15 +22,18 @@ export type SessionContext = {
  * sign-in has none, and a membership may have been removed since — either way the first
  * remaining membership becomes active, so no page ever runs without a scope.
  */
-export async function resolveSession(db: Db, headers: Headers): Promise<SessionContext | null> {
+export async function resolveSession(ctx: Ctx, headers: Headers): Promise<SessionContext | null> {
   const found = await getAuth().api.getSession({ headers });
   if (!found) return null;
-  const memberships = membershipsOf(db, found.user.id);
+  const memberships = await membershipsOf(ctx, found.user.id);
   const activeId = (found.session as { activeOrganizationId?: string | null }).activeOrganizationId ?? null;
   let active = memberships.find((m) => m.id === activeId) ?? null;
   if (!active && memberships.length) {
     active = memberships[0];
-    db.update(sessionTable).set({ activeOrganizationId: active.id }).where(eq(sessionTable.id, found.session.id)).run();
+    const activeId = active.id;
+    await withTransaction(ctx, async (tx) => {
+      await tx.update(sessionTable).set({ activeOrganizationId: activeId }).where(eq(sessionTable.id, found.session.id));
+    });
   }
   return {
     user: { id: found.user.id, email: found.user.email, name: found.user.name },
@@ -43,23 +46,26 @@ export async function resolveSession(db: Db, headers: Headers): Promise<SessionC
 }
 
 /** The JSON API's caller: a bearer token if one is sent (and then only it), else the session. */
-export async function resolveApiActor(db: Db, headers: Headers): Promise<Actor | null> {
+export async function resolveApiActor(ctx: Ctx, headers: Headers): Promise<Actor | null> {
   const authz = headers.get("authorization");
   if (authz !== null) {
     const m = /^Bearer\s+(tw_[0-9A-Za-z]{40})$/.exec(authz.trim());
-    return m ? actorForToken(db, m[1]) : null;
+    return m ? actorForToken(ctx, m[1]) : null;
   }
-  return (await resolveSession(db, headers))?.actor ?? null;
+  return (await resolveSession(ctx, headers))?.actor ?? null;
 }
 
 /**
  * Makes another of the user's organizations active on their session. The session's live
  * sockets watch the old organization: they are closed, and reconnect into the new one.
  */
-export function setActiveOrganization(db: Db, ctx: Pick<SessionContext, "sessionId" | "user">, organizationId: string): boolean {
-  // Read afresh: the membership may be minutes old (just accepted) or gone since the page rendered.
-  if (!membershipsOf(db, ctx.user.id).some((m) => m.id === organizationId)) return false;
-  db.update(sessionTable).set({ activeOrganizationId: organizationId }).where(eq(sessionTable.id, ctx.sessionId)).run();
-  publish([{ kind: "access.changed", sessionId: ctx.sessionId }]);
-  return true;
+export async function setActiveOrganization(ctx: Ctx, session: Pick<SessionContext, "sessionId" | "user">, organizationId: string): Promise<boolean> {
+  const changed = await withTransaction(ctx, async (tx) => {
+    // Read afresh: the membership may be minutes old (just accepted) or gone since the page rendered.
+    if (!(await membershipsOf({ db: tx }, session.user.id)).some((m) => m.id === organizationId)) return false;
+    await tx.update(sessionTable).set({ activeOrganizationId: organizationId }).where(eq(sessionTable.id, session.sessionId));
+    return true;
+  });
+  if (changed) publish([{ kind: "access.changed", sessionId: session.sessionId }]);
+  return changed;
 }

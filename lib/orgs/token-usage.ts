@@ -1,5 +1,6 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
+import { withTransaction } from "../../db/transaction";
 import { apiTokens } from "../../db/schema";
 
 // A token's "last used" time is a hint in the admin's token list, not a record anything
@@ -27,14 +28,14 @@ function arm(db: Db, state: State): void {
   if (state.timer) return;
   state.timer = setTimeout(() => {
     state.timer = undefined;
-    flushTokenUses(db);
+    void flushTokenUses(db);
   }, TOKEN_USE_FLUSH_MS);
   // A pending hint never keeps the process (or a test run) alive.
   state.timer.unref();
 }
 
-/** Writes the uses noted so far. Exported for shutdown and tests; never throws. */
-export function flushTokenUses(db: Db): void {
+/** Writes the uses noted so far. Exported for shutdown and tests; never rejects. */
+export async function flushTokenUses(db: Db): Promise<void> {
   const state = states.get(db);
   if (!state || !state.pending.size) return;
   if (!db.$client.open) {
@@ -44,8 +45,8 @@ export function flushTokenUses(db: Db): void {
   const uses = [...state.pending];
   state.pending.clear();
   try {
-    db.transaction((tx) => {
-      for (const [id, at] of uses) tx.update(apiTokens).set({ lastUsedAt: new Date(at) }).where(eq(apiTokens.id, id)).run();
+    await withTransaction({ db }, async (tx) => {
+      for (const [id, at] of uses) await tx.update(apiTokens).set({ lastUsedAt: new Date(at) }).where(eq(apiTokens.id, id));
     });
     if (state.failing) console.error("API token last-use times are recorded again");
     state.failing = false;

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import type { Db } from "../../db/client";
+import { writerConnection, type Db } from "../../db/client";
 
 // In WAL mode SQLite copies the log back into the database file ("checkpoints") inside the
 // commit that pushes the log past 1,000 pages: that commit then holds the event loop for
@@ -38,7 +38,8 @@ export type Checkpointer = { stop: () => Promise<void> };
 
 export function startCheckpointer(db: Db, file: string, opts: { intervalMs?: number } = {}): Checkpointer {
   if (file === ":memory:") return { stop: async () => {} };
-  const sqlite = db.$client;
+  // The writer connection commits, so it is the one that would checkpoint in a commit.
+  const sqlite = writerConnection(db);
   const worker = new Worker(WORKER, {
     eval: true,
     workerData: { file, driver: createRequire(import.meta.url).resolve("better-sqlite3"), intervalMs: opts.intervalMs ?? 500 },

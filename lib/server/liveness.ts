@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { max, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
+import { withTransaction } from "../../db/transaction";
 import { nodes } from "../../db/schema";
 import { extendLeasesAfterDowntime } from "../tasks/due";
 
@@ -18,7 +19,8 @@ export type Liveness = {
   lastSeen: Date | null;
   extended: number;
   graced: number;
-  stop: () => void;
+  /** Stops beating, after one last beat (resolved once written or failed; never rejects). */
+  stop: () => Promise<void>;
 };
 
 /**
@@ -27,33 +29,35 @@ export type Liveness = {
  * alive — one single-row UPDATE — so the next start knows how long it was down, however it
  * stopped (kill -9 and power cuts included).
  */
-export function startLiveness(db: Db, opts: { now?: () => Date; beatMs?: number; graceMs?: number } = {}): Liveness {
+export async function startLiveness(ctx: { db: Db }, opts: { now?: () => Date; beatMs?: number; graceMs?: number } = {}): Promise<Liveness> {
   const now = opts.now ?? (() => new Date());
   const nodeId = randomUUID();
   const started = now();
-  const { lastSeen, extended, graced } = db.transaction((tx) => {
-    const row = tx.select({ seen: max(nodes.seenAt) }).from(nodes).get();
+  const { lastSeen, extended, graced } = await withTransaction(ctx, async (tx) => {
+    const [row] = await tx.select({ seen: max(nodes.seenAt) }).from(nodes);
     const lastSeen = row?.seen ?? null;
     // One server runs on a database file: earlier rows are only the previous runs.
-    tx.delete(nodes).run();
-    tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: started }).run();
+    await tx.delete(nodes);
+    await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: started });
     const graceUntil = new Date(started.getTime() + (opts.graceMs ?? LEASE_GRACE_MS));
-    return { lastSeen, ...extendLeasesAfterDowntime(tx, { lastSeen, now: started, graceUntil }) };
+    return { lastSeen, ...(await extendLeasesAfterDowntime(tx, { lastSeen, now: started, graceUntil })) };
   });
 
-  const beat = () => {
+  const beat = async () => {
     try {
       const at = now();
-      db.insert(nodes)
-        .values({ id: nodeId, startedAt: started, seenAt: at })
-        .onConflictDoUpdate({ target: nodes.id, set: { seenAt: sql`excluded.seen_at` } })
-        .run();
+      await withTransaction(ctx, async (tx) => {
+        await tx
+          .insert(nodes)
+          .values({ id: nodeId, startedAt: started, seenAt: at })
+          .onConflictDoUpdate({ target: nodes.id, set: { seenAt: sql`excluded.seen_at` } });
+      });
     } catch (e) {
       // A missed beat only makes a later downtime look longer: leases get more time, not less.
       console.error("Recording that the server is alive failed", e);
     }
   };
-  const timer = setInterval(beat, opts.beatMs ?? NODE_BEAT_MS);
+  const timer = setInterval(() => void beat(), opts.beatMs ?? NODE_BEAT_MS);
   timer.unref();
   return {
     nodeId,
@@ -62,7 +66,7 @@ export function startLiveness(db: Db, opts: { now?: () => Date; beatMs?: number;
     graced,
     stop: () => {
       clearInterval(timer);
-      beat();
+      return beat();
     },
   };
 }

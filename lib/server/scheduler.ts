@@ -1,4 +1,5 @@
 import type { Db } from "../../db/client";
+import { breathe } from "../../db/transaction";
 import { publish, subscribe } from "../events";
 import { nextDueAt, runDueBatch } from "../tasks/due";
 
@@ -46,7 +47,7 @@ export class Scheduler {
     this.pokeQueued = true;
     setImmediate(() => {
       this.pokeQueued = false;
-      if (!this.running) this.arm();
+      if (!this.running) void this.arm();
     });
   }
 
@@ -61,10 +62,10 @@ export class Scheduler {
       do {
         this.rerun = false;
         for (;;) {
-          const { events, more } = runDueBatch(this.db, this.now());
+          const { events, more } = await runDueBatch({ db: this.db }, this.now());
           publish(events);
           if (!more || this.stopped) break;
-          await new Promise((r) => setImmediate(r));
+          await breathe();
         }
       } while (this.rerun && !this.stopped);
     } catch (e) {
@@ -73,15 +74,14 @@ export class Scheduler {
     } finally {
       this.running = false;
     }
-    this.arm(failed);
+    await this.arm(failed);
   }
 
-  private arm(afterFailure = false): void {
+  private async arm(afterFailure = false): Promise<void> {
     if (this.stopped) return;
-    clearTimeout(this.timer);
     let next: Date | null;
     try {
-      next = nextDueAt(this.db);
+      next = await nextDueAt({ db: this.db });
     } catch (e) {
       console.error("Clock could not read the next due time; retrying shortly", e);
       next = null;
@@ -94,6 +94,9 @@ export class Scheduler {
       : next
         ? Math.max(0, Math.min(next.getTime() - this.now().getTime(), this.maxSleepMs))
         : this.maxSleepMs;
+    // Stopped, or a run began, while the next due time was read: that run arms when it ends.
+    if (this.stopped || this.running) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.run(), wait);
     this.timer.unref();
   }

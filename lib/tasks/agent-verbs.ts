@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../../db/client";
+import type { Tx } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { devices, tasks, type Task } from "../../db/schema";
 import { isFinal } from "../../rules/tasks";
 import { publish, type TaskTransition } from "../events";
@@ -13,21 +14,20 @@ import { transitionOne, transitionTasks } from "./transition";
 const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq(tasks.deviceId, deviceId));
 
 /** A device's waiting tasks, oldest first (sent on every connect). */
-export function pendingForDevice(db: Db, deviceId: string): Task[] {
-  return db.select().from(tasks).where(and(eq(tasks.deviceId, deviceId), eq(tasks.status, "PENDING"))).orderBy(asc(tasks.id)).all();
+export async function pendingForDevice(ctx: Ctx, deviceId: string): Promise<Task[]> {
+  return await ctx.db.select().from(tasks).where(and(eq(tasks.deviceId, deviceId), eq(tasks.status, "PENDING"))).orderBy(asc(tasks.id));
 }
 
 /** Of the given tasks, those still PENDING whose device is online, oldest first. */
-export function dispatchable(db: Db, ids: number[]): Task[] {
+export async function dispatchable(ctx: Ctx, ids: number[]): Promise<Task[]> {
   const out: Task[] = [];
   for (let i = 0; i < ids.length; i += 500) {
-    const rows = db
+    const rows = await ctx.db
       .select({ task: tasks })
       .from(tasks)
       .innerJoin(devices, eq(devices.id, tasks.deviceId))
       .where(and(inArray(tasks.id, ids.slice(i, i + 500)), eq(tasks.status, "PENDING"), eq(devices.online, true)))
-      .orderBy(asc(tasks.id))
-      .all();
+      .orderBy(asc(tasks.id));
     for (const r of rows) out.push(r.task);
   }
   return out;
@@ -39,12 +39,12 @@ export function dispatchable(db: Db, ids: number[]): Task[] {
  * turn of the event loop, so a fleet answering at once costs one commit per batch, not one
  * per task. Each answer is whether that task moved.
  */
-export function acceptTasks(db: Db, items: { deviceId: string; code: string }[]): boolean[] {
+export async function acceptTasks(ctx: Ctx, items: { deviceId: string; code: string }[]): Promise<boolean[]> {
   const events: TaskTransition[] = [];
-  const moved = db.transaction(() => {
+  const moved = await withTransaction(ctx, (tx) => {
     const at = new Date();
     return items.map((i) => {
-      const e = transitionOne(db, { code: i.code, deviceId: i.deviceId }, { from: "PENDING", to: "IN_PROGRESS", at });
+      const e = transitionOne(tx, { code: i.code, deviceId: i.deviceId }, { from: "PENDING", to: "IN_PROGRESS", at });
       if (e) events.push(e);
       return e !== null;
     });
@@ -58,12 +58,12 @@ export function acceptTasks(db: Db, items: { deviceId: string; code: string }[])
  * is an acknowledgement, so the task goes the only legal way to FAILED: through
  * IN_PROGRESS, in one transaction, with the reason as its message.
  */
-export function refuseTask(db: Db, deviceId: string, code: string, reason: string): boolean {
-  const events = db.transaction((tx) => {
+export async function refuseTask(ctx: Ctx, deviceId: string, code: string, reason: string): Promise<boolean> {
+  const events = await withTransaction(ctx, async (tx) => {
     const at = new Date();
-    const started = transitionTasks(tx, { where: ownTask(deviceId, code), from: "PENDING", to: "IN_PROGRESS", at }).events;
+    const started = (await transitionTasks(tx, { where: ownTask(deviceId, code), from: "PENDING", to: "IN_PROGRESS", at })).events;
     if (!started.length) return [];
-    const failed = transitionTasks(tx, { where: ownTask(deviceId, code), from: "IN_PROGRESS", to: "FAILED", message: `Refused by the agent: ${reason.slice(0, 1000)}`, at }).events;
+    const failed = (await transitionTasks(tx, { where: ownTask(deviceId, code), from: "IN_PROGRESS", to: "FAILED", message: `Refused by the agent: ${reason.slice(0, 1000)}`, at })).events;
     return [...started, ...failed];
   });
   publish(events);
@@ -82,9 +82,9 @@ export const resultSchema = z
 
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
-const ownTaskStatus = new WeakMap<Db, ReturnType<typeof prepareOwnTaskStatus>>();
-function prepareOwnTaskStatus(db: Db) {
-  return db
+const ownTaskStatus = new WeakMap<Tx, ReturnType<typeof prepareOwnTaskStatus>>();
+function prepareOwnTaskStatus(tx: Tx) {
+  return tx
     .select({ id: tasks.id, status: tasks.status })
     .from(tasks)
     .where(and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId"))))
@@ -99,41 +99,46 @@ function prepareOwnTaskStatus(db: Db) {
  * namespace gathers those that arrive in one turn of the event loop), each answered on its
  * own: one that fails leaves the others recorded.
  */
-export function reportResults(db: Db, items: { deviceId: string; raw: unknown }[]): ResultAck[] {
-  let find = ownTaskStatus.get(db);
-  if (!find) ownTaskStatus.set(db, (find = prepareOwnTaskStatus(db)));
+export async function reportResults(ctx: Ctx, items: { deviceId: string; raw: unknown }[]): Promise<ResultAck[]> {
   const events: TaskTransition[] = [];
-  const acks = db.transaction((tx) =>
-    items.map(({ deviceId, raw }): ResultAck => {
-      const parsed = resultSchema.safeParse(raw);
-      if (!parsed.success) return { ok: false, error: "invalid" };
-      const { code, status, message } = parsed.data;
-      const task = find.get({ code, deviceId });
-      if (!task) return { ok: false, error: "not_found" };
-      if (isFinal(task.status)) return task.status === status ? { ok: true } : { ok: false, error: "final" };
-      // Never dispatched: the agent cannot know this task.
-      if (task.status === "SCHEDULED") return { ok: false, error: "not_found" };
-      const at = new Date();
-      try {
-        // A savepoint per result: both steps of one result land together or not at all.
-        const moved = tx.transaction(() => {
-          const out: TaskTransition[] = [];
-          if (task.status === "PENDING") {
-            const started = transitionOne(db, { id: task.id }, { from: "PENDING", to: "IN_PROGRESS", at });
-            if (started) out.push(started);
-          }
-          const finished = transitionOne(db, { id: task.id }, { from: "IN_PROGRESS", to: status, message, at });
-          if (finished) out.push(finished);
-          return out;
-        });
-        events.push(...moved);
-        return { ok: true };
-      } catch (e) {
-        console.error(`Recording the result of ${code} failed`, e);
-        return { ok: false, error: "internal" };
-      }
-    }),
-  );
+  // Answered only once the transaction has committed: an agent that hears ok forgets the result.
+  const acks = await withTransaction(ctx, async (tx) => {
+    let find = ownTaskStatus.get(tx);
+    if (!find) ownTaskStatus.set(tx, (find = prepareOwnTaskStatus(tx)));
+    const out: ResultAck[] = [];
+    for (const { deviceId, raw } of items) out.push(await recordResult(tx, find, deviceId, raw, events));
+    return out;
+  });
   publish(events);
   return acks;
+}
+
+async function recordResult(tx: Tx, find: ReturnType<typeof prepareOwnTaskStatus>, deviceId: string, raw: unknown, events: TaskTransition[]): Promise<ResultAck> {
+  const parsed = resultSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, error: "invalid" };
+  const { code, status, message } = parsed.data;
+  const task = find.get({ code, deviceId });
+  if (!task) return { ok: false, error: "not_found" };
+  if (isFinal(task.status)) return task.status === status ? { ok: true } : { ok: false, error: "final" };
+  // Never dispatched: the agent cannot know this task.
+  if (task.status === "SCHEDULED") return { ok: false, error: "not_found" };
+  const at = new Date();
+  try {
+    // A savepoint per result: both steps of one result land together or not at all.
+    const moved = await withTransaction({ db: tx }, (sp) => {
+      const out: TaskTransition[] = [];
+      if (task.status === "PENDING") {
+        const started = transitionOne(sp, { id: task.id }, { from: "PENDING", to: "IN_PROGRESS", at });
+        if (started) out.push(started);
+      }
+      const finished = transitionOne(sp, { id: task.id }, { from: "IN_PROGRESS", to: status, message, at });
+      if (finished) out.push(finished);
+      return out;
+    });
+    events.push(...moved);
+    return { ok: true };
+  } catch (e) {
+    console.error(`Recording the result of ${code} failed`, e);
+    return { ok: false, error: "internal" };
+  }
 }

@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
-import type { Db, DbOrTx } from "../../db/client";
+import type { Tx } from "../../db/client";
+import { withTransaction, type Ctx } from "../../db/transaction";
 import { tasks } from "../../db/schema";
 import { LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
 import type { TaskTransition } from "../events";
@@ -14,35 +15,34 @@ export const leaseMessage = (minutes: number) => `No result from the agent withi
 
 type DueColumn = typeof tasks.scheduledAt | typeof tasks.expiresAt | typeof tasks.leaseExpiresAt;
 
-function due(db: DbOrTx, status: TaskStatus, column: DueColumn, now: Date, batch: number, extra?: ReturnType<typeof eq>) {
-  return db
+async function due(tx: Tx, status: TaskStatus, column: DueColumn, now: Date, batch: number, extra?: ReturnType<typeof eq>): Promise<number[]> {
+  const rows = await tx
     .select({ id: tasks.id })
     .from(tasks)
     .where(and(eq(tasks.status, status), lte(column, now), extra))
     .orderBy(asc(column))
-    .limit(batch)
-    .all()
-    .map((r) => r.id);
+    .limit(batch);
+  return rows.map((r) => r.id);
 }
 
 /** One batch of the clock's work; `more` says whether another batch is waiting. */
-export function runDueBatch(db: Db, now: Date, batch = 500): { events: TaskTransition[]; more: boolean } {
-  return db.transaction((tx) => {
+export async function runDueBatch(ctx: Ctx, now: Date, batch = 500): Promise<{ events: TaskTransition[]; more: boolean }> {
+  return withTransaction(ctx, async (tx) => {
     const events: TaskTransition[] = [];
     let more = false;
-    const step = (ids: number[], move: (ids: number[]) => TaskTransition[]) => {
+    const step = async (ids: number[], move: (ids: number[]) => Promise<TaskTransition[]>) => {
       if (ids.length === batch) more = true;
-      if (ids.length) events.push(...move(ids));
+      if (ids.length) events.push(...(await move(ids)));
     };
-    step(due(tx, "SCHEDULED", tasks.scheduledAt, now, batch), (ids) =>
-      transitionTasks(tx, { where: inArray(tasks.id, ids), from: "SCHEDULED", to: "PENDING", at: now }).events,
+    await step(await due(tx, "SCHEDULED", tasks.scheduledAt, now, batch), async (ids) =>
+      (await transitionTasks(tx, { where: inArray(tasks.id, ids), from: "SCHEDULED", to: "PENDING", at: now })).events,
     );
-    step(due(tx, "PENDING", tasks.expiresAt, now, batch), (ids) =>
-      transitionTasks(tx, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED", message: EXPIRED_MESSAGE, at: now }).events,
+    await step(await due(tx, "PENDING", tasks.expiresAt, now, batch), async (ids) =>
+      (await transitionTasks(tx, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED", message: EXPIRED_MESSAGE, at: now })).events,
     );
     for (const type of TASK_TYPES) {
-      step(due(tx, "IN_PROGRESS", tasks.leaseExpiresAt, now, batch, eq(tasks.type, type)), (ids) =>
-        transitionTasks(tx, { where: inArray(tasks.id, ids), from: "IN_PROGRESS", to: "FAILED", message: leaseMessage(LEASE_MINUTES[type]), at: now }).events,
+      await step(await due(tx, "IN_PROGRESS", tasks.leaseExpiresAt, now, batch, eq(tasks.type, type)), async (ids) =>
+        (await transitionTasks(tx, { where: inArray(tasks.id, ids), from: "IN_PROGRESS", to: "FAILED", message: leaseMessage(LEASE_MINUTES[type]), at: now })).events,
       );
     }
     return { events, more };
@@ -50,15 +50,15 @@ export function runDueBatch(db: Db, now: Date, batch = 500): { events: TaskTrans
 }
 
 /** The earliest moment anything is due, from the three partial indexes; null if nothing waits. */
-export function nextDueAt(db: Db): Date | null {
-  const row = db
+export async function nextDueAt(ctx: Ctx): Promise<Date | null> {
+  const [row] = await ctx.db
     .select({
       scheduled: sql<number | null>`(select min(${tasks.scheduledAt}) from ${tasks} where ${tasks.status} = 'SCHEDULED')`,
       expiring: sql<number | null>`(select min(${tasks.expiresAt}) from ${tasks} where ${tasks.status} = 'PENDING')`,
       lease: sql<number | null>`(select min(${tasks.leaseExpiresAt}) from ${tasks} where ${tasks.status} = 'IN_PROGRESS')`,
     })
     .from(sql`(select 1)`)
-    .get();
+    .limit(1);
   const times = [row?.scheduled, row?.expiring, row?.lease].filter((t): t is number => typeof t === "number");
   return times.length ? new Date(Math.min(...times)) : null;
 }
@@ -73,22 +73,24 @@ export function nextDueAt(db: Db): Date | null {
  * had already run out while the server was alive are left to fail. `lastSeen` null: the
  * downtime is unknown, so only the grace applies, to every lease.
  */
-export function extendLeasesAfterDowntime(db: DbOrTx, p: { lastSeen: Date | null; now: Date; graceUntil: Date }): { extended: number; graced: number } {
+export async function extendLeasesAfterDowntime(tx: Tx, p: { lastSeen: Date | null; now: Date; graceUntil: Date }): Promise<{ extended: number; graced: number }> {
   const running = eq(tasks.status, "IN_PROGRESS");
   const aliveWhenSeen = p.lastSeen ? gt(tasks.leaseExpiresAt, p.lastSeen) : undefined;
   const downtimeMs = p.lastSeen ? p.now.getTime() - p.lastSeen.getTime() : 0;
   let extended = 0;
   if (downtimeMs > 0) {
-    extended = db
-      .update(tasks)
-      .set({ leaseExpiresAt: sql`${tasks.leaseExpiresAt} + ${downtimeMs}` })
-      .where(and(running, aliveWhenSeen))
-      .run().changes;
+    extended = (
+      await tx
+        .update(tasks)
+        .set({ leaseExpiresAt: sql`${tasks.leaseExpiresAt} + ${downtimeMs}` })
+        .where(and(running, aliveWhenSeen))
+    ).changes;
   }
-  const graced = db
-    .update(tasks)
-    .set({ leaseExpiresAt: p.graceUntil })
-    .where(and(running, lt(tasks.leaseExpiresAt, p.graceUntil), aliveWhenSeen))
-    .run().changes;
+  const graced = (
+    await tx
+      .update(tasks)
+      .set({ leaseExpiresAt: p.graceUntil })
+      .where(and(running, lt(tasks.leaseExpiresAt, p.graceUntil), aliveWhenSeen))
+  ).changes;
   return { extended, graced };
 }

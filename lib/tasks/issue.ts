@@ -1,11 +1,12 @@
 import { and, eq, sql } from "drizzle-orm";
-import type { Db, DbOrTx } from "../../db/client";
+import type { Tx } from "../../db/client";
+import { breathe, CHUNK_ROWS, inChunks, withTransaction } from "../../db/transaction";
 import { fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../db/schema";
 import type { TaskType } from "../../rules/tasks";
-import { requireRole, type Actor } from "../auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
 import { randomCode, randomCodes } from "../crypto";
 import { UnprocessableError } from "../errors";
-import { publish } from "../events";
+import { publishInTurns, type TaskTransition } from "../events";
 import { idempotencyKeySchema, runOnce } from "../idempotency";
 import { parse, toValidationError } from "../validation";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
@@ -42,10 +43,28 @@ export type IssueOptions = {
    * only if the fan-out does (an idempotency key's answer, lib/idempotency.ts). What it
    * throws rolls the fan-out back.
    */
-  remember?: (tx: DbOrTx, result: IssueResult) => void;
+  remember?: (tx: Tx, result: IssueResult) => Promise<void> | void;
 };
 
-export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): IssueResult {
+export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<IssueResult> {
+  const plan = planIssue(ctx.actor, raw, now);
+  // One transaction, however large the target: every task exists, or none does.
+  const created = await withTransaction(ctx, (tx) => writeIssue(tx, ctx.actor, plan, opts));
+  // Subscribers run synchronously: a large fan-out's events go a few thousand per turn.
+  await publishInTurns(created.events);
+  return created.result;
+}
+
+/**
+ * issueFanout as a step of a caller's transaction (a re-run checks its task first): writes
+ * the fan-out on `tx` and returns its events, which the caller publishes after its commit.
+ */
+export async function issueInTx(tx: Tx, actor: Actor, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<{ result: IssueResult; events: TaskTransition[] }> {
+  return writeIssue(tx, actor, planIssue(actor, raw, now), opts);
+}
+
+/** The request checked and its times worked out, before any transaction. */
+function planIssue(actor: Actor, raw: IssueRequest, now: Date) {
   requireRole(actor, "READ_WRITE");
   const input = parse(issueSchemaAt(now), raw);
   const payload = parsePayload(input.type, input.payload);
@@ -53,69 +72,75 @@ export function issueFanout(db: Db, actor: Actor, raw: IssueRequest, now = new D
   // A time a few seconds ahead is as good as now: treat it as immediate rather than defer.
   const deferred = scheduledAt && scheduledAt.getTime() > now.getTime() ? scheduledAt : null;
   const expiresAt = new Date((deferred ?? now).getTime() + input.ttlSeconds * 1000);
+  return { input, payload, deferred, expiresAt, now, rerunOf: raw.rerunOf ?? null };
+}
 
-  const created = db.transaction((tx) => {
-    const target = resolveTarget(tx, actor.organizationId, input.targets);
-    if (target.unresolved.length) {
-      const list = target.unresolved.map((u) => `${u.name} (${u.reason})`).join(", ");
-      throw new UnprocessableError(`These names do not resolve to enabled devices: ${list}`, { targets: [list] }, { unresolved: target.unresolved });
-    }
-    if (!target.devices.length) {
-      throw new UnprocessableError("The target has no enabled devices", { targets: ["The target has no enabled devices"] }, { unresolved: [] });
-    }
-    const fanout = tx
-      .insert(fanouts)
-      .values({
-        code: randomCode(),
-        organizationId: actor.organizationId,
-        type: input.type,
-        target: recordedTarget(input.targets),
-        total: target.devices.length,
-        // Every task of a new fan-out is open; the triggers count them down as they finish.
-        openTasks: target.devices.length,
-        createdBy: actor.userId,
-        createdAt: now,
-      })
-      .returning()
-      .get();
-    const status: Task["status"] = deferred ? "SCHEDULED" : "PENDING";
-    // One prepared INSERT per task: a 10,000-device fan-out costs what the inserts cost in
-    // SQLite, with no SQL built or rows read back per chunk.
-    let insert = insertTask.get(db);
-    if (!insert) insertTask.set(db, (insert = prepareInsertTask(db)));
-    const codes = randomCodes(target.devices.length);
-    const common = {
+/**
+ * Writes a planned fan-out on `tx`. Reading the target and inserting the tasks go a chunk at
+ * a time, with a turn of the event loop between chunks, so other requests are served meanwhile.
+ */
+async function writeIssue(tx: Tx, actor: Actor, plan: ReturnType<typeof planIssue>, opts: IssueOptions): Promise<{ result: IssueResult; events: TaskTransition[] }> {
+  const { input, payload, deferred, expiresAt, now } = plan;
+  const target = await resolveTarget(tx, actor.organizationId, input.targets);
+  if (target.unresolved.length) {
+    const list = target.unresolved.map((u) => `${u.name} (${u.reason})`).join(", ");
+    throw new UnprocessableError(`These names do not resolve to enabled devices: ${list}`, { targets: [list] }, { unresolved: target.unresolved });
+  }
+  if (!target.devices.length) {
+    throw new UnprocessableError("The target has no enabled devices", { targets: ["The target has no enabled devices"] }, { unresolved: [] });
+  }
+  const [fanout] = await tx
+    .insert(fanouts)
+    .values({
+      code: randomCode(),
       organizationId: actor.organizationId,
-      fanoutId: fanout.id,
       type: input.type,
-      status,
-      payload: payload ? JSON.stringify(payload) : null,
+      target: recordedTarget(input.targets),
+      total: target.devices.length,
+      // Every task of a new fan-out is open; the triggers count them down as they finish.
+      openTasks: target.devices.length,
       createdBy: actor.userId,
-      at: now.getTime(),
-      scheduledAt: deferred?.getTime() ?? null,
-      expiresAt: expiresAt.getTime(),
-      rerunOf: raw.rerunOf ?? null,
-    };
-    const rows = target.devices.map((d, i) => {
+      createdAt: now,
+    })
+    .returning();
+  const status: Task["status"] = deferred ? "SCHEDULED" : "PENDING";
+  // One prepared INSERT per task: a 10,000-device fan-out costs what the inserts cost in
+  // SQLite, with no SQL built or rows read back per chunk.
+  let insert = insertTask.get(tx);
+  if (!insert) insertTask.set(tx, (insert = prepareInsertTask(tx)));
+  const common = {
+    organizationId: actor.organizationId,
+    fanoutId: fanout.id,
+    type: input.type,
+    status,
+    payload: payload ? JSON.stringify(payload) : null,
+    createdBy: actor.userId,
+    at: now.getTime(),
+    scheduledAt: deferred?.getTime() ?? null,
+    expiresAt: expiresAt.getTime(),
+    rerunOf: plan.rerunOf,
+  };
+  // The answer and the creation events are built chunk by chunk with the inserts.
+  const created: IssueResult["tasks"] = [];
+  const events: TaskTransition[] = [];
+  await inChunks(target.devices, (chunk) => {
+    const codes = randomCodes(chunk.length);
+    chunk.forEach((d, i) => {
       const id = Number(insert.run({ ...common, code: codes[i], deviceId: d.id }).lastInsertRowid);
-      return { id, organizationId: actor.organizationId, code: codes[i], deviceId: d.id, device: d.name, fanoutId: fanout.id, type: input.type, status, updatedAt: now };
+      created.push({ code: codes[i], device: d.name, status, expiresAt });
+      events.push(transitionEvent({ id, organizationId: actor.organizationId, code: codes[i], deviceId: d.id, fanoutId: fanout.id, type: input.type, status, updatedAt: now }, null));
     });
-    // The tasks' counts: one statement for the whole fan-out (see rules/sql.ts).
-    tx.insert(taskCounts)
-      .values({ organizationId: actor.organizationId, type: input.type, status, n: rows.length })
-      .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${rows.length}` } })
-      .run();
-    const result: IssueResult = {
-      fanout: fanout.code,
-      total: rows.length,
-      tasks: rows.map((r) => ({ code: r.code, device: r.device, status: r.status, expiresAt })),
-    };
-    opts.remember?.(tx, result);
-    return { result, rows };
   });
-
-  publish(created.rows.map((r) => transitionEvent(r, null)));
-  return created.result;
+  // The last chunk's turn comes before the commit's.
+  if (target.devices.length > CHUNK_ROWS) await breathe();
+  // The tasks' counts: one statement for the whole fan-out (see rules/sql.ts).
+  await tx
+    .insert(taskCounts)
+    .values({ organizationId: actor.organizationId, type: input.type, status, n: created.length })
+    .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${created.length}` } });
+  const result: IssueResult = { fanout: fanout.code, total: created.length, tasks: created };
+  await opts.remember?.(tx, result);
+  return { result, events };
 }
 
 /** What the issue form shows after a submission. */
@@ -128,25 +153,24 @@ export type IssueSummary = { fanout: string; total: number; first: string; repla
  * whatever it carries, so a retry after a lost answer shows what was issued even if a field
  * was edited meanwhile; the form makes a new key once it has shown a success.
  */
-export function issueFanoutOnce(db: Db, actor: Actor, raw: IssueRequest, key: unknown, now = new Date()): IssueSummary {
+export async function issueFanoutOnce(ctx: ActorCtx, raw: IssueRequest, key: unknown, now = new Date()): Promise<IssueSummary> {
   const claim = { key: parse(idempotencyKeySchema, key), fingerprint: "issue-form" };
-  const answer = runOnce<IssueResult>(
-    db,
-    actor,
+  const answer = await runOnce<IssueResult>(
+    ctx,
     { needs: "READ_WRITE", claim, now },
-    (remember) => issueFanout(db, actor, raw, now, { remember }),
+    (remember) => issueFanout(ctx, raw, now, { remember }),
     (r) => ({ status: 201, body: { fanout: r.fanout, total: r.total, first: r.tasks[0].code } }),
   );
   return { ...(answer.body as Omit<IssueSummary, "replayed">), replayed: answer.replayed };
 }
 
-const insertTask = new WeakMap<Db, ReturnType<typeof prepareInsertTask>>();
-function prepareInsertTask(db: Db) {
+const insertTask = new WeakMap<Tx, ReturnType<typeof prepareInsertTask>>();
+function prepareInsertTask(tx: Tx) {
   // Placeholders inside sql`` reach the driver as given: times as epoch milliseconds, the
   // payload as JSON text (a bare placeholder would go through the column's mapping, which
   // does not expect null).
   const p = (name: string) => sql`${sql.placeholder(name)}`;
-  return db
+  return tx
     .insert(tasks)
     .values({
       code: p("code"),

@@ -1,10 +1,11 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import type { DbOrTx } from "../../db/client";
+import type { Ctx } from "../../db/transaction";
 import { escapeLike } from "../../db/like";
 import { devices, fanouts, organization, taskCounts, tasks, user } from "../../db/schema";
 import { DELETED_SUFFIX } from "../../rules/devices";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
-import type { Actor } from "../auth/actor";
+import type { ActorCtx } from "../auth/actor";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
 import { listFilterSchema, taskCodeSchema, type ListFilter } from "./schemas";
@@ -31,8 +32,8 @@ const listColumns = {
 };
 
 /** Tasks as lists show them: with the device's shown name, the organization and the fan-out. */
-function selectItems(db: Db) {
-  return db
+function selectItems(h: DbOrTx) {
+  return h
     .select(listColumns)
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
@@ -62,33 +63,33 @@ export type TaskListItem = {
 /** The device filter walks the matching devices' tasks when they are at most 1/this of the fleet. */
 const DEVICE_WALK_SHARE = 50;
 
-const fleetSize = (db: Db, organizationId: string) => db.select({ n: count() }).from(devices).where(eq(devices.organizationId, organizationId)).get()!.n;
+const fleetSize = async (h: DbOrTx, organizationId: string) => (await h.select({ n: count() }).from(devices).where(eq(devices.organizationId, organizationId)))[0].n;
 
-function filterWhere(db: Db, organizationId: string, f: ListFilter): SQL | undefined {
+async function filterWhere(h: DbOrTx, organizationId: string, f: ListFilter): Promise<SQL | undefined> {
   const parts: (SQL | undefined)[] = [eq(tasks.organizationId, organizationId)];
   if (f.type) parts.push(eq(tasks.type, f.type));
   if (f.status) parts.push(eq(tasks.status, f.status));
   if (f.device) {
     // Resolve the substring to device ids first: a scan of the devices, not of the tasks.
-    const ids = db
-      .select({ id: devices.id })
-      .from(devices)
-      .where(and(eq(devices.organizationId, organizationId), sql`${displayNameSql} like ${`%${escapeLike(f.device)}%`} escape '\\'`))
-      .all()
-      .map((d) => d.id);
+    const ids = (
+      await h
+        .select({ id: devices.id })
+        .from(devices)
+        .where(and(eq(devices.organizationId, organizationId), sql`${displayNameSql} like ${`%${escapeLike(f.device)}%`} escape '\\'`))
+    ).map((d) => d.id);
     parts.push(ids.length ? inArray(tasks.deviceId, ids) : sql`0`);
     // A few devices of many: walk their own tasks through (device_id, id). Left to itself,
     // SQLite prefers the organization's indexes (they match the ORDER BY) and reads
     // newest-first past every other device's tasks — 70 ms for a page, 180 ms for the API's
     // count at a million tasks. The unary + keeps it off those indexes.
-    if (ids.length && ids.length * DEVICE_WALK_SHARE <= fleetSize(db, organizationId)) parts[0] = sql`+${tasks.organizationId} = ${organizationId}`;
+    if (ids.length && ids.length * DEVICE_WALK_SHARE <= (await fleetSize(h, organizationId))) parts[0] = sql`+${tasks.organizationId} = ${organizationId}`;
   }
   if (f.fanout) {
-    const fo = db
+    const [fo] = await h
       .select({ id: fanouts.id })
       .from(fanouts)
       .where(and(eq(fanouts.code, f.fanout), eq(fanouts.organizationId, organizationId)))
-      .get();
+      .limit(1);
     parts.push(fo ? eq(tasks.fanoutId, fo.id) : sql`0`);
   }
   return and(...parts);
@@ -100,17 +101,17 @@ export type Cursor = { before?: number; after?: number };
  * Newest first, keyset-paginated on the task id: `before` pages forward (older), `after`
  * backward (newer). Cost stays proportional to the page, however deep, at a million rows.
  */
-export function listTasks(db: Db, actor: Actor, raw: { filter?: unknown; cursor?: Cursor; limit?: number }) {
+export async function listTasks(ctx: ActorCtx, raw: { filter?: unknown; cursor?: Cursor; limit?: number }) {
+  const { db, actor } = ctx;
   const filter = parse(listFilterSchema, raw.filter ?? {});
   const limit = Math.min(Math.max(raw.limit ?? 30, 1), 100);
-  const where = filterWhere(db, actor.organizationId, filter);
+  const where = await filterWhere(db, actor.organizationId, filter);
   const { before, after } = raw.cursor ?? {};
   const backward = after !== undefined && before === undefined;
-  const rows = selectItems(db)
+  const rows = (await selectItems(db)
     .where(and(where, before !== undefined ? lt(tasks.id, before) : undefined, backward ? gt(tasks.id, after) : undefined))
     .orderBy(backward ? asc(tasks.id) : desc(tasks.id))
-    .limit(limit + 1)
-    .all() as TaskListItem[];
+    .limit(limit + 1)) as TaskListItem[];
   const more = rows.length > limit;
   const items = rows.slice(0, limit);
   if (backward) items.reverse();
@@ -128,33 +129,34 @@ export function listTasks(db: Db, actor: Actor, raw: { filter?: unknown; cursor?
  * and the triggers; at most one row per type and status): counting the organization's tasks
  * themselves takes 35 ms at a million. A device or fan-out filter counts its own rows.
  */
-function countedTotal(db: Db, organizationId: string, f: ListFilter): number {
-  const row = db
+async function countedTotal(h: DbOrTx, organizationId: string, f: ListFilter): Promise<number> {
+  const [row] = await h
     .select({ n: sql<number>`coalesce(sum(${taskCounts.n}), 0)` })
     .from(taskCounts)
     .where(and(eq(taskCounts.organizationId, organizationId), f.type ? eq(taskCounts.type, f.type) : undefined, f.status ? eq(taskCounts.status, f.status) : undefined))
-    .get();
+    .limit(1);
   return row?.n ?? 0;
 }
 
 /** Offset pages with a total, for the JSON API's `page`/`per_page` contract. */
-export function pageTasks(db: Db, actor: Actor, raw: { filter?: unknown; page: number; perPage: number }) {
+export async function pageTasks(ctx: ActorCtx, raw: { filter?: unknown; page: number; perPage: number }) {
+  const { db, actor } = ctx;
   const filter = parse(listFilterSchema, raw.filter ?? {});
-  const where = filterWhere(db, actor.organizationId, filter);
-  const total = filter.device || filter.fanout ? db.select({ n: count() }).from(tasks).where(where).get()!.n : countedTotal(db, actor.organizationId, filter);
-  const items = selectItems(db)
+  const where = await filterWhere(db, actor.organizationId, filter);
+  const total = filter.device || filter.fanout ? (await db.select({ n: count() }).from(tasks).where(where))[0].n : await countedTotal(db, actor.organizationId, filter);
+  const items = (await selectItems(db)
     .where(where)
     .orderBy(desc(tasks.id))
     .limit(raw.perPage)
-    .offset((raw.page - 1) * raw.perPage)
-    .all() as TaskListItem[];
+    .offset((raw.page - 1) * raw.perPage)) as TaskListItem[];
   return { items, total, page: raw.page, perPage: raw.perPage, pages: Math.max(1, Math.ceil(total / raw.perPage)) };
 }
 
 /** One task with everything its detail page shows; another organization's is not found. */
-export function getTask(db: Db, actor: Actor, rawCode: unknown) {
+export async function getTask(ctx: ActorCtx, rawCode: unknown) {
+  const { db, actor } = ctx;
   const code = parse(taskCodeSchema, rawCode);
-  const row = db
+  const [row] = await db
     .select({
       task: tasks,
       device: displayNameSql,
@@ -170,17 +172,16 @@ export function getTask(db: Db, actor: Actor, rawCode: unknown) {
     .leftJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
     .leftJoin(user, eq(user.id, tasks.createdBy))
     .where(and(eq(tasks.code, code), eq(tasks.organizationId, actor.organizationId)))
-    .get();
+    .limit(1);
   if (!row) throw new NotFoundError(`Task ${code}`);
-  const reruns = db
+  const reruns = await db
     .select({ code: tasks.code, status: tasks.status })
     .from(tasks)
     .where(and(eq(tasks.rerunOf, code), eq(tasks.organizationId, actor.organizationId)))
-    .orderBy(asc(tasks.id))
-    .all();
+    .orderBy(asc(tasks.id));
   return { ...row.task, device: row.device, deviceStatus: row.deviceStatus, organization: row.organization, fanout: row.fanout, fanoutTotal: row.fanoutTotal, createdByEmail: row.createdBy, reruns };
 }
-export type TaskDetail = ReturnType<typeof getTask>;
+export type TaskDetail = Awaited<ReturnType<typeof getTask>>;
 
 export type FanoutCounts = Record<TaskStatus, number>;
 
@@ -189,15 +190,14 @@ function emptyCounts(): FanoutCounts {
 }
 
 /** Counts per status of the given fan-outs, and when their last task finished, from the (fanout_id, status) index. */
-function fanoutProgress(db: Db, fanoutIds: number[]): Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }> {
+async function fanoutProgress(h: DbOrTx, fanoutIds: number[]): Promise<Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>> {
   const out = new Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>();
   for (let i = 0; i < fanoutIds.length; i += 500) {
-    const rows = db
+    const rows = await h
       .select({ fanoutId: tasks.fanoutId, status: tasks.status, n: count(), last: sql<number | null>`max(${tasks.finishedAt})` })
       .from(tasks)
       .where(inArray(tasks.fanoutId, fanoutIds.slice(i, i + 500)))
-      .groupBy(tasks.fanoutId, tasks.status)
-      .all();
+      .groupBy(tasks.fanoutId, tasks.status);
     for (const r of rows) {
       const p = out.get(r.fanoutId!) ?? out.set(r.fanoutId!, { counts: emptyCounts(), lastFinishedAt: null }).get(r.fanoutId!)!;
       p.counts[r.status] = r.n;
@@ -210,8 +210,8 @@ function fanoutProgress(db: Db, fanoutIds: number[]): Map<number, { counts: Fano
 /** A fan-out as the progress bars show it. */
 export type FanoutSummary = { id: number; code: string; type: TaskType; total: number; createdAt: Date; counts: FanoutCounts; lastFinishedAt: Date | null };
 
-function summarize(db: Db, rows: (typeof fanouts.$inferSelect)[]): FanoutSummary[] {
-  const progress = fanoutProgress(db, rows.map((r) => r.id));
+async function summarize(h: DbOrTx, rows: (typeof fanouts.$inferSelect)[]): Promise<FanoutSummary[]> {
+  const progress = await fanoutProgress(h, rows.map((r) => r.id));
   return rows.map((f) => {
     const p = progress.get(f.id);
     return { id: f.id, code: f.code, type: f.type, total: f.total, createdAt: f.createdAt, counts: p?.counts ?? emptyCounts(), lastFinishedAt: p?.lastFinishedAt ? new Date(p.lastFinishedAt) : null };
@@ -223,18 +223,18 @@ function summarize(db: Db, rows: (typeof fanouts.$inferSelect)[]): FanoutSummary
  * Both facts live on the fan-out row (kept by the triggers of rules/sql.ts), each behind its own index:
  * two short index reads, however many tasks and fan-outs the organization has.
  */
-export function activeFanouts(db: Db, actor: Actor, opts: { finishedWithinMs?: number; limit?: number } = {}) {
+export async function activeFanouts(ctx: ActorCtx, opts: { finishedWithinMs?: number; limit?: number } = {}) {
+  const { db, actor } = ctx;
   const since = new Date(Date.now() - (opts.finishedWithinMs ?? 60_000));
   const limit = opts.limit ?? 5;
   const mine = and(eq(fanouts.organizationId, actor.organizationId), gt(fanouts.total, 1));
-  const open = db.select().from(fanouts).where(and(mine, gt(fanouts.openTasks, 0))).orderBy(desc(fanouts.id)).limit(limit).all();
-  const recent = db
+  const open = await db.select().from(fanouts).where(and(mine, gt(fanouts.openTasks, 0))).orderBy(desc(fanouts.id)).limit(limit);
+  const recent = await db
     .select()
     .from(fanouts)
     .where(and(mine, eq(fanouts.openTasks, 0), gte(fanouts.finishedAt, since)))
     .orderBy(desc(fanouts.id))
-    .limit(limit)
-    .all();
+    .limit(limit);
   const rows = [...open, ...recent].sort((a, b) => b.id - a.id).slice(0, limit);
   return summarize(db, rows);
 }
@@ -247,37 +247,37 @@ export type LiveTask = TaskListItem;
  * The latest state of tasks, as the live channel sends it, newest first: the given ids
  * (at most `limit`, the newest), or the given codes of one organization.
  */
-export function liveTasks(db: Db, which: { ids: number[] } | { organizationId: string; codes: string[] }, limit: number) {
+export async function liveTasks(ctx: Ctx, which: { ids: number[] } | { organizationId: string; codes: string[] }, limit: number): Promise<LiveTask[]> {
   const keys = "ids" in which ? [...which.ids].sort((a, b) => b - a).slice(0, limit) : which.codes.slice(0, limit);
   const out: LiveTask[] = [];
   for (let i = 0; i < keys.length; i += 500) {
     const chunk = keys.slice(i, i + 500);
-    const rows = selectItems(db)
+    const rows = await selectItems(ctx.db)
       .where("ids" in which ? inArray(tasks.id, chunk as number[]) : and(eq(tasks.organizationId, which.organizationId), inArray(tasks.code, chunk as string[])))
-      .orderBy(desc(tasks.id))
-      .all();
+      .orderBy(desc(tasks.id));
     for (const r of rows) out.push({ ...(r as LiveTask), message: r.message && r.message.length > EXCERPT ? `${r.message.slice(0, EXCERPT)}…` : r.message });
   }
   return out;
 }
 
 /** Fan-outs with their live counts, for the progress bars. */
-export function fanoutSummaries(db: Db, fanoutIds: number[]): FanoutSummary[] {
+export async function fanoutSummaries(ctx: Ctx, fanoutIds: number[]): Promise<FanoutSummary[]> {
   if (!fanoutIds.length) return [];
   const rows: (typeof fanouts.$inferSelect)[] = [];
-  for (let i = 0; i < fanoutIds.length; i += 500) rows.push(...db.select().from(fanouts).where(inArray(fanouts.id, fanoutIds.slice(i, i + 500))).all());
-  return summarize(db, rows);
+  for (let i = 0; i < fanoutIds.length; i += 500) rows.push(...(await ctx.db.select().from(fanouts).where(inArray(fanouts.id, fanoutIds.slice(i, i + 500)))));
+  return summarize(ctx.db, rows);
 }
 
 /** One fan-out of the actor's organization with its target and live counts. */
-export function getFanout(db: Db, actor: Actor, rawCode: unknown) {
+export async function getFanout(ctx: ActorCtx, rawCode: unknown) {
+  const { db, actor } = ctx;
   const code = parse(taskCodeSchema, rawCode);
-  const row = db
+  const [row] = await db
     .select({ fanout: fanouts, createdBy: user.email })
     .from(fanouts)
     .leftJoin(user, eq(user.id, fanouts.createdBy))
     .where(and(eq(fanouts.code, code), eq(fanouts.organizationId, actor.organizationId)))
-    .get();
+    .limit(1);
   if (!row) throw new NotFoundError(`Fan-out ${code}`);
-  return { ...summarize(db, [row.fanout])[0], target: row.fanout.target, createdByEmail: row.createdBy };
+  return { ...(await summarize(db, [row.fanout]))[0], target: row.fanout.target, createdByEmail: row.createdBy };
 }

@@ -1,20 +1,27 @@
-import { and, eq, inArray, isNull } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
+import { breathe } from "../../db/transaction";
 import { deviceOus, devices, ous, type Device } from "../../db/schema";
 import { DEVICE_ACTIONS, deviceAllows, type DeviceStatus } from "../../rules/devices";
 
 export type TargetResolution = { devices: Pick<Device, "id" | "name">[]; unresolved: { name: string; reason: string }[] };
 
+/** Devices read per statement: a page costs a few milliseconds, and the loop turns between pages. */
+const PAGE = 1_000;
+/** Names looked up per statement. */
+const NAMES_PER_QUERY = 500;
+
 /**
  * Resolves a fan-out target to live devices that may take tasks (rules/devices.ts: ENABLED),
  * de-duplicated. Named devices must exist and be able to; OUs must exist; OU and
- * organization targets skip other devices.
+ * organization targets skip other devices. A large target is read a page at a time, with a
+ * turn of the event loop between pages; inside a transaction it still sees one state.
  */
-export function resolveTarget(
-  db: DbOrTx,
+export async function resolveTarget(
+  h: DbOrTx,
   organizationId: string,
   target: { devices?: string[]; ous?: string[]; all?: boolean },
-): TargetResolution {
+): Promise<TargetResolution> {
   const live = and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
   const found = new Map<string, Pick<Device, "id" | "name">>();
   const unresolved: TargetResolution["unresolved"] = [];
@@ -22,12 +29,27 @@ export function resolveTarget(
   const cols = { id: devices.id, name: devices.name, status: devices.status };
 
   if (target.all) {
-    for (const d of db.select(cols).from(devices).where(and(live, enabled)).all()) found.set(d.id, d);
+    // Keyset pages along (organization, name): the organization's index, in name order.
+    let last: { name: string; id: string } | undefined;
+    for (;;) {
+      if (last) await breathe();
+      const after: SQL | undefined = last ? sql`(${devices.name}, ${devices.id}) > (${last.name}, ${last.id})` : undefined;
+      const page = await h
+        .select(cols)
+        .from(devices)
+        .where(and(live, enabled, after))
+        .orderBy(asc(devices.name), asc(devices.id))
+        .limit(PAGE);
+      for (const d of page) found.set(d.id, d);
+      if (page.length < PAGE) break;
+      last = page[page.length - 1];
+    }
   } else {
     const names = [...new Set(target.devices ?? [])];
     const byName = new Map<string, { id: string; name: string; status: DeviceStatus }>();
-    for (let i = 0; i < names.length; i += 500) {
-      for (const d of db.select(cols).from(devices).where(and(live, inArray(devices.name, names.slice(i, i + 500)))).all()) byName.set(d.name, d);
+    for (let i = 0; i < names.length; i += NAMES_PER_QUERY) {
+      if (i > 0) await breathe();
+      for (const d of await h.select(cols).from(devices).where(and(live, inArray(devices.name, names.slice(i, i + NAMES_PER_QUERY))))) byName.set(d.name, d);
     }
     for (const n of names) {
       const d = byName.get(n);
@@ -37,16 +59,26 @@ export function resolveTarget(
     }
     const ouNames = [...new Set(target.ous ?? [])];
     if (ouNames.length) {
-      const known = db.select().from(ous).where(and(eq(ous.organizationId, organizationId), inArray(ous.name, ouNames))).all();
+      const known = await h.select().from(ous).where(and(eq(ous.organizationId, organizationId), inArray(ous.name, ouNames)));
       for (const n of ouNames) if (!known.some((o) => o.name === n)) unresolved.push({ name: n, reason: "no such OU" });
       if (known.length) {
-        const members = db
-          .select(cols)
-          .from(devices)
-          .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
-          .where(and(live, enabled, inArray(deviceOus.ouId, known.map((o) => o.id))))
-          .all();
-        for (const d of members) found.set(d.id, d);
+        // Keyset pages along the device id; a device in several of the OUs comes once per OU
+        // within a page and is counted once.
+        const inKnown = inArray(deviceOus.ouId, known.map((o) => o.id));
+        let lastId: string | undefined;
+        for (;;) {
+          if (lastId !== undefined) await breathe();
+          const page = await h
+            .select(cols)
+            .from(devices)
+            .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
+            .where(and(live, enabled, inKnown, lastId !== undefined ? gt(devices.id, lastId) : undefined))
+            .orderBy(asc(devices.id))
+            .limit(PAGE);
+          for (const d of page) found.set(d.id, d);
+          if (page.length < PAGE) break;
+          lastId = page[page.length - 1].id;
+        }
       }
     }
   }

@@ -1,5 +1,5 @@
 import { and, eq, sql, type SQL } from "drizzle-orm";
-import type { Db, DbOrTx } from "../../db/client";
+import type { Tx } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
 import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
 import type { TaskTransition } from "../events";
@@ -22,13 +22,13 @@ export class IllegalTransitionError extends Error {
  * so a row another writer already moved is left alone and yields no event. The database
  * trigger refuses the same illegal moves a second time.
  */
-export function transitionTasks(
-  db: DbOrTx,
+export async function transitionTasks(
+  tx: Tx,
   req: { where: SQL | undefined; from: TaskStatus; to: TaskStatus; message?: string | null; at?: Date },
-): { rows: Task[]; events: TaskTransition[] } {
+): Promise<{ rows: Task[]; events: TaskTransition[] }> {
   if (!canTransition(req.from, req.to)) throw new IllegalTransitionError(req.from, req.to);
   const at = req.at ?? new Date();
-  const rows = db
+  const rows = await tx
     .update(tasks)
     .set({
       status: req.to,
@@ -38,15 +38,15 @@ export function transitionTasks(
       ...(isFinal(req.to) ? { finishedAt: at } : {}),
     })
     .where(and(req.where, eq(tasks.status, req.from)))
-    .returning()
-    .all();
+    .returning();
   return { rows, events: rows.map((r) => transitionEvent(r, req.from)) };
 }
 
 // The agents' hot path moves one task at a time, thousands of times a second: the same
 // UPDATE as transitionTasks, built and prepared once per connection and transition instead
-// of once per call (building and preparing cost ten times what running it does).
-const prepared = new WeakMap<Db, Map<string, ReturnType<typeof prepareOne>>>();
+// of once per call (building and preparing cost ten times what running it does). Prepared
+// on the writer connection inside a transaction, the only place a task moves.
+const prepared = new WeakMap<Tx, Map<string, ReturnType<typeof prepareOne>>>();
 
 const eventColumns = {
   id: tasks.id,
@@ -59,12 +59,12 @@ const eventColumns = {
   updatedAt: tasks.updatedAt,
 };
 
-function prepareOne(db: Db, by: "id" | "own", from: TaskStatus, to: TaskStatus, withMessage: boolean) {
+function prepareOne(tx: Tx, by: "id" | "own", from: TaskStatus, to: TaskStatus, withMessage: boolean) {
   const at = sql.placeholder("at");
   const cases = TASK_TYPES.map((t) => sql`when ${t} then ${LEASE_MINUTES[t] * 60_000}`);
   const where = by === "id" ? eq(tasks.id, sql.placeholder("id")) : and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId")));
   // Placeholders take the driver's values: the time as epoch milliseconds.
-  return db
+  return tx
     .update(tasks)
     .set({
       status: to,
@@ -81,10 +81,10 @@ function prepareOne(db: Db, by: "id" | "own", from: TaskStatus, to: TaskStatus, 
 /**
  * transitionTasks for a single task — by id, or by code within its device (an agent's own
  * task) — with a statement prepared once. Returns the event, or null if the task was not in
- * `from` (another writer moved it first).
+ * `from` (another writer moved it first). Runs synchronously on the transaction it is given.
  */
 export function transitionOne(
-  db: Db,
+  tx: Tx,
   which: { id: number } | { code: string; deviceId: string },
   req: { from: TaskStatus; to: TaskStatus; message?: string | null; at: Date },
 ): TaskTransition | null {
@@ -92,10 +92,10 @@ export function transitionOne(
   const by = "id" in which ? "id" : "own";
   const withMessage = req.message !== undefined;
   const key = `${by}:${req.from}:${req.to}:${withMessage}`;
-  let cache = prepared.get(db);
-  if (!cache) prepared.set(db, (cache = new Map()));
+  let cache = prepared.get(tx);
+  if (!cache) prepared.set(tx, (cache = new Map()));
   let stmt = cache.get(key);
-  if (!stmt) cache.set(key, (stmt = prepareOne(db, by, req.from, req.to, withMessage)));
+  if (!stmt) cache.set(key, (stmt = prepareOne(tx, by, req.from, req.to, withMessage)));
   const row = stmt.get({ ...which, at: req.at.getTime(), ...(withMessage ? { message: req.message ?? null } : {}) });
   return row ? transitionEvent(row, req.from) : null;
 }

@@ -16,7 +16,7 @@ if (fixed) {
 const dir = fixed ?? mkdtempSync(join(tmpdir(), "taskwire-e2e-"));
 const server = await startServer(
   { DATABASE_URL: join(dir, "taskwire.db"), NODE_ENV: "production" },
-  { beforeListen: async (db) => void (await seedDemo(db)) },
+  { beforeListen: async (db) => void (await seedDemo({ db })) },
 );
 console.log(`Taskwire listening on ${server.url}`);
 const stop = () => void server.close().then(() => process.exit(0));

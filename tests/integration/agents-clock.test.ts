@@ -12,6 +12,7 @@ import { acceptNext, agentServerFixture, closeAgentsAfterEach, deviceRow, taskRo
 closeAgentsAfterEach();
 
 const DAY = 86_400_000;
+const SERVER_START_MS = 180_000;
 
 describe("the clock while running", () => {
   const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "200" } });
@@ -93,6 +94,10 @@ describe("reconciliation at start-up", () => {
   // the server restarts, so only the start-up pass can settle it.
   const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "3600000" } });
 
+  // The restart is a whole server start (quick_check, migrations, the reconciliation, Next's
+  // start-up), which on a busy machine alone can outlast the default test time: the test has
+  // the time a suite's server start has (vitest.config.ts hookTimeout), so what bounds the
+  // start-up is its own limit in tests/support/server.ts.
   test("what came due while the server was down is fired, expired and failed before it listens", async () => {
     const a = await ctx.device();
     const b = await ctx.device();
@@ -138,5 +143,5 @@ describe("reconciliation at start-up", () => {
     expect(verifyTaskMessage(d.msg, { publicKey: createPublicKey(keyAfter), deviceId: a.creds.device_id, lastSeq: accepted.msg.seq }).ok).toBe(true);
     d.ack({ accepted: true });
     await waitForStatus(ctx.dbFile, scheduled.code, "IN_PROGRESS");
-  });
+  }, SERVER_START_MS);
 });

@@ -11,7 +11,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { openDatabase } from "../../db/client";
+import { closeDatabase, openDatabase } from "../../db/client";
 import { issueFanout } from "../../lib/tasks/issue";
 import { agentServerFixture, closeAgentsAfterEach, deviceRow, readDb, TestAgent, taskRow, waitFor, waitForStatus, writeDb } from "../support/agents";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -83,12 +83,12 @@ async function startOnce(env: Env): Promise<{ listening: boolean; code: number |
 }
 
 /** A small database file with tasks, closed and whole. */
-function smallDatabase(file: string, tasks = 400) {
+async function smallDatabase(file: string, tasks = 400) {
   const db = openDatabase(file);
-  const { org, actor } = makeOrg(db);
-  makeDevices(db, org.id, tasks, { prefix: "fw" });
-  issueFanout(db, actor, { type: "SYNC", targets: { all: true } });
-  db.$client.close();
+  const { org, actor } = await makeOrg(db);
+  await makeDevices(db, org.id, tasks, { prefix: "fw" });
+  await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
+  closeDatabase(db);
 }
 
 describe("an outage and the agents' work", () => {
@@ -222,7 +222,7 @@ describe("start-up and shutdown", () => {
   test("a damaged task page makes start-up exit 1, naming the file and what to do", async () => {
     const dir = scratch();
     const file = join(dir, "taskwire.db");
-    smallDatabase(file);
+    await smallDatabase(file);
     const { page, size } = readDb(file, (db) => ({
       page: (db.prepare("select pageno from dbstat where name = 'tasks' and pagetype = 'leaf' order by pageno limit 1 offset 2").get() as { pageno: number }).pageno,
       size: db.pragma("page_size", { simple: true }) as number,

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { apiTokens, member } from "../../db/schema";
 import type { Db } from "../../db/client";
+import { withTransaction } from "../../db/transaction";
 import { randomCode, sha256 } from "../../lib/crypto";
 import { makeUser } from "../support/factories";
 import { apiClient, expectError, rowCounts, seedWithTokens, type Caller, type Issued, type SeededTokens, type TaskPage } from "../support/api";
@@ -25,12 +26,14 @@ beforeAll(async () => {
     seed: async (db: Db) => {
       await seedWithTokens(tokens)(db);
       const acme = db.$client.prepare("select id from organization where slug = 'acme'").get() as { id: string };
-      const user = makeUser(db, "colleague@taskwire.local");
-      db.insert(member).values({ id: randomUUID(), organizationId: acme.id, userId: user.id, role: "READ_WRITE", createdAt: new Date() }).run();
+      const user = await makeUser(db, "colleague@taskwire.local");
       colleague = `tw_${randomCode(40)}`;
-      db.insert(apiTokens)
-        .values({ id: randomUUID(), organizationId: acme.id, userId: user.id, name: "colleague ci", prefix: colleague.slice(0, 8), tokenHash: sha256(colleague), role: "READ_WRITE", createdAt: new Date() })
-        .run();
+      await withTransaction({ db }, async (tx) => {
+        await tx.insert(member).values({ id: randomUUID(), organizationId: acme.id, userId: user.id, role: "READ_WRITE", createdAt: new Date() });
+        await tx
+          .insert(apiTokens)
+          .values({ id: randomUUID(), organizationId: acme.id, userId: user.id, name: "colleague ci", prefix: colleague.slice(0, 8), tokenHash: sha256(colleague), role: "READ_WRITE", createdAt: new Date() });
+      });
     },
   });
   adminCookie = await signIn(server.url, "admin@taskwire.local");

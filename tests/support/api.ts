@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { signIn, startTestServer, type TestServer } from "./server";
 import type { Db } from "../../db/client";
 import { apiTokens } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { seedDemo } from "../../lib/demo/seed";
 import type { Role } from "../../rules/roles";
 import { randomCode, sha256 } from "../../lib/crypto";
@@ -94,16 +95,18 @@ export type SeededTokens = {
 /** The demo seed plus API tokens; the secrets land in `tokens` (filled when the seed runs). */
 export function seedWithTokens(tokens: Partial<SeededTokens>) {
   return async (db: Db) => {
-    const { admin, viewer, orgs } = await seedDemo(db);
-    const adminIn = (slug: string) => ({ organizationId: orgs[slug], userId: admin.id, role: "ADMIN" as Role, label: admin.email });
-    tokens.acmeWrite = createApiToken(db, adminIn("acme"), { name: "acme ci", role: "READ_WRITE" }).secret;
-    tokens.acmeReadOnly = createApiToken(db, adminIn("acme"), { name: "acme dashboard", role: "READ_ONLY" }).secret;
-    tokens.globex = createApiToken(db, adminIn("globex"), { name: "globex ci", role: "READ_WRITE" }).secret;
+    const { admin, viewer, orgs } = await seedDemo({ db });
+    const adminIn = (slug: string) => ({ db, actor: { organizationId: orgs[slug], userId: admin.id, role: "ADMIN" as Role, label: admin.email } });
+    tokens.acmeWrite = (await createApiToken(adminIn("acme"), { name: "acme ci", role: "READ_WRITE" })).secret;
+    tokens.acmeReadOnly = (await createApiToken(adminIn("acme"), { name: "acme dashboard", role: "READ_ONLY" })).secret;
+    tokens.globex = (await createApiToken(adminIn("globex"), { name: "globex ci", role: "READ_WRITE" })).secret;
     // createApiToken would lower the role itself: write the row directly to prove the read side caps it too.
     const secret = `tw_${randomCode(40)}`;
-    db.insert(apiTokens)
-      .values({ id: randomUUID(), organizationId: orgs.acme, userId: viewer.id, name: "viewer forged", prefix: secret.slice(0, 8), tokenHash: sha256(secret), role: "ADMIN", createdAt: new Date() })
-      .run();
+    await withTransaction({ db }, async (tx) => {
+      await tx
+        .insert(apiTokens)
+        .values({ id: randomUUID(), organizationId: orgs.acme, userId: viewer.id, name: "viewer forged", prefix: secret.slice(0, 8), tokenHash: sha256(secret), role: "ADMIN", createdAt: new Date() });
+    });
     tokens.viewerClaimsAdmin = secret;
   };
 }

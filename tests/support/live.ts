@@ -6,6 +6,7 @@ import { io, type Socket } from "socket.io-client";
 import { afterEach } from "vitest";
 import type { Db } from "../../db/client";
 import { member } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { seedDemo, type DemoAgent } from "../../lib/demo/seed";
 import { createUser } from "../../lib/auth/users";
 import { randomCode, sha256 } from "../../lib/crypto";
@@ -210,25 +211,27 @@ export type LiveSeed = {
  */
 export function liveSeed(out: Partial<LiveSeed>, opts: { bulkDevices?: number } = {}) {
   return async (db: Db) => {
-    const { admin, orgs, agents } = await seedDemo(db);
-    const gina = await createUser(db, { email: GLOBEX_USER, name: "Gina Globex", password: "taskwire" });
-    db.insert(member).values({ id: randomUUID(), organizationId: orgs.globex, userId: gina.id, role: "READ_WRITE", createdAt: new Date() }).run();
-    const tokenIn = (slug: string, userId: string, label: string) =>
-      createApiToken(db, { organizationId: orgs[slug], userId, role: "ADMIN", label }, { name: `${slug} live`, role: "READ_WRITE" }).secret;
-    const tokens = { acme: tokenIn("acme", admin.id, admin.email), globex: tokenIn("globex", admin.id, admin.email), bulk: "" };
+    const { admin, orgs, agents } = await seedDemo({ db });
+    const gina = await createUser({ db }, { email: GLOBEX_USER, name: "Gina Globex", password: "taskwire" });
+    await withTransaction({ db }, async (tx) => {
+      await tx.insert(member).values({ id: randomUUID(), organizationId: orgs.globex, userId: gina.id, role: "READ_WRITE", createdAt: new Date() });
+    });
+    const tokenIn = async (slug: string, userId: string, label: string) =>
+      (await createApiToken({ db, actor: { organizationId: orgs[slug], userId, role: "ADMIN", label } }, { name: `${slug} live`, role: "READ_WRITE" })).secret;
+    const tokens = { acme: await tokenIn("acme", admin.id, admin.email), globex: await tokenIn("globex", admin.id, admin.email), bulk: "" };
     if (opts.bulkDevices) {
-      const bob = await createUser(db, { email: BULK_USER, name: "Bob Bulk", password: "taskwire" });
-      const org = createOrganization(db, { name: "Bulk Ltd", slug: "bulk", ownerId: bob.id });
+      const bob = await createUser({ db }, { email: BULK_USER, name: "Bob Bulk", password: "taskwire" });
+      const org = await createOrganization({ db }, { name: "Bulk Ltd", slug: "bulk", ownerId: bob.id });
       orgs.bulk = org.id;
-      agents.bulk = [];
-      db.transaction((tx) => {
+      const bulk: DemoAgent[] = (agents.bulk = []);
+      await withTransaction({ db }, async (tx) => {
         for (let i = 1; i <= opts.bulkDevices!; i++) {
           const token = `dev_${randomCode(40)}`;
-          const d = createDevice(tx, { organizationId: org.id, name: `bulk-${String(i).padStart(4, "0")}`, status: "ENABLED", agentVersion: "1.9.1", tokenHash: sha256(token) });
-          agents.bulk.push({ name: d.name, device_id: d.id, device_token: token });
+          const d = await createDevice({ db: tx }, { organizationId: org.id, name: `bulk-${String(i).padStart(4, "0")}`, status: "ENABLED", agentVersion: "1.9.1", tokenHash: sha256(token) });
+          bulk.push({ name: d.name, device_id: d.id, device_token: token });
         }
       });
-      tokens.bulk = tokenIn("bulk", bob.id, bob.email);
+      tokens.bulk = await tokenIn("bulk", bob.id, bob.email);
     }
     Object.assign(out, { orgs, tokens, agents });
   };

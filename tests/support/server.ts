@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clearDb, openDatabase, setDb, type Db } from "../../db/client";
+import { clearDb, closeDatabase, openDatabase, setDb, type Db } from "../../db/client";
 import { seedDemo } from "../../lib/demo/seed";
 
 export type TestServer = {
@@ -28,8 +28,8 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
   const db = openDatabase(dbFile);
   setDb(db);
-  await (opts.seed ?? ((d: Db) => seedDemo(d).then(() => undefined)))(db);
-  db.$client.close();
+  await (opts.seed ?? ((d: Db) => seedDemo({ db: d }).then(() => undefined)))(db);
+  closeDatabase(db);
   // The auth instance holds the database it was created with: forget both.
   clearDb();
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
@@ -66,12 +66,18 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
         if (!url) reject(new Error(`server exited ${code}:\n${out}`));
       });
     });
+  // Stops the process running now: a later boot() replaces `child`, and a SIGKILL timer of
+  // this stop must never reach the new one.
   const stopChild = () =>
     new Promise<void>((resolve) => {
-      if (!child || child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+      const stopping = child;
+      if (!stopping || stopping.exitCode !== null) return resolve();
+      const force = setTimeout(() => stopping.kill("SIGKILL"), 5_000);
+      stopping.once("exit", () => {
+        clearTimeout(force);
+        resolve();
+      });
+      stopping.kill("SIGTERM");
     });
   await boot();
   return {

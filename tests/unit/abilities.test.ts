@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import type { Actor } from "../../lib/auth/actor";
 import { approveDevice, deleteDevice, disableDevice, enableDevice, renameDevice } from "../../lib/devices/devices";
 import { abilities } from "../../lib/tasks/abilities";
 import { issueFanout } from "../../lib/tasks/issue";
@@ -34,57 +35,57 @@ describe("abilities", () => {
   });
 
   // The verbs answer to the same rule: what abilities refuses, they refuse; what it allows, they do.
-  test.each(TASK_STATUSES)("cancelTask and rerunTask agree with abilities for a %s task", (status) => {
+  test.each(TASK_STATUSES)("cancelTask and rerunTask agree with abilities for a %s task", async (status) => {
     for (const role of ["READ_WRITE", "ADMIN"] as Role[]) {
-      const { org, actor: admin } = makeOrg(db);
+      const { org, actor: admin } = await makeOrg(db);
       const actor = actorAs(admin, role);
-      const [device] = makeDevices(db, org.id, 1, { prefix: "ab" });
+      const [device] = await makeDevices(db, org.id, 1, { prefix: "ab" });
       const can = abilities(actor, { status, deviceDeleted: false });
-      const forCancel = taskInStatus(db, admin, device.name, status);
-      const forRerun = taskInStatus(db, admin, device.name, status);
-      expect(succeeds(() => cancelTask(db, actor, forCancel.code))).toBe(can.cancel);
-      expect(succeeds(() => rerunTask(db, actor, forRerun.code))).toBe(can.rerun);
+      const forCancel = await taskInStatus(db, admin, device.name, status);
+      const forRerun = await taskInStatus(db, admin, device.name, status);
+      expect(await succeeds(() => cancelTask({ db, actor }, forCancel.code))).toBe(can.cancel);
+      expect(await succeeds(() => rerunTask({ db, actor }, forRerun.code))).toBe(can.rerun);
     }
   });
 });
 
 describe("abilities and a deleted device", () => {
-  test("a finished task of a deleted device may not be re-run, and rerunTask refuses it", () => {
-    const { org, actor } = makeOrg(db);
-    const [device] = makeDevices(db, org.id, 1, { prefix: "gone" });
-    const task = taskInStatus(db, actor, device.name, "COMPLETED");
-    deleteDevice(db, actor, device.id);
+  test("a finished task of a deleted device may not be re-run, and rerunTask refuses it", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [device] = await makeDevices(db, org.id, 1, { prefix: "gone" });
+    const task = await taskInStatus(db, actor, device.name, "COMPLETED");
+    await deleteDevice({ db, actor }, device.id);
     expect(abilities(actor, { status: task.status, deviceDeleted: true }).rerun).toBe(false);
-    expect(succeeds(() => rerunTask(db, actor, task.code))).toBe(false);
+    expect(await succeeds(() => rerunTask({ db, actor }, task.code))).toBe(false);
   });
 });
 
-const VERBS: Record<Exclude<DeviceAction, "tasks">, (actor: Parameters<typeof approveDevice>[1], id: string) => void> = {
-  approve: (actor, id) => approveDevice(db, actor, id),
-  enable: (actor, id) => enableDevice(db, actor, id),
-  disable: (actor, id) => disableDevice(db, actor, id),
-  rename: (actor, id) => renameDevice(db, actor, id, `renamed-${id.slice(0, 8)}`),
-  delete: (actor, id) => deleteDevice(db, actor, id),
+const VERBS: Record<Exclude<DeviceAction, "tasks">, (actor: Actor, id: string) => Promise<unknown>> = {
+  approve: (actor, id) => approveDevice({ db, actor }, id),
+  enable: (actor, id) => enableDevice({ db, actor }, id),
+  disable: (actor, id) => disableDevice({ db, actor }, id),
+  rename: (actor, id) => renameDevice({ db, actor }, id, `renamed-${id.slice(0, 8)}`),
+  delete: (actor, id) => deleteDevice({ db, actor }, id),
 };
 
 describe("device actions", () => {
   const cases = DEVICE_STATUSES.flatMap((status) => (Object.keys(DEVICE_ACTIONS) as DeviceAction[]).map((action) => [action, status] as const));
 
   // A verb refuses exactly what the table says is not allowed, so the registry's buttons never offer a refusal.
-  test.each(cases)("%s on a %s device: the verb does what the table allows", (action, status: DeviceStatus) => {
-    const { org, actor } = makeOrg(db);
-    const [device] = makeDevices(db, org.id, 1, { prefix: "da", status });
+  test.each(cases)("%s on a %s device: the verb does what the table allows", async (action, status: DeviceStatus) => {
+    const { org, actor } = await makeOrg(db);
+    const [device] = await makeDevices(db, org.id, 1, { prefix: "da", status });
     const run =
       action === "tasks"
-        ? () => issueFanout(db, actor, { type: "SYNC", targets: { devices: [device.name] } })
+        ? () => issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [device.name] } })
         : () => VERBS[action](actor, device.id);
-    expect(succeeds(run)).toBe(deviceAllows(status, action));
+    expect(await succeeds(run)).toBe(deviceAllows(status, action));
   });
 });
 
-function succeeds(fn: () => unknown): boolean {
+async function succeeds(fn: () => unknown): Promise<boolean> {
   try {
-    fn();
+    await fn();
     return true;
   } catch {
     return false;

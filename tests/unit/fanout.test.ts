@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { fanouts, tasks } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { createDevice, deleteDevice, disableDevice } from "../../lib/devices/devices";
 import { TTL_SECONDS } from "../../rules/tasks";
 import { issueFanout, parsePayload } from "../../lib/tasks/issue";
@@ -11,17 +12,17 @@ import { capture, countFanouts, countTasks, expectDomainError, taskByCode, trans
 const db = freshDb();
 
 /** An organization with ENABLED, PENDING, DISABLED and deleted devices spread over OUs. */
-function fleet() {
-  const { org, actor } = makeOrg(db);
-  const on = (name: string, ous: string[] = []) => createDevice(db, { organizationId: org.id, name, status: "ENABLED", ous });
-  const e1 = on("e1", ["east"]);
-  const e2 = on("e2", ["east", "core"]);
-  const e3 = on("e3", ["west"]);
-  const e4 = on("e4");
-  const pending = createDevice(db, { organizationId: org.id, name: "p1", status: "PENDING", ous: ["east", "west"] });
-  const disabled = createDevice(db, { organizationId: org.id, name: "d1", status: "DISABLED", ous: ["east"] });
-  const gone = on("x1", ["east", "west"]);
-  deleteDevice(db, actor, gone.id);
+async function fleet() {
+  const { org, actor } = await makeOrg(db);
+  const on = (name: string, ous: string[] = []) => createDevice({ db }, { organizationId: org.id, name, status: "ENABLED", ous });
+  const e1 = await on("e1", ["east"]);
+  const e2 = await on("e2", ["east", "core"]);
+  const e3 = await on("e3", ["west"]);
+  const e4 = await on("e4");
+  const pending = await createDevice({ db }, { organizationId: org.id, name: "p1", status: "PENDING", ous: ["east", "west"] });
+  const disabled = await createDevice({ db }, { organizationId: org.id, name: "d1", status: "DISABLED", ous: ["east"] });
+  const gone = await on("x1", ["east", "west"]);
+  await deleteDevice({ db, actor }, gone.id);
   return { org, actor, e1, e2, e3, e4, pending, disabled, gone };
 }
 
@@ -31,36 +32,36 @@ const devicesOf = (fanoutCode: string) => {
 };
 
 describe("target resolution", () => {
-  test("an OU takes only its ENABLED live devices", () => {
-    const f = fleet();
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } });
+  test("an OU takes only its ENABLED live devices", async () => {
+    const f = await fleet();
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } });
     expect(res.total).toBe(2);
     expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2"]);
     expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id].sort());
   });
 
-  test("the whole organization takes only ENABLED live devices", () => {
-    const f = fleet();
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { all: true } });
+  test("the whole organization takes only ENABLED live devices", async () => {
+    const f = await fleet();
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } });
     expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2", "e3", "e4"]);
     expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id, f.e3.id, f.e4.id].sort());
     const fo = db.select().from(fanouts).where(eq(fanouts.code, res.fanout)).get()!;
     expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { all: true } });
   });
 
-  test("a device named twice gets one task", () => {
-    const f = fleet();
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e1", "e3"] } });
+  test("a device named twice gets one task", async () => {
+    const f = await fleet();
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e1", "e3"] } });
     expect(res.total).toBe(2);
     expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e3.id].sort());
   });
 
-  test("a device in two named OUs, or named and in a named OU, gets one task", () => {
-    const f = fleet();
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east", "core", "east"] } });
+  test("a device in two named OUs, or named and in a named OU, gets one task", async () => {
+    const f = await fleet();
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east", "core", "east"] } });
     expect(res.total).toBe(2);
     expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id].sort());
-    const mixed = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e2", "e3"], ous: ["core", "west"] } });
+    const mixed = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e2", "e3"], ous: ["core", "west"] } });
     expect(mixed.total).toBe(2);
     expect(devicesOf(mixed.fanout)).toEqual([f.e2.id, f.e3.id].sort());
   });
@@ -72,10 +73,10 @@ describe("target resolution", () => {
     ["a deleted device", { devices: ["x1"] }, ["x1"]],
     ["an unknown OU", { ous: ["east", "nowhere"] }, ["nowhere"]],
     ["several bad names", { devices: ["ghost", "e1", "d1"], ous: ["nowhere"] }, ["ghost", "d1", "nowhere"]],
-  ])("%s rejects the whole request, names listed, nothing created", (_what, targets, names) => {
-    const f = fleet();
+  ])("%s rejects the whole request, names listed, nothing created", async (_what, targets, names) => {
+    const f = await fleet();
     const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
-    const { result: err, events } = capture(() => expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets }), "unprocessable"));
+    const { result: err, events } = await capture(() => expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets }), "unprocessable"));
     for (const n of names) expect(err.message).toContain(n);
     const unresolved = (err.details?.unresolved as { name: string }[]).map((u) => u.name).sort();
     expect(unresolved).toEqual([...names].sort());
@@ -84,44 +85,44 @@ describe("target resolution", () => {
     expect(events).toEqual([]);
   });
 
-  test("the error says why each name does not resolve", () => {
-    const f = fleet();
-    const err = expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["ghost", "d1", "p1"], ous: ["nowhere"] } }), "unprocessable");
+  test("the error says why each name does not resolve", async () => {
+    const f = await fleet();
+    const err = await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["ghost", "d1", "p1"], ous: ["nowhere"] } }), "unprocessable");
     expect(err.message).toContain("ghost (no such device)");
     expect(err.message).toContain("d1 (device is DISABLED)");
     expect(err.message).toContain("p1 (device is PENDING)");
     expect(err.message).toContain("nowhere (no such OU)");
   });
 
-  test("an all-target with no ENABLED device is refused, nothing created", () => {
-    const { org, actor } = makeOrg(db);
-    makeDevices(db, org.id, 2, { status: "PENDING" });
-    const [d] = makeDevices(db, org.id, 1);
-    disableDevice(db, actor, d.id);
+  test("an all-target with no ENABLED device is refused, nothing created", async () => {
+    const { org, actor } = await makeOrg(db);
+    await makeDevices(db, org.id, 2, { status: "PENDING" });
+    const [d] = await makeDevices(db, org.id, 1);
+    await disableDevice({ db, actor }, d.id);
     const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
-    const err = expectDomainError(() => issueFanout(db, actor, { type: "SYNC", targets: { all: true } }), "unprocessable");
+    const err = await expectDomainError(() => issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } }), "unprocessable");
     expect(err.message).toMatch(/no enabled devices/);
     expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
   });
 
-  test("an OU whose devices are all disabled is refused, nothing created", () => {
-    const { org, actor } = makeOrg(db);
-    makeDevices(db, org.id, 2, { status: "DISABLED", ous: ["dark"] });
+  test("an OU whose devices are all disabled is refused, nothing created", async () => {
+    const { org, actor } = await makeOrg(db);
+    await makeDevices(db, org.id, 2, { status: "DISABLED", ous: ["dark"] });
     const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
-    expectDomainError(() => issueFanout(db, actor, { type: "SYNC", targets: { ous: ["dark"] } }), "unprocessable");
+    await expectDomainError(() => issueFanout({ db, actor }, { type: "SYNC", targets: { ous: ["dark"] } }), "unprocessable");
     expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
   });
 
-  test("an empty target is invalid", () => {
-    const f = fleet();
-    expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: {} }), "invalid");
-    expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: [] } }), "invalid");
+  test("an empty target is invalid", async () => {
+    const f = await fleet();
+    await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: {} }), "invalid");
+    await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: [] } }), "invalid");
   });
 });
 
-describe("payload validation", () => {
-  const f = fleet();
-  const issue = (type: string, payload: unknown) => issueFanout(db, f.actor, { type: type as never, payload, targets: { devices: ["e1"] } });
+describe("payload validation", async () => {
+  const f = await fleet();
+  const issue = (type: string, payload: unknown) => issueFanout({ db, actor: f.actor }, { type: type as never, payload, targets: { devices: ["e1"] } });
 
   test.each([
     ["PING count 0", "PING", { host: "10.0.0.1", count: 0 }, "payload.count"],
@@ -133,77 +134,77 @@ describe("payload validation", () => {
     ["FIRMWARE_UPGRADE mode patch", "FIRMWARE_UPGRADE", { mode: "patch" }, "payload.mode"],
     ["FIRMWARE_UPGRADE without mode", "FIRMWARE_UPGRADE", {}, "payload.mode"],
     ["PLUGIN_INSTALL with a bad version", "PLUGIN_INSTALL", { targetVersion: "1.0; reboot" }, "payload.targetVersion"],
-  ])("%s is invalid, naming the field", (_what, type, payload, field) => {
+  ])("%s is invalid, naming the field", async (_what, type, payload, field) => {
     const before = countTasks(db);
-    const err = expectDomainError(() => issue(type, payload), "invalid");
+    const err = await expectDomainError(() => issue(type, payload), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toContain(field);
     expect(err.message.startsWith(`${field}:`)).toBe(true);
     expect(countTasks(db)).toBe(before);
   });
 
-  test.each(["SYNC", "PULL", "PUSH", "BACKUP", "RESTART", "REBOOT", "SHUTDOWN"])("%s with a payload key is invalid", (type) => {
+  test.each(["SYNC", "PULL", "PUSH", "BACKUP", "RESTART", "REBOOT", "SHUTDOWN"])("%s with a payload key is invalid", async (type) => {
     const before = countTasks(db);
-    const err = expectDomainError(() => issue(type, { force: true }), "invalid");
+    const err = await expectDomainError(() => issue(type, { force: true }), "invalid");
     // Unknown keys are reported on the payload itself, naming the key in the message.
     expect(err.fieldErrors).toEqual({ payload: [`${type} takes no force`] });
     expect(countTasks(db)).toBe(before);
   });
 
-  test("an extra key on PING is invalid", () => {
-    const err = expectDomainError(() => issue("PING", { host: "h", count: 2, ttl: 5 }), "invalid");
+  test("an extra key on PING is invalid", async () => {
+    const err = await expectDomainError(() => issue("PING", { host: "h", count: 2, ttl: 5 }), "invalid");
     expect(err.fieldErrors?.payload?.[0]).toContain("ttl");
   });
 
-  test("PING count defaults to 4 and the stored payload is the parsed one", () => {
-    const res = issue("PING", { host: " 192.0.2.1 " });
+  test("PING count defaults to 4 and the stored payload is the parsed one", async () => {
+    const res = await issue("PING", { host: " 192.0.2.1 " });
     expect(taskByCode(db, res.tasks[0].code).payload).toEqual({ host: "192.0.2.1", count: 4 });
     expect(parsePayload("PING", { host: "h", count: "7" })).toEqual({ host: "h", count: 7 });
   });
 
-  test("PING count bounds 1 and 1000 are accepted", () => {
-    expect(taskByCode(db, issue("PING", { host: "h", count: 1 }).tasks[0].code).payload).toEqual({ host: "h", count: 1 });
-    expect(taskByCode(db, issue("PING", { host: "h", count: 1000 }).tasks[0].code).payload).toEqual({ host: "h", count: 1000 });
+  test("PING count bounds 1 and 1000 are accepted", async () => {
+    expect(taskByCode(db, (await issue("PING", { host: "h", count: 1 })).tasks[0].code).payload).toEqual({ host: "h", count: 1 });
+    expect(taskByCode(db, (await issue("PING", { host: "h", count: 1000 })).tasks[0].code).payload).toEqual({ host: "h", count: 1000 });
   });
 
-  test("types without a payload store null; FIRMWARE_UPGRADE and PLUGIN_INSTALL store theirs", () => {
-    expect(taskByCode(db, issue("SYNC", undefined).tasks[0].code).payload).toBeNull();
-    expect(taskByCode(db, issue("REBOOT", {}).tasks[0].code).payload).toBeNull();
-    expect(taskByCode(db, issue("FIRMWARE_UPGRADE", { mode: "major" }).tasks[0].code).payload).toEqual({ mode: "major" });
-    expect(taskByCode(db, issue("FIRMWARE_UPGRADE", { mode: "minor" }).tasks[0].code).payload).toEqual({ mode: "minor" });
-    expect(taskByCode(db, issue("PLUGIN_INSTALL", { targetVersion: "1.2.3" }).tasks[0].code).payload).toEqual({ targetVersion: "1.2.3" });
-    expect(taskByCode(db, issue("PLUGIN_INSTALL", {}).tasks[0].code).payload).toBeNull();
+  test("types without a payload store null; FIRMWARE_UPGRADE and PLUGIN_INSTALL store theirs", async () => {
+    expect(taskByCode(db, (await issue("SYNC", undefined)).tasks[0].code).payload).toBeNull();
+    expect(taskByCode(db, (await issue("REBOOT", {})).tasks[0].code).payload).toBeNull();
+    expect(taskByCode(db, (await issue("FIRMWARE_UPGRADE", { mode: "major" })).tasks[0].code).payload).toEqual({ mode: "major" });
+    expect(taskByCode(db, (await issue("FIRMWARE_UPGRADE", { mode: "minor" })).tasks[0].code).payload).toEqual({ mode: "minor" });
+    expect(taskByCode(db, (await issue("PLUGIN_INSTALL", { targetVersion: "1.2.3" })).tasks[0].code).payload).toEqual({ targetVersion: "1.2.3" });
+    expect(taskByCode(db, (await issue("PLUGIN_INSTALL", {})).tasks[0].code).payload).toBeNull();
   });
 
-  test("an unknown type is invalid", () => {
-    const err = expectDomainError(() => issue("FORMAT_DISK", undefined), "invalid");
+  test("an unknown type is invalid", async () => {
+    const err = await expectDomainError(() => issue("FORMAT_DISK", undefined), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toContain("type");
   });
 });
 
-describe("schedule and time to live", () => {
-  const f = fleet();
+describe("schedule and time to live", async () => {
+  const f = await fleet();
   const now = new Date("2030-01-01T12:00:00.000Z");
   const issue = (extra: { scheduledAt?: Date; ttlSeconds?: number }, at = now) =>
-    issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e2"] }, ...extra }, at);
+    issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e2"] }, ...extra }, at);
 
-  test("a scheduledAt in the past is invalid, nothing created", () => {
+  test("a scheduledAt in the past is invalid, nothing created", async () => {
     const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
-    const err = expectDomainError(() => issue({ scheduledAt: new Date(now.getTime() - 60_000) }), "invalid");
+    const err = await expectDomainError(() => issue({ scheduledAt: new Date(now.getTime() - 60_000) }), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toEqual(["scheduledAt"]);
     expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
     // And with the real clock, an hour ago.
-    expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: new Date(Date.now() - 3600_000) }), "invalid");
+    await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: new Date(Date.now() - 3600_000) }), "invalid");
   });
 
-  test.each([TTL_SECONDS.min - 1, TTL_SECONDS.max + 1, 0, -5])("ttlSeconds %i is invalid", (ttlSeconds) => {
+  test.each([TTL_SECONDS.min - 1, TTL_SECONDS.max + 1, 0, -5])("ttlSeconds %i is invalid", async (ttlSeconds) => {
     const before = countTasks(db);
-    const err = expectDomainError(() => issue({ ttlSeconds }), "invalid");
+    const err = await expectDomainError(() => issue({ ttlSeconds }), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toEqual(["ttlSeconds"]);
     expect(countTasks(db)).toBe(before);
   });
 
-  test.each([TTL_SECONDS.min, TTL_SECONDS.max])("ttlSeconds %i is accepted and sets expiresAt = now + ttl", (ttlSeconds) => {
-    const res = issue({ ttlSeconds });
+  test.each([TTL_SECONDS.min, TTL_SECONDS.max])("ttlSeconds %i is accepted and sets expiresAt = now + ttl", async (ttlSeconds) => {
+    const res = await issue({ ttlSeconds });
     expect(res.tasks).toHaveLength(2);
     for (const t of res.tasks) {
       expect(t.status).toBe("PENDING");
@@ -215,14 +216,14 @@ describe("schedule and time to live", () => {
     }
   });
 
-  test("the default time to live is 24 hours", () => {
-    const res = issue({});
+  test("the default time to live is 24 hours", async () => {
+    const res = await issue({});
     for (const t of res.tasks) expect(t.expiresAt.getTime()).toBe(now.getTime() + 24 * 3600_000);
   });
 
-  test("a scheduled fan-out is SCHEDULED and expires ttl after its scheduled time", () => {
+  test("a scheduled fan-out is SCHEDULED and expires ttl after its scheduled time", async () => {
     const scheduledAt = new Date(now.getTime() + 2 * 3600_000);
-    const res = issue({ scheduledAt, ttlSeconds: 600 });
+    const res = await issue({ scheduledAt, ttlSeconds: 600 });
     for (const t of res.tasks) {
       expect(t.status).toBe("SCHEDULED");
       const row = taskByCode(db, t.code);
@@ -232,27 +233,27 @@ describe("schedule and time to live", () => {
     }
   });
 
-  test("a scheduledAt given as an ISO string is accepted", () => {
+  test("a scheduledAt given as an ISO string is accepted", async () => {
     const scheduledAt = new Date(now.getTime() + 60_000);
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: scheduledAt.toISOString() as never }, now);
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: scheduledAt.toISOString() as never }, now);
     expect(taskByCode(db, res.tasks[0].code).scheduledAt?.getTime()).toBe(scheduledAt.getTime());
   });
 
-  test("an immediate fan-out is PENDING", () => {
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } });
+  test("an immediate fan-out is PENDING", async () => {
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } });
     expect(res.tasks.map((t) => t.status)).toEqual(["PENDING", "PENDING"]);
     for (const t of res.tasks) expect(taskByCode(db, t.code)).toMatchObject({ status: "PENDING", scheduledAt: null, startedAt: null, finishedAt: null, message: null });
   });
 });
 
 describe("codes and events", () => {
-  test("codes are 8 base62 characters, unique over a 2,000-device fan-out; one creation event per task", () => {
-    const { org, actor } = makeOrg(db);
-    db.transaction((tx) => {
-      for (let i = 0; i < 2000; i++) createDevice(tx, { organizationId: org.id, name: `big-${i}`, status: "ENABLED", ous: ["big"] });
+  test("codes are 8 base62 characters, unique over a 2,000-device fan-out; one creation event per task", async () => {
+    const { org, actor } = await makeOrg(db);
+    await withTransaction({ db }, async (tx) => {
+      for (let i = 0; i < 2000; i++) await createDevice({ db: tx }, { organizationId: org.id, name: `big-${i}`, status: "ENABLED", ous: ["big"] });
     });
     const before = countTasks(db);
-    const { result: res, events } = capture(() => issueFanout(db, actor, { type: "PING", payload: { host: "192.0.2.9" }, targets: { ous: ["big"] } }));
+    const { result: res, events } = await capture(() => issueFanout({ db, actor }, { type: "PING", payload: { host: "192.0.2.9" }, targets: { ous: ["big"] } }));
     expect(res.total).toBe(2000);
     expect(countTasks(db)).toBe(before + 2000);
     expect(res.fanout).toMatch(/^[0-9A-Za-z]{8}$/);
@@ -270,11 +271,11 @@ describe("codes and events", () => {
     expect(created.every((e) => e.fanoutId === fo.id)).toBe(true);
   });
 
-  test("a refused request publishes nothing; a scheduled one publishes SCHEDULED creations", () => {
-    const f = fleet();
-    expect(capture(() => expectDomainError(() => issueFanout(db, f.actor, { type: "PING", payload: {}, targets: { devices: ["e1"] } }), "invalid")).events).toEqual([]);
-    const { events } = capture(() =>
-      issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e2"] }, scheduledAt: new Date(Date.now() + 3600_000) }),
+  test("a refused request publishes nothing; a scheduled one publishes SCHEDULED creations", async () => {
+    const f = await fleet();
+    expect((await capture(() => expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "PING", payload: {}, targets: { devices: ["e1"] } }), "invalid"))).events).toEqual([]);
+    const { events } = await capture(() =>
+      issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e2"] }, scheduledAt: new Date(Date.now() + 3600_000) }),
     );
     expect(transitionsOf(events).map((e) => [e.from, e.to])).toEqual([
       [null, "SCHEDULED"],
@@ -282,18 +283,18 @@ describe("codes and events", () => {
     ]);
   });
 
-  test("tasks record who created them and their organization", () => {
-    const f = fleet();
-    const res = issueFanout(db, f.actor, { type: "BACKUP", targets: { devices: ["e4"] } });
+  test("tasks record who created them and their organization", async () => {
+    const f = await fleet();
+    const res = await issueFanout({ db, actor: f.actor }, { type: "BACKUP", targets: { devices: ["e4"] } });
     const row = taskByCode(db, res.tasks[0].code);
     expect(row).toMatchObject({ organizationId: f.org.id, deviceId: f.e4.id, type: "BACKUP", createdBy: f.actor.userId, rerunOf: null });
   });
 
-  test("fan-out targets record what was asked for, names de-duplicated", () => {
-    const f = fleet();
+  test("fan-out targets record what was asked for, names de-duplicated", async () => {
+    const f = await fleet();
     const target = (code: string) => db.select().from(fanouts).where(eq(fanouts.code, code)).get()!.target;
-    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1", "e1"] } }).fanout)).toEqual({ devices: ["e1"] });
-    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { ous: ["east"] } }).fanout)).toEqual({ ous: ["east"] });
-    expect(target(issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"], ous: ["east", "east"] } }).fanout)).toEqual({ devices: ["e1"], ous: ["east"] });
+    expect(target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e1"] } })).fanout)).toEqual({ devices: ["e1"] });
+    expect(target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } })).fanout)).toEqual({ ous: ["east"] });
+    expect(target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"], ous: ["east", "east"] } })).fanout)).toEqual({ devices: ["e1"], ous: ["east"] });
   });
 });

@@ -8,8 +8,9 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { openDatabase } from "../../db/client";
+import { closeDatabase, openDatabase, writerConnection } from "../../db/client";
 import { tasks } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { loadOrCreateServerKey } from "../../lib/agents/envelope";
 import { backupDatabase, BackupError } from "../../lib/server/backup";
 import { BadFileError, writeFileAtomic } from "../../lib/server/files";
@@ -132,40 +133,40 @@ describe("the server key file", () => {
 });
 
 describe("the database file", () => {
-  test("a new database, its folder, -wal and -shm are private (0600 / 0700)", () => {
+  test("a new database, its folder, -wal and -shm are private (0600 / 0700)", async () => {
     const dir = join(scratch(), "fresh", "data");
     const file = join(dir, "taskwire.db");
     const db = openDatabase(file);
     try {
       // A write, so the log and the shared-memory index certainly exist.
-      makeOrg(db);
+      await makeOrg(db);
       expect(mode(dir)).toBe(0o700);
       for (const f of [file, `${file}-wal`, `${file}-shm`]) {
         expect(existsSync(f), f).toBe(true);
         expect(mode(f), f).toBe(0o600);
       }
     } finally {
-      db.$client.close();
+      closeDatabase(db);
     }
   });
 
   test("an existing database keeps the mode its operator gave it", () => {
     const file = join(scratch(), "taskwire.db");
-    openDatabase(file).$client.close();
+    closeDatabase(openDatabase(file));
     chmodSync(file, 0o640);
-    openDatabase(file).$client.close();
+    closeDatabase(openDatabase(file));
     expect(mode(file)).toBe(0o640);
   });
 
-  test("a damaged task page stops the open with the file's path and what to do; a sound file opens", () => {
+  test("a damaged task page stops the open with the file's path and what to do; a sound file opens", async () => {
     const dir = scratch();
     const file = join(dir, "taskwire.db");
     const db = openDatabase(file);
-    const { org, actor } = makeOrg(db);
-    makeDevices(db, org.id, 400, { prefix: "fw" });
-    issueFanout(db, actor, { type: "SYNC", targets: { all: true } });
-    db.$client.close();
-    openDatabase(file, { check: true }).$client.close();
+    const { org, actor } = await makeOrg(db);
+    await makeDevices(db, org.id, 400, { prefix: "fw" });
+    await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
+    closeDatabase(db);
+    closeDatabase(openDatabase(file, { check: true }));
 
     const copy = join(dir, "copy.db");
     writeFileSync(copy, readFileSync(file));
@@ -185,7 +186,7 @@ describe("the database file", () => {
 
     let err: Error | undefined;
     try {
-      openDatabase(copy, { check: true }).$client.close();
+      closeDatabase(openDatabase(copy, { check: true }));
     } catch (e) {
       err = e as Error;
     }
@@ -193,7 +194,7 @@ describe("the database file", () => {
     expect(err!.message).toContain(copy);
     expect(err!.message).toMatch(/restore the latest backup/);
     // Without the check the same file opens: the damage would surface at run time.
-    openDatabase(copy).$client.close();
+    closeDatabase(openDatabase(copy));
   });
 });
 
@@ -202,13 +203,13 @@ describe("backupDatabase", () => {
     const dir = scratch();
     const file = join(dir, "taskwire.db");
     const db = openDatabase(file);
-    const { org, actor } = makeOrg(db);
-    makeDevices(db, org.id, 50, { prefix: "fw" });
-    issueFanout(db, actor, { type: "SYNC", targets: { all: true } });
+    const { org, actor } = await makeOrg(db);
+    await makeDevices(db, org.id, 50, { prefix: "fw" });
+    await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
     const dest = join(dir, "backups", "nightly.db");
     // The source stays open and written to, as under a running server.
     const r = await backupDatabase(file, dest);
-    issueFanout(db, actor, { type: "PULL", targets: { all: true } });
+    await issueFanout({ db, actor }, { type: "PULL", targets: { all: true } });
     expect(r).toMatchObject({ file: dest, tasks: 50 });
     expect(mode(dest)).toBe(0o600);
     expect(existsSync(`${dest}-wal`)).toBe(false);
@@ -224,58 +225,61 @@ describe("backupDatabase", () => {
     expect((await backupDatabase(file, dest, { force: true })).tasks).toBe(100);
     await expect(backupDatabase(join(dir, "missing.db"), join(dir, "x.db"))).rejects.toThrow(/no database/);
     expect(leftovers(join(dir, "backups"))).toEqual([]);
-    db.$client.close();
+    closeDatabase(db);
   });
 });
 
 describe("leases across a restart", () => {
-  test("running leases are lengthened by the downtime, those near their end held for the grace, those already over left to fail", () => {
+  test("running leases are lengthened by the downtime, those near their end held for the grace, those already over left to fail", async () => {
     const file = join(scratch(), "taskwire.db");
     const db = openDatabase(file);
     try {
-      const { org, actor } = makeOrg(db);
-      const [d] = makeDevices(db, org.id, 1, { prefix: "fw" });
-      const running = () => {
-        const issued = issueFanout(db, actor, { type: "SYNC", targets: { devices: [d.name] } });
+      const { org, actor } = await makeOrg(db);
+      const [d] = await makeDevices(db, org.id, 1, { prefix: "fw" });
+      const running = async () => {
+        const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [d.name] } });
         return walk(db, taskByCode(db, issued.tasks[0].code), ["IN_PROGRESS"]);
       };
       const t0 = Date.now();
       const lastSeen = new Date(t0 - 130_000); // down for 130 s
       const now = new Date(t0);
       const graceUntil = new Date(t0 + 60_000);
-      const set = (code: string, at: number) => db.update(tasks).set({ leaseExpiresAt: new Date(at) }).where(eq(tasks.code, code)).run();
-      const long = running(); // 100 s left when the server went down
-      set(long.code, lastSeen.getTime() + 100_000);
-      const short = running(); // 10 s left
-      set(short.code, lastSeen.getTime() + 10_000);
-      const over = running(); // ran out while the server was still up
-      set(over.code, lastSeen.getTime() - 5_000);
+      const set = (code: string, at: number) =>
+        withTransaction({ db }, async (tx) => {
+          await tx.update(tasks).set({ leaseExpiresAt: new Date(at) }).where(eq(tasks.code, code));
+        });
+      const long = await running(); // 100 s left when the server went down
+      await set(long.code, lastSeen.getTime() + 100_000);
+      const short = await running(); // 10 s left
+      await set(short.code, lastSeen.getTime() + 10_000);
+      const over = await running(); // ran out while the server was still up
+      await set(over.code, lastSeen.getTime() - 5_000);
 
-      expect(extendLeasesAfterDowntime(db, { lastSeen, now, graceUntil })).toEqual({ extended: 2, graced: 1 });
+      expect(await withTransaction({ db }, (tx) => extendLeasesAfterDowntime(tx, { lastSeen, now, graceUntil }))).toEqual({ extended: 2, graced: 1 });
       expect(taskByCode(db, long.code).leaseExpiresAt!.getTime()).toBe(t0 + 100_000);
       expect(taskByCode(db, short.code).leaseExpiresAt!.getTime()).toBe(graceUntil.getTime());
       expect(taskByCode(db, over.code).leaseExpiresAt!.getTime()).toBe(lastSeen.getTime() - 5_000);
       expect(taskByCode(db, long.code).status).toBe("IN_PROGRESS");
     } finally {
-      db.$client.close();
+      closeDatabase(db);
     }
   });
 
-  test("startLiveness reads how long the previous run was down from `nodes` and keeps one row of its own", () => {
+  test("startLiveness reads how long the previous run was down from `nodes` and keeps one row of its own", async () => {
     const file = join(scratch(), "taskwire.db");
     const db = openDatabase(file);
     try {
-      const first = startLiveness(db, { beatMs: 60_000 });
+      const first = await startLiveness({ db }, { beatMs: 60_000 });
       expect(first.lastSeen).toBeNull();
-      first.stop();
+      await first.stop();
       const seen = db.$client.prepare("select seen_at from nodes").get() as { seen_at: number };
-      db.$client.prepare("update nodes set seen_at = ?").run(seen.seen_at - 120_000);
-      const second = startLiveness(db, { beatMs: 60_000 });
+      writerConnection(db).prepare("update nodes set seen_at = ?").run(seen.seen_at - 120_000);
+      const second = await startLiveness({ db }, { beatMs: 60_000 });
       expect(second.lastSeen!.getTime()).toBe(seen.seen_at - 120_000);
-      second.stop();
+      await second.stop();
       expect(db.$client.prepare("select id from nodes").all()).toEqual([{ id: second.nodeId }]);
     } finally {
-      db.$client.close();
+      closeDatabase(db);
     }
   });
 });

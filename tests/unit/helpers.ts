@@ -2,6 +2,7 @@
 import { count, eq } from "drizzle-orm";
 import { expect } from "vitest";
 import type { Db } from "../../db/client";
+import { withTransaction } from "../../db/transaction";
 import { fanouts, tasks, type Task } from "../../db/schema";
 import type { Actor } from "../../lib/auth/actor";
 import { DomainError, type ErrorCode } from "../../lib/errors";
@@ -20,21 +21,31 @@ export function thrown(fn: () => unknown): unknown {
   throw new Error("expected the call to throw, but it returned");
 }
 
-/** Runs fn, which must throw a DomainError of the given code; returns the error. */
-export function expectDomainError(fn: () => unknown, code: ErrorCode): DomainError {
-  const e = thrown(fn);
+/** Runs fn, which must throw or reject; returns what it threw. */
+export async function rejection(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected the call to throw, but it returned");
+}
+
+/** Runs fn, which must throw or reject with a DomainError of the given code; returns the error. */
+export async function expectDomainError(fn: () => unknown, code: ErrorCode): Promise<DomainError> {
+  const e = await rejection(fn);
   expect(e).toBeInstanceOf(DomainError);
   const err = e as DomainError;
   expect(err.code, err.message).toBe(code);
   return err;
 }
 
-/** The domain events published while fn runs (the bus is synchronous). */
-export function capture<T>(fn: () => T): { result: T; events: DomainEvent[] } {
+/** The domain events published while fn runs, until what it returns has settled (the bus is synchronous). */
+export async function capture<T>(fn: () => T | Promise<T>): Promise<{ result: T; events: DomainEvent[] }> {
   const events: DomainEvent[] = [];
   const off = subscribe((e) => events.push(e));
   try {
-    return { result: fn(), events };
+    return { result: await fn(), events };
   } finally {
     off();
   }
@@ -68,10 +79,11 @@ const PATHS: Record<TaskStatus, TaskStatus[]> = {
 };
 
 /** Moves a task along legal transitions, checking each step moved exactly it. */
-export function walk(db: Db, task: Task, steps: TaskStatus[]): Task {
+export async function walk(db: Db, task: Task, steps: TaskStatus[]): Promise<Task> {
   let current = task;
   for (const to of steps) {
-    const { rows } = transitionTasks(db, { where: eq(tasks.id, current.id), from: current.status, to });
+    const from = current.status;
+    const { rows } = await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, current.id), from, to }));
     expect(rows).toHaveLength(1);
     current = rows[0];
   }
@@ -79,9 +91,9 @@ export function walk(db: Db, task: Task, steps: TaskStatus[]): Task {
 }
 
 /** Issues a task to one ENABLED device and walks it to the requested status. */
-export function taskInStatus(db: Db, actor: Actor, device: string, status: TaskStatus, opts: { type?: TaskType; payload?: unknown } = {}): Task {
+export async function taskInStatus(db: Db, actor: Actor, device: string, status: TaskStatus, opts: { type?: TaskType; payload?: unknown } = {}): Promise<Task> {
   const scheduled = status === "SCHEDULED";
-  const issued = issueFanout(db, actor, {
+  const issued = await issueFanout({ db, actor }, {
     type: opts.type ?? "SYNC",
     payload: opts.payload,
     targets: { devices: [device] },
@@ -90,7 +102,7 @@ export function taskInStatus(db: Db, actor: Actor, device: string, status: TaskS
   expect(issued.tasks).toHaveLength(1);
   const task = taskByCode(db, issued.tasks[0].code);
   expect(task.status).toBe(scheduled ? "SCHEDULED" : "PENDING");
-  const done = walk(db, task, PATHS[status]);
+  const done = await walk(db, task, PATHS[status]);
   expect(done.status).toBe(status);
   return done;
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, test } from "vitest";
-import { setDb } from "../../db/client";
+import { setDb, writerConnection } from "../../db/client";
 import { invitation, member, user } from "../../db/schema";
 import { acceptInvitation, acceptInvitationAsNewUser, findInvitation, inviteMember, listInvitations, revokeInvitation, INVITATION_DAYS } from "../../lib/orgs/invitations";
 import { listMembers, setMemberRole, setupInstance } from "../../lib/orgs/orgs";
@@ -27,94 +27,94 @@ const isMember = (organizationId: string, email: string) =>
     .get();
 
 describe("inviting", () => {
-  test("an ADMIN invites; nobody joins until the person accepts with their own email", () => {
-    const { org, actor } = makeOrg(db);
-    const person = makeUser(db);
-    const inv = inviteMember(db, actor, { email: person.email.toUpperCase(), role: "READ_WRITE" });
+  test("an ADMIN invites; nobody joins until the person accepts with their own email", async () => {
+    const { org, actor } = await makeOrg(db);
+    const person = await makeUser(db);
+    const inv = await inviteMember({ db, actor }, { email: person.email.toUpperCase(), role: "READ_WRITE" });
     expect(inv.email).toBe(person.email);
     expect(isMember(org.id, person.email)).toBe(false);
-    expect(findInvitation(db, inv.secret)).toMatchObject({ email: person.email, role: "READ_WRITE", organization: org.name });
+    expect(await findInvitation({ db }, inv.secret)).toMatchObject({ email: person.email, role: "READ_WRITE", organization: org.name });
     // Only the hash is stored.
     expect(JSON.stringify(db.select().from(invitation).all())).not.toContain(inv.secret);
 
-    expectDomainError(() => acceptInvitation(db, inv.secret, { userId: actor.userId!, email: actor.label }), "unprocessable");
-    acceptInvitation(db, inv.secret, { userId: person.id, email: person.email });
-    expect(listMembers(db, actor).find((m) => m.email === person.email)?.role).toBe("READ_WRITE");
+    await expectDomainError(() => acceptInvitation({ db }, inv.secret, { userId: actor.userId!, email: actor.label }), "unprocessable");
+    await acceptInvitation({ db }, inv.secret, { userId: person.id, email: person.email });
+    expect((await listMembers({ db, actor })).find((m) => m.email === person.email)?.role).toBe("READ_WRITE");
     // Once.
-    expectDomainError(() => acceptInvitation(db, inv.secret, { userId: person.id, email: person.email }), "not_found");
+    await expectDomainError(() => acceptInvitation({ db }, inv.secret, { userId: person.id, email: person.email }), "not_found");
   });
 
-  test("the answer does not depend on whether the email has an account on the instance", () => {
-    const { actor } = makeOrg(db);
-    const someoneElsewhere = makeOrg(db).owner;
-    const a = inviteMember(db, actor, { email: someoneElsewhere.email, role: "ADMIN" });
-    const b = inviteMember(db, actor, { email: "never-seen@example.test", role: "ADMIN" });
+  test("the answer does not depend on whether the email has an account on the instance", async () => {
+    const { actor } = await makeOrg(db);
+    const someoneElsewhere = (await makeOrg(db)).owner;
+    const a = await inviteMember({ db, actor }, { email: someoneElsewhere.email, role: "ADMIN" });
+    const b = await inviteMember({ db, actor }, { email: "never-seen@example.test", role: "ADMIN" });
     expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-    expect(listInvitations(db, actor).map((i) => i.email).sort()).toEqual([someoneElsewhere.email, "never-seen@example.test"].sort());
+    expect((await listInvitations({ db, actor })).map((i) => i.email).sort()).toEqual([someoneElsewhere.email, "never-seen@example.test"].sort());
   });
 
-  test("only ADMINs invite and revoke, with a role that is one of the three and a real email", () => {
-    const { actor } = makeOrg(db);
-    expectDomainError(() => inviteMember(db, actorAs(actor, "READ_WRITE"), { email: "x@example.test", role: "READ_ONLY" }), "forbidden");
-    expectDomainError(() => inviteMember(db, actor, { email: "x@example.test", role: "owner" }), "invalid");
-    expectDomainError(() => inviteMember(db, actor, { email: "not an email", role: "READ_ONLY" }), "invalid");
-    expectDomainError(() => inviteMember(db, actor, { email: `${"x".repeat(300)}@example.test`, role: "READ_ONLY" }), "invalid");
-    expect(listInvitations(db, actor)).toEqual([]);
+  test("only ADMINs invite and revoke, with a role that is one of the three and a real email", async () => {
+    const { actor } = await makeOrg(db);
+    await expectDomainError(() => inviteMember({ db, actor: actorAs(actor, "READ_WRITE") }, { email: "x@example.test", role: "READ_ONLY" }), "forbidden");
+    await expectDomainError(() => inviteMember({ db, actor }, { email: "x@example.test", role: "owner" }), "invalid");
+    await expectDomainError(() => inviteMember({ db, actor }, { email: "not an email", role: "READ_ONLY" }), "invalid");
+    await expectDomainError(() => inviteMember({ db, actor }, { email: `${"x".repeat(300)}@example.test`, role: "READ_ONLY" }), "invalid");
+    expect(await listInvitations({ db, actor })).toEqual([]);
   });
 
-  test("a new invitation replaces the pending one; revoked, replaced and expired links do not work", () => {
-    const { actor } = makeOrg(db);
-    const person = makeUser(db);
-    const first = inviteMember(db, actor, { email: person.email, role: "READ_ONLY" });
-    const second = inviteMember(db, actor, { email: person.email, role: "ADMIN" });
-    expectDomainError(() => findInvitation(db, first.secret), "not_found");
-    expect(listInvitations(db, actor)).toHaveLength(1);
-    revokeInvitation(db, actor, listInvitations(db, actor)[0].id);
-    expectDomainError(() => acceptInvitation(db, second.secret, { userId: person.id, email: person.email }), "not_found");
+  test("a new invitation replaces the pending one; revoked, replaced and expired links do not work", async () => {
+    const { actor } = await makeOrg(db);
+    const person = await makeUser(db);
+    const first = await inviteMember({ db, actor }, { email: person.email, role: "READ_ONLY" });
+    const second = await inviteMember({ db, actor }, { email: person.email, role: "ADMIN" });
+    await expectDomainError(() => findInvitation({ db }, first.secret), "not_found");
+    expect(await listInvitations({ db, actor })).toHaveLength(1);
+    await revokeInvitation({ db, actor }, (await listInvitations({ db, actor }))[0].id);
+    await expectDomainError(() => acceptInvitation({ db }, second.secret, { userId: person.id, email: person.email }), "not_found");
 
     const later = new Date(Date.now() + (INVITATION_DAYS + 1) * 86_400_000);
-    const third = inviteMember(db, actor, { email: person.email, role: "ADMIN" });
-    expectDomainError(() => acceptInvitation(db, third.secret, { userId: person.id, email: person.email }, later), "not_found");
-    expectDomainError(() => findInvitation(db, "inv_short"), "not_found");
-    expectDomainError(() => findInvitation(db, { toString: () => third.secret }), "not_found");
+    const third = await inviteMember({ db, actor }, { email: person.email, role: "ADMIN" });
+    await expectDomainError(() => acceptInvitation({ db }, third.secret, { userId: person.id, email: person.email }, later), "not_found");
+    await expectDomainError(() => findInvitation({ db }, "inv_short"), "not_found");
+    await expectDomainError(() => findInvitation({ db }, { toString: () => third.secret }), "not_found");
   });
 
-  test("a member of the organization cannot be invited again", () => {
-    const { actor, owner } = makeOrg(db);
-    expectDomainError(() => inviteMember(db, actor, { email: owner.email, role: "READ_ONLY" }), "conflict");
+  test("a member of the organization cannot be invited again", async () => {
+    const { actor, owner } = await makeOrg(db);
+    await expectDomainError(() => inviteMember({ db, actor }, { email: owner.email, role: "READ_ONLY" }), "conflict");
   });
 });
 
 describe("a newcomer's account", () => {
   test("is created with the invited email and joins in one step; an existing account must sign in instead", async () => {
-    const { org, actor } = makeOrg(db);
-    const inv = inviteMember(db, actor, { email: "newcomer@example.test", role: "READ_ONLY" });
-    const bad = await acceptInvitationAsNewUser(db, inv.secret, { name: "", password: "short" }).catch((e: unknown) => e);
+    const { org, actor } = await makeOrg(db);
+    const inv = await inviteMember({ db, actor }, { email: "newcomer@example.test", role: "READ_ONLY" });
+    const bad = await acceptInvitationAsNewUser({ db }, inv.secret, { name: "", password: "short" }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: "invalid" });
     expect(db.select().from(user).where(eq(user.email, "newcomer@example.test")).get()).toBeUndefined();
 
-    const joined = await acceptInvitationAsNewUser(db, inv.secret, { name: "New Comer", password: "long enough" });
+    const joined = await acceptInvitationAsNewUser({ db }, inv.secret, { name: "New Comer", password: "long enough" });
     expect(joined).toMatchObject({ organizationId: org.id, email: "newcomer@example.test", role: "READ_ONLY" });
     expect(isMember(org.id, "newcomer@example.test")).toBe(true);
 
-    const other = makeOrg(db);
-    const again = inviteMember(db, other.actor, { email: "newcomer@example.test", role: "READ_ONLY" });
-    const refused = await acceptInvitationAsNewUser(db, again.secret, { name: "Impostor", password: "long enough" }).catch((e: unknown) => e);
+    const other = await makeOrg(db);
+    const again = await inviteMember({ db, actor: other.actor }, { email: "newcomer@example.test", role: "READ_ONLY" });
+    const refused = await acceptInvitationAsNewUser({ db }, again.secret, { name: "Impostor", password: "long enough" }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: "conflict" });
     expect(isMember(other.org.id, "newcomer@example.test")).toBe(false);
   });
 });
 
 describe("roles", () => {
-  test("a role change announces the member's access changed; the last ADMIN stays", () => {
-    const { actor, owner, org } = makeOrg(db);
-    const second = makeUser(db);
-    acceptInvitation(db, inviteMember(db, actor, { email: second.email, role: "ADMIN" }).secret, { userId: second.id, email: second.email });
-    const secondId = listMembers(db, actor).find((m) => m.userId === second.id)!.id;
-    const { events } = capture(() => setMemberRole(db, actor, { memberId: secondId, role: "READ_ONLY" }));
+  test("a role change announces the member's access changed; the last ADMIN stays", async () => {
+    const { actor, owner, org } = await makeOrg(db);
+    const second = await makeUser(db);
+    await acceptInvitation({ db }, (await inviteMember({ db, actor }, { email: second.email, role: "ADMIN" })).secret, { userId: second.id, email: second.email });
+    const secondId = (await listMembers({ db, actor })).find((m) => m.userId === second.id)!.id;
+    const { events } = await capture(() => setMemberRole({ db, actor }, { memberId: secondId, role: "READ_ONLY" }));
     expect(events).toEqual([{ kind: "access.changed", userId: second.id, organizationId: org.id }]);
-    const ownerId = listMembers(db, actor).find((m) => m.userId === owner.id)!.id;
-    expectDomainError(() => setMemberRole(db, actor, { memberId: ownerId, role: "READ_ONLY" }), "conflict");
+    const ownerId = (await listMembers({ db, actor })).find((m) => m.userId === owner.id)!.id;
+    await expectDomainError(() => setMemberRole({ db, actor }, { memberId: ownerId, role: "READ_ONLY" }), "conflict");
   });
 });
 
@@ -123,18 +123,18 @@ describe("setup", () => {
     const fresh = freshDb();
     const input = { name: "Ada", email: "ada@example.test", password: "long enough", orgName: "First", orgSlug: "first" };
     // A bad slug leaves no user behind (the two used to be written apart).
-    const bad = await setupInstance(fresh, { ...input, orgSlug: "Not A Slug" }).catch((e: unknown) => e);
+    const bad = await setupInstance({ db: fresh }, { ...input, orgSlug: "Not A Slug" }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: "invalid" });
     expect(fresh.select().from(user).all()).toEqual([]);
     // A failure between the two writes (the user is stored, the organization is refused by
     // the database) leaves neither: /setup stays open.
-    fresh.$client.exec("CREATE TRIGGER fail_org BEFORE INSERT ON organization BEGIN SELECT RAISE(ABORT, 'disk full'); END");
-    await expect(setupInstance(fresh, input)).rejects.toThrow(/disk full/);
+    writerConnection(fresh).exec("CREATE TRIGGER fail_org BEFORE INSERT ON organization BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    await expect(setupInstance({ db: fresh }, input)).rejects.toThrow(/disk full/);
     expect(fresh.select().from(user).all()).toEqual([]);
-    fresh.$client.exec("DROP TRIGGER fail_org");
-    await setupInstance(fresh, input);
+    writerConnection(fresh).exec("DROP TRIGGER fail_org");
+    await setupInstance({ db: fresh }, input);
     expect(fresh.select().from(user).all()).toHaveLength(1);
-    const twice = await setupInstance(fresh, { ...input, email: "other@example.test", orgSlug: "second" }).catch((e: unknown) => e);
+    const twice = await setupInstance({ db: fresh }, { ...input, email: "other@example.test", orgSlug: "second" }).catch((e: unknown) => e);
     expect(twice).toMatchObject({ code: "conflict" });
   });
 });

@@ -7,8 +7,9 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { z } from "zod";
-import { BUSY_TIMEOUT_MS, isDatabaseBusy, openDatabase } from "../../db/client";
+import { BUSY_TIMEOUT_MS, closeDatabase, isDatabaseBusy, openDatabase, writerConnection } from "../../db/client";
 import { apiTokens, idempotencyKeys, member, tasks } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { createDevice } from "../../lib/devices/devices";
 import { IDEMPOTENCY_KEY_TTL_MS, runOnce, storedAnswer, type Remember } from "../../lib/idempotency";
 import { actorForToken, createApiToken } from "../../lib/orgs/orgs";
@@ -19,15 +20,15 @@ import { issueSchema, issueSchemaAt, PAYLOAD_SCHEMAS } from "../../lib/tasks/sch
 import { fieldErrorsOf, parse, toValidationError } from "../../lib/validation";
 import { freshDb } from "../support/db";
 import { makeOrg, makeUser } from "../support/factories";
-import { countFanouts, countTasks, expectDomainError, thrown } from "./helpers";
+import { countFanouts, countTasks, expectDomainError, rejection, thrown } from "./helpers";
 
 const db = freshDb();
 const DAY = 24 * 3600_000;
 
-function fleet() {
-  const { org, actor, owner } = makeOrg(db);
-  createDevice(db, { organizationId: org.id, name: "e1", status: "ENABLED" });
-  createDevice(db, { organizationId: org.id, name: "e2", status: "ENABLED" });
+async function fleet() {
+  const { org, actor, owner } = await makeOrg(db);
+  await createDevice({ db }, { organizationId: org.id, name: "e1", status: "ENABLED" });
+  await createDevice({ db }, { organizationId: org.id, name: "e2", status: "ENABLED" });
   return { org, actor, owner };
 }
 
@@ -62,15 +63,15 @@ describe("field names that are Object's own properties", () => {
     expect(err.fieldErrors![key]).toEqual(["first", "second"]);
   });
 
-  test.each(OWN)("a strict schema's unknown key %s is refused through parse, not a crash", (key) => {
+  test.each(OWN)("a strict schema's unknown key %s is refused through parse, not a crash", async (key) => {
     const input = JSON.parse(`{"a": 1, ${JSON.stringify(key)}: 2}`) as unknown;
-    const err = expectDomainError(() => parse(z.strictObject({ a: z.number() }), input), "invalid");
+    const err = await expectDomainError(() => parse(z.strictObject({ a: z.number() }), input), "invalid");
     expect(err.fieldErrors).toEqual({ _: [expect.stringContaining(key)] });
   });
 
-  test.each(OWN)("a payload key %s is refused by name", (key) => {
+  test.each(OWN)("a payload key %s is refused by name", async (key) => {
     const payload = JSON.parse(`{"host": "h", ${JSON.stringify(key)}: 1}`) as unknown;
-    const err = expectDomainError(() => parsePayload("PING", payload), "invalid");
+    const err = await expectDomainError(() => parsePayload("PING", payload), "invalid");
     expect(err.fieldErrors).toEqual({ payload: [`PING takes no ${key}`] });
   });
 });
@@ -163,11 +164,11 @@ describe("scheduled times", () => {
     expect(message("+275760-09-13T00:00:00.000Z")).toEqual([`scheduledAt: The scheduled time is at most ${SCHEDULE_AHEAD_MAX_DAYS} days ahead`]);
   });
 
-  test("issuing at the last date JavaScript holds is a field error, not a database error, and creates nothing", () => {
-    const f = fleet();
+  test("issuing at the last date JavaScript holds is a field error, not a database error, and creates nothing", async () => {
+    const f = await fleet();
     const before = counts();
     for (const scheduledAt of ["+275760-09-13T00:00:00.000Z", new Date(8.64e15), new Date(Date.now() + (SCHEDULE_AHEAD_MAX_DAYS + 1) * DAY)]) {
-      const err = expectDomainError(() => issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt, ttlSeconds: TTL_SECONDS.max }), "invalid");
+      const err = await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt, ttlSeconds: TTL_SECONDS.max }), "invalid");
       expect(Object.keys(err.fieldErrors ?? {})).toEqual(["scheduledAt"]);
       expect(err.message).toBe(`scheduledAt: The scheduled time is at most ${SCHEDULE_AHEAD_MAX_DAYS} days ahead`);
     }
@@ -175,123 +176,124 @@ describe("scheduled times", () => {
     // A year ahead with the longest time to live is still a date both sides hold.
     const now = new Date();
     const latest = new Date(now.getTime() + SCHEDULE_AHEAD_MAX_DAYS * DAY);
-    const res = issueFanout(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: latest, ttlSeconds: TTL_SECONDS.max }, now);
+    const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: latest, ttlSeconds: TTL_SECONDS.max }, now);
     const row = db.select().from(tasks).where(eq(tasks.code, res.tasks[0].code)).get()!;
     expect(row.expiresAt.getTime()).toBe(latest.getTime() + TTL_SECONDS.max * 1000);
   });
 });
 
 describe("idempotency keys on the issue verb (the issue form's path)", () => {
-  test("the same key twice: one fan-out, the second call replays its summary", () => {
-    const f = fleet();
+  test("the same key twice: one fan-out, the second call replays its summary", async () => {
+    const f = await fleet();
     const key = randomUUID();
     const input = { type: "SYNC", targets: { devices: ["e1", "e2"] } };
     const before = counts();
-    const first = issueFanoutOnce(db, f.actor, input, key);
+    const first = await issueFanoutOnce({ db, actor: f.actor }, input, key);
     expect(first).toMatchObject({ total: 2, replayed: false });
     expect(counts()).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
-    const again = issueFanoutOnce(db, f.actor, input, key);
+    const again = await issueFanoutOnce({ db, actor: f.actor }, input, key);
     expect(again).toEqual({ ...first, replayed: true });
     // The key names the submission: edited fields sent with it still get the first answer.
-    expect(issueFanoutOnce(db, f.actor, { ...input, targets: { devices: ["e1"] } }, key)).toEqual({ ...first, replayed: true });
+    expect(await issueFanoutOnce({ db, actor: f.actor }, { ...input, targets: { devices: ["e1"] } }, key)).toEqual({ ...first, replayed: true });
     expect(counts()).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
     // A new key is a new submission.
-    expect(issueFanoutOnce(db, f.actor, input, randomUUID()).fanout).not.toBe(first.fanout);
+    expect((await issueFanoutOnce({ db, actor: f.actor }, input, randomUUID())).fanout).not.toBe(first.fanout);
   });
 
-  test("a key is the caller's own: another member's same key issues anew", () => {
-    const f = fleet();
-    const other = makeUser(db);
-    db.insert(member).values({ id: randomUUID(), organizationId: f.org.id, userId: other.id, role: "READ_WRITE", createdAt: new Date() }).run();
+  test("a key is the caller's own: another member's same key issues anew", async () => {
+    const f = await fleet();
+    const other = await makeUser(db);
+    await withTransaction({ db }, async (tx) => {
+      await tx.insert(member).values({ id: randomUUID(), organizationId: f.org.id, userId: other.id, role: "READ_WRITE", createdAt: new Date() });
+    });
     const otherActor = { organizationId: f.org.id, userId: other.id, role: "READ_WRITE" as const, label: other.email, principal: `user:${other.id}` };
     const key = "shared-key";
-    const mine = issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { all: true } }, key);
-    const theirs = issueFanoutOnce(db, otherActor, { type: "SYNC", targets: { all: true } }, key);
+    const mine = await issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, key);
+    const theirs = await issueFanoutOnce({ db, actor: otherActor }, { type: "SYNC", targets: { all: true } }, key);
     expect(theirs.replayed).toBe(false);
     expect(theirs.fanout).not.toBe(mine.fanout);
   });
 
-  test("a request that failed leaves no key: the corrected retry with the same key runs", () => {
-    const f = fleet();
+  test("a request that failed leaves no key: the corrected retry with the same key runs", async () => {
+    const f = await fleet();
     const key = randomUUID();
     const before = counts();
-    expectDomainError(() => issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { devices: ["nope"] } }, key), "unprocessable");
-    expectDomainError(() => issueFanoutOnce(db, f.actor, { type: "PING", payload: {}, targets: { devices: ["e1"] } }, key), "invalid");
+    await expectDomainError(() => issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["nope"] } }, key), "unprocessable");
+    await expectDomainError(() => issueFanoutOnce({ db, actor: f.actor }, { type: "PING", payload: {}, targets: { devices: ["e1"] } }, key), "invalid");
     expect(counts()).toEqual(before);
     expect(db.select().from(idempotencyKeys).where(eq(idempotencyKeys.key, key)).all()).toEqual([]);
-    expect(issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { devices: ["e1"] } }, key).replayed).toBe(false);
+    expect((await issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] } }, key)).replayed).toBe(false);
   });
 
-  test.each(["", " leading", "with space", "x".repeat(256), "tab\there", "ünïcode", 42, null])("key %j is refused before anything runs", (key) => {
-    const f = fleet();
+  test.each(["", " leading", "with space", "x".repeat(256), "tab\there", "ünïcode", 42, null])("key %j is refused before anything runs", async (key) => {
+    const f = await fleet();
     const before = counts();
-    const err = expectDomainError(() => issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { all: true } }, key), "invalid");
+    const err = await expectDomainError(() => issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, key), "invalid");
     expect(err.message).toBe("An Idempotency-Key is 1 to 255 visible ASCII characters");
     expect(counts()).toEqual(before);
   });
 
-  test("255 visible ASCII characters make a key", () => {
-    const f = fleet();
+  test("255 visible ASCII characters make a key", async () => {
+    const f = await fleet();
     const key = Array.from({ length: 255 }, (_, i) => String.fromCharCode(0x21 + (i % 94))).join("");
-    expect(issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { all: true } }, key).replayed).toBe(false);
-    expect(issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { all: true } }, key).replayed).toBe(true);
+    expect((await issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, key)).replayed).toBe(false);
+    expect((await issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, key)).replayed).toBe(true);
   });
 
-  test("a READ_ONLY caller gets no replay of an answer", () => {
-    const f = fleet();
+  test("a READ_ONLY caller gets no replay of an answer", async () => {
+    const f = await fleet();
     const key = randomUUID();
-    issueFanoutOnce(db, f.actor, { type: "SYNC", targets: { all: true } }, key);
-    expectDomainError(() => issueFanoutOnce(db, { ...f.actor, role: "READ_ONLY" }, { type: "SYNC", targets: { all: true } }, key), "forbidden");
+    await issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, key);
+    await expectDomainError(() => issueFanoutOnce({ db, actor: { ...f.actor, role: "READ_ONLY" } }, { type: "SYNC", targets: { all: true } }, key), "forbidden");
   });
 
-  test("the same key with another request's fingerprint is refused (422) and creates nothing", () => {
-    const f = fleet();
+  test("the same key with another request's fingerprint is refused (422) and creates nothing", async () => {
+    const f = await fleet();
     const claim = { key: randomUUID(), fingerprint: "a" };
-    const run = (remember?: Remember<IssueResult>) => issueFanout(db, f.actor, { type: "SYNC", targets: { all: true } }, undefined, { remember });
+    const run = (remember?: Remember<IssueResult>) => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, undefined, { remember });
     const answer = (r: { fanout: string }) => ({ status: 201, body: { fanout: r.fanout } });
-    const first = runOnce(db, f.actor, { needs: "READ_WRITE", claim }, run, answer);
+    const first = await runOnce({ db, actor: f.actor }, { needs: "READ_WRITE", claim }, run, answer);
     const before = counts();
-    const err = expectDomainError(() => runOnce(db, f.actor, { needs: "READ_WRITE", claim: { ...claim, fingerprint: "b" } }, run, answer), "unprocessable");
+    const err = await expectDomainError(() => runOnce({ db, actor: f.actor }, { needs: "READ_WRITE", claim: { ...claim, fingerprint: "b" } }, run, answer), "unprocessable");
     expect(err.message).toBe("This Idempotency-Key was used with another request");
     expect(counts()).toEqual(before);
-    expect(runOnce(db, f.actor, { needs: "READ_WRITE", claim }, run, answer)).toEqual({ ...first, replayed: true });
+    expect(await runOnce({ db, actor: f.actor }, { needs: "READ_WRITE", claim }, run, answer)).toEqual({ ...first, replayed: true });
   });
 
-  test("a key is remembered for 24 hours, then it names a new request; expired keys are cleared as new ones come", () => {
-    const f = fleet();
+  test("a key is remembered for 24 hours, then it names a new request; expired keys are cleared as new ones come", async () => {
+    const f = await fleet();
     const key = randomUUID();
     const t0 = new Date("2030-03-01T00:00:00Z");
     const input = { type: "SYNC", targets: { devices: ["e1"] } };
-    const first = issueFanoutOnce(db, f.actor, input, key, t0);
-    expect(issueFanoutOnce(db, f.actor, input, key, new Date(t0.getTime() + IDEMPOTENCY_KEY_TTL_MS - 1))).toEqual({ ...first, replayed: true });
-    const later = issueFanoutOnce(db, f.actor, input, key, new Date(t0.getTime() + IDEMPOTENCY_KEY_TTL_MS + 1));
+    const first = await issueFanoutOnce({ db, actor: f.actor }, input, key, t0);
+    expect(await issueFanoutOnce({ db, actor: f.actor }, input, key, new Date(t0.getTime() + IDEMPOTENCY_KEY_TTL_MS - 1))).toEqual({ ...first, replayed: true });
+    const later = await issueFanoutOnce({ db, actor: f.actor }, input, key, new Date(t0.getTime() + IDEMPOTENCY_KEY_TTL_MS + 1));
     expect(later.replayed).toBe(false);
     expect(later.fanout).not.toBe(first.fanout);
     // Another expired key of the organization went with that write.
     const stale = randomUUID();
-    issueFanoutOnce(db, f.actor, input, stale, t0);
-    issueFanoutOnce(db, f.actor, input, randomUUID(), new Date(t0.getTime() + 2 * IDEMPOTENCY_KEY_TTL_MS));
+    await issueFanoutOnce({ db, actor: f.actor }, input, stale, t0);
+    await issueFanoutOnce({ db, actor: f.actor }, input, randomUUID(), new Date(t0.getTime() + 2 * IDEMPOTENCY_KEY_TTL_MS));
     expect(db.select().from(idempotencyKeys).where(eq(idempotencyKeys.key, stale)).all()).toEqual([]);
   });
 
-  test("a writer elsewhere that commits the same key first: this fan-out is rolled back with a 409", () => {
-    const f = fleet();
+  test("a writer elsewhere that commits the same key first: this fan-out is rolled back with a 409", async () => {
+    const f = await fleet();
     const claim = { key: randomUUID(), fingerprint: "fp" };
     const outside = new Database(db.$client.name);
     try {
       const before = counts();
-      const err = expectDomainError(
+      const err = await expectDomainError(
         () =>
           runOnce<IssueResult>(
-            db,
-            f.actor,
+            { db, actor: f.actor },
             { needs: "READ_WRITE", claim },
             (remember) => {
               // Between our lookup and our transaction, another process stores the key.
               outside
                 .prepare("insert into idempotency_keys (organization_id, principal, key, request_hash, status, response, created_at) values (?, ?, ?, ?, 201, '{}', ?)")
                 .run(f.org.id, `user:${f.actor.userId}`, claim.key, claim.fingerprint, Date.now());
-              return issueFanout(db, f.actor, { type: "SYNC", targets: { all: true } }, undefined, { remember });
+              return issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, undefined, { remember });
             },
             (r) => ({ status: 201, body: r.fanout }),
           ),
@@ -300,7 +302,7 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
       expect(err.message).toBe("A request with this Idempotency-Key is in progress");
       expect(counts()).toEqual(before);
       // And the answer the other writer stored is what a retry gets.
-      expect(storedAnswer(db, f.actor, claim)).toEqual({ status: 201, body: {} });
+      expect(await storedAnswer({ db, actor: f.actor }, claim)).toEqual({ status: 201, body: {} });
     } finally {
       outside.close();
     }
@@ -308,38 +310,42 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
 });
 
 describe("API token use is recorded off the request's path", () => {
-  test("resolving a token writes nothing; the use is written at the next flush, and a failing write is kept for later", () => {
-    const { actor } = makeOrg(db);
-    const { secret } = createApiToken(db, actor, { name: "ci", role: "READ_WRITE" });
+  test("resolving a token writes nothing; the use is written at the next flush, and a failing write is kept for later", async () => {
+    const { actor } = await makeOrg(db);
+    const { secret } = await createApiToken({ db, actor }, { name: "ci", role: "READ_WRITE" });
     const lastUsed = () => db.select({ at: apiTokens.lastUsedAt }).from(apiTokens).where(eq(apiTokens.name, "ci")).all()[0]?.at ?? null;
     // Any write to api_tokens fails, as on a full disk.
-    db.$client.exec("create trigger token_write_fails before update on api_tokens begin select raise(abort, 'database or disk is full'); end");
+    writerConnection(db).exec("create trigger token_write_fails before update on api_tokens begin select raise(abort, 'database or disk is full'); end");
     try {
       const started = Date.now();
-      expect(actorForToken(db, secret)).toMatchObject({ organizationId: actor.organizationId, principal: expect.stringMatching(/^token:/) });
-      expect(() => flushTokenUses(db)).not.toThrow();
+      expect(await actorForToken({ db }, secret)).toMatchObject({ organizationId: actor.organizationId, principal: expect.stringMatching(/^token:/) });
+      await expect(flushTokenUses(db)).resolves.not.toThrow();
       expect(lastUsed()).toBeNull();
-      db.$client.exec("drop trigger token_write_fails");
-      flushTokenUses(db);
+      writerConnection(db).exec("drop trigger token_write_fails");
+      await flushTokenUses(db);
       expect(lastUsed()!.getTime()).toBeGreaterThanOrEqual(started);
     } finally {
-      db.$client.exec("drop trigger if exists token_write_fails");
+      writerConnection(db).exec("drop trigger if exists token_write_fails");
     }
   });
 });
 
 describe("a locked database", () => {
-  test("a write fails fast with an error recognised as busy, through drizzle too; a read still answers", () => {
+  test("a write fails fast with an error recognised as busy, through drizzle too; a read still answers", async () => {
     const file = `${db.$client.name}.lock-test.db`;
     const server = openDatabase(file);
     const outside = new Database(file);
     try {
       outside.exec("begin immediate");
       const t0 = performance.now();
-      const e = thrown(() => server.insert(apiTokens).values({ id: "x", organizationId: "o", userId: "u", name: "n", prefix: "p", tokenHash: "h", role: "ADMIN", createdAt: new Date() }).run());
+      const e = await rejection(() =>
+        withTransaction({ db: server }, async (tx) => {
+          await tx.insert(apiTokens).values({ id: "x", organizationId: "o", userId: "u", name: "n", prefix: "p", tokenHash: "h", role: "ADMIN", createdAt: new Date() });
+        }),
+      );
       const waited = performance.now() - t0;
       expect(isDatabaseBusy(e)).toBe(true);
-      expect(isDatabaseBusy(thrown(() => server.$client.exec("insert into nodes (id, started_at, seen_at) values ('n', 0, 0)")))).toBe(true);
+      expect(isDatabaseBusy(thrown(() => writerConnection(server).exec("insert into nodes (id, started_at, seen_at) values ('n', 0, 0)")))).toBe(true);
       // The wait is the busy timeout, not seconds (generous: the machine may be busy).
       expect(waited).toBeGreaterThanOrEqual(BUSY_TIMEOUT_MS - 5);
       expect(waited).toBeLessThan(1_500);
@@ -349,7 +355,7 @@ describe("a locked database", () => {
     } finally {
       outside.exec("rollback");
       outside.close();
-      server.$client.close();
+      closeDatabase(server);
     }
   });
 });

@@ -1,21 +1,23 @@
 import { eq, inArray } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
+import { writerConnection } from "../../db/client";
 import { tasks } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, TRANSITIONS, type TaskStatus } from "../../rules/tasks";
 import { IllegalTransitionError, transitionTasks } from "../../lib/tasks/transition";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
-import { capture, taskByCode, taskInStatus, thrown, walk } from "./helpers";
+import { capture, rejection, taskByCode, taskInStatus, walk } from "./helpers";
 
 const db = freshDb();
-const { org, actor } = makeOrg(db);
-const [device] = makeDevices(db, org.id, 1, { prefix: "sm" });
+const { org, actor } = await makeOrg(db);
+const [device] = await makeDevices(db, org.id, 1, { prefix: "sm" });
 
 const pairs = TASK_STATUSES.flatMap((from) => TASK_STATUSES.map((to) => ({ from, to })));
 const legal = pairs.filter(({ from, to }) => TRANSITIONS[from].includes(to));
 const illegal = pairs.filter(({ from, to }) => !TRANSITIONS[from].includes(to));
 
-const rawStatusUpdate = (to: TaskStatus, id: number) => db.$client.prepare("UPDATE tasks SET status=? WHERE id=?").run(to, id);
+const rawStatusUpdate = (to: TaskStatus, id: number) => writerConnection(db).prepare("UPDATE tasks SET status=? WHERE id=?").run(to, id);
 const statusOf = (id: number) => db.select({ s: tasks.status }).from(tasks).where(eq(tasks.id, id)).get()!.s;
 
 describe("the transition table", () => {
@@ -34,17 +36,17 @@ describe("the transition table", () => {
     for (const s of FINAL_STATUSES) expect(TRANSITIONS[s]).toEqual([]);
   });
 
-  test("the helpers produce a task in every status", () => {
-    for (const s of TASK_STATUSES) expect(taskInStatus(db, actor, device.name, s).status).toBe(s);
+  test("the helpers produce a task in every status", async () => {
+    for (const s of TASK_STATUSES) expect((await taskInStatus(db, actor, device.name, s)).status).toBe(s);
   });
 });
 
 describe.each(legal)("legal $from -> $to", ({ from, to }) => {
-  test("succeeds through transitionTasks with exactly one event", () => {
-    const task = taskInStatus(db, actor, device.name, from);
+  test("succeeds through transitionTasks with exactly one event", async () => {
+    const task = await taskInStatus(db, actor, device.name, from);
     const at = new Date(Date.now() + 5_000);
     // transitionTasks returns its events: publishing is its caller's job, after commit.
-    const { result, events: published } = capture(() => transitionTasks(db, { where: eq(tasks.id, task.id), from, to, message: `moved to ${to}`, at }));
+    const { result, events: published } = await capture(() => withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from, to, message: `moved to ${to}`, at })));
     expect(published).toEqual([]);
     expect(result.rows).toHaveLength(1);
     expect(result.rows[0]).toMatchObject({ id: task.id, status: to, message: `moved to ${to}` });
@@ -66,25 +68,25 @@ describe.each(legal)("legal $from -> $to", ({ from, to }) => {
     expect(statusOf(task.id)).toBe(to);
   });
 
-  test("is allowed by the database trigger", () => {
-    const task = taskInStatus(db, actor, device.name, from);
+  test("is allowed by the database trigger", async () => {
+    const task = await taskInStatus(db, actor, device.name, from);
     expect(rawStatusUpdate(to, task.id).changes).toBe(1);
     expect(statusOf(task.id)).toBe(to);
   });
 });
 
 describe.each(illegal)("illegal $from -> $to", ({ from, to }) => {
-  test("is refused by transitionTasks and changes nothing", () => {
-    const task = taskInStatus(db, actor, device.name, from);
-    const { result: err, events } = capture(() => thrown(() => transitionTasks(db, { where: eq(tasks.id, task.id), from, to })));
+  test("is refused by transitionTasks and changes nothing", async () => {
+    const task = await taskInStatus(db, actor, device.name, from);
+    const { result: err, events } = await capture(() => rejection(() => withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from, to }))));
     expect(err).toBeInstanceOf(IllegalTransitionError);
     expect((err as Error).message).toBe(`Illegal task transition ${from} -> ${to}`);
     expect(events).toEqual([]);
     expect(taskByCode(db, task.code)).toEqual(task);
   });
 
-  test("is refused by the database trigger (or is a no-op write of an open status)", () => {
-    const task = taskInStatus(db, actor, device.name, from);
+  test("is refused by the database trigger (or is a no-op write of an open status)", async () => {
+    const task = await taskInStatus(db, actor, device.name, from);
     if (from === to && !isFinal(from)) {
       // Writing the same status again is not a transition: the trigger only guards changes.
       expect(rawStatusUpdate(to, task.id).changes).toBe(1);
@@ -109,21 +111,25 @@ describe.each(FINAL_STATUSES)("a %s task is immutable in the database", (status)
     ["finished_at", "UPDATE tasks SET finished_at = NULL WHERE id = ?"],
     ["rerun_of", "UPDATE tasks SET rerun_of = 'AAAAAAAA' WHERE id = ?"],
     ["status (same value)", `UPDATE tasks SET status = '${status}' WHERE id = ?`],
-  ])("UPDATE of %s is refused", (_col, sqlText) => {
-    const task = taskInStatus(db, actor, device.name, status);
-    expect(() => db.$client.prepare(sqlText).run(task.id)).toThrow(/task_final/);
+  ])("UPDATE of %s is refused", async (_col, sqlText) => {
+    const task = await taskInStatus(db, actor, device.name, status);
+    expect(() => writerConnection(db).prepare(sqlText).run(task.id)).toThrow(/task_final/);
     expect(taskByCode(db, task.code)).toEqual(task);
   });
 
-  test("UPDATE through drizzle is refused", () => {
-    const task = taskInStatus(db, actor, device.name, status);
-    expect(() => db.update(tasks).set({ message: "nope" }).where(eq(tasks.id, task.id)).run()).toThrow(/task_final/);
+  test("UPDATE through drizzle is refused", async () => {
+    const task = await taskInStatus(db, actor, device.name, status);
+    await expect(
+      withTransaction({ db }, async (tx) => {
+        await tx.update(tasks).set({ message: "nope" }).where(eq(tasks.id, task.id));
+      }),
+    ).rejects.toThrow(/task_final/);
     expect(taskByCode(db, task.code).message).toBe(task.message);
   });
 
-  test("DELETE is refused", () => {
-    const task = taskInStatus(db, actor, device.name, status);
-    expect(() => db.$client.prepare("DELETE FROM tasks WHERE id = ?").run(task.id)).toThrow(/task_final/);
+  test("DELETE is refused", async () => {
+    const task = await taskInStatus(db, actor, device.name, status);
+    expect(() => writerConnection(db).prepare("DELETE FROM tasks WHERE id = ?").run(task.id)).toThrow(/task_final/);
     expect(taskByCode(db, task.code)).toEqual(task);
   });
 });
@@ -135,19 +141,19 @@ describe("a stale transition", () => {
     ["IN_PROGRESS", "PENDING", "CANCELLED"],
     ["COMPLETED", "IN_PROGRESS", "FAILED"],
     ["CANCELLED", "PENDING", "EXPIRED"],
-  ] as const)("on a %s task claiming from %s moves nothing and emits nothing", (actual, from, to) => {
-    const task = taskInStatus(db, actor, device.name, actual);
-    const { rows, events } = transitionTasks(db, { where: eq(tasks.id, task.id), from, to, message: "stale" });
+  ] as const)("on a %s task claiming from %s moves nothing and emits nothing", async (actual, from, to) => {
+    const task = await taskInStatus(db, actor, device.name, actual);
+    const { rows, events } = await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from, to, message: "stale" }));
     expect(rows).toEqual([]);
     expect(events).toEqual([]);
     expect(taskByCode(db, task.code)).toEqual(task);
   });
 
-  test("over several rows moves only those in `from`, one event each", () => {
-    const pending = [taskInStatus(db, actor, device.name, "PENDING"), taskInStatus(db, actor, device.name, "PENDING")];
-    const others = [taskInStatus(db, actor, device.name, "SCHEDULED"), taskInStatus(db, actor, device.name, "IN_PROGRESS")];
+  test("over several rows moves only those in `from`, one event each", async () => {
+    const pending = [await taskInStatus(db, actor, device.name, "PENDING"), await taskInStatus(db, actor, device.name, "PENDING")];
+    const others = [await taskInStatus(db, actor, device.name, "SCHEDULED"), await taskInStatus(db, actor, device.name, "IN_PROGRESS")];
     const ids = [...pending, ...others].map((t) => t.id);
-    const { rows, events } = transitionTasks(db, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED" });
+    const { rows, events } = await withTransaction({ db }, (tx) => transitionTasks(tx, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED" }));
     expect(rows.map((r) => r.id).sort()).toEqual(pending.map((t) => t.id).sort());
     expect(events.map((e) => [e.taskId, e.from, e.to]).sort()).toEqual(pending.map((t) => [t.id, "PENDING", "EXPIRED"]).sort());
     for (const t of others) expect(taskByCode(db, t.code)).toEqual(t);
@@ -155,40 +161,40 @@ describe("a stale transition", () => {
 });
 
 describe("timestamps", () => {
-  test("a new task has neither startedAt nor finishedAt; SCHEDULED -> PENDING sets neither", () => {
-    const scheduled = taskInStatus(db, actor, device.name, "SCHEDULED");
+  test("a new task has neither startedAt nor finishedAt; SCHEDULED -> PENDING sets neither", async () => {
+    const scheduled = await taskInStatus(db, actor, device.name, "SCHEDULED");
     expect(scheduled.startedAt).toBeNull();
     expect(scheduled.finishedAt).toBeNull();
-    const pending = walk(db, scheduled, ["PENDING"]);
+    const pending = await walk(db, scheduled, ["PENDING"]);
     expect(pending.startedAt).toBeNull();
     expect(pending.finishedAt).toBeNull();
   });
 
-  test("IN_PROGRESS sets startedAt, a final status sets finishedAt and keeps startedAt", () => {
-    const task = taskInStatus(db, actor, device.name, "PENDING");
+  test("IN_PROGRESS sets startedAt, a final status sets finishedAt and keeps startedAt", async () => {
+    const task = await taskInStatus(db, actor, device.name, "PENDING");
     const t1 = new Date(Date.now() + 1_000);
     const t2 = new Date(Date.now() + 9_000);
-    const started = transitionTasks(db, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", at: t1 }).rows[0];
+    const started = (await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", at: t1 }))).rows[0];
     expect(started.startedAt?.getTime()).toBe(t1.getTime());
     expect(started.finishedAt).toBeNull();
-    const done = transitionTasks(db, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "COMPLETED", message: "ok", at: t2 }).rows[0];
+    const done = (await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "COMPLETED", message: "ok", at: t2 }))).rows[0];
     expect(done.startedAt?.getTime()).toBe(t1.getTime());
     expect(done.finishedAt?.getTime()).toBe(t2.getTime());
     expect(done.updatedAt.getTime()).toBe(t2.getTime());
     expect(done.message).toBe("ok");
   });
 
-  test.each(FINAL_STATUSES)("reaching %s sets finishedAt", (status) => {
-    const task = taskInStatus(db, actor, device.name, status);
+  test.each(FINAL_STATUSES)("reaching %s sets finishedAt", async (status) => {
+    const task = await taskInStatus(db, actor, device.name, status);
     expect(task.finishedAt).toBeInstanceOf(Date);
     expect(task.finishedAt!.getTime()).toBe(task.updatedAt.getTime());
   });
 
-  test("without a message the message is left as it was", () => {
-    const task = taskInStatus(db, actor, device.name, "PENDING");
-    const moved = transitionTasks(db, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", message: "taken" }).rows[0];
+  test("without a message the message is left as it was", async () => {
+    const task = await taskInStatus(db, actor, device.name, "PENDING");
+    const moved = (await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from: "PENDING", to: "IN_PROGRESS", message: "taken" }))).rows[0];
     expect(moved.message).toBe("taken");
-    const done = transitionTasks(db, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "FAILED" }).rows[0];
+    const done = (await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "FAILED" }))).rows[0];
     expect(done.message).toBe("taken");
   });
 });

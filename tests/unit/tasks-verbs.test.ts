@@ -13,17 +13,17 @@ import { capture, countFanouts, countTasks, expectDomainError, taskByCode, taskI
 const db = freshDb();
 
 /** A fresh organization with one ENABLED device, so lists hold only this test's tasks. */
-function setup() {
-  const { org, actor } = makeOrg(db);
-  const [device] = makeDevices(db, org.id, 1, { prefix: "fw" });
+async function setup() {
+  const { org, actor } = await makeOrg(db);
+  const [device] = await makeDevices(db, org.id, 1, { prefix: "fw" });
   return { org, actor, device };
 }
 
 describe("cancelTask", () => {
-  test.each(["SCHEDULED", "PENDING"] as const)("cancels a %s task, naming who did it", (status) => {
-    const { actor, device } = setup();
-    const task = taskInStatus(db, actor, device.name, status);
-    const { result, events } = capture(() => cancelTask(db, actor, task.code));
+  test.each(["SCHEDULED", "PENDING"] as const)("cancels a %s task, naming who did it", async (status) => {
+    const { actor, device } = await setup();
+    const task = await taskInStatus(db, actor, device.name, status);
+    const { result, events } = await capture(() => cancelTask({ db, actor }, task.code));
     expect(result).toMatchObject({ id: task.id, status: "CANCELLED", message: `Cancelled by ${actor.label}` });
     expect(result.finishedAt).toBeInstanceOf(Date);
     expect(taskByCode(db, task.code)).toMatchObject({ status: "CANCELLED", message: `Cancelled by ${actor.label}` });
@@ -31,27 +31,27 @@ describe("cancelTask", () => {
     expect(transitionsOf(events)[0]).toMatchObject({ code: task.code, from: status, to: "CANCELLED" });
   });
 
-  test.each(["IN_PROGRESS", ...FINAL_STATUSES] as TaskStatus[])("refuses a %s task with conflict, changing nothing", (status) => {
-    const { actor, device } = setup();
-    const task = taskInStatus(db, actor, device.name, status);
-    const { result: err, events } = capture(() => expectDomainError(() => cancelTask(db, actor, task.code), "conflict"));
+  test.each(["IN_PROGRESS", ...FINAL_STATUSES] as TaskStatus[])("refuses a %s task with conflict, changing nothing", async (status) => {
+    const { actor, device } = await setup();
+    const task = await taskInStatus(db, actor, device.name, status);
+    const { result: err, events } = await capture(() => expectDomainError(() => cancelTask({ db, actor }, task.code), "conflict"));
     expect(err.message).toContain(status);
     expect(events).toEqual([]);
     expect(taskByCode(db, task.code)).toEqual(task);
   });
 
-  test("the label of the actor is what the message names", () => {
-    const { actor, device } = setup();
-    const task = taskInStatus(db, actor, device.name, "PENDING");
-    expect(cancelTask(db, { ...actor, label: "ops@example.test (token ci)" }, task.code).message).toBe("Cancelled by ops@example.test (token ci)");
+  test("the label of the actor is what the message names", async () => {
+    const { actor, device } = await setup();
+    const task = await taskInStatus(db, actor, device.name, "PENDING");
+    expect((await cancelTask({ db, actor: { ...actor, label: "ops@example.test (token ci)" } }, task.code)).message).toBe("Cancelled by ops@example.test (token ci)");
   });
 });
 
 describe("rerunTask", () => {
-  test.each(FINAL_STATUSES)("re-runs a %s task: same device, type and payload, linked both ways", (status) => {
-    const { actor, device } = setup();
-    const old = taskInStatus(db, actor, device.name, status, { type: "PING", payload: { host: "192.0.2.7", count: 9 } });
-    const { result: res, events } = capture(() => rerunTask(db, actor, old.code));
+  test.each(FINAL_STATUSES)("re-runs a %s task: same device, type and payload, linked both ways", async (status) => {
+    const { actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, status, { type: "PING", payload: { host: "192.0.2.7", count: 9 } });
+    const { result: res, events } = await capture(() => rerunTask({ db, actor }, old.code));
     expect(res.total).toBe(1);
     expect(res.tasks[0]).toMatchObject({ device: device.name, status: "PENDING" });
     const fresh = taskByCode(db, res.tasks[0].code);
@@ -69,185 +69,187 @@ describe("rerunTask", () => {
     expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([[fresh.code, null, "PENDING"]]);
     // The old task is final and untouched; the link back is found by query.
     expect(taskByCode(db, old.code)).toEqual(old);
-    expect(getTask(db, actor, old.code).reruns).toEqual([{ code: fresh.code, status: "PENDING" }]);
-    expect(getTask(db, actor, fresh.code)).toMatchObject({ rerunOf: old.code, reruns: [] });
+    expect((await getTask({ db, actor }, old.code)).reruns).toEqual([{ code: fresh.code, status: "PENDING" }]);
+    expect(await getTask({ db, actor }, fresh.code)).toMatchObject({ rerunOf: old.code, reruns: [] });
   });
 
-  test("several re-runs are listed oldest first", () => {
-    const { actor, device } = setup();
-    const old = taskInStatus(db, actor, device.name, "FAILED");
-    const first = rerunTask(db, actor, old.code).tasks[0].code;
-    cancelTask(db, actor, first);
-    const second = rerunTask(db, actor, old.code).tasks[0].code;
-    expect(getTask(db, actor, old.code).reruns).toEqual([
+  test("several re-runs are listed oldest first", async () => {
+    const { actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, "FAILED");
+    const first = (await rerunTask({ db, actor }, old.code)).tasks[0].code;
+    await cancelTask({ db, actor }, first);
+    const second = (await rerunTask({ db, actor }, old.code)).tasks[0].code;
+    expect((await getTask({ db, actor }, old.code)).reruns).toEqual([
       { code: first, status: "CANCELLED" },
       { code: second, status: "PENDING" },
     ]);
     // A re-run of a re-run links to its own parent.
-    expect(taskByCode(db, rerunTask(db, actor, first).tasks[0].code).rerunOf).toBe(first);
+    expect(taskByCode(db, (await rerunTask({ db, actor }, first)).tasks[0].code).rerunOf).toBe(first);
   });
 
-  test("a payload-less type re-runs with a null payload", () => {
-    const { actor, device } = setup();
-    const old = taskInStatus(db, actor, device.name, "COMPLETED", { type: "RESTART" });
-    const fresh = taskByCode(db, rerunTask(db, actor, old.code).tasks[0].code);
+  test("a payload-less type re-runs with a null payload", async () => {
+    const { actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, "COMPLETED", { type: "RESTART" });
+    const fresh = taskByCode(db, (await rerunTask({ db, actor }, old.code)).tasks[0].code);
     expect(fresh).toMatchObject({ type: "RESTART", payload: null, rerunOf: old.code });
   });
 
-  test.each(["SCHEDULED", "PENDING", "IN_PROGRESS"] as const)("refuses an open %s task with conflict", (status) => {
-    const { actor, device } = setup();
-    const task = taskInStatus(db, actor, device.name, status);
+  test.each(["SCHEDULED", "PENDING", "IN_PROGRESS"] as const)("refuses an open %s task with conflict", async (status) => {
+    const { actor, device } = await setup();
+    const task = await taskInStatus(db, actor, device.name, status);
     const before = countTasks(db);
-    expectDomainError(() => rerunTask(db, actor, task.code), "conflict");
+    await expectDomainError(() => rerunTask({ db, actor }, task.code), "conflict");
     expect(countTasks(db)).toBe(before);
     expect(taskByCode(db, task.code)).toEqual(task);
   });
 
-  test("refuses a task of a deleted device, even once its name is reused", () => {
-    const { org, actor, device } = setup();
-    const old = taskInStatus(db, actor, device.name, "COMPLETED");
-    deleteDevice(db, actor, device.id);
+  test("refuses a task of a deleted device, even once its name is reused", async () => {
+    const { org, actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, "COMPLETED");
+    await deleteDevice({ db, actor }, device.id);
     const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
-    expectDomainError(() => rerunTask(db, actor, old.code), "unprocessable");
-    createDevice(db, { organizationId: org.id, name: device.name, status: "ENABLED" });
-    const err = expectDomainError(() => rerunTask(db, actor, old.code), "unprocessable");
+    await expectDomainError(() => rerunTask({ db, actor }, old.code), "unprocessable");
+    await createDevice({ db }, { organizationId: org.id, name: device.name, status: "ENABLED" });
+    const err = await expectDomainError(() => rerunTask({ db, actor }, old.code), "unprocessable");
     expect(err.message).toContain(device.name);
     expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
   });
 
-  test("refuses a task of a now-DISABLED device", () => {
-    const { actor, device } = setup();
-    const old = taskInStatus(db, actor, device.name, "COMPLETED");
-    disableDevice(db, actor, device.id);
+  test("refuses a task of a now-DISABLED device", async () => {
+    const { actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, "COMPLETED");
+    await disableDevice({ db, actor }, device.id);
     const before = countTasks(db);
-    expectDomainError(() => rerunTask(db, actor, old.code), "unprocessable");
+    await expectDomainError(() => rerunTask({ db, actor }, old.code), "unprocessable");
     expect(countTasks(db)).toBe(before);
   });
 });
 
-describe("task codes", () => {
-  const { actor, device } = setup();
+describe("task codes", async () => {
+  const { actor, device } = await setup();
   const verbs = {
-    getTask: (code: unknown) => getTask(db, actor, code),
-    cancelTask: (code: unknown) => cancelTask(db, actor, code),
-    rerunTask: (code: unknown) => rerunTask(db, actor, code),
+    getTask: (code: unknown) => getTask({ db, actor }, code),
+    cancelTask: (code: unknown) => cancelTask({ db, actor }, code),
+    rerunTask: (code: unknown) => rerunTask({ db, actor }, code),
   };
 
-  test.each(Object.keys(verbs))("%s: malformed codes are invalid", (verb) => {
+  test.each(Object.keys(verbs))("%s: malformed codes are invalid", async (verb) => {
     const fn = verbs[verb as keyof typeof verbs];
     for (const bad of ["abc", "ABCDEFGHI", "", "abc-defg", "abcdefg ", 12345678, null, undefined]) {
-      expectDomainError(() => fn(bad), "invalid");
+      await expectDomainError(() => fn(bad), "invalid");
     }
   });
 
-  test.each(Object.keys(verbs))("%s: an unknown well-formed code is not_found", (verb) => {
+  test.each(Object.keys(verbs))("%s: an unknown well-formed code is not_found", async (verb) => {
     const fn = verbs[verb as keyof typeof verbs];
-    taskInStatus(db, actor, device.name, "COMPLETED");
-    const err = expectDomainError(() => fn("ZZZZzzz9"), "not_found");
+    await taskInStatus(db, actor, device.name, "COMPLETED");
+    const err = await expectDomainError(() => fn("ZZZZzzz9"), "not_found");
     expect(err.message).toContain("ZZZZzzz9");
   });
 
-  test("getTask is exact about case", () => {
-    const task = taskInStatus(db, actor, device.name, "PENDING");
+  test("getTask is exact about case", async () => {
+    const task = await taskInStatus(db, actor, device.name, "PENDING");
     const flipped = task.code.replace(/[a-zA-Z]/g, (c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()));
-    if (flipped !== task.code) expectDomainError(() => getTask(db, actor, flipped), "not_found");
-    expect(getTask(db, actor, task.code)).toMatchObject({ code: task.code, device: device.name, deviceStatus: "ENABLED", createdByEmail: actor.label });
+    if (flipped !== task.code) await expectDomainError(() => getTask({ db, actor }, flipped), "not_found");
+    expect(await getTask({ db, actor }, task.code)).toMatchObject({ code: task.code, device: device.name, deviceStatus: "ENABLED", createdByEmail: actor.label });
   });
 });
 
 describe("listTasks", () => {
-  test("newest first, with the device and organization names", () => {
-    const { org, actor } = makeOrg(db);
-    const [a, b] = makeDevices(db, org.id, 2, { prefix: "order" });
-    const codes = [a, b, a, b].map((d) => issueFanout(db, actor, { type: "SYNC", targets: { devices: [d.name] } }).tasks[0].code);
-    const { items, hasOlder, hasNewer } = listTasks(db, actor, {});
+  test("newest first, with the device and organization names", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [a, b] = await makeDevices(db, org.id, 2, { prefix: "order" });
+    const codes: string[] = [];
+    for (const d of [a, b, a, b]) codes.push((await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [d.name] } })).tasks[0].code);
+    const { items, hasOlder, hasNewer } = await listTasks({ db, actor }, {});
     expect(items.map((t) => t.code)).toEqual([...codes].reverse());
     expect(items.map((t) => t.device)).toEqual([b.name, a.name, b.name, a.name]);
     expect(items.every((t) => t.organization === org.name)).toBe(true);
     expect({ hasOlder, hasNewer }).toEqual({ hasOlder: false, hasNewer: false });
   });
 
-  test("filters by device substring, treating % and _ literally", () => {
-    const { org, actor } = makeOrg(db);
+  test("filters by device substring, treating % and _ literally", async () => {
+    const { org, actor } = await makeOrg(db);
     const names = ["edge_1", "edgeX1", "edge-1", "core.1"];
-    for (const name of names) createDevice(db, { organizationId: org.id, name, status: "ENABLED" });
-    const code = Object.fromEntries(names.map((n) => [n, issueFanout(db, actor, { type: "SYNC", targets: { devices: [n] } }).tasks[0].code]));
-    const shown = (device: string) => listTasks(db, actor, { filter: { device } }).items.map((t) => t.device).sort();
+    for (const name of names) await createDevice({ db }, { organizationId: org.id, name, status: "ENABLED" });
+    const code: Record<string, string> = {};
+    for (const n of names) code[n] = (await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [n] } })).tasks[0].code;
+    const shown = async (device: string) => (await listTasks({ db, actor }, { filter: { device } })).items.map((t) => t.device).sort();
 
-    expect(shown("edge")).toEqual(["edge-1", "edgeX1", "edge_1"].sort());
-    expect(shown("edge_1")).toEqual(["edge_1"]);
-    expect(shown("_")).toEqual(["edge_1"]);
-    expect(shown("%")).toEqual([]);
-    expect(shown("e%1")).toEqual([]);
-    expect(shown("core.")).toEqual(["core.1"]);
-    expect(shown("nothing-like-it")).toEqual([]);
-    expect(listTasks(db, actor, { filter: { device: "edge_1" } }).items.map((t) => t.code)).toEqual([code.edge_1]);
-    expect(pageTasks(db, actor, { filter: { device: "edge_1" }, page: 1, perPage: 10 }).total).toBe(1);
-    expect(pageTasks(db, actor, { filter: { device: "%" }, page: 1, perPage: 10 }).total).toBe(0);
+    expect(await shown("edge")).toEqual(["edge-1", "edgeX1", "edge_1"].sort());
+    expect(await shown("edge_1")).toEqual(["edge_1"]);
+    expect(await shown("_")).toEqual(["edge_1"]);
+    expect(await shown("%")).toEqual([]);
+    expect(await shown("e%1")).toEqual([]);
+    expect(await shown("core.")).toEqual(["core.1"]);
+    expect(await shown("nothing-like-it")).toEqual([]);
+    expect((await listTasks({ db, actor }, { filter: { device: "edge_1" } })).items.map((t) => t.code)).toEqual([code.edge_1]);
+    expect((await pageTasks({ db, actor }, { filter: { device: "edge_1" }, page: 1, perPage: 10 })).total).toBe(1);
+    expect((await pageTasks({ db, actor }, { filter: { device: "%" }, page: 1, perPage: 10 })).total).toBe(0);
   });
 
-  test("filters by type, status and fan-out, alone and together", () => {
-    const { org, actor } = makeOrg(db);
-    const ds = makeDevices(db, org.id, 3, { prefix: "flt" });
-    const syncAll = issueFanout(db, actor, { type: "SYNC", targets: { all: true } });
-    const ping = issueFanout(db, actor, { type: "PING", payload: { host: "h" }, targets: { devices: [ds[0].name, ds[1].name] } });
-    cancelTask(db, actor, ping.tasks[0].code);
-    const codes = (filter: object) => listTasks(db, actor, { filter }).items.map((t) => t.code).sort();
+  test("filters by type, status and fan-out, alone and together", async () => {
+    const { org, actor } = await makeOrg(db);
+    const ds = await makeDevices(db, org.id, 3, { prefix: "flt" });
+    const syncAll = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
+    const ping = await issueFanout({ db, actor }, { type: "PING", payload: { host: "h" }, targets: { devices: [ds[0].name, ds[1].name] } });
+    await cancelTask({ db, actor }, ping.tasks[0].code);
+    const codes = async (filter: object) => (await listTasks({ db, actor }, { filter })).items.map((t) => t.code).sort();
 
-    expect(codes({ type: "SYNC" })).toEqual(syncAll.tasks.map((t) => t.code).sort());
-    expect(codes({ type: "PING" })).toEqual(ping.tasks.map((t) => t.code).sort());
-    expect(codes({ status: "CANCELLED" })).toEqual([ping.tasks[0].code]);
-    expect(codes({ status: "PENDING" })).toHaveLength(4);
-    expect(codes({ type: "PING", status: "PENDING" })).toEqual([ping.tasks[1].code]);
-    expect(codes({ fanout: ping.fanout })).toEqual(ping.tasks.map((t) => t.code).sort());
-    expect(codes({ fanout: syncAll.fanout, device: ds[2].name })).toEqual([syncAll.tasks.find((t) => t.device === ds[2].name)!.code]);
-    expect(codes({ fanout: "ZZZZZZZZ" })).toEqual([]);
-    expect(codes({ type: "REBOOT" })).toEqual([]);
-    expect(pageTasks(db, actor, { filter: { type: "SYNC" }, page: 1, perPage: 2 })).toMatchObject({ total: 3, pages: 2 });
+    expect(await codes({ type: "SYNC" })).toEqual(syncAll.tasks.map((t) => t.code).sort());
+    expect(await codes({ type: "PING" })).toEqual(ping.tasks.map((t) => t.code).sort());
+    expect(await codes({ status: "CANCELLED" })).toEqual([ping.tasks[0].code]);
+    expect(await codes({ status: "PENDING" })).toHaveLength(4);
+    expect(await codes({ type: "PING", status: "PENDING" })).toEqual([ping.tasks[1].code]);
+    expect(await codes({ fanout: ping.fanout })).toEqual(ping.tasks.map((t) => t.code).sort());
+    expect(await codes({ fanout: syncAll.fanout, device: ds[2].name })).toEqual([syncAll.tasks.find((t) => t.device === ds[2].name)!.code]);
+    expect(await codes({ fanout: "ZZZZZZZZ" })).toEqual([]);
+    expect(await codes({ type: "REBOOT" })).toEqual([]);
+    expect(await pageTasks({ db, actor }, { filter: { type: "SYNC" }, page: 1, perPage: 2 })).toMatchObject({ total: 3, pages: 2 });
   });
 
-  test("invalid filters are invalid, naming the field", () => {
-    const { actor } = setup();
+  test("invalid filters are invalid, naming the field", async () => {
+    const { actor } = await setup();
     for (const [filter, field] of [
       [{ status: "DONE" }, "status"],
       [{ type: "FORMAT" }, "type"],
       [{ fanout: "short" }, "fanout"],
       [{ device: "x".repeat(65) }, "device"],
     ] as const) {
-      const err = expectDomainError(() => listTasks(db, actor, { filter }), "invalid");
+      const err = await expectDomainError(() => listTasks({ db, actor }, { filter }), "invalid");
       expect(Object.keys(err.fieldErrors ?? {})).toEqual([field]);
-      expectDomainError(() => pageTasks(db, actor, { filter, page: 1, perPage: 10 }), "invalid");
+      await expectDomainError(() => pageTasks({ db, actor }, { filter, page: 1, perPage: 10 }), "invalid");
     }
-    for (const s of TASK_STATUSES) expect(() => listTasks(db, actor, { filter: { status: s } })).not.toThrow();
+    for (const s of TASK_STATUSES) await expect(listTasks({ db, actor }, { filter: { status: s } })).resolves.not.toThrow();
   });
 
-  test("keyset pages over 75 tasks at limit 30: forward with before, back with after", () => {
-    const { org, actor } = makeOrg(db);
-    makeDevices(db, org.id, 75, { prefix: "page" });
-    issueFanout(db, actor, { type: "SYNC", targets: { all: true } });
+  test("keyset pages over 75 tasks at limit 30: forward with before, back with after", async () => {
+    const { org, actor } = await makeOrg(db);
+    await makeDevices(db, org.id, 75, { prefix: "page" });
+    await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
     const all = db.select({ id: tasks.id, code: tasks.code }).from(tasks).where(eq(tasks.organizationId, org.id)).orderBy(desc(tasks.id)).all();
     expect(all).toHaveLength(75);
     const ids = (items: { id: number }[]) => items.map((t) => t.id);
     const expected = [all.slice(0, 30), all.slice(30, 60), all.slice(60)].map(ids);
 
-    const p1 = listTasks(db, actor, { limit: 30 });
+    const p1 = await listTasks({ db, actor }, { limit: 30 });
     expect(ids(p1.items)).toEqual(expected[0]);
     expect([p1.hasNewer, p1.hasOlder]).toEqual([false, true]);
 
-    const p2 = listTasks(db, actor, { limit: 30, cursor: { before: p1.items.at(-1)!.id } });
+    const p2 = await listTasks({ db, actor }, { limit: 30, cursor: { before: p1.items.at(-1)!.id } });
     expect(ids(p2.items)).toEqual(expected[1]);
     expect([p2.hasNewer, p2.hasOlder]).toEqual([true, true]);
 
-    const p3 = listTasks(db, actor, { limit: 30, cursor: { before: p2.items.at(-1)!.id } });
+    const p3 = await listTasks({ db, actor }, { limit: 30, cursor: { before: p2.items.at(-1)!.id } });
     expect(ids(p3.items)).toEqual(expected[2]);
     expect(p3.items).toHaveLength(15);
     expect([p3.hasNewer, p3.hasOlder]).toEqual([true, false]);
 
-    const b2 = listTasks(db, actor, { limit: 30, cursor: { after: p3.items[0].id } });
+    const b2 = await listTasks({ db, actor }, { limit: 30, cursor: { after: p3.items[0].id } });
     expect(ids(b2.items)).toEqual(expected[1]);
     expect([b2.hasNewer, b2.hasOlder]).toEqual([true, true]);
 
-    const b1 = listTasks(db, actor, { limit: 30, cursor: { after: b2.items[0].id } });
+    const b1 = await listTasks({ db, actor }, { limit: 30, cursor: { after: b2.items[0].id } });
     expect(ids(b1.items)).toEqual(expected[0]);
     expect([b1.hasNewer, b1.hasOlder]).toEqual([false, true]);
 
@@ -255,22 +257,22 @@ describe("listTasks", () => {
     expect([...p1.items, ...p2.items, ...p3.items].map((t) => t.code)).toEqual(all.map((t) => t.code));
 
     // Offset pages agree.
-    const o2 = pageTasks(db, actor, { page: 2, perPage: 30 });
+    const o2 = await pageTasks({ db, actor }, { page: 2, perPage: 30 });
     expect(ids(o2.items)).toEqual(expected[1]);
     expect(o2).toMatchObject({ total: 75, pages: 3, page: 2, perPage: 30 });
-    expect(ids(pageTasks(db, actor, { page: 3, perPage: 30 }).items)).toEqual(expected[2]);
+    expect(ids((await pageTasks({ db, actor }, { page: 3, perPage: 30 })).items)).toEqual(expected[2]);
   });
 
-  test("keyset paging respects filters", () => {
-    const { org, actor } = makeOrg(db);
-    const ds = makeDevices(db, org.id, 10, { prefix: "kf" });
+  test("keyset paging respects filters", async () => {
+    const { org, actor } = await makeOrg(db);
+    const ds = await makeDevices(db, org.id, 10, { prefix: "kf" });
     for (const d of ds) {
-      issueFanout(db, actor, { type: "SYNC", targets: { devices: [d.name] } });
-      issueFanout(db, actor, { type: "BACKUP", targets: { devices: [d.name] } });
+      await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [d.name] } });
+      await issueFanout({ db, actor }, { type: "BACKUP", targets: { devices: [d.name] } });
     }
-    const p1 = listTasks(db, actor, { filter: { type: "BACKUP" }, limit: 4 });
-    const p2 = listTasks(db, actor, { filter: { type: "BACKUP" }, limit: 4, cursor: { before: p1.items.at(-1)!.id } });
-    const p3 = listTasks(db, actor, { filter: { type: "BACKUP" }, limit: 4, cursor: { before: p2.items.at(-1)!.id } });
+    const p1 = await listTasks({ db, actor }, { filter: { type: "BACKUP" }, limit: 4 });
+    const p2 = await listTasks({ db, actor }, { filter: { type: "BACKUP" }, limit: 4, cursor: { before: p1.items.at(-1)!.id } });
+    const p3 = await listTasks({ db, actor }, { filter: { type: "BACKUP" }, limit: 4, cursor: { before: p2.items.at(-1)!.id } });
     const seen = [...p1.items, ...p2.items, ...p3.items];
     expect(seen).toHaveLength(10);
     expect(seen.every((t) => t.type === "BACKUP")).toBe(true);
@@ -280,16 +282,16 @@ describe("listTasks", () => {
 });
 
 describe("device deletion", () => {
-  test("finishes open tasks, keeps final ones, and shows the name as name__deleted__", () => {
-    const { org, actor, device } = setup();
-    const scheduled = taskInStatus(db, actor, device.name, "SCHEDULED");
-    const pending = taskInStatus(db, actor, device.name, "PENDING");
-    const running = taskInStatus(db, actor, device.name, "IN_PROGRESS");
-    const done = taskInStatus(db, actor, device.name, "COMPLETED");
-    const [bystander] = makeDevices(db, org.id, 1, { prefix: "by" });
-    const other = taskInStatus(db, actor, bystander.name, "PENDING");
+  test("finishes open tasks, keeps final ones, and shows the name as name__deleted__", async () => {
+    const { org, actor, device } = await setup();
+    const scheduled = await taskInStatus(db, actor, device.name, "SCHEDULED");
+    const pending = await taskInStatus(db, actor, device.name, "PENDING");
+    const running = await taskInStatus(db, actor, device.name, "IN_PROGRESS");
+    const done = await taskInStatus(db, actor, device.name, "COMPLETED");
+    const [bystander] = await makeDevices(db, org.id, 1, { prefix: "by" });
+    const other = await taskInStatus(db, actor, bystander.name, "PENDING");
 
-    const { events } = capture(() => deleteDevice(db, actor, device.id));
+    const { events } = await capture(() => deleteDevice({ db, actor }, device.id));
 
     expect(taskByCode(db, scheduled.code)).toMatchObject({ status: "CANCELLED", message: "Device deleted" });
     expect(taskByCode(db, pending.code)).toMatchObject({ status: "CANCELLED", message: "Device deleted" });
@@ -312,77 +314,77 @@ describe("device deletion", () => {
 
     const shownAs = `${device.name}__deleted__`;
     for (const t of [scheduled, pending, running, done]) {
-      const detail = getTask(db, actor, t.code);
+      const detail = await getTask({ db, actor }, t.code);
       expect(detail.device).toBe(shownAs);
     }
-    const listed = listTasks(db, actor, {}).items.filter((t) => t.deviceId === device.id);
+    const listed = (await listTasks({ db, actor }, {})).items.filter((t) => t.deviceId === device.id);
     expect(listed).toHaveLength(4);
     expect(listed.every((t) => t.device === shownAs)).toBe(true);
-    expect(listTasks(db, actor, { filter: { device: "__deleted__" } }).items.map((t) => t.deviceId)).toEqual(Array(4).fill(device.id));
+    expect((await listTasks({ db, actor }, { filter: { device: "__deleted__" } })).items.map((t) => t.deviceId)).toEqual(Array(4).fill(device.id));
 
     const row = db.select().from(devices).where(eq(devices.id, device.id)).get()!;
     expect(row.deletedAt).toBeInstanceOf(Date);
     expect(row.online).toBe(false);
-    expect(listDevices(db, actor).map((d) => d.id)).not.toContain(device.id);
+    expect((await listDevices({ db, actor })).map((d) => d.id)).not.toContain(device.id);
   });
 
-  test("the name can be reused by a new device; old and new tasks keep their own names", () => {
-    const { org, actor, device } = setup();
-    const old = taskInStatus(db, actor, device.name, "COMPLETED");
-    deleteDevice(db, actor, device.id);
-    expectDomainError(() => issueFanout(db, actor, { type: "SYNC", targets: { devices: [device.name] } }), "unprocessable");
-    const reborn = createDevice(db, { organizationId: org.id, name: device.name, status: "ENABLED" });
+  test("the name can be reused by a new device; old and new tasks keep their own names", async () => {
+    const { org, actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, "COMPLETED");
+    await deleteDevice({ db, actor }, device.id);
+    await expectDomainError(() => issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [device.name] } }), "unprocessable");
+    const reborn = await createDevice({ db }, { organizationId: org.id, name: device.name, status: "ENABLED" });
     expect(reborn.id).not.toBe(device.id);
-    const res = issueFanout(db, actor, { type: "SYNC", targets: { devices: [device.name] } });
+    const res = await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [device.name] } });
     expect(taskByCode(db, res.tasks[0].code).deviceId).toBe(reborn.id);
-    expect(getTask(db, actor, res.tasks[0].code).device).toBe(device.name);
-    expect(getTask(db, actor, old.code).device).toBe(`${device.name}__deleted__`);
-    expect(listTasks(db, actor, { filter: { device: device.name } }).items.map((t) => t.device)).toEqual([device.name, `${device.name}__deleted__`]);
+    expect((await getTask({ db, actor }, res.tasks[0].code)).device).toBe(device.name);
+    expect((await getTask({ db, actor }, old.code)).device).toBe(`${device.name}__deleted__`);
+    expect((await listTasks({ db, actor }, { filter: { device: device.name } })).items.map((t) => t.device)).toEqual([device.name, `${device.name}__deleted__`]);
     // A second live device of that name is still refused.
-    expectDomainError(() => createDevice(db, { organizationId: org.id, name: device.name, status: "ENABLED" }), "conflict");
+    await expectDomainError(() => createDevice({ db }, { organizationId: org.id, name: device.name, status: "ENABLED" }), "conflict");
   });
 
-  test("a deleted device cannot be deleted again or renamed", () => {
-    const { actor, device } = setup();
-    deleteDevice(db, actor, device.id);
-    expectDomainError(() => deleteDevice(db, actor, device.id), "not_found");
-    expectDomainError(() => renameDevice(db, actor, device.id, "phoenix"), "not_found");
+  test("a deleted device cannot be deleted again or renamed", async () => {
+    const { actor, device } = await setup();
+    await deleteDevice({ db, actor }, device.id);
+    await expectDomainError(() => deleteDevice({ db, actor }, device.id), "not_found");
+    await expectDomainError(() => renameDevice({ db, actor }, device.id, "phoenix"), "not_found");
   });
 });
 
 describe("device rename", () => {
-  test("to a live device's name is a conflict and changes nothing", () => {
-    const { org, actor } = makeOrg(db);
-    const [a, b] = makeDevices(db, org.id, 2, { prefix: "rn" });
-    const { events } = capture(() => expectDomainError(() => renameDevice(db, actor, a.id, b.name), "conflict"));
+  test("to a live device's name is a conflict and changes nothing", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [a, b] = await makeDevices(db, org.id, 2, { prefix: "rn" });
+    const { events } = await capture(() => expectDomainError(() => renameDevice({ db, actor }, a.id, b.name), "conflict"));
     expect(events).toEqual([]);
     expect(db.select().from(devices).where(eq(devices.id, a.id)).get()!.name).toBe(a.name);
   });
 
-  test("to a deleted device's name is allowed, and the task list shows the new name", () => {
-    const { org, actor } = makeOrg(db);
-    const [a, b] = makeDevices(db, org.id, 2, { prefix: "rd" });
-    const task = taskInStatus(db, actor, a.name, "PENDING");
-    deleteDevice(db, actor, b.id);
-    renameDevice(db, actor, a.id, b.name);
-    expect(getTask(db, actor, task.code).device).toBe(b.name);
-    expect(listTasks(db, actor, { filter: { device: b.name } }).items.map((t) => t.device).sort()).toEqual([b.name]);
+  test("to a deleted device's name is allowed, and the task list shows the new name", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [a, b] = await makeDevices(db, org.id, 2, { prefix: "rd" });
+    const task = await taskInStatus(db, actor, a.name, "PENDING");
+    await deleteDevice({ db, actor }, b.id);
+    await renameDevice({ db, actor }, a.id, b.name);
+    expect((await getTask({ db, actor }, task.code)).device).toBe(b.name);
+    expect((await listTasks({ db, actor }, { filter: { device: b.name } })).items.map((t) => t.device).sort()).toEqual([b.name]);
   });
 
-  test.each(["", "has space", "-leading", "x__deleted__", "x".repeat(65)])("to %j is invalid", (name) => {
-    const { actor, device } = setup();
-    expectDomainError(() => renameDevice(db, actor, device.id, name), "invalid");
+  test.each(["", "has space", "-leading", "x__deleted__", "x".repeat(65)])("to %j is invalid", async (name) => {
+    const { actor, device } = await setup();
+    await expectDomainError(() => renameDevice({ db, actor }, device.id, name), "invalid");
     expect(db.select().from(devices).where(eq(devices.id, device.id)).get()!.name).toBe(device.name);
   });
 });
 
 describe("listDevices", () => {
-  test("the query is a substring, treating _ and % literally", () => {
-    const { org, actor } = makeOrg(db);
-    for (const name of ["edge_1", "edgeX1", "core-1"]) createDevice(db, { organizationId: org.id, name, status: "ENABLED" });
-    const q = (query: string) => listDevices(db, actor, { query }).map((d) => d.name);
-    expect(q("edge")).toEqual(["edgeX1", "edge_1"]);
-    expect(q("%")).toEqual([]);
-    expect(q("edge_1")).toEqual(["edge_1"]);
+  test("the query is a substring, treating _ and % literally", async () => {
+    const { org, actor } = await makeOrg(db);
+    for (const name of ["edge_1", "edgeX1", "core-1"]) await createDevice({ db }, { organizationId: org.id, name, status: "ENABLED" });
+    const q = async (query: string) => (await listDevices({ db, actor }, { query })).map((d) => d.name);
+    expect(await q("edge")).toEqual(["edgeX1", "edge_1"]);
+    expect(await q("%")).toEqual([]);
+    expect(await q("edge_1")).toEqual(["edge_1"]);
   });
 });

@@ -3,7 +3,7 @@
 import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { z } from "zod";
-import { getDb } from "@/db/client";
+import { dbContext } from "@/app/_lib/context";
 import { formFields } from "@/app/_lib/form";
 import { getAuth } from "@/lib/auth/auth";
 import { hasAnyUser } from "@/lib/auth/users";
@@ -14,8 +14,8 @@ export type SetupState = { message?: string; fieldErrors?: FieldErrors } | undef
 
 /** Creates the first ADMIN and organization; refused once any user exists. */
 export async function setupAction(_prev: SetupState, formData: FormData): Promise<SetupState> {
-  const db = getDb();
-  if (hasAnyUser(db)) redirect("/sign-in");
+  const ctx = dbContext();
+  if (await hasAnyUser(ctx)) redirect("/sign-in");
   let input: z.output<typeof setupSchema>;
   try {
     input = formFields(setupSchema, formData);
@@ -24,7 +24,7 @@ export async function setupAction(_prev: SetupState, formData: FormData): Promis
     return { message: e.fieldErrors ? "Check the highlighted fields" : e.message, fieldErrors: e.fieldErrors };
   }
   try {
-    await setupInstance(db, input);
+    await setupInstance(ctx, input);
     await getAuth().api.signInEmail({ body: { email: input.email, password: input.password }, headers: await headers() });
   } catch (e) {
     if (isDomainError(e)) return { message: e.message, fieldErrors: e.fieldErrors };

@@ -1,14 +1,14 @@
 import type { Metadata } from "next";
 import { redirect } from "next/navigation";
-import { getDb } from "@/db/client";
+import { dbContext } from "@/app/_lib/context";
 import { hasAnyUser } from "@/lib/auth/users";
 import { SetupForm } from "./setup-form";
 
 export const metadata: Metadata = { title: "Set up" };
 export const dynamic = "force-dynamic";
 
-export default function SetupPage() {
-  if (hasAnyUser(getDb())) redirect("/sign-in");
+export default async function SetupPage() {
+  if (await hasAnyUser(dbContext())) redirect("/sign-in");
   return (
     <>
       <h1 className="text-lg font-semibold">Set up Taskwire</h1>

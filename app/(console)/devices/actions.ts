@@ -2,7 +2,6 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
-import { getDb } from "@/db/client";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
 import { formFields, noArguments } from "@/app/_lib/form";
 import { approveDevice, deleteDevice, disableDevice, enableDevice, renameDevice } from "@/lib/devices/devices";
@@ -21,8 +20,8 @@ export type IssuedDeviceTask = { code: string; type: string };
 export type IssuedFanout = { fanout: string; total: number };
 
 async function setStatus(verb: typeof approveDevice, formData: FormData): Promise<ActionResult> {
-  const result = await runAction((actor) => {
-    verb(getDb(), actor, formFields(idForm, formData).id);
+  const result = await runAction(async (ctx) => {
+    await verb(ctx, formFields(idForm, formData).id);
     return undefined;
   });
   // Disabling cancels what was waiting for the device.
@@ -46,9 +45,9 @@ export async function disableDeviceAction(formData: FormData) {
 }
 
 export async function renameDeviceAction(formData: FormData): Promise<ActionResult> {
-  const result = await runAction((actor) => {
+  const result = await runAction(async (ctx) => {
     const { id, name } = formFields(renameForm, formData);
-    renameDevice(getDb(), actor, id, name);
+    await renameDevice(ctx, id, name);
     return undefined;
   });
   if (result.ok) {
@@ -59,8 +58,8 @@ export async function renameDeviceAction(formData: FormData): Promise<ActionResu
 }
 
 export async function deleteDeviceAction(formData: FormData): Promise<ActionResult> {
-  const result = await runAction((actor) => {
-    deleteDevice(getDb(), actor, formFields(idForm, formData).id);
+  const result = await runAction(async (ctx) => {
+    await deleteDevice(ctx, formFields(idForm, formData).id);
     return undefined;
   });
   if (result.ok) {
@@ -73,10 +72,10 @@ export async function deleteDeviceAction(formData: FormData): Promise<ActionResu
 
 /** Sync, Restart or Ping one device: a fan-out of one, answered with its task's code. */
 export async function issueDeviceTaskAction(formData: FormData): Promise<ActionResult<IssuedDeviceTask>> {
-  const result = await runAction((actor) => {
+  const result = await runAction(async (ctx) => {
     const f = formFields(deviceTaskForm, formData);
     const payload = f.type === "PING" ? { host: f.host, ...(f.count ? { count: f.count } : {}) } : undefined;
-    const r = issueFanout(getDb(), actor, { type: f.type, payload, targets: { devices: [f.device] } });
+    const r = await issueFanout(ctx, { type: f.type, payload, targets: { devices: [f.device] } });
     return { code: r.tasks[0].code, type: f.type };
   });
   if (result.ok) revalidatePath("/tasks");
@@ -84,9 +83,9 @@ export async function issueDeviceTaskAction(formData: FormData): Promise<ActionR
 }
 
 export async function syncAllAction(...args: unknown[]): Promise<ActionResult<IssuedFanout>> {
-  const result = await runAction((actor) => {
+  const result = await runAction(async (ctx) => {
     noArguments(args);
-    const r = issueFanout(getDb(), actor, { type: "SYNC", targets: { all: true } });
+    const r = await issueFanout(ctx, { type: "SYNC", targets: { all: true } });
     return { fanout: r.fanout, total: r.total };
   });
   if (result.ok) revalidatePath("/tasks");

@@ -1,12 +1,11 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { z } from "zod";
-import { getDb } from "@/db/client";
 import { EmptyState } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
 import { DeviceStatusBadge } from "@/app/_components/status-badge";
-import { requirePageContext } from "@/app/_lib/context";
+import { actorContext, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/rules/roles";
 import { DEVICE_NAME_MAX } from "@/rules/devices";
 import { listDevices, type DeviceRow as Device } from "@/lib/devices/devices";
@@ -65,11 +64,11 @@ function Cells({ d }: { d: Device }) {
 
 export default async function DevicesPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const ctx = await requirePageContext();
-  const db = getDb();
+  const verbCtx = actorContext(ctx.actor);
   const raw = (await searchParams).q;
   const query = querySchema.parse(Array.isArray(raw) ? raw[0] : raw) || undefined;
-  const all = listDevices(db, ctx.actor);
-  const rows = query ? listDevices(db, ctx.actor, { query }) : all;
+  const all = await listDevices(verbCtx);
+  const rows = query ? await listDevices(verbCtx, { query }) : all;
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const enabled = all.filter((d) => d.status === "ENABLED").length;
   const pending = all.filter((d) => d.status === "PENDING").length;

@@ -2,7 +2,6 @@
 
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
-import { getDb } from "@/db/client";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
 // Every action's arguments are parsed here: anything but a form is refused as invalid.
 import { formFields as fields, noArguments } from "@/app/_lib/form";
@@ -36,9 +35,9 @@ function done<T>(result: ActionResult<T>): ActionResult<T> {
 
 export async function setAutoApproveAction(_prev: ActionResult<boolean> | undefined, formData: FormData): Promise<ActionResult<boolean>> {
   return done(
-    await runAction((actor) => {
+    await runAction(async (ctx) => {
       const value = fields(autoApproveForm, formData);
-      setAutoApprove(getDb(), actor, value);
+      await setAutoApprove(ctx, value);
       return value;
     }),
   );
@@ -46,17 +45,17 @@ export async function setAutoApproveAction(_prev: ActionResult<boolean> | undefi
 
 export async function rotateRegistrationTokenAction(...args: unknown[]): Promise<ActionResult> {
   return done(
-    await runAction((actor) => {
+    await runAction(async (ctx) => {
       noArguments(args);
-      rotateRegistrationToken(getDb(), actor);
+      await rotateRegistrationToken(ctx);
       return undefined;
     }),
   );
 }
 
 export async function setMemberRoleAction(_prev: ActionResult | undefined, formData: FormData): Promise<ActionResult> {
-  const result = await runAction((actor) => {
-    setMemberRole(getDb(), actor, fields(memberRoleForm, formData));
+  const result = await runAction(async (ctx) => {
+    await setMemberRole(ctx, fields(memberRoleForm, formData));
     return undefined;
   });
   // A demoted user's pages (and the header's role) change too.
@@ -65,8 +64,8 @@ export async function setMemberRoleAction(_prev: ActionResult | undefined, formD
 }
 
 export async function removeMemberAction(_prev: ActionResult | undefined, formData: FormData): Promise<ActionResult> {
-  const result = await runAction((actor) => {
-    removeMember(getDb(), actor, fields(memberForm, formData).memberId);
+  const result = await runAction(async (ctx) => {
+    await removeMember(ctx, fields(memberForm, formData).memberId);
     return undefined;
   });
   if (result.ok) revalidatePath("/", "layout");
@@ -81,8 +80,8 @@ export type Invited = { secret: string; email: string; role: string; expiresAt: 
  */
 export async function inviteMemberAction(_prev: ActionResult<Invited> | undefined, formData: FormData): Promise<ActionResult<Invited>> {
   return done(
-    await runAction((actor) => {
-      const r = inviteMember(getDb(), actor, fields(inviteForm, formData));
+    await runAction(async (ctx) => {
+      const r = await inviteMember(ctx, fields(inviteForm, formData));
       return { secret: r.secret, email: r.email, role: r.role, expiresAt: r.expiresAt.toISOString() };
     }),
   );
@@ -90,27 +89,27 @@ export async function inviteMemberAction(_prev: ActionResult<Invited> | undefine
 
 export async function revokeInvitationAction(_prev: ActionResult | undefined, formData: FormData): Promise<ActionResult> {
   return done(
-    await runAction((actor) => {
-      revokeInvitation(getDb(), actor, fields(invitationIdForm, formData).id);
+    await runAction(async (ctx) => {
+      await revokeInvitation(ctx, fields(invitationIdForm, formData).id);
       return undefined;
     }),
   );
 }
 
 export async function endMemberSessionsAction(_prev: ActionResult<{ ended: number }> | undefined, formData: FormData): Promise<ActionResult<{ ended: number }>> {
-  return done(await runAction((actor) => endMemberSessions(getDb(), actor, fields(memberForm, formData).memberId)));
+  return done(await runAction((ctx) => endMemberSessions(ctx, fields(memberForm, formData).memberId)));
 }
 
 export type CreatedToken = { secret: string; name: string; role: string };
 
 export async function createApiTokenAction(_prev: ActionResult<CreatedToken> | undefined, formData: FormData): Promise<ActionResult<CreatedToken>> {
-  return done(await runAction((actor) => createApiToken(getDb(), actor, fields(tokenForm, formData))));
+  return done(await runAction((ctx) => createApiToken(ctx, fields(tokenForm, formData))));
 }
 
 export async function revokeApiTokenAction(_prev: ActionResult | undefined, formData: FormData): Promise<ActionResult> {
   return done(
-    await runAction((actor) => {
-      revokeApiToken(getDb(), actor, fields(tokenIdForm, formData).id);
+    await runAction(async (ctx) => {
+      await revokeApiToken(ctx, fields(tokenIdForm, formData).id);
       return undefined;
     }),
   );

@@ -1,9 +1,8 @@
 import type { Metadata } from "next";
-import { getDb } from "@/db/client";
 import { Card, EmptyState, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
-import { requirePageContext } from "@/app/_lib/context";
+import { actorContext, requirePageContext } from "@/app/_lib/context";
 import { listInvitations } from "@/lib/orgs/invitations";
 import { getOrganization, listApiTokens, listMembers } from "@/lib/orgs/orgs";
 import { AutoApproveForm, RegistrationToken } from "./enrollment";
@@ -36,12 +35,12 @@ function TableHead({ columns, actions = false }: { columns: string[]; actions?: 
 
 export default async function SettingsPage() {
   const ctx = await requirePageContext();
-  const db = getDb();
+  const verbCtx = actorContext(ctx.actor);
   const isAdmin = ctx.actor.role === "ADMIN";
-  const org = getOrganization(db, ctx.actor);
-  const members = listMembers(db, ctx.actor);
-  const tokens = isAdmin ? listApiTokens(db, ctx.actor) : [];
-  const invitations = isAdmin ? listInvitations(db, ctx.actor) : [];
+  const org = await getOrganization(verbCtx);
+  const members = await listMembers(verbCtx);
+  const tokens = isAdmin ? await listApiTokens(verbCtx) : [];
+  const invitations = isAdmin ? await listInvitations(verbCtx) : [];
 
   return (
     <div className="space-y-5">

@@ -3,7 +3,6 @@
 import { revalidatePath } from "next/cache";
 import { redirect } from "next/navigation";
 import { z } from "zod";
-import { getDb } from "@/db/client";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
 import { argument, formFields } from "@/app/_lib/form";
 import { ValidationError } from "@/lib/errors";
@@ -69,12 +68,12 @@ const issueFormSchema = z
 export type { IssueSummary };
 
 export async function issueTaskAction(_prev: ActionResult<IssueSummary> | undefined, formData: FormData): Promise<ActionResult<IssueSummary>> {
-  const result = await runAction((actor) => {
+  const result = await runAction(async (ctx) => {
     const { key, input } = formFields(issueFormSchema, formData);
     if (input.scheduledAt === "") throw new ValidationError("Pick the time to run at", { scheduledAt: ["Pick the time to run at"] });
     // With the form's key, a double submit or a retry after a lost answer issues once.
-    if (key) return issueFanoutOnce(getDb(), actor, input, key);
-    const r = issueFanout(getDb(), actor, input);
+    if (key) return issueFanoutOnce(ctx, input, key);
+    const r = await issueFanout(ctx, input);
     return { fanout: r.fanout, total: r.total, first: r.tasks[0].code, replayed: false };
   });
   if (result.ok) {
@@ -88,8 +87,8 @@ export async function issueTaskAction(_prev: ActionResult<IssueSummary> | undefi
 }
 
 export async function cancelTaskAction(code: string): Promise<ActionResult> {
-  const result = await runAction((actor) => {
-    cancelTask(getDb(), actor, argument(taskCodeSchema, code));
+  const result = await runAction(async (ctx) => {
+    await cancelTask(ctx, argument(taskCodeSchema, code));
     return undefined;
   });
   if (result.ok) revalidatePath(`/tasks/${code}`);
@@ -97,7 +96,7 @@ export async function cancelTaskAction(code: string): Promise<ActionResult> {
 }
 
 export async function rerunTaskAction(code: string): Promise<ActionResult> {
-  const result = await runAction((actor) => rerunTask(getDb(), actor, argument(taskCodeSchema, code)).tasks[0].code);
+  const result = await runAction(async (ctx) => (await rerunTask(ctx, argument(taskCodeSchema, code))).tasks[0].code);
   if (!result.ok) return result;
   redirect(`/tasks/${result.data}`);
 }

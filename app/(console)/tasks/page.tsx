@@ -1,8 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { getDb } from "@/db/client";
 import { Alert } from "@/app/_components/card";
-import { renderId, requirePageContext } from "@/app/_lib/context";
+import { actorContext, dbContext, renderId, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/rules/roles";
 import { listOus } from "@/lib/devices/devices";
 import { isDomainError } from "@/lib/errors";
@@ -20,18 +19,19 @@ const PAGE_SIZE = 30;
 
 export default async function TasksPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const ctx = await requirePageContext();
-  const db = getDb();
+  const verbCtx = actorContext(ctx.actor);
   const { filter, position } = pickFilter(await searchParams);
-  let list: ReturnType<typeof listTasks> | null = null;
+  let list: Awaited<ReturnType<typeof listTasks>> | null = null;
   let error: string | null = null;
   try {
-    list = listTasks(db, ctx.actor, { filter, cursor: position, limit: PAGE_SIZE });
+    list = await listTasks(verbCtx, { filter, cursor: position, limit: PAGE_SIZE });
   } catch (e) {
     if (!isDomainError(e)) throw e;
     error = e.message;
   }
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
-  const fanouts = activeFanouts(db, ctx.actor);
+  const fanouts = await activeFanouts(verbCtx);
+  const ous = canWrite ? (await listOus(dbContext(), ctx.actor.organizationId)).map((o) => o.name) : [];
   const filtered = Object.values(filter).some(Boolean);
 
   const heading = (
@@ -51,7 +51,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
             </span>
           </summary>
           <div className="border-t border-slate-100">
-            <IssueForm ous={listOus(db, ctx.actor.organizationId).map((o) => o.name)} />
+            <IssueForm ous={ous} />
           </div>
         </details>
       )}

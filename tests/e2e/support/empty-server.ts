@@ -1,6 +1,6 @@
 // A second console on an empty database, for the pages the demo server never shows: the
 // first-run setup, and a user who belongs to no organization.
-import { openDatabase } from "../../../db/client";
+import { closeDatabase, openDatabase } from "../../../db/client";
 import { createUser } from "../../../lib/auth/users";
 import { startTestServer, type TestServer } from "../../support/server";
 
@@ -12,8 +12,8 @@ export async function startEmptyServer(): Promise<TestServer> {
 export async function addLoneUser(server: TestServer, email: string, password: string): Promise<void> {
   const db = openDatabase(server.dbFile);
   try {
-    await createUser(db, { email, name: "Lone user", password });
+    await createUser({ db }, { email, name: "Lone user", password });
   } finally {
-    db.$client.close();
+    closeDatabase(db);
   }
 }

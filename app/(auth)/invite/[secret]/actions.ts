@@ -3,12 +3,11 @@
 import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { z } from "zod";
-import { getDb } from "@/db/client";
 import { getAuth } from "@/lib/auth/auth";
 import { setActiveOrganization } from "@/lib/orgs/session";
 import { isDomainError, type FieldErrors } from "@/lib/errors";
 import { acceptInvitation, acceptInvitationAsNewUser } from "@/lib/orgs/invitations";
-import { getSessionContext } from "@/app/_lib/context";
+import { dbContext, getSessionContext } from "@/app/_lib/context";
 import { formFields } from "@/app/_lib/form";
 
 export type InviteState = { message?: string; fieldErrors?: FieldErrors } | undefined;
@@ -25,12 +24,12 @@ function failure(e: unknown): InviteState {
 
 /** The signed-in person joins, and works in the organization they just joined. */
 export async function acceptInvitationAction(_prev: InviteState, formData: FormData): Promise<InviteState> {
-  const ctx = await getSessionContext();
-  if (!ctx) return { message: "Sign in first" };
+  const session = await getSessionContext();
+  if (!session) return { message: "Sign in first" };
   try {
     const { secret } = formFields(acceptForm, formData);
-    const joined = acceptInvitation(getDb(), secret, { userId: ctx.user.id, email: ctx.user.email });
-    setActiveOrganization(getDb(), ctx, joined.organizationId);
+    const joined = await acceptInvitation(dbContext(), secret, { userId: session.user.id, email: session.user.email });
+    await setActiveOrganization(dbContext(), session, joined.organizationId);
   } catch (e) {
     return failure(e);
   }
@@ -44,7 +43,7 @@ export async function createAccountAction(_prev: InviteState, formData: FormData
   try {
     const f = formFields(newAccountForm, formData);
     password = f.password;
-    email = (await acceptInvitationAsNewUser(getDb(), f.secret, { name: f.name, password: f.password })).email;
+    email = (await acceptInvitationAsNewUser(dbContext(), f.secret, { name: f.name, password: f.password })).email;
   } catch (e) {
     return failure(e);
   }

@@ -1,8 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { getDb } from "@/db/client";
 import { signOut } from "@/app/(console)/actions";
-import { getSessionContext } from "@/app/_lib/context";
+import { dbContext, getSessionContext } from "@/app/_lib/context";
 import { isDomainError } from "@/lib/errors";
 import { findInvitation, type InvitationLookup } from "@/lib/orgs/invitations";
 import { AcceptForm, NewAccountForm } from "./invite-forms";
@@ -10,9 +9,9 @@ import { AcceptForm, NewAccountForm } from "./invite-forms";
 export const metadata: Metadata = { title: "Invitation" };
 export const dynamic = "force-dynamic";
 
-function lookup(secret: string): InvitationLookup | null {
+async function lookup(secret: string): Promise<InvitationLookup | null> {
   try {
-    return findInvitation(getDb(), secret);
+    return await findInvitation(dbContext(), secret);
   } catch (e) {
     if (isDomainError(e)) return null;
     throw e;
@@ -22,7 +21,7 @@ function lookup(secret: string): InvitationLookup | null {
 export default async function InvitePage({ params }: { params: Promise<{ secret: string }> }) {
   const { secret } = await params;
   const ctx = await getSessionContext();
-  const inv = lookup(secret);
+  const inv = await lookup(secret);
   if (!inv) {
     return (
       <>

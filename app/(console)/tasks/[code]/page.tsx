@@ -1,10 +1,9 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { getDb } from "@/db/client";
 import { Card, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { StatusBadge } from "@/app/_components/status-badge";
-import { orNotFound, requirePageContext } from "@/app/_lib/context";
+import { actorContext, orNotFound, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/rules/roles";
 import { isDeletedName } from "@/rules/devices";
 import { abilities } from "@/lib/tasks/abilities";
@@ -22,7 +21,7 @@ export async function generateMetadata({ params }: { params: Promise<{ code: str
 export default async function TaskPage({ params }: { params: Promise<{ code: string }> }) {
   const ctx = await requirePageContext();
   const { code } = await params;
-  const task = orNotFound(() => getTask(getDb(), ctx.actor, code));
+  const task = await orNotFound(() => getTask(actorContext(ctx.actor), code));
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const can = abilities(ctx.actor, { status: task.status, deviceDeleted: isDeletedName(task.device) });
 

@@ -4,11 +4,11 @@ import { inviteMember, listInvitations } from "@/lib/orgs/invitations";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiRoute(({ db, actor }) => ({ items: listInvitations(db, actor).map(invitationView) }));
+export const GET = apiRoute(async ({ db, actor }) => ({ items: (await listInvitations({ db, actor })).map(invitationView) }));
 
 /** The same answer whether or not the email has an account here: the link is for the person to open. */
 export const POST = apiRoute(async ({ req, db, actor }) => {
-  const r = inviteMember(db, actor, parseInput(inviteBodySchema, await readJson(req)));
+  const r = await inviteMember({ db, actor }, parseInput(inviteBodySchema, await readJson(req)));
   return created({ email: r.email, role: r.role, expires_at: r.expiresAt.toISOString(), url: invitationUrl(req, r.secret) });
 });
 

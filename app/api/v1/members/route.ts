@@ -4,6 +4,6 @@ import { listMembers } from "@/lib/orgs/orgs";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiRoute(({ db, actor }) => ({ items: listMembers(db, actor).map(memberView) }));
+export const GET = apiRoute(async ({ db, actor }) => ({ items: (await listMembers({ db, actor })).map(memberView) }));
 
 export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -4,6 +4,6 @@ import { getOrganization } from "@/lib/orgs/orgs";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiRoute(({ db, actor }) => organizationView(getOrganization(db, actor)));
+export const GET = apiRoute(async ({ db, actor }) => organizationView(await getOrganization({ db, actor })));
 
 export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -7,9 +7,9 @@ import { pageTasks } from "@/lib/tasks/queries";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiRoute(({ req, db, actor }) => {
+export const GET = apiRoute(async ({ req, db, actor }) => {
   const { page, per_page, ...filter } = parseQuery(listQuerySchema, new URL(req.url).searchParams);
-  const result = pageTasks(db, actor, { filter, page, perPage: per_page });
+  const result = await pageTasks({ db, actor }, { filter, page, perPage: per_page });
   return { items: result.items.map(taskItem), total: result.total, page: result.page, per_page: result.perPage, pages: result.pages };
 });
 
@@ -17,7 +17,7 @@ export const POST = apiRoute(async ({ req, db, actor }) => {
   const text = await readText(req);
   const claim = idempotencyClaim(req, text);
   const input = parseInput(issueBodySchema, parseJson(text));
-  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => issueFanout(db, actor, input, undefined, { remember }), 201, issueResult);
+  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => issueFanout({ db, actor }, input, undefined, { remember }), 201, issueResult);
 });
 
 export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

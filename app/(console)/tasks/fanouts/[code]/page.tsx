@@ -1,9 +1,8 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { getDb } from "@/db/client";
 import { Card } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
-import { orNotFound, requirePageContext } from "@/app/_lib/context";
+import { actorContext, orNotFound, requirePageContext } from "@/app/_lib/context";
 import { toLiveFanout } from "@/lib/live/rows";
 import { getFanout } from "@/lib/tasks/queries";
 import { FanoutLive } from "./fanout-live";
@@ -17,7 +16,7 @@ export async function generateMetadata({ params }: { params: Promise<{ code: str
 export default async function FanoutPage({ params }: { params: Promise<{ code: string }> }) {
   const ctx = await requirePageContext();
   const { code } = await params;
-  const fanout = orNotFound(() => getFanout(getDb(), ctx.actor, code));
+  const fanout = await orNotFound(() => getFanout(actorContext(ctx.actor), code));
   const t = fanout.target;
   const target = t.all
     ? "the whole organization"

@@ -12,7 +12,7 @@ export const POST = publicRoute(async ({ req, db }) => {
   await throttle.address(clientAddress(req.headers));
   const body = await readJson(req);
   await throttle.token((body as { registration_token?: unknown } | null)?.registration_token);
-  const r = enrollDevice(db, body);
+  const r = await enrollDevice({ db }, body);
   return created({ device_id: r.deviceId, device_token: r.deviceToken, status: r.status });
 });
 

@@ -3,8 +3,8 @@ import { revokeInvitation } from "@/lib/orgs/invitations";
 
 export const dynamic = "force-dynamic";
 
-export const DELETE = apiRoute<{ id: string }>(({ db, actor, params }) => {
-  revokeInvitation(db, actor, params.id);
+export const DELETE = apiRoute<{ id: string }>(async ({ db, actor, params }) => {
+  await revokeInvitation({ db, actor }, params.id);
   return { revoked: params.id };
 });
 

@@ -5,6 +5,6 @@ import { getTask } from "@/lib/tasks/queries";
 
 export const dynamic = "force-dynamic";
 
-export const GET = apiRoute<{ code: string }>(({ db, actor, params }) => taskDetail(getTask(db, actor, taskCodeParam(params.code))));
+export const GET = apiRoute<{ code: string }>(async ({ db, actor, params }) => taskDetail(await getTask({ db, actor }, taskCodeParam(params.code))));
 
 export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

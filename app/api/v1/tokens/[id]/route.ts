@@ -3,8 +3,8 @@ import { revokeApiToken } from "@/lib/orgs/orgs";
 
 export const dynamic = "force-dynamic";
 
-export const DELETE = apiRoute<{ id: string }>(({ db, actor, params }) => {
-  revokeApiToken(db, actor, params.id);
+export const DELETE = apiRoute<{ id: string }>(async ({ db, actor, params }) => {
+  await revokeApiToken({ db, actor }, params.id);
   return { revoked: params.id };
 });
 

@@ -6,10 +6,10 @@ import { cancelTask } from "@/lib/tasks/verbs";
 
 export const dynamic = "force-dynamic";
 
-export const PUT = apiRoute<{ code: string }>(({ db, actor, params }) => {
+export const PUT = apiRoute<{ code: string }>(async ({ db, actor, params }) => {
   const code = taskCodeParam(params.code);
-  cancelTask(db, actor, code);
-  return taskDetail(getTask(db, actor, code));
+  await cancelTask({ db, actor }, code);
+  return taskDetail(await getTask({ db, actor }, code));
 });
 
 export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");

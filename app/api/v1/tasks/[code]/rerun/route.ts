@@ -7,10 +7,10 @@ import { rerunTask } from "@/lib/tasks/verbs";
 export const dynamic = "force-dynamic";
 
 // A re-run takes no body: the key names the re-run of this task (method and path).
-export const POST = apiRoute<{ code: string }>(({ req, db, actor, params }) => {
+export const POST = apiRoute<{ code: string }>(async ({ req, db, actor, params }) => {
   const claim = idempotencyClaim(req, "");
   const code = taskCodeParam(params.code);
-  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => rerunTask(db, actor, code, { remember }), 201, issueResult);
+  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => rerunTask({ db, actor }, code, { remember }), 201, issueResult);
 });
 
 export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");

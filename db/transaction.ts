@@ -1,0 +1,123 @@
+import { isTx, runnerOf, type Db, type DbOrTx, type Tx } from "./client";
+
+// The one way to write. SQLite allows one writer at a time, and better-sqlite3 runs every
+// statement on the event loop's thread; a transaction whose callback awaits (to let the loop
+// breathe between chunks of a large fan-out, or because the driver is asynchronous) must
+// still be atomic and isolated. So:
+// - every write transaction runs on the one writer connection, one after another: a queue
+//   in this process and `BEGIN IMMEDIATE` against other processes. No other request's
+//   statement can run inside it — nothing else is allowed to use the writer connection;
+// - reads outside a transaction run on their own connection (db.ts), which in WAL sees the
+//   last commit only, never a transaction's partial writes;
+// - a failure anywhere in the callback rolls all of it back.
+// A verb called inside another's transaction (its context carries the Tx) joins it under a
+// savepoint: what the inner one wrote rolls back alone if it throws.
+
+export type Ctx = { db: DbOrTx };
+
+/**
+ * Runs `fn` in a write transaction: the context's, under a savepoint, or a new one queued
+ * behind the others. Every statement of `fn` must run on the `tx` it is given.
+ */
+export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+  if (isTx(ctx.db)) return savepoint(ctx.db, fn);
+  const runner = runnerOf(ctx.db);
+  const run = runner.tail.then(() => transaction(runner.tx, fn));
+  runner.depth++;
+  runner.tail = run.then(
+    () => runner.depth--,
+    () => runner.depth--,
+  );
+  return run;
+}
+
+async function transaction<T>(tx: Tx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+  const sqlite = tx.$client;
+  statement(sqlite, "BEGIN IMMEDIATE").run();
+  try {
+    const result = await fn(tx);
+    statement(sqlite, "COMMIT").run();
+    return result;
+  } catch (e) {
+    // A failed COMMIT (a full disk) leaves the transaction open: roll it back too.
+    if (sqlite.inTransaction) statement(sqlite, "ROLLBACK").run();
+    throw e;
+  }
+}
+
+async function savepoint<T>(tx: Tx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+  const sqlite = tx.$client;
+  statement(sqlite, "SAVEPOINT nested").run();
+  try {
+    const result = await fn(tx);
+    statement(sqlite, "RELEASE nested").run();
+    return result;
+  } catch (e) {
+    if (sqlite.inTransaction) {
+      statement(sqlite, "ROLLBACK TO nested").run();
+      statement(sqlite, "RELEASE nested").run();
+    }
+    throw e;
+  }
+}
+
+const statements = new WeakMap<object, Map<string, { run: () => unknown }>>();
+function statement(sqlite: Tx["$client"], text: string) {
+  let cache = statements.get(sqlite);
+  if (!cache) statements.set(sqlite, (cache = new Map()));
+  let stmt = cache.get(text);
+  if (!stmt) cache.set(text, (stmt = sqlite.prepare(text)));
+  return stmt;
+}
+
+/** Whether a write transaction is running or waiting (shutdown waits for none). */
+export const writesPending = (db: Db): boolean => runnerOf(db).depth > 0;
+
+/** Waits until every write transaction queued so far has finished. */
+export async function writesSettled(db: Db): Promise<void> {
+  await runnerOf(db).tail;
+}
+
+/**
+ * A turn of the event loop for everything else, from inside a long transaction: other
+ * requests' reads, sockets and timers run; other writes wait for the commit.
+ */
+export const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Rows per chunk of a bulk write: ~10–20 ms of inserts on a modest machine. */
+export const CHUNK_ROWS = 500;
+
+/** Runs `each` over `items` CHUNK_ROWS at a time, with a turn of the loop between chunks. */
+export async function inChunks<T>(items: readonly T[], each: (chunk: readonly T[], offset: number) => void | Promise<void>, size = CHUNK_ROWS): Promise<void> {
+  for (let i = 0; i < items.length; i += size) {
+    if (i > 0) await breathe();
+    await each(items.slice(i, i + size), i);
+  }
+}
+
+/**
+ * The database as a library that writes on its own sees it (better-auth's drizzle adapter):
+ * its reads go to the read connection, and each insert, update or delete it builds runs, when
+ * awaited, as a transaction of its own through the runner — never inside another request's.
+ */
+export function writesThroughRunner(db: Db): Db {
+  const deferred = (steps: [PropertyKey, unknown[]][]): unknown =>
+    new Proxy(() => {}, {
+      get(_, prop) {
+        if (prop === "then") {
+          return (resolve: (v: unknown) => unknown, reject: (e: unknown) => unknown) =>
+            withTransaction({ db }, (tx) => replay(tx, steps)).then(resolve, reject);
+        }
+        return (...args: unknown[]) => deferred([...steps, [prop, args]]);
+      },
+    });
+  const replay = (tx: Tx, steps: [PropertyKey, unknown[]][]) =>
+    steps.reduce<unknown>((builder, [method, args]) => (builder as Record<PropertyKey, (...a: unknown[]) => unknown>)[method](...args), tx) as Promise<unknown>;
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === "insert" || prop === "update" || prop === "delete") return (...args: unknown[]) => deferred([[prop, args]]);
+      if (prop === "transaction") throw new Error("Write through withTransaction");
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}

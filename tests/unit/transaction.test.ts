@@ -1,0 +1,160 @@
+// The transaction runner keeps a server's guarantees on SQLite although its callbacks await:
+// a transaction is atomic and isolated — no other request's statement runs inside it, no
+// reader sees its partial writes, a failure anywhere rolls all of it back — and the verbs
+// built on it keep theirs under concurrency.
+import { and, eq } from "drizzle-orm";
+import { describe, expect, test } from "vitest";
+import { writerConnection } from "../../db/client";
+import { fanouts, member, organization, tasks } from "../../db/schema";
+import { breathe, withTransaction, writesThroughRunner } from "../../db/transaction";
+import { listMembers, setMemberRole } from "../../lib/orgs/orgs";
+import { ConflictError } from "../../lib/errors";
+import { issueFanout } from "../../lib/tasks/issue";
+import { listTasks, pageTasks } from "../../lib/tasks/queries";
+import { cancelTask } from "../../lib/tasks/verbs";
+import { freshDb } from "../support/db";
+import { makeDevices, makeOrg, makeUser } from "../support/factories";
+import { capture } from "./helpers";
+
+const db = freshDb();
+
+const orgNamed = (slug: string) => db.select().from(organization).where(eq(organization.slug, slug));
+const insertOrg = (slug: string) => ({ id: slug, name: slug, slug, createdAt: new Date() });
+
+describe("the runner", () => {
+  test("the read connection refuses writes: every write goes through a transaction", async () => {
+    await expect(db.insert(organization).values(insertOrg("direct"))).rejects.toThrow(/readonly/i);
+    expect(await orgNamed("direct")).toEqual([]);
+  });
+
+  test("a failure after an await rolls back everything the transaction wrote", async () => {
+    await expect(
+      withTransaction({ db }, async (tx) => {
+        await tx.insert(organization).values(insertOrg("rolled-back"));
+        await breathe();
+        expect(await tx.select().from(organization).where(eq(organization.slug, "rolled-back"))).toHaveLength(1);
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(await orgNamed("rolled-back")).toEqual([]);
+    expect(writerConnection(db).inTransaction).toBe(false);
+  });
+
+  test("no reader sees a transaction's partial writes, and another request's write never lands inside it", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = withTransaction({ db }, async (tx) => {
+      await tx.insert(organization).values(insertOrg("first-tx"));
+      await held;
+      throw new Error("first fails");
+    });
+    while (!writerConnection(db).inTransaction) await breathe();
+    // A read meanwhile sees the last commit only.
+    expect(await orgNamed("first-tx")).toEqual([]);
+    // A second write queues behind the open transaction instead of joining it…
+    let secondDone = false;
+    const second = withTransaction({ db }, async (tx) => {
+      await tx.insert(organization).values(insertOrg("second-tx"));
+    }).then(() => (secondDone = true));
+    for (let i = 0; i < 10; i++) await breathe();
+    expect(secondDone).toBe(false);
+    // …so the first one's rollback takes nothing of the second's with it.
+    release();
+    await expect(first).rejects.toThrow("first fails");
+    await second;
+    expect(await orgNamed("first-tx")).toEqual([]);
+    expect(await orgNamed("second-tx")).toHaveLength(1);
+  });
+
+  test("a verb called inside a transaction joins it under a savepoint: its failure rolls back its writes only", async () => {
+    await withTransaction({ db }, async (tx) => {
+      await tx.insert(organization).values(insertOrg("outer-kept"));
+      await expect(
+        withTransaction({ db: tx }, async (inner) => {
+          await inner.insert(organization).values(insertOrg("inner-undone"));
+          await breathe();
+          throw new Error("inner fails");
+        }),
+      ).rejects.toThrow("inner fails");
+    });
+    expect(await orgNamed("outer-kept")).toHaveLength(1);
+    expect(await orgNamed("inner-undone")).toEqual([]);
+  });
+
+  test("a library's own writes (better-auth's adapter) run as transactions of their own, never inside another request's", async () => {
+    const library = writesThroughRunner(db);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const other = withTransaction({ db }, async (tx) => {
+      await tx.insert(organization).values(insertOrg("other-request"));
+      await held;
+      throw new Error("other request fails");
+    });
+    while (!writerConnection(db).inTransaction) await breathe();
+    const written = library.insert(organization).values(insertOrg("library-write")).returning();
+    await breathe();
+    release();
+    await expect(other).rejects.toThrow("other request fails");
+    expect(await written).toMatchObject([{ slug: "library-write" }]);
+    expect(await orgNamed("library-write")).toHaveLength(1);
+    expect(await orgNamed("other-request")).toEqual([]);
+  });
+});
+
+describe("verbs under concurrency", () => {
+  test("a list made while a 10,000-task fan-out is being written sees none of its tasks, then all of them", async () => {
+    const { org, actor } = await makeOrg(db);
+    await makeDevices(db, org.id, 10_000, { prefix: "iso" });
+    const ctx = { db, actor };
+    const issuing = issueFanout(ctx, { type: "PING", payload: { host: "192.0.2.1" }, targets: { all: true } });
+    // The fan-out's transaction is open and has written some of its tasks (its inserts run
+    // in chunks with turns of the event loop between them).
+    while (!writerConnection(db).inTransaction) await breathe();
+    await breathe();
+    const during = await listTasks(ctx, { limit: 100 });
+    const duringTotal = (await pageTasks(ctx, { page: 1, perPage: 100 })).total;
+    const fanoutsDuring = await db.select().from(fanouts).where(eq(fanouts.organizationId, org.id));
+    // Still inside it: what was read above was read mid-transaction.
+    expect(writerConnection(db).inTransaction).toBe(true);
+    expect(during.items).toEqual([]);
+    expect(duringTotal).toBe(0);
+    expect(fanoutsDuring).toEqual([]);
+
+    const issued = await issuing;
+    expect(issued.total).toBe(10_000);
+    expect((await pageTasks(ctx, { page: 1, perPage: 100 })).total).toBe(10_000);
+    expect((await listTasks(ctx, { limit: 100 })).items).toHaveLength(100);
+  });
+
+  test("two concurrent cancels of one task make exactly one transition", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [device] = await makeDevices(db, org.id, 1, { prefix: "cc" });
+    const ctx = { db, actor };
+    const { tasks: [task] } = await issueFanout(ctx, { type: "PING", payload: { host: "192.0.2.1" }, targets: { devices: [device.name] } });
+    const { result: outcomes, events } = await capture(() => Promise.allSettled([cancelTask(ctx, task.code), cancelTask(ctx, task.code)]));
+    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const refused = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(ConflictError);
+    expect((refused.reason as Error).message).toBe(`Task ${task.code} is CANCELLED; only SCHEDULED or PENDING tasks can be cancelled`);
+    expect(events.filter((e) => e.kind === "task.transition" && e.code === task.code)).toHaveLength(1);
+    const [row] = await db.select().from(tasks).where(eq(tasks.code, task.code));
+    expect(row.status).toBe("CANCELLED");
+  });
+
+  test("two ADMINs demoting each other at the same moment leave one ADMIN", async () => {
+    const { org, actor: first } = await makeOrg(db);
+    const secondUser = await makeUser(db);
+    await withTransaction({ db }, (tx) => tx.insert(member).values({ id: `m-${secondUser.id}`, organizationId: org.id, userId: secondUser.id, role: "ADMIN", createdAt: new Date() }));
+    const second = { ...first, userId: secondUser.id, label: secondUser.email };
+    const members = await listMembers({ db, actor: first });
+    const memberOf = (userId: string | null) => members.find((m) => m.userId === userId)!.id;
+    const outcomes = await Promise.allSettled([
+      setMemberRole({ db, actor: first }, { memberId: memberOf(second.userId), role: "READ_ONLY" }),
+      setMemberRole({ db, actor: second }, { memberId: memberOf(first.userId), role: "READ_ONLY" }),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect((outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    const admins = await db.select().from(member).where(and(eq(member.organizationId, org.id), eq(member.role, "ADMIN")));
+    expect(admins).toHaveLength(1);
+  });
+});
