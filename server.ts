@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
 import { closeDatabase, openDatabase, setDb, type Db } from "./db/client";
@@ -121,18 +121,37 @@ const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
 function loopDelayRoute() {
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
+  // Garbage collection pauses hold the loop too: the longest since the reset, to tell them apart.
+  let gcMax = 0;
+  let gcTotal = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMax = Math.max(gcMax, e.duration);
+      gcTotal += e.duration;
+    }
+  });
+  gc.observe({ entryTypes: ["gc"] });
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
   const route = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname !== LOOP_ROUTE || !LOOPBACK.has(req.socket.remoteAddress ?? "")) return false;
     const m = process.memoryUsage();
     const memory = { rss_bytes: m.rss, heap_used_bytes: m.heapUsed, heap_total_bytes: m.heapTotal, external_bytes: m.external };
-    const body = { max_ms: ms(h.max), p50_ms: ms(h.percentile(50)), p99_ms: ms(h.percentile(99)), mean_ms: ms(h.mean), samples: h.count, ...memory };
-    if (url.searchParams.get("reset") === "1") h.reset();
+    const gcMs = { gc_max_ms: Math.round(gcMax * 100) / 100, gc_total_ms: Math.round(gcTotal) };
+    const body = { max_ms: ms(h.max), p50_ms: ms(h.percentile(50)), p99_ms: ms(h.percentile(99)), mean_ms: ms(h.mean), samples: h.count, ...gcMs, ...memory };
+    if (url.searchParams.get("reset") === "1") {
+      h.reset();
+      gcMax = gcTotal = 0;
+    }
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(body));
     return true;
   };
-  return Object.assign(route, { stop: () => h.disable() });
+  return Object.assign(route, {
+    stop: () => {
+      h.disable();
+      gc.disconnect();
+    },
+  });
 }
 
 const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/server.ts");

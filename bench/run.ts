@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--out <file.json>] [--only lists,fanout,clock,dispatch,throughput,connections] [--keep] [--profile <dir>]
+// npm run bench [-- --quick] [--out <file.json>] [--only runner,lists,fanout,clock,dispatch,throughput,connections] [--keep] [--profile <dir>]
 //
 // Starts the real production server on temporary databases, drives it with real clients
 // from load processes of their own, and prints one table — figure, value, baseline, ratio,
@@ -23,6 +23,7 @@ import { row, table, writeJson, type Row } from "./lib/report";
 import { median, now, sleep } from "./lib/stats";
 import { measureDispatch, measureThroughput, type ThroughputFigures } from "./scenarios/agents";
 import { measureClockBatch, type ClockFigures } from "./scenarios/clock";
+import { measureRunner, type RunnerFigures } from "./scenarios/runner";
 import { measureConnections, type ConnectionFigures } from "./scenarios/connections";
 import { measureFanout, type FanoutFigures } from "./scenarios/fanout";
 import { measureLists } from "./scenarios/lists";
@@ -39,7 +40,7 @@ const { values: args } = parseArgs({
   strict: true,
 });
 const sizes: Sizes = args.quick ? QUICK : FULL;
-const SCENARIOS = ["lists", "fanout", "clock", "dispatch", "throughput", "connections"] as const;
+const SCENARIOS = ["runner", "lists", "fanout", "clock", "dispatch", "throughput", "connections"] as const;
 const only = args.only?.split(",").map((s) => s.trim());
 for (const o of only ?? []) if (!(SCENARIOS as readonly string[]).includes(o)) throw new Error(`--only takes ${SCENARIOS.join(", ")}; got ${o}`);
 const want = (s: (typeof SCENARIOS)[number]) => !only || only.includes(s);
@@ -93,6 +94,15 @@ async function main() {
   const rows: Row[] = [];
   const raw: Record<string, unknown> = {};
   try {
+    // ---------------------------------------------------------------- the transaction runner
+    // In this process, before any server starts: nothing else shares the loop it measures.
+    if (want("runner")) {
+      log(`transaction runner: trivial writes, and reads during a fan-out to ${k(sizes.devices)} devices`);
+      const runner: RunnerFigures = await measureRunner({ devices: sizes.devices, fillerTasks: sizes.smallTasks * 30, log });
+      raw.runner = runner;
+      rows.push(row({ figure: "runner: a queued write transaction", value: runner.asyncTxUs, unit: "µs", baseline: runner.syncTxUs, baselineOf: "synchronous better-sqlite3 transaction", met: null }));
+      rows.push(row({ figure: `runner: a read while a ${k(runner.devices)}-task fan-out is written, longest wait`, value: runner.readDuringFanout.max, unit: "ms", baseline: runner.readIdle.max, baselineOf: "idle", goal: "≤ 50 ms", met: runner.readDuringFanout.max <= 50, detail: { p50: runner.readDuringFanout.p50, reads: runner.readDuringFanout.n, fanoutMs: runner.fanoutMs } }));
+    }
     // ---------------------------------------------------------------- the databases
     const t = now();
     const baseFile = join(dir, "base.db");
@@ -133,7 +143,9 @@ async function main() {
       // Node does not record the first interval after a reset: let one pass before the work.
       await sleep(50);
       const result = await work();
-      return { result, maxMs: (await loopStats(server.url, true)).max_ms };
+      const loop = await loopStats(server.url, true);
+      log(`  longest loop block ${loop.max_ms} ms, longest GC pause ${loop.gc_max_ms} ms (${loop.gc_total_ms} ms of GC in all)`);
+      return { result, maxMs: loop.max_ms };
     };
     // The floor of every loop-block figure: the same monitor over a second of nothing.
     const idleLoopMax = (await loopBlock(() => sleep(1_000))).maxMs;

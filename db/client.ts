@@ -32,6 +32,8 @@ export type WriteRunner = {
   tail: Promise<unknown>;
   /** Transactions waiting or running. */
   depth: number;
+  /** When the queue last started running without a turn of the event loop. */
+  since: number;
 };
 
 export const runnerOf = (db: Db): WriteRunner => db[RUNNER];
@@ -61,7 +63,8 @@ export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FUL
     writer.close();
     throw e;
   }
-  writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // From here on the runner waits for the lock itself, off the event loop (BUSY_TIMEOUT_MS).
+  writer.pragma("busy_timeout = 0");
   let reader: Database.Database;
   try {
     reader = connect(file, opts.synchronous ?? "NORMAL", false);
@@ -73,7 +76,7 @@ export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FUL
   }
   const tx = Object.defineProperty(writerDb, IN_TX, { value: true }) as Tx;
   const db = drizzle(reader, { schema }) as Handle;
-  return Object.defineProperty(db, RUNNER, { value: { tx, tail: Promise.resolve(), depth: 0 } satisfies WriteRunner }) as Db;
+  return Object.defineProperty(db, RUNNER, { value: { tx, tail: Promise.resolve(), depth: 0, since: 0 } satisfies WriteRunner }) as Db;
 }
 
 /** One connection, configured; with `check`, a damaged file stops here, before any migration writes to it. */
@@ -109,11 +112,12 @@ export function writerConnection(db: Db): Database.Database {
 }
 
 /**
- * How long a statement waits for another connection's write lock. better-sqlite3 waits on
- * the event loop, so every request of the process waits with it: a short wait rides over
- * an ordinary commit of another writer (milliseconds), and a lock held longer (a backup, a
- * stuck tool) costs only the writes that need it — they fail with SQLITE_BUSY, which the
- * adapters answer as "busy, try again" (isDatabaseBusy) — instead of stalling every reader.
+ * How long a write transaction waits for another process's write lock (a tool writing to the
+ * file): a short wait rides over an ordinary commit of another writer (milliseconds), and a
+ * lock held longer costs only the writes that need it — they fail with SQLITE_BUSY, which the
+ * adapters answer as "busy, try again" (isDatabaseBusy). The runner waits without holding the
+ * event loop (db/transaction.ts): the writer connection itself never sleeps in SQLite's busy
+ * handler, which would stall every request of the process. Reads (WAL) do not wait for writers.
  */
 export const BUSY_TIMEOUT_MS = 50;
 

@@ -1,4 +1,4 @@
-import { isTx, runnerOf, type Db, type DbOrTx, type Tx } from "./client";
+import { BUSY_TIMEOUT_MS, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, type Tx } from "./client";
 
 // The one way to write. SQLite allows one writer at a time, and better-sqlite3 runs every
 // statement on the event loop's thread; a transaction whose callback awaits (to let the loop
@@ -22,7 +22,17 @@ export type Ctx = { db: DbOrTx };
 export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
   if (isTx(ctx.db)) return savepoint(ctx.db, fn);
   const runner = runnerOf(ctx.db);
-  const run = runner.tail.then(() => transaction(runner.tx, fn));
+  // A queue of transactions runs back to back in one drain of the microtask queue: once that
+  // has gone on for STRETCH_MS, the next one starts on a later turn of the event loop.
+  const queued = runner.depth > 0;
+  const run = runner.tail.then(async () => {
+    if (!queued) runner.since = performance.now();
+    else if (performance.now() - runner.since > STRETCH_MS) {
+      await breathe();
+      runner.since = performance.now();
+    }
+    return transaction(runner.tx, fn);
+  });
   runner.depth++;
   runner.tail = run.then(
     () => runner.depth--,
@@ -33,7 +43,7 @@ export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | 
 
 async function transaction<T>(tx: Tx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
   const sqlite = tx.$client;
-  statement(sqlite, "BEGIN IMMEDIATE").run();
+  await begin(sqlite);
   try {
     const result = await fn(tx);
     statement(sqlite, "COMMIT").run();
@@ -42,6 +52,25 @@ async function transaction<T>(tx: Tx, fn: (tx: Tx) => Promise<T> | T): Promise<T
     // A failed COMMIT (a full disk) leaves the transaction open: roll it back too.
     if (sqlite.inTransaction) statement(sqlite, "ROLLBACK").run();
     throw e;
+  }
+}
+
+/**
+ * BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_MS for another process's write lock in short
+ * sleeps on timers, so that the event loop goes on meanwhile. In WAL mode the lock is only
+ * ever contended here: once it is held, no statement of the transaction, nor its COMMIT, waits.
+ */
+async function begin(sqlite: Tx["$client"]): Promise<void> {
+  const deadline = performance.now() + BUSY_TIMEOUT_MS;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 10)) {
+    try {
+      statement(sqlite, "BEGIN IMMEDIATE").run();
+      return;
+    } catch (e) {
+      const left = deadline - performance.now();
+      if (!isDatabaseBusy(e) || left <= 0) throw e;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+    }
   }
 }
 
@@ -83,6 +112,23 @@ export async function writesSettled(db: Db): Promise<void> {
  * requests' reads, sockets and timers run; other writes wait for the commit.
  */
 export const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The longest stretch of work a pacer allows between two turns of the event loop. */
+export const STRETCH_MS = 10;
+
+/**
+ * For work whose rows cost unlike amounts (a device is several statements, a result one or
+ * three): call the returned function after each row, and it lets the event loop turn
+ * whenever the work since the last turn took `stretchMs`.
+ */
+export function pacer(stretchMs = STRETCH_MS): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < stretchMs) return;
+    await breathe();
+    since = performance.now();
+  };
+}
 
 /** Rows per chunk of a bulk write: ~10–20 ms of inserts on a modest machine. */
 export const CHUNK_ROWS = 500;

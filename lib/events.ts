@@ -56,7 +56,7 @@ export function publish(events: DomainEvent[]): void {
 }
 
 /** Events published per turn of the event loop by publishInTurns. */
-export const PUBLISH_PER_TURN = 2_000;
+export const PUBLISH_PER_TURN = 500;
 
 /**
  * publish for many events at once (a large fan-out): subscribers run synchronously, so the

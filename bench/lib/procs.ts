@@ -93,6 +93,9 @@ export type LoopStats = {
   p99_ms: number;
   mean_ms: number;
   samples: number;
+  /** The longest garbage-collection pause, and all of them, since the reset. */
+  gc_max_ms: number;
+  gc_total_ms: number;
   rss_bytes: number;
   heap_used_bytes: number;
   heap_total_bytes: number;

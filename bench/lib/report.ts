@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { round } from "./stats";
 
-export type Unit = "ms" | "/s" | "MB" | "×" | "msg/s" | "" ;
+export type Unit = "ms" | "µs" | "/s" | "MB" | "×" | "msg/s" | "";
 
 export type Row = {
   figure: string;
@@ -27,7 +27,7 @@ const fmt = (n: number | undefined, unit: Unit) => {
   if (unit === "/s" || unit === "msg/s") return `${Math.round(n).toLocaleString("en-US")} ${unit}`;
   if (unit === "MB") return `${Math.round(n)} MB`;
   if (unit === "×") return `${round(n, 2)}×`;
-  if (unit === "ms") return `${n >= 100 ? Math.round(n) : round(n, 1)} ms`;
+  if (unit === "ms" || unit === "µs") return `${n >= 100 ? Math.round(n) : round(n, 1)} ${unit}`;
   return String(round(n, 2));
 };
 

@@ -5,6 +5,7 @@ import type { Actor } from "@/lib/auth/actor";
 import { isSameOrigin } from "@/lib/auth/origin";
 import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import { resolveApiActor } from "@/lib/orgs/session";
+import { jsonResponse } from "./json-body";
 import { fieldErrorsOf, FieldValidationError, headline, problemOf } from "@/lib/validation";
 
 // The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
@@ -47,7 +48,7 @@ export const reply = (status: number, body: unknown, headers?: Record<string, st
 const HEADERS = { "cache-control": "no-store" };
 
 function json(body: unknown, status: number, headers?: Record<string, string>): Response {
-  return Response.json(body, { status, headers: { ...HEADERS, ...headers } });
+  return jsonResponse(body, { status, headers: { ...HEADERS, ...headers } });
 }
 
 // The API speaks snake_case; the domain's errors name their fields in camelCase

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
-import { breathe, inChunks, withTransaction, type Ctx } from "../../db/transaction";
+import { breathe, inChunks, pacer, withTransaction, type Ctx } from "../../db/transaction";
 import { fanouts, member, tasks, type FanoutTarget } from "../../db/schema";
 import type { DeviceStatus } from "../../rules/devices";
 import { recountStatements } from "../../rules/sql";
@@ -155,23 +155,8 @@ export async function seedDemo(ctx: Ctx, opts: { now?: Date } = {}) {
   return { admin, viewer, orgs, agents };
 }
 
-/** The longest stretch of seeding between two turns of the event loop. */
-const STRETCH_MS = 10;
 /** Task rows per insert statement (and per turn of the event loop). */
 const TASKS_PER_INSERT = 50;
-
-/**
- * Lets the event loop turn whenever the work since the last turn took STRETCH_MS: seeding
- * row by row (a device is several statements) has no fixed cost per row worth counting.
- */
-function pacer(): () => Promise<void> {
-  let since = performance.now();
-  return async () => {
-    if (performance.now() - since < STRETCH_MS) return;
-    await breathe();
-    since = performance.now();
-  };
-}
 
 export type DemoAgent = { name: string; device_id: string; device_token: string };
 

@@ -5,12 +5,12 @@ import { writerConnection, type Db } from "../../db/client";
 // In WAL mode SQLite copies the log back into the database file ("checkpoints") inside the
 // commit that pushes the log past 1,000 pages: that commit then holds the event loop for
 // the whole copy — measured at 200–300 ms after a 10,000-task fan-out on a million-task
-// file. Here a worker thread with its own connection checkpoints in the background, without
-// waiting for (or blocking) the server's readers and writers; the server's connection keeps
-// a far larger automatic checkpoint only as a backstop, should the worker fall behind or die.
+// file, which writes ~17,000 pages of log. Here a worker thread with its own connection
+// checkpoints in the background, without waiting for (or blocking) the server's readers and
+// writers, and the writer connection does not checkpoint at all: any threshold a large
+// fan-out's commit can cross would put the copy back on the event loop. Should the worker
+// fail or stop, the writer checkpoints again by itself.
 
-/** Pages of log after which the server's own connection checkpoints anyway (~40 MB). */
-export const BACKSTOP_PAGES = 10_000;
 const DEFAULT_PAGES = 1_000;
 
 const WORKER = `
@@ -45,15 +45,22 @@ export function startCheckpointer(db: Db, file: string, opts: { intervalMs?: num
     workerData: { file, driver: createRequire(import.meta.url).resolve("better-sqlite3"), intervalMs: opts.intervalMs ?? 500 },
   });
   let stopping = false;
-  sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-  // A log that was reset is truncated back to this size rather than kept at its peak.
-  sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+  sqlite.pragma("wal_autocheckpoint = 0");
+  // The log file keeps the size of the largest transaction it held (SQLite's default), and
+  // is reused from its start after each checkpoint: truncating it back happens inside the
+  // first commit after a reset, and freeing hundreds of megabytes there held the event loop
+  // 60–150 ms. It goes when the server stops (the last connection checkpoints and removes it).
+  sqlite.pragma("journal_size_limit = -1");
   const fallBack = (why: string) => {
     if (stopping) return;
     console.error(`The background checkpointer stopped (${why}); checkpointing in the server's connection again`);
     if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_PAGES}`);
   };
-  worker.on("message", (m: { error?: string }) => m.error && console.error(`Background checkpoint failed: ${m.error}`));
+  worker.on("message", (m: { error?: string }) => {
+    if (!m.error) return;
+    console.error(`Background checkpoint failed: ${m.error}`);
+    fallBack("a checkpoint failed");
+  });
   worker.on("error", (e) => fallBack(e.message));
   worker.on("exit", (code) => fallBack(`exit ${code}`));
   worker.unref();

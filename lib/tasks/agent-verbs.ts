@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
-import { withTransaction, type Ctx } from "../../db/transaction";
+import { pacer, withTransaction, type Ctx } from "../../db/transaction";
 import { devices, tasks, type Task } from "../../db/schema";
 import { isFinal } from "../../rules/tasks";
 import { publish, type TaskTransition } from "../events";
@@ -41,13 +41,17 @@ export async function dispatchable(ctx: Ctx, ids: number[]): Promise<Task[]> {
  */
 export async function acceptTasks(ctx: Ctx, items: { deviceId: string; code: string }[]): Promise<boolean[]> {
   const events: TaskTransition[] = [];
-  const moved = await withTransaction(ctx, (tx) => {
+  const moved = await withTransaction(ctx, async (tx) => {
     const at = new Date();
-    return items.map((i) => {
+    const pace = pacer();
+    const out: boolean[] = [];
+    for (const i of items) {
       const e = transitionOne(tx, { code: i.code, deviceId: i.deviceId }, { from: "PENDING", to: "IN_PROGRESS", at });
       if (e) events.push(e);
-      return e !== null;
-    });
+      out.push(e !== null);
+      await pace();
+    }
+    return out;
   });
   publish(events);
   return moved;
@@ -106,7 +110,12 @@ export async function reportResults(ctx: Ctx, items: { deviceId: string; raw: un
     let find = ownTaskStatus.get(tx);
     if (!find) ownTaskStatus.set(tx, (find = prepareOwnTaskStatus(tx)));
     const out: ResultAck[] = [];
-    for (const { deviceId, raw } of items) out.push(await recordResult(tx, find, deviceId, raw, events));
+    // A full batch is hundreds of results: the loop turns between stretches of them.
+    const pace = pacer();
+    for (const { deviceId, raw } of items) {
+      out.push(await recordResult(tx, find, deviceId, raw, events));
+      await pace();
+    }
     return out;
   });
   publish(events);
