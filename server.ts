@@ -4,7 +4,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
 import { closeDatabase, openDatabase, setDb, type Db } from "./db/client";
-import { writesPending, writesSettled } from "./db/transaction";
+import { writesSettled } from "./db/transaction";
 import { loadOrCreateServerKey } from "./lib/agents/envelope";
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
@@ -102,8 +102,7 @@ export async function startServer(
       await new Promise<void>((ok) => httpServer.close(() => ok()));
       await app.close();
       // Writes already queued (agent results of a last batch, the last beat) commit first.
-      do await writesSettled(db);
-      while (writesPending(db));
+      await writesSettled(db);
       await checkpointer.stop();
       closeDatabase(db);
     },

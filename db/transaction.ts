@@ -99,12 +99,10 @@ function statement(sqlite: Tx["$client"], text: string) {
   return stmt;
 }
 
-/** Whether a write transaction is running or waiting (shutdown waits for none). */
-export const writesPending = (db: Db): boolean => runnerOf(db).depth > 0;
-
-/** Waits until every write transaction queued so far has finished. */
+/** Waits until no write transaction is running or waiting, those queued meanwhile included (shutdown). */
 export async function writesSettled(db: Db): Promise<void> {
-  await runnerOf(db).tail;
+  const runner = runnerOf(db);
+  while (runner.depth > 0) await runner.tail;
 }
 
 /**
@@ -130,11 +128,8 @@ export function pacer(stretchMs = STRETCH_MS): () => Promise<void> {
   };
 }
 
-/** Rows per chunk of a bulk write: ~10–20 ms of inserts on a modest machine. */
-export const CHUNK_ROWS = 500;
-
-/** Runs `each` over `items` CHUNK_ROWS at a time, with a turn of the loop between chunks. */
-export async function inChunks<T>(items: readonly T[], each: (chunk: readonly T[], offset: number) => void | Promise<void>, size = CHUNK_ROWS): Promise<void> {
+/** Runs `each` over `items` `size` at a time, with a turn of the loop between chunks. */
+export async function inChunks<T>(items: readonly T[], size: number, each: (chunk: readonly T[], offset: number) => void | Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += size) {
     if (i > 0) await breathe();
     await each(items.slice(i, i + size), i);

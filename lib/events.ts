@@ -1,3 +1,4 @@
+import { breathe } from "../db/transaction";
 import { EventEmitter } from "node:events";
 import type { TaskStatus, TaskType } from "../rules/tasks";
 
@@ -64,7 +65,7 @@ export const PUBLISH_PER_TURN = 500;
  */
 export async function publishInTurns(events: DomainEvent[], size = PUBLISH_PER_TURN): Promise<void> {
   for (let i = 0; i < events.length; i += size) {
-    if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (i > 0) await breathe();
     publish(events.slice(i, i + size));
   }
 }

@@ -3,16 +3,17 @@
 // waits while a 10,000-task fan-out is being written. The second is the reason for the
 // runner's design (docs/architecture.md): reads run on their own connection while the
 // fan-out's transaction lets the loop turn between stretches of its inserts.
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeDatabase, openDatabase, writerConnection } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import type { Actor } from "../../lib/auth/actor";
-import { createOrganization } from "../../lib/orgs/orgs";
 import { issueFanout } from "../../lib/tasks/issue";
 import { listTasks } from "../../lib/tasks/queries";
+import { DEMO_USERS } from "../../lib/demo/seed";
+import { addHistory, buildBase } from "../lib/data";
 import { median, now, sleep, summary, type Summary } from "../lib/stats";
 
 export type RunnerFigures = {
@@ -32,25 +33,18 @@ const READ_EVERY_MS = 5;
 
 export async function measureRunner(opts: { devices: number; fillerTasks: number; log: (l: string) => void }): Promise<RunnerFigures> {
   const dir = mkdtempSync(join(tmpdir(), "taskwire-runner-"));
-  const db = openDatabase(join(dir, "runner.db"));
+  const file = join(dir, "runner.db");
+  // The benchmark's own organization and devices, and a history to insert among.
+  const base = await buildBase(file, { secret: randomBytes(32).toString("base64url"), devices: opts.devices, agents: 0 });
+  addHistory(file, base, opts.fillerTasks, { agents: 0 });
+  const db = openDatabase(file);
   try {
     const w = writerConnection(db);
-    const userId = randomUUID();
-    w.prepare("insert into user (id, name, email, email_verified, created_at, updated_at) values (?, 'bench', 'runner@bench.test', 1, 0, 0)").run(userId);
-    const org = await createOrganization({ db }, { name: "Runner", slug: "runner", ownerId: userId });
-    const device = w.prepare("insert into devices (id, organization_id, name, status, agent_version, token_hash, enrolled_at, online, last_seq) values (?, ?, ?, 'ENABLED', '1.0', ?, 0, 0, 0)");
-    w.transaction(() => {
-      for (let i = 0; i < opts.devices; i++) device.run(`rd${i}`, org.id, `runner-${i}`, `h${i}`);
-    })();
-    const filler = w.prepare("insert into tasks (code, organization_id, device_id, type, status, created_at, updated_at, expires_at, finished_at) values (?, ?, ?, 'PING', 'COMPLETED', 0, 0, 1, 1)");
-    w.transaction(() => {
-      for (let i = 0; i < opts.fillerTasks; i++) filler.run(`RF${i.toString(36).padStart(8, "0")}`, org.id, `rd${i % opts.devices}`);
-    })();
-    const actor: Actor = { organizationId: org.id, userId, role: "ADMIN", label: "runner@bench.test" };
+    const actor: Actor = { organizationId: base.organizationId, userId: base.adminId, role: "ADMIN", label: DEMO_USERS.admin };
 
     // A trivial write, queued and awaited, against the same write as one synchronous transaction.
     const touch = w.prepare("update org_settings set auto_approve = ? where organization_id = ?");
-    const syncTx = w.transaction((v: number) => touch.run(v, org.id));
+    const syncTx = w.transaction((v: number) => touch.run(v, base.organizationId));
     const asyncRounds: number[] = [];
     const syncRounds: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
@@ -58,7 +52,7 @@ export async function measureRunner(opts: { devices: number; fillerTasks: number
       for (let i = 0; i < TX_PER_ROUND; i++) syncTx(i & 1);
       syncRounds.push(((now() - t0) * 1000) / TX_PER_ROUND);
       t0 = now();
-      for (let i = 0; i < TX_PER_ROUND; i++) await withTransaction({ db }, () => void touch.run(i & 1, org.id));
+      for (let i = 0; i < TX_PER_ROUND; i++) await withTransaction({ db }, () => void touch.run(i & 1, base.organizationId));
       asyncRounds.push(((now() - t0) * 1000) / TX_PER_ROUND);
     }
 

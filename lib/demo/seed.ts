@@ -247,13 +247,9 @@ async function seedHistory(
   open.sort((a, b) => a.createdAt!.getTime() - b.createdAt!.getTime());
   for (const list of [rows, open]) {
     await breathe();
-    await inChunks(
-      list,
-      async (chunk) => {
-        await tx.insert(tasks).values([...chunk]);
-      },
-      TASKS_PER_INSERT,
-    );
+    await inChunks(list, TASKS_PER_INSERT, async (chunk) => {
+      await tx.insert(tasks).values([...chunk]);
+    });
   }
 }
 

@@ -13,6 +13,8 @@ export type TestServer = {
   stop: () => Promise<void>;
   /** Stops and starts the server on the same port; `whileStopped` runs in between (e.g. to edit the file as a crash would leave it). */
   restart: (whileStopped?: () => void | Promise<void>) => Promise<void>;
+  /** Sends the server a signal and waits for it to exit (SIGKILL: a crash); `restart` starts it again. */
+  kill: (signal: NodeJS.Signals) => Promise<void>;
 };
 
 /**
@@ -68,16 +70,16 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
     });
   // Stops the process running now: a later boot() replaces `child`, and a SIGKILL timer of
   // this stop must never reach the new one.
-  const stopChild = () =>
+  const stopChild = (signal: NodeJS.Signals = "SIGTERM") =>
     new Promise<void>((resolve) => {
       const stopping = child;
-      if (!stopping || stopping.exitCode !== null) return resolve();
+      if (!stopping || stopping.exitCode !== null || stopping.signalCode !== null) return resolve();
       const force = setTimeout(() => stopping.kill("SIGKILL"), 5_000);
       stopping.once("exit", () => {
         clearTimeout(force);
         resolve();
       });
-      stopping.kill("SIGTERM");
+      stopping.kill(signal);
     });
   await boot();
   return {
@@ -93,6 +95,7 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
       url = "";
       await boot();
     },
+    kill: (signal) => stopChild(signal),
     stop: async () => {
       await stopChild();
       rmSync(dir, { recursive: true, force: true });
