@@ -4,6 +4,7 @@ import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { taskTriggerStatements } from "../rules/sql";
+import { bulkWriter, type BulkWriter } from "./batch";
 import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
 
@@ -34,6 +35,8 @@ export type WriteRunner = {
   depth: number;
   /** When the queue last started running without a turn of the event loop. */
   since: number;
+  /** The bulk writer, which runs a large batch's transaction off the event loop (db/batch.ts). */
+  readonly bulk: BulkWriter;
 };
 
 export const runnerOf = (db: Db): WriteRunner => db[RUNNER];
@@ -52,7 +55,8 @@ export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FUL
   // Reads run on a second connection to the same file: an in-memory database has none.
   if (file === ":memory:") throw new Error("Taskwire needs a database file, not :memory:");
   createPrivately(file);
-  const writer = connect(file, opts.synchronous ?? "NORMAL", opts.check ?? false);
+  const synchronous = opts.synchronous ?? "NORMAL";
+  const writer = connect(file, synchronous, opts.check ?? false);
   const writerDb = drizzle(writer, { schema }) as Handle;
   try {
     migrate(writerDb, { migrationsFolder: MIGRATIONS });
@@ -67,7 +71,7 @@ export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FUL
   writer.pragma("busy_timeout = 0");
   let reader: Database.Database;
   try {
-    reader = connect(file, opts.synchronous ?? "NORMAL", false);
+    reader = connect(file, synchronous, false);
     reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     reader.pragma("query_only = ON");
   } catch (e) {
@@ -76,7 +80,9 @@ export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FUL
   }
   const tx = Object.defineProperty(writerDb, IN_TX, { value: true }) as Tx;
   const db = drizzle(reader, { schema }) as Handle;
-  return Object.defineProperty(db, RUNNER, { value: { tx, tail: Promise.resolve(), depth: 0, since: 0 } satisfies WriteRunner }) as Db;
+  return Object.defineProperty(db, RUNNER, {
+    value: { tx, tail: Promise.resolve(), depth: 0, since: 0, bulk: bulkWriter(resolve(file), { synchronous, busyTimeoutMs: BUSY_TIMEOUT_MS }) } satisfies WriteRunner,
+  }) as Db;
 }
 
 /** One connection, configured; with `check`, a damaged file stops here, before any migration writes to it. */
@@ -98,6 +104,7 @@ function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): 
 
 /** Closes both connections. */
 export function closeDatabase(db: Db): void {
+  runnerOf(db).bulk.close();
   runnerOf(db).tx.$client.close();
   db.$client.close();
 }

@@ -1,4 +1,5 @@
-import { BUSY_TIMEOUT_MS, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, type Tx } from "./client";
+import { runSteps, type BatchResults, type BatchStep } from "./batch";
+import { BUSY_TIMEOUT_MS, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, type Tx, type WriteRunner } from "./client";
 
 // The one way to write. SQLite allows one writer at a time, and better-sqlite3 runs every
 // statement on the event loop's thread; a transaction whose callback awaits (to let the loop
@@ -22,6 +23,22 @@ export type Ctx = { db: DbOrTx };
 export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
   if (isTx(ctx.db)) return savepoint(ctx.db, fn);
   const runner = runnerOf(ctx.db);
+  return inTurn(runner, () => transaction(runner.tx, fn));
+}
+
+/**
+ * Writes a batch given as data (db/batch.ts) as one transaction: inside the context's, under
+ * a savepoint, or else in its turn of the queue on the bulk writer, a worker thread whose
+ * statements and commit do not hold the event loop however many rows the batch has.
+ */
+export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
+  if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => runSteps(tx.$client, steps));
+  const runner = runnerOf(ctx.db);
+  return inTurn(runner, () => runner.bulk.run(steps));
+}
+
+/** Runs `job` when every write queued before it has ended, and no write beside it. */
+function inTurn<T>(runner: WriteRunner, job: () => Promise<T>): Promise<T> {
   // A queue of transactions runs back to back in one drain of the microtask queue: once that
   // has gone on for STRETCH_MS, the next one starts on a later turn of the event loop.
   const queued = runner.depth > 0;
@@ -31,7 +48,7 @@ export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | 
       await breathe();
       runner.since = performance.now();
     }
-    return transaction(runner.tx, fn);
+    return job();
   });
   runner.depth++;
   runner.tail = run.then(
@@ -108,8 +125,24 @@ export async function writesSettled(db: Db): Promise<void> {
 /**
  * A turn of the event loop for everything else, from inside a long transaction: other
  * requests' reads, sockets and timers run; other writes wait for the commit.
+ *
+ * Work that breathes resumes one piece per turn of the loop, in the order it breathed: with
+ * an immediate each, every piece that breathed during one turn would resume in the next turn's
+ * check phase, back to back, and ten of them running a stretch each would hold the loop ten
+ * stretches long.
  */
-export const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+export const breathe = (): Promise<void> =>
+  new Promise((resolve) => {
+    breathing.push(resolve);
+    if (breathing.length === 1) setImmediate(resumeOne);
+  });
+
+const breathing: (() => void)[] = [];
+function resumeOne(): void {
+  const next = breathing.shift()!;
+  if (breathing.length) setImmediate(resumeOne);
+  next();
+}
 
 /** The longest stretch of work a pacer allows between two turns of the event loop. */
 export const STRETCH_MS = 10;

@@ -1,6 +1,7 @@
 import { and, eq, lt, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Tx } from "../db/client";
+import { isBatchCheck, stepOf, type BatchStep } from "../db/batch";
+import type { DbOrTx } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
 import type { Role } from "../rules/roles";
 import { requireRole, type Actor, type ActorCtx } from "./auth/actor";
@@ -34,7 +35,8 @@ export const IN_PROGRESS_MESSAGE = "A request with this Idempotency-Key is in pr
 export type IdempotencyClaim = { key: string; fingerprint: string };
 /** What is stored and replayed: a status and a JSON body, as the caller's adapter answers. */
 export type StoredAnswer = { status: number; body: unknown };
-export type Remember<R> = (tx: Tx, result: R) => Promise<void>;
+/** The statements that store a result's answer, written in the creating transaction. */
+export type Remember<R> = (result: R) => BatchStep[];
 
 /** Keys belong to the caller: a user's session and each of their tokens are separate callers. */
 function principalOf(actor: Actor): string {
@@ -54,23 +56,31 @@ export async function storedAnswer({ db, actor }: ActorCtx, claim: IdempotencyCl
   return { status: row.status, body: JSON.parse(row.response) as unknown };
 }
 
-/** Writes a key's answer; called inside the creating transaction. */
-async function rememberAnswer(tx: Tx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): Promise<void> {
+/** A key taken meanwhile by another request (the batch check of rememberAnswer). */
+const KEY_TAKEN = "idempotency-key-taken";
+
+/** The statements that write a key's answer inside the creating transaction (a batch, db/batch.ts). */
+function rememberAnswer(h: DbOrTx, actor: Actor, claim: IdempotencyClaim, answer: StoredAnswer, now = new Date()): BatchStep[] {
   const expired = now.getTime() - IDEMPOTENCY_KEY_TTL_MS;
-  await tx.run(
-    sql`delete from ${idempotencyKeys} where rowid in (select rowid from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`,
-  );
   const row = { organizationId: actor.organizationId, principal: principalOf(actor), key: claim.key, requestHash: claim.fingerprint, status: answer.status, response: JSON.stringify(answer.body), createdAt: now };
-  const written = await tx
-    .insert(idempotencyKeys)
-    .values(row)
-    .onConflictDoUpdate({
-      target: [idempotencyKeys.organizationId, idempotencyKeys.principal, idempotencyKeys.key],
-      set: { requestHash: row.requestHash, status: row.status, response: row.response, createdAt: row.createdAt },
-      // Only an expired key is taken over; a live one belongs to a request that got there first.
-      setWhere: lt(idempotencyKeys.createdAt, new Date(expired + 1)),
-    });
-  if (!written.changes) throw new ConflictError(IN_PROGRESS_MESSAGE);
+  return [
+    stepOf(sql`delete from ${idempotencyKeys} where rowid in (select rowid from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`),
+    {
+      ...stepOf(
+        h
+          .insert(idempotencyKeys)
+          .values(row)
+          .onConflictDoUpdate({
+            target: [idempotencyKeys.organizationId, idempotencyKeys.principal, idempotencyKeys.key],
+            set: { requestHash: row.requestHash, status: row.status, response: row.response, createdAt: row.createdAt },
+            // Only an expired key is taken over; a live one belongs to a request that got there first.
+            setWhere: lt(idempotencyKeys.createdAt, new Date(expired + 1)),
+          }),
+      ),
+      expectChanges: 1,
+      failure: KEY_TAKEN,
+    },
+  ];
 }
 
 /**
@@ -91,9 +101,11 @@ export async function runOnce<R>(
   const prior = await storedAnswer(ctx, claim, now);
   if (prior) return { ...prior, replayed: true };
   let stored: StoredAnswer | undefined;
-  const result = await run(async (tx, r) => {
-    stored = answer(r);
-    await rememberAnswer(tx, actor, claim, stored, now);
-  });
-  return { ...(stored ?? answer(result)), replayed: false };
+  try {
+    const result = await run((r) => rememberAnswer(ctx.db, actor, claim, (stored = answer(r)), now));
+    return { ...(stored ?? answer(result)), replayed: false };
+  } catch (e) {
+    if (isBatchCheck(e, KEY_TAKEN)) throw new ConflictError(IN_PROGRESS_MESSAGE);
+    throw e;
+  }
 }

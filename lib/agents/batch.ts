@@ -1,3 +1,5 @@
+import { breathe } from "../../db/transaction";
+
 /**
  * Gathers the calls made during one turn of the event loop and runs them together — one
  * transaction for a burst of agent messages instead of one each — at most `max` per turn,
@@ -25,7 +27,7 @@ export class TickBatch<I, O> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => void this.flush());
+    void breathe().then(() => this.flush());
   }
 
   private async flush(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Namespace } from "socket.io";
 import { z } from "zod";
 import type { Db } from "../../db/client";
-import { breathe, withTransaction } from "../../db/transaction";
+import { breathe, pacer, withTransaction } from "../../db/transaction";
 import type { Task } from "../../db/schema";
 import { reserveSeq } from "../devices/connection";
 import { subscribe } from "../events";
@@ -37,6 +37,8 @@ export const deviceRoom = (deviceId: string) => `device:${deviceId}`;
 export class Dispatcher {
   private queued: number[] = [];
   private flushQueued = false;
+  /** The end of the chain of batches being signed and sent, in the order of their numbers. */
+  private sending: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly retries = new Set<NodeJS.Timeout>();
   private unsubscribe: (() => void) | undefined;
@@ -76,7 +78,7 @@ export class Dispatcher {
   private scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(() => {
+    void breathe().then(() => {
       this.flushQueued = false;
       const ids = this.queued.splice(0, DISPATCH_BATCH);
       if (this.queued.length) this.scheduleFlush();
@@ -122,10 +124,22 @@ export class Dispatcher {
       for (const [id, list] of byDevice) out.set(id, await reserveSeq(tx, id, list.length));
       return out;
     });
+    const numbered: [Task, number][] = [];
     for (const [deviceId, list] of byDevice) {
       let seq = firstSeq.get(deviceId)!;
-      for (const task of list) this.emit(task, seq++);
+      for (const task of list) numbered.push([task, seq++]);
     }
+    // Signing and sending take the loop in timed stretches (a machine under load takes longer
+    // over each), and batches go out in the order their numbers were reserved.
+    const sent = this.sending.then(async () => {
+      const pace = pacer();
+      for (const [task, seq] of numbered) {
+        this.emit(task, seq);
+        await pace();
+      }
+    });
+    this.sending = sent.catch(() => {});
+    await sent;
   }
 
   private emit(task: Task, seq: number): void {

@@ -1,7 +1,7 @@
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
-import { markOffline, markOnline, recordHeartbeat } from "../devices/connection";
+import { markOffline, markOnline, recordHeartbeats } from "../devices/connection";
 import { agentVersionSchema, authenticateDevice } from "../devices/enrollment";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
@@ -38,6 +38,17 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
   const connects = new RateLimiterMemory({ points: AGENT_CONNECTS_PER_10S, duration: 10 });
   // Results arriving together are recorded together: one transaction per turn of the loop.
   const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults({ db }, items));
+  // A fleet that connects, beats or drops at once (a restart, a network cut) is written a
+  // batch per turn of the loop, not a transaction per agent.
+  const heartbeats = new TickBatch((items: { deviceId: string; raw: unknown }[]) => recordHeartbeats({ db }, items));
+  const online = new TickBatch(async (items: { deviceId: string; version?: string }[]) => {
+    await markOnline({ db }, items);
+    return items.map(() => undefined);
+  });
+  const offline = new TickBatch(async (deviceIds: string[]) => {
+    await markOffline({ db }, deviceIds);
+    return deviceIds.map(() => undefined);
+  });
 
   nsp.use(async (socket, next) => {
     let auth: Awaited<ReturnType<typeof authenticateDevice>>;
@@ -82,7 +93,8 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
       const reply = ackFn(ack);
       if (await limited(reply)) return;
       try {
-        await recordHeartbeat({ db }, deviceId, msg);
+        const refused = await heartbeats.add({ deviceId, raw: msg });
+        if (refused) throw refused;
         reply({ ok: true });
       } catch (e) {
         const invalid = isDomainError(e) && e.code === "invalid";
@@ -103,7 +115,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
         .in(room)
         .fetchSockets()
         .then((left) => {
-          if (!left.length) return markOffline({ db }, deviceId);
+          if (!left.length) return offline.add(deviceId);
         })
         .catch(logged("Marking the device offline failed"));
     });
@@ -120,7 +132,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
     void (async () => {
       try {
         const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
-        await markOnline({ db }, deviceId, version);
+        await online.add({ deviceId, version });
         await dispatcher.sendPending(deviceId);
       } catch (e) {
         // Connected but unknown to the dispatcher, the agent would wait forever: close it, and

@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -9,19 +9,25 @@ import { agentVersionSchema } from "./enrollment";
 // What an enrolled agent's connection keeps on its device's row: whether it is online, its
 // last heartbeat and version, and the dispatch sequence numbers it has been sent.
 
-/** Records a live connection (and the version the agent reports). */
-export async function markOnline(ctx: Ctx, deviceId: string, version?: string): Promise<void> {
+/** Devices whose agents' connections came up, and the versions they reported: one transaction for the lot. */
+export async function markOnline(ctx: Ctx, agents: { deviceId: string; version?: string }[]): Promise<void> {
+  if (!agents.length) return;
+  const at = new Date();
   await withTransaction(ctx, async (tx) => {
-    await tx
-      .update(devices)
-      .set({ online: true, lastHeartbeatAt: new Date(), ...(version ? { agentVersion: version } : {}) })
-      .where(and(eq(devices.id, deviceId), isNull(devices.deletedAt)));
+    for (const [version, ids] of byVersion(agents)) {
+      await tx
+        .update(devices)
+        .set({ online: true, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
+        .where(and(inArray(devices.id, ids), isNull(devices.deletedAt)));
+    }
   });
 }
 
-export async function markOffline(ctx: Ctx, deviceId: string): Promise<void> {
+/** Devices whose agents' last connections closed: one transaction for the lot. */
+export async function markOffline(ctx: Ctx, deviceIds: string[]): Promise<void> {
+  if (!deviceIds.length) return;
   await withTransaction(ctx, async (tx) => {
-    await tx.update(devices).set({ online: false }).where(eq(devices.id, deviceId));
+    await tx.update(devices).set({ online: false }).where(inArray(devices.id, [...new Set(deviceIds)]));
   });
 }
 
@@ -36,11 +42,41 @@ export const heartbeatSchema = z
   .object({ version: agentVersionSchema, uptime_seconds: z.number().int().min(0).max(10 * 365 * 86400).optional() })
   .strict();
 
-export async function recordHeartbeat(ctx: Ctx, deviceId: string, raw: unknown): Promise<void> {
-  const hb = parse(heartbeatSchema, raw);
-  await withTransaction(ctx, async (tx) => {
-    await tx.update(devices).set({ lastHeartbeatAt: new Date(), agentVersion: hb.version }).where(eq(devices.id, deviceId));
-  });
+/**
+ * Heartbeats of several agents, one transaction for the lot; each answer is its own: an
+ * invalid heartbeat gets its validation error and changes nothing.
+ */
+export async function recordHeartbeats(ctx: Ctx, beats: { deviceId: string; raw: unknown }[]): Promise<(Error | null)[]> {
+  const answers: (Error | null)[] = [];
+  const valid: { deviceId: string; version: string }[] = [];
+  for (const b of beats) {
+    try {
+      valid.push({ deviceId: b.deviceId, version: parse(heartbeatSchema, b.raw).version });
+      answers.push(null);
+    } catch (e) {
+      answers.push(e as Error);
+    }
+  }
+  if (valid.length) {
+    const at = new Date();
+    await withTransaction(ctx, async (tx) => {
+      for (const [version, ids] of byVersion(valid)) {
+        await tx.update(devices).set({ lastHeartbeatAt: at, agentVersion: version }).where(inArray(devices.id, ids));
+      }
+    });
+  }
+  return answers;
+}
+
+/** Device ids grouped by the version their agents report (a fleet runs a handful of versions). */
+function byVersion(agents: { deviceId: string; version?: string }[]): Map<string | undefined, string[]> {
+  const groups = new Map<string | undefined, string[]>();
+  for (const a of agents) {
+    const ids = groups.get(a.version) ?? [];
+    if (!ids.length) groups.set(a.version, ids);
+    ids.push(a.deviceId);
+  }
+  return groups;
 }
 
 const reserveStatements = new WeakMap<Tx, ReturnType<typeof prepareReserve>>();

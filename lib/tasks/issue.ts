@@ -1,16 +1,17 @@
-import { and, eq, sql } from "drizzle-orm";
-import type { Tx } from "../../db/client";
-import { breathe, pacer, withTransaction } from "../../db/transaction";
-import { fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../db/schema";
+import { and, count, eq, notExists, sql } from "drizzle-orm";
+import { isBatchCheck, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
+import type { DbOrTx, Tx } from "../../db/client";
+import { breathe, inChunks, writeBatch } from "../../db/transaction";
+import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../db/schema";
 import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
 import { randomCode, randomCodes } from "../crypto";
-import { UnprocessableError } from "../errors";
+import { ConflictError, UnprocessableError } from "../errors";
 import { publishInTurns, type TaskTransition } from "../events";
 import { idempotencyKeySchema, runOnce } from "../idempotency";
 import { parse, toValidationError } from "../validation";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
-import { resolveTarget } from "./targets";
+import { mayTakeTasks, resolveTarget } from "./targets";
 import { transitionEvent } from "./transition";
 
 export type IssueResult = {
@@ -39,20 +40,35 @@ export type IssueRequest = { type?: unknown; payload?: unknown; targets?: unknow
 
 export type IssueOptions = {
   /**
-   * Called inside the fan-out's transaction with its result, to write what must exist if and
-   * only if the fan-out does (an idempotency key's answer, lib/idempotency.ts). What it
-   * throws rolls the fan-out back.
+   * The statements to write inside the fan-out's transaction with its result, for what must
+   * exist if and only if the fan-out does (an idempotency key's answer, lib/idempotency.ts).
+   * A check of theirs that fails rolls the fan-out back.
    */
-  remember?: (tx: Tx, result: IssueResult) => Promise<void> | void;
+  remember?: (result: IssueResult) => BatchStep[];
 };
+
+/** The batch check that every device of a fan-out may still take tasks when it commits. */
+const TARGET_CHANGED = "target-changed";
+/** Reads of a target that changed before its fan-out could commit, before giving up. */
+const ATTEMPTS = 3;
 
 export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<IssueResult> {
   const plan = planIssue(ctx.actor, raw, now);
-  // One transaction, however large the target: every task exists, or none does.
-  const created = await withTransaction(ctx, (tx) => writeIssue(tx, ctx.actor, plan, opts));
-  // Subscribers run synchronously: a large fan-out's events go a few thousand per turn.
-  await publishInTurns(created.events);
-  return created.result;
+  // The target is read before the transaction, which runs on the bulk writer (db/batch.ts)
+  // and checks that every device read may still take tasks: if one no longer may (disabled,
+  // deleted meanwhile), nothing is written and the target is read again.
+  for (let attempt = 1; ; attempt++) {
+    const issue = await prepareIssue(ctx.db, ctx.actor, plan, opts);
+    try {
+      const events = await issue.events(await writeBatch(ctx, issue.steps));
+      // Subscribers run synchronously: a large fan-out's events go a few hundred per turn.
+      await publishInTurns(events);
+      return issue.result;
+    } catch (e) {
+      if (!isBatchCheck(e, TARGET_CHANGED)) throw e;
+      if (attempt === ATTEMPTS) throw new ConflictError("The target's devices kept changing while the fan-out was written; nothing was issued. Try again.");
+    }
+  }
 }
 
 /**
@@ -60,7 +76,8 @@ export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Da
  * the fan-out on `tx` and returns its events, which the caller publishes after its commit.
  */
 export async function issueInTx(tx: Tx, actor: Actor, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<{ result: IssueResult; events: TaskTransition[] }> {
-  return writeIssue(tx, actor, planIssue(actor, raw, now), opts);
+  const issue = await prepareIssue(tx, actor, planIssue(actor, raw, now), opts);
+  return { result: issue.result, events: await issue.events(await writeBatch({ db: tx }, issue.steps)) };
 }
 
 /** The request checked and its times worked out, before any transaction. */
@@ -75,13 +92,19 @@ function planIssue(actor: Actor, raw: IssueRequest, now: Date) {
   return { input, payload, deferred, expiresAt, now, rerunOf: raw.rerunOf ?? null };
 }
 
+/** Codes drawn per call: 100,000 at once are ~60 ms of the loop. */
+const CODES_PER_DRAW = 500;
+
 /**
- * Writes a planned fan-out on `tx`. Reading the target and inserting the tasks go a chunk at
- * a time, with a turn of the event loop between chunks, so other requests are served meanwhile.
+ * Reads a planned fan-out's target and builds its transaction as a batch: the fan-out, one
+ * prepared INSERT per task, the tasks' counts, a check that every device may still take
+ * tasks, and what `remember` adds. Also returns the answer, and the creation events once the
+ * batch has given the tasks' ids.
  */
-async function writeIssue(tx: Tx, actor: Actor, plan: ReturnType<typeof planIssue>, opts: IssueOptions): Promise<{ result: IssueResult; events: TaskTransition[] }> {
+async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof planIssue>, opts: IssueOptions) {
   const { input, payload, deferred, expiresAt, now } = plan;
-  const target = await resolveTarget(tx, actor.organizationId, input.targets);
+  const { organizationId } = actor;
+  const target = await resolveTarget(h, organizationId, input.targets);
   if (target.unresolved.length) {
     const list = target.unresolved.map((u) => `${u.name} (${u.reason})`).join(", ");
     throw new UnprocessableError(`These names do not resolve to enabled devices: ${list}`, { targets: [list] }, { unresolved: target.unresolved });
@@ -89,65 +112,98 @@ async function writeIssue(tx: Tx, actor: Actor, plan: ReturnType<typeof planIssu
   if (!target.devices.length) {
     throw new UnprocessableError("The target has no enabled devices", { targets: ["The target has no enabled devices"] }, { unresolved: [] });
   }
-  const [fanout] = await tx
-    .insert(fanouts)
-    .values({
-      code: randomCode(),
-      organizationId: actor.organizationId,
-      type: input.type,
-      target: recordedTarget(input.targets),
-      total: target.devices.length,
-      // Every task of a new fan-out is open; the triggers count them down as they finish.
-      openTasks: target.devices.length,
-      createdBy: actor.userId,
-      createdAt: now,
-    })
-    .returning();
+  const total = target.devices.length;
   const status: Task["status"] = deferred ? "SCHEDULED" : "PENDING";
-  // One prepared INSERT per task: a 10,000-device fan-out costs what the inserts cost in
-  // SQLite, with no SQL built or rows read back per chunk.
-  let insert = insertTask.get(tx);
-  if (!insert) insertTask.set(tx, (insert = prepareInsertTask(tx)));
-  const common = {
-    organizationId: actor.organizationId,
-    fanoutId: fanout.id,
-    type: input.type,
-    status,
-    payload: payload ? JSON.stringify(payload) : null,
-    createdBy: actor.userId,
-    at: now.getTime(),
-    scheduledAt: deferred?.getTime() ?? null,
-    expiresAt: expiresAt.getTime(),
-    rerunOf: plan.rerunOf,
-  };
-  // The answer and the creation events are built chunk by chunk with the inserts.
+  const fanoutCode = randomCode();
+  const codes: string[] = [];
   const created: IssueResult["tasks"] = [];
-  const events: TaskTransition[] = [];
-  // The inserts go with turns of the loop between stretches of them: what one costs depends
-  // on the file (its size, what of it is cached), so the stretches are timed, not counted.
-  // Codes are drawn a block at a time: 100,000 at once are ~60 ms of the loop.
-  const CODES_PER_DRAW = 500;
-  let codes: string[] = [];
-  const pace = pacer();
-  for (const [i, d] of target.devices.entries()) {
-    if (i % CODES_PER_DRAW === 0) codes = randomCodes(Math.min(CODES_PER_DRAW, target.devices.length - i));
-    const code = codes[i % CODES_PER_DRAW];
-    const id = Number(insert.run({ ...common, code, deviceId: d.id }).lastInsertRowid);
-    created.push({ code, device: d.name, status, expiresAt });
-    events.push(transitionEvent({ id, organizationId: actor.organizationId, code, deviceId: d.id, fanoutId: fanout.id, type: input.type, status, updatedAt: now }, null));
-    await pace();
+  for (let i = 0; i < total; i += CODES_PER_DRAW) {
+    if (i > 0) await breathe();
+    const drawn = randomCodes(Math.min(CODES_PER_DRAW, total - i));
+    for (const [k, code] of drawn.entries()) {
+      codes.push(code);
+      created.push({ code, device: target.devices[i + k].name, status, expiresAt });
+    }
   }
-  // The last stretch's turn comes before the commit's.
-  if (target.devices.length > 1) await breathe();
-  // The tasks' counts: one statement for the whole fan-out (see rules/sql.ts).
-  await tx
-    .insert(taskCounts)
-    .values({ organizationId: actor.organizationId, type: input.type, status, n: created.length })
-    .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${created.length}` } });
-  const result: IssueResult = { fanout: fanout.code, total: created.length, tasks: created };
-  await opts.remember?.(tx, result);
-  return { result, events };
+  const result: IssueResult = { fanout: fanoutCode, total, tasks: created };
+  const fanout = { lastIdOf: 0 };
+  const steps: BatchStep[] = [
+    {
+      ...stepOf(
+        h.insert(fanouts).values({
+        code: fanoutCode,
+        organizationId,
+        type: input.type,
+        target: recordedTarget(input.targets),
+        total,
+        // Every task of a new fan-out is open; the triggers count them down as they finish.
+        openTasks: total,
+        createdBy: actor.userId,
+        createdAt: now,
+      })),
+      ids: true,
+    },
+    // One prepared INSERT per task: a 10,000-device fan-out costs what the inserts cost in
+    // SQLite, with no SQL built or rows read back.
+    {
+      ...taskRows(h, {
+        common: {
+          organizationId,
+          fanoutId: fanout,
+          type: input.type,
+          status,
+          payload: payload ? JSON.stringify(payload) : null,
+          createdBy: actor.userId,
+          at: now.getTime(),
+          scheduledAt: deferred?.getTime() ?? null,
+          expiresAt: expiresAt.getTime(),
+          rerunOf: plan.rerunOf,
+        },
+        each: { code: codes.join("\n"), deviceId: target.devices.map((d) => d.id).join("\n") },
+        count: total,
+      }),
+      ids: true,
+    },
+    // The tasks' counts: one statement for the whole fan-out (see rules/sql.ts).
+    stepOf(
+      h
+        .insert(taskCounts)
+        .values({ organizationId, type: input.type, status, n: total })
+        .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${total}` } }),
+    ),
+    // Every device read may still take tasks as the fan-out commits.
+    {
+      // A lookup by key per task (not the organization's whole list of devices per fan-out).
+      ...stepOf(
+        h
+          .select({ n: count() })
+          .from(tasks)
+          .where(and(eq(tasks.fanoutId, sql.placeholder("fanout")), notExists(h.select({ one: sql`1` }).from(devices).where(and(eq(devices.id, tasks.deviceId), mayTakeTasks(organizationId)))))),
+        { fanout },
+      ),
+      expectValue: 0,
+      failure: TARGET_CHANGED,
+    },
+    ...(opts.remember?.(result) ?? []),
+  ];
+  /** The creation events, built a slice per turn once the batch gave the ids. */
+  const events = async (results: BatchResults): Promise<TaskTransition[]> => {
+    const fanoutId = results[0]![0];
+    const ids = results[1]!;
+    const out: TaskTransition[] = [];
+    await inChunks(target.devices, EVENTS_PER_TURN, (chunk, offset) => {
+      for (const [k, d] of chunk.entries()) {
+        const i = offset + k;
+        out.push(transitionEvent({ id: ids[i], organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status, updatedAt: now }, null));
+      }
+    });
+    return out;
+  };
+  return { steps, result, events };
 }
+
+/** Events built per turn of the loop. */
+const EVENTS_PER_TURN = 2_000;
 
 /** What the issue form shows after a submission. */
 export type IssueSummary = { fanout: string; total: number; first: string; replayed: boolean };
@@ -170,15 +226,14 @@ export async function issueFanoutOnce(ctx: ActorCtx, raw: IssueRequest, key: unk
   return { ...(answer.body as Omit<IssueSummary, "replayed">), replayed: answer.replayed };
 }
 
-const insertTask = new WeakMap<Tx, ReturnType<typeof prepareInsertTask>>();
-function prepareInsertTask(tx: Tx) {
+/** The INSERT of one task, its values named: the batch binds each row's code and device. */
+function taskRows(h: DbOrTx, rows: Parameters<typeof rowsOf>[1]): BatchStep {
   // Placeholders inside sql`` reach the driver as given: times as epoch milliseconds, the
   // payload as JSON text (a bare placeholder would go through the column's mapping, which
   // does not expect null).
   const p = (name: string) => sql`${sql.placeholder(name)}`;
-  return tx
-    .insert(tasks)
-    .values({
+  return rowsOf(
+    h.insert(tasks).values({
       code: p("code"),
       organizationId: p("organizationId"),
       deviceId: p("deviceId"),
@@ -192,8 +247,9 @@ function prepareInsertTask(tx: Tx) {
       scheduledAt: p("scheduledAt"),
       expiresAt: p("expiresAt"),
       rerunOf: p("rerunOf"),
-    })
-    .prepare();
+    }),
+    rows,
+  );
 }
 
 const sameOrg = (organizationId: string) => eq(tasks.organizationId, organizationId);

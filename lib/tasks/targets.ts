@@ -4,6 +4,9 @@ import { breathe } from "../../db/transaction";
 import { deviceOus, devices, ous, type Device } from "../../db/schema";
 import { DEVICE_ACTIONS, deviceAllows, type DeviceStatus } from "../../rules/devices";
 
+/** Devices of the organization that may take tasks: live, and in a status that allows them (rules/devices.ts). */
+export const mayTakeTasks = (organizationId: string) => and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt), inArray(devices.status, DEVICE_ACTIONS.tasks));
+
 export type TargetResolution = { devices: Pick<Device, "id" | "name">[]; unresolved: { name: string; reason: string }[] };
 
 /** Devices read per statement: a page costs a few milliseconds, and the loop turns between pages. */
@@ -23,9 +26,9 @@ export async function resolveTarget(
   target: { devices?: string[]; ous?: string[]; all?: boolean },
 ): Promise<TargetResolution> {
   const live = and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
+  const may = mayTakeTasks(organizationId);
   const found = new Map<string, Pick<Device, "id" | "name">>();
   const unresolved: TargetResolution["unresolved"] = [];
-  const enabled = inArray(devices.status, DEVICE_ACTIONS.tasks);
   const cols = { id: devices.id, name: devices.name, status: devices.status };
 
   if (target.all) {
@@ -37,7 +40,7 @@ export async function resolveTarget(
       const page = await h
         .select(cols)
         .from(devices)
-        .where(and(live, enabled, after))
+        .where(and(may, after))
         .orderBy(asc(devices.name), asc(devices.id))
         .limit(PAGE);
       for (const d of page) found.set(d.id, d);
@@ -72,7 +75,7 @@ export async function resolveTarget(
             .select(cols)
             .from(devices)
             .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
-            .where(and(live, enabled, inKnown, lastId !== undefined ? gt(devices.id, lastId) : undefined))
+            .where(and(may, inKnown, lastId !== undefined ? gt(devices.id, lastId) : undefined))
             .orderBy(asc(devices.id))
             .limit(PAGE);
           for (const d of page) found.set(d.id, d);

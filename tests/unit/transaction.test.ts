@@ -2,11 +2,13 @@
 // a transaction is atomic and isolated — no other request's statement runs inside it, no
 // reader sees its partial writes, a failure anywhere rolls all of it back — and the verbs
 // built on it keep theirs under concurrency.
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
-import { writerConnection } from "../../db/client";
-import { fanouts, member, organization, tasks } from "../../db/schema";
-import { breathe, withTransaction, writesThroughRunner } from "../../db/transaction";
+import Database from "better-sqlite3";
+import { stepOf } from "../../db/batch";
+import { isDatabaseBusy, runnerOf, writerConnection } from "../../db/client";
+import { devices, fanouts, member, organization, tasks } from "../../db/schema";
+import { breathe, withTransaction, writeBatch, writesThroughRunner } from "../../db/transaction";
 import { listMembers, setMemberRole } from "../../lib/orgs/orgs";
 import { ConflictError } from "../../lib/errors";
 import { issueFanout } from "../../lib/tasks/issue";
@@ -17,6 +19,21 @@ import { makeDevices, makeOrg, makeUser } from "../support/factories";
 import { capture } from "./helpers";
 
 const db = freshDb();
+
+/** Whether a write transaction holds the file's write lock, asked from a connection of its own. */
+function writeLockHeld(): boolean {
+  const probe = new Database(db.$client.name, { timeout: 0 });
+  try {
+    probe.exec("BEGIN IMMEDIATE");
+    probe.exec("ROLLBACK");
+    return false;
+  } catch (e) {
+    if (isDatabaseBusy(e)) return true;
+    throw e;
+  } finally {
+    probe.close();
+  }
+}
 
 const orgNamed = (slug: string) => db.select().from(organization).where(eq(organization.slug, slug));
 const insertOrg = (slug: string) => ({ id: slug, name: slug, slug, createdAt: new Date() });
@@ -107,15 +124,14 @@ describe("verbs under concurrency", () => {
     await makeDevices(db, org.id, 10_000, { prefix: "iso" });
     const ctx = { db, actor };
     const issuing = issueFanout(ctx, { type: "PING", payload: { host: "192.0.2.1" }, targets: { all: true } });
-    // The fan-out's transaction is open and has written some of its tasks (its inserts run
-    // in chunks with turns of the event loop between them).
-    while (!writerConnection(db).inTransaction) await breathe();
-    await breathe();
+    // The fan-out's transaction is open (on the bulk writer's connection, in a worker thread):
+    // another connection cannot take the write lock.
+    while (!writeLockHeld()) await breathe();
     const during = await listTasks(ctx, { limit: 100 });
     const duringTotal = (await pageTasks(ctx, { page: 1, perPage: 100 })).total;
     const fanoutsDuring = await db.select().from(fanouts).where(eq(fanouts.organizationId, org.id));
     // Still inside it: what was read above was read mid-transaction.
-    expect(writerConnection(db).inTransaction).toBe(true);
+    expect(writeLockHeld()).toBe(true);
     expect(during.items).toEqual([]);
     expect(duringTotal).toBe(0);
     expect(fanoutsDuring).toEqual([]);
@@ -124,6 +140,48 @@ describe("verbs under concurrency", () => {
     expect(issued.total).toBe(10_000);
     expect((await pageTasks(ctx, { page: 1, perPage: 100 })).total).toBe(10_000);
     expect((await listTasks(ctx, { limit: 100 })).items).toHaveLength(100);
+  });
+
+  test("a device disabled after the target was read and before the fan-out commits gets no task: the target is read again", async () => {
+    const { org, actor } = await makeOrg(db);
+    const made = await makeDevices(db, org.id, 5, { prefix: "moving" });
+    const ctx = { db, actor };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // A write ahead in the queue, which disables a device once the fan-out has read its target.
+    const holder = withTransaction({ db }, async (tx) => {
+      await gate;
+      await tx.update(devices).set({ status: "DISABLED" }).where(eq(devices.id, made[0].id));
+    });
+    const issuing = issueFanout(ctx, { type: "PING", payload: { host: "192.0.2.1" }, targets: { all: true } });
+    // The fan-out has read five devices and waits behind the holder.
+    while (runnerOf(db).depth < 2) await breathe();
+    release();
+    await holder;
+    const issued = await issuing;
+    expect(issued.total).toBe(4);
+    expect(issued.tasks.map((t) => t.device).sort()).toEqual(made.slice(1).map((d) => d.name).sort());
+    const written = await db.select().from(tasks).where(eq(tasks.organizationId, org.id));
+    expect(written.map((t) => t.deviceId)).not.toContain(made[0].id);
+    expect(written).toHaveLength(4);
+    // The attempt that saw the disabled device left nothing behind.
+    expect(await db.select().from(fanouts).where(eq(fanouts.organizationId, org.id))).toHaveLength(1);
+  });
+
+  test("a batch on the bulk writer is all or nothing: a check that fails rolls back what came before it", async () => {
+    const step = (slug: string) => stepOf(db.insert(organization).values(insertOrg(slug)));
+    await expect(writeBatch({ db }, [step("batch-first"), { ...stepOf(sql`select 1`), expectValue: 2, failure: "test" }])).rejects.toMatchObject({ failure: "test" });
+    expect(await orgNamed("batch-first")).toEqual([]);
+    // The same batch inside a transaction joins it under a savepoint.
+    await withTransaction({ db }, async (tx) => {
+      await tx.insert(organization).values(insertOrg("batch-outer"));
+      await expect(writeBatch({ db: tx }, [step("batch-inner"), { ...stepOf(sql`select 1`), expectValue: 2, failure: "test" }])).rejects.toMatchObject({ failure: "test" });
+    });
+    expect(await orgNamed("batch-outer")).toHaveLength(1);
+    expect(await orgNamed("batch-inner")).toEqual([]);
+    const [ids] = await writeBatch({ db }, [{ ...step("batch-ok"), ids: true }]);
+    expect(ids).toHaveLength(1);
+    expect(await orgNamed("batch-ok")).toHaveLength(1);
   });
 
   test("two concurrent cancels of one task make exactly one transition", async () => {

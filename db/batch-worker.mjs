@@ -1,0 +1,105 @@
+// A write transaction given as data: statements and rows, run one after another on one
+// connection. The same executor runs in two places (db/batch.ts):
+// - on the writer connection, inside a transaction already open there (a verb that joins its
+//   caller's transaction);
+// - in a worker thread with a connection of its own, for a large write (a fan-out): its
+//   statements and its COMMIT — which for 100,000 tasks writes and checksums tens of
+//   thousands of log frames in one call — run off the event loop.
+// Plain JavaScript, so that a worker thread loads it without a compiler.
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { createRequire } from "node:module";
+
+/** A check of the batch that did not hold: the whole transaction rolls back. */
+export const CHECK_FAILED = "TASKWIRE_CHECK_FAILED";
+
+/**
+ * Runs `steps` on `sqlite` (a better-sqlite3 connection, inside a transaction the caller
+ * opened) and returns, for each step that asked for them, the rowids it inserted.
+ */
+export function runSteps(sqlite, steps, prepared = new Map()) {
+  const prepare = (text) => {
+    let stmt = prepared.get(text);
+    if (!stmt) prepared.set(text, (stmt = sqlite.prepare(text)));
+    return stmt;
+  };
+  const firstIds = [];
+  const resolve = (v) => (v !== null && typeof v === "object" && typeof v.lastIdOf === "number" ? firstIds[v.lastIdOf] : v);
+  const results = [];
+  for (const step of steps) {
+    const stmt = prepare(step.sql);
+    if (step.rows) {
+      const { names, common, each, count } = step.rows;
+      const columns = Object.fromEntries(Object.entries(each).map(([k, joined]) => [k, count ? joined.split("\n") : []]));
+      const fixed = names.map((n) => (n in columns ? undefined : resolve(common[n])));
+      const values = fixed.slice();
+      const ids = step.ids ? new Float64Array(count) : null;
+      for (let i = 0; i < count; i++) {
+        for (let j = 0; j < names.length; j++) values[j] = fixed[j] === undefined && names[j] in columns ? columns[names[j]][i] : fixed[j];
+        const info = stmt.run(values);
+        if (ids) ids[i] = Number(info.lastInsertRowid);
+      }
+      results.push(ids);
+      firstIds.push(ids && count ? ids[0] : null);
+      continue;
+    }
+    const params = (step.params ?? []).map(resolve);
+    if (step.expectValue !== undefined) {
+      const value = stmt.pluck().get(params);
+      if (value !== step.expectValue) throw checkFailed(step.failure);
+      results.push(null);
+      firstIds.push(null);
+      continue;
+    }
+    const info = stmt.run(params);
+    if (step.expectChanges !== undefined && info.changes !== step.expectChanges) throw checkFailed(step.failure);
+    const ids = step.ids ? Float64Array.of(Number(info.lastInsertRowid)) : null;
+    results.push(ids);
+    firstIds.push(ids ? ids[0] : null);
+  }
+  return results;
+}
+
+function checkFailed(failure) {
+  return Object.assign(new Error(`A check of the write failed: ${failure}`), { code: CHECK_FAILED, failure });
+}
+
+// The worker: one connection to the file, a batch per message, each in its own transaction.
+if (!isMainThread && workerData?.taskwireBatch) {
+  const Database = createRequire(import.meta.url)(workerData.driver);
+  const sqlite = new Database(workerData.file, { fileMustExist: true });
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma(`synchronous = ${workerData.synchronous}`);
+  // Only this thread waits for another process's lock, so SQLite's own busy wait is fine here.
+  sqlite.pragma(`busy_timeout = ${workerData.busyTimeoutMs}`);
+  // Checkpoints are the background checkpointer's (lib/server/checkpointer.ts) or, without
+  // one, the server's writer connection's: never inside this connection's commits.
+  sqlite.pragma("wal_autocheckpoint = 0");
+  sqlite.pragma("journal_size_limit = -1");
+  const prepared = new Map();
+  const begin = sqlite.prepare("BEGIN IMMEDIATE");
+  const commit = sqlite.prepare("COMMIT");
+  const rollback = sqlite.prepare("ROLLBACK");
+  parentPort.on("message", (m) => {
+    if (m === "close") {
+      sqlite.close();
+      parentPort.close();
+      return;
+    }
+    try {
+      begin.run();
+      let results;
+      try {
+        results = runSteps(sqlite, m.steps, prepared);
+        commit.run();
+      } catch (e) {
+        if (sqlite.inTransaction) rollback.run();
+        throw e;
+      }
+      const buffers = results.filter((r) => r !== null).map((r) => r.buffer);
+      parentPort.postMessage({ id: m.id, results }, buffers);
+    } catch (e) {
+      parentPort.postMessage({ id: m.id, error: { message: String(e?.message ?? e), code: e?.code, failure: e?.failure } });
+    }
+  });
+}

@@ -1,0 +1,106 @@
+import { createRequire } from "node:module";
+import { resolve } from "node:path";
+import { Worker } from "node:worker_threads";
+import { is, Placeholder, SQL } from "drizzle-orm";
+import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
+import { CHECK_FAILED, type BatchStep, type BatchValue } from "./batch-worker.mjs";
+
+export { CHECK_FAILED, runSteps, type BatchStep, type BatchValue } from "./batch-worker.mjs";
+
+/** For each step of a batch, the rowids it inserted (when it asked for them). */
+export type BatchResults = (Float64Array | null)[];
+
+/** A check of a batch that did not hold (its `failure` names which); nothing of the batch was written. */
+export class BatchCheckError extends Error {
+  readonly code = CHECK_FAILED;
+  constructor(
+    message: string,
+    readonly failure: string,
+  ) {
+    super(message);
+  }
+}
+
+// By its code, not its class: app code is bundled apart from the server, with its own copy of this module.
+export const isBatchCheck = (e: unknown, failure: string): boolean =>
+  (e as { code?: unknown } | null)?.code === CHECK_FAILED && (e as { failure?: unknown }).failure === failure;
+
+/**
+ * The bulk writer: a worker thread with a connection of its own to the file, which runs a
+ * batch of statements as one transaction (`BEGIN IMMEDIATE` … `COMMIT`) and answers with the
+ * rowids. The runner hands it a batch in its queue (db/transaction.ts), so it never writes
+ * beside the writer connection. Started on the first batch.
+ */
+export type BulkWriter = { run: (steps: BatchStep[]) => Promise<BatchResults>; close: () => void };
+
+// Resolved from the working directory, as the migrations are: app code is bundled apart from
+// the server, and the worker loads this file as it is on disk.
+const WORKER_FILE = resolve(process.cwd(), "db/batch-worker.mjs");
+
+export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL"; busyTimeoutMs: number }): BulkWriter {
+  let worker: Worker | undefined;
+  let next = 0;
+  const waiting = new Map<number, { resolve: (r: BatchResults) => void; reject: (e: Error) => void }>();
+  const failAll = (from: Worker, e: Error) => {
+    if (worker !== from) return;
+    for (const job of waiting.values()) job.reject(e);
+    waiting.clear();
+    worker = undefined;
+  };
+  const start = (): Worker => {
+    const w = new Worker(WORKER_FILE, {
+      workerData: { taskwireBatch: true, file, driver: createRequire(import.meta.url).resolve("better-sqlite3"), ...opts },
+    });
+    w.on("message", (m: { id: number; results?: BatchResults; error?: { message: string; code?: string; failure?: string } }) => {
+      const job = waiting.get(m.id);
+      if (!job) return;
+      waiting.delete(m.id);
+      if (waiting.size === 0) w.unref();
+      if (!m.error) return job.resolve(m.results!);
+      const { message, code, failure } = m.error;
+      job.reject(code === CHECK_FAILED ? new BatchCheckError(message, failure ?? "") : Object.assign(new Error(message), { code }));
+    });
+    w.on("error", (e) => failAll(w, e));
+    w.on("exit", (code) => failAll(w, new Error(`The bulk writer stopped (exit ${code})`)));
+    return w;
+  };
+  return {
+    run: (steps) =>
+      new Promise((resolve, reject) => {
+        worker ??= start();
+        const id = next++;
+        waiting.set(id, { resolve, reject });
+        // A batch in flight keeps the process up; an idle worker does not.
+        worker.ref();
+        worker.postMessage({ id, steps });
+      }),
+    close: () => {
+      worker?.postMessage("close");
+      worker = undefined;
+    },
+  };
+}
+
+type Query = SQL | { toSQL(): { sql: string; params: unknown[] } };
+
+const dialect = new SQLiteSyncDialect();
+const toQuery = (q: Query) => (is(q, SQL) ? dialect.sqlToQuery(q) : q.toSQL());
+
+/** A statement built with drizzle as a step of a batch; its placeholders take their values from `named`. */
+export function stepOf(q: Query, named: Record<string, BatchValue> = {}): BatchStep {
+  const { sql, params } = toQuery(q);
+  return { sql, params: params.map((p) => (is(p, Placeholder) ? named[p.name] : p)) };
+}
+
+/**
+ * A statement built with drizzle, every value a placeholder, as a step run once per row:
+ * each placeholder takes its value from the row's column in `each` or else from `common`.
+ */
+export function rowsOf(q: Query, rows: NonNullable<BatchStep["rows"]> extends infer R ? Omit<R, "names"> : never): BatchStep {
+  const { sql, params } = toQuery(q);
+  const names = params.map((p) => {
+    if (!is(p, Placeholder)) throw new Error("Every value of a statement run per row is a placeholder");
+    return p.name;
+  });
+  return { sql, rows: { names, ...rows } };
+}
