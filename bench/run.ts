@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--out <file.json>] [--only runner,lists,fanout,clock,dispatch,throughput,connections] [--keep] [--profile <dir>]
+// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,fanout,clock,dispatch,throughput,connections] [--keep] [--profile <dir>]
 //
 // Starts the real production server on temporary databases, drives it with real clients
 // from load processes of their own, and prints one table — figure, value, baseline, ratio,
@@ -359,6 +359,7 @@ async function main() {
     console.log("");
     console.log(`Taskwire benchmark (${sizes.name}) — ${startedAt.toISOString()}, ${durationS} s`);
     console.log(`machine: ${m1.cores} cores (${m1.cpu}), ${m1.memoryGB} GB, Node ${m1.node}; load average ${m0.loadavg.join(" ")} at start, ${m1.loadavg.join(" ")} at end`);
+    if (Math.max(m0.loadavg[0], m1.loadavg[0]) > 1) console.log("WARNING: the machine was busy (load average above 1): other work shares these cores; the figures may be slower than the code.");
     console.log("");
     console.log(table(rows));
     const out = args.out ?? join("bench", "results", `${startedAt.toISOString().replace(/[:.]/g, "-")}-${sizes.name}.json`);

@@ -22,7 +22,7 @@ export type Row = {
   detail?: Record<string, unknown>;
 };
 
-const fmt = (n: number | undefined, unit: Unit) => {
+export const fmt = (n: number | undefined, unit: Unit) => {
   if (n === undefined || Number.isNaN(n)) return "—";
   if (unit === "/s" || unit === "msg/s") return `${Math.round(n).toLocaleString("en-US")} ${unit}`;
   if (unit === "MB") return `${Math.round(n)} MB`;

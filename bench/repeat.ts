@@ -1,0 +1,107 @@
+// npm run bench [-- --runs 3] [any option of bench/run.ts]
+//
+// Runs the whole benchmark (bench/run.ts) several times, each on databases and servers of its
+// own, one after the other, and prints one table of the medians with the spread (lowest and
+// highest) of every figure: one figure that holds on a good run and misses on another shows
+// as such. Warns when the machine was busy (load average above 1) at the start or end of a run.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { fmt, writeJson, type Row } from "./lib/report";
+import { median, round } from "./lib/stats";
+
+const { values: args, tokens } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    out: { type: "string" },
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    keep: { type: "boolean", default: false },
+    profile: { type: "string" },
+  },
+  strict: true,
+  tokens: true,
+});
+const runs = z.coerce.number().int().min(1).max(20).safeParse(args.runs);
+if (!runs.success) {
+  console.error("--runs takes a whole number from 1 to 20");
+  process.exit(2);
+}
+/** Every option but ours, handed to each run as given. */
+const passed = tokens.flatMap((t) => (t.kind !== "option" || t.name === "runs" || t.name === "out" ? [] : t.value === undefined ? [t.rawName] : [t.rawName, t.value]));
+
+type RunReport = { startedAt: string; durationS: number; machine: { loadavg: number[]; loadavgAtStart: number[]; cores: number; cpu?: string; memoryGB: number; node: string }; sizes: { name: string }; rows: Row[] };
+
+const dir = mkdtempSync(join(tmpdir(), "taskwire-bench-runs-"));
+const reports: RunReport[] = [];
+try {
+  for (let i = 1; i <= runs.data; i++) {
+    console.log(`\n=== run ${i} of ${runs.data} ===`);
+    const out = join(dir, `run-${i}.json`);
+    const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", ...passed, "--out", out], { stdio: "inherit" });
+    if (res.status !== 0) {
+      console.error(`run ${i} failed (exit ${res.status ?? res.signal})`);
+      process.exit(1);
+    }
+    reports.push(JSON.parse(readFileSync(out, "utf8")) as RunReport);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+if (runs.data === 1) process.exit(0);
+
+// Figures in the order of the first run; a figure missing from a run is summarised over the others.
+const figures = [...new Set(reports.flatMap((r) => r.rows.map((row) => row.figure)))];
+const combined = figures.map((figure) => {
+  const rows = reports.flatMap((r) => r.rows.filter((row) => row.figure === figure));
+  const values = rows.map((r) => r.value);
+  const mid = median(values);
+  // The run whose value is the median speaks for the goal.
+  const middle = rows.find((r) => r.value === mid) ?? rows[0];
+  const baselines = rows.flatMap((r) => (r.baseline === undefined ? [] : [r.baseline]));
+  const ratios = rows.flatMap((r) => (r.ratio === undefined ? [] : [r.ratio]));
+  const metRuns = rows.filter((r) => r.met === true).length;
+  return {
+    figure,
+    unit: middle.unit,
+    median: mid,
+    min: Math.min(...values),
+    max: Math.max(...values),
+    runs: values,
+    baseline: baselines.length ? median(baselines) : undefined,
+    baselineOf: middle.baselineOf,
+    ratio: ratios.length ? median(ratios) : undefined,
+    goal: middle.goal,
+    met: middle.met,
+    metRuns,
+    of: rows.length,
+  };
+});
+
+const head = ["figure", "median", "spread", "baseline (median)", "ratio", "goal", "met?"];
+const body = combined.map((c) => [
+  c.figure,
+  fmt(c.median, c.unit),
+  c.of > 1 ? `${fmt(c.min, c.unit)} – ${fmt(c.max, c.unit)}` : "—",
+  c.baseline === undefined ? "—" : `${fmt(c.baseline, c.unit)}${c.baselineOf ? ` (${c.baselineOf})` : ""}`,
+  c.ratio === undefined ? "—" : `${round(c.ratio, 2)}×`,
+  c.goal ?? "—",
+  c.met === null ? "" : `${c.met ? "yes" : "NO"} (${c.metRuns}/${c.of})`,
+]);
+const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
+
+const m = reports[reports.length - 1].machine;
+console.log(`\nTaskwire benchmark (${reports[0].sizes.name}), ${reports.length} runs — ${reports[0].startedAt}, ${reports.reduce((s, r) => s + r.durationS, 0)} s in all`);
+console.log(`machine: ${m.cores} cores (${m.cpu}), ${m.memoryGB} GB, Node ${m.node}`);
+for (const [i, r] of reports.entries()) console.log(`run ${i + 1}: load average ${r.machine.loadavgAtStart[0]} at start, ${r.machine.loadavg[0]} at end`);
+const busy = reports.flatMap((r, i) => [r.machine.loadavgAtStart[0], r.machine.loadavg[0]].filter((l) => l > 1).map((l) => `${l} (run ${i + 1})`));
+if (busy.length) console.log(`WARNING: the machine was busy — load average above 1: ${busy.join(", ")}. Other work shares these cores; the figures may be slower than the code.`);
+console.log("");
+console.log([line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)].join("\n"));
+const out = args.out ?? join("bench", "results", `${reports[0].startedAt.replace(/[:.]/g, "-")}-${reports[0].sizes.name}-x${reports.length}.json`);
+writeJson(out, { command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, runs: reports.length, figures: combined, reports });
+console.log(`\nJSON: ${out}`);
