@@ -5,11 +5,15 @@ export type PendingChanges = Map<string, { taskIds: Set<number>; fanoutIds: Set<
 /**
  * Gathers task transitions per organization and hands them over at most once per
  * interval: ten thousand transitions in a second become five batches, each holding every
- * changed task once (its latest state is read when the batch is sent).
+ * changed task once (its latest state is read when the batch is sent). A quiet channel
+ * hands over at once — on the next turn of the loop, with whatever else that turn changed —
+ * so a lone change is not held back by an interval no load calls for.
  */
 export class Coalescer {
   private pending: PendingChanges = new Map();
   private timer: NodeJS.Timeout | undefined;
+  /** When the last batch was handed over. */
+  private lastAt = -Infinity;
 
   constructor(
     private readonly intervalMs: number,
@@ -22,13 +26,14 @@ export class Coalescer {
     if (!org) this.pending.set(e.organizationId, (org = { taskIds: new Set(), fanoutIds: new Set() }));
     org.taskIds.add(e.taskId);
     if (e.fanoutId !== null) org.fanoutIds.add(e.fanoutId);
-    // The first change of a quiet period waits one interval, so a burst that follows it
-    // shares its message; a steady stream is sent every interval.
-    this.timer ??= setTimeout(() => this.drain(), this.intervalMs);
+    // The first change of a quiet period goes on the next turn; under a steady stream, a
+    // batch goes one interval after the last.
+    this.timer ??= setTimeout(() => this.drain(), Math.max(0, this.lastAt + this.intervalMs - Date.now()));
   }
 
   private drain(): void {
     this.timer = undefined;
+    this.lastAt = Date.now();
     const changes = this.pending;
     this.pending = new Map();
     if (changes.size) this.flush(changes);
