@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Tx } from "../../db/client";
+import { preparedOn, type Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
 import { devices } from "../../db/schema";
 import { parse } from "../validation";
@@ -79,15 +79,14 @@ function byVersion(agents: { deviceId: string; version?: string }[]): Map<string
   return groups;
 }
 
-const reserveStatements = new WeakMap<Tx, ReturnType<typeof prepareReserve>>();
-function prepareReserve(tx: Tx) {
-  return tx
+const reserveStatement = preparedOn((tx: Tx) =>
+  tx
     .update(devices)
     .set({ lastSeq: sql`${devices.lastSeq} + ${sql.placeholder("count")}` })
     .where(eq(devices.id, sql.placeholder("deviceId")))
     .returning({ lastSeq: devices.lastSeq })
-    .prepare();
-}
+    .prepare(),
+);
 
 /**
  * Reserves `count` consecutive sequence numbers for a device, a step of the caller's
@@ -95,8 +94,6 @@ function prepareReserve(tx: Tx) {
  */
 export function reserveSeq(tx: Tx, deviceId: string, count: number): number {
   // Prepared once per connection: the dispatcher calls this for every device of a batch.
-  let stmt = reserveStatements.get(tx);
-  if (!stmt) reserveStatements.set(tx, (stmt = prepareReserve(tx)));
-  const row = stmt.get({ deviceId, count });
+  const row = reserveStatement(tx).get({ deviceId, count });
   return row!.lastSeq - count + 1;
 }

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
+import { preparedOn, type DbOrTx } from "../../db/client";
 import { z } from "zod";
 import { withTransaction, type Ctx } from "../../db/transaction";
 import { devices, orgSettings, type Device } from "../../db/schema";
@@ -69,11 +70,14 @@ export const agentHandshakeSchema = z.object({
   version: agentVersionSchema.optional().catch(undefined),
 });
 
+/** Every connect of every agent asks this: prepared once per handle. */
+const deviceById = preparedOn((h: DbOrTx) => h.select().from(devices).where(eq(devices.id, sql.placeholder("id"))).limit(1).prepare());
+
 /** Checks an agent's credentials; the answer is the device, or exactly why not. */
 export async function authenticateDevice({ db }: Ctx, raw: unknown): Promise<{ ok: true; device: Device } | { ok: false; reason: AgentRefusal }> {
   const parsed = agentHandshakeSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: "unauthorized" };
-  const [device] = await db.select().from(devices).where(eq(devices.id, parsed.data.device_id)).limit(1);
+  const device = deviceById(db).get({ id: parsed.data.device_id });
   if (!device) return { ok: false, reason: "unauthorized" };
   // The token first: only its holder may learn what became of the device.
   const given = Buffer.from(sha256(parsed.data.device_token));

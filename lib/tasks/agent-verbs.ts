@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import type { Tx } from "../../db/client";
+import { preparedOn, type DbOrTx, type Tx } from "../../db/client";
 import { pacer, withTransaction, type Ctx } from "../../db/transaction";
 import { devices, tasks, type Task } from "../../db/schema";
 import { isFinal } from "../../rules/tasks";
@@ -15,8 +15,18 @@ const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq
 
 /** A device's waiting tasks, oldest first (sent on every connect). */
 export async function pendingForDevice(ctx: Ctx, deviceId: string): Promise<Task[]> {
-  return await ctx.db.select().from(tasks).where(and(eq(tasks.deviceId, deviceId), eq(tasks.status, "PENDING"))).orderBy(asc(tasks.id));
+  return pendingOf(ctx.db).all({ deviceId });
 }
+
+/** Every connect of every agent asks this: prepared once per handle. */
+const pendingOf = preparedOn((h: DbOrTx) =>
+  h
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.deviceId, sql.placeholder("deviceId")), eq(tasks.status, "PENDING")))
+    .orderBy(asc(tasks.id))
+    .prepare(),
+);
 
 /** Of the given tasks, those still PENDING whose device is online, oldest first. */
 export async function dispatchable(ctx: Ctx, ids: number[]): Promise<Task[]> {
@@ -86,14 +96,13 @@ export const resultSchema = z
 
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
-const ownTaskStatus = new WeakMap<Tx, ReturnType<typeof prepareOwnTaskStatus>>();
-function prepareOwnTaskStatus(tx: Tx) {
-  return tx
+const ownTaskStatus = preparedOn((tx: Tx) =>
+  tx
     .select({ id: tasks.id, status: tasks.status })
     .from(tasks)
     .where(and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId"))))
-    .prepare();
-}
+    .prepare(),
+);
 
 /**
  * Records agents' results, each once. The same result sent again is acknowledged again
@@ -107,8 +116,7 @@ export async function reportResults(ctx: Ctx, items: { deviceId: string; raw: un
   const events: TaskTransition[] = [];
   // Answered only once the transaction has committed: an agent that hears ok forgets the result.
   const acks = await withTransaction(ctx, async (tx) => {
-    let find = ownTaskStatus.get(tx);
-    if (!find) ownTaskStatus.set(tx, (find = prepareOwnTaskStatus(tx)));
+    const find = ownTaskStatus(tx);
     const out: ResultAck[] = [];
     // A full batch is hundreds of results: the loop turns between stretches of them.
     const pace = pacer();
@@ -122,7 +130,7 @@ export async function reportResults(ctx: Ctx, items: { deviceId: string; raw: un
   return acks;
 }
 
-async function recordResult(tx: Tx, find: ReturnType<typeof prepareOwnTaskStatus>, deviceId: string, raw: unknown, events: TaskTransition[]): Promise<ResultAck> {
+async function recordResult(tx: Tx, find: ReturnType<typeof ownTaskStatus>, deviceId: string, raw: unknown, events: TaskTransition[]): Promise<ResultAck> {
   const parsed = resultSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, error: "invalid" };
   const { code, status, message } = parsed.data;

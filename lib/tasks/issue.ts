@@ -1,7 +1,7 @@
 import { and, count, eq, notExists, sql } from "drizzle-orm";
 import { isBatchCheck, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
-import { breathe, inChunks, writeBatch } from "../../db/transaction";
+import { pacer, writeBatch } from "../../db/transaction";
 import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../db/schema";
 import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
@@ -92,7 +92,7 @@ function planIssue(actor: Actor, raw: IssueRequest, now: Date) {
   return { input, payload, deferred, expiresAt, now, rerunOf: raw.rerunOf ?? null };
 }
 
-/** Codes drawn per call: 100,000 at once are ~60 ms of the loop. */
+/** Codes drawn per call (100,000 at once are ~60 ms of the loop); a turn of the loop every ~10 ms of drawing. */
 const CODES_PER_DRAW = 500;
 
 /**
@@ -117,8 +117,9 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const fanoutCode = randomCode();
   const codes: string[] = [];
   const created: IssueResult["tasks"] = [];
+  const pace = pacer();
   for (let i = 0; i < total; i += CODES_PER_DRAW) {
-    if (i > 0) await breathe();
+    if (i > 0) await pace();
     const drawn = randomCodes(Math.min(CODES_PER_DRAW, total - i));
     for (const [k, code] of drawn.entries()) {
       codes.push(code);
@@ -186,24 +187,23 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     },
     ...(opts.remember?.(result) ?? []),
   ];
-  /** The creation events, built a slice per turn once the batch gave the ids. */
+  /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
     const fanoutId = results[0]![0];
     const ids = results[1]!;
     const out: TaskTransition[] = [];
-    await inChunks(target.devices, EVENTS_PER_TURN, (chunk, offset) => {
-      for (const [k, d] of chunk.entries()) {
-        const i = offset + k;
-        out.push(transitionEvent({ id: ids[i], organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status, updatedAt: now }, null));
-      }
-    });
+    const paceEvents = pacer();
+    for (const [i, d] of target.devices.entries()) {
+      out.push(transitionEvent({ id: ids[i], organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status, updatedAt: now }, null));
+      if (i % EVENTS_PER_LOOK === EVENTS_PER_LOOK - 1) await paceEvents();
+    }
     return out;
   };
   return { steps, result, events };
 }
 
-/** Events built per turn of the loop. */
-const EVENTS_PER_TURN = 2_000;
+/** Events built between two looks at the clock. */
+const EVENTS_PER_LOOK = 100;
 
 /** What the issue form shows after a submission. */
 export type IssueSummary = { fanout: string; total: number; first: string; replayed: boolean };
