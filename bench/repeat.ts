@@ -53,10 +53,13 @@ try {
 }
 if (runs.data === 1) process.exit(0);
 
-// Figures in the order of the first run; a figure missing from a run is summarised over the others.
-const figures = [...new Set(reports.flatMap((r) => r.rows.map((row) => row.figure)))];
+// Figures in the order of the first run; a figure missing from a run is summarised over the
+// others. A figure's name may carry what one run saw (a memory row's growth and heap): that
+// part is left out of the name the runs share.
+const nameOf = (figure: string) => figure.replace(/ \(\+[^)]*\)/, "");
+const figures = [...new Set(reports.flatMap((r) => r.rows.map((row) => nameOf(row.figure))))];
 const combined = figures.map((figure) => {
-  const rows = reports.flatMap((r) => r.rows.filter((row) => row.figure === figure));
+  const rows = reports.flatMap((r) => r.rows.filter((row) => nameOf(row.figure) === figure));
   const values = rows.map((r) => r.value);
   const mid = median(values);
   // The run whose value is the median speaks for the goal.
