@@ -17,7 +17,7 @@ export class Coalescer {
 
   constructor(
     private readonly intervalMs: number,
-    private readonly flush: (changes: PendingChanges) => void,
+    private readonly flush: (changes: PendingChanges) => void | Promise<void>,
   ) {}
 
   add(e: DomainEvent): void {
@@ -26,8 +26,11 @@ export class Coalescer {
     if (!org) this.pending.set(e.organizationId, (org = { taskIds: new Set(), fanoutIds: new Set() }));
     org.taskIds.add(e.taskId);
     if (e.fanoutId !== null) org.fanoutIds.add(e.fanoutId);
-    // The first change of a quiet period goes on the next turn; under a steady stream, a
-    // batch goes one interval after the last.
+    this.arm();
+  }
+
+  /** The first change of a quiet period goes on the next turn; under a steady stream, a batch goes one interval after the last. */
+  private arm(): void {
     this.timer ??= setTimeout(() => this.drain(), Math.max(0, this.lastAt + this.intervalMs - Date.now()));
   }
 
@@ -36,7 +39,18 @@ export class Coalescer {
     this.lastAt = Date.now();
     const changes = this.pending;
     this.pending = new Map();
-    if (changes.size) this.flush(changes);
+    if (!changes.size) return;
+    const sent = this.flush(changes);
+    // A send that first reads the rows counts the interval from when it is done: no client
+    // then gets two patches closer together than the interval, however long a read took.
+    if (sent)
+      void sent.finally(() => {
+        this.lastAt = Date.now();
+        if (!this.timer) return;
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.arm();
+      });
   }
 
   stop(): void {

@@ -158,9 +158,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     }
   };
 
-  const coalescer = new Coalescer(opts.intervalMs ?? LIVE_INTERVAL_MS, (changes) => {
-    send(changes).catch((e) => console.error("Sending live patches failed", e));
-  });
+  const coalescer = new Coalescer(opts.intervalMs ?? LIVE_INTERVAL_MS, (changes) => send(changes).catch((e) => console.error("Sending live patches failed", e)));
   const unsubscribe = subscribe((e) => coalescer.add(e));
   return {
     nsp,

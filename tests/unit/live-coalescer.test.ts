@@ -117,7 +117,7 @@ describe("Coalescer", () => {
 
   test("a batch handed over is not touched by later changes", () => {
     const batches: PendingChanges[] = [];
-    const c = new Coalescer(INTERVAL, (changes) => batches.push(changes));
+    const c = new Coalescer(INTERVAL, (changes) => void batches.push(changes));
     c.add(transition("acme", 1));
     vi.advanceTimersByTime(INTERVAL);
     c.add(transition("acme", 2));
@@ -143,6 +143,27 @@ describe("Coalescer", () => {
     expect(r.flushes).toEqual([{ acme: { taskIds: [1], fanoutIds: [] } }]);
     vi.advanceTimersByTime(1);
     expect(r.flushes).toEqual([{ acme: { taskIds: [1], fanoutIds: [] } }, { acme: { taskIds: [99], fanoutIds: [] } }]);
+  });
+
+  test("a send that takes a while counts the interval from when it is done: clients never get two patches closer than the interval", async () => {
+    const at: number[] = [];
+    // The first send reads for 80 ms, the second at once: spaced by their starts, the
+    // patches would reach clients 120 ms apart.
+    const durations = [80, 0];
+    const c = new Coalescer(INTERVAL, async () => {
+      await new Promise((r) => setTimeout(r, durations[at.length]));
+      at.push(Date.now());
+    });
+    c.add(transition("acme", 1));
+    await vi.advanceTimersByTimeAsync(0);
+    c.add(transition("acme", 2));
+    await vi.advanceTimersByTimeAsync(80 + INTERVAL - 1);
+    expect(at).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    // The second send, due now, reads at once (on the next timer).
+    await vi.advanceTimersByTimeAsync(1);
+    expect(at).toHaveLength(2);
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(INTERVAL);
   });
 
   test("stop() drops what is pending and sends nothing more", () => {
