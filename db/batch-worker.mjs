@@ -29,12 +29,12 @@ export function runSteps(sqlite, steps, prepared = new Map()) {
     const stmt = prepare(step.sql);
     if (step.rows) {
       const { names, common, each, count } = step.rows;
-      const columns = Object.fromEntries(Object.entries(each).map(([k, joined]) => [k, count ? joined.split("\n") : []]));
-      const fixed = names.map((n) => (n in columns ? undefined : resolve(common[n])));
-      const values = fixed.slice();
+      // Per parameter: its column of values, or else its one value.
+      const columns = names.map((n) => (n in each ? (count ? each[n].split("\n") : []) : null));
+      const values = names.map((n, j) => (columns[j] ? undefined : resolve(common[n])));
       const ids = step.ids ? new Float64Array(count) : null;
       for (let i = 0; i < count; i++) {
-        for (let j = 0; j < names.length; j++) values[j] = fixed[j] === undefined && names[j] in columns ? columns[names[j]][i] : fixed[j];
+        for (let j = 0; j < names.length; j++) if (columns[j]) values[j] = columns[j][i];
         const info = stmt.run(values);
         if (ids) ids[i] = Number(info.lastInsertRowid);
       }

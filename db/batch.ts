@@ -10,18 +10,10 @@ export { CHECK_FAILED, runSteps, type BatchStep, type BatchValue } from "./batch
 /** For each step of a batch, the rowids it inserted (when it asked for them). */
 export type BatchResults = (Float64Array | null)[];
 
-/** A check of a batch that did not hold (its `failure` names which); nothing of the batch was written. */
-export class BatchCheckError extends Error {
-  readonly code = CHECK_FAILED;
-  constructor(
-    message: string,
-    readonly failure: string,
-  ) {
-    super(message);
-  }
-}
-
-// By its code, not its class: app code is bundled apart from the server, with its own copy of this module.
+/**
+ * Whether `e` is a batch's check that did not hold (its `failure` names which): nothing of the
+ * batch was written. By its code, not a class: app code is bundled apart from the server.
+ */
 export const isBatchCheck = (e: unknown, failure: string): boolean =>
   (e as { code?: unknown } | null)?.code === CHECK_FAILED && (e as { failure?: unknown }).failure === failure;
 
@@ -58,7 +50,7 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
       if (waiting.size === 0) w.unref();
       if (!m.error) return job.resolve(m.results!);
       const { message, code, failure } = m.error;
-      job.reject(code === CHECK_FAILED ? new BatchCheckError(message, failure ?? "") : Object.assign(new Error(message), { code }));
+      job.reject(Object.assign(new Error(message), { code, failure }));
     });
     w.on("error", (e) => failAll(w, e));
     w.on("exit", (code) => failAll(w, new Error(`The bulk writer stopped (exit ${code})`)));
@@ -96,7 +88,7 @@ export function stepOf(q: Query, named: Record<string, BatchValue> = {}): BatchS
  * A statement built with drizzle, every value a placeholder, as a step run once per row:
  * each placeholder takes its value from the row's column in `each` or else from `common`.
  */
-export function rowsOf(q: Query, rows: NonNullable<BatchStep["rows"]> extends infer R ? Omit<R, "names"> : never): BatchStep {
+export function rowsOf(q: Query, rows: Omit<NonNullable<BatchStep["rows"]>, "names">): BatchStep {
   const { sql, params } = toQuery(q);
   const names = params.map((p) => {
     if (!is(p, Placeholder)) throw new Error("Every value of a statement run per row is a placeholder");

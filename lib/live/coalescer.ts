@@ -12,7 +12,7 @@ export type PendingChanges = Map<string, { taskIds: Set<number>; fanoutIds: Set<
 export class Coalescer {
   private pending: PendingChanges = new Map();
   private timer: NodeJS.Timeout | undefined;
-  /** When the last batch was handed over. */
+  /** When the last batch was handed over, or — for a send that reads first — when it was done. */
   private lastAt = -Infinity;
 
   constructor(

@@ -132,16 +132,17 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     {
       ...stepOf(
         h.insert(fanouts).values({
-        code: fanoutCode,
-        organizationId,
-        type: input.type,
-        target: recordedTarget(input.targets),
-        total,
-        // Every task of a new fan-out is open; the triggers count them down as they finish.
-        openTasks: total,
-        createdBy: actor.userId,
-        createdAt: now,
-      })),
+          code: fanoutCode,
+          organizationId,
+          type: input.type,
+          target: recordedTarget(input.targets),
+          total,
+          // Every task of a new fan-out is open; the triggers count them down as they finish.
+          openTasks: total,
+          createdBy: actor.userId,
+          createdAt: now,
+        }),
+      ),
       ids: true,
     },
     // One prepared INSERT per task: a 10,000-device fan-out costs what the inserts cost in

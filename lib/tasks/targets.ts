@@ -5,7 +5,10 @@ import { deviceOus, devices, ous, type Device } from "../../db/schema";
 import { DEVICE_ACTIONS, deviceAllows, type DeviceStatus } from "../../rules/devices";
 
 /** Devices of the organization that may take tasks: live, and in a status that allows them (rules/devices.ts). */
-export const mayTakeTasks = (organizationId: string) => and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt), inArray(devices.status, DEVICE_ACTIONS.tasks));
+export const mayTakeTasks = (organizationId: string) => and(liveIn(organizationId), inArray(devices.status, DEVICE_ACTIONS.tasks));
+
+/** Devices of the organization that are not deleted. */
+const liveIn = (organizationId: string) => and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
 
 export type TargetResolution = { devices: Pick<Device, "id" | "name">[]; unresolved: { name: string; reason: string }[] };
 
@@ -25,7 +28,7 @@ export async function resolveTarget(
   organizationId: string,
   target: { devices?: string[]; ous?: string[]; all?: boolean },
 ): Promise<TargetResolution> {
-  const live = and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
+  const live = liveIn(organizationId);
   const may = mayTakeTasks(organizationId);
   // A page costs a few milliseconds: the loop turns whenever reading has taken ~10 ms.
   const pace = pacer();
