@@ -10,6 +10,16 @@ export function sqlList(values: readonly string[]): string {
 }
 
 /**
+ * `expr` equals one of `values`, as a chain of comparisons. Triggers use this rather than
+ * `expr IN (...)`: SQLite builds such a list into a temporary index on every run of a
+ * trigger, which cost ~30 µs per list on every task status change, more than the UPDATE
+ * itself (measured on a million-task file: an accepted task 97 µs before, 37 µs after).
+ */
+export function sqlAnyOf(expr: string, values: readonly string[]): string {
+  return `(${values.map((v) => `${expr} = '${v.replace(/'/g, "''")}'`).join(" OR ")})`;
+}
+
+/**
  * The database's own guard of the task state machine, generated from the one transition
  * table so the two can never disagree; and the bookkeeping of the task counts and of each
  * fan-out's open tasks on every status change and delete, whoever makes it.
@@ -18,9 +28,9 @@ export function sqlList(values: readonly string[]): string {
  */
 export function taskTriggerStatements(): string[] {
   const legal = TASK_STATUSES.filter((from) => TRANSITIONS[from].length > 0)
-    .map((from) => `(OLD.status = '${from}' AND NEW.status IN (${sqlList(TRANSITIONS[from])}))`)
+    .map((from) => `(OLD.status = '${from}' AND ${sqlAnyOf("NEW.status", TRANSITIONS[from])})`)
     .join(" OR ");
-  const open = sqlList(OPEN_STATUSES);
+  const wasOpen = sqlAnyOf("OLD.status", OPEN_STATUSES);
   // Bookkeeping of task_counts and of each fan-out's open tasks (db/schema/tasks.ts). Issuing
   // adds its tasks itself, in one statement per fan-out (lib/tasks/issue.ts): a trigger on
   // INSERT would double what a 10,000-task fan-out costs. Status changes and deletes, which
@@ -38,23 +48,23 @@ export function taskTriggerStatements(): string[] {
     `CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN ${uncount} END`,
     // Open → final (the only way out of open): one fewer open task; the last one finishes the fan-out.
     `CREATE TRIGGER tasks_fanout_status AFTER UPDATE OF status ON tasks
-     WHEN NEW.fanout_id IS NOT NULL AND OLD.status IN (${open}) AND NEW.status NOT IN (${open})
+     WHEN NEW.fanout_id IS NOT NULL AND ${wasOpen} AND NOT ${sqlAnyOf("NEW.status", OPEN_STATUSES)}
      BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1, finished_at = CASE WHEN open_tasks = 1 THEN NEW.finished_at ELSE finished_at END WHERE id = NEW.fanout_id; END`,
     `CREATE TRIGGER tasks_fanout_delete AFTER DELETE ON tasks
-     WHEN OLD.fanout_id IS NOT NULL AND OLD.status IN (${open})
+     WHEN OLD.fanout_id IS NOT NULL AND ${wasOpen}
      BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1 WHERE id = OLD.fanout_id; END`,
     `DROP TRIGGER IF EXISTS tasks_final_immutable`,
     `DROP TRIGGER IF EXISTS tasks_legal_transition`,
     `DROP TRIGGER IF EXISTS tasks_final_undeletable`,
     // A finished task is history: no column of it may change.
     `CREATE TRIGGER tasks_final_immutable BEFORE UPDATE ON tasks
-     WHEN OLD.status IN (${sqlList(FINAL_STATUSES)})
+     WHEN ${sqlAnyOf("OLD.status", FINAL_STATUSES)}
      BEGIN SELECT RAISE(ABORT, 'task_final: a finished task is immutable'); END`,
     `CREATE TRIGGER tasks_legal_transition BEFORE UPDATE OF status ON tasks
      WHEN NEW.status <> OLD.status AND NOT (${legal})
      BEGIN SELECT RAISE(ABORT, 'task_transition: illegal status transition'); END`,
     `CREATE TRIGGER tasks_final_undeletable BEFORE DELETE ON tasks
-     WHEN OLD.status IN (${sqlList(FINAL_STATUSES)})
+     WHEN ${sqlAnyOf("OLD.status", FINAL_STATUSES)}
      BEGIN SELECT RAISE(ABORT, 'task_final: a finished task is immutable'); END`,
   ];
 }

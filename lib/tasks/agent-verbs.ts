@@ -141,18 +141,14 @@ async function recordResult(tx: Tx, find: ReturnType<typeof ownTaskStatus>, devi
   if (task.status === "SCHEDULED") return { ok: false, error: "not_found" };
   const at = new Date();
   try {
-    // A savepoint per result: both steps of one result land together or not at all.
-    const moved = await withTransaction({ db: tx }, (sp) => {
-      const out: TaskTransition[] = [];
-      if (task.status === "PENDING") {
-        const started = transitionOne(sp, { id: task.id }, { from: "PENDING", to: "IN_PROGRESS", at });
-        if (started) out.push(started);
-      }
-      const finished = transitionOne(sp, { id: task.id }, { from: "IN_PROGRESS", to: status, message, at });
-      if (finished) out.push(finished);
-      return out;
-    });
-    events.push(...moved);
+    const finish = (h: Tx) => transitionOne(h, { id: task.id }, { from: "IN_PROGRESS", to: status, message, at });
+    // One statement is atomic by itself; the two steps of a task still PENDING share a
+    // savepoint, so they land together or not at all.
+    const moved =
+      task.status === "IN_PROGRESS"
+        ? [finish(tx)]
+        : await withTransaction({ db: tx }, (sp) => [transitionOne(sp, { id: task.id }, { from: "PENDING", to: "IN_PROGRESS", at }), finish(sp)]);
+    for (const e of moved) if (e) events.push(e);
     return { ok: true };
   } catch (e) {
     console.error(`Recording the result of ${code} failed`, e);
