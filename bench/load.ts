@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { io, type Socket } from "socket.io-client";
 import { now, sleep } from "./lib/stats";
+import { LATEST_PROTOCOL } from "../lib/agents/envelope";
 
 type Creds = { device_id: string; device_token: string; name: string };
 type Command =
@@ -69,7 +70,7 @@ async function connectAgents(c: Extract<Command, { cmd: "agents.connect" }>) {
       for (let i = 0; i < creds.length; i++) {
         const cr = creds[i];
         const socket = io(`${c.url}/agent`, {
-          auth: { device_id: cr.device_id, device_token: cr.device_token, version: "1.9.1" },
+          auth: { device_id: cr.device_id, device_token: cr.device_token, version: "1.9.1", protocol: LATEST_PROTOCOL },
           transports: ["websocket"],
           forceNew: true,
           reconnection: false,

@@ -1,4 +1,4 @@
-import type { Namespace } from "socket.io";
+import type { Namespace, Socket } from "socket.io";
 import { z } from "zod";
 import type { Db } from "../../db/client";
 import { breathe, pacer, withTransaction } from "../../db/transaction";
@@ -7,14 +7,14 @@ import { reserveSeq } from "../devices/connection";
 import { subscribe } from "../events";
 import { acceptTasks, dispatchable, pendingForDevice, refuseTask } from "../tasks/agent-verbs";
 import { TickBatch } from "./batch";
-import { signEnvelope, type TaskMessage } from "./envelope";
+import { envelopeText, signBatch, signText, type Envelope, type Proof, type Protocol, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
 
 export const ACK_TIMEOUT_MS = 10_000;
 /**
- * Tasks read, signed and sent per turn of the event loop. Signing and sending one costs
- * ~0.1 ms: a hundred are ~10 ms of the loop. A batch is numbered in one transaction and sent
- * at once, so batches reach a device in the order of their sequence numbers.
+ * Tasks read, signed and sent per turn of the event loop, and the largest batch one
+ * signature covers (protocol 2). A batch is numbered in one transaction and sent at once, so
+ * batches reach a device in the order of their sequence numbers.
  */
 export const DISPATCH_BATCH = 100;
 /** Tries for a batch of due tasks before they are left to the devices' next connects. */
@@ -133,8 +133,17 @@ export class Dispatcher {
     // over each), and batches go out in the order their numbers were reserved.
     const sent = this.sending.then(async () => {
       const pace = pacer();
-      for (const [task, seq] of numbered) {
-        this.emit(task, seq);
+      const out = numbered.flatMap(([task, seq]) => {
+        const sockets = this.socketsOf(task.deviceId);
+        return sockets.length ? [{ task, seq, sockets, text: envelopeText(envelopeOf(task, seq)) }] : [];
+      });
+      // One signature for every task going to an agent that speaks protocol 2.
+      const batched = out.filter((o) => o.sockets.some((s) => protocolOf(s) === 2));
+      const batch = signBatch(batched.map((o) => o.text), this.key.privateKey);
+      let next = 0;
+      for (const o of out) {
+        const proof = o.sockets.some((s) => protocolOf(s) === 2) ? batch.proofs[next++] : undefined;
+        this.emit(o.task, o.seq, o.text, o.sockets, proof && { signature: batch.signature, proof });
         await pace();
       }
     });
@@ -142,21 +151,30 @@ export class Dispatcher {
     await sent;
   }
 
-  private emit(task: Task, seq: number): void {
-    const payload = task.payload ?? null;
-    const signed = signEnvelope(
-      { code: task.code, type: task.type, payload, device_id: task.deviceId, exp: Math.floor(task.expiresAt.getTime() / 1000), seq },
-      this.key.privateKey,
-    );
-    const message: TaskMessage = { code: task.code, type: task.type, payload, expires_at: task.expiresAt.toISOString(), seq, ...signed };
-    this.nsp
-      .to(deviceRoom(task.deviceId))
-      .timeout(ACK_TIMEOUT_MS)
-      .emit("task", message, (_err: Error | null, responses: unknown[]) => {
-        // No answer in time (or nobody there): the task stays PENDING and goes again on the
-        // next connect. With one connection per device, the first answer is the answer.
-        const ack = ackSchema.safeParse(responses?.[0]);
+  /** The device's sockets here: one, or two while a newcomer replaces its predecessor. */
+  private socketsOf(deviceId: string): Socket[] {
+    const out: Socket[] = [];
+    for (const id of this.nsp.adapter.rooms.get(deviceRoom(deviceId)) ?? []) {
+      const socket = this.nsp.sockets.get(id);
+      if (socket) out.push(socket);
+    }
+    return out;
+  }
+
+  /** Sends a task to each of its device's sockets in the protocol that socket speaks; the first answer is the answer. */
+  private emit(task: Task, seq: number, envelope: string, sockets: Socket[], batched: { signature: string; proof: Proof } | undefined): void {
+    const plain = { code: task.code, type: task.type, payload: task.payload ?? null, expires_at: task.expiresAt.toISOString(), seq, envelope };
+    let single: TaskMessage | undefined;
+    let answered = false;
+    for (const socket of sockets) {
+      const message: TaskMessage =
+        protocolOf(socket) === 2 && batched ? { ...plain, ...batched } : (single ??= { ...plain, signature: signText(envelope, this.key.privateKey) });
+      socket.timeout(ACK_TIMEOUT_MS).emit("task", message, (err: Error | null, response: unknown) => {
+        // No answer in time: the task stays PENDING and goes again on the next connect.
+        if (err || answered) return;
+        const ack = ackSchema.safeParse(response);
         if (!ack.success) return;
+        answered = true;
         const failed = (e: unknown) => console.error(`Recording the acknowledgement of ${task.code} failed`, e);
         if (ack.data.accepted) {
           this.accepts.add({ deviceId: task.deviceId, code: task.code }).catch(failed);
@@ -164,5 +182,18 @@ export class Dispatcher {
         }
         refuseTask({ db: this.db }, task.deviceId, task.code, ack.data.reason).catch(failed);
       });
+    }
   }
 }
+
+const envelopeOf = (task: Task, seq: number): Envelope => ({
+  code: task.code,
+  type: task.type,
+  payload: task.payload ?? null,
+  device_id: task.deviceId,
+  exp: Math.floor(task.expiresAt.getTime() / 1000),
+  seq,
+});
+
+/** The protocol the agent announced at its handshake (lib/agents/namespace.ts). */
+const protocolOf = (socket: Socket): Protocol => (socket.data as { protocol?: Protocol }).protocol ?? 1;

@@ -8,6 +8,7 @@ import { subscribe } from "../events";
 import { reportResults } from "../tasks/agent-verbs";
 import { TickBatch } from "./batch";
 import { deviceRoom, Dispatcher } from "./dispatcher";
+import { protocolSchema, type Protocol } from "./envelope";
 import type { ServerKey } from "./keys";
 
 /** Per device, across all its connections: 20 events a second on average, bursts to 40. */
@@ -18,7 +19,7 @@ export const AGENT_EVENTS_PER_2S = 40;
  */
 export const AGENT_CONNECTS_PER_10S = 5;
 
-type AgentSocket = Socket & { data: { deviceId: string; organizationId: string } };
+type AgentSocket = Socket & { data: { deviceId: string; organizationId: string; protocol: Protocol } };
 
 const ackFn = (ack: unknown) => (typeof ack === "function" ? (ack as (v: unknown) => void) : () => {});
 
@@ -62,6 +63,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
     if (!(await allowed(connects, auth.device.id))) return next(new Error("rate_limited"));
     socket.data.deviceId = auth.device.id;
     socket.data.organizationId = auth.device.organizationId;
+    socket.data.protocol = protocolSchema.parse(socket.handshake.auth?.protocol);
     next();
   });
 

@@ -265,6 +265,43 @@ describe("dispatch", () => {
     await waitForStatus(ctx.dbFile, t2.code, "IN_PROGRESS");
   });
 
+  test("protocol 2: one signature covers a batch, each task carries its own inclusion proof; a proof proves only its own task", async () => {
+    const key = await serverKey();
+    const a = await ctx.device();
+    const b = await ctx.device();
+    const old = await ctx.device();
+    const agentA = await ctx.connect(a.creds, "2.0.0", { protocol: 2 });
+    // A newer agent than this server speaks what the server speaks; garbage means protocol 1.
+    const agentB = await ctx.connect(b.creds, "3.0.0", { protocol: 7 });
+    const agentOld = await ctx.connect(old.creds, "1.9.1", { protocol: "two" });
+
+    const r = await ctx.api.post<{ tasks: { code: string }[] }>("/tasks", { as: { token: ctx.tokens.acmeWrite! }, json: { type: "SYNC", targets: { devices: [a.name, b.name, old.name] } } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const [da, db, dOld] = [await agentA.nextTask(), await agentB.nextTask(), await agentOld.nextTask()];
+    expect(Object.keys(da.msg).sort()).toEqual(["code", "envelope", "expires_at", "payload", "proof", "seq", "signature", "type"]);
+    expect(db.msg.signature).toBe(da.msg.signature);
+    expect(da.msg.proof).toMatchObject({ size: 2, path: [expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)] });
+    expect(new Set([da.msg.proof!.index, db.msg.proof!.index])).toEqual(new Set([0, 1]));
+    expect(dOld.msg.proof).toBeUndefined();
+    for (const [d, creds] of [
+      [da, a.creds],
+      [db, b.creds],
+      [dOld, old.creds],
+    ] as const) {
+      expect(verifyTaskMessage(d.msg, { publicKey: key, deviceId: creds.device_id, lastSeq: 0 })).toMatchObject({ ok: true, envelope: { code: d.msg.code, device_id: creds.device_id } });
+    }
+
+    // Another task's proof, a proof left out, a proof pointing at the other leaf: none verifies.
+    const bad = { ok: false, reason: "bad signature" };
+    expect(verifyTaskMessage({ ...da.msg, proof: db.msg.proof }, { publicKey: key, deviceId: a.creds.device_id, lastSeq: 0 })).toEqual(bad);
+    expect(verifyTaskMessage({ ...da.msg, proof: undefined }, { publicKey: key, deviceId: a.creds.device_id, lastSeq: 0 })).toEqual(bad);
+    expect(verifyTaskMessage({ ...da.msg, proof: { ...da.msg.proof!, index: 1 - da.msg.proof!.index } }, { publicKey: key, deviceId: a.creds.device_id, lastSeq: 0 })).toEqual(bad);
+    // Nor does a protocol 1 signature dressed up as a batch of one.
+    expect(verifyTaskMessage({ ...dOld.msg, proof: { index: 0, size: 1, path: [] } }, { publicKey: key, deviceId: old.creds.device_id, lastSeq: 0 })).toEqual(bad);
+    for (const d of [da, db, dOld]) d.ack({ accepted: true });
+    for (const t of r.body.tasks) await waitForStatus(ctx.dbFile, t.code, "IN_PROGRESS");
+  });
+
   test("accepted: IN_PROGRESS, started now, the type's lease running (PING 2 min, RESTART 5 min)", async () => {
     const { name, creds } = await ctx.device();
     const agent = await ctx.connect(creds);

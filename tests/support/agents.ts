@@ -305,8 +305,8 @@ export function agentServerFixture(opts: { env?: Record<string, string>; signInA
     },
 
     /** Connects as an agent of the given device, and waits until the server has it online. */
-    async connect(creds: Creds, version = "1.9.1"): Promise<TestAgent> {
-      const agent = await TestAgent.connect(server!.url, { ...creds, version });
+    async connect(creds: Creds, version = "1.9.1", auth: Record<string, unknown> = {}): Promise<TestAgent> {
+      const agent = await TestAgent.connect(server!.url, { ...creds, version, ...auth });
       // The server writes its CONNECT packet before its connection handler marks the device
       // online: another process can see the first without the second for a moment.
       await waitFor("the device to be online", () => deviceRow(server!.dbFile, creds.device_id)?.online === 1);

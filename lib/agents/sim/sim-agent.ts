@@ -5,7 +5,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
 import { z } from "zod";
-import { verifyTaskMessage, type Envelope } from "../envelope";
+import { LATEST_PROTOCOL, verifyTaskMessage, type Envelope } from "../envelope";
 import { Outbox, type Settlement, type TaskResult } from "./outbox";
 import { afterDowntime, planWork, type ApplianceFacts, type Random } from "./work";
 
@@ -130,7 +130,7 @@ export class SimAgent {
     if (this.socket || this.stateValue === "stopped" || this.stateValue === "revoked") return;
     const socket = io(`${this.opts.url}/agent`, {
       // A function, so a reconnect after PLUGIN_INSTALL reports the new version.
-      auth: (cb) => cb({ device_id: this.deviceId, device_token: this.opts.deviceToken, version: this.version }),
+      auth: (cb) => cb({ device_id: this.deviceId, device_token: this.opts.deviceToken, version: this.version, protocol: LATEST_PROTOCOL }),
       forceNew: true,
       autoConnect: false,
       transports: ["websocket"],
