@@ -79,7 +79,10 @@ export async function startServer(
 
   await new Promise<void>((ok, fail) => {
     httpServer.once("error", fail);
-    httpServer.listen(env.PORT, env.HOST, () => ok());
+    // A fleet reconnecting at once after a restart overflows Node's default accept queue (511):
+    // the kernel drops their connection requests, and each agent waits out TCP's retransmission
+    // backoff (1, 3, 7, 15, 31 s) before it is heard. The kernel caps this at net.core.somaxconn.
+    httpServer.listen({ port: env.PORT, host: env.HOST, backlog: LISTEN_BACKLOG }, () => ok());
   });
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
@@ -109,6 +112,8 @@ export async function startServer(
   };
 }
 
+/** Connections the kernel holds for the server before it accepts them. */
+const LISTEN_BACKLOG = 4096;
 const LOOP_ROUTE = "/__taskwire/loop";
 const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
 

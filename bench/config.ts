@@ -23,6 +23,10 @@ export type Sizes = {
   connections: number;
   /** Heartbeats of that many agents are spread over this window. */
   heartbeatWindowMs: number;
+  /** Agents of the many-agents scenario (an organization of their own), and per load process. */
+  manyAgents: number;
+  manyPerProcess: number;
+  manyHeartbeatWindowMs: number;
 };
 
 export const FULL: Sizes = {
@@ -39,6 +43,9 @@ export const FULL: Sizes = {
   liveClients: 20,
   connections: 10_000,
   heartbeatWindowMs: 20_000,
+  manyAgents: 50_000,
+  manyPerProcess: 10_000,
+  manyHeartbeatWindowMs: 30_000,
 };
 
 export const QUICK: Sizes = {
@@ -55,4 +62,7 @@ export const QUICK: Sizes = {
   liveClients: 20,
   connections: 2_000,
   heartbeatWindowMs: 2_000,
+  manyAgents: 4_000,
+  manyPerProcess: 2_000,
+  manyHeartbeatWindowMs: 4_000,
 };

@@ -13,7 +13,9 @@ import { LATEST_PROTOCOL } from "../lib/agents/envelope";
 
 type Creds = { device_id: string; device_token: string; name: string };
 type Command =
-  | { cmd: "agents.connect"; url: string; credsFile: string; from: number; to: number; answer: boolean }
+  | { cmd: "agents.connect"; url: string; credsFile: string; from: number; to: number; answer: boolean; retry?: boolean; localAddress?: string; deadlineMs?: number }
+  | { cmd: "agents.answer"; accept: boolean; answer: boolean }
+  | { cmd: "agents.await"; connected: number; received: number; timeoutMs: number }
   | { cmd: "agents.notify"; on: boolean }
   | { cmd: "agents.reset" }
   | { cmd: "agents.report"; acks: boolean }
@@ -32,7 +34,11 @@ const send = (m: unknown) => process.send!(m);
 // Agents
 
 const agents: Socket[] = [];
+let accept = true;
 let answer = true;
+/** Refusals and transport failures seen while connecting, retried ones included. */
+let refusals: Record<string, number> = {};
+let retries = 0;
 let notify = false;
 /** code → [received, result acknowledged (0 until then)] */
 let tasks = new Map<string, [number, number]>();
@@ -53,17 +59,28 @@ function sendResult(socket: Socket, code: string, attempt = 0): void {
   });
 }
 
+// What the protocol (docs/agent-protocol.md §2) has an agent do when it cannot connect:
+// stop on these refusals, retry others 10–30 s later, retry transport failures with backoff
+// at most 30 s apart (the client's own reconnection).
+const FINAL = new Set(["unauthorized", "deleted"]);
+const later = () => 10_000 + Math.random() * 20_000;
+
 async function connectAgents(c: Extract<Command, { cmd: "agents.connect" }>) {
   const creds = (JSON.parse(readFileSync(c.credsFile, "utf8")) as Creds[]).slice(c.from, c.to);
   answer = c.answer;
+  accept = true;
+  const retry = c.retry ?? false;
   const started = now();
   const connectMs: number[] = [];
   const failures: Record<string, number> = {};
+  let lastConnected = started;
   await new Promise<void>((resolve) => {
     let settled = 0;
     const done = () => {
       if (++settled === creds.length) resolve();
     };
+    // Retrying agents may never all get in: the answer comes at the deadline at the latest.
+    if (retry) setTimeout(resolve, c.deadlineMs ?? 180_000).unref();
     // All at once: the sockets are created in one pass, yielding briefly every 250 so this
     // process stays responsive; the server sees them arrive as fast as they can be opened.
     void (async () => {
@@ -73,22 +90,47 @@ async function connectAgents(c: Extract<Command, { cmd: "agents.connect" }>) {
           auth: { device_id: cr.device_id, device_token: cr.device_token, version: "1.9.1", protocol: LATEST_PROTOCOL },
           transports: ["websocket"],
           forceNew: true,
-          reconnection: false,
-          timeout: 60_000,
+          reconnection: retry,
+          reconnectionDelay: 1_000,
+          reconnectionDelayMax: 30_000,
+          randomizationFactor: 0.5,
+          // Retrying agents give up on an attempt as Socket.IO's own default does, and try again.
+          timeout: retry ? 20_000 : 60_000,
+          ...(c.localAddress ? { localAddress: c.localAddress } : {}),
         });
         const t0 = now();
-        socket.once("connect", () => {
-          connectMs.push(now() - t0);
+        let first = true;
+        socket.on("connect", () => {
+          if (!first) return;
+          first = false;
+          lastConnected = now();
+          connectMs.push(lastConnected - t0);
           done();
         });
-        socket.once("connect_error", (e: Error) => {
+        socket.on("connect_error", (e: Error) => {
+          refusals[e.message] = (refusals[e.message] ?? 0) + 1;
+          // A transport failure: the client tries again by itself.
+          if (retry && socket.active) return;
+          if (retry && !FINAL.has(e.message)) {
+            retries++;
+            setTimeout(() => socket.connect(), later());
+            return;
+          }
+          if (!first) return;
+          first = false;
           failures[e.message] = (failures[e.message] ?? 0) + 1;
           done();
         });
         socket.on("disconnect", (reason) => {
           if (reason !== "io client disconnect") count(`disconnected: ${reason}`);
+          // Closed by the server: come back later, as the protocol says.
+          if (retry && reason === "io server disconnect") {
+            retries++;
+            setTimeout(() => socket.connect(), later());
+          }
         });
         socket.on("task", (msg: { code: string }, ack: (a: unknown) => void) => {
+          if (!accept) return;
           const t = now();
           if (tasks.has(msg.code)) duplicates++;
           else tasks.set(msg.code, [t, 0]);
@@ -101,7 +143,20 @@ async function connectAgents(c: Extract<Command, { cmd: "agents.connect" }>) {
       }
     })();
   });
-  return { connected: agents.filter((s) => s.connected).length, failures, ms: now() - started, connectMs };
+  return { connected: agents.filter((s) => s.connected).length, failures, ms: lastConnected - started, connectMs, refusals, retries };
+}
+
+/** Waits until this many agents are connected and this many tasks received, or the timeout. */
+async function awaitAgents(c: Extract<Command, { cmd: "agents.await" }>) {
+  const started = now();
+  const connected = () => agents.filter((s) => s.connected).length;
+  let allConnectedMs: number | null = null;
+  while (now() - started < c.timeoutMs) {
+    if (allConnectedMs === null && connected() >= c.connected) allConnectedMs = now() - started;
+    if (allConnectedMs !== null && tasks.size >= c.received) break;
+    await sleep(50);
+  }
+  return { ms: now() - started, allConnectedMs, connected: connected(), received: tasks.size, refusals, retries };
 }
 
 async function heartbeats(windowMs: number) {
@@ -193,6 +248,12 @@ async function handle(c: Command): Promise<unknown> {
   switch (c.cmd) {
     case "agents.connect":
       return connectAgents(c);
+    case "agents.answer":
+      accept = c.accept;
+      answer = c.answer;
+      return null;
+    case "agents.await":
+      return awaitAgents(c);
     case "agents.notify":
       notify = c.on;
       return null;
@@ -200,6 +261,8 @@ async function handle(c: Command): Promise<unknown> {
       tasks = new Map();
       errors = {};
       duplicates = 0;
+      refusals = {};
+      retries = 0;
       return null;
     case "agents.report":
       return report(c.acks);

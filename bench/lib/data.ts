@@ -32,6 +32,8 @@ export type BaseData = {
   agentsOu: string;
   /** Present when asked for (`wideDevices`). */
   wide?: WideOrg;
+  /** The devices of the many-agents scenario's organization (`manyDevices`), with their tokens. */
+  many: DeviceCreds[];
 };
 
 export const deviceName = (i: number) => `fw-${String(i).padStart(5, "0")}`;
@@ -42,7 +44,7 @@ export const deviceName = (i: number) => `fw-${String(i).padStart(5, "0")}`;
  * `wideDevices`, also an organization of that many ENABLED devices (same admin, a token of
  * its own); no agent runs for them.
  */
-export async function buildBase(file: string, opts: { secret: string; devices: number; agents: number; wideDevices?: number }): Promise<BaseData> {
+export async function buildBase(file: string, opts: { secret: string; devices: number; agents: number; wideDevices?: number; manyDevices?: number }): Promise<BaseData> {
   process.env.BETTER_AUTH_SECRET = opts.secret;
   process.env.DATABASE_URL = file;
   delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
@@ -59,6 +61,7 @@ export async function buildBase(file: string, opts: { secret: string; devices: n
       (await createApiToken({ db, actor: { organizationId, userId: admin.id, role: "ADMIN", label: admin.email } }, { name: "bench", role: "READ_WRITE" })).secret;
     const apiToken = await tokenFor(org.id);
     const wideOrg = opts.wideDevices ? await createOrganization({ db }, { name: "Bench Wide", slug: "bench-wide", ownerId: admin.id }) : undefined;
+    const manyOrg = opts.manyDevices ? await createOrganization({ db }, { name: "Bench Many", slug: "bench-many", ownerId: admin.id }) : undefined;
     const wideToken = wideOrg ? await tokenFor(wideOrg.id) : undefined;
 
     // Nothing else writes while the file is built: the rows go straight to the writer connection.
@@ -93,9 +96,21 @@ export async function buildBase(file: string, opts: { secret: string; devices: n
         for (let i = 1; i <= opts.wideDevices!; i++) insertDevice.run(randomUUID(), wideOrg.id, deviceName(i), sha256(randomBytes(30).toString("base64url")), enrolled);
       })();
     }
+    // Devices whose agents connect in the many-agents scenario: each with a token of its own.
+    const many: DeviceCreds[] = [];
+    if (manyOrg) {
+      sqlite.transaction(() => {
+        for (let i = 1; i <= opts.manyDevices!; i++) {
+          const device_id = randomUUID();
+          const device_token = `dev_${randomBytes(30).toString("base64url")}`;
+          insertDevice.run(device_id, manyOrg.id, deviceName(i), sha256(device_token), enrolled);
+          many.push({ device_id, device_token, name: deviceName(i) });
+        }
+      })();
+    }
     sqlite.pragma("wal_checkpoint(TRUNCATE)");
     const wide = wideOrg ? { organizationId: wideOrg.id, apiToken: wideToken!, devices: opts.wideDevices! } : undefined;
-    return { organizationId: org.id, adminId: admin.id, apiToken, devices, agentsOu: "agents", wide };
+    return { organizationId: org.id, adminId: admin.id, apiToken, devices, agentsOu: "agents", wide, many };
   } finally {
     closeDatabase(db);
     clearDb();

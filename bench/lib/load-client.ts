@@ -76,8 +76,16 @@ export class LoadProcess {
     });
   }
 
-  connectAgents(args: { url: string; credsFile: string; from: number; to: number; answer: boolean }) {
-    return this.call<{ connected: number; failures: Record<string, number>; ms: number; connectMs: number[] }>("agents.connect", args);
+  /** `retry`: as the protocol prescribes (refusals 10–30 s later, transport failures with backoff), until `deadlineMs`. */
+  connectAgents(args: { url: string; credsFile: string; from: number; to: number; answer: boolean; retry?: boolean; localAddress?: string; deadlineMs?: number }) {
+    return this.call<{ connected: number; failures: Record<string, number>; ms: number; connectMs: number[]; refusals: Record<string, number>; retries: number }>("agents.connect", args);
+  }
+  /** Whether agents acknowledge the tasks they receive, and answer them with a result. */
+  answering(accept: boolean, answer: boolean) {
+    return this.call<null>("agents.answer", { accept, answer });
+  }
+  awaitAgents(args: { connected: number; received: number; timeoutMs: number }) {
+    return this.call<{ ms: number; allConnectedMs: number | null; connected: number; received: number; refusals: Record<string, number>; retries: number }>("agents.await", args);
   }
   notify(on: boolean) {
     return this.call<null>("agents.notify", { on });

@@ -59,13 +59,13 @@ function spawnNode(script: string, env: NodeJS.ProcessEnv, ready: RegExp, what: 
 }
 
 /** The production server on `dbFile`, with the event-loop monitor on. */
-export function startTaskwire(opts: { dbFile: string; secret: string; distDir?: string; profileDir?: string }): Promise<Proc> {
+export function startTaskwire(opts: { dbFile: string; secret: string; distDir?: string; profileDir?: string; port?: number }): Promise<Proc> {
   return spawnNode(
     "server.ts",
     {
       ...process.env,
       NODE_ENV: "production",
-      PORT: "0",
+      PORT: String(opts.port ?? 0),
       HOST: "127.0.0.1",
       DATABASE_URL: opts.dbFile,
       BETTER_AUTH_SECRET: opts.secret,
