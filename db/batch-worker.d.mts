@@ -14,6 +14,8 @@ export type BatchStep = {
   rows?: { names: string[]; common: Record<string, BatchValue>; each: Record<string, string>; count: number };
   /** Return the rowids this step inserted. */
   ids?: boolean;
+  /** Return the rows the statement reads or returns, each an array of its columns' values. */
+  all?: boolean;
   /** The batch fails with CHECK_FAILED and this `failure` unless the statement changes this many rows… */
   expectChanges?: number;
   /** …or its first column reads this. */
@@ -23,4 +25,4 @@ export type BatchStep = {
 
 export declare const CHECK_FAILED: "TASKWIRE_CHECK_FAILED";
 
-export declare function runSteps(sqlite: Database.Database, steps: BatchStep[], prepared?: Map<string, Database.Statement>): (Float64Array | null)[];
+export declare function runSteps(sqlite: Database.Database, steps: BatchStep[], prepared?: Map<string, Database.Statement>): (Float64Array | unknown[][] | null)[];

@@ -14,7 +14,8 @@ export const CHECK_FAILED = "TASKWIRE_CHECK_FAILED";
 
 /**
  * Runs `steps` on `sqlite` (a better-sqlite3 connection, inside a transaction the caller
- * opened) and returns, for each step that asked for them, the rowids it inserted.
+ * opened) and returns, for each step that asked for them, the rowids it inserted or the rows
+ * it read or returned.
  */
 export function runSteps(sqlite, steps, prepared = new Map()) {
   const prepare = (text) => {
@@ -43,6 +44,11 @@ export function runSteps(sqlite, steps, prepared = new Map()) {
       continue;
     }
     const params = (step.params ?? []).map(resolve);
+    if (step.all) {
+      results.push(stmt.raw(true).all(params));
+      firstIds.push(null);
+      continue;
+    }
     if (step.expectValue !== undefined) {
       const value = stmt.pluck().get(params);
       if (value !== step.expectValue) throw checkFailed(step.failure);
@@ -96,7 +102,7 @@ if (!isMainThread && workerData?.taskwireBatch) {
         if (sqlite.inTransaction) rollback.run();
         throw e;
       }
-      const buffers = results.filter((r) => r !== null).map((r) => r.buffer);
+      const buffers = results.filter((r) => r instanceof Float64Array).map((r) => r.buffer);
       parentPort.postMessage({ id: m.id, results }, buffers);
     } catch (e) {
       parentPort.postMessage({ id: m.id, error: { message: String(e?.message ?? e), code: e?.code, failure: e?.failure } });

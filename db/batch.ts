@@ -7,8 +7,8 @@ import { CHECK_FAILED, type BatchStep, type BatchValue } from "./batch-worker.mj
 
 export { CHECK_FAILED, runSteps, type BatchStep, type BatchValue } from "./batch-worker.mjs";
 
-/** For each step of a batch, the rowids it inserted (when it asked for them). */
-export type BatchResults = (Float64Array | null)[];
+/** For each step of a batch, the rowids it inserted or the rows it read (when it asked for them). */
+export type BatchResults = (Float64Array | unknown[][] | null)[];
 
 /**
  * Whether `e` is a batch's check that did not hold (its `failure` names which): nothing of the

@@ -1,12 +1,12 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { preparedOn, type DbOrTx, type Tx } from "../../db/client";
-import { pacer, withTransaction, type Ctx } from "../../db/transaction";
+import { preparedOn, type DbOrTx } from "../../db/client";
+import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
 import { devices, tasks, type Task } from "../../db/schema";
-import { isFinal } from "../../rules/tasks";
-import { publish, type TaskTransition } from "../events";
+import { isFinal, type TaskStatus } from "../../rules/tasks";
+import { publish } from "../events";
 import { taskCodeSchema } from "./schemas";
-import { transitionOne, transitionTasks } from "./transition";
+import { eventsOfRows, finishOwnStep, ownTasksStep, startOwnStep, transitionTasks } from "./transition";
 
 // The task verbs an agent's messages call. The device is the scope: a device can only
 // ever read or move its own tasks.
@@ -44,27 +44,17 @@ export async function dispatchable(ctx: Ctx, ids: number[]): Promise<Task[]> {
 }
 
 /**
- * The agent took these tasks: PENDING → IN_PROGRESS (their leases start). Many
- * acknowledgements in one transaction: the dispatcher gathers those that arrive in one
- * turn of the event loop, so a fleet answering at once costs one commit per batch, not one
- * per task. Each answer is whether that task moved.
+ * The agent took these tasks: PENDING → IN_PROGRESS (their leases start). The dispatcher
+ * gathers the acknowledgements that arrive in one turn of the event loop, and they are written
+ * as one statement by the bulk writer, off the loop. Each answer is whether that task moved
+ * (a task acknowledged twice in one batch moves once).
  */
 export async function acceptTasks(ctx: Ctx, items: { deviceId: string; code: string }[]): Promise<boolean[]> {
-  const events: TaskTransition[] = [];
-  const moved = await withTransaction(ctx, async (tx) => {
-    const at = new Date();
-    const pace = pacer();
-    const out: boolean[] = [];
-    for (const i of items) {
-      const e = transitionOne(tx, { code: i.code, deviceId: i.deviceId }, { from: "PENDING", to: "IN_PROGRESS", at });
-      if (e) events.push(e);
-      out.push(e !== null);
-      await pace();
-    }
-    return out;
-  });
+  const [rows] = (await writeBatch(ctx, [startOwnStep(items, Date.now())])) as unknown[][][];
+  const events = eventsOfRows(rows, "PENDING");
   publish(events);
-  return moved;
+  const moved = new Set(events.map((e) => `${e.deviceId} ${e.code}`));
+  return items.map((i) => moved.delete(`${i.deviceId} ${i.code}`));
 }
 
 /**
@@ -96,62 +86,55 @@ export const resultSchema = z
 
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
-const ownTaskStatus = preparedOn((tx: Tx) =>
-  tx
-    .select({ id: tasks.id, status: tasks.status })
-    .from(tasks)
-    .where(and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId"))))
-    .prepare(),
-);
-
 /**
  * Records agents' results, each once. The same result sent again is acknowledged again
  * (agents re-send after a reconnect); a different one for a finished task is `final`.
  * A result for a task still PENDING (its acknowledgement was lost) moves it through
- * IN_PROGRESS in the same transaction. Many results share one transaction (the agent
- * namespace gathers those that arrive in one turn of the event loop), each answered on its
- * own: one that fails leaves the others recorded.
+ * IN_PROGRESS in the same transaction. The agent namespace gathers the results that arrive
+ * in one turn of the event loop; the bulk writer records them off the loop, in three
+ * statements for the whole batch (each task as it was, its start if it was PENDING, its end),
+ * and each is answered on its own. A batch the database cannot write is answered `internal`
+ * throughout: nothing of it was recorded, and each agent sends again.
  */
 export async function reportResults(ctx: Ctx, items: { deviceId: string; raw: unknown }[]): Promise<ResultAck[]> {
-  const events: TaskTransition[] = [];
-  // Answered only once the transaction has committed: an agent that hears ok forgets the result.
-  const acks = await withTransaction(ctx, async (tx) => {
-    const find = ownTaskStatus(tx);
-    const out: ResultAck[] = [];
-    // A full batch is hundreds of results: the loop turns between stretches of them.
-    const pace = pacer();
-    for (const { deviceId, raw } of items) {
-      out.push(await recordResult(tx, find, deviceId, raw, events));
-      await pace();
-    }
-    return out;
+  const acks: ResultAck[] = items.map(() => ({ ok: false, error: "invalid" }));
+  const valid: { i: number; code: string; deviceId: string; status: "COMPLETED" | "FAILED"; message: string }[] = [];
+  items.forEach(({ deviceId, raw }, i) => {
+    const parsed = resultSchema.safeParse(raw);
+    if (parsed.success) valid.push({ i, deviceId, ...parsed.data });
   });
+  if (!valid.length) return acks;
+  // A task's first result in the batch is the one recorded; the others are answered by it.
+  const first = new Map<string, (typeof valid)[number]>();
+  for (const v of valid) if (!first.has(`${v.deviceId} ${v.code}`)) first.set(`${v.deviceId} ${v.code}`, v);
+  const recorded = [...first.values()];
+  const at = Date.now();
+  let before: unknown[][], started: unknown[][], finished: unknown[][];
+  try {
+    // Answered only once the transaction has committed: an agent that hears ok forgets the result.
+    [before, started, finished] = (await writeBatch(ctx, [ownTasksStep(recorded), startOwnStep(recorded, at), finishOwnStep(recorded, at)])) as unknown[][][];
+  } catch (e) {
+    console.error(`Recording ${valid.length} agent results failed`, e);
+    for (const v of valid) acks[v.i] = { ok: false, error: "internal" };
+    return acks;
+  }
+  const events = [...eventsOfRows(started, "PENDING"), ...eventsOfRows(finished, "IN_PROGRESS")];
   publish(events);
+  const ended = new Map(events.filter((e) => e.from === "IN_PROGRESS").map((e) => [e.taskId, e.to]));
+  const was = new Map(recorded.map((v, j) => [`${v.deviceId} ${v.code}`, before[j] as [number, number | null, TaskStatus | null]]));
+  for (const v of valid) {
+    const [, id, status] = was.get(`${v.deviceId} ${v.code}`)!;
+    acks[v.i] = resultAck(v.status, status, id === null ? undefined : ended.get(id));
+  }
   return acks;
 }
 
-async function recordResult(tx: Tx, find: ReturnType<typeof ownTaskStatus>, deviceId: string, raw: unknown, events: TaskTransition[]): Promise<ResultAck> {
-  const parsed = resultSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, error: "invalid" };
-  const { code, status, message } = parsed.data;
-  const task = find.get({ code, deviceId });
-  if (!task) return { ok: false, error: "not_found" };
-  if (isFinal(task.status)) return task.status === status ? { ok: true } : { ok: false, error: "final" };
-  // Never dispatched: the agent cannot know this task.
-  if (task.status === "SCHEDULED") return { ok: false, error: "not_found" };
-  const at = new Date();
-  try {
-    const finish = (h: Tx) => transitionOne(h, { id: task.id }, { from: "IN_PROGRESS", to: status, message, at });
-    // One statement is atomic by itself; the two steps of a task still PENDING share a
-    // savepoint, so they land together or not at all.
-    const moved =
-      task.status === "IN_PROGRESS"
-        ? [finish(tx)]
-        : await withTransaction({ db: tx }, (sp) => [transitionOne(sp, { id: task.id }, { from: "PENDING", to: "IN_PROGRESS", at }), finish(sp)]);
-    for (const e of moved) if (e) events.push(e);
-    return { ok: true };
-  } catch (e) {
-    console.error(`Recording the result of ${code} failed`, e);
-    return { ok: false, error: "internal" };
-  }
+/** The answer to a result `sent`, for a task that was in `was` (null: none of this device) and ended in `now` in this batch. */
+function resultAck(sent: "COMPLETED" | "FAILED", was: TaskStatus | null, now: TaskStatus | undefined): ResultAck {
+  // Unknown, or never dispatched: the agent cannot know this task.
+  if (was === null || was === "SCHEDULED") return { ok: false, error: "not_found" };
+  const final = isFinal(was) ? was : now;
+  // Open and not ended by this batch: the database refused the move.
+  if (!final) return { ok: false, error: "internal" };
+  return final === sent ? { ok: true } : { ok: false, error: "final" };
 }

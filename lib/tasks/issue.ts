@@ -190,8 +190,8 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   ];
   /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
-    const fanoutId = results[0]![0];
-    const ids = results[1]!;
+    const fanoutId = (results[0] as Float64Array)[0];
+    const ids = results[1] as Float64Array;
     const out: TaskTransition[] = [];
     const paceEvents = pacer();
     for (const [i, d] of target.devices.entries()) {

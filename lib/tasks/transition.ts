@@ -1,4 +1,5 @@
 import { and, eq, sql, type SQL } from "drizzle-orm";
+import type { BatchStep } from "../../db/batch";
 import type { Tx } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
 import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
@@ -42,64 +43,6 @@ export async function transitionTasks(
   return { rows, events: rows.map((r) => transitionEvent(r, req.from)) };
 }
 
-// The agents' hot path moves one task at a time, thousands of times a second: the same
-// UPDATE as transitionTasks, built and prepared once per connection and transition instead
-// of once per call (building and preparing cost ten times what running it does). Prepared
-// on the writer connection inside a transaction, the only place a task moves.
-const prepared = new WeakMap<Tx, Map<string, ReturnType<typeof prepareOne>>>();
-
-const eventColumns = {
-  id: tasks.id,
-  organizationId: tasks.organizationId,
-  code: tasks.code,
-  deviceId: tasks.deviceId,
-  fanoutId: tasks.fanoutId,
-  type: tasks.type,
-  status: tasks.status,
-  updatedAt: tasks.updatedAt,
-};
-
-function prepareOne(tx: Tx, by: "id" | "own", from: TaskStatus, to: TaskStatus, withMessage: boolean) {
-  const at = sql.placeholder("at");
-  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${LEASE_MINUTES[t] * 60_000}`);
-  const where = by === "id" ? eq(tasks.id, sql.placeholder("id")) : and(eq(tasks.code, sql.placeholder("code")), eq(tasks.deviceId, sql.placeholder("deviceId")));
-  // Placeholders take the driver's values: the time as epoch milliseconds.
-  return tx
-    .update(tasks)
-    .set({
-      status: to,
-      updatedAt: sql`${at}`,
-      ...(withMessage ? { message: sql`${sql.placeholder("message")}` } : {}),
-      ...(to === "IN_PROGRESS" ? { startedAt: sql`${at}`, leaseExpiresAt: sql`${at} + case ${tasks.type} ${sql.join(cases, sql` `)} end` } : {}),
-      ...(isFinal(to) ? { finishedAt: sql`${at}` } : {}),
-    })
-    .where(and(where, eq(tasks.status, from)))
-    .returning(eventColumns)
-    .prepare();
-}
-
-/**
- * transitionTasks for a single task — by id, or by code within its device (an agent's own
- * task) — with a statement prepared once. Returns the event, or null if the task was not in
- * `from` (another writer moved it first). Runs synchronously on the transaction it is given.
- */
-export function transitionOne(
-  tx: Tx,
-  which: { id: number } | { code: string; deviceId: string },
-  req: { from: TaskStatus; to: TaskStatus; message?: string | null; at: Date },
-): TaskTransition | null {
-  if (!canTransition(req.from, req.to)) throw new IllegalTransitionError(req.from, req.to);
-  const by = "id" in which ? "id" : "own";
-  const withMessage = req.message !== undefined;
-  const key = `${by}:${req.from}:${req.to}:${withMessage}`;
-  let cache = prepared.get(tx);
-  if (!cache) prepared.set(tx, (cache = new Map()));
-  let stmt = cache.get(key);
-  if (!stmt) cache.set(key, (stmt = prepareOne(tx, by, req.from, req.to, withMessage)));
-  const row = stmt.get({ ...which, at: req.at.getTime(), ...(withMessage ? { message: req.message ?? null } : {}) });
-  return row ? transitionEvent(row, req.from) : null;
-}
-
 /** The event of a row that just reached its current status (`from` null: it was created). */
 export function transitionEvent(r: Pick<Task, "id" | "organizationId" | "code" | "deviceId" | "fanoutId" | "type" | "status" | "updatedAt">, from: TaskStatus | null): TaskTransition {
   return {
@@ -114,4 +57,60 @@ export function transitionEvent(r: Pick<Task, "id" | "organizationId" | "code" |
     to: r.status,
     at: r.updatedAt.getTime(),
   };
+}
+
+// Agents' acknowledgements and results arrive by the hundred and are written by the bulk
+// writer, off the event loop (db/batch.ts), as one statement per kind of move for the whole
+// batch: the moves of transitionTasks, guarded the same way (`WHERE status = from`, and the
+// database's trigger), each task named by its code within its device.
+const EVENT_COLUMNS = "id, organization_id, code, device_id, fanout_id, type, status, updated_at";
+const LEASE_MS = `CASE type ${TASK_TYPES.map((t) => `WHEN '${t}' THEN ${LEASE_MINUTES[t] * 60_000}`).join(" ")} END`;
+/** The batch's tasks as rows (code, device id[, status, message]) of a JSON array. */
+const OWN_ROWS = "SELECT value ->> 0 AS code, value ->> 1 AS device_id, value ->> 2 AS status, value ->> 3 AS message FROM json_each(?)";
+
+/** Each of these tasks as it is now: [index in the list, id, status], id and status null for none. */
+export function ownTasksStep(list: { code: string; deviceId: string }[]): BatchStep {
+  return {
+    sql: "SELECT j.key, t.id, t.status FROM json_each(?) j LEFT JOIN tasks t ON t.code = j.value ->> 0 AND t.device_id = j.value ->> 1",
+    params: [JSON.stringify(list.map((i) => [i.code, i.deviceId]))],
+    all: true,
+  };
+}
+
+/** PENDING → IN_PROGRESS for those of these tasks still PENDING; the step returns their event rows. */
+export function startOwnStep(list: { code: string; deviceId: string }[], at: number): BatchStep {
+  return {
+    sql: `UPDATE tasks SET status = 'IN_PROGRESS', updated_at = ?, started_at = ?, lease_expires_at = ? + ${LEASE_MS}
+      FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'PENDING'
+      RETURNING ${EVENT_COLUMNS}`,
+    params: [at, at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId]))],
+    all: true,
+  };
+}
+
+/** IN_PROGRESS → each task's own final status and message; the step returns their event rows. */
+export function finishOwnStep(list: { code: string; deviceId: string; status: "COMPLETED" | "FAILED"; message: string }[], at: number): BatchStep {
+  return {
+    sql: `UPDATE tasks SET status = own.status, message = own.message, updated_at = ?, finished_at = ?
+      FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'IN_PROGRESS'
+      RETURNING ${EVENT_COLUMNS}`,
+    params: [at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId, i.status, i.message]))],
+    all: true,
+  };
+}
+
+/** The events of rows a step above returned, which were in `from` before. */
+export function eventsOfRows(rows: unknown[][], from: TaskStatus): TaskTransition[] {
+  return rows.map(([id, organizationId, code, deviceId, fanoutId, type, status, updatedAt]) => ({
+    kind: "task.transition",
+    organizationId: organizationId as string,
+    taskId: id as number,
+    code: code as string,
+    deviceId: deviceId as string,
+    fanoutId: fanoutId as number | null,
+    type: type as Task["type"],
+    from,
+    to: status as TaskStatus,
+    at: updatedAt as number,
+  }));
 }

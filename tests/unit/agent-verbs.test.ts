@@ -1,0 +1,99 @@
+// The agents' verbs as the bulk writer runs them, a batch at a time: every result of a batch
+// is answered on its own, and each task moves once, the legal way, with its events.
+import { describe, expect, test } from "vitest";
+import { acceptTasks, reportResults } from "../../lib/tasks/agent-verbs";
+import { freshDb } from "../support/db";
+import { makeDevices, makeOrg } from "../support/factories";
+import { capture, taskByCode, taskInStatus, transitionsOf } from "./helpers";
+
+const db = freshDb();
+
+async function setup() {
+  const { org, actor } = await makeOrg(db);
+  const [a, b] = await makeDevices(db, org.id, 2, { prefix: "fw" });
+  return { actor, a, b };
+}
+
+describe("acceptTasks", () => {
+  test("moves each PENDING task once; a second acknowledgement, another device's or a task not PENDING moves nothing", async () => {
+    const { actor, a, b } = await setup();
+    const pending = await taskInStatus(db, actor, a.name, "PENDING");
+    const other = await taskInStatus(db, actor, b.name, "PENDING");
+    const running = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
+    const { result, events } = await capture(() =>
+      acceptTasks({ db }, [
+        { deviceId: a.id, code: pending.code },
+        { deviceId: a.id, code: pending.code },
+        { deviceId: a.id, code: other.code },
+        { deviceId: a.id, code: running.code },
+        { deviceId: a.id, code: "Zz000000" },
+      ]),
+    );
+    expect(result).toEqual([true, false, false, false, false]);
+    expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([[pending.code, "PENDING", "IN_PROGRESS"]]);
+    const row = taskByCode(db, pending.code);
+    expect(row.status).toBe("IN_PROGRESS");
+    expect(row.startedAt).not.toBeNull();
+    expect(row.leaseExpiresAt!.getTime()).toBeGreaterThan(row.startedAt!.getTime());
+    expect(taskByCode(db, other.code).status).toBe("PENDING");
+  });
+});
+
+describe("reportResults", () => {
+  test("one batch: each result answered on its own, each task moved once and legally", async () => {
+    const { actor, a, b } = await setup();
+    const running = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
+    const lostAck = await taskInStatus(db, actor, a.name, "PENDING");
+    const twice = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
+    const torn = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
+    const done = await taskInStatus(db, actor, a.name, "COMPLETED");
+    const scheduled = await taskInStatus(db, actor, a.name, "SCHEDULED");
+    const others = await taskInStatus(db, actor, b.name, "IN_PROGRESS");
+    const r = (code: string, status: string, message = "m") => ({ deviceId: a.id, raw: { code, status, message } });
+    const { result, events } = await capture(() =>
+      reportResults({ db }, [
+        r(running.code, "COMPLETED", "all good"),
+        r(lostAck.code, "FAILED", "no route"),
+        r(twice.code, "COMPLETED"),
+        r(twice.code, "COMPLETED"),
+        r(torn.code, "COMPLETED"),
+        r(torn.code, "FAILED"),
+        r(done.code, "COMPLETED"),
+        r(done.code, "FAILED"),
+        r(scheduled.code, "COMPLETED"),
+        r(others.code, "COMPLETED"),
+        r("Zz000000", "COMPLETED"),
+        { deviceId: a.id, raw: { code: running.code, status: "DONE", message: "" } },
+      ]),
+    );
+    expect(result).toEqual([
+      { ok: true },
+      { ok: true },
+      { ok: true },
+      { ok: true },
+      { ok: true },
+      { ok: false, error: "final" },
+      { ok: true },
+      { ok: false, error: "final" },
+      { ok: false, error: "not_found" },
+      { ok: false, error: "not_found" },
+      { ok: false, error: "not_found" },
+      { ok: false, error: "invalid" },
+    ]);
+    expect(taskByCode(db, running.code)).toMatchObject({ status: "COMPLETED", message: "all good" });
+    expect(taskByCode(db, lostAck.code)).toMatchObject({ status: "FAILED", message: "no route" });
+    expect(taskByCode(db, torn.code).status).toBe("COMPLETED");
+    expect(taskByCode(db, scheduled.code).status).toBe("SCHEDULED");
+    expect(taskByCode(db, others.code).status).toBe("IN_PROGRESS");
+    // The task whose acknowledgement was lost goes through IN_PROGRESS; every task moves once.
+    expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([
+      [lostAck.code, "PENDING", "IN_PROGRESS"],
+      [running.code, "IN_PROGRESS", "COMPLETED"],
+      [lostAck.code, "IN_PROGRESS", "FAILED"],
+      [twice.code, "IN_PROGRESS", "COMPLETED"],
+      [torn.code, "IN_PROGRESS", "COMPLETED"],
+    ]);
+    const row = taskByCode(db, lostAck.code);
+    expect(row.startedAt!.getTime()).toBe(row.finishedAt!.getTime());
+  });
+});
