@@ -69,7 +69,9 @@ function checkFailed(failure) {
   return Object.assign(new Error(`A check of the write failed: ${failure}`), { code: CHECK_FAILED, failure });
 }
 
-// The worker: one connection to the file, a batch per message, each in its own transaction.
+// The worker: one connection to the file. A message is a group of batches, written as one
+// transaction (a group commit: the pages they share go to the log once), each batch under a
+// savepoint of its own, so that a batch that fails rolls back alone.
 if (!isMainThread && workerData?.taskwireBatch) {
   const Database = createRequire(import.meta.url)(workerData.driver);
   const sqlite = new Database(workerData.file, { fileMustExist: true });
@@ -83,29 +85,44 @@ if (!isMainThread && workerData?.taskwireBatch) {
   sqlite.pragma("wal_autocheckpoint = 0");
   sqlite.pragma("journal_size_limit = -1");
   const prepared = new Map();
-  const begin = sqlite.prepare("BEGIN IMMEDIATE");
-  const commit = sqlite.prepare("COMMIT");
-  const rollback = sqlite.prepare("ROLLBACK");
+  const run = (text) => {
+    let stmt = prepared.get(text);
+    if (!stmt) prepared.set(text, (stmt = sqlite.prepare(text)));
+    stmt.run();
+  };
+  const failure = (e) => ({ message: String(e?.message ?? e), code: e?.code, failure: e?.failure });
   parentPort.on("message", (m) => {
     if (m === "close") {
       sqlite.close();
       parentPort.close();
       return;
     }
+    const outcomes = [];
     try {
-      begin.run();
-      let results;
+      run("BEGIN IMMEDIATE");
       try {
-        results = runSteps(sqlite, m.steps, prepared);
-        commit.run();
+        for (const steps of m.batches) {
+          run("SAVEPOINT batch");
+          try {
+            outcomes.push({ results: runSteps(sqlite, steps, prepared) });
+            run("RELEASE batch");
+          } catch (e) {
+            run("ROLLBACK TO batch");
+            run("RELEASE batch");
+            outcomes.push({ error: failure(e) });
+          }
+        }
+        run("COMMIT");
       } catch (e) {
-        if (sqlite.inTransaction) rollback.run();
+        if (sqlite.inTransaction) run("ROLLBACK");
         throw e;
       }
-      const buffers = results.filter((r) => r instanceof Float64Array).map((r) => r.buffer);
-      parentPort.postMessage({ id: m.id, results }, buffers);
     } catch (e) {
-      parentPort.postMessage({ id: m.id, error: { message: String(e?.message ?? e), code: e?.code, failure: e?.failure } });
+      // Nothing of the group was written.
+      parentPort.postMessage({ id: m.id, error: failure(e) });
+      return;
     }
+    const buffers = outcomes.flatMap((o) => (o.results ?? []).filter((r) => r instanceof Float64Array).map((r) => r.buffer));
+    parentPort.postMessage({ id: m.id, outcomes }, buffers);
   });
 }

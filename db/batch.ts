@@ -17,13 +17,21 @@ export type BatchResults = (Float64Array | unknown[][] | null)[];
 export const isBatchCheck = (e: unknown, failure: string): boolean =>
   (e as { code?: unknown } | null)?.code === CHECK_FAILED && (e as { failure?: unknown }).failure === failure;
 
+/** What became of one batch of a group: its results, or why it was rolled back (alone). */
+export type BatchOutcome = { results: BatchResults } | { error: Error };
+
 /**
- * The bulk writer: a worker thread with a connection of its own to the file, which runs a
- * batch of statements as one transaction (`BEGIN IMMEDIATE` … `COMMIT`) and answers with the
- * rowids. The runner hands it a batch in its queue (db/transaction.ts), so it never writes
- * beside the writer connection. Started on the first batch.
+ * The bulk writer: a worker thread with a connection of its own to the file, which writes a
+ * group of batches as one transaction (`BEGIN IMMEDIATE` … `COMMIT`), each batch under a
+ * savepoint, and answers with each batch's results or error. The runner hands it the batches
+ * queued meanwhile in one turn of its queue (db/transaction.ts), so it never writes beside
+ * the writer connection. Started on the first batch. It rejects only when the group as a
+ * whole failed (its commit): then nothing of it was written.
  */
-export type BulkWriter = { run: (steps: BatchStep[]) => Promise<BatchResults>; close: () => void };
+export type BulkWriter = { run: (batches: BatchStep[][]) => Promise<BatchOutcome[]>; close: () => void };
+
+type WireError = { message: string; code?: string; failure?: string };
+const errorOf = ({ message, code, failure }: WireError) => Object.assign(new Error(message), { code, failure });
 
 // Resolved from the working directory, as the migrations are: app code is bundled apart from
 // the server, and the worker loads this file as it is on disk.
@@ -32,7 +40,7 @@ const WORKER_FILE = resolve(process.cwd(), "db/batch-worker.mjs");
 export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL"; busyTimeoutMs: number }): BulkWriter {
   let worker: Worker | undefined;
   let next = 0;
-  const waiting = new Map<number, { resolve: (r: BatchResults) => void; reject: (e: Error) => void }>();
+  const waiting = new Map<number, { resolve: (r: BatchOutcome[]) => void; reject: (e: Error) => void }>();
   const failAll = (from: Worker, e: Error) => {
     if (worker !== from) return;
     for (const job of waiting.values()) job.reject(e);
@@ -43,28 +51,27 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
     const w = new Worker(WORKER_FILE, {
       workerData: { taskwireBatch: true, file, driver: createRequire(import.meta.url).resolve("better-sqlite3"), ...opts },
     });
-    w.on("message", (m: { id: number; results?: BatchResults; error?: { message: string; code?: string; failure?: string } }) => {
+    w.on("message", (m: { id: number; outcomes?: ({ results: BatchResults } | { error: WireError })[]; error?: WireError }) => {
       const job = waiting.get(m.id);
       if (!job) return;
       waiting.delete(m.id);
       if (waiting.size === 0) w.unref();
-      if (!m.error) return job.resolve(m.results!);
-      const { message, code, failure } = m.error;
-      job.reject(Object.assign(new Error(message), { code, failure }));
+      if (m.error) return job.reject(errorOf(m.error));
+      job.resolve(m.outcomes!.map((o) => ("error" in o ? { error: errorOf(o.error) } : o)));
     });
     w.on("error", (e) => failAll(w, e));
     w.on("exit", (code) => failAll(w, new Error(`The bulk writer stopped (exit ${code})`)));
     return w;
   };
   return {
-    run: (steps) =>
+    run: (batches) =>
       new Promise((resolve, reject) => {
         worker ??= start();
         const id = next++;
         waiting.set(id, { resolve, reject });
         // A batch in flight keeps the process up; an idle worker does not.
         worker.ref();
-        worker.postMessage({ id, steps });
+        worker.postMessage({ id, batches });
       }),
     close: () => {
       worker?.postMessage("close");

@@ -4,7 +4,7 @@ import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { taskTriggerStatements } from "../rules/sql";
-import { bulkWriter, type BulkWriter } from "./batch";
+import { bulkWriter, type BatchResults, type BatchStep, type BulkWriter } from "./batch";
 import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
 
@@ -35,8 +35,10 @@ export type WriteRunner = {
   depth: number;
   /** When the queue last started running without a turn of the event loop. */
   since: number;
-  /** The bulk writer, which runs a large batch's transaction off the event loop (db/batch.ts). */
+  /** The bulk writer, which runs batches' transactions off the event loop (db/batch.ts). */
   readonly bulk: BulkWriter;
+  /** Batches waiting for their turn in the queue, to be written together (writeBatch). */
+  group?: { steps: BatchStep[]; resolve: (r: BatchResults) => void; reject: (e: unknown) => void }[];
 };
 
 export const runnerOf = (db: Db): WriteRunner => db[RUNNER];

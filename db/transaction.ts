@@ -27,14 +27,43 @@ export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | 
 }
 
 /**
- * Writes a batch given as data (db/batch.ts) as one transaction: inside the context's, under
- * a savepoint, or else in its turn of the queue on the bulk writer, a worker thread whose
- * statements and commit do not hold the event loop however many rows the batch has.
+ * Writes a batch given as data (db/batch.ts) atomically: inside the context's transaction,
+ * under a savepoint, or else on the bulk writer, a worker thread whose statements and commit
+ * do not hold the event loop however many rows the batch has. Batches that arrive while
+ * others are queued or written wait together and are written together, as one transaction
+ * with a savepoint each (a group commit): under a storm of agent results a fan-out waits for
+ * the group being written, not for every batch queued before it.
  */
 export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
   if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => runSteps(tx.$client, steps));
   const runner = runnerOf(ctx.db);
-  return inTurn(runner, () => runner.bulk.run(steps));
+  return new Promise((resolve, reject) => {
+    const joining = runner.group;
+    const group = joining ?? (runner.group = []);
+    group.push({ steps, resolve, reject });
+    if (joining) return;
+    void inTurn(runner, () => {
+      // The group closes when its turn comes: batches from now on form the next one.
+      runner.group = undefined;
+      return runner.bulk.run(group.map((b) => b.steps));
+    }).then(
+      async (outcomes) => {
+        // The batches' callers go on in stretches of ~10 ms with a turn of the loop between:
+        // answering a batch of agent results is hundreds of socket writes, and a group holds
+        // several batches.
+        const pace = pacer();
+        for (const [i, b] of group.entries()) {
+          const o = outcomes[i];
+          if ("error" in o) b.reject(o.error);
+          else b.resolve(o.results);
+          await pace();
+        }
+      },
+      (e: unknown) => {
+        for (const b of group) b.reject(e);
+      },
+    );
+  });
 }
 
 /** Runs `job` when every write queued before it has ended, and no write beside it. */

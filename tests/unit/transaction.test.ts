@@ -184,6 +184,35 @@ describe("verbs under concurrency", () => {
     expect(await orgNamed("batch-ok")).toHaveLength(1);
   });
 
+  test("batches queued together are written together, and one that fails rolls back alone", async () => {
+    const step = (slug: string) => stepOf(db.insert(organization).values(insertOrg(slug)));
+    // A transaction holds the queue, so the three batches meet behind it and form one group.
+    let release!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((ok) => (entered = ok));
+    const holder = withTransaction({ db }, () => {
+      entered();
+      return new Promise<void>((ok) => (release = ok));
+    });
+    await inside;
+    const group = [
+      writeBatch({ db }, [{ ...step("group-a"), ids: true }]),
+      writeBatch({ db }, [step("group-b"), { ...stepOf(sql`select 1`), expectValue: 2, failure: "test" }]),
+      writeBatch({ db }, [{ ...step("group-c"), ids: true }]),
+    ];
+    expect(runnerOf(db).group).toHaveLength(3);
+    release();
+    await holder;
+    const [a, b, c] = await Promise.allSettled(group);
+    expect(a).toMatchObject({ status: "fulfilled", value: [expect.any(Float64Array)] });
+    expect(b).toMatchObject({ status: "rejected", reason: { failure: "test" } });
+    expect(c).toMatchObject({ status: "fulfilled" });
+    expect(await orgNamed("group-a")).toHaveLength(1);
+    expect(await orgNamed("group-b")).toEqual([]);
+    expect(await orgNamed("group-c")).toHaveLength(1);
+    expect(runnerOf(db).group).toBeUndefined();
+  });
+
   test("two concurrent cancels of one task make exactly one transition", async () => {
     const { org, actor } = await makeOrg(db);
     const [device] = await makeDevices(db, org.id, 1, { prefix: "cc" });
