@@ -101,16 +101,10 @@ export function finishOwnStep(list: { code: string; deviceId: string; status: "C
 
 /** The events of rows a step above returned, which were in `from` before. */
 export function eventsOfRows(rows: unknown[][], from: TaskStatus): TaskTransition[] {
-  return rows.map(([id, organizationId, code, deviceId, fanoutId, type, status, updatedAt]) => ({
-    kind: "task.transition",
-    organizationId: organizationId as string,
-    taskId: id as number,
-    code: code as string,
-    deviceId: deviceId as string,
-    fanoutId: fanoutId as number | null,
-    type: type as Task["type"],
-    from,
-    to: status as TaskStatus,
-    at: updatedAt as number,
-  }));
+  return rows.map(([id, organizationId, code, deviceId, fanoutId, type, status, updatedAt]) =>
+    transitionEvent(
+      { id, organizationId, code, deviceId, fanoutId, type, status, updatedAt: new Date(updatedAt as number) } as Parameters<typeof transitionEvent>[0],
+      from,
+    ),
+  );
 }
