@@ -5,7 +5,8 @@ import next from "next";
 import { Server as SocketServer } from "socket.io";
 import { closeDatabase, openDatabase, setDb, type Db } from "./db/client";
 import { writesSettled } from "./db/transaction";
-import { loadOrCreateServerKey } from "./lib/agents/envelope";
+import { dialectOf } from "./db/dialect";
+import { loadOrCreateServerKey, newServerKeyPem, parseServerKey } from "./lib/agents/envelope";
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
 import { markAllOffline } from "./lib/devices/connection";
@@ -15,7 +16,7 @@ import { startCheckpointer } from "./lib/server/checkpointer";
 import { guardRequest } from "./lib/server/request-guard";
 import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
-import { dataDir, ensureSecret } from "./lib/server/secret";
+import { dataDir, ensureSecret, newSecret, sharedSecret } from "./lib/server/secret";
 import { join } from "node:path";
 
 export type RunningServer = { url: string; port: number; close: () => Promise<void> };
@@ -29,20 +30,29 @@ export async function startServer(
   hooks: { beforeListen?: (db: Db) => void | Promise<void> } = {},
 ): Promise<RunningServer> {
   const env = readEnv({ ...process.env, ...overrides });
-  process.env.BETTER_AUTH_SECRET = ensureSecret(env.DATABASE_URL, env.BETTER_AUTH_SECRET);
+  const pg = dialectOf(env.DATABASE_URL) === "pg";
   process.env.DATABASE_URL = env.DATABASE_URL;
   // The address auth builds its own links from, unless the operator names a public one.
   // (PORT=0 picks a free port: the URL is settled once the server listens, before any request.)
   const publicUrlGiven = !!process.env.BETTER_AUTH_URL;
   process.env.NEXT_TELEMETRY_DISABLED = "1";
 
-  // The key first: a damaged key file stops start-up before the database is touched.
-  const key = loadOrCreateServerKey(join(dataDir(env.DATABASE_URL), "server-key.pem"));
-  // A damaged database file stops start-up here (quick_check), before migrations write to it.
-  const db = openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC, check: env.TASKWIRE_STARTUP_CHECK === "quick" });
+  // SQLite: the secrets live beside the file. The key first: a damaged key file stops start-up
+  // before the database is touched.
+  const fileKey = pg || env.TASKWIRE_SIGNING_KEY ? undefined : loadOrCreateServerKey(join(dataDir(env.DATABASE_URL), "server-key.pem"));
+  if (!pg) process.env.BETTER_AUTH_SECRET = ensureSecret(env.DATABASE_URL, env.BETTER_AUTH_SECRET);
+  // A damaged database file stops start-up here (quick_check), before migrations write to it;
+  // PostgreSQL out of reach stops it with the URL, without its password.
+  const db = await openDatabase(env.DATABASE_URL, { synchronous: env.TASKWIRE_SQLITE_SYNC, check: env.TASKWIRE_STARTUP_CHECK === "quick", poolSize: env.TASKWIRE_PG_POOL });
   setDb(db);
-  // WAL checkpoints run in a worker thread, off the event loop (see lib/server/checkpointer.ts).
-  const checkpointer = startCheckpointer(db, env.DATABASE_URL);
+  // PostgreSQL: every node signs with the same key and the same session secret (agents pin
+  // the key), from the environment or else the database, never a node's own disk.
+  if (pg) process.env.BETTER_AUTH_SECRET = env.BETTER_AUTH_SECRET ?? (await sharedSecret(db, "auth-secret", newSecret));
+  const key = env.TASKWIRE_SIGNING_KEY
+    ? parseServerKey(env.TASKWIRE_SIGNING_KEY, (problem) => new Error(`TASKWIRE_SIGNING_KEY ${problem}`))
+    : (fileKey ?? parseServerKey(await sharedSecret(db, "signing-key", newServerKeyPem), (problem) => new Error(`The signing key in server_secrets ${problem}`)));
+  // SQLite: WAL checkpoints run in a worker thread, off the event loop (lib/server/checkpointer.ts).
+  const checkpointer = pg ? { stop: async () => {} } : startCheckpointer(db, env.DATABASE_URL);
   await hooks.beforeListen?.(db);
   setServerKey(key);
   // Nothing is connected before we listen, whatever the file says from before a crash.
@@ -107,7 +117,7 @@ export async function startServer(
       // Writes already queued (agent results of a last batch, the last beat) commit first.
       await writesSettled(db);
       await checkpointer.stop();
-      closeDatabase(db);
+      await closeDatabase(db);
     },
   };
 }

@@ -2,7 +2,9 @@ import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import { is, Placeholder, SQL } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
+import { PROCESS_DIALECT } from "./dialect";
 import { CHECK_FAILED, type BatchStep, type BatchValue } from "./batch-worker.mjs";
 
 export { CHECK_FAILED, runSteps, type BatchStep, type BatchValue } from "./batch-worker.mjs";
@@ -82,7 +84,8 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
 
 type Query = SQL | { toSQL(): { sql: string; params: unknown[] } };
 
-const dialect = new SQLiteSyncDialect();
+// Statements built from drizzle's SQL are rendered for the process's database.
+const dialect = PROCESS_DIALECT === "pg" ? new PgDialect() : new SQLiteSyncDialect();
 const toQuery = (q: Query) => (is(q, SQL) ? dialect.sqlToQuery(q) : q.toSQL());
 
 /** A statement built with drizzle as a step of a batch; its placeholders take their values from `named`. */

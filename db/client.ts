@@ -5,10 +5,15 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { taskTriggerStatements } from "../rules/sql";
 import { bulkWriter, type BatchResults, type BatchStep, type BulkWriter } from "./batch";
+import { dialectOf, PROCESS_DIALECT, type Dialect } from "./dialect";
+import { isPgUnavailable, migratePg, pgHandle, pgPool, type PgRunner } from "./pg";
 import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
 
-/** A drizzle handle on one connection. */
+/**
+ * A drizzle handle. The domain is typed against SQLite's; on PostgreSQL the handle is
+ * node-postgres's, whose query builders take the same calls (db/schema/index.ts).
+ */
 export type Handle = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
 const RUNNER = Symbol.for("taskwire.runner");
@@ -20,13 +25,17 @@ const IN_TX = Symbol.for("taskwire.tx");
  * of the one writer connection (db/transaction.ts). The read connection refuses writes
  * (`query_only`): every write goes through `withTransaction`.
  */
-export type Db = Handle & { readonly [RUNNER]: WriteRunner };
-/** The writer connection inside an open transaction: what every statement of that transaction runs on. */
-export type Tx = Handle & { readonly [IN_TX]: true };
+export type Db = Handle & { readonly [RUNNER]: WriteRunner | PgRunner };
+/**
+ * The connection of an open transaction: what every statement of that transaction runs on
+ * (SQLite's writer connection, or the pooled PostgreSQL connection the transaction holds).
+ */
+export type Tx = Handle & { readonly [IN_TX]: Dialect };
 /** The handle or an open transaction: what a step that can run inside another's transaction takes. */
 export type DbOrTx = Db | Tx;
 
 export type WriteRunner = {
+  readonly kind: "sqlite";
   /** The writer connection, inside a transaction only (db/transaction.ts). */
   readonly tx: Tx;
   /** The end of the queue of write transactions. */
@@ -41,19 +50,54 @@ export type WriteRunner = {
   group?: { steps: BatchStep[]; resolve: (r: BatchResults) => void; reject: (e: unknown) => void }[];
 };
 
-export const runnerOf = (db: Db): WriteRunner => db[RUNNER];
+export const runnerOf = (db: Db): WriteRunner | PgRunner => db[RUNNER];
 export const isTx = (h: DbOrTx): h is Tx => IN_TX in h;
+/** The dialect of a handle or transaction. */
+export const dialectOfHandle = (h: DbOrTx): Dialect => (isTx(h) ? h[IN_TX] : h[RUNNER].kind);
+/** Marks a handle on a connection inside an open transaction. */
+export const asTx = <H extends object>(h: H, dialect: Dialect): Tx => Object.defineProperty(h, IN_TX, { value: dialect }) as unknown as Tx;
 
-const MIGRATIONS = resolve(process.cwd(), "db/migrations");
+/** The SQLite runner of a handle; what only SQLite has (its writer connection, its file) asks for it. */
+export function sqliteRunner(db: Db): WriteRunner {
+  const runner = runnerOf(db);
+  if (runner.kind !== "sqlite") throw new Error("This needs the SQLite database (DATABASE_URL is PostgreSQL)");
+  return runner;
+}
+
+const MIGRATIONS = resolve(process.cwd(), "db/migrations/sqlite");
+
+export type OpenOptions = { synchronous?: "NORMAL" | "FULL"; check?: boolean; poolSize?: number };
+
+/**
+ * Opens and migrates the database a DATABASE_URL names: a file path (SQLite, created if
+ * needed) or a `postgres://` URL. A process runs on one dialect, its DATABASE_URL's
+ * (db/dialect.ts): the schema is chosen by it.
+ */
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Db> {
+  const dialect = dialectOf(url);
+  if (dialect !== PROCESS_DIALECT) throw new Error(`This process runs on ${PROCESS_DIALECT} (its DATABASE_URL): it cannot open a ${dialect} database`);
+  if (dialect === "sqlite") return openSqliteFile(url, opts);
+  const pool = pgPool(url, opts.poolSize);
+  try {
+    await migratePg(pool, url);
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw e;
+  }
+  return pgDb(pool, url);
+}
+
+const pgDb = (pool: ReturnType<typeof pgPool>, url: string): Db =>
+  Object.defineProperty(pgHandle(pool), RUNNER, { value: { kind: "pg", pool, url } satisfies PgRunner }) as unknown as Db;
 
 /**
  * Opens (creating if needed) and migrates a database file.
  * synchronous=NORMAL under WAL: an application crash loses nothing committed; a power cut
  * may lose the last transactions. Operators who need more set TASKWIRE_SQLITE_SYNC=FULL.
  * With `check`, a damaged file (PRAGMA quick_check) stops here, before any migration
- * writes to it.
+ * writes to it. Synchronous: for what only concerns a SQLite file (its tools, its tests).
  */
-export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FULL"; check?: boolean } = {}): Db {
+export function openSqliteFile(file: string, opts: OpenOptions = {}): Db {
   // Reads run on a second connection to the same file: an in-memory database has none.
   if (file === ":memory:") throw new Error("Taskwire needs a database file, not :memory:");
   createPrivately(file);
@@ -80,10 +124,10 @@ export function openDatabase(file: string, opts: { synchronous?: "NORMAL" | "FUL
     writer.close();
     throw e;
   }
-  const tx = Object.defineProperty(writerDb, IN_TX, { value: true }) as Tx;
+  const tx = asTx(writerDb, "sqlite");
   const db = drizzle(reader, { schema }) as Handle;
   return Object.defineProperty(db, RUNNER, {
-    value: { tx, tail: Promise.resolve(), depth: 0, since: 0, bulk: bulkWriter(resolve(file), { synchronous, busyTimeoutMs: BUSY_TIMEOUT_MS }) } satisfies WriteRunner,
+    value: { kind: "sqlite", tx, tail: Promise.resolve(), depth: 0, since: 0, bulk: bulkWriter(resolve(file), { synchronous, busyTimeoutMs: BUSY_TIMEOUT_MS }) } satisfies WriteRunner,
   }) as Db;
 }
 
@@ -104,11 +148,19 @@ function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): 
   return sqlite;
 }
 
-/** Closes both connections. */
-export function closeDatabase(db: Db): void {
-  runnerOf(db).bulk.close();
-  runnerOf(db).tx.$client.close();
+/** Closes the connections: SQLite's two and its bulk writer, or the PostgreSQL pool. */
+export async function closeDatabase(db: Db): Promise<void> {
+  const runner = runnerOf(db);
+  if (runner.kind === "pg") return runner.pool.end();
+  runner.bulk.close();
+  runner.tx.$client.close();
   db.$client.close();
+}
+
+/** Whether the database is still open (not closed by shutdown or a test's end). */
+export function isOpen(db: Db): boolean {
+  const runner = runnerOf(db);
+  return runner.kind === "pg" ? !runner.pool.ended : db.$client.open;
 }
 
 /**
@@ -117,7 +169,7 @@ export function closeDatabase(db: Db): void {
  * may have a transaction open — a statement here would join it.
  */
 export function writerConnection(db: Db): Database.Database {
-  return runnerOf(db).tx.$client;
+  return sqliteRunner(db).tx.$client;
 }
 
 /**
@@ -130,11 +182,17 @@ export function writerConnection(db: Db): Database.Database {
  */
 export const BUSY_TIMEOUT_MS = 50;
 
-/** Whether an error (or what it wraps: drizzle wraps driver errors) is SQLite's "database is locked". */
+/**
+ * Whether an error (or what it wraps: drizzle wraps driver errors) says the database cannot
+ * take the statement now, and nothing of it was written: SQLite's "database is locked", or
+ * PostgreSQL unreachable, shutting down, or a transaction that lost a conflict. Callers answer
+ * "unavailable, try again" (503).
+ */
 export function isDatabaseBusy(e: unknown): boolean {
   for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
     const code = (cur as { code?: unknown }).code;
-    if (typeof code === "string" && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code)) return true;
+    if (typeof code === "string" && (/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code) || isPgUnavailable(code))) return true;
+    if (/^(Connection terminated|timeout exceeded when trying to connect)/.test((cur as { message?: unknown }).message as string)) return true;
   }
   return false;
 }
@@ -162,11 +220,15 @@ export function setDb(db: Db): void {
   (globalThis as Holder)[KEY] = db;
 }
 
-/** The process's database, opened lazily so that `next build` never touches it. */
+/**
+ * The process's database, opened lazily so that `next build` never touches it. The server
+ * opens (and migrates) it before serving (server.ts); opened here, PostgreSQL is not migrated.
+ */
 export function getDb(): Db {
   const holder = globalThis as Holder;
   if (!holder[KEY]) {
-    holder[KEY] = openDatabase(process.env.DATABASE_URL ?? "data/taskwire.db");
+    const url = process.env.DATABASE_URL ?? "data/taskwire.db";
+    holder[KEY] = dialectOf(url) === "pg" ? pgDb(pgPool(url), url) : openSqliteFile(url);
   }
   return holder[KEY]!;
 }

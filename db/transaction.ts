@@ -1,5 +1,8 @@
+import type pg from "pg";
 import { runSteps, type BatchResults, type BatchStep } from "./batch";
-import { BUSY_TIMEOUT_MS, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, type Tx, type WriteRunner } from "./client";
+import { runStepsPg } from "./batch-pg";
+import { asTx, BUSY_TIMEOUT_MS, dialectOfHandle, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, type Tx, type WriteRunner } from "./client";
+import { pgHandle, type PgRunner } from "./pg";
 
 // The one way to write. SQLite allows one writer at a time, and better-sqlite3 runs every
 // statement on the event loop's thread; a transaction whose callback awaits (to let the loop
@@ -13,6 +16,10 @@ import { BUSY_TIMEOUT_MS, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, 
 // - a failure anywhere in the callback rolls all of it back.
 // A verb called inside another's transaction (its context carries the Tx) joins it under a
 // savepoint: what the inner one wrote rolls back alone if it throws.
+//
+// On PostgreSQL (db/pg.ts) each transaction holds a pooled connection of its own from BEGIN to
+// COMMIT, and transactions run side by side, in this process as on other nodes: the database
+// isolates them, and its row locks order the writes that meet.
 
 export type Ctx = { db: DbOrTx };
 
@@ -23,6 +30,7 @@ export type Ctx = { db: DbOrTx };
 export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
   if (isTx(ctx.db)) return savepoint(ctx.db, fn);
   const runner = runnerOf(ctx.db);
+  if (runner.kind === "pg") return pgTransaction(runner, fn);
   return inTurn(runner, () => transaction(runner.tx, fn));
 }
 
@@ -35,8 +43,9 @@ export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | 
  * the group being written, not for every batch queued before it.
  */
 export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
-  if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => runSteps(tx.$client, steps));
+  if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => (dialectOfHandle(tx) === "pg" ? runStepsPg(pgClientOf(tx), steps) : runSteps(tx.$client, steps)));
   const runner = runnerOf(ctx.db);
+  if (runner.kind === "pg") return pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps));
   return new Promise((resolve, reject) => {
     const joining = runner.group;
     const group = joining ?? (runner.group = []);
@@ -120,7 +129,39 @@ async function begin(sqlite: Tx["$client"]): Promise<void> {
   }
 }
 
+/**
+ * BEGIN … COMMIT on a connection of the pool, held for the whole transaction. A connection
+ * whose ROLLBACK failed is dropped from the pool rather than handed to the next transaction.
+ */
+async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+  const client = await runner.pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query("BEGIN READ WRITE");
+    try {
+      const result = await fn(pgTxOf(client));
+      await client.query("COMMIT");
+      return result;
+    } catch (e) {
+      await client.query("ROLLBACK").catch((err: Error) => (broken = err));
+      throw e;
+    }
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The transaction handle on a pooled connection, made once per connection. */
+const pgTxs = new WeakMap<pg.PoolClient, Tx>();
+function pgTxOf(client: pg.PoolClient): Tx {
+  let tx = pgTxs.get(client);
+  if (!tx) pgTxs.set(client, (tx = asTx(pgHandle(client), "pg")));
+  return tx;
+}
+const pgClientOf = (tx: Tx) => tx.$client as unknown as pg.PoolClient;
+
 async function savepoint<T>(tx: Tx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+  if (dialectOfHandle(tx) === "pg") return pgSavepoint(pgClientOf(tx), () => fn(tx));
   const sqlite = tx.$client;
   statement(sqlite, "SAVEPOINT nested").run();
   try {
@@ -132,6 +173,19 @@ async function savepoint<T>(tx: Tx, fn: (tx: Tx) => Promise<T> | T): Promise<T> 
       statement(sqlite, "ROLLBACK TO nested").run();
       statement(sqlite, "RELEASE nested").run();
     }
+    throw e;
+  }
+}
+
+async function pgSavepoint<T>(client: pg.PoolClient, fn: () => Promise<T> | T): Promise<T> {
+  await client.query("SAVEPOINT nested");
+  try {
+    const result = await fn();
+    await client.query("RELEASE nested");
+    return result;
+  } catch (e) {
+    await client.query("ROLLBACK TO nested");
+    await client.query("RELEASE nested");
     throw e;
   }
 }
@@ -148,6 +202,8 @@ function statement(sqlite: Tx["$client"], text: string) {
 /** Waits until no write transaction is running or waiting, those queued meanwhile included (shutdown). */
 export async function writesSettled(db: Db): Promise<void> {
   const runner = runnerOf(db);
+  // PostgreSQL's transactions each hold a connection: the pool's end waits for them.
+  if (runner.kind === "pg") return;
   while (runner.depth > 0) await runner.tail;
 }
 

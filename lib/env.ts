@@ -11,9 +11,13 @@ export const envSchema = z.object({
     .string()
     .min(1)
     .default("data/taskwire.db")
-    .refine((v) => !/^[a-z]+:\/\//i.test(v) || v.startsWith("file:"), "DATABASE_URL is a file path (or file: URL)")
+    .refine((v) => !/^[a-z]+:\/\//i.test(v) || /^(file:|postgres(ql)?:\/\/)/i.test(v), "DATABASE_URL is a file path (SQLite) or a postgres:// URL")
     .transform((v) => v.replace(/^file:(\/\/)?/, "")),
+  // PostgreSQL only: connections each node keeps open at most.
+  TASKWIRE_PG_POOL: z.coerce.number().int().min(2).max(200).default(10),
   BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters").optional(),
+  // The agents' Ed25519 signing key as PKCS#8 PEM; else the data folder's (SQLite) or the database's (PostgreSQL).
+  TASKWIRE_SIGNING_KEY: z.string().min(1).optional(),
   BETTER_AUTH_URL: z.string().url().optional(),
   TASKWIRE_SQLITE_SYNC: z.enum(["NORMAL", "FULL"]).default("NORMAL"),
   // PRAGMA quick_check before anything writes: seconds at a million tasks (docs/security.md).

@@ -64,7 +64,9 @@ function rememberAnswer(h: DbOrTx, actor: Actor, claim: IdempotencyClaim, answer
   const expired = now.getTime() - IDEMPOTENCY_KEY_TTL_MS;
   const row = { organizationId: actor.organizationId, principal: principalOf(actor), key: claim.key, requestHash: claim.fingerprint, status: answer.status, response: JSON.stringify(answer.body), createdAt: now };
   return [
-    stepOf(sql`delete from ${idempotencyKeys} where rowid in (select rowid from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`),
+    stepOf(
+      sql`delete from ${idempotencyKeys} where (${idempotencyKeys.organizationId}, ${idempotencyKeys.principal}, ${idempotencyKeys.key}) in (select ${idempotencyKeys.organizationId}, ${idempotencyKeys.principal}, ${idempotencyKeys.key} from ${idempotencyKeys} where ${idempotencyKeys.createdAt} <= ${expired} limit ${PURGE_BATCH})`,
+    ),
     {
       ...stepOf(
         h

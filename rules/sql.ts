@@ -85,3 +85,56 @@ export function recountStatements(): string[] {
                      ELSE (SELECT max(finished_at) FROM tasks WHERE tasks.fanout_id = fanouts.id) END`,
   ];
 }
+
+/**
+ * The same guard and bookkeeping for PostgreSQL, in PL/pgSQL, from the same rules: row
+ * triggers refuse what taskTriggerStatements refuses, with the same messages; the bookkeeping
+ * runs once per statement over its transition tables (a 10,000-task fan-out's moves are a
+ * few grouped updates, not 10,000). Counters are changed in key order, and the fan-outs
+ * locked in id order, so two transactions moving tasks at once queue on a counter rather
+ * than deadlock. Re-created at every start, in one transaction (db/pg.ts).
+ */
+export function pgTaskTriggerStatements(): string[] {
+  const legal = TASK_STATUSES.filter((from) => TRANSITIONS[from].length > 0)
+    .map((from) => `(OLD.status = '${from}' AND ${sqlAnyOf("NEW.status", TRANSITIONS[from])})`)
+    .join(" OR ");
+  const raise = (name: string, message: string) =>
+    `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${message}' USING ERRCODE = 'check_violation'; END $$`;
+  const openWas = (alias: string) => sqlAnyOf(`${alias}.status`, OPEN_STATUSES);
+  // Counters as one ordered upsert of signed changes; fan-outs locked in id order first.
+  const countChanges = (changes: string) => `INSERT INTO task_counts (organization_id, type, status, n)
+       SELECT organization_id, type, status, sum(k) FROM (${changes}) c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+       ON CONFLICT (organization_id, type, status) DO UPDATE SET n = task_counts.n + excluded.n;`;
+  const closeFanouts = (closed: string) => `PERFORM 1 FROM fanouts WHERE id IN (SELECT fanout_id FROM (${closed}) d) ORDER BY id FOR UPDATE;
+     UPDATE fanouts f SET open_tasks = f.open_tasks - d.k,
+         finished_at = CASE WHEN f.open_tasks = d.k THEN coalesce(d.last, f.finished_at) ELSE f.finished_at END
+       FROM (${closed}) d WHERE f.id = d.fanout_id;`;
+  const moved = `old_rows o JOIN new_rows n ON n.id = o.id WHERE n.status <> o.status`;
+  return [
+    raise("taskwire_task_final", "task_final: a finished task is immutable"),
+    raise("taskwire_task_transition", "task_transition: illegal status transition"),
+    `CREATE OR REPLACE FUNCTION taskwire_tasks_updated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+     ${countChanges(`SELECT o.organization_id, o.type, o.status, -count(*) AS k FROM ${moved} GROUP BY 1, 2, 3
+        UNION ALL SELECT n.organization_id, n.type, n.status, count(*) FROM ${moved} GROUP BY 1, 2, 3`)}
+     ${closeFanouts(`SELECT n.fanout_id, count(*) AS k, max(n.finished_at) AS last FROM ${moved}
+        AND n.fanout_id IS NOT NULL AND ${openWas("o")} AND NOT ${openWas("n")} GROUP BY 1`)}
+     RETURN NULL; END $$`,
+    `CREATE OR REPLACE FUNCTION taskwire_tasks_deleted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+     ${countChanges(`SELECT organization_id, type, status, -count(*) AS k FROM old_rows GROUP BY 1, 2, 3`)}
+     ${closeFanouts(`SELECT fanout_id, count(*) AS k, NULL::bigint AS last FROM old_rows o WHERE fanout_id IS NOT NULL AND ${openWas("o")} GROUP BY 1`)}
+     RETURN NULL; END $$`,
+    ...["tasks_final_immutable", "tasks_legal_transition", "tasks_final_undeletable", "tasks_bookkeeping_update", "tasks_bookkeeping_delete"].map(
+      (t) => `DROP TRIGGER IF EXISTS ${t} ON tasks`,
+    ),
+    `CREATE TRIGGER tasks_final_immutable BEFORE UPDATE ON tasks FOR EACH ROW
+     WHEN (${sqlAnyOf("OLD.status", FINAL_STATUSES)}) EXECUTE FUNCTION taskwire_task_final()`,
+    `CREATE TRIGGER tasks_legal_transition BEFORE UPDATE OF status ON tasks FOR EACH ROW
+     WHEN (NEW.status <> OLD.status AND NOT (${legal})) EXECUTE FUNCTION taskwire_task_transition()`,
+    `CREATE TRIGGER tasks_final_undeletable BEFORE DELETE ON tasks FOR EACH ROW
+     WHEN (${sqlAnyOf("OLD.status", FINAL_STATUSES)}) EXECUTE FUNCTION taskwire_task_final()`,
+    `CREATE TRIGGER tasks_bookkeeping_update AFTER UPDATE ON tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_updated()`,
+    `CREATE TRIGGER tasks_bookkeeping_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS old_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_deleted()`,
+  ];
+}

@@ -91,12 +91,12 @@ process.on("SIGTERM", stop);
 async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null> {
   const target = env.DATABASE_URL;
   if (existsSync(target)) {
-    const db = openDatabase(target);
+    const db = await openDatabase(target);
     let state: "demo" | "other" | "empty";
     try {
       state = (await isSeeded({ db })) ? "demo" : (await hasAnyUser({ db })) ? "other" : "empty";
     } finally {
-      closeDatabase(db);
+      await closeDatabase(db);
     }
     if (state === "demo") {
       console.log("Demo data already present; starting on the existing database (delete the data folder to start over).");
@@ -113,7 +113,7 @@ async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null
   const partial = `${target}.seeding`;
   const sidecars = (f: string) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`];
   for (const f of sidecars(partial)) rmSync(f, { force: true });
-  const db = openDatabase(partial);
+  const db = await openDatabase(partial);
   setDb(db);
   forgetAuth();
   let agents: Record<string, DemoAgent[]>;
@@ -121,7 +121,7 @@ async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null
     agents = (await seedDemo({ db })).agents;
   } finally {
     // Closing the last connection folds the log into the file: one file to rename.
-    closeDatabase(db);
+    await closeDatabase(db);
     clearDb();
     forgetAuth();
   }

@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { randomBytes, randomUUID } from "node:crypto";
 import { copyFileSync } from "node:fs";
-import { clearDb, closeDatabase, openDatabase, setDb, writerConnection } from "../../db/client";
+import { clearDb, closeDatabase, openSqliteFile, setDb, writerConnection } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { DEMO_PASSWORD, DEMO_USERS, rng } from "../../lib/demo/seed";
 import { ALPHABET } from "../../rules/codes";
@@ -48,7 +48,7 @@ export async function buildBase(file: string, opts: { secret: string; devices: n
   process.env.BETTER_AUTH_SECRET = opts.secret;
   process.env.DATABASE_URL = file;
   delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
-  const db = openDatabase(file);
+  const db = openSqliteFile(file);
   setDb(db);
   try {
     const admin = await createUser({ db }, { email: DEMO_USERS.admin, name: "Ada Admin", password: DEMO_PASSWORD });

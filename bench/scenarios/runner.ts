@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { closeDatabase, openDatabase, writerConnection } from "../../db/client";
+import { closeDatabase, openSqliteFile, writerConnection } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import type { Actor } from "../../lib/auth/actor";
 import { issueFanout } from "../../lib/tasks/issue";
@@ -37,7 +37,7 @@ export async function measureRunner(opts: { devices: number; fillerTasks: number
   // The benchmark's own organization and devices, and a history to insert among.
   const base = await buildBase(file, { secret: randomBytes(32).toString("base64url"), devices: opts.devices, agents: 0 });
   addHistory(file, base, opts.fillerTasks, { agents: 0 });
-  const db = openDatabase(file);
+  const db = openSqliteFile(file);
   try {
     const w = writerConnection(db);
     const actor: Actor = { organizationId: base.organizationId, userId: base.adminId, role: "ADMIN", label: DEMO_USERS.admin };

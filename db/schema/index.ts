@@ -1,5 +1,37 @@
-export * from "./auth";
-export * from "./fleet";
-export * from "./tasks";
-export * from "./tokens";
-export * from "./ops";
+import { PROCESS_DIALECT } from "../dialect";
+import * as pg from "./pg";
+import * as sqlite from "./sqlite";
+
+// One schema per dialect (drizzle has no dialect-neutral tables): ./sqlite and its twin ./pg,
+// each with its own migrations. The process's tables are its dialect's; the domain is typed
+// against the SQLite schema, which the PostgreSQL one mirrors column for column (checked by
+// tests/unit/schema-parity.test.ts): the query builders render each for its own database.
+const chosen = (PROCESS_DIALECT === "pg" ? pg : sqlite) as unknown as typeof sqlite;
+
+export const {
+  user,
+  session,
+  account,
+  verification,
+  organization,
+  member,
+  invitation,
+  userRelations,
+  sessionRelations,
+  accountRelations,
+  organizationRelations,
+  memberRelations,
+  invitationRelations,
+  orgSettings,
+  ous,
+  devices,
+  deviceOus,
+  idempotencyKeys,
+  nodes,
+  fanouts,
+  tasks,
+  taskCounts,
+  apiTokens,
+} = chosen;
+
+export type { ApiToken, Device, Fanout, FanoutTarget, Ou, Task } from "./sqlite";

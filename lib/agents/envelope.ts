@@ -154,24 +154,30 @@ export function verifyTaskMessage(msg: unknown, opts: { publicKey: KeyObject; de
   return { ok: true, envelope: env };
 }
 
+/** A new Ed25519 signing key, as PKCS#8 PEM. */
+export const newServerKeyPem = (): string => generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+
+export type ServerKey = { privateKey: KeyObject; publicKeyPem: string };
+
 /**
  * The server's signing key: generated into the data folder on first start, then reused.
  * Agents pin its public half at enrollment, so a file that is present but not an Ed25519
  * private key stops start-up with its name rather than silently becoming a new key.
  */
-export function loadOrCreateServerKey(file: string): { privateKey: KeyObject; publicKeyPem: string } {
-  if (!existsSync(file)) {
-    const { privateKey } = generateKeyPairSync("ed25519");
-    writeFileAtomic(file, privateKey.export({ type: "pkcs8", format: "pem" }), { exclusive: true });
-  }
-  const fix = "Delete it to have a new key generated at the next start; every agent must then pin the new key (enroll again).";
+export function loadOrCreateServerKey(file: string): ServerKey {
+  if (!existsSync(file)) writeFileAtomic(file, newServerKeyPem(), { exclusive: true });
+  return parseServerKey(readFileSync(file), (problem) => new BadFileError(file, problem, "Delete it to have a new key generated at the next start; every agent must then pin the new key (enroll again)."));
+}
+
+/** The key from PEM text, or `bad(problem)` thrown: not a private key, or not Ed25519. */
+export function parseServerKey(pem: string | Buffer, bad: (problem: string) => Error): ServerKey {
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey(readFileSync(file));
+    privateKey = createPrivateKey(pem);
   } catch {
-    throw new BadFileError(file, "is not a readable PEM private key", fix);
+    throw bad("is not a readable PEM private key");
   }
-  if (privateKey.asymmetricKeyType !== "ed25519") throw new BadFileError(file, `holds an ${privateKey.asymmetricKeyType} key, not Ed25519`, fix);
+  if (privateKey.asymmetricKeyType !== "ed25519") throw bad(`holds an ${privateKey.asymmetricKeyType} key, not Ed25519`);
   const publicKeyPem = createPublicKey(privateKey).export({ type: "spki", format: "pem" }).toString();
   return { privateKey, publicKeyPem };
 }

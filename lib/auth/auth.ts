@@ -1,3 +1,4 @@
+import { PROCESS_DIALECT } from "../../db/dialect";
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
@@ -20,7 +21,7 @@ function createAuth() {
     baseURL: env.BETTER_AUTH_URL,
     // The same-site rule every cookie-carrying way in uses (lib/auth/origin.ts).
     trustedOrigins: (request) => (request ? allowedOrigins(request.headers) : env.BETTER_AUTH_URL ? [env.BETTER_AUTH_URL] : []),
-    database: drizzleAdapter(writesThroughRunner(getDb()), { provider: "sqlite", schema }),
+    database: drizzleAdapter(writesThroughRunner(getDb()), { provider: PROCESS_DIALECT, schema }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, disableSignUp: true },
     session: {
       expiresIn: 60 * 60 * 24 * 7,

@@ -1,3 +1,4 @@
+import { runStatement } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
@@ -150,7 +151,7 @@ export async function seedDemo(ctx: Ctx, opts: { now?: Date } = {}) {
   }
   // The history went in as plain rows: count it the way issuing and the triggers would have.
   await withTransaction(ctx, async (tx) => {
-    for (const stmt of recountStatements()) await tx.run(sql.raw(stmt));
+    for (const stmt of recountStatements()) await runStatement(tx, sql.raw(stmt));
   });
   return { admin, viewer, orgs, agents };
 }

@@ -92,8 +92,8 @@ const reserveStatement = preparedOn((tx: Tx) =>
  * Reserves `count` consecutive sequence numbers for a device, a step of the caller's
  * transaction; returns the first.
  */
-export function reserveSeq(tx: Tx, deviceId: string, count: number): number {
+export async function reserveSeq(tx: Tx, deviceId: string, count: number): Promise<number> {
   // Prepared once per connection: the dispatcher calls this for every device of a batch.
-  const row = reserveStatement(tx).get({ deviceId, count });
-  return row!.lastSeq - count + 1;
+  const [row] = await reserveStatement(tx).execute({ deviceId, count });
+  return row.lastSeq - count + 1;
 }

@@ -3,7 +3,7 @@ import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx, Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { escapeLike } from "../../db/like";
+import { containsText } from "../../db/portable";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
 import { DELETED_SUFFIX, DEVICE_NAME_MAX, deviceAllows, type DeviceStatus } from "../../rules/devices";
 import { requireRole, type ActorCtx } from "../auth/actor";
@@ -30,7 +30,7 @@ export async function listDevices({ db, actor }: ActorCtx, opts: { query?: strin
       and(
         eq(devices.organizationId, actor.organizationId),
         isNull(devices.deletedAt),
-        opts.query ? sql`${devices.name} like ${`%${escapeLike(opts.query)}%`} escape '\\'` : undefined,
+        opts.query ? containsText(devices.name, opts.query) : undefined,
       ),
     )
     .orderBy(asc(devices.name));
@@ -46,7 +46,7 @@ export async function listDevices({ db, actor }: ActorCtx, opts: { query?: strin
 
 export async function listOus({ db }: Ctx, organizationId: string): Promise<{ name: string; devices: number }[]> {
   return db
-    .select({ name: ous.name, devices: sql<number>`count(${devices.id})` })
+    .select({ name: ous.name, devices: sql<number>`count(${devices.id})`.mapWith(Number) })
     .from(ous)
     .leftJoin(deviceOus, eq(deviceOus.ouId, ous.id))
     .leftJoin(devices, and(eq(devices.id, deviceOus.deviceId), isNull(devices.deletedAt)))

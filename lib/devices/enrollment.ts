@@ -77,7 +77,7 @@ const deviceById = preparedOn((h: DbOrTx) => h.select().from(devices).where(eq(d
 export async function authenticateDevice({ db }: Ctx, raw: unknown): Promise<{ ok: true; device: Device } | { ok: false; reason: AgentRefusal }> {
   const parsed = agentHandshakeSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: "unauthorized" };
-  const device = deviceById(db).get({ id: parsed.data.device_id });
+  const [device] = await deviceById(db).execute({ id: parsed.data.device_id });
   if (!device) return { ok: false, reason: "unauthorized" };
   // The token first: only its holder may learn what became of the device.
   const given = Buffer.from(sha256(parsed.data.device_token));

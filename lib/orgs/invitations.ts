@@ -1,3 +1,4 @@
+import { changedRows } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { z } from "zod";
@@ -79,7 +80,7 @@ export async function revokeInvitation(ctx: ActorCtx, rawId: unknown) {
       .set({ status: "revoked" })
       .where(and(eq(invitation.id, id), eq(invitation.organizationId, actor.organizationId), eq(invitation.status, "pending"))),
   );
-  if (!res.changes) throw new NotFoundError("Invitation");
+  if (!changedRows(res)) throw new NotFoundError("Invitation");
 }
 
 export type InvitationLookup = { email: string; role: string; organization: string; invitedBy: string | null; expiresAt: Date };

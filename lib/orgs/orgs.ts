@@ -1,3 +1,4 @@
+import { changedRows, lockRows } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
@@ -121,6 +122,9 @@ async function memberInOrg({ db, actor }: ActorCtx, memberId: unknown) {
 
 const LAST_ADMIN = "An organization keeps at least one ADMIN";
 
+/** Membership changes of one organization run one at a time, on every node: the last-ADMIN check holds. */
+const lockOrganization = (tx: Tx, organizationId: string) => lockRows(tx, organization, eq(organization.id, organizationId));
+
 /**
  * Changes a member's role. The last-ADMIN check runs inside the transaction it guards, so two
  * admins demoting each other at once cannot leave the organization without one. The member's
@@ -131,6 +135,7 @@ export async function setMemberRole(ctx: ActorCtx, input: { memberId: unknown; r
   requireRole(actor, "ADMIN");
   const role = parse(roleSchema, input.role);
   const m = await withTransaction(ctx, async (tx) => {
+    await lockOrganization(tx, actor.organizationId);
     const m = await memberInOrg({ db: tx, actor }, input.memberId);
     if (m.role === role) return m;
     if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
@@ -145,6 +150,7 @@ export async function removeMember(ctx: ActorCtx, memberId: unknown) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const m = await withTransaction(ctx, async (tx) => {
+    await lockOrganization(tx, actor.organizationId);
     const m = await memberInOrg({ db: tx, actor }, memberId);
     if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
     await tx.delete(member).where(eq(member.id, m.id));
@@ -210,7 +216,7 @@ export async function revokeApiToken(ctx: ActorCtx, id: unknown) {
       .set({ revokedAt: new Date() })
       .where(and(eq(apiTokens.id, tokenId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt))),
   );
-  if (!res.changes) throw new NotFoundError("Token");
+  if (!changedRows(res)) throw new NotFoundError("Token");
 }
 
 /**

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import { isOpen, type Db } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { apiTokens } from "../../db/schema";
 
@@ -38,7 +38,7 @@ function arm(db: Db, state: State): void {
 export async function flushTokenUses(db: Db): Promise<void> {
   const state = states.get(db);
   if (!state || !state.pending.size) return;
-  if (!db.$client.open) {
+  if (!isOpen(db)) {
     state.pending.clear();
     return;
   }

@@ -15,7 +15,7 @@ const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq
 
 /** A device's waiting tasks, oldest first (sent on every connect). */
 export async function pendingForDevice(ctx: Ctx, deviceId: string): Promise<Task[]> {
-  return pendingOf(ctx.db).all({ deviceId });
+  return pendingOf(ctx.db).execute({ deviceId });
 }
 
 /** Every connect of every agent asks this: prepared once per handle. */

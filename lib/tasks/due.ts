@@ -1,3 +1,4 @@
+import { changedRows } from "../../db/portable";
 import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -53,11 +54,11 @@ export async function runDueBatch(ctx: Ctx, now: Date, batch = 500): Promise<{ e
 export async function nextDueAt(ctx: Ctx): Promise<Date | null> {
   const [row] = await ctx.db
     .select({
-      scheduled: sql<number | null>`(select min(${tasks.scheduledAt}) from ${tasks} where ${tasks.status} = 'SCHEDULED')`,
-      expiring: sql<number | null>`(select min(${tasks.expiresAt}) from ${tasks} where ${tasks.status} = 'PENDING')`,
-      lease: sql<number | null>`(select min(${tasks.leaseExpiresAt}) from ${tasks} where ${tasks.status} = 'IN_PROGRESS')`,
+      scheduled: sql<number | null>`(select min(${tasks.scheduledAt}) from ${tasks} where ${tasks.status} = 'SCHEDULED')`.mapWith(Number),
+      expiring: sql<number | null>`(select min(${tasks.expiresAt}) from ${tasks} where ${tasks.status} = 'PENDING')`.mapWith(Number),
+      lease: sql<number | null>`(select min(${tasks.leaseExpiresAt}) from ${tasks} where ${tasks.status} = 'IN_PROGRESS')`.mapWith(Number),
     })
-    .from(sql`(select 1)`)
+    .from(sql`(select 1) as one`)
     .limit(1);
   const times = [row?.scheduled, row?.expiring, row?.lease].filter((t): t is number => typeof t === "number");
   return times.length ? new Date(Math.min(...times)) : null;
@@ -79,18 +80,18 @@ export async function extendLeasesAfterDowntime(tx: Tx, p: { lastSeen: Date | nu
   const downtimeMs = p.lastSeen ? p.now.getTime() - p.lastSeen.getTime() : 0;
   let extended = 0;
   if (downtimeMs > 0) {
-    extended = (
+    extended = changedRows(
       await tx
         .update(tasks)
         .set({ leaseExpiresAt: sql`${tasks.leaseExpiresAt} + ${downtimeMs}` })
-        .where(and(running, aliveWhenSeen))
-    ).changes;
+        .where(and(running, aliveWhenSeen)),
+    );
   }
-  const graced = (
+  const graced = changedRows(
     await tx
       .update(tasks)
       .set({ leaseExpiresAt: p.graceUntil })
-      .where(and(running, lt(tasks.leaseExpiresAt, p.graceUntil), aliveWhenSeen))
-  ).changes;
+      .where(and(running, lt(tasks.leaseExpiresAt, p.graceUntil), aliveWhenSeen)),
+  );
   return { extended, graced };
 }

@@ -1,3 +1,4 @@
+import { PROCESS_DIALECT } from "../../db/dialect";
 import { and, count, eq, notExists, sql } from "drizzle-orm";
 import { isBatchCheck, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
@@ -173,6 +174,17 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
         .values({ organizationId, type: input.type, status, n: total })
         .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${total}` } }),
     ),
+    // PostgreSQL: the fan-out's devices are locked (in id order) before they are checked, so
+    // that a change of one committed meanwhile, or still open, is waited for and then seen.
+    // SQLite's writes run one after another: what the check reads is what the commit keeps.
+    ...(PROCESS_DIALECT === "pg"
+      ? [
+          stepOf(
+            sql`select 1 from ${devices} where ${devices.id} in (select ${tasks.deviceId} from ${tasks} where ${tasks.fanoutId} = ${sql.placeholder("fanout")}) order by ${devices.id} for share`,
+            { fanout },
+          ),
+        ]
+      : []),
     // Every device read may still take tasks as the fan-out commits.
     {
       // A lookup by key per task (not the organization's whole list of devices per fan-out).

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
-import { escapeLike } from "../../db/like";
+import { containsText, equalsWithoutItsIndex } from "../../db/portable";
 import { devices, fanouts, organization, taskCounts, tasks, user } from "../../db/schema";
 import { DELETED_SUFFIX } from "../../rules/devices";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
@@ -75,14 +75,14 @@ async function filterWhere(h: DbOrTx, organizationId: string, f: ListFilter): Pr
       await h
         .select({ id: devices.id })
         .from(devices)
-        .where(and(eq(devices.organizationId, organizationId), sql`${displayNameSql} like ${`%${escapeLike(f.device)}%`} escape '\\'`))
+        .where(and(eq(devices.organizationId, organizationId), containsText(displayNameSql, f.device)))
     ).map((d) => d.id);
-    parts.push(ids.length ? inArray(tasks.deviceId, ids) : sql`0`);
+    parts.push(ids.length ? inArray(tasks.deviceId, ids) : sql`false`);
     // A few devices of many: walk their own tasks through (device_id, id). Left to itself,
     // SQLite prefers the organization's indexes (they match the ORDER BY) and reads
     // newest-first past every other device's tasks — 70 ms for a page, 180 ms for the API's
-    // count at a million tasks. The unary + keeps it off those indexes.
-    if (ids.length && ids.length * DEVICE_WALK_SHARE <= (await fleetSize(h, organizationId))) parts[0] = sql`+${tasks.organizationId} = ${organizationId}`;
+    // count at a million tasks. equalsWithoutItsIndex keeps it off those indexes.
+    if (ids.length && ids.length * DEVICE_WALK_SHARE <= (await fleetSize(h, organizationId))) parts[0] = equalsWithoutItsIndex(tasks.organizationId, organizationId);
   }
   if (f.fanout) {
     const [fo] = await h
@@ -90,7 +90,7 @@ async function filterWhere(h: DbOrTx, organizationId: string, f: ListFilter): Pr
       .from(fanouts)
       .where(and(eq(fanouts.code, f.fanout), eq(fanouts.organizationId, organizationId)))
       .limit(1);
-    parts.push(fo ? eq(tasks.fanoutId, fo.id) : sql`0`);
+    parts.push(fo ? eq(tasks.fanoutId, fo.id) : sql`false`);
   }
   return and(...parts);
 }
@@ -131,7 +131,7 @@ export async function listTasks(ctx: ActorCtx, raw: { filter?: unknown; cursor?:
  */
 async function countedTotal(h: DbOrTx, organizationId: string, f: ListFilter): Promise<number> {
   const [row] = await h
-    .select({ n: sql<number>`coalesce(sum(${taskCounts.n}), 0)` })
+    .select({ n: sql<number>`coalesce(sum(${taskCounts.n}), 0)`.mapWith(Number) })
     .from(taskCounts)
     .where(and(eq(taskCounts.organizationId, organizationId), f.type ? eq(taskCounts.type, f.type) : undefined, f.status ? eq(taskCounts.status, f.status) : undefined))
     .limit(1);
@@ -194,7 +194,7 @@ async function fanoutProgress(h: DbOrTx, fanoutIds: number[]): Promise<Map<numbe
   const out = new Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>();
   for (let i = 0; i < fanoutIds.length; i += 500) {
     const rows = await h
-      .select({ fanoutId: tasks.fanoutId, status: tasks.status, n: count(), last: sql<number | null>`max(${tasks.finishedAt})` })
+      .select({ fanoutId: tasks.fanoutId, status: tasks.status, n: count(), last: sql<number | null>`max(${tasks.finishedAt})`.mapWith(Number) })
       .from(tasks)
       .where(inArray(tasks.fanoutId, fanoutIds.slice(i, i + 500)))
       .groupBy(tasks.fanoutId, tasks.status);

@@ -4,10 +4,12 @@ import type { Tx } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
 import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
 import type { TaskTransition } from "../events";
+import { PROCESS_DIALECT } from "../../db/dialect";
 
 /** started at + the row's type's lease, as one SQL expression over however many types. */
 function leaseExpirySql(at: Date) {
-  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${at.getTime() + LEASE_MINUTES[t] * 60_000}`);
+  // Literals, not parameters: PostgreSQL would type a parameter here as text.
+  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${sql.raw(String(at.getTime() + LEASE_MINUTES[t] * 60_000))}`);
   return sql`case ${tasks.type} ${sql.join(cases, sql` `)} end`;
 }
 
@@ -63,15 +65,19 @@ export function transitionEvent(r: Pick<Task, "id" | "organizationId" | "code" |
 // writer, off the event loop (db/batch.ts), as one statement per kind of move for the whole
 // batch: the moves of transitionTasks, guarded the same way (`WHERE status = from`, and the
 // database's trigger), each task named by its code within its device.
-const EVENT_COLUMNS = "id, organization_id, code, device_id, fanout_id, type, status, updated_at";
-const LEASE_MS = `CASE type ${TASK_TYPES.map((t) => `WHEN '${t}' THEN ${LEASE_MINUTES[t] * 60_000}`).join(" ")} END`;
+const EVENT_COLUMNS = ["id", "organization_id", "code", "device_id", "fanout_id", "type", "status", "updated_at"].map((c) => `tasks.${c}`).join(", ");
+const LEASE_MS = `CASE tasks.type ${TASK_TYPES.map((t) => `WHEN '${t}' THEN ${LEASE_MINUTES[t] * 60_000}`).join(" ")} END`;
+/** A JSON array given as the statement's parameter, as rows `j(value, key)`, key its 0-based index. */
+const JSON_ROWS = PROCESS_DIALECT === "pg" ? "(SELECT value, ord - 1 AS key FROM jsonb_array_elements(CAST(? AS jsonb)) WITH ORDINALITY AS e(value, ord)) j" : "json_each(?) j";
 /** The batch's tasks as rows (code, device id[, status, message]) of a JSON array. */
-const OWN_ROWS = "SELECT value ->> 0 AS code, value ->> 1 AS device_id, value ->> 2 AS status, value ->> 3 AS message FROM json_each(?)";
+const OWN_ROWS = `SELECT j.value ->> 0 AS code, j.value ->> 1 AS device_id, j.value ->> 2 AS status, j.value ->> 3 AS message FROM ${JSON_ROWS}`;
+/** A moment given as a parameter, in arithmetic (PostgreSQL would otherwise take it as an integer). */
+const AT = "CAST(? AS bigint)";
 
 /** Each of these tasks as it is now: [index in the list, id, status], id and status null for none. */
 export function ownTasksStep(list: { code: string; deviceId: string }[]): BatchStep {
   return {
-    sql: "SELECT j.key, t.id, t.status FROM json_each(?) j LEFT JOIN tasks t ON t.code = j.value ->> 0 AND t.device_id = j.value ->> 1",
+    sql: `SELECT j.key, t.id, t.status FROM ${JSON_ROWS} LEFT JOIN tasks t ON t.code = j.value ->> 0 AND t.device_id = j.value ->> 1`,
     params: [JSON.stringify(list.map((i) => [i.code, i.deviceId]))],
     all: true,
   };
@@ -80,7 +86,7 @@ export function ownTasksStep(list: { code: string; deviceId: string }[]): BatchS
 /** PENDING → IN_PROGRESS for those of these tasks still PENDING; the step returns their event rows. */
 export function startOwnStep(list: { code: string; deviceId: string }[], at: number): BatchStep {
   return {
-    sql: `UPDATE tasks SET status = 'IN_PROGRESS', updated_at = ?, started_at = ?, lease_expires_at = ? + ${LEASE_MS}
+    sql: `UPDATE tasks SET status = 'IN_PROGRESS', updated_at = ?, started_at = ?, lease_expires_at = ${AT} + ${LEASE_MS}
       FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'PENDING'
       RETURNING ${EVENT_COLUMNS}`,
     params: [at, at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId]))],

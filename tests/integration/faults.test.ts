@@ -11,7 +11,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { closeDatabase, openDatabase } from "../../db/client";
+import { closeDatabase, openSqliteFile } from "../../db/client";
 import { issueFanout } from "../../lib/tasks/issue";
 import { agentServerFixture, closeAgentsAfterEach, deviceRow, readDb, TestAgent, taskRow, waitFor, waitForStatus, writeDb } from "../support/agents";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -84,7 +84,7 @@ async function startOnce(env: Env): Promise<{ listening: boolean; code: number |
 
 /** A small database file with tasks, closed and whole. */
 async function smallDatabase(file: string, tasks = 400) {
-  const db = openDatabase(file);
+  const db = openSqliteFile(file);
   const { org, actor } = await makeOrg(db);
   await makeDevices(db, org.id, tasks, { prefix: "fw" });
   await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import type { TaskMessage } from "../../lib/agents/envelope";
-import { writerConnection } from "../../db/client";
+import { rawRun } from "./raw";
 import { randomCode } from "../../lib/crypto";
 import { apiClient, seedWithTokens, type Issued, type SeededTokens } from "./api";
 import { signIn, startTestServer, type TestServer } from "./server";
@@ -270,7 +270,7 @@ export function agentServerFixture(opts: { env?: Record<string, string>; signInA
     server = await startTestServer({
       seed: async (db) => {
         await seed(db);
-        writerConnection(db).exec("update org_settings set auto_approve = 1 where organization_id = (select id from organization where slug = 'acme')");
+        await rawRun(db, "update org_settings set auto_approve = true where organization_id = (select id from organization where slug = 'acme')");
       },
       env: opts.env,
     });

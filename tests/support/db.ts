@@ -1,16 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll } from "vitest";
 import { closeDatabase, openDatabase, type Db } from "../../db/client";
+import { newTestDatabase } from "./databases";
 
-/** A fresh, migrated database file of the test file's own, removed afterwards. */
-export function freshDb(): Db {
-  const dir = mkdtempSync(join(tmpdir(), "taskwire-test-"));
-  const db = openDatabase(join(dir, "test.db"));
-  afterAll(() => {
-    closeDatabase(db);
-    rmSync(dir, { recursive: true, force: true });
+/** A fresh, migrated database of the test file's own (a SQLite file, or a PostgreSQL database), removed afterwards. */
+export async function freshDb(): Promise<Db> {
+  const target = await newTestDatabase();
+  const db = await openDatabase(target.url);
+  afterAll(async () => {
+    await closeDatabase(db);
+    await target.drop();
   });
   return db;
 }

@@ -5,9 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clearDb, closeDatabase, openDatabase, setDb, type Db } from "../../db/client";
 import { seedDemo } from "../../lib/demo/seed";
+import { newTestDatabase } from "./databases";
 
 export type TestServer = {
   url: string;
+  /** The server's DATABASE_URL: a SQLite file, or a PostgreSQL database of its own. */
   dbFile: string;
   dir: string;
   stop: () => Promise<void>;
@@ -23,15 +25,16 @@ export type TestServer = {
  */
 export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> | void; env?: Record<string, string> } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "taskwire-srv-"));
-  const dbFile = join(dir, "taskwire.db");
+  const target = await newTestDatabase();
+  const dbFile = target.url;
   const secret = randomBytes(32).toString("base64url");
   process.env.BETTER_AUTH_SECRET = secret;
   process.env.DATABASE_URL = dbFile;
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
-  const db = openDatabase(dbFile);
+  const db = await openDatabase(dbFile);
   setDb(db);
   await (opts.seed ?? ((d: Db) => seedDemo({ db: d }).then(() => undefined)))(db);
-  closeDatabase(db);
+  await closeDatabase(db);
   // The auth instance holds the database it was created with: forget both.
   clearDb();
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
@@ -99,6 +102,7 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
     stop: async () => {
       await stopChild();
       rmSync(dir, { recursive: true, force: true });
+      await target.drop();
     },
   };
 }

@@ -11,7 +11,7 @@ import { freshDb } from "../support/db";
 import { actorAs, makeDevices, makeOrg } from "../support/factories";
 import { taskInStatus } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 
 const EXPECTED: Record<TaskStatus, { cancel: boolean; rerun: boolean }> = {
   SCHEDULED: { cancel: true, rerun: false },

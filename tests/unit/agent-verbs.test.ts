@@ -6,7 +6,7 @@ import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { capture, taskByCode, taskInStatus, transitionsOf } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 
 async function setup() {
   const { org, actor } = await makeOrg(db);
@@ -31,11 +31,11 @@ describe("acceptTasks", () => {
     );
     expect(result).toEqual([true, false, false, false, false]);
     expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([[pending.code, "PENDING", "IN_PROGRESS"]]);
-    const row = taskByCode(db, pending.code);
-    expect(row.status).toBe("IN_PROGRESS");
-    expect(row.startedAt).not.toBeNull();
-    expect(row.leaseExpiresAt!.getTime()).toBeGreaterThan(row.startedAt!.getTime());
-    expect(taskByCode(db, other.code).status).toBe("PENDING");
+    const row = await taskByCode(db, pending.code);
+    expect((await row).status).toBe("IN_PROGRESS");
+    expect((await row).startedAt).not.toBeNull();
+    expect((await row).leaseExpiresAt!.getTime()).toBeGreaterThan((await row).startedAt!.getTime());
+    expect((await taskByCode(db, other.code)).status).toBe("PENDING");
   });
 });
 
@@ -80,11 +80,11 @@ describe("reportResults", () => {
       { ok: false, error: "not_found" },
       { ok: false, error: "invalid" },
     ]);
-    expect(taskByCode(db, running.code)).toMatchObject({ status: "COMPLETED", message: "all good" });
-    expect(taskByCode(db, lostAck.code)).toMatchObject({ status: "FAILED", message: "no route" });
-    expect(taskByCode(db, torn.code).status).toBe("COMPLETED");
-    expect(taskByCode(db, scheduled.code).status).toBe("SCHEDULED");
-    expect(taskByCode(db, others.code).status).toBe("IN_PROGRESS");
+    expect((await taskByCode(db, running.code))).toMatchObject({ status: "COMPLETED", message: "all good" });
+    expect((await taskByCode(db, lostAck.code))).toMatchObject({ status: "FAILED", message: "no route" });
+    expect((await taskByCode(db, torn.code)).status).toBe("COMPLETED");
+    expect((await taskByCode(db, scheduled.code)).status).toBe("SCHEDULED");
+    expect((await taskByCode(db, others.code)).status).toBe("IN_PROGRESS");
     // The task whose acknowledgement was lost goes through IN_PROGRESS; every task moves once.
     expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([
       [lostAck.code, "PENDING", "IN_PROGRESS"],
@@ -93,7 +93,7 @@ describe("reportResults", () => {
       [twice.code, "IN_PROGRESS", "COMPLETED"],
       [torn.code, "IN_PROGRESS", "COMPLETED"],
     ]);
-    const row = taskByCode(db, lostAck.code);
-    expect(row.startedAt!.getTime()).toBe(row.finishedAt!.getTime());
+    const row = await taskByCode(db, lostAck.code);
+    expect((await row).startedAt!.getTime()).toBe((await row).finishedAt!.getTime());
   });
 });

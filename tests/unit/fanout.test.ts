@@ -9,7 +9,7 @@ import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { capture, countFanouts, countTasks, expectDomainError, taskByCode, transitionsOf } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 
 /** An organization with ENABLED, PENDING, DISABLED and deleted devices spread over OUs. */
 async function fleet() {
@@ -26,9 +26,9 @@ async function fleet() {
   return { org, actor, e1, e2, e3, e4, pending, disabled, gone };
 }
 
-const devicesOf = (fanoutCode: string) => {
-  const fo = db.select().from(fanouts).where(eq(fanouts.code, fanoutCode)).get()!;
-  return db.select({ deviceId: tasks.deviceId }).from(tasks).where(eq(tasks.fanoutId, fo.id)).all().map((r) => r.deviceId).sort();
+const devicesOf = async (fanoutCode: string) => {
+  const fo = (await db.select().from(fanouts).where(eq(fanouts.code, fanoutCode)))[0]!;
+  return (await db.select({ deviceId: tasks.deviceId }).from(tasks).where(eq(tasks.fanoutId, fo.id))).map((r) => r.deviceId).sort();
 };
 
 describe("target resolution", () => {
@@ -37,15 +37,15 @@ describe("target resolution", () => {
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } });
     expect(res.total).toBe(2);
     expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2"]);
-    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id].sort());
+    expect((await devicesOf(res.fanout))).toEqual([f.e1.id, f.e2.id].sort());
   });
 
   test("the whole organization takes only ENABLED live devices", async () => {
     const f = await fleet();
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } });
     expect(res.tasks.map((t) => t.device).sort()).toEqual(["e1", "e2", "e3", "e4"]);
-    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id, f.e3.id, f.e4.id].sort());
-    const fo = db.select().from(fanouts).where(eq(fanouts.code, res.fanout)).get()!;
+    expect((await devicesOf(res.fanout))).toEqual([f.e1.id, f.e2.id, f.e3.id, f.e4.id].sort());
+    const fo = (await db.select().from(fanouts).where(eq(fanouts.code, res.fanout)))[0]!;
     expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { all: true } });
   });
 
@@ -53,17 +53,17 @@ describe("target resolution", () => {
     const f = await fleet();
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e1", "e3"] } });
     expect(res.total).toBe(2);
-    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e3.id].sort());
+    expect((await devicesOf(res.fanout))).toEqual([f.e1.id, f.e3.id].sort());
   });
 
   test("a device in two named OUs, or named and in a named OU, gets one task", async () => {
     const f = await fleet();
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east", "core", "east"] } });
     expect(res.total).toBe(2);
-    expect(devicesOf(res.fanout)).toEqual([f.e1.id, f.e2.id].sort());
+    expect((await devicesOf(res.fanout))).toEqual([f.e1.id, f.e2.id].sort());
     const mixed = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e2", "e3"], ous: ["core", "west"] } });
     expect(mixed.total).toBe(2);
-    expect(devicesOf(mixed.fanout)).toEqual([f.e2.id, f.e3.id].sort());
+    expect((await devicesOf(mixed.fanout))).toEqual([f.e2.id, f.e3.id].sort());
   });
 
   test.each([
@@ -75,13 +75,13 @@ describe("target resolution", () => {
     ["several bad names", { devices: ["ghost", "e1", "d1"], ous: ["nowhere"] }, ["ghost", "d1", "nowhere"]],
   ])("%s rejects the whole request, names listed, nothing created", async (_what, targets, names) => {
     const f = await fleet();
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     const { result: err, events } = await capture(() => expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets }), "unprocessable"));
     for (const n of names) expect(err.message).toContain(n);
     const unresolved = (err.details?.unresolved as { name: string }[]).map((u) => u.name).sort();
     expect(unresolved).toEqual([...names].sort());
     expect(err.fieldErrors?.targets).toBeDefined();
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
     expect(events).toEqual([]);
   });
 
@@ -99,18 +99,18 @@ describe("target resolution", () => {
     await makeDevices(db, org.id, 2, { status: "PENDING" });
     const [d] = await makeDevices(db, org.id, 1);
     await disableDevice({ db, actor }, d.id);
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     const err = await expectDomainError(() => issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } }), "unprocessable");
     expect(err.message).toMatch(/no enabled devices/);
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
   });
 
   test("an OU whose devices are all disabled is refused, nothing created", async () => {
     const { org, actor } = await makeOrg(db);
     await makeDevices(db, org.id, 2, { status: "DISABLED", ous: ["dark"] });
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     await expectDomainError(() => issueFanout({ db, actor }, { type: "SYNC", targets: { ous: ["dark"] } }), "unprocessable");
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
   });
 
   test("an empty target is invalid", async () => {
@@ -135,19 +135,19 @@ describe("payload validation", async () => {
     ["FIRMWARE_UPGRADE without mode", "FIRMWARE_UPGRADE", {}, "payload.mode"],
     ["PLUGIN_INSTALL with a bad version", "PLUGIN_INSTALL", { targetVersion: "1.0; reboot" }, "payload.targetVersion"],
   ])("%s is invalid, naming the field", async (_what, type, payload, field) => {
-    const before = countTasks(db);
+    const before = await countTasks(db);
     const err = await expectDomainError(() => issue(type, payload), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toContain(field);
     expect(err.message.startsWith(`${field}:`)).toBe(true);
-    expect(countTasks(db)).toBe(before);
+    expect((await countTasks(db))).toBe(before);
   });
 
   test.each(["SYNC", "PULL", "PUSH", "BACKUP", "RESTART", "REBOOT", "SHUTDOWN"])("%s with a payload key is invalid", async (type) => {
-    const before = countTasks(db);
+    const before = await countTasks(db);
     const err = await expectDomainError(() => issue(type, { force: true }), "invalid");
     // Unknown keys are reported on the payload itself, naming the key in the message.
     expect(err.fieldErrors).toEqual({ payload: [`${type} takes no force`] });
-    expect(countTasks(db)).toBe(before);
+    expect((await countTasks(db))).toBe(before);
   });
 
   test("an extra key on PING is invalid", async () => {
@@ -157,22 +157,22 @@ describe("payload validation", async () => {
 
   test("PING count defaults to 4 and the stored payload is the parsed one", async () => {
     const res = await issue("PING", { host: " 192.0.2.1 " });
-    expect(taskByCode(db, res.tasks[0].code).payload).toEqual({ host: "192.0.2.1", count: 4 });
+    expect((await taskByCode(db, res.tasks[0].code)).payload).toEqual({ host: "192.0.2.1", count: 4 });
     expect(parsePayload("PING", { host: "h", count: "7" })).toEqual({ host: "h", count: 7 });
   });
 
   test("PING count bounds 1 and 1000 are accepted", async () => {
-    expect(taskByCode(db, (await issue("PING", { host: "h", count: 1 })).tasks[0].code).payload).toEqual({ host: "h", count: 1 });
-    expect(taskByCode(db, (await issue("PING", { host: "h", count: 1000 })).tasks[0].code).payload).toEqual({ host: "h", count: 1000 });
+    expect((await taskByCode(db, (await issue("PING", { host: "h", count: 1 })).tasks[0].code)).payload).toEqual({ host: "h", count: 1 });
+    expect((await taskByCode(db, (await issue("PING", { host: "h", count: 1000 })).tasks[0].code)).payload).toEqual({ host: "h", count: 1000 });
   });
 
   test("types without a payload store null; FIRMWARE_UPGRADE and PLUGIN_INSTALL store theirs", async () => {
-    expect(taskByCode(db, (await issue("SYNC", undefined)).tasks[0].code).payload).toBeNull();
-    expect(taskByCode(db, (await issue("REBOOT", {})).tasks[0].code).payload).toBeNull();
-    expect(taskByCode(db, (await issue("FIRMWARE_UPGRADE", { mode: "major" })).tasks[0].code).payload).toEqual({ mode: "major" });
-    expect(taskByCode(db, (await issue("FIRMWARE_UPGRADE", { mode: "minor" })).tasks[0].code).payload).toEqual({ mode: "minor" });
-    expect(taskByCode(db, (await issue("PLUGIN_INSTALL", { targetVersion: "1.2.3" })).tasks[0].code).payload).toEqual({ targetVersion: "1.2.3" });
-    expect(taskByCode(db, (await issue("PLUGIN_INSTALL", {})).tasks[0].code).payload).toBeNull();
+    expect((await taskByCode(db, (await issue("SYNC", undefined)).tasks[0].code)).payload).toBeNull();
+    expect((await taskByCode(db, (await issue("REBOOT", {})).tasks[0].code)).payload).toBeNull();
+    expect((await taskByCode(db, (await issue("FIRMWARE_UPGRADE", { mode: "major" })).tasks[0].code)).payload).toEqual({ mode: "major" });
+    expect((await taskByCode(db, (await issue("FIRMWARE_UPGRADE", { mode: "minor" })).tasks[0].code)).payload).toEqual({ mode: "minor" });
+    expect((await taskByCode(db, (await issue("PLUGIN_INSTALL", { targetVersion: "1.2.3" })).tasks[0].code)).payload).toEqual({ targetVersion: "1.2.3" });
+    expect((await taskByCode(db, (await issue("PLUGIN_INSTALL", {})).tasks[0].code)).payload).toBeNull();
   });
 
   test("an unknown type is invalid", async () => {
@@ -188,19 +188,19 @@ describe("schedule and time to live", async () => {
     issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e2"] }, ...extra }, at);
 
   test("a scheduledAt in the past is invalid, nothing created", async () => {
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     const err = await expectDomainError(() => issue({ scheduledAt: new Date(now.getTime() - 60_000) }), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toEqual(["scheduledAt"]);
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
     // And with the real clock, an hour ago.
     await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: new Date(Date.now() - 3600_000) }), "invalid");
   });
 
   test.each([TTL_SECONDS.min - 1, TTL_SECONDS.max + 1, 0, -5])("ttlSeconds %i is invalid", async (ttlSeconds) => {
-    const before = countTasks(db);
+    const before = await countTasks(db);
     const err = await expectDomainError(() => issue({ ttlSeconds }), "invalid");
     expect(Object.keys(err.fieldErrors ?? {})).toEqual(["ttlSeconds"]);
-    expect(countTasks(db)).toBe(before);
+    expect((await countTasks(db))).toBe(before);
   });
 
   test.each([TTL_SECONDS.min, TTL_SECONDS.max])("ttlSeconds %i is accepted and sets expiresAt = now + ttl", async (ttlSeconds) => {
@@ -209,10 +209,10 @@ describe("schedule and time to live", async () => {
     for (const t of res.tasks) {
       expect(t.status).toBe("PENDING");
       expect(t.expiresAt.getTime()).toBe(now.getTime() + ttlSeconds * 1000);
-      const row = taskByCode(db, t.code);
-      expect(row.expiresAt.getTime()).toBe(now.getTime() + ttlSeconds * 1000);
-      expect(row.scheduledAt).toBeNull();
-      expect(row.createdAt.getTime()).toBe(now.getTime());
+      const row = await taskByCode(db, t.code);
+      expect((await row).expiresAt.getTime()).toBe(now.getTime() + ttlSeconds * 1000);
+      expect((await row).scheduledAt).toBeNull();
+      expect((await row).createdAt.getTime()).toBe(now.getTime());
     }
   });
 
@@ -226,23 +226,23 @@ describe("schedule and time to live", async () => {
     const res = await issue({ scheduledAt, ttlSeconds: 600 });
     for (const t of res.tasks) {
       expect(t.status).toBe("SCHEDULED");
-      const row = taskByCode(db, t.code);
-      expect(row.status).toBe("SCHEDULED");
-      expect(row.scheduledAt?.getTime()).toBe(scheduledAt.getTime());
-      expect(row.expiresAt.getTime()).toBe(scheduledAt.getTime() + 600_000);
+      const row = await taskByCode(db, t.code);
+      expect((await row).status).toBe("SCHEDULED");
+      expect((await row).scheduledAt?.getTime()).toBe(scheduledAt.getTime());
+      expect((await row).expiresAt.getTime()).toBe(scheduledAt.getTime() + 600_000);
     }
   });
 
   test("a scheduledAt given as an ISO string is accepted", async () => {
     const scheduledAt = new Date(now.getTime() + 60_000);
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: scheduledAt.toISOString() as never }, now);
-    expect(taskByCode(db, res.tasks[0].code).scheduledAt?.getTime()).toBe(scheduledAt.getTime());
+    expect((await taskByCode(db, res.tasks[0].code)).scheduledAt?.getTime()).toBe(scheduledAt.getTime());
   });
 
   test("an immediate fan-out is PENDING", async () => {
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } });
     expect(res.tasks.map((t) => t.status)).toEqual(["PENDING", "PENDING"]);
-    for (const t of res.tasks) expect(taskByCode(db, t.code)).toMatchObject({ status: "PENDING", scheduledAt: null, startedAt: null, finishedAt: null, message: null });
+    for (const t of res.tasks) expect((await taskByCode(db, t.code))).toMatchObject({ status: "PENDING", scheduledAt: null, startedAt: null, finishedAt: null, message: null });
   });
 });
 
@@ -252,10 +252,10 @@ describe("codes and events", () => {
     await withTransaction({ db }, async (tx) => {
       for (let i = 0; i < 2000; i++) await createDevice({ db: tx }, { organizationId: org.id, name: `big-${i}`, status: "ENABLED", ous: ["big"] });
     });
-    const before = countTasks(db);
+    const before = await countTasks(db);
     const { result: res, events } = await capture(() => issueFanout({ db, actor }, { type: "PING", payload: { host: "192.0.2.9" }, targets: { ous: ["big"] } }));
     expect(res.total).toBe(2000);
-    expect(countTasks(db)).toBe(before + 2000);
+    expect((await countTasks(db))).toBe(before + 2000);
     expect(res.fanout).toMatch(/^[0-9A-Za-z]{8}$/);
     const codes = res.tasks.map((t) => t.code);
     for (const c of codes) expect(c).toMatch(/^[0-9A-Za-z]{8}$/);
@@ -266,7 +266,7 @@ describe("codes and events", () => {
     expect(events).toHaveLength(2000);
     expect(created.every((e) => e.from === null && e.to === "PENDING" && e.type === "PING" && e.organizationId === org.id)).toBe(true);
     expect(new Set(created.map((e) => e.code))).toEqual(new Set(codes));
-    const fo = db.select().from(fanouts).where(eq(fanouts.code, res.fanout)).get()!;
+    const fo = (await db.select().from(fanouts).where(eq(fanouts.code, res.fanout)))[0]!;
     expect(fo.total).toBe(2000);
     expect(created.every((e) => e.fanoutId === fo.id)).toBe(true);
   });
@@ -286,15 +286,15 @@ describe("codes and events", () => {
   test("tasks record who created them and their organization", async () => {
     const f = await fleet();
     const res = await issueFanout({ db, actor: f.actor }, { type: "BACKUP", targets: { devices: ["e4"] } });
-    const row = taskByCode(db, res.tasks[0].code);
+    const row = await taskByCode(db, res.tasks[0].code);
     expect(row).toMatchObject({ organizationId: f.org.id, deviceId: f.e4.id, type: "BACKUP", createdBy: f.actor.userId, rerunOf: null });
   });
 
   test("fan-out targets record what was asked for, names de-duplicated", async () => {
     const f = await fleet();
-    const target = (code: string) => db.select().from(fanouts).where(eq(fanouts.code, code)).get()!.target;
-    expect(target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e1"] } })).fanout)).toEqual({ devices: ["e1"] });
-    expect(target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } })).fanout)).toEqual({ ous: ["east"] });
-    expect(target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"], ous: ["east", "east"] } })).fanout)).toEqual({ devices: ["e1"], ous: ["east"] });
+    const target = async (code: string) => (await db.select().from(fanouts).where(eq(fanouts.code, code)))[0]!.target;
+    expect((await target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1", "e1"] } })).fanout))).toEqual({ devices: ["e1"] });
+    expect((await target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { ous: ["east"] } })).fanout))).toEqual({ ous: ["east"] });
+    expect((await target((await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"], ous: ["east", "east"] } })).fanout))).toEqual({ devices: ["e1"], ous: ["east"] });
   });
 });

@@ -8,8 +8,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { closeDatabase, openDatabase, writerConnection } from "../../db/client";
-import { tasks } from "../../db/schema";
+import { closeDatabase, openDatabase, openSqliteFile } from "../../db/client";
+import { nodes, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { loadOrCreateServerKey } from "../../lib/agents/envelope";
 import { backupDatabase, BackupError } from "../../lib/server/backup";
@@ -19,7 +19,9 @@ import { startLiveness } from "../../lib/server/liveness";
 import { ensureSecret } from "../../lib/server/secret";
 import { extendLeasesAfterDowntime } from "../../lib/tasks/due";
 import { issueFanout } from "../../lib/tasks/issue";
+import { newTestDatabase, onPg } from "../support/databases";
 import { makeDevices, makeOrg } from "../support/factories";
+import { rawRun } from "../support/raw";
 import { taskByCode, walk } from "./helpers";
 
 const dirs: string[] = [];
@@ -132,11 +134,12 @@ describe("the server key file", () => {
   });
 });
 
-describe("the database file", () => {
+// A SQLite file and the files beside it: PostgreSQL keeps its own (docs/deploy.md).
+describe.skipIf(onPg)("the database file", () => {
   test("a new database, its folder, -wal and -shm are private (0600 / 0700)", async () => {
     const dir = join(scratch(), "fresh", "data");
     const file = join(dir, "taskwire.db");
-    const db = openDatabase(file);
+    const db = openSqliteFile(file);
     try {
       // A write, so the log and the shared-memory index certainly exist.
       await makeOrg(db);
@@ -152,21 +155,21 @@ describe("the database file", () => {
 
   test("an existing database keeps the mode its operator gave it", () => {
     const file = join(scratch(), "taskwire.db");
-    closeDatabase(openDatabase(file));
+    closeDatabase(openSqliteFile(file));
     chmodSync(file, 0o640);
-    closeDatabase(openDatabase(file));
+    closeDatabase(openSqliteFile(file));
     expect(mode(file)).toBe(0o640);
   });
 
   test("a damaged task page stops the open with the file's path and what to do; a sound file opens", async () => {
     const dir = scratch();
     const file = join(dir, "taskwire.db");
-    const db = openDatabase(file);
+    const db = openSqliteFile(file);
     const { org, actor } = await makeOrg(db);
     await makeDevices(db, org.id, 400, { prefix: "fw" });
     await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
     closeDatabase(db);
-    closeDatabase(openDatabase(file, { check: true }));
+    closeDatabase(openSqliteFile(file, { check: true }));
 
     const copy = join(dir, "copy.db");
     writeFileSync(copy, readFileSync(file));
@@ -186,7 +189,7 @@ describe("the database file", () => {
 
     let err: Error | undefined;
     try {
-      closeDatabase(openDatabase(copy, { check: true }));
+      closeDatabase(openSqliteFile(copy, { check: true }));
     } catch (e) {
       err = e as Error;
     }
@@ -194,15 +197,15 @@ describe("the database file", () => {
     expect(err!.message).toContain(copy);
     expect(err!.message).toMatch(/restore the latest backup/);
     // Without the check the same file opens: the damage would surface at run time.
-    closeDatabase(openDatabase(copy));
+    closeDatabase(openSqliteFile(copy));
   });
 });
 
-describe("backupDatabase", () => {
+describe.skipIf(onPg)("backupDatabase", () => {
   test("copies into one private, checked file (no -wal needed) with every task; refuses to overwrite without force", async () => {
     const dir = scratch();
     const file = join(dir, "taskwire.db");
-    const db = openDatabase(file);
+    const db = openSqliteFile(file);
     const { org, actor } = await makeOrg(db);
     await makeDevices(db, org.id, 50, { prefix: "fw" });
     await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
@@ -231,14 +234,14 @@ describe("backupDatabase", () => {
 
 describe("leases across a restart", () => {
   test("running leases are lengthened by the downtime, those near their end held for the grace, those already over left to fail", async () => {
-    const file = join(scratch(), "taskwire.db");
-    const db = openDatabase(file);
+    const target = await newTestDatabase();
+    const db = await openDatabase(target.url);
     try {
       const { org, actor } = await makeOrg(db);
       const [d] = await makeDevices(db, org.id, 1, { prefix: "fw" });
       const running = async () => {
         const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [d.name] } });
-        return walk(db, taskByCode(db, issued.tasks[0].code), ["IN_PROGRESS"]);
+        return walk(db, (await taskByCode(db, issued.tasks[0].code)), ["IN_PROGRESS"]);
       };
       const t0 = Date.now();
       const lastSeen = new Date(t0 - 130_000); // down for 130 s
@@ -256,30 +259,32 @@ describe("leases across a restart", () => {
       await set(over.code, lastSeen.getTime() - 5_000);
 
       expect(await withTransaction({ db }, (tx) => extendLeasesAfterDowntime(tx, { lastSeen, now, graceUntil }))).toEqual({ extended: 2, graced: 1 });
-      expect(taskByCode(db, long.code).leaseExpiresAt!.getTime()).toBe(t0 + 100_000);
-      expect(taskByCode(db, short.code).leaseExpiresAt!.getTime()).toBe(graceUntil.getTime());
-      expect(taskByCode(db, over.code).leaseExpiresAt!.getTime()).toBe(lastSeen.getTime() - 5_000);
-      expect(taskByCode(db, long.code).status).toBe("IN_PROGRESS");
+      expect((await taskByCode(db, long.code)).leaseExpiresAt!.getTime()).toBe(t0 + 100_000);
+      expect((await taskByCode(db, short.code)).leaseExpiresAt!.getTime()).toBe(graceUntil.getTime());
+      expect((await taskByCode(db, over.code)).leaseExpiresAt!.getTime()).toBe(lastSeen.getTime() - 5_000);
+      expect((await taskByCode(db, long.code)).status).toBe("IN_PROGRESS");
     } finally {
-      closeDatabase(db);
+      await closeDatabase(db);
+      await target.drop();
     }
   });
 
   test("startLiveness reads how long the previous run was down from `nodes` and keeps one row of its own", async () => {
-    const file = join(scratch(), "taskwire.db");
-    const db = openDatabase(file);
+    const target = await newTestDatabase();
+    const db = await openDatabase(target.url);
     try {
       const first = await startLiveness({ db }, { beatMs: 60_000 });
       expect(first.lastSeen).toBeNull();
       await first.stop();
-      const seen = db.$client.prepare("select seen_at from nodes").get() as { seen_at: number };
-      writerConnection(db).prepare("update nodes set seen_at = ?").run(seen.seen_at - 120_000);
+      const seen = (await db.select().from(nodes))[0].seenAt.getTime();
+      await rawRun(db, "update nodes set seen_at = ?", seen - 120_000);
       const second = await startLiveness({ db }, { beatMs: 60_000 });
-      expect(second.lastSeen!.getTime()).toBe(seen.seen_at - 120_000);
+      expect(second.lastSeen!.getTime()).toBe(seen - 120_000);
       await second.stop();
-      expect(db.$client.prepare("select id from nodes").all()).toEqual([{ id: second.nodeId }]);
+      expect(await db.select({ id: nodes.id }).from(nodes)).toEqual([{ id: second.nodeId }]);
     } finally {
-      closeDatabase(db);
+      await closeDatabase(db);
+      await target.drop();
     }
   });
 });

@@ -31,6 +31,17 @@ export async function rejection(fn: () => unknown): Promise<unknown> {
   throw new Error("expected the call to throw, but it returned");
 }
 
+/**
+ * Awaits `p`, which must reject with an error whose message, or the message of an error it
+ * wraps (drizzle wraps PostgreSQL's errors in one naming the query), matches `pattern`.
+ */
+export async function expectRejectionMatching(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  const e = await rejection(() => p);
+  const messages: string[] = [];
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) messages.push(String((cur as Error).message ?? cur));
+  expect(messages.join("\n")).toMatch(pattern);
+}
+
 /** Runs fn, which must throw or reject with a DomainError of the given code; returns the error. */
 export async function expectDomainError(fn: () => unknown, code: ErrorCode): Promise<DomainError> {
   const e = await rejection(fn);
@@ -53,16 +64,16 @@ export async function capture<T>(fn: () => T | Promise<T>): Promise<{ result: T;
 
 export const transitionsOf = (events: DomainEvent[]) => events.filter((e): e is TaskTransition => e.kind === "task.transition");
 
-export function countTasks(db: Db): number {
-  return db.select({ n: count() }).from(tasks).get()!.n;
+export async function countTasks(db: Db): Promise<number> {
+  return (await db.select({ n: count() }).from(tasks))[0]!.n;
 }
 
-export function countFanouts(db: Db): number {
-  return db.select({ n: count() }).from(fanouts).get()!.n;
+export async function countFanouts(db: Db): Promise<number> {
+  return (await db.select({ n: count() }).from(fanouts))[0]!.n;
 }
 
-export function taskByCode(db: Db, code: string): Task {
-  const t = db.select().from(tasks).where(eq(tasks.code, code)).get();
+export async function taskByCode(db: Db, code: string): Promise<Task> {
+  const t = (await db.select().from(tasks).where(eq(tasks.code, code)))[0];
   if (!t) throw new Error(`no task ${code}`);
   return t;
 }
@@ -100,7 +111,7 @@ export async function taskInStatus(db: Db, actor: Actor, device: string, status:
     scheduledAt: scheduled ? new Date(Date.now() + 3600_000) : undefined,
   });
   expect(issued.tasks).toHaveLength(1);
-  const task = taskByCode(db, issued.tasks[0].code);
+  const task = await taskByCode(db, issued.tasks[0].code);
   expect(task.status).toBe(scheduled ? "SCHEDULED" : "PENDING");
   const done = await walk(db, task, PATHS[status]);
   expect(done.status).toBe(status);

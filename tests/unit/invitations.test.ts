@@ -2,15 +2,16 @@
 import { randomBytes } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, test } from "vitest";
-import { setDb, writerConnection } from "../../db/client";
+import { setDb } from "../../db/client";
+import { failingWrites } from "../support/raw";
 import { invitation, member, user } from "../../db/schema";
 import { acceptInvitation, acceptInvitationAsNewUser, findInvitation, inviteMember, listInvitations, revokeInvitation, INVITATION_DAYS } from "../../lib/orgs/invitations";
 import { listMembers, setMemberRole, setupInstance } from "../../lib/orgs/orgs";
 import { freshDb } from "../support/db";
 import { actorAs, makeOrg, makeUser } from "../support/factories";
-import { capture, expectDomainError } from "./helpers";
+import { capture, expectDomainError, expectRejectionMatching } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 beforeAll(() => {
   // Creating an account hashes its password with better-auth's hasher, on this database.
   process.env.BETTER_AUTH_SECRET ??= randomBytes(32).toString("base64url");
@@ -18,13 +19,12 @@ beforeAll(() => {
   setDb(db);
 });
 
-const isMember = (organizationId: string, email: string) =>
-  !!db
+const isMember = async (organizationId: string, email: string) =>
+  !!(await db
     .select({ id: member.id })
     .from(member)
     .innerJoin(user, eq(user.id, member.userId))
-    .where(and(eq(member.organizationId, organizationId), eq(user.email, email)))
-    .get();
+    .where(and(eq(member.organizationId, organizationId), eq(user.email, email))))[0];
 
 describe("inviting", () => {
   test("an ADMIN invites; nobody joins until the person accepts with their own email", async () => {
@@ -32,10 +32,10 @@ describe("inviting", () => {
     const person = await makeUser(db);
     const inv = await inviteMember({ db, actor }, { email: person.email.toUpperCase(), role: "READ_WRITE" });
     expect(inv.email).toBe(person.email);
-    expect(isMember(org.id, person.email)).toBe(false);
+    expect((await isMember(org.id, person.email))).toBe(false);
     expect(await findInvitation({ db }, inv.secret)).toMatchObject({ email: person.email, role: "READ_WRITE", organization: org.name });
     // Only the hash is stored.
-    expect(JSON.stringify(db.select().from(invitation).all())).not.toContain(inv.secret);
+    expect(JSON.stringify((await db.select().from(invitation)))).not.toContain(inv.secret);
 
     await expectDomainError(() => acceptInvitation({ db }, inv.secret, { userId: actor.userId!, email: actor.label }), "unprocessable");
     await acceptInvitation({ db }, inv.secret, { userId: person.id, email: person.email });
@@ -91,17 +91,17 @@ describe("a newcomer's account", () => {
     const inv = await inviteMember({ db, actor }, { email: "newcomer@example.test", role: "READ_ONLY" });
     const bad = await acceptInvitationAsNewUser({ db }, inv.secret, { name: "", password: "short" }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: "invalid" });
-    expect(db.select().from(user).where(eq(user.email, "newcomer@example.test")).get()).toBeUndefined();
+    expect((await db.select().from(user).where(eq(user.email, "newcomer@example.test")))[0]).toBeUndefined();
 
     const joined = await acceptInvitationAsNewUser({ db }, inv.secret, { name: "New Comer", password: "long enough" });
     expect(joined).toMatchObject({ organizationId: org.id, email: "newcomer@example.test", role: "READ_ONLY" });
-    expect(isMember(org.id, "newcomer@example.test")).toBe(true);
+    expect((await isMember(org.id, "newcomer@example.test"))).toBe(true);
 
     const other = await makeOrg(db);
     const again = await inviteMember({ db, actor: other.actor }, { email: "newcomer@example.test", role: "READ_ONLY" });
     const refused = await acceptInvitationAsNewUser({ db }, again.secret, { name: "Impostor", password: "long enough" }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: "conflict" });
-    expect(isMember(other.org.id, "newcomer@example.test")).toBe(false);
+    expect((await isMember(other.org.id, "newcomer@example.test"))).toBe(false);
   });
 });
 
@@ -120,20 +120,20 @@ describe("roles", () => {
 
 describe("setup", () => {
   test("the first ADMIN and organization are made together, once", async () => {
-    const fresh = freshDb();
+    const fresh = await freshDb();
     const input = { name: "Ada", email: "ada@example.test", password: "long enough", orgName: "First", orgSlug: "first" };
     // A bad slug leaves no user behind (the two used to be written apart).
     const bad = await setupInstance({ db: fresh }, { ...input, orgSlug: "Not A Slug" }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: "invalid" });
-    expect(fresh.select().from(user).all()).toEqual([]);
+    expect((await fresh.select().from(user))).toEqual([]);
     // A failure between the two writes (the user is stored, the organization is refused by
     // the database) leaves neither: /setup stays open.
-    writerConnection(fresh).exec("CREATE TRIGGER fail_org BEFORE INSERT ON organization BEGIN SELECT RAISE(ABORT, 'disk full'); END");
-    await expect(setupInstance({ db: fresh }, input)).rejects.toThrow(/disk full/);
-    expect(fresh.select().from(user).all()).toEqual([]);
-    writerConnection(fresh).exec("DROP TRIGGER fail_org");
+    const writable = await failingWrites(fresh, "organization", "INSERT", "disk full");
+    await expectRejectionMatching(setupInstance({ db: fresh }, input), /disk full/);
+    expect((await fresh.select().from(user))).toEqual([]);
+    await writable();
     await setupInstance({ db: fresh }, input);
-    expect(fresh.select().from(user).all()).toHaveLength(1);
+    expect((await fresh.select().from(user))).toHaveLength(1);
     const twice = await setupInstance({ db: fresh }, { ...input, email: "other@example.test", orgSlug: "second" }).catch((e: unknown) => e);
     expect(twice).toMatchObject({ code: "conflict" });
   });

@@ -24,7 +24,7 @@ import { freshDb } from "../support/db";
 import { actorAs, makeDevices, makeOrg, makeUser } from "../support/factories";
 import { capture, countFanouts, countTasks, expectDomainError, taskByCode, taskInStatus } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 
 /** Two organizations with a device of the same name each and tasks in A. */
 async function twoOrgs() {
@@ -50,15 +50,15 @@ describe("organizations are isolated", () => {
     const { b, pending } = await twoOrgs();
     const { events } = await capture(() => expectDomainError(() => cancelTask({ db, actor: b.actor }, pending.code), "not_found"));
     expect(events).toEqual([]);
-    expect(taskByCode(db, pending.code)).toEqual(pending);
+    expect((await taskByCode(db, pending.code))).toEqual(pending);
   });
 
   test("org B cannot re-run org A's task: not_found, nothing created", async () => {
     const { b, done } = await twoOrgs();
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     await expectDomainError(() => rerunTask({ db, actor: b.actor }, done.code), "not_found");
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
-    expect(db.select().from(tasks).where(eq(tasks.rerunOf, done.code)).all()).toEqual([]);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
+    expect((await db.select().from(tasks).where(eq(tasks.rerunOf, done.code)))).toEqual([]);
   });
 
   test("the not_found for another org's task reads the same as for a code nobody has", async () => {
@@ -109,16 +109,16 @@ describe("organizations are isolated", () => {
   test("B cannot target A's devices: a name only resolves within the actor's org", async () => {
     const { a, b } = await twoOrgs();
     const [onlyA] = await makeDevices(db, a.org.id, 1, { prefix: "only-a", ous: ["a-ou"] });
-    const before = countTasks(db);
+    const before = await countTasks(db);
     await expectDomainError(() => issueFanout({ db, actor: b.actor }, { type: "SYNC", targets: { devices: [onlyA.name] } }), "unprocessable");
     await expectDomainError(() => issueFanout({ db, actor: b.actor }, { type: "SYNC", targets: { ous: ["a-ou"] } }), "unprocessable");
-    expect(countTasks(db)).toBe(before);
+    expect((await countTasks(db))).toBe(before);
   });
 
   test("B's device verbs on A's device are not_found and change nothing", async () => {
     const { a, b } = await twoOrgs();
     const [d] = await makeDevices(db, a.org.id, 1, { status: "PENDING" });
-    const snapshot = db.select().from(devices).where(eq(devices.id, d.id)).get();
+    const snapshot = (await db.select().from(devices).where(eq(devices.id, d.id)))[0];
     for (const verb of [
       () => approveDevice({ db, actor: b.actor }, d.id),
       () => disableDevice({ db, actor: b.actor }, d.id),
@@ -128,7 +128,7 @@ describe("organizations are isolated", () => {
     ]) {
       await expectDomainError(verb, "not_found");
     }
-    expect(db.select().from(devices).where(eq(devices.id, d.id)).get()).toEqual(snapshot);
+    expect((await db.select().from(devices).where(eq(devices.id, d.id)))[0]).toEqual(snapshot);
     expect((await listDevices({ db, actor: b.actor })).map((x) => x.id)).not.toContain(d.id);
     expect((await listDevices({ db, actor: a.actor })).map((x) => x.id)).toContain(d.id);
   });
@@ -141,7 +141,7 @@ describe("roles", () => {
     const pending = await taskInStatus(db, admin, d.name, "PENDING");
     const done = await taskInStatus(db, admin, d.name, "FAILED");
     const ro = actorAs(admin, "READ_ONLY");
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     const { events } = await capture(async () => {
       await expectDomainError(() => issueFanout({ db, actor: ro }, { type: "SYNC", targets: { devices: [d.name] } }), "forbidden");
       await expectDomainError(() => issueFanout({ db, actor: ro }, { type: "SYNC", targets: { all: true } }), "forbidden");
@@ -149,8 +149,8 @@ describe("roles", () => {
       await expectDomainError(() => rerunTask({ db, actor: ro }, done.code), "forbidden");
     });
     expect(events).toEqual([]);
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
-    expect(taskByCode(db, pending.code)).toEqual(pending);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
+    expect((await taskByCode(db, pending.code))).toEqual(pending);
     // But it can read.
     expect((await getTask({ db, actor: ro }, pending.code)).code).toBe(pending.code);
     expect((await listTasks({ db, actor: ro }, {})).items.map((t) => t.code)).toEqual([done.code, pending.code]);
@@ -159,9 +159,9 @@ describe("roles", () => {
   test("a real READ_ONLY member (from the factory) is forbidden too", async () => {
     const { org, actor: ro } = await makeOrg(db, { role: "READ_ONLY" });
     const [d] = await makeDevices(db, org.id, 1);
-    const before = countTasks(db);
+    const before = await countTasks(db);
     await expectDomainError(() => issueFanout({ db, actor: ro }, { type: "SYNC", targets: { devices: [d.name] } }), "forbidden");
-    expect(countTasks(db)).toBe(before);
+    expect((await countTasks(db))).toBe(before);
   });
 
   test("READ_ONLY is forbidden every device verb; nothing changes", async () => {
@@ -171,8 +171,8 @@ describe("roles", () => {
     const [enabled] = await makeDevices(db, org.id, 1);
     const [disabled] = await makeDevices(db, org.id, 1, { status: "DISABLED" });
     const task = await taskInStatus(db, admin, enabled.name, "PENDING");
-    const snapshot = () => db.select().from(devices).where(eq(devices.organizationId, org.id)).all();
-    const before = snapshot();
+    const snapshot = async () => (await db.select().from(devices).where(eq(devices.organizationId, org.id)));
+    const before = await snapshot();
     const { events } = await capture(async () => {
       await expectDomainError(() => approveDevice({ db, actor: ro }, pending.id), "forbidden");
       await expectDomainError(() => enableDevice({ db, actor: ro }, disabled.id), "forbidden");
@@ -181,8 +181,8 @@ describe("roles", () => {
       await expectDomainError(() => deleteDevice({ db, actor: ro }, enabled.id), "forbidden");
     });
     expect(events).toEqual([]);
-    expect(snapshot()).toEqual(before);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    expect((await snapshot())).toEqual(before);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 
   test("READ_WRITE can issue, cancel and manage devices", async () => {
@@ -192,25 +192,25 @@ describe("roles", () => {
     expect((await cancelTask({ db, actor: rw }, res.tasks[0].code)).status).toBe("CANCELLED");
     expect((await rerunTask({ db, actor: rw }, res.tasks[0].code)).total).toBe(1);
     await renameDevice({ db, actor: rw }, d.id, `${d.name}-x`);
-    expect(db.select().from(devices).where(eq(devices.id, d.id)).get()!.name).toBe(`${d.name}-x`);
+    expect((await db.select().from(devices).where(eq(devices.id, d.id)))[0]!.name).toBe(`${d.name}-x`);
   });
 
   test("READ_WRITE is forbidden the ADMIN verbs; nothing changes", async () => {
     const { org, actor: admin } = await makeOrg(db);
     const rw = actorAs(admin, "READ_WRITE");
-    const settings = () => db.select().from(orgSettings).where(eq(orgSettings.organizationId, org.id)).get();
-    const before = settings();
-    const tokensBefore = db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id)).all();
+    const settings = async () => (await db.select().from(orgSettings).where(eq(orgSettings.organizationId, org.id)))[0];
+    const before = await settings();
+    const tokensBefore = await db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id));
     await expectDomainError(() => createApiToken({ db, actor: rw }, { name: "ci", role: "READ_ONLY" }), "forbidden");
     await expectDomainError(() => setAutoApprove({ db, actor: rw }, true), "forbidden");
     await expectDomainError(() => rotateRegistrationToken({ db, actor: rw }), "forbidden");
     await expectDomainError(() => listApiTokens({ db, actor: rw }), "forbidden");
     await expectDomainError(() => setMemberRole({ db, actor: rw }, { memberId: "whatever", role: "ADMIN" }), "forbidden");
-    expect(settings()).toEqual(before);
-    expect(db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id)).all()).toEqual(tokensBefore);
+    expect((await settings())).toEqual(before);
+    expect((await db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id)))).toEqual(tokensBefore);
     // The ADMIN can.
     await setAutoApprove({ db, actor: admin }, true);
-    expect(settings()!.autoApprove).toBe(true);
+    expect((await (await settings())!).autoApprove).toBe(true);
     expect((await createApiToken({ db, actor: admin }, { name: "ci", role: "READ_ONLY" })).role).toBe("READ_ONLY");
   });
 });
@@ -296,7 +296,7 @@ describe("API tokens", () => {
     const { secret } = await createApiToken({ db, actor: owner }, { name: "h", role: "READ_ONLY" });
     expect(await actorForToken({ db }, `${secret}x`)).toBeNull();
     expect(await actorForToken({ db }, `tw_${randomUUID()}`)).toBeNull();
-    const rows = db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id)).all();
+    const rows = await db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id));
     expect(rows).toHaveLength(1);
     expect(rows[0].tokenHash).not.toContain(secret);
     expect(JSON.stringify(rows)).not.toContain(secret);

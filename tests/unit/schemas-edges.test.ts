@@ -2,12 +2,14 @@
 // properties, numbers and times as a person types them, the bound on scheduled times,
 // idempotency keys on the domain verb, token use recorded off the request's path, and a
 // locked database recognised as such. A real migrated SQLite file; no mocks.
+import { failingWrites, rawRun } from "../support/raw";
+import { onPg } from "../support/databases";
 import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { z } from "zod";
-import { BUSY_TIMEOUT_MS, closeDatabase, isDatabaseBusy, openDatabase, writerConnection } from "../../db/client";
+import { BUSY_TIMEOUT_MS, closeDatabase, isDatabaseBusy, openSqliteFile, writerConnection } from "../../db/client";
 import { apiTokens, idempotencyKeys, member, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { createDevice } from "../../lib/devices/devices";
@@ -22,7 +24,7 @@ import { freshDb } from "../support/db";
 import { makeOrg, makeUser } from "../support/factories";
 import { countFanouts, countTasks, expectDomainError, rejection, thrown } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 const DAY = 24 * 3600_000;
 
 async function fleet() {
@@ -32,7 +34,7 @@ async function fleet() {
   return { org, actor, owner };
 }
 
-const counts = () => ({ tasks: countTasks(db), fanouts: countFanouts(db) });
+const counts = async () => ({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) });
 
 describe("field names that are Object's own properties", () => {
   const OWN = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"];
@@ -166,18 +168,18 @@ describe("scheduled times", () => {
 
   test("issuing at the last date JavaScript holds is a field error, not a database error, and creates nothing", async () => {
     const f = await fleet();
-    const before = counts();
+    const before = await counts();
     for (const scheduledAt of ["+275760-09-13T00:00:00.000Z", new Date(8.64e15), new Date(Date.now() + (SCHEDULE_AHEAD_MAX_DAYS + 1) * DAY)]) {
       const err = await expectDomainError(() => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt, ttlSeconds: TTL_SECONDS.max }), "invalid");
       expect(Object.keys(err.fieldErrors ?? {})).toEqual(["scheduledAt"]);
       expect(err.message).toBe(`scheduledAt: The scheduled time is at most ${SCHEDULE_AHEAD_MAX_DAYS} days ahead`);
     }
-    expect(counts()).toEqual(before);
+    expect((await counts())).toEqual(before);
     // A year ahead with the longest time to live is still a date both sides hold.
     const now = new Date();
     const latest = new Date(now.getTime() + SCHEDULE_AHEAD_MAX_DAYS * DAY);
     const res = await issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] }, scheduledAt: latest, ttlSeconds: TTL_SECONDS.max }, now);
-    const row = db.select().from(tasks).where(eq(tasks.code, res.tasks[0].code)).get()!;
+    const row = (await db.select().from(tasks).where(eq(tasks.code, res.tasks[0].code)))[0]!;
     expect(row.expiresAt.getTime()).toBe(latest.getTime() + TTL_SECONDS.max * 1000);
   });
 });
@@ -187,15 +189,15 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
     const f = await fleet();
     const key = randomUUID();
     const input = { type: "SYNC", targets: { devices: ["e1", "e2"] } };
-    const before = counts();
+    const before = await counts();
     const first = await issueFanoutOnce({ db, actor: f.actor }, input, key);
     expect(first).toMatchObject({ total: 2, replayed: false });
-    expect(counts()).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
+    expect((await counts())).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
     const again = await issueFanoutOnce({ db, actor: f.actor }, input, key);
     expect(again).toEqual({ ...first, replayed: true });
     // The key names the submission: edited fields sent with it still get the first answer.
     expect(await issueFanoutOnce({ db, actor: f.actor }, { ...input, targets: { devices: ["e1"] } }, key)).toEqual({ ...first, replayed: true });
-    expect(counts()).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
+    expect((await counts())).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
     // A new key is a new submission.
     expect((await issueFanoutOnce({ db, actor: f.actor }, input, randomUUID())).fanout).not.toBe(first.fanout);
   });
@@ -217,20 +219,20 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
   test("a request that failed leaves no key: the corrected retry with the same key runs", async () => {
     const f = await fleet();
     const key = randomUUID();
-    const before = counts();
+    const before = await counts();
     await expectDomainError(() => issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["nope"] } }, key), "unprocessable");
     await expectDomainError(() => issueFanoutOnce({ db, actor: f.actor }, { type: "PING", payload: {}, targets: { devices: ["e1"] } }, key), "invalid");
-    expect(counts()).toEqual(before);
-    expect(db.select().from(idempotencyKeys).where(eq(idempotencyKeys.key, key)).all()).toEqual([]);
+    expect((await counts())).toEqual(before);
+    expect((await db.select().from(idempotencyKeys).where(eq(idempotencyKeys.key, key)))).toEqual([]);
     expect((await issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { devices: ["e1"] } }, key)).replayed).toBe(false);
   });
 
   test.each(["", " leading", "with space", "x".repeat(256), "tab\there", "ünïcode", 42, null])("key %j is refused before anything runs", async (key) => {
     const f = await fleet();
-    const before = counts();
+    const before = await counts();
     const err = await expectDomainError(() => issueFanoutOnce({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, key), "invalid");
     expect(err.message).toBe("An Idempotency-Key is 1 to 255 visible ASCII characters");
-    expect(counts()).toEqual(before);
+    expect((await counts())).toEqual(before);
   });
 
   test("255 visible ASCII characters make a key", async () => {
@@ -253,10 +255,10 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
     const run = (remember?: Remember<IssueResult>) => issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, undefined, { remember });
     const answer = (r: { fanout: string }) => ({ status: 201, body: { fanout: r.fanout } });
     const first = await runOnce({ db, actor: f.actor }, { needs: "READ_WRITE", claim }, run, answer);
-    const before = counts();
+    const before = await counts();
     const err = await expectDomainError(() => runOnce({ db, actor: f.actor }, { needs: "READ_WRITE", claim: { ...claim, fingerprint: "b" } }, run, answer), "unprocessable");
     expect(err.message).toBe("This Idempotency-Key was used with another request");
-    expect(counts()).toEqual(before);
+    expect((await counts())).toEqual(before);
     expect(await runOnce({ db, actor: f.actor }, { needs: "READ_WRITE", claim }, run, answer)).toEqual({ ...first, replayed: true });
   });
 
@@ -274,25 +276,27 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
     const stale = randomUUID();
     await issueFanoutOnce({ db, actor: f.actor }, input, stale, t0);
     await issueFanoutOnce({ db, actor: f.actor }, input, randomUUID(), new Date(t0.getTime() + 2 * IDEMPOTENCY_KEY_TTL_MS));
-    expect(db.select().from(idempotencyKeys).where(eq(idempotencyKeys.key, stale)).all()).toEqual([]);
+    expect((await db.select().from(idempotencyKeys).where(eq(idempotencyKeys.key, stale)))).toEqual([]);
   });
 
   test("a writer elsewhere that commits the same key first: this fan-out is rolled back with a 409", async () => {
     const f = await fleet();
     const claim = { key: randomUUID(), fingerprint: "fp" };
-    const outside = new Database(db.$client.name);
+    // Another process: a connection of its own to the file, or to PostgreSQL.
+    const outside = onPg ? undefined : new Database(db.$client.name);
+    const insertElsewhere = "insert into idempotency_keys (organization_id, principal, key, request_hash, status, response, created_at) values (?, ?, ?, ?, 201, '{}', ?)";
     try {
-      const before = counts();
+      const before = await counts();
       const err = await expectDomainError(
         () =>
           runOnce<IssueResult>(
             { db, actor: f.actor },
             { needs: "READ_WRITE", claim },
-            (remember) => {
+            async (remember) => {
               // Between our lookup and our transaction, another process stores the key.
-              outside
-                .prepare("insert into idempotency_keys (organization_id, principal, key, request_hash, status, response, created_at) values (?, ?, ?, ?, 201, '{}', ?)")
-                .run(f.org.id, `user:${f.actor.userId}`, claim.key, claim.fingerprint, Date.now());
+              const row = [f.org.id, `user:${f.actor.userId}`, claim.key, claim.fingerprint, Date.now()];
+              if (outside) outside.prepare(insertElsewhere).run(...row);
+              else await rawRun(db, insertElsewhere, ...row);
               return issueFanout({ db, actor: f.actor }, { type: "SYNC", targets: { all: true } }, undefined, { remember });
             },
             (r) => ({ status: 201, body: r.fanout }),
@@ -300,11 +304,11 @@ describe("idempotency keys on the issue verb (the issue form's path)", () => {
         "conflict",
       );
       expect(err.message).toBe("A request with this Idempotency-Key is in progress");
-      expect(counts()).toEqual(before);
+      expect((await counts())).toEqual(before);
       // And the answer the other writer stored is what a retry gets.
       expect(await storedAnswer({ db, actor: f.actor }, claim)).toEqual({ status: 201, body: {} });
     } finally {
-      outside.close();
+      outside?.close();
     }
   });
 });
@@ -313,27 +317,27 @@ describe("API token use is recorded off the request's path", () => {
   test("resolving a token writes nothing; the use is written at the next flush, and a failing write is kept for later", async () => {
     const { actor } = await makeOrg(db);
     const { secret } = await createApiToken({ db, actor }, { name: "ci", role: "READ_WRITE" });
-    const lastUsed = () => db.select({ at: apiTokens.lastUsedAt }).from(apiTokens).where(eq(apiTokens.name, "ci")).all()[0]?.at ?? null;
+    const lastUsed = async () => (await db.select({ at: apiTokens.lastUsedAt }).from(apiTokens).where(eq(apiTokens.name, "ci")))[0]?.at ?? null;
     // Any write to api_tokens fails, as on a full disk.
-    writerConnection(db).exec("create trigger token_write_fails before update on api_tokens begin select raise(abort, 'database or disk is full'); end");
+    const writable = await failingWrites(db, "api_tokens", "UPDATE", "database or disk is full");
     try {
       const started = Date.now();
       expect(await actorForToken({ db }, secret)).toMatchObject({ organizationId: actor.organizationId, principal: expect.stringMatching(/^token:/) });
       await expect(flushTokenUses(db)).resolves.not.toThrow();
-      expect(lastUsed()).toBeNull();
-      writerConnection(db).exec("drop trigger token_write_fails");
+      expect((await lastUsed())).toBeNull();
+      await writable();
       await flushTokenUses(db);
-      expect(lastUsed()!.getTime()).toBeGreaterThanOrEqual(started);
+      expect((await lastUsed())!.getTime()).toBeGreaterThanOrEqual(started);
     } finally {
-      writerConnection(db).exec("drop trigger if exists token_write_fails");
+      await writable();
     }
   });
 });
 
-describe("a locked database", () => {
+describe.skipIf(onPg)("a locked SQLite file", () => {
   test("a write fails fast with an error recognised as busy, through drizzle too; a read still answers", async () => {
     const file = `${db.$client.name}.lock-test.db`;
-    const server = openDatabase(file);
+    const server = openSqliteFile(file);
     const outside = new Database(file);
     try {
       outside.exec("begin immediate");
@@ -349,7 +353,7 @@ describe("a locked database", () => {
       // The wait is the busy timeout, not seconds (generous: the machine may be busy).
       expect(waited).toBeGreaterThanOrEqual(BUSY_TIMEOUT_MS - 5);
       expect(waited).toBeLessThan(1_500);
-      expect(server.select().from(apiTokens).all()).toEqual([]);
+      expect((await server.select().from(apiTokens))).toEqual([]);
       expect(isDatabaseBusy(new Error("no"))).toBe(false);
       expect(isDatabaseBusy(Object.assign(new Error("constraint"), { code: "SQLITE_CONSTRAINT_PRIMARYKEY" }))).toBe(false);
     } finally {

@@ -1,15 +1,15 @@
 import { eq, inArray } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
-import { writerConnection } from "../../db/client";
+import { rawRun } from "../support/raw";
 import { tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, TRANSITIONS, type TaskStatus } from "../../rules/tasks";
 import { IllegalTransitionError, transitionTasks } from "../../lib/tasks/transition";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
-import { capture, rejection, taskByCode, taskInStatus, walk } from "./helpers";
+import { capture, expectRejectionMatching, rejection, taskByCode, taskInStatus, walk } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 const { org, actor } = await makeOrg(db);
 const [device] = await makeDevices(db, org.id, 1, { prefix: "sm" });
 
@@ -17,8 +17,8 @@ const pairs = TASK_STATUSES.flatMap((from) => TASK_STATUSES.map((to) => ({ from,
 const legal = pairs.filter(({ from, to }) => TRANSITIONS[from].includes(to));
 const illegal = pairs.filter(({ from, to }) => !TRANSITIONS[from].includes(to));
 
-const rawStatusUpdate = (to: TaskStatus, id: number) => writerConnection(db).prepare("UPDATE tasks SET status=? WHERE id=?").run(to, id);
-const statusOf = (id: number) => db.select({ s: tasks.status }).from(tasks).where(eq(tasks.id, id)).get()!.s;
+const rawStatusUpdate = (to: TaskStatus, id: number) => rawRun(db, "UPDATE tasks SET status=? WHERE id=?", to, id);
+const statusOf = async (id: number) => (await db.select({ s: tasks.status }).from(tasks).where(eq(tasks.id, id)))[0]!.s;
 
 describe("the transition table", () => {
   test("is exactly the one the product specifies", () => {
@@ -65,13 +65,13 @@ describe.each(legal)("legal $from -> $to", ({ from, to }) => {
         at: at.getTime(),
       },
     ]);
-    expect(statusOf(task.id)).toBe(to);
+    expect((await statusOf(task.id))).toBe(to);
   });
 
   test("is allowed by the database trigger", async () => {
     const task = await taskInStatus(db, actor, device.name, from);
-    expect(rawStatusUpdate(to, task.id).changes).toBe(1);
-    expect(statusOf(task.id)).toBe(to);
+    expect(await rawStatusUpdate(to, task.id)).toBe(1);
+    expect((await statusOf(task.id))).toBe(to);
   });
 });
 
@@ -82,18 +82,18 @@ describe.each(illegal)("illegal $from -> $to", ({ from, to }) => {
     expect(err).toBeInstanceOf(IllegalTransitionError);
     expect((err as Error).message).toBe(`Illegal task transition ${from} -> ${to}`);
     expect(events).toEqual([]);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 
   test("is refused by the database trigger (or is a no-op write of an open status)", async () => {
     const task = await taskInStatus(db, actor, device.name, from);
     if (from === to && !isFinal(from)) {
       // Writing the same status again is not a transition: the trigger only guards changes.
-      expect(rawStatusUpdate(to, task.id).changes).toBe(1);
+      expect(await rawStatusUpdate(to, task.id)).toBe(1);
     } else {
-      expect(() => rawStatusUpdate(to, task.id)).toThrow(isFinal(from) ? /task_final|task_transition/ : /task_transition/);
+      await expectRejectionMatching(rawStatusUpdate(to, task.id), isFinal(from) ? /task_final|task_transition/ : /task_transition/);
     }
-    expect(taskByCode(db, task.code)).toEqual(task);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 });
 
@@ -113,24 +113,25 @@ describe.each(FINAL_STATUSES)("a %s task is immutable in the database", (status)
     ["status (same value)", `UPDATE tasks SET status = '${status}' WHERE id = ?`],
   ])("UPDATE of %s is refused", async (_col, sqlText) => {
     const task = await taskInStatus(db, actor, device.name, status);
-    expect(() => writerConnection(db).prepare(sqlText).run(task.id)).toThrow(/task_final/);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    await expectRejectionMatching(rawRun(db, sqlText, task.id), /task_final/);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 
   test("UPDATE through drizzle is refused", async () => {
     const task = await taskInStatus(db, actor, device.name, status);
-    await expect(
+    await expectRejectionMatching(
       withTransaction({ db }, async (tx) => {
         await tx.update(tasks).set({ message: "nope" }).where(eq(tasks.id, task.id));
       }),
-    ).rejects.toThrow(/task_final/);
-    expect(taskByCode(db, task.code).message).toBe(task.message);
+      /task_final/,
+    );
+    expect((await taskByCode(db, task.code)).message).toBe(task.message);
   });
 
   test("DELETE is refused", async () => {
     const task = await taskInStatus(db, actor, device.name, status);
-    expect(() => writerConnection(db).prepare("DELETE FROM tasks WHERE id = ?").run(task.id)).toThrow(/task_final/);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    await expectRejectionMatching(rawRun(db, "DELETE FROM tasks WHERE id = ?", task.id), /task_final/);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 });
 
@@ -146,7 +147,7 @@ describe("a stale transition", () => {
     const { rows, events } = await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from, to, message: "stale" }));
     expect(rows).toEqual([]);
     expect(events).toEqual([]);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 
   test("over several rows moves only those in `from`, one event each", async () => {
@@ -156,7 +157,7 @@ describe("a stale transition", () => {
     const { rows, events } = await withTransaction({ db }, (tx) => transitionTasks(tx, { where: inArray(tasks.id, ids), from: "PENDING", to: "EXPIRED" }));
     expect(rows.map((r) => r.id).sort()).toEqual(pending.map((t) => t.id).sort());
     expect(events.map((e) => [e.taskId, e.from, e.to]).sort()).toEqual(pending.map((t) => [t.id, "PENDING", "EXPIRED"]).sort());
-    for (const t of others) expect(taskByCode(db, t.code)).toEqual(t);
+    for (const t of others) expect((await taskByCode(db, t.code))).toEqual(t);
   });
 });
 

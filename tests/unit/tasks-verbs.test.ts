@@ -10,7 +10,7 @@ import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { capture, countFanouts, countTasks, expectDomainError, taskByCode, taskInStatus, transitionsOf } from "./helpers";
 
-const db = freshDb();
+const db = await freshDb();
 
 /** A fresh organization with one ENABLED device, so lists hold only this test's tasks. */
 async function setup() {
@@ -26,7 +26,7 @@ describe("cancelTask", () => {
     const { result, events } = await capture(() => cancelTask({ db, actor }, task.code));
     expect(result).toMatchObject({ id: task.id, status: "CANCELLED", message: `Cancelled by ${actor.label}` });
     expect(result.finishedAt).toBeInstanceOf(Date);
-    expect(taskByCode(db, task.code)).toMatchObject({ status: "CANCELLED", message: `Cancelled by ${actor.label}` });
+    expect((await taskByCode(db, task.code))).toMatchObject({ status: "CANCELLED", message: `Cancelled by ${actor.label}` });
     expect(events).toHaveLength(1);
     expect(transitionsOf(events)[0]).toMatchObject({ code: task.code, from: status, to: "CANCELLED" });
   });
@@ -37,7 +37,7 @@ describe("cancelTask", () => {
     const { result: err, events } = await capture(() => expectDomainError(() => cancelTask({ db, actor }, task.code), "conflict"));
     expect(err.message).toContain(status);
     expect(events).toEqual([]);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 
   test("the label of the actor is what the message names", async () => {
@@ -54,7 +54,7 @@ describe("rerunTask", () => {
     const { result: res, events } = await capture(() => rerunTask({ db, actor }, old.code));
     expect(res.total).toBe(1);
     expect(res.tasks[0]).toMatchObject({ device: device.name, status: "PENDING" });
-    const fresh = taskByCode(db, res.tasks[0].code);
+    const fresh = await taskByCode(db, res.tasks[0].code);
     expect(fresh).toMatchObject({
       deviceId: old.deviceId,
       organizationId: old.organizationId,
@@ -64,13 +64,13 @@ describe("rerunTask", () => {
       rerunOf: old.code,
       message: null,
     });
-    expect(fresh.code).not.toBe(old.code);
-    expect(fresh.fanoutId).not.toBe(old.fanoutId);
-    expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([[fresh.code, null, "PENDING"]]);
+    expect((await fresh).code).not.toBe(old.code);
+    expect((await fresh).fanoutId).not.toBe(old.fanoutId);
+    expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([[(await fresh).code, null, "PENDING"]]);
     // The old task is final and untouched; the link back is found by query.
-    expect(taskByCode(db, old.code)).toEqual(old);
-    expect((await getTask({ db, actor }, old.code)).reruns).toEqual([{ code: fresh.code, status: "PENDING" }]);
-    expect(await getTask({ db, actor }, fresh.code)).toMatchObject({ rerunOf: old.code, reruns: [] });
+    expect((await taskByCode(db, old.code))).toEqual(old);
+    expect((await getTask({ db, actor }, old.code)).reruns).toEqual([{ code: (await fresh).code, status: "PENDING" }]);
+    expect(await getTask({ db, actor }, (await fresh).code)).toMatchObject({ rerunOf: old.code, reruns: [] });
   });
 
   test("several re-runs are listed oldest first", async () => {
@@ -84,44 +84,44 @@ describe("rerunTask", () => {
       { code: second, status: "PENDING" },
     ]);
     // A re-run of a re-run links to its own parent.
-    expect(taskByCode(db, (await rerunTask({ db, actor }, first)).tasks[0].code).rerunOf).toBe(first);
+    expect((await taskByCode(db, (await rerunTask({ db, actor }, first)).tasks[0].code)).rerunOf).toBe(first);
   });
 
   test("a payload-less type re-runs with a null payload", async () => {
     const { actor, device } = await setup();
     const old = await taskInStatus(db, actor, device.name, "COMPLETED", { type: "RESTART" });
-    const fresh = taskByCode(db, (await rerunTask({ db, actor }, old.code)).tasks[0].code);
+    const fresh = await taskByCode(db, (await rerunTask({ db, actor }, old.code)).tasks[0].code);
     expect(fresh).toMatchObject({ type: "RESTART", payload: null, rerunOf: old.code });
   });
 
   test.each(["SCHEDULED", "PENDING", "IN_PROGRESS"] as const)("refuses an open %s task with conflict", async (status) => {
     const { actor, device } = await setup();
     const task = await taskInStatus(db, actor, device.name, status);
-    const before = countTasks(db);
+    const before = await countTasks(db);
     await expectDomainError(() => rerunTask({ db, actor }, task.code), "conflict");
-    expect(countTasks(db)).toBe(before);
-    expect(taskByCode(db, task.code)).toEqual(task);
+    expect((await countTasks(db))).toBe(before);
+    expect((await taskByCode(db, task.code))).toEqual(task);
   });
 
   test("refuses a task of a deleted device, even once its name is reused", async () => {
     const { org, actor, device } = await setup();
     const old = await taskInStatus(db, actor, device.name, "COMPLETED");
     await deleteDevice({ db, actor }, device.id);
-    const before = { tasks: countTasks(db), fanouts: countFanouts(db) };
+    const before = { tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) };
     await expectDomainError(() => rerunTask({ db, actor }, old.code), "unprocessable");
     await createDevice({ db }, { organizationId: org.id, name: device.name, status: "ENABLED" });
     const err = await expectDomainError(() => rerunTask({ db, actor }, old.code), "unprocessable");
     expect(err.message).toContain(device.name);
-    expect({ tasks: countTasks(db), fanouts: countFanouts(db) }).toEqual(before);
+    expect({ tasks: (await countTasks(db)), fanouts: (await countFanouts(db)) }).toEqual(before);
   });
 
   test("refuses a task of a now-DISABLED device", async () => {
     const { actor, device } = await setup();
     const old = await taskInStatus(db, actor, device.name, "COMPLETED");
     await disableDevice({ db, actor }, device.id);
-    const before = countTasks(db);
+    const before = await countTasks(db);
     await expectDomainError(() => rerunTask({ db, actor }, old.code), "unprocessable");
-    expect(countTasks(db)).toBe(before);
+    expect((await countTasks(db))).toBe(before);
   });
 });
 
@@ -227,7 +227,7 @@ describe("listTasks", () => {
     const { org, actor } = await makeOrg(db);
     await makeDevices(db, org.id, 75, { prefix: "page" });
     await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
-    const all = db.select({ id: tasks.id, code: tasks.code }).from(tasks).where(eq(tasks.organizationId, org.id)).orderBy(desc(tasks.id)).all();
+    const all = await db.select({ id: tasks.id, code: tasks.code }).from(tasks).where(eq(tasks.organizationId, org.id)).orderBy(desc(tasks.id));
     expect(all).toHaveLength(75);
     const ids = (items: { id: number }[]) => items.map((t) => t.id);
     const expected = [all.slice(0, 30), all.slice(30, 60), all.slice(60)].map(ids);
@@ -293,12 +293,12 @@ describe("device deletion", () => {
 
     const { events } = await capture(() => deleteDevice({ db, actor }, device.id));
 
-    expect(taskByCode(db, scheduled.code)).toMatchObject({ status: "CANCELLED", message: "Device deleted" });
-    expect(taskByCode(db, pending.code)).toMatchObject({ status: "CANCELLED", message: "Device deleted" });
-    expect(taskByCode(db, running.code)).toMatchObject({ status: "FAILED", message: "Device deleted while the task was running" });
-    expect(taskByCode(db, done.code)).toEqual(done);
-    expect(taskByCode(db, other.code)).toEqual(other);
-    for (const t of [scheduled, pending, running]) expect(taskByCode(db, t.code).finishedAt).toBeInstanceOf(Date);
+    expect((await taskByCode(db, scheduled.code))).toMatchObject({ status: "CANCELLED", message: "Device deleted" });
+    expect((await taskByCode(db, pending.code))).toMatchObject({ status: "CANCELLED", message: "Device deleted" });
+    expect((await taskByCode(db, running.code))).toMatchObject({ status: "FAILED", message: "Device deleted while the task was running" });
+    expect((await taskByCode(db, done.code))).toEqual(done);
+    expect((await taskByCode(db, other.code))).toEqual(other);
+    for (const t of [scheduled, pending, running]) expect((await taskByCode(db, t.code)).finishedAt).toBeInstanceOf(Date);
 
     const moves = transitionsOf(events).map((e) => [e.code, e.from, e.to]);
     expect(moves.sort()).toEqual(
@@ -322,7 +322,7 @@ describe("device deletion", () => {
     expect(listed.every((t) => t.device === shownAs)).toBe(true);
     expect((await listTasks({ db, actor }, { filter: { device: "__deleted__" } })).items.map((t) => t.deviceId)).toEqual(Array(4).fill(device.id));
 
-    const row = db.select().from(devices).where(eq(devices.id, device.id)).get()!;
+    const row = (await db.select().from(devices).where(eq(devices.id, device.id)))[0]!;
     expect(row.deletedAt).toBeInstanceOf(Date);
     expect(row.online).toBe(false);
     expect((await listDevices({ db, actor })).map((d) => d.id)).not.toContain(device.id);
@@ -336,7 +336,7 @@ describe("device deletion", () => {
     const reborn = await createDevice({ db }, { organizationId: org.id, name: device.name, status: "ENABLED" });
     expect(reborn.id).not.toBe(device.id);
     const res = await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [device.name] } });
-    expect(taskByCode(db, res.tasks[0].code).deviceId).toBe(reborn.id);
+    expect((await taskByCode(db, res.tasks[0].code)).deviceId).toBe(reborn.id);
     expect((await getTask({ db, actor }, res.tasks[0].code)).device).toBe(device.name);
     expect((await getTask({ db, actor }, old.code)).device).toBe(`${device.name}__deleted__`);
     expect((await listTasks({ db, actor }, { filter: { device: device.name } })).items.map((t) => t.device)).toEqual([device.name, `${device.name}__deleted__`]);
@@ -358,7 +358,7 @@ describe("device rename", () => {
     const [a, b] = await makeDevices(db, org.id, 2, { prefix: "rn" });
     const { events } = await capture(() => expectDomainError(() => renameDevice({ db, actor }, a.id, b.name), "conflict"));
     expect(events).toEqual([]);
-    expect(db.select().from(devices).where(eq(devices.id, a.id)).get()!.name).toBe(a.name);
+    expect((await db.select().from(devices).where(eq(devices.id, a.id)))[0]!.name).toBe(a.name);
   });
 
   test("to a deleted device's name is allowed, and the task list shows the new name", async () => {
@@ -374,7 +374,7 @@ describe("device rename", () => {
   test.each(["", "has space", "-leading", "x__deleted__", "x".repeat(65)])("to %j is invalid", async (name) => {
     const { actor, device } = await setup();
     await expectDomainError(() => renameDevice({ db, actor }, device.id, name), "invalid");
-    expect(db.select().from(devices).where(eq(devices.id, device.id)).get()!.name).toBe(device.name);
+    expect((await db.select().from(devices).where(eq(devices.id, device.id)))[0]!.name).toBe(device.name);
   });
 });
 

@@ -10,10 +10,10 @@ export async function startEmptyServer(): Promise<TestServer> {
 
 /** Adds an account that is a member of nothing, straight into the running server's file. */
 export async function addLoneUser(server: TestServer, email: string, password: string): Promise<void> {
-  const db = openDatabase(server.dbFile);
+  const db = await openDatabase(server.dbFile);
   try {
     await createUser({ db }, { email, name: "Lone user", password });
   } finally {
-    closeDatabase(db);
+    await closeDatabase(db);
   }
 }

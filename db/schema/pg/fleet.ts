@@ -1,23 +1,24 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { DEVICE_STATUSES } from "../../rules/devices";
-import { sqlList } from "../../rules/sql";
+import { boolean, check, index, integer, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { epochMs } from "./columns";
+import { DEVICE_STATUSES } from "../../../rules/devices";
+import { sqlList } from "../../../rules/sql";
 import { organization } from "./auth";
 
 /** Per-organization settings Taskwire adds to better-auth's organization row. */
-export const orgSettings = sqliteTable("org_settings", {
+export const orgSettings = pgTable("org_settings", {
   organizationId: text("organization_id")
     .primaryKey()
     .references(() => organization.id, { onDelete: "cascade" }),
-  autoApprove: integer("auto_approve", { mode: "boolean" }).notNull().default(false),
+  autoApprove: boolean("auto_approve").notNull().default(false),
   // Shown to ADMINs so they can enroll agents, hence kept readable (unlike device tokens).
   registrationToken: text("registration_token").notNull().unique(),
 });
 
-export const ous = sqliteTable(
+export const ous = pgTable(
   "ous",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
+    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
     organizationId: text("organization_id")
       .notNull()
       .references(() => organization.id, { onDelete: "cascade" }),
@@ -26,7 +27,7 @@ export const ous = sqliteTable(
   (t) => [uniqueIndex("ous_org_name_uidx").on(t.organizationId, t.name)],
 );
 
-export const devices = sqliteTable(
+export const devices = pgTable(
   "devices",
   {
     id: text("id").primaryKey(),
@@ -37,13 +38,13 @@ export const devices = sqliteTable(
     status: text("status", { enum: DEVICE_STATUSES }).notNull().default("PENDING"),
     agentVersion: text("agent_version"),
     tokenHash: text("token_hash"),
-    enrolledAt: integer("enrolled_at", { mode: "timestamp_ms" }).notNull(),
-    lastHeartbeatAt: integer("last_heartbeat_at", { mode: "timestamp_ms" }),
-    online: integer("online", { mode: "boolean" }).notNull().default(false),
+    enrolledAt: epochMs("enrolled_at").notNull(),
+    lastHeartbeatAt: epochMs("last_heartbeat_at"),
+    online: boolean("online").notNull().default(false),
     // The last dispatch sequence number sent to this device; survives restarts so the
     // agent's replay check never sees a number twice.
     lastSeq: integer("last_seq").notNull().default(0),
-    deletedAt: integer("deleted_at", { mode: "timestamp_ms" }),
+    deletedAt: epochMs("deleted_at"),
   },
   (t) => [
     check("devices_status_check", sql.raw(`status in (${sqlList(DEVICE_STATUSES)})`)),
@@ -54,7 +55,7 @@ export const devices = sqliteTable(
   ],
 );
 
-export const deviceOus = sqliteTable(
+export const deviceOus = pgTable(
   "device_ous",
   {
     deviceId: text("device_id")
@@ -67,5 +68,3 @@ export const deviceOus = sqliteTable(
   (t) => [primaryKey({ columns: [t.deviceId, t.ouId] }), index("device_ous_ou_idx").on(t.ouId)],
 );
 
-export type Device = typeof devices.$inferSelect;
-export type Ou = typeof ous.$inferSelect;

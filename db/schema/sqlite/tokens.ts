@@ -1,5 +1,5 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { ROLES } from "../../rules/roles";
+import { ROLES } from "../../../rules/roles";
 import { organization, user } from "./auth";
 
 /**

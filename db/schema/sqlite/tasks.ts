@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { sqlList } from "../../rules/sql";
-import { TASK_STATUSES, TASK_TYPES } from "../../rules/tasks";
+import { sqlList } from "../../../rules/sql";
+import { TASK_STATUSES, TASK_TYPES } from "../../../rules/tasks";
 import { organization, user } from "./auth";
 import { devices } from "./fleet";
 

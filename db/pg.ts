@@ -1,0 +1,107 @@
+import { drizzle } from "drizzle-orm/node-postgres";
+import { migrate } from "drizzle-orm/node-postgres/migrator";
+import { resolve } from "node:path";
+import pg from "pg";
+import { pgTaskTriggerStatements } from "../rules/sql";
+import * as schema from "./schema";
+
+// PostgreSQL, for operators who run several nodes: a pool of connections, reads on any of
+// them, and each write transaction on one connection of its own (db/transaction.ts). Unlike
+// SQLite's one writer, PostgreSQL lets transactions of this and other nodes run side by side:
+// what must not run twice is guarded in the statements themselves (`WHERE status = from`, row
+// locks, `SKIP LOCKED`), never by an order kept in one process.
+
+const MIGRATIONS = resolve(process.cwd(), "db/migrations/pg");
+
+/** What `pg_advisory_lock` is taken on while a node migrates: nodes that start together migrate once. */
+const MIGRATION_LOCK = 0x7461736b; // "task"
+
+/** The pool of one process; `max` from TASKWIRE_PG_POOL (lib/env.ts), 10 by default. */
+export type PgRunner = { readonly kind: "pg"; readonly pool: pg.Pool; readonly url: string };
+
+// bigint (int8) columns hold epoch milliseconds and counts, all below 2^53: read them as
+// numbers, as SQLite gives them, not as the strings node-postgres gives by default.
+const INT8 = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** The URL as it may be shown: without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(an unparsable postgres:// URL)";
+  }
+}
+
+/** PostgreSQL could not be reached or set up at start: the message names the URL, without its password. */
+export class DatabaseUnreachableError extends Error {
+  constructor(url: string, cause: unknown) {
+    super(`Cannot use PostgreSQL at ${redactUrl(url)}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = "DatabaseUnreachableError";
+  }
+}
+
+/**
+ * The process's pool. Its connections are read-only unless a transaction says otherwise: every
+ * write goes through `withTransaction` (`BEGIN READ WRITE`, db/transaction.ts), as on SQLite,
+ * whose read connection is `query_only`.
+ */
+export function pgPool(url: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 10_000, options: "-c default_transaction_read_only=on" });
+  // An idle connection that dies (the server restarted) is dropped by the pool and reported
+  // here; without a listener it would take the process down.
+  pool.on("error", (e) => console.error(`PostgreSQL connection lost: ${e.message}`));
+  return pool;
+}
+
+/** A drizzle handle on a pool or on one connection of it. */
+export const pgHandle = (client: pg.Pool | pg.PoolClient) => drizzle({ client, schema });
+
+/**
+ * Migrates under a session-level advisory lock (drizzle's migrator takes none: two nodes that
+ * start together would both apply a migration), then re-creates the triggers, which come from
+ * the rules (rules/sql.ts), in one transaction so that no write ever runs without them.
+ */
+export async function migratePg(pool: pg.Pool, url: string): Promise<void> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    throw new DatabaseUnreachableError(url, e);
+  }
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
+    await client.query("SET default_transaction_read_only = off");
+    try {
+      await migrate(pgHandle(client), { migrationsFolder: MIGRATIONS });
+      await client.query("BEGIN");
+      try {
+        for (const stmt of pgTaskTriggerStatements()) await client.query(stmt);
+        await client.query("COMMIT");
+      } catch (e) {
+        await client.query("ROLLBACK");
+        throw e;
+      }
+    } finally {
+      await client.query("RESET default_transaction_read_only");
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Whether `e` (or what it wraps) says PostgreSQL cannot serve the statement now: the
+ * connection is gone or refused, the server is shutting down or out of connections, or the
+ * transaction lost a conflict (deadlock, serialization). The caller answers "unavailable,
+ * try again": nothing of the transaction was committed.
+ */
+export function isPgUnavailable(code: string): boolean {
+  return /^(08|53|57P0)/.test(code) || code === "40001" || code === "40P01" || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code);
+}

@@ -1,0 +1,5 @@
+export * from "./auth";
+export * from "./fleet";
+export * from "./tasks";
+export * from "./tokens";
+export * from "./ops";

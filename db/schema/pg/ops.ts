@@ -1,0 +1,49 @@
+import { index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { epochMs } from "./columns";
+import { organization } from "./auth";
+
+/**
+ * Answers to creating requests sent with an `Idempotency-Key` header: the same key and body
+ * from the same caller replay the first answer; the same key with another body is refused.
+ * Written in the same transaction as what the request created, so a request that was
+ * committed always has its answer here, and one that was not leaves no key behind.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    // Who sent it: "user:<id>" for a session, "token:<id>" for an API token.
+    principal: text("principal").notNull(),
+    key: text("key").notNull(),
+    // SHA-256 of the method, the path and the body as received.
+    requestHash: text("request_hash").notNull(),
+    status: integer("status").notNull(),
+    response: text("response").notNull(),
+    createdAt: epochMs("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.organizationId, t.principal, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
+);
+
+/**
+ * The server processes that run on this database, each with the last moment it was known
+ * alive: a restart reads how long the server was down from here.
+ */
+export const nodes = pgTable("nodes", {
+  id: text("id").primaryKey(),
+  startedAt: epochMs("started_at").notNull(),
+  seenAt: epochMs("seen_at").notNull(),
+});
+
+/**
+ * PostgreSQL only: what every node must share and no node may make up alone — the session
+ * secret and the agents' signing key, which agents pin (lib/server/secret.ts). The first node
+ * to start writes each; the others read it. One SQLite node keeps them in files beside its
+ * database instead.
+ */
+export const serverSecrets = pgTable("server_secrets", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  createdAt: epochMs("created_at").notNull(),
+});

@@ -1,0 +1,106 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
+import type { FanoutTarget } from "../sqlite/tasks";
+import { epochMs } from "./columns";
+import { sqlList } from "../../../rules/sql";
+import { TASK_STATUSES, TASK_TYPES } from "../../../rules/tasks";
+import { organization, user } from "./auth";
+import { devices } from "./fleet";
+
+export const fanouts = pgTable(
+  "fanouts",
+  {
+    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    code: text("code").notNull(),
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    type: text("type", { enum: TASK_TYPES }).notNull(),
+    // JSON, as requested: { all: true } or the device and OU names.
+    target: jsonb("target").$type<FanoutTarget>().notNull(),
+    total: integer("total").notNull(),
+    createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+    createdAt: epochMs("created_at").notNull(),
+    // How many of its tasks are still SCHEDULED, PENDING or IN_PROGRESS, and when the last
+    // of them finished: set when the fan-out is issued, kept by triggers (rules/sql.ts) on
+    // every status change, so the "active fan-outs" bars read a few rows, not the tasks.
+    openTasks: integer("open_tasks").notNull().default(0),
+    finishedAt: epochMs("finished_at"),
+  },
+  (t) => [
+    uniqueIndex("fanouts_code_uidx").on(t.code),
+    index("fanouts_org_id_idx").on(t.organizationId, t.id),
+    // The fan-outs still running, newest first; and those that finished lately.
+    index("fanouts_open_idx").on(t.organizationId, t.id).where(sql`open_tasks > 0`),
+    index("fanouts_org_finished_idx").on(t.organizationId, t.finishedAt),
+  ],
+);
+
+
+export const tasks = pgTable(
+  "tasks",
+  {
+    // The rowid orders tasks by creation and is the keyset cursor of the list.
+    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    code: text("code").notNull(),
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    deviceId: text("device_id")
+      .notNull()
+      .references(() => devices.id),
+    fanoutId: integer("fanout_id").references(() => fanouts.id),
+    type: text("type", { enum: TASK_TYPES }).notNull(),
+    status: text("status", { enum: TASK_STATUSES }).notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown> | null>(),
+    message: text("message"),
+    createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+    createdAt: epochMs("created_at").notNull(),
+    updatedAt: epochMs("updated_at").notNull(),
+    scheduledAt: epochMs("scheduled_at"),
+    expiresAt: epochMs("expires_at").notNull(),
+    startedAt: epochMs("started_at"),
+    finishedAt: epochMs("finished_at"),
+    // When an IN_PROGRESS task fails for want of a result: started at + the type's lease.
+    leaseExpiresAt: epochMs("lease_expires_at"),
+    // The old task is final and so immutable: the link back is found by querying rerun_of.
+    rerunOf: text("rerun_of"),
+  },
+  (t) => [
+    check("tasks_status_check", sql.raw(`status in (${sqlList(TASK_STATUSES)})`)),
+    check("tasks_type_check", sql.raw(`type in (${sqlList(TASK_TYPES)})`)),
+    uniqueIndex("tasks_code_uidx").on(t.code),
+    // The list: newest first within the organization, optionally narrowed by one filter.
+    index("tasks_org_id_idx").on(t.organizationId, t.id),
+    index("tasks_org_status_id_idx").on(t.organizationId, t.status, t.id),
+    index("tasks_org_type_id_idx").on(t.organizationId, t.type, t.id),
+    index("tasks_device_id_idx").on(t.deviceId, t.id),
+    index("tasks_fanout_status_idx").on(t.fanoutId, t.status),
+    index("tasks_rerun_of_idx").on(t.rerunOf).where(sql`rerun_of is not null`),
+    // The clock: what fires, expires or runs out of lease next.
+    index("tasks_scheduled_due_idx").on(t.scheduledAt).where(sql`status = 'SCHEDULED'`),
+    index("tasks_pending_expiry_idx").on(t.expiresAt).where(sql`status = 'PENDING'`),
+    index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'IN_PROGRESS'`),
+    // Dispatch on connect: a device's waiting tasks, oldest first.
+    index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
+  ],
+);
+
+/**
+ * How many tasks each organization has of each type in each status: the JSON API's `total`
+ * without counting a million rows on every page. Added to when tasks are issued, kept by
+ * triggers (rules/sql.ts) on every status change and delete.
+ */
+export const taskCounts = pgTable(
+  "task_counts",
+  {
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organization.id, { onDelete: "cascade" }),
+    type: text("type", { enum: TASK_TYPES }).notNull(),
+    status: text("status", { enum: TASK_STATUSES }).notNull(),
+    n: integer("n").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.organizationId, t.type, t.status] })],
+);
+
