@@ -107,7 +107,12 @@ export async function runOnce<R>(
     const result = await run((r) => rememberAnswer(ctx.db, actor, claim, (stored = answer(r)), now));
     return { ...(stored ?? answer(result)), replayed: false };
   } catch (e) {
-    if (isBatchCheck(e, KEY_TAKEN)) throw new ConflictError(IN_PROGRESS_MESSAGE);
-    throw e;
+    if (!isBatchCheck(e, KEY_TAKEN)) throw e;
+    // Another request stored this key first, and this one's work was rolled back. On
+    // PostgreSQL the two ran side by side and this one waited for the other's commit: its
+    // answer is the one to give. A key taken but not (yet) answered is still in progress.
+    const taken = await storedAnswer(ctx, claim, now);
+    if (taken) return { ...taken, replayed: true };
+    throw new ConflictError(IN_PROGRESS_MESSAGE);
   }
 }

@@ -87,12 +87,19 @@ export function recountStatements(): string[] {
 }
 
 /**
- * The same guard and bookkeeping for PostgreSQL, in PL/pgSQL, from the same rules: row
- * triggers refuse what taskTriggerStatements refuses, with the same messages; the bookkeeping
- * runs once per statement over its transition tables (a 10,000-task fan-out's moves are a
- * few grouped updates, not 10,000). Counters are changed in key order, and the fan-outs
- * locked in id order, so two transactions moving tasks at once queue on a counter rather
- * than deadlock. Re-created at every start, in one transaction (db/pg.ts).
+ * The same guard and bookkeeping for PostgreSQL, in PL/pgSQL, from the same rules. Row
+ * triggers refuse what taskTriggerStatements refuses, with the same messages.
+ *
+ * The bookkeeping cannot be kept as SQLite keeps it. There, writes run one at a time; here,
+ * transactions of every node run side by side, and a counter row (an organization's PENDING
+ * SYNC tasks, say) updated as each statement runs would stay locked until its transaction
+ * commits: transactions would queue on it, and two that took two counters in turn would
+ * deadlock. So each statement (its transition tables, grouped: a 10,000-task fan-out's moves
+ * are a few rows) only notes its changes in a scratch table, keyed by its transaction; at
+ * commit, one deferred trigger applies the transaction's sum to the counters and the fan-outs,
+ * each set in key order, and clears its notes. Counter locks are then held from that moment
+ * to the commit only, always taken in the same order. Inserts are counted here too (one
+ * grouped statement per INSERT). Re-created at every start, in one transaction (db/pg.ts).
  */
 export function pgTaskTriggerStatements(): string[] {
   const legal = TASK_STATUSES.filter((from) => TRANSITIONS[from].length > 0)
@@ -100,41 +107,73 @@ export function pgTaskTriggerStatements(): string[] {
     .join(" OR ");
   const raise = (name: string, message: string) =>
     `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${message}' USING ERRCODE = 'check_violation'; END $$`;
-  const openWas = (alias: string) => sqlAnyOf(`${alias}.status`, OPEN_STATUSES);
-  // Counters as one ordered upsert of signed changes; fan-outs locked in id order first.
-  const countChanges = (changes: string) => `INSERT INTO task_counts (organization_id, type, status, n)
-       SELECT organization_id, type, status, sum(k) FROM (${changes}) c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-       ON CONFLICT (organization_id, type, status) DO UPDATE SET n = task_counts.n + excluded.n;`;
-  const closeFanouts = (closed: string) => `PERFORM 1 FROM fanouts WHERE id IN (SELECT fanout_id FROM (${closed}) d) ORDER BY id FOR UPDATE;
-     UPDATE fanouts f SET open_tasks = f.open_tasks - d.k,
-         finished_at = CASE WHEN f.open_tasks = d.k THEN coalesce(d.last, f.finished_at) ELSE f.finished_at END
-       FROM (${closed}) d WHERE f.id = d.fanout_id;`;
+  const open = (alias: string) => sqlAnyOf(`${alias}.status`, OPEN_STATUSES);
   const moved = `old_rows o JOIN new_rows n ON n.id = o.id WHERE n.status <> o.status`;
+  /** Notes changes (rows of organization_id, type, status, k) and fan-outs closed (fanout_id, k, last) for the commit. */
+  const note = (counts: string, closed: string | null) => `
+     INSERT INTO taskwire_pending_counts (xid, organization_id, type, status, k) SELECT txid_current(), organization_id, type, status, sum(k) FROM (${counts}) c GROUP BY 2, 3, 4;
+     ${closed ? `INSERT INTO taskwire_pending_fanouts (xid, fanout_id, k, last) ${closed};` : ""}
+     INSERT INTO taskwire_pending_commit (xid) VALUES (txid_current()) ON CONFLICT DO NOTHING;`;
+  const fn = (name: string, body: string) => `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN NULL; END $$`;
   return [
+    // Scratch: rows live from a statement to its transaction's commit, so unlogged.
+    `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_counts (xid bigint NOT NULL, organization_id text NOT NULL, type text NOT NULL, status text NOT NULL, k integer NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS taskwire_pending_counts_xid ON taskwire_pending_counts (xid)`,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_fanouts (xid bigint NOT NULL, fanout_id integer NOT NULL, k integer NOT NULL, last bigint)`,
+    `CREATE INDEX IF NOT EXISTS taskwire_pending_fanouts_xid ON taskwire_pending_fanouts (xid)`,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_commit (xid bigint PRIMARY KEY)`,
     raise("taskwire_task_final", "task_final: a finished task is immutable"),
     raise("taskwire_task_transition", "task_transition: illegal status transition"),
-    `CREATE OR REPLACE FUNCTION taskwire_tasks_updated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-     ${countChanges(`SELECT o.organization_id, o.type, o.status, -count(*) AS k FROM ${moved} GROUP BY 1, 2, 3
-        UNION ALL SELECT n.organization_id, n.type, n.status, count(*) FROM ${moved} GROUP BY 1, 2, 3`)}
-     ${closeFanouts(`SELECT n.fanout_id, count(*) AS k, max(n.finished_at) AS last FROM ${moved}
-        AND n.fanout_id IS NOT NULL AND ${openWas("o")} AND NOT ${openWas("n")} GROUP BY 1`)}
-     RETURN NULL; END $$`,
-    `CREATE OR REPLACE FUNCTION taskwire_tasks_deleted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-     ${countChanges(`SELECT organization_id, type, status, -count(*) AS k FROM old_rows GROUP BY 1, 2, 3`)}
-     ${closeFanouts(`SELECT fanout_id, count(*) AS k, NULL::bigint AS last FROM old_rows o WHERE fanout_id IS NOT NULL AND ${openWas("o")} GROUP BY 1`)}
-     RETURN NULL; END $$`,
-    ...["tasks_final_immutable", "tasks_legal_transition", "tasks_final_undeletable", "tasks_bookkeeping_update", "tasks_bookkeeping_delete"].map(
+    fn(
+      "taskwire_tasks_inserted",
+      note(`SELECT organization_id, type, status, count(*) AS k FROM new_rows GROUP BY 1, 2, 3`, null),
+    ),
+    fn(
+      "taskwire_tasks_updated",
+      note(
+        `SELECT o.organization_id, o.type, o.status, -count(*) AS k FROM ${moved} GROUP BY 1, 2, 3
+          UNION ALL SELECT n.organization_id, n.type, n.status, count(*) FROM ${moved} GROUP BY 1, 2, 3`,
+        `SELECT txid_current(), n.fanout_id, count(*), max(n.finished_at) FROM ${moved} AND n.fanout_id IS NOT NULL AND ${open("o")} AND NOT ${open("n")} GROUP BY 2`,
+      ),
+    ),
+    fn(
+      "taskwire_tasks_deleted",
+      note(
+        `SELECT organization_id, type, status, -count(*) AS k FROM old_rows GROUP BY 1, 2, 3`,
+        `SELECT txid_current(), o.fanout_id, count(*), NULL::bigint FROM old_rows o WHERE o.fanout_id IS NOT NULL AND ${open("o")} GROUP BY 2`,
+      ),
+    ),
+    // At commit: the counters, then the fan-outs, each in key order.
+    fn(
+      "taskwire_tasks_commit",
+      `INSERT INTO task_counts (organization_id, type, status, n)
+         SELECT organization_id, type, status, sum(k) FROM taskwire_pending_counts WHERE xid = NEW.xid GROUP BY 1, 2, 3 HAVING sum(k) <> 0 ORDER BY 1, 2, 3
+         ON CONFLICT (organization_id, type, status) DO UPDATE SET n = task_counts.n + excluded.n;
+       PERFORM 1 FROM fanouts WHERE id IN (SELECT fanout_id FROM taskwire_pending_fanouts WHERE xid = NEW.xid) ORDER BY id FOR UPDATE;
+       UPDATE fanouts f SET open_tasks = f.open_tasks - d.k,
+           finished_at = CASE WHEN f.open_tasks = d.k THEN coalesce(d.last, f.finished_at) ELSE f.finished_at END
+         FROM (SELECT fanout_id, sum(k) AS k, max(last) AS last FROM taskwire_pending_fanouts WHERE xid = NEW.xid GROUP BY 1) d WHERE f.id = d.fanout_id;
+       DELETE FROM taskwire_pending_counts WHERE xid = NEW.xid;
+       DELETE FROM taskwire_pending_fanouts WHERE xid = NEW.xid;
+       DELETE FROM taskwire_pending_commit WHERE xid = NEW.xid;`,
+    ),
+    ...["tasks_final_immutable", "tasks_legal_transition", "tasks_final_undeletable", "tasks_bookkeeping_insert", "tasks_bookkeeping_update", "tasks_bookkeeping_delete"].map(
       (t) => `DROP TRIGGER IF EXISTS ${t} ON tasks`,
     ),
+    `DROP TRIGGER IF EXISTS taskwire_commit ON taskwire_pending_commit`,
     `CREATE TRIGGER tasks_final_immutable BEFORE UPDATE ON tasks FOR EACH ROW
      WHEN (${sqlAnyOf("OLD.status", FINAL_STATUSES)}) EXECUTE FUNCTION taskwire_task_final()`,
     `CREATE TRIGGER tasks_legal_transition BEFORE UPDATE OF status ON tasks FOR EACH ROW
      WHEN (NEW.status <> OLD.status AND NOT (${legal})) EXECUTE FUNCTION taskwire_task_transition()`,
     `CREATE TRIGGER tasks_final_undeletable BEFORE DELETE ON tasks FOR EACH ROW
      WHEN (${sqlAnyOf("OLD.status", FINAL_STATUSES)}) EXECUTE FUNCTION taskwire_task_final()`,
+    `CREATE TRIGGER tasks_bookkeeping_insert AFTER INSERT ON tasks REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_inserted()`,
     `CREATE TRIGGER tasks_bookkeeping_update AFTER UPDATE ON tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
      FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_updated()`,
     `CREATE TRIGGER tasks_bookkeeping_delete AFTER DELETE ON tasks REFERENCING OLD TABLE AS old_rows
      FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_deleted()`,
+    `CREATE CONSTRAINT TRIGGER taskwire_commit AFTER INSERT ON taskwire_pending_commit DEFERRABLE INITIALLY DEFERRED
+     FOR EACH ROW EXECUTE FUNCTION taskwire_tasks_commit()`,
   ];
 }

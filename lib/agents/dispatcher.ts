@@ -118,10 +118,11 @@ export class Dispatcher {
   private async sendBatch(tasks: Task[]): Promise<void> {
     const byDevice = new Map<string, Task[]>();
     for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
-    // Sequence numbers are reserved in one transaction for the whole batch.
+    // Sequence numbers are reserved in one transaction for the whole batch, the devices in id
+    // order: two batches that share devices (on PostgreSQL, side by side) lock them alike.
     const firstSeq = await withTransaction({ db: this.db }, async (tx) => {
       const out = new Map<string, number>();
-      for (const [id, list] of byDevice) out.set(id, await reserveSeq(tx, id, list.length));
+      for (const id of [...byDevice.keys()].sort()) out.set(id, await reserveSeq(tx, id, byDevice.get(id)!.length));
       return out;
     });
     const numbered: [Task, number][] = [];

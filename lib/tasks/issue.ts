@@ -167,13 +167,18 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
       }),
       ids: true,
     },
-    // The tasks' counts: one statement for the whole fan-out (see rules/sql.ts).
-    stepOf(
-      h
-        .insert(taskCounts)
-        .values({ organizationId, type: input.type, status, n: total })
-        .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${total}` } }),
-    ),
+    // The tasks' counts: one statement for the whole fan-out (SQLite; PostgreSQL's insert
+    // trigger counts them at commit, see rules/sql.ts).
+    ...(PROCESS_DIALECT === "pg"
+      ? []
+      : [
+          stepOf(
+            h
+              .insert(taskCounts)
+              .values({ organizationId, type: input.type, status, n: total })
+              .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${total}` } }),
+          ),
+        ]),
     // PostgreSQL: the fan-out's devices are locked (in id order) before they are checked, so
     // that a change of one committed meanwhile, or still open, is waited for and then seen.
     // SQLite's writes run one after another: what the check reads is what the commit keeps.

@@ -41,7 +41,7 @@ describe("agents", () => {
       ok += answers.filter((a) => a.ok).length;
       limited += answers.filter((a) => !a.ok && a.error === "rate_limited").length;
       agent.close();
-      await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, creds.device_id)?.online === 0, 10_000);
+      await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))?.online === 0, 10_000);
     }
     const elapsedMs = Date.now() - started;
     expect(connections).toBe(AGENT_CONNECTS_PER_10S);
@@ -136,21 +136,21 @@ describe("enrollment", () => {
       expectError(await enrollFrom(proxied, "203.0.113.7", body), 401, "unauthorized");
     }
     expectThrottled(await enrollFrom(proxied, "203.0.113.7", body));
-    expectThrottled(await enrollFrom(proxied, "203.0.113.7", { ...body, registration_token: registrationToken(proxied.dbFile, "acme") }));
+    expectThrottled(await enrollFrom(proxied, "203.0.113.7", { ...body, registration_token: (await registrationToken(proxied.dbFile, "acme")) }));
     expectError(await enrollFrom(proxied, "203.0.113.8", body), 401, "unauthorized");
   });
 
   test("per registration token: past the limit a minute, from any address, the token is answered 429; nothing is created; other tokens carry on", async () => {
-    const token = registrationToken(proxied.dbFile, "globex");
+    const token = (await registrationToken(proxied.dbFile, "globex"));
     const devices = () => deviceCount(proxied.dbFile);
-    const before = devices();
+    const before = await devices();
     // Malformed bodies (no name) count too, and create nothing.
     for (let i = 0; i < ENROLL_PER_TOKEN_PER_MINUTE; i++) {
       expectError(await enrollFrom(proxied, `198.51.100.${i % 250}`, { registration_token: token, version: "1.9.1", n: i }), 400, "invalid");
     }
     expectThrottled(await enrollFrom(proxied, "192.0.2.1", { registration_token: token, name: uniqueName(), version: "1.9.1" }));
-    expect(devices()).toBe(before);
-    const other = await enrollFrom(proxied, "192.0.2.1", { registration_token: registrationToken(proxied.dbFile, "acme"), name: uniqueName(), version: "1.9.1" });
+    expect(await devices()).toBe(before);
+    const other = await enrollFrom(proxied, "192.0.2.1", { registration_token: (await registrationToken(proxied.dbFile, "acme")), name: uniqueName(), version: "1.9.1" });
     expect(other.status, JSON.stringify(other.body)).toBe(201);
   });
 
@@ -163,7 +163,7 @@ describe("enrollment", () => {
   });
 
   test("409 on a taken name says the name is taken and names no device", async () => {
-    const token = registrationToken(proxied.dbFile, "acme");
+    const token = (await registrationToken(proxied.dbFile, "acme"));
     const name = uniqueName();
     expect((await enrollFrom(proxied, "192.0.2.50", { registration_token: token, name, version: "1.9.1" })).status).toBe(201);
     for (const taken of [name, "fw-ams-01"]) {

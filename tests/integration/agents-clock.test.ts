@@ -7,7 +7,8 @@ import { createPublicKey } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { verifyTaskMessage } from "../../lib/agents/envelope";
 import { EXPIRED_MESSAGE, leaseMessage } from "../../lib/tasks/due";
-import { acceptNext, agentServerFixture, closeAgentsAfterEach, deviceRow, taskRow, waitFor, waitForStatus, writeDb } from "../support/agents";
+import { acceptNext, agentServerFixture, closeAgentsAfterEach, deviceRow, taskRow, waitFor, waitForStatus } from "../support/agents";
+import { rawRun } from "../support/raw";
 
 closeAgentsAfterEach();
 
@@ -24,12 +25,12 @@ describe("the clock while running", () => {
     const task = await ctx.issue(name, "SYNC", { scheduled_at: new Date(at).toISOString() });
     expect(task.status).toBe("SCHEDULED");
     expect(Date.parse(task.expires_at)).toBe(at + DAY);
-    expect(taskRow(ctx.dbFile, task.code)).toMatchObject({ status: "SCHEDULED", scheduled_at: at });
+    expect((await taskRow(ctx.dbFile, task.code))).toMatchObject({ status: "SCHEDULED", scheduled_at: at });
 
     const d = await agent.nextTask(5_000);
     expect(d.msg.code).toBe(task.code);
     expect(d.receivedAt).toBeGreaterThanOrEqual(at);
-    const row = taskRow(ctx.dbFile, task.code)!;
+    const row = (await taskRow(ctx.dbFile, task.code))!;
     expect(row.status).toBe("PENDING");
     expect(row.updated_at).toBeGreaterThanOrEqual(at);
     d.ack({ accepted: true });
@@ -48,7 +49,7 @@ describe("the clock while running", () => {
   test("a PENDING task past its expiry becomes EXPIRED, is never sent, and its result is `final`", async () => {
     const { name, creds } = await ctx.device();
     const task = await ctx.issue(name, "SYNC");
-    expect(writeDb(ctx.dbFile, "update tasks set expires_at = ? where code = ? and status = 'PENDING'", Date.now() - 1_000, task.code)).toBe(1);
+    expect(await rawRun(ctx.dbFile, "update tasks set expires_at = ? where code = ? and status = 'PENDING'", Date.now() - 1_000, task.code)).toBe(1);
     const row = await waitForStatus(ctx.dbFile, task.code, "EXPIRED", 3_000);
     expect(row.message).toBe(EXPIRED_MESSAGE);
     expect(row.message).toBe("Device did not pick the task up before it expired");
@@ -74,7 +75,7 @@ describe("the clock while running", () => {
     await acceptNext(ctx, agent, untouched.code);
 
     for (const code of [ping.code, restart.code]) {
-      expect(writeDb(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ? and status = 'IN_PROGRESS'", Date.now() - 1_000, code)).toBe(1);
+      expect(await rawRun(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ? and status = 'IN_PROGRESS'", Date.now() - 1_000, code)).toBe(1);
     }
     const pingRow = await waitForStatus(ctx.dbFile, ping.code, "FAILED", 3_000);
     expect(pingRow.message).toBe("No result from the agent within 2 minutes");
@@ -84,7 +85,7 @@ describe("the clock while running", () => {
 
     // A result arriving after the lease ran out is too late; the task with time left is not touched.
     expect(await agent.send("result", { code: ping.code, status: "COMPLETED", message: "4 packets received" })).toEqual({ ok: false, error: "final" });
-    expect(taskRow(ctx.dbFile, untouched.code)!.status).toBe("IN_PROGRESS");
+    expect((await taskRow(ctx.dbFile, untouched.code))!.status).toBe("IN_PROGRESS");
     expect(await agent.send("result", { code: untouched.code, status: "COMPLETED", message: "applied" })).toEqual({ ok: true });
   });
 });
@@ -108,29 +109,29 @@ describe("reconciliation at start-up", () => {
     const scheduled = await ctx.issue(a.name, "BACKUP", { scheduled_at: new Date(Date.now() + 3_600_000).toISOString() });
     const waiting = await ctx.issue(b.name, "SYNC");
     agent.close();
-    await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, a.creds.device_id)!.online === 0);
+    await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, a.creds.device_id))!.online === 0);
 
     const past = Date.now() - 60_000;
-    writeDb(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ?", past, running.code);
-    writeDb(ctx.dbFile, "update tasks set scheduled_at = ? where code = ?", past, scheduled.code);
-    writeDb(ctx.dbFile, "update tasks set expires_at = ? where code = ?", past, waiting.code);
+    await rawRun(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ?", past, running.code);
+    await rawRun(ctx.dbFile, "update tasks set scheduled_at = ? where code = ?", past, scheduled.code);
+    await rawRun(ctx.dbFile, "update tasks set expires_at = ? where code = ?", past, waiting.code);
     // A crash would leave devices marked online.
-    writeDb(ctx.dbFile, "update devices set online = 1 where id = ?", b.creds.device_id);
-    expect([running, scheduled, waiting].map((t) => taskRow(ctx.dbFile, t.code)!.status)).toEqual(["IN_PROGRESS", "SCHEDULED", "PENDING"]);
+    await rawRun(ctx.dbFile, "update devices set online = true where id = ?", b.creds.device_id);
+    expect(await Promise.all([running, scheduled, waiting].map(async (t) => (await taskRow(ctx.dbFile, t.code))!.status))).toEqual(["IN_PROGRESS", "SCHEDULED", "PENDING"]);
 
     const down = Date.now();
     await ctx.server.restart();
     // Settled before the server listened: read at once, no waiting.
-    const failed = taskRow(ctx.dbFile, running.code)!;
+    const failed = (await taskRow(ctx.dbFile, running.code))!;
     expect(failed).toMatchObject({ status: "FAILED", message: "No result from the agent within 2 minutes" });
     expect(failed.finished_at).toBeGreaterThanOrEqual(down);
-    const expired = taskRow(ctx.dbFile, waiting.code)!;
+    const expired = (await taskRow(ctx.dbFile, waiting.code))!;
     expect(expired).toMatchObject({ status: "EXPIRED", message: EXPIRED_MESSAGE });
     expect(expired.finished_at).toBeGreaterThanOrEqual(down);
-    const fired = taskRow(ctx.dbFile, scheduled.code)!;
+    const fired = (await taskRow(ctx.dbFile, scheduled.code))!;
     expect(fired.status).toBe("PENDING");
     expect(fired.updated_at).toBeGreaterThanOrEqual(down);
-    expect(deviceRow(ctx.dbFile, b.creds.device_id)!.online).toBe(0);
+    expect((await deviceRow(ctx.dbFile, b.creds.device_id))!.online).toBe(0);
 
     // The key survives the restart, and so does the sequence: the fired task reaches the
     // agent on connect with a higher seq than anything it saw before.

@@ -3,7 +3,9 @@
 // the console's device verbs reaching connected agents. Every test enrolls its own devices, so
 // none depends on another's leftovers or on order.
 import { createHash, createPublicKey, randomUUID, type KeyObject } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { ACK_TIMEOUT_MS } from "../../lib/agents/dispatcher";
 import { verifyTaskMessage, type TaskMessage } from "../../lib/agents/envelope";
@@ -15,7 +17,6 @@ import {
   deviceCount,
   deviceRow,
   expectStatusHeld,
-  readDb,
   refusal,
   registrationToken,
   serverActionId,
@@ -23,16 +24,18 @@ import {
   uniqueName,
   waitFor,
   waitForStatus,
-  writeDb,
   type TestAgent,
 } from "../support/agents";
+import { pgBinDir } from "../../scripts/lib/throwaway-pg";
+import { onPg } from "../support/databases";
+import { rawRow, rawRun } from "../support/raw";
 
 const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "200" }, signInAdmin: true });
 closeAgentsAfterEach();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
-const orgId = (slug: string) => readDb(ctx.dbFile, (db) => (db.prepare("select id from organization where slug = ?").get(slug) as { id: string }).id);
+const orgId = async (slug: string) => (await rawRow<{ id: string }>(ctx.dbFile, "select id from organization where slug = ?", slug))!.id;
 const reg = (slug = "acme") => registrationToken(ctx.dbFile, slug);
 const result = (agent: TestAgent, code: string, status: string, message: string) => agent.send("result", { code, status, message });
 const heartbeat = (agent: TestAgent, version = "1.9.1") => agent.send<{ ok: boolean; error?: string }>("heartbeat", { version });
@@ -56,12 +59,12 @@ async function consoleAction(page: string, exportedName: string, file: string, f
 describe("enrollment", () => {
   test("201: PENDING without auto-approve, ENABLED with it; the device token is kept only as its hash", async () => {
     const name = uniqueName();
-    const pending = await ctx.enroll({ registration_token: reg("globex"), name, version: "1.9.1" });
+    const pending = await ctx.enroll({ registration_token: (await reg("globex")), name, version: "1.9.1" });
     expect(pending.status).toBe(201);
     expect(Object.keys(pending.body).sort()).toEqual(["device_id", "device_token", "status"]);
     expect(pending.body).toMatchObject({ status: "PENDING", device_id: expect.stringMatching(UUID), device_token: expect.stringMatching(/^dev_[0-9A-Za-z]{40}$/) });
 
-    const enabled = await ctx.enroll({ registration_token: reg("acme"), name, version: "2.0.0-rc.1" });
+    const enabled = await ctx.enroll({ registration_token: (await reg("acme")), name, version: "2.0.0-rc.1" });
     expect(enabled.status).toBe(201);
     expect(enabled.body.status).toBe("ENABLED");
     expect(enabled.body.device_token).not.toBe(pending.body.device_token);
@@ -70,14 +73,17 @@ describe("enrollment", () => {
       [pending, "globex", "1.9.1"],
       [enabled, "acme", "2.0.0-rc.1"],
     ] as const) {
-      const row = deviceRow(ctx.dbFile, reply.body.device_id)!;
-      expect(row).toMatchObject({ organization_id: orgId(org), name, status: reply.body.status, agent_version: version, online: 0, deleted_at: null });
+      const row = (await deviceRow(ctx.dbFile, reply.body.device_id))!;
+      expect(row).toMatchObject({ organization_id: (await orgId(org)), name, status: reply.body.status, agent_version: version, online: 0, deleted_at: null });
       expect(row.token_hash).toBe(sha256(reply.body.device_token));
       expect(JSON.stringify(row)).not.toContain(reply.body.device_token);
     }
-    // Nowhere in the database file or its write-ahead log either.
+    // Nowhere in the database either: the file and its write-ahead log, or every row PostgreSQL holds.
     const wal = `${ctx.dbFile}-wal`;
-    const bytes = Buffer.concat([readFileSync(ctx.dbFile), existsSync(wal) ? readFileSync(wal) : Buffer.alloc(0)]);
+    const bytes = onPg
+      ? execFileSync(join(pgBinDir()!, "pg_dump"), ["--data-only", ctx.dbFile])
+      : Buffer.concat([readFileSync(ctx.dbFile), existsSync(wal) ? readFileSync(wal) : Buffer.alloc(0)]);
+    expect(bytes.includes(name)).toBe(true);
     for (const t of [pending.body.device_token, enabled.body.device_token]) {
       expect(bytes.includes(t)).toBe(false);
       expect(bytes.includes(t.slice(4))).toBe(false);
@@ -85,33 +91,33 @@ describe("enrollment", () => {
   });
 
   test("401 for an unknown registration token; nothing is created", async () => {
-    const before = deviceCount(ctx.dbFile);
+    const before = (await deviceCount(ctx.dbFile));
     expectError(await ctx.enroll({ registration_token: `reg_${"x".repeat(32)}`, name: uniqueName(), version: "1.9.1" }), 401, "unauthorized");
     // A device token is not a registration token.
     const { creds } = await ctx.device();
     expectError(await ctx.enroll({ registration_token: creds.device_token, name: uniqueName(), version: "1.9.1" }), 401, "unauthorized");
-    expect(deviceCount(ctx.dbFile)).toBe(before + 1);
+    expect((await deviceCount(ctx.dbFile))).toBe(before + 1);
   });
 
   test("409 when a live device of the organization has the name; another organization or a deleted device frees it", async () => {
     const name = uniqueName();
-    const first = await ctx.enroll({ registration_token: reg(), name, version: "1.9.1" });
+    const first = await ctx.enroll({ registration_token: (await reg()), name, version: "1.9.1" });
     expect(first.status).toBe(201);
-    expectError(await ctx.enroll({ registration_token: reg(), name, version: "1.9.1" }), 409, "conflict");
+    expectError(await ctx.enroll({ registration_token: (await reg()), name, version: "1.9.1" }), 409, "conflict");
     // A seeded device of acme.
-    expectError(await ctx.enroll({ registration_token: reg(), name: "fw-ams-01", version: "1.9.1" }), 409, "conflict");
-    expect((await ctx.enroll({ registration_token: reg("globex"), name, version: "1.9.1" })).status).toBe(201);
+    expectError(await ctx.enroll({ registration_token: (await reg()), name: "fw-ams-01", version: "1.9.1" }), 409, "conflict");
+    expect((await ctx.enroll({ registration_token: (await reg("globex")), name, version: "1.9.1" })).status).toBe(201);
 
     // Soft-deleted the way the Devices domain does it: the name is free again.
-    writeDb(ctx.dbFile, "update devices set deleted_at = ? where id = ?", Date.now(), first.body.device_id);
-    const again = await ctx.enroll({ registration_token: reg(), name, version: "1.9.1" });
+    await rawRun(ctx.dbFile, "update devices set deleted_at = ? where id = ?", Date.now(), first.body.device_id);
+    const again = await ctx.enroll({ registration_token: (await reg()), name, version: "1.9.1" });
     expect(again.status).toBe(201);
     expect(again.body.device_id).not.toBe(first.body.device_id);
   });
 
   test("400 for a malformed body; nothing is created", async () => {
-    const before = deviceCount(ctx.dbFile);
-    const good = { registration_token: reg(), name: uniqueName(), version: "1.9.1" };
+    const before = (await deviceCount(ctx.dbFile));
+    const good = { registration_token: (await reg()), name: uniqueName(), version: "1.9.1" };
     const cases: [string, unknown, string?][] = [
       ["missing name", { registration_token: good.registration_token, version: "1.9.1" }, "name"],
       ["a space and a slash in the name", { ...good, name: "fw ams/01" }, "name"],
@@ -134,7 +140,7 @@ describe("enrollment", () => {
     expectError(notJson, 400, "invalid");
     const empty = await ctx.api.post("/agent/enroll", { body: "", headers: { "content-type": "application/json" } });
     expectError(empty, 400, "invalid");
-    expect(deviceCount(ctx.dbFile)).toBe(before);
+    expect((await deviceCount(ctx.dbFile))).toBe(before);
   });
 
   test("GET /agent/server-key: the Ed25519 public key, as SPKI PEM, the same every time", async () => {
@@ -151,7 +157,7 @@ describe("connection", () => {
   test("refused as `unauthorized`: wrong token, another device's token, unknown device, malformed handshake", async () => {
     const a = await ctx.device();
     const b = await ctx.device();
-    const seeded = readDb(ctx.dbFile, (db) => (db.prepare("select id from devices where name = 'fw-ams-02'").get() as { id: string }).id);
+    const seeded = (await rawRow<{ id: string }>(ctx.dbFile, "select id from devices where name = 'fw-ams-02'"))!.id;
     const cases: [string, unknown][] = [
       ["a wrong token", { device_id: a.creds.device_id, device_token: `dev_${"x".repeat(40)}` }],
       ["another device's token", { device_id: a.creds.device_id, device_token: b.creds.device_token }],
@@ -163,46 +169,46 @@ describe("connection", () => {
       ["an empty token", { device_id: a.creds.device_id, device_token: "" }],
     ];
     for (const [label, auth] of cases) expect(await refusal(ctx.url, auth), label).toBe("unauthorized");
-    expect(deviceRow(ctx.dbFile, a.creds.device_id)!.online).toBe(0);
+    expect((await deviceRow(ctx.dbFile, a.creds.device_id))!.online).toBe(0);
     // The right credentials still work.
     (await ctx.connect(a.creds)).close();
   });
 
   test("`pending_approval` until approved, `disabled` when disabled, `deleted` once deleted", async () => {
     const name = uniqueName();
-    const enrolled = await ctx.enroll({ registration_token: reg("globex"), name, version: "1.9.1" });
+    const enrolled = await ctx.enroll({ registration_token: (await reg("globex")), name, version: "1.9.1" });
     expect(enrolled.body.status).toBe("PENDING");
     const creds = { device_id: enrolled.body.device_id, device_token: enrolled.body.device_token, version: "1.9.1" };
     expect(await refusal(ctx.url, creds)).toBe("pending_approval");
 
-    writeDb(ctx.dbFile, "update devices set status = 'ENABLED' where id = ?", creds.device_id);
+    await rawRun(ctx.dbFile, "update devices set status = 'ENABLED' where id = ?", creds.device_id);
     const agent = await ctx.connect(creds);
     agent.close();
-    await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, creds.device_id)!.online === 0);
+    await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))!.online === 0);
 
-    writeDb(ctx.dbFile, "update devices set status = 'DISABLED' where id = ?", creds.device_id);
+    await rawRun(ctx.dbFile, "update devices set status = 'DISABLED' where id = ?", creds.device_id);
     expect(await refusal(ctx.url, creds)).toBe("disabled");
 
-    writeDb(ctx.dbFile, "update devices set deleted_at = ? where id = ?", Date.now(), creds.device_id);
+    await rawRun(ctx.dbFile, "update devices set deleted_at = ? where id = ?", Date.now(), creds.device_id);
     expect(await refusal(ctx.url, creds)).toBe("deleted");
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.online).toBe(0);
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.online).toBe(0);
   });
 
   test("connecting marks the device online and records the version; disconnecting marks it offline", async () => {
     const { creds } = await ctx.device(uniqueName(), "1.9.1");
-    expect(deviceRow(ctx.dbFile, creds.device_id)).toMatchObject({ online: 0, agent_version: "1.9.1", last_heartbeat_at: null });
+    expect((await deviceRow(ctx.dbFile, creds.device_id))).toMatchObject({ online: 0, agent_version: "1.9.1", last_heartbeat_at: null });
     const before = Date.now();
     const agent = await ctx.connect(creds, "2.1.0");
-    const row = await waitFor("the device to be online", () => {
-      const r = deviceRow(ctx.dbFile, creds.device_id)!;
+    const row = await waitFor("the device to be online", async () => {
+      const r = (await deviceRow(ctx.dbFile, creds.device_id))!;
       return r.online === 1 ? r : undefined;
     });
     expect(row.agent_version).toBe("2.1.0");
     expect(row.last_heartbeat_at).toBeGreaterThanOrEqual(before - 5);
 
     agent.close();
-    await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, creds.device_id)!.online === 0);
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.agent_version).toBe("2.1.0");
+    await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))!.online === 0);
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.agent_version).toBe("2.1.0");
   });
 
   test("a second connection replaces the first: the first is disconnected, the device stays online, tasks go to the newcomer", async () => {
@@ -213,12 +219,12 @@ describe("connection", () => {
     // The newcomer is served, and the first one's departure did not mark the device offline.
     expect(await heartbeat(second)).toEqual({ ok: true });
     expect(second.connected).toBe(true);
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.online).toBe(1);
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.online).toBe(1);
 
     const task = await ctx.issue(name, "SYNC");
     await acceptNext(ctx, second, task.code);
     expect(first.queued).toBe(0);
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.online).toBe(1);
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.online).toBe(1);
   });
 });
 
@@ -260,7 +266,7 @@ describe("dispatch", () => {
     expect(d2.msg).toMatchObject({ code: t2.code, type: "SYNC", payload: null });
     expect(d2.msg.seq).toBeGreaterThan(d1.msg.seq);
     expect(verifyTaskMessage(d2.msg, { publicKey: key, deviceId: creds.device_id, lastSeq: d1.msg.seq })).toMatchObject({ ok: true, envelope: { seq: d2.msg.seq } });
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.last_seq).toBe(d2.msg.seq);
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.last_seq).toBe(d2.msg.seq);
     d2.ack({ accepted: true });
     await waitForStatus(ctx.dbFile, t2.code, "IN_PROGRESS");
   });
@@ -312,7 +318,7 @@ describe("dispatch", () => {
       const task = await ctx.issue(name, type, type === "PING" ? { payload: { host: "example.com" } } : {});
       const before = Date.now();
       await acceptNext(ctx, agent, task.code);
-      const row = taskRow(ctx.dbFile, task.code)!;
+      const row = (await taskRow(ctx.dbFile, task.code))!;
       expect(row.started_at).toBeGreaterThanOrEqual(before - 5);
       expect(row.started_at).toBeLessThanOrEqual(Date.now());
       expect(row.lease_expires_at).toBe(row.started_at! + minutes * 60_000);
@@ -339,7 +345,7 @@ describe("dispatch", () => {
     const { name, creds } = await ctx.device();
     const issued = [];
     for (const type of ["SYNC", "BACKUP", "PULL"]) issued.push(await ctx.issue(name, type));
-    for (const t of issued) expect(taskRow(ctx.dbFile, t.code)!.status).toBe("PENDING");
+    for (const t of issued) expect((await taskRow(ctx.dbFile, t.code))!.status).toBe("PENDING");
 
     const agent = await ctx.connect(creds);
     const got = [await agent.nextTask(), await agent.nextTask(), await agent.nextTask()];
@@ -367,7 +373,7 @@ describe("dispatch", () => {
       // Never answered: nothing may change while the server waits, nor when it gives up.
       await expectStatusHeld(ctx.dbFile, task.code, "PENDING", ACK_TIMEOUT_MS + 1_000 - (Date.now() - d1.receivedAt));
       first.close();
-      await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, creds.device_id)!.online === 0);
+      await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))!.online === 0);
 
       const second = await ctx.connect(creds);
       const d2 = await second.nextTask();
@@ -394,10 +400,10 @@ describe("results", () => {
     expect(long).toHaveLength(64 * 1024);
     expect(await result(agent, bad.code, "FAILED", long)).toEqual({ ok: true });
 
-    const done = taskRow(ctx.dbFile, ok.code)!;
+    const done = (await taskRow(ctx.dbFile, ok.code))!;
     expect(done).toMatchObject({ status: "COMPLETED", message: "Configuration applied (revision 4242)" });
     expect(done.finished_at).toBeGreaterThanOrEqual(done.started_at!);
-    const failed = taskRow(ctx.dbFile, bad.code)!;
+    const failed = (await taskRow(ctx.dbFile, bad.code))!;
     expect(failed).toMatchObject({ status: "FAILED", message: long });
     expect(failed.finished_at).toBeGreaterThanOrEqual(failed.started_at!);
   });
@@ -408,14 +414,14 @@ describe("results", () => {
     const task = await ctx.issue(name, "SYNC");
     await acceptNext(ctx, agent, task.code);
     expect(await result(agent, task.code, "COMPLETED", "applied")).toEqual({ ok: true });
-    const recorded = taskRow(ctx.dbFile, task.code)!;
+    const recorded = (await taskRow(ctx.dbFile, task.code))!;
     expect(recorded).toMatchObject({ status: "COMPLETED", message: "applied" });
 
     expect(await result(agent, task.code, "COMPLETED", "applied")).toEqual({ ok: true });
     agent.close();
     const again = await ctx.connect(creds);
     expect(await result(again, task.code, "COMPLETED", "applied")).toEqual({ ok: true });
-    expect(taskRow(ctx.dbFile, task.code)).toEqual(recorded);
+    expect((await taskRow(ctx.dbFile, task.code))).toEqual(recorded);
   });
 
   test("another status after the task finished is `final` and changes nothing (completed, cancelled)", async () => {
@@ -424,9 +430,9 @@ describe("results", () => {
     const completed = await ctx.issue(name, "SYNC");
     await acceptNext(ctx, agent, completed.code);
     expect(await result(agent, completed.code, "COMPLETED", "applied")).toEqual({ ok: true });
-    const row = taskRow(ctx.dbFile, completed.code)!;
+    const row = (await taskRow(ctx.dbFile, completed.code))!;
     expect(await result(agent, completed.code, "FAILED", "on second thought")).toEqual({ ok: false, error: "final" });
-    expect(taskRow(ctx.dbFile, completed.code)).toEqual(row);
+    expect((await taskRow(ctx.dbFile, completed.code))).toEqual(row);
 
     // Delivered, never acknowledged, cancelled by an operator; the agent ran it anyway.
     const cancelled = await ctx.issue(name, "PUSH");
@@ -435,13 +441,13 @@ describe("results", () => {
     const cancel = await ctx.api.put<{ status: string }>(`/tasks/${cancelled.code}/cancel`, { as: { token: ctx.tokens.acmeWrite! } });
     expect(cancel.status).toBe(200);
     expect(cancel.body.status).toBe("CANCELLED");
-    const cancelledRow = taskRow(ctx.dbFile, cancelled.code)!;
+    const cancelledRow = (await taskRow(ctx.dbFile, cancelled.code))!;
     expect(await result(agent, cancelled.code, "COMPLETED", "fragment merged")).toEqual({ ok: false, error: "final" });
-    expect(taskRow(ctx.dbFile, cancelled.code)).toEqual(cancelledRow);
+    expect((await taskRow(ctx.dbFile, cancelled.code))).toEqual(cancelledRow);
     // Its late acknowledgement does not revive it either.
     d.ack({ accepted: true });
     expect(await heartbeat(agent)).toEqual({ ok: true });
-    expect(taskRow(ctx.dbFile, cancelled.code)).toEqual(cancelledRow);
+    expect((await taskRow(ctx.dbFile, cancelled.code))).toEqual(cancelledRow);
   });
 
   test("another device's task, an unknown code or a task not yet dispatched is `not_found`; nothing changes", async () => {
@@ -451,18 +457,18 @@ describe("results", () => {
     const agentB = await ctx.connect(b.creds);
     const theirs = await ctx.issue(b.name, "SYNC");
     await acceptNext(ctx, agentB, theirs.code);
-    const theirRow = taskRow(ctx.dbFile, theirs.code)!;
-    const globexTask = readDb(ctx.dbFile, (db) => (db.prepare("select code from tasks where status = 'PENDING' and organization_id = ? limit 1").get(orgId("globex")) as { code: string }).code);
-    const globexRow = taskRow(ctx.dbFile, globexTask)!;
+    const theirRow = (await taskRow(ctx.dbFile, theirs.code))!;
+    const globexTask = (await rawRow<{ code: string }>(ctx.dbFile, "select code from tasks where status = 'PENDING' and organization_id = ? limit 1", await orgId("globex")))!.code;
+    const globexRow = (await taskRow(ctx.dbFile, globexTask))!;
     const scheduled = await ctx.issue(a.name, "BACKUP", { scheduled_at: new Date(Date.now() + 3_600_000).toISOString() });
     expect(scheduled.status).toBe("SCHEDULED");
 
     for (const code of [theirs.code, "ZZZZZZZZ", globexTask, scheduled.code]) {
       for (const status of ["COMPLETED", "FAILED"]) expect(await result(agentA, code, status, "not mine"), code).toEqual({ ok: false, error: "not_found" });
     }
-    expect(taskRow(ctx.dbFile, theirs.code)).toEqual(theirRow);
-    expect(taskRow(ctx.dbFile, globexTask)).toEqual(globexRow);
-    expect(taskRow(ctx.dbFile, scheduled.code)!.status).toBe("SCHEDULED");
+    expect((await taskRow(ctx.dbFile, theirs.code))).toEqual(theirRow);
+    expect((await taskRow(ctx.dbFile, globexTask))).toEqual(globexRow);
+    expect((await taskRow(ctx.dbFile, scheduled.code))!.status).toBe("SCHEDULED");
     // Its own device is still heard.
     expect(await result(agentB, theirs.code, "COMPLETED", "applied")).toEqual({ ok: true });
   });
@@ -472,7 +478,7 @@ describe("results", () => {
     const agent = await ctx.connect(creds);
     const task = await ctx.issue(name, "SYNC");
     await acceptNext(ctx, agent, task.code);
-    const row = taskRow(ctx.dbFile, task.code)!;
+    const row = (await taskRow(ctx.dbFile, task.code))!;
     const good = { code: task.code, status: "COMPLETED", message: "applied" };
     const cases: [string, unknown][] = [
       ["null", null],
@@ -489,7 +495,7 @@ describe("results", () => {
       ["an extra field", { ...good, exit_code: 0 }],
     ];
     for (const [label, msg] of cases) expect(await agent.send("result", msg), label).toEqual({ ok: false, error: "invalid" });
-    expect(taskRow(ctx.dbFile, task.code)).toEqual(row);
+    expect((await taskRow(ctx.dbFile, task.code))).toEqual(row);
     expect(await agent.send("result", good)).toEqual({ ok: true });
   });
 
@@ -498,16 +504,16 @@ describe("results", () => {
     const agent = await ctx.connect(creds);
     const task = await ctx.issue(name, "RESTART");
     const d = await agent.nextTask();
-    expect(taskRow(ctx.dbFile, task.code)!.status).toBe("PENDING");
+    expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("PENDING");
     expect(await result(agent, task.code, "COMPLETED", "Agent restart scheduled via rc.d")).toEqual({ ok: true });
-    const row = taskRow(ctx.dbFile, task.code)!;
+    const row = (await taskRow(ctx.dbFile, task.code))!;
     expect(row).toMatchObject({ status: "COMPLETED", message: "Agent restart scheduled via rc.d" });
     expect(row.started_at).toEqual(expect.any(Number));
     expect(row.finished_at).toBeGreaterThanOrEqual(row.started_at!);
     // The acknowledgement turning up after all changes nothing.
     d.ack({ accepted: true });
     expect(await heartbeat(agent)).toEqual({ ok: true });
-    expect(taskRow(ctx.dbFile, task.code)).toEqual(row);
+    expect((await taskRow(ctx.dbFile, task.code))).toEqual(row);
   });
 });
 
@@ -517,17 +523,17 @@ describe("heartbeats and other events", () => {
     const agent = await ctx.connect(creds, "1.9.1");
     const before = Date.now();
     expect(await agent.send("heartbeat", { version: "1.9.2", uptime_seconds: 86_400 })).toEqual({ ok: true });
-    const row = deviceRow(ctx.dbFile, creds.device_id)!;
+    const row = (await deviceRow(ctx.dbFile, creds.device_id))!;
     expect(row.agent_version).toBe("1.9.2");
     expect(row.last_heartbeat_at).toBeGreaterThanOrEqual(before - 5);
     expect(await agent.send("heartbeat", { version: "1.10.0" })).toEqual({ ok: true });
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.agent_version).toBe("1.10.0");
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.agent_version).toBe("1.10.0");
   });
 
   test("a malformed heartbeat is `invalid` and changes nothing", async () => {
     const { creds } = await ctx.device();
     const agent = await ctx.connect(creds, "1.9.1");
-    const row = deviceRow(ctx.dbFile, creds.device_id)!;
+    const row = (await deviceRow(ctx.dbFile, creds.device_id))!;
     const cases: [string, unknown][] = [
       ["null", null],
       ["a bare version string", "1.9.1"],
@@ -541,7 +547,7 @@ describe("heartbeats and other events", () => {
       ["an extra field", { version: "1.9.1", load: 0.5 }],
     ];
     for (const [label, msg] of cases) expect(await agent.send("heartbeat", msg), label).toEqual({ ok: false, error: "invalid" });
-    expect(deviceRow(ctx.dbFile, creds.device_id)).toEqual(row);
+    expect((await deviceRow(ctx.dbFile, creds.device_id))).toEqual(row);
   });
 
   test("an event outside the protocol is answered `invalid`; the connection carries on", async () => {
@@ -580,15 +586,15 @@ describe("disconnects and the console", () => {
     const task = await ctx.issue(name, "BACKUP");
     await acceptNext(ctx, first, task.code);
     first.close();
-    await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, creds.device_id)!.online === 0);
-    expect(taskRow(ctx.dbFile, task.code)!.status).toBe("IN_PROGRESS");
+    await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))!.online === 0);
+    expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("IN_PROGRESS");
 
     const second = await ctx.connect(creds);
     // What comes first on the new connection is the next task: the running one is not sent again.
     const next = await ctx.issue(name, "SYNC");
     expect((await second.nextTask()).msg.code).toBe(next.code);
     expect(await result(second, task.code, "COMPLETED", "Backup stored as config-1.xml.gz")).toEqual({ ok: true });
-    expect(taskRow(ctx.dbFile, task.code)).toMatchObject({ status: "COMPLETED", message: "Backup stored as config-1.xml.gz" });
+    expect((await taskRow(ctx.dbFile, task.code))).toMatchObject({ status: "COMPLETED", message: "Backup stored as config-1.xml.gz" });
     expect(await result(second, task.code, "COMPLETED", "Backup stored as config-1.xml.gz")).toEqual({ ok: true });
   });
 
@@ -602,11 +608,11 @@ describe("disconnects and the console", () => {
 
     await consoleAction("/devices", "disableDeviceAction", "app/(console)/devices/actions.ts", { id: creds.device_id });
     expect(await agent.disconnected(2_000)).toBe("io server disconnect");
-    expect(deviceRow(ctx.dbFile, creds.device_id)!.status).toBe("DISABLED");
-    await waitFor("the device to go offline", () => deviceRow(ctx.dbFile, creds.device_id)!.online === 0);
-    expect(taskRow(ctx.dbFile, waiting.code)).toMatchObject({ status: "CANCELLED", message: "Device disabled" });
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.status).toBe("DISABLED");
+    await waitFor("the device to go offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))!.online === 0);
+    expect((await taskRow(ctx.dbFile, waiting.code))).toMatchObject({ status: "CANCELLED", message: "Device disabled" });
     // Its agent can no longer report: a running task fails now rather than at the end of its lease.
-    expect(taskRow(ctx.dbFile, running.code)).toMatchObject({ status: "FAILED", message: "Device disabled while the task was running" });
+    expect((await taskRow(ctx.dbFile, running.code))).toMatchObject({ status: "FAILED", message: "Device disabled while the task was running" });
     expect(await refusal(ctx.url, creds)).toBe("disabled");
   });
 
@@ -618,13 +624,13 @@ describe("disconnects and the console", () => {
 
     await consoleAction("/devices", "deleteDeviceAction", "app/(console)/devices/actions.ts", { id: creds.device_id });
     expect(await agent.disconnected(2_000)).toBe("io server disconnect");
-    const row = deviceRow(ctx.dbFile, creds.device_id)!;
+    const row = (await deviceRow(ctx.dbFile, creds.device_id))!;
     // The hash stays so that only the token's holder is told "deleted" (asserted below).
     expect(row).toMatchObject({ online: 0 });
     expect(row.deleted_at).toEqual(expect.any(Number));
-    expect(taskRow(ctx.dbFile, running.code)).toMatchObject({ status: "FAILED", message: "Device deleted while the task was running" });
+    expect((await taskRow(ctx.dbFile, running.code))).toMatchObject({ status: "FAILED", message: "Device deleted while the task was running" });
     expect(await refusal(ctx.url, creds)).toBe("deleted");
     // The name is free for a new enrollment.
-    expect((await ctx.enroll({ registration_token: reg(), name, version: "1.9.1" })).status).toBe(201);
+    expect((await ctx.enroll({ registration_token: (await reg()), name, version: "1.9.1" })).status).toBe(201);
   });
 });

@@ -14,10 +14,10 @@ const issue = (json: unknown, as: Caller = admin) => api.post<Issued>("/tasks", 
 
 /** Runs fn and asserts that no task or fan-out was created anywhere by it. */
 async function expectNothingCreated(fn: () => Promise<void>) {
-  const rows = rowCounts(ctx.server.dbFile);
+  const rows = (await rowCounts(ctx.server.dbFile));
   const acme = await total(admin);
   await fn();
-  expect(rowCounts(ctx.server.dbFile)).toEqual(rows);
+  expect((await rowCounts(ctx.server.dbFile))).toEqual(rows);
   expect(await total(admin)).toBe(acme);
 }
 

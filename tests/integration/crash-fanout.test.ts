@@ -2,7 +2,7 @@
 // real production server is SIGKILLed at five moments of a 10,000-task fan-out, restarted
 // on the same file, and holds either the whole fan-out or no trace of it — tasks, fan-out
 // row and bookkeeping alike.
-import Database from "better-sqlite3";
+import { rawRow, rawRows } from "../support/raw";
 import { afterAll, expect, test } from "vitest";
 import { createApiToken } from "../../lib/orgs/orgs";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -13,20 +13,16 @@ let server: TestServer | undefined;
 afterAll(() => server?.stop());
 
 /** What the file holds: fan-outs with their tasks, and whether the bookkeeping matches them. */
-function census(file: string) {
-  const db = new Database(file);
-  try {
-    const one = (text: string) => (db.prepare(text).get() as { n: number }).n;
-    const rows = db
-      .prepare("select f.id, f.total, f.open_tasks as open, (select count(*) from tasks t where t.fanout_id = f.id) as tasks from fanouts f order by f.id")
-      .all() as { id: number; total: number; open: number; tasks: number }[];
-    const taskRows = one("select count(*) as n from tasks");
-    const counted = one("select coalesce(sum(n), 0) as n from task_counts");
-    const pending = one("select count(*) as n from tasks where status = 'PENDING'");
-    return { fanouts: rows, taskRows, counted, pending };
-  } finally {
-    db.close();
-  }
+async function census(file: string) {
+  const one = async (text: string) => Number((await rawRow<{ n: number }>(file, text))!.n);
+  const rows = await rawRows<{ id: number; total: number; open: number; tasks: number }>(
+    file,
+    "select f.id, f.total, f.open_tasks as open, (select count(*) from tasks t where t.fanout_id = f.id) as tasks from fanouts f order by f.id",
+  );
+  const taskRows = await one("select count(*) as n from tasks");
+  const counted = await one("select coalesce(sum(n), 0) as n from task_counts");
+  const pending = await one("select count(*) as n from tasks where status = 'PENDING'");
+  return { fanouts: rows, taskRows, counted, pending };
 }
 
 test(
@@ -56,20 +52,20 @@ test(
 
     const outcomes: string[] = [];
     for (const fraction of [0.1, 0.3, 0.5, 0.7, 0.9]) {
-      const before = census(running.dbFile);
+      const before = (await census(running.dbFile));
       const pending = post().catch(() => null);
       await new Promise((r) => setTimeout(r, took * fraction));
       await running.kill("SIGKILL");
       await pending;
 
-      const after = census(running.dbFile);
-      const whole = after.fanouts.length === before.fanouts.length + 1;
-      if (!whole) expect(after.fanouts, `killed at ${fraction} of ${Math.round(took)} ms`).toEqual(before.fanouts);
+      const after = (await census(running.dbFile));
+      const whole = (await after).fanouts.length === (await before).fanouts.length + 1;
+      if (!whole) expect((await after).fanouts, `killed at ${fraction} of ${Math.round(took)} ms`).toEqual((await before).fanouts);
       // Every fan-out on the file is whole: all its tasks, and its count of open ones.
-      for (const f of after.fanouts) expect({ tasks: f.tasks, open: f.open }).toEqual({ tasks: DEVICES, open: DEVICES });
-      expect(after.taskRows).toBe(after.fanouts.length * DEVICES);
-      expect(after.counted).toBe(after.taskRows);
-      expect(after.pending).toBe(after.taskRows);
+      for (const f of (await after).fanouts) expect({ tasks: f.tasks, open: f.open }).toEqual({ tasks: DEVICES, open: DEVICES });
+      expect((await after).taskRows).toBe((await after).fanouts.length * DEVICES);
+      expect((await after).counted).toBe((await after).taskRows);
+      expect((await after).pending).toBe((await after).taskRows);
       outcomes.push(`${fraction}: ${whole ? "whole" : "none"}`);
       await running.restart();
     }

@@ -3,7 +3,7 @@
 // wrong shape, a foreign Origin, a body over the limit, a body that does not decode. Each
 // gets a 4xx or a typed refusal, never a 500, and changes nothing. The real production
 // server, real fetch; action ids come from the manifest the server itself resolves them by.
-import Database from "better-sqlite3";
+import { rawRow, rawRows } from "../support/raw";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -69,39 +69,29 @@ function typedResult(text: string): Answer["result"] {
 }
 
 /** Everything the actions under test could change, read straight from the file. */
-function snapshot() {
-  const db = new Database(server.dbFile, { readonly: true, fileMustExist: true });
-  try {
-    const all = (sql: string) => db.prepare(sql).all();
-    return {
-      tasks: all("select status, count(*) as n from tasks group by status order by status"),
-      fanouts: all("select count(*) as n from fanouts"),
-      devices: all("select id, name, status from devices order by id"),
-      settings: all("select * from org_settings order by organization_id"),
-      sessions: all("select id, active_organization_id from session order by id"),
-    };
-  } finally {
-    db.close();
-  }
+async function snapshot() {
+  const all = (sql: string) => rawRows(server.dbFile, sql);
+  return {
+    tasks: await all("select status, count(*) as n from tasks group by status order by status"),
+    fanouts: await all("select count(*) as n from fanouts"),
+    devices: await all("select id, name, status from devices order by id"),
+    settings: await all("select * from org_settings order by organization_id"),
+    sessions: await all("select id, active_organization_id from session order by id"),
+  };
 }
 
-function one<T>(sql: string, ...params: unknown[]): T {
-  const db = new Database(server.dbFile, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(sql).get(...params) as T;
-  } finally {
-    db.close();
-  }
+async function one<T>(sql: string, ...params: unknown[]): Promise<T> {
+  return (await rawRow<T>(server.dbFile, sql, ...params))!;
 }
 
-const pendingTask = () => one<{ code: string }>("select code from tasks t join organization o on o.id = t.organization_id where o.slug = 'acme' and t.status = 'PENDING' order by t.id limit 1").code;
+const pendingTask = async () => (await one<{ code: string }>("select code from tasks t join organization o on o.id = t.organization_id where o.slug = 'acme' and t.status = 'PENDING' order by t.id limit 1")).code;
 const device = (name: string) => one<{ id: string; status: string }>("select id, status from devices where name = ?", name);
 
 /** Runs fn and asserts that the database is as it was. */
 async function expectNothingChanged(fn: () => Promise<void>) {
-  const before = snapshot();
+  const before = (await snapshot());
   await fn();
-  expect(snapshot()).toEqual(before);
+  expect((await snapshot())).toEqual(before);
 }
 
 /** Not a 500, and no server insides in the answer. */
@@ -166,18 +156,18 @@ describe("security headers", () => {
 
 describe("server actions: arguments of the wrong shape", () => {
   test("a JSON object, a number or nothing where a task code goes: a typed refusal", async () => {
-    const code = pendingTask();
+    const code = await pendingTask();
     await expectNothingChanged(async () => {
       for (const args of [[{ code }], [42], [], [[code]], [null]]) {
         expectRefusedAsInvalid(await callAction(`/tasks/${code}`, ACTIONS.cancelTask(), JSON.stringify(args)));
       }
     });
-    expect(one<{ status: string }>("select status from tasks where code = ?", code).status).toBe("PENDING");
+    expect((await one<{ status: string }>("select status from tasks where code = ?", code)).status).toBe("PENDING");
   });
 
   test("a string or an object where a form goes: a typed refusal", async () => {
-    const pending = one<{ id: string }>("select id from devices where status = 'PENDING' limit 1");
-    const named = device("fw-ams-01");
+    const pending = await one<{ id: string }>("select id from devices where status = 'PENDING' limit 1");
+    const named = await device("fw-ams-01");
     await expectNothingChanged(async () => {
       expectRefusedAsInvalid(await callAction("/devices", ACTIONS.approveDevice(), JSON.stringify([pending.id])));
       expectRefusedAsInvalid(await callAction("/devices", ACTIONS.approveDevice(), JSON.stringify([{ id: pending.id }])));
@@ -195,7 +185,7 @@ describe("server actions: arguments of the wrong shape", () => {
   });
 
   test("a bad organization switch changes nothing and lands on the task list", async () => {
-    const globex = one<{ id: string }>("select id from organization where slug = 'globex'").id;
+    const globex = (await one<{ id: string }>("select id from organization where slug = 'globex'")).id;
     await expectNothingChanged(async () => {
       const a = await callAction("/tasks", ACTIONS.switchOrganization(), JSON.stringify([globex]));
       expectClean(a);
@@ -204,7 +194,7 @@ describe("server actions: arguments of the wrong shape", () => {
   });
 
   test("a body that is not React's encoding of an argument list: 400", async () => {
-    const code = pendingTask();
+    const code = await pendingTask();
     await expectNothingChanged(async () => {
       for (const body of ["{{{ not json", JSON.stringify("a string"), JSON.stringify({ 0: code }), JSON.stringify(["$Q1"]), JSON.stringify(["$@1"]), ""]) {
         const a = await callAction(`/tasks/${code}`, ACTIONS.cancelTask(), body);
@@ -224,25 +214,25 @@ describe("server actions: arguments of the wrong shape", () => {
   test("the forms the pages send still work (a multipart form, a code)", async () => {
     // React's encoding of (formData) and of (code): the form's fields, then the argument
     // list that points at them, last.
-    const target = device("fw-dc-03");
+    const target = await device("fw-dc-03");
     const form = new FormData();
     form.set("_1_id", target.id);
     form.set("_1_name", "fw-dc-03b");
     form.set("0", JSON.stringify(["$K1"]));
     const renamed = await callAction("/devices", ACTIONS.renameDevice(), form);
     expect(renamed.result, renamed.text.slice(0, 300)).toMatchObject({ ok: true });
-    expect(one<{ name: string }>("select name from devices where id = ?", target.id).name).toBe("fw-dc-03b");
+    expect((await one<{ name: string }>("select name from devices where id = ?", target.id)).name).toBe("fw-dc-03b");
 
-    const code = pendingTask();
+    const code = await pendingTask();
     const cancelled = await callAction(`/tasks/${code}`, ACTIONS.cancelTask(), JSON.stringify([code]));
     expect(cancelled.result, cancelled.text.slice(0, 300)).toMatchObject({ ok: true });
-    expect(one<{ status: string }>("select status from tasks where code = ?", code).status).toBe("CANCELLED");
+    expect((await one<{ status: string }>("select status from tasks where code = ?", code)).status).toBe("CANCELLED");
   });
 });
 
 describe("server actions: a foreign Origin", () => {
   test("another site, 'null', another port, another scheme or none: 403, nothing done", async () => {
-    const code = pendingTask();
+    const code = await pendingTask();
     const { port } = new URL(server.url);
     const foreign = ["https://evil.example", "null", `http://127.0.0.1:${Number(port) + 1}`, `https://127.0.0.1:${port}`];
     await expectNothingChanged(async () => {
@@ -263,7 +253,7 @@ describe("server actions: a foreign Origin", () => {
       const mpa = await fetch(`${server.url}/devices`, { method: "POST", headers: { cookie, origin: "https://evil.example" }, body: form });
       expect(mpa.status).toBe(403);
     });
-    expect(one<{ status: string }>("select status from tasks where code = ?", code).status).toBe("PENDING");
+    expect((await one<{ status: string }>("select status from tasks where code = ?", code)).status).toBe("PENDING");
   });
 });
 

@@ -13,7 +13,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { closeDatabase, openSqliteFile } from "../../db/client";
 import { issueFanout } from "../../lib/tasks/issue";
-import { agentServerFixture, closeAgentsAfterEach, deviceRow, readDb, TestAgent, taskRow, waitFor, waitForStatus, writeDb } from "../support/agents";
+import { agentServerFixture, closeAgentsAfterEach, deviceRow, TestAgent, taskRow, waitFor, waitForStatus } from "../support/agents";
+import { onPg } from "../support/databases";
+import { freePort } from "../../scripts/lib/throwaway-pg";
+import { failingWrites, rawRow, rawRun } from "../support/raw";
 import { makeDevices, makeOrg } from "../support/factories";
 
 closeAgentsAfterEach();
@@ -64,6 +67,16 @@ function run(cmd: string, args: string[], env: Env): Run {
   return { child, output: () => out, exited };
 }
 
+/** Runs fn on a read-only connection to a SQLite file, closed right after. */
+function readDb<T>(file: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
 const serverEnv = (dbFile: string, extra: Env = {}): Env => ({
   NODE_ENV: "production",
   PORT: "0",
@@ -109,23 +122,23 @@ describe("an outage and the agents' work", () => {
     agent.close();
 
     const before = Date.now();
-    await ctx.server.restart(() => {
+    await ctx.server.restart(async () => {
       // As if the server had been killed 130 s ago: the ping had 10 s of lease left then,
       // the sync 100 s. Both would be past due at restart without the downtime counted.
-      const seen = readDb(ctx.dbFile, (db) => (db.prepare("select max(seen_at) as t from nodes").get() as { t: number }).t);
+      const seen = (await rawRow<{ t: number }>(ctx.dbFile, "select max(seen_at) as t from nodes"))!.t;
       expect(seen).toBeGreaterThan(before - 60_000);
       const died = Date.now() - 130_000;
-      writeDb(ctx.dbFile, "update nodes set seen_at = ?", died);
-      writeDb(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ?", died + 10_000, ping.code);
-      writeDb(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ?", died + 100_000, sync.code);
+      await rawRun(ctx.dbFile, "update nodes set seen_at = ?", died);
+      await rawRun(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ?", died + 10_000, ping.code);
+      await rawRun(ctx.dbFile, "update tasks set lease_expires_at = ? where code = ?", died + 100_000, sync.code);
     });
     const after = Date.now();
 
-    const pingRow = taskRow(ctx.dbFile, ping.code)!;
+    const pingRow = (await taskRow(ctx.dbFile, ping.code))!;
     expect(pingRow.status).toBe("IN_PROGRESS");
     // Held for reconnecting agents: not judged within the first minute.
     expect(pingRow.lease_expires_at!).toBeGreaterThanOrEqual(before + 60_000);
-    const syncRow = taskRow(ctx.dbFile, sync.code)!;
+    const syncRow = (await taskRow(ctx.dbFile, sync.code))!;
     expect(syncRow.status).toBe("IN_PROGRESS");
     // Lengthened by the downtime: still 100 s to run, counted from the restart.
     expect(syncRow.lease_expires_at!).toBeGreaterThanOrEqual(before + 100_000 - 1_000);
@@ -133,27 +146,27 @@ describe("an outage and the agents' work", () => {
 
     const back = await ctx.connect(creds);
     expect(await back.send("result", { code: ping.code, status: "COMPLETED", message: "4 packets received" })).toEqual({ ok: true });
-    expect(taskRow(ctx.dbFile, ping.code)).toMatchObject({ status: "COMPLETED", message: "4 packets received" });
+    expect(await taskRow(ctx.dbFile, ping.code)).toMatchObject({ status: "COMPLETED", message: "4 packets received" });
   });
 });
 
 describe("database faults while agents connect", () => {
   const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "200" } });
-  const trigger = (name: string, online: 0 | 1, deviceId: string) =>
-    `create trigger ${name} before update of online on devices when new.online = ${online} and new.id = '${deviceId}' ` +
-    `begin select raise(abort, 'database or disk is full'); end`;
+  /** Writes of `online` to `value` for this device fail, as on a full disk, until the returned function is called. */
+  const failOnline = (value: boolean, deviceId: string) =>
+    failingWrites(ctx.dbFile, "devices", "UPDATE OF online", "database or disk is full", `${value ? "" : "NOT "}NEW.online AND NEW.id = '${deviceId}'`);
 
   test("a failing connect-time write closes the connection (no zombie); once the fault is gone the agent connects and gets its tasks", async () => {
     const { name, creds } = await ctx.device();
-    writeDb(ctx.dbFile, trigger("fault_online", 1, creds.device_id));
+    const fixed = await failOnline(true, creds.device_id);
     try {
       const agent = await TestAgent.connect(ctx.url, { ...creds, version: "1.9.1" });
       expect(await agent.disconnected(10_000)).toBe("io server disconnect");
-      expect(deviceRow(ctx.dbFile, creds.device_id)!.online).toBe(0);
+      expect((await deviceRow(ctx.dbFile, creds.device_id))!.online).toBe(0);
       // The server carries on.
       expect((await ctx.api.get("/agent/server-key")).status).toBe(200);
     } finally {
-      writeDb(ctx.dbFile, "drop trigger if exists fault_online");
+      await fixed();
     }
     const task = await ctx.issue(name, "SYNC");
     expect(task.status).toBe("PENDING");
@@ -167,7 +180,7 @@ describe("database faults while agents connect", () => {
   test("a failing write when an agent disconnects is logged, not a crash: the server keeps serving agents", async () => {
     const first = await ctx.device();
     const agent = await ctx.connect(first.creds);
-    writeDb(ctx.dbFile, trigger("fault_offline", 0, first.creds.device_id));
+    const fixed = await failOnline(false, first.creds.device_id);
     try {
       agent.close();
       // Give the server's disconnect handling its chance to fail, then check it is still there.
@@ -178,7 +191,7 @@ describe("database faults while agents connect", () => {
       const task = await ctx.issue(other.name, "PULL");
       expect((await again.nextTask()).msg.code).toBe(task.code);
     } finally {
-      writeDb(ctx.dbFile, "drop trigger if exists fault_offline");
+      await fixed();
     }
   });
 
@@ -189,22 +202,34 @@ describe("database faults while agents connect", () => {
     const d = await agent.nextTask();
     d.ack({ accepted: true });
     await waitForStatus(ctx.dbFile, task.code, "IN_PROGRESS");
-    writeDb(
-      ctx.dbFile,
-      `create trigger fault_result before update of status on tasks when old.code = '${task.code}' begin select raise(abort, 'database or disk is full'); end`,
-    );
+    const fixed = await failingWrites(ctx.dbFile, "tasks", "UPDATE OF status", "database or disk is full", `OLD.code = '${task.code}'`);
     try {
       expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "stored" })).toEqual({ ok: false, error: "internal" });
-      expect(taskRow(ctx.dbFile, task.code)!.status).toBe("IN_PROGRESS");
+      expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("IN_PROGRESS");
     } finally {
-      writeDb(ctx.dbFile, "drop trigger if exists fault_result");
+      await fixed();
     }
     expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "stored" })).toEqual({ ok: true });
-    expect(taskRow(ctx.dbFile, task.code)!.status).toBe("COMPLETED");
+    expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("COMPLETED");
   });
 });
 
-describe("start-up and shutdown", () => {
+describe("PostgreSQL out of reach", () => {
+  test("at start: exit 1 with a message naming the URL without its password", async () => {
+    const port = await freePort();
+    const url = `postgres://taskwire:hunter2-secret@127.0.0.1:${port}/taskwire`;
+    const r = await startOnce(serverEnv(url));
+    if (r.listening) killGroup(r.run.child, "SIGKILL");
+    expect(r.listening, r.output).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.output).toContain(`Cannot use PostgreSQL at postgres://taskwire:***@127.0.0.1:${port}/taskwire`);
+    expect(r.output).not.toContain("hunter2");
+    expect(r.output).not.toMatch(/\n\s+at /);
+  });
+});
+
+// What only a SQLite file has: its pages, the files beside it, a copy of it.
+describe.skipIf(onPg)("start-up and shutdown", () => {
   test("SIGTERM to `npm start` stops the whole process tree: the port is free and the server gone", async () => {
     const dir = scratch();
     const r = run("npm", ["start"], serverEnv(join(dir, "taskwire.db")));
@@ -280,7 +305,7 @@ describe("start-up and shutdown", () => {
   });
 });
 
-describe("backup of a live database", () => {
+describe.skipIf(onPg)("backup of a live database", () => {
   const ctx = agentServerFixture();
 
   test("npm run backup while the server runs produces a whole, checked file with the same tasks", async () => {
@@ -316,7 +341,7 @@ describe("backup of a live database", () => {
   });
 });
 
-describe("the demo seed", () => {
+describe.skipIf(onPg)("the demo seed", () => {
   test("killed part way through seeding, the next run seeds afresh: both organizations, the agents' state files, agents online", async () => {
     const dir = join(scratch(), "data");
     const target = join(dir, "taskwire.db");

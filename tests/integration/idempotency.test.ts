@@ -2,7 +2,7 @@
 // the same key and body from the same caller replay the first answer and create nothing; the
 // same key with another body is refused; keys are the caller's own. The real production
 // server; every count is read from its database file.
-import Database from "better-sqlite3";
+import { rawRow, rawRows } from "../support/raw";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { apiTokens, member } from "../../db/schema";
@@ -25,7 +25,7 @@ beforeAll(async () => {
   server = await startTestServer({
     seed: async (db: Db) => {
       await seedWithTokens(tokens)(db);
-      const acme = db.$client.prepare("select id from organization where slug = 'acme'").get() as { id: string };
+      const acme = (await rawRow<{ id: string }>(db, "select id from organization where slug = 'acme'"))!;
       const user = await makeUser(db, "colleague@taskwire.local");
       colleague = `tw_${randomCode(40)}`;
       await withTransaction({ db }, async (tx) => {
@@ -46,28 +46,23 @@ const as = (t: keyof SeededTokens): Caller => ({ token: tokens[t]! });
 const issue = (json: unknown, key: string | undefined, caller: Caller = as("acmeWrite")) =>
   api.post<Issued>("/tasks", { as: caller, json, headers: key === undefined ? {} : { "idempotency-key": key } });
 
-function storedKeys(): { key: string; principal: string; status: number; response: string }[] {
-  const db = new Database(server.dbFile, { readonly: true });
-  try {
-    return db.prepare("select key, principal, status, response from idempotency_keys").all() as { key: string; principal: string; status: number; response: string }[];
-  } finally {
-    db.close();
-  }
+function storedKeys() {
+  return rawRows<{ key: string; principal: string; status: number; response: string }>(server.dbFile, "select key, principal, status, response from idempotency_keys");
 }
 
 describe("POST /tasks with an Idempotency-Key", () => {
   test("the same key and body again: the same answer, marked replayed, and nothing new in the database", async () => {
     const key = randomUUID();
     const body = { type: "BACKUP", targets: { ous: ["apac"] } };
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     const first = await issue(body, key);
     expect(first.status).toBe(201);
     expect(first.headers.get("idempotent-replayed")).toBeNull();
     expect(first.body.total).toBe(55);
-    const created = rowCounts(server.dbFile);
-    expect(created).toEqual({ tasks: before.tasks + 55, fanouts: before.fanouts + 1 });
+    const created = (await rowCounts(server.dbFile));
+    expect(created).toEqual({ tasks: (await before).tasks + 55, fanouts: (await before).fanouts + 1 });
     // The answer was stored with the fan-out.
-    const row = storedKeys().find((k) => k.key === key)!;
+    const row = (await storedKeys()).find((k) => k.key === key)!;
     expect({ status: row.status, response: JSON.parse(row.response) as unknown }).toEqual({ status: 201, response: first.body });
 
     for (let i = 0; i < 2; i++) {
@@ -76,7 +71,7 @@ describe("POST /tasks with an Idempotency-Key", () => {
       expect(again.body).toEqual(first.body);
       expect(again.headers.get("idempotent-replayed")).toBe("true");
     }
-    expect(rowCounts(server.dbFile)).toEqual(created);
+    expect((await rowCounts(server.dbFile))).toEqual(created);
     // Without the key the same body is a new request.
     expect((await issue(body, undefined)).body.fanout).not.toBe(first.body.fanout);
   });
@@ -84,12 +79,12 @@ describe("POST /tasks with an Idempotency-Key", () => {
   test("the same key sent by many at once: one fan-out, every answer the same", async () => {
     const key = randomUUID();
     const body = { type: "SYNC", targets: { devices: ["fw-ams-20", "fw-ams-21"] } };
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     const replies = await Promise.all(Array.from({ length: 6 }, () => issue(body, key)));
     expect(replies.map((r) => r.status)).toEqual(Array(6).fill(201));
     expect(new Set(replies.map((r) => r.body.fanout)).size).toBe(1);
     expect(replies.filter((r) => r.headers.get("idempotent-replayed") === null)).toHaveLength(1);
-    expect(rowCounts(server.dbFile)).toEqual({ tasks: before.tasks + 2, fanouts: before.fanouts + 1 });
+    expect((await rowCounts(server.dbFile))).toEqual({ tasks: (await before).tasks + 2, fanouts: (await before).fanouts + 1 });
   });
 
   test("the same key with another body: 422, nothing created, and the first answer still replays", async () => {
@@ -97,7 +92,7 @@ describe("POST /tasks with an Idempotency-Key", () => {
     const body = { type: "SYNC", targets: { devices: ["fw-ams-22"] } };
     const first = await issue(body, key);
     expect(first.status).toBe(201);
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     for (const other of [{ ...body, ttl_seconds: 600 }, { type: "PULL", targets: body.targets }]) {
       const reply = await issue(other, key);
       expectError(reply, 422, "unprocessable");
@@ -106,17 +101,17 @@ describe("POST /tasks with an Idempotency-Key", () => {
     // Bytes, not meaning: the same fields in another order are another request too.
     const reordered = await api.post<Issued>("/tasks", { as: as("acmeWrite"), body: JSON.stringify({ targets: body.targets, type: body.type }), headers: { "content-type": "application/json", "idempotency-key": key } });
     expectError(reordered, 422, "unprocessable");
-    expect(rowCounts(server.dbFile)).toEqual(before);
+    expect((await rowCounts(server.dbFile))).toEqual(before);
     expect((await issue(body, key)).body).toEqual(first.body);
   });
 
   test("a request that failed stores no key: the corrected retry with the same key creates", async () => {
     const key = randomUUID();
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     expectError(await issue({ type: "SYNC", targets: { devices: ["fw-nope-99"] } }, key), 422, "unprocessable");
     expectError(await issue({ type: "SYNC", targets: { devices: ["fw-ams-23"] }, ttl_seconds: 1 }, key), 400, "invalid");
-    expect(rowCounts(server.dbFile)).toEqual(before);
-    expect(storedKeys().some((k) => k.key === key)).toBe(false);
+    expect((await rowCounts(server.dbFile))).toEqual(before);
+    expect((await storedKeys()).some((k) => k.key === key)).toBe(false);
     const ok = await issue({ type: "SYNC", targets: { devices: ["fw-ams-23"] } }, key);
     expect(ok.status).toBe(201);
     expect(ok.headers.get("idempotent-replayed")).toBeNull();
@@ -129,11 +124,11 @@ describe("POST /tasks with an Idempotency-Key", () => {
     ["with a character outside ASCII", "clé"],
     ["an empty quoted string", '""'],
   ])("a key %s: 400 before anything runs", async (_name, key) => {
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     const reply = await issue({ type: "SYNC", targets: { devices: ["fw-ams-24"] } }, key);
     expectError(reply, 400, "invalid");
     expect(reply.body.error.message).toBe("An Idempotency-Key is 1 to 255 visible ASCII characters");
-    expect(rowCounts(server.dbFile)).toEqual(before);
+    expect((await rowCounts(server.dbFile))).toEqual(before);
   });
 
   test("255 visible characters make a key; the draft's quoted form names the same key", async () => {
@@ -151,7 +146,7 @@ describe("POST /tasks with an Idempotency-Key", () => {
     const body = { type: "SYNC", targets: { all: true } };
     const mine = await issue(body, key);
     expect(mine.status).toBe(201);
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     const theirs = await issue(body, key, { token: colleague });
     const session = await api.post<Issued>("/tasks", { as: { cookie: adminCookie }, json: body, headers: { "idempotency-key": key, origin: server.url } });
     const globex = await issue(body, key, as("globex"));
@@ -160,11 +155,11 @@ describe("POST /tasks with an Idempotency-Key", () => {
       expect(r.headers.get("idempotent-replayed")).toBeNull();
       expect(r.body.fanout).not.toBe(mine.body.fanout);
     }
-    expect(rowCounts(server.dbFile).fanouts).toBe(before.fanouts + 3);
+    expect((await rowCounts(server.dbFile)).fanouts).toBe((await before).fanouts + 3);
     // And each replays its own answer.
     expect((await issue(body, key, { token: colleague })).body).toEqual(theirs.body);
     expect((await issue(body, key)).body).toEqual(mine.body);
-    expect(new Set(storedKeys().filter((k) => k.key === key).map((k) => k.principal)).size).toBe(4);
+    expect(new Set((await storedKeys()).filter((k) => k.key === key).map((k) => k.principal)).size).toBe(4);
   });
 
   test("a READ_ONLY caller's key is no way around its role", async () => {
@@ -179,16 +174,16 @@ describe("POST /tasks/{code}/rerun with an Idempotency-Key", () => {
     const finished = (await api.get<TaskPage>("/tasks?status=COMPLETED&per_page=2", { as: as("acmeReadOnly") })).body.items;
     expect(finished).toHaveLength(2);
     const key = randomUUID();
-    const before = rowCounts(server.dbFile);
+    const before = (await rowCounts(server.dbFile));
     const first = await api.post<Issued>(`/tasks/${finished[0].code}/rerun`, { as: as("acmeWrite"), headers: { "idempotency-key": key } });
     expect(first.status).toBe(201);
     const again = await api.post<Issued>(`/tasks/${finished[0].code}/rerun`, { as: as("acmeWrite"), headers: { "idempotency-key": key } });
     expect(again.status).toBe(201);
     expect(again.body).toEqual(first.body);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
-    expect(rowCounts(server.dbFile)).toEqual({ tasks: before.tasks + 1, fanouts: before.fanouts + 1 });
+    expect((await rowCounts(server.dbFile))).toEqual({ tasks: (await before).tasks + 1, fanouts: (await before).fanouts + 1 });
     expectError(await api.post(`/tasks/${finished[1].code}/rerun`, { as: as("acmeWrite"), headers: { "idempotency-key": key } }), 422, "unprocessable");
     expectError(await api.post(`/tasks/${finished[1].code}/rerun`, { as: as("acmeWrite"), headers: { "idempotency-key": "bad key" } }), 400, "invalid");
-    expect(rowCounts(server.dbFile)).toEqual({ tasks: before.tasks + 1, fanouts: before.fanouts + 1 });
+    expect((await rowCounts(server.dbFile))).toEqual({ tasks: (await before).tasks + 1, fanouts: (await before).fanouts + 1 });
   });
 });

@@ -3,7 +3,7 @@
 // transitions, a task's own room, and catching up after a reconnect (the client's contract
 // is a re-read; the stream resumes). Clients are real socket.io-client sockets carrying the
 // session cookie and the page's Origin, as a browser tab's would.
-import Database from "better-sqlite3";
+import { rawRun } from "../support/raw";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { apiClient, type Issued, type TaskDetail, type TaskPage } from "../support/api";
 import { closeSocketsAfterEach, GLOBEX_USER, LiveClient, liveRefusal, liveSeed, until, type LiveSeed } from "../support/live";
@@ -150,12 +150,7 @@ describe("watch", () => {
     const disconnected = new Promise<string>((resolve) => client.socket.once("disconnect", resolve));
     // An operator's tool deletes the session row: no event announces it.
     const token = decodeURIComponent(/better-auth\.session_token=([^;.]+)/.exec(cookie)![1]);
-    const db = new Database(server.dbFile);
-    try {
-      expect(db.prepare("DELETE FROM session WHERE token = ?").run(token).changes).toBe(1);
-    } finally {
-      db.close();
-    }
+    expect(await rawRun(server.dbFile, "DELETE FROM session WHERE token = ?", token)).toBe(1);
     expect(await disconnected).toBe("io server disconnect");
   });
 });

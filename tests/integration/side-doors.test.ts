@@ -3,7 +3,7 @@
 // and roles change only through Taskwire's verbs (which revoke what must be revoked), and a
 // removed, demoted or signed-out person's live sockets close at once — well inside the
 // minute the server's safety-net re-check would take.
-import Database from "better-sqlite3";
+import { rawRow, rawRows, rawRun } from "../support/raw";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { AUTH_ROUTES, getAuth } from "../../lib/auth/auth";
@@ -27,24 +27,15 @@ afterAll(async () => {
 closeSocketsAfterEach();
 
 /** A fingerprint of everything a side door could change: people, organizations, roles, tokens, sessions. */
-function snapshot(): string {
-  const db = new Database(server.dbFile, { readonly: true });
-  try {
-    const tables = ["user", "account", "organization", "member", "invitation", "api_tokens", "org_settings", "session"];
-    const rows = tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t}" ORDER BY 1`).all()));
-    return createHash("sha256").update(rows.join("\n")).digest("hex");
-  } finally {
-    db.close();
-  }
+async function snapshot(): Promise<string> {
+  const tables = ["user", "account", "organization", "member", "invitation", "api_tokens", "org_settings", "session"];
+  const rows: string[] = [];
+  for (const t of tables) rows.push(JSON.stringify(await rawRows(server.dbFile, `SELECT * FROM "${t}" ORDER BY 1`)));
+  return createHash("sha256").update(rows.join("\n")).digest("hex");
 }
 
-function dbRow<T>(sql: string, ...args: unknown[]): T {
-  const db = new Database(server.dbFile, { readonly: true });
-  try {
-    return db.prepare(sql).get(...args) as T;
-  } finally {
-    db.close();
-  }
+async function dbRow<T>(sql: string, ...args: unknown[]): Promise<T> {
+  return (await rawRow<T>(server.dbFile, sql, ...args))!;
 }
 
 const authHeaders = (cookie: string) => ({ cookie, origin: server.url, "content-type": "application/json" });
@@ -53,7 +44,7 @@ describe("better-auth's own endpoints", () => {
   test("every route under /api/auth answers 404, except sign-in, sign-out and the session; nothing changes", async () => {
     const endpoints = Object.values(getAuth().api as Record<string, { path?: string; options?: { method?: string | string[] } }>).filter((e) => e.path);
     expect(endpoints.length).toBeGreaterThan(25);
-    const before = snapshot();
+    const before = (await snapshot());
     let walked = 0;
     for (const e of endpoints) {
       const path = e.path!.replace(/:[a-zA-Z]+/g, "x");
@@ -66,7 +57,7 @@ describe("better-auth's own endpoints", () => {
       }
     }
     expect(walked).toBeGreaterThan(100);
-    expect(snapshot()).toBe(before);
+    expect((await snapshot())).toBe(before);
   });
 
   test("the organization side doors of the probe are closed, and say nothing about other organizations", async () => {
@@ -85,7 +76,7 @@ describe("better-auth's own endpoints", () => {
       ["POST", "/update-user", { name: "x".repeat(200_000) }],
       ["GET", "/list-sessions", undefined],
     ] as const;
-    const before = snapshot();
+    const before = (await snapshot());
     const answers = new Set<string>();
     for (const [method, path, body] of probes) {
       const res = await fetch(`${server.url}/api/auth${path}`, { method, headers: authHeaders(admin), body: body ? JSON.stringify(body) : undefined });
@@ -94,7 +85,7 @@ describe("better-auth's own endpoints", () => {
     // One answer for all: "exists but not yours" and "does not exist" cannot be told apart.
     expect([...answers]).toHaveLength(1);
     expect([...answers][0]).toMatch(/^404 /);
-    expect(snapshot()).toBe(before);
+    expect((await snapshot())).toBe(before);
   });
 
   test("session tokens travel in the httpOnly cookie only, never in a JSON body", async () => {
@@ -136,12 +127,9 @@ describe("members", () => {
 
   test("a removed member's tokens stay revoked when they are added again", async () => {
     // Gina (of Globex) is made a member of Acme here as a fixture, with a token of her own.
-    const userId = dbRow<{ id: string }>("SELECT id FROM user WHERE email = ?", GLOBEX_USER).id;
-    const addGina = (id: string, role: string) => {
-      const db = new Database(server.dbFile);
-      db.prepare("INSERT INTO member (id, organization_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)").run(id, seed.orgs!.acme, userId, role, Date.now());
-      db.close();
-    };
+    const userId = (await dbRow<{ id: string }>('SELECT id FROM "user" WHERE email = ?', GLOBEX_USER)).id;
+    const addGina = (id: string, role: string) =>
+      rawRun(server.dbFile, "INSERT INTO member (id, organization_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)", id, seed.orgs!.acme, userId, role, Date.now());
     addGina("m-gina-acme", "READ_WRITE");
     const token = await mintToken(userId, "READ_WRITE");
     expect((await api.get<TaskPage>("/tasks", { as: { token } })).status).toBe(200);
@@ -149,7 +137,7 @@ describe("members", () => {
     const removed = await api.request("DELETE", "/members/m-gina-acme", { as: { cookie: admin }, headers: { origin: server.url } });
     expect(removed.status, JSON.stringify(removed.body)).toBe(200);
     expect((await api.get("/tasks", { as: { token } })).status).toBe(401);
-    expect(dbRow<{ revoked_at: number | null }>("SELECT revoked_at FROM api_tokens WHERE user_id = ? AND organization_id = ?", userId, seed.orgs!.acme).revoked_at).not.toBeNull();
+    expect((await dbRow<{ revoked_at: number | null }>("SELECT revoked_at FROM api_tokens WHERE user_id = ? AND organization_id = ?", userId, seed.orgs!.acme)).revoked_at).not.toBeNull();
 
     // Back in, even as ADMIN: the old token stays dead, and cannot read the registration token.
     addGina("m-gina-acme-2", "ADMIN");
@@ -163,7 +151,7 @@ describe("members", () => {
       const r = await api.put(`/members/${viewer.id}`, { as: { cookie: admin }, json: { role }, headers: { origin: server.url } });
       expect(r.status, JSON.stringify(r.body)).toBe(400);
     }
-    expect(dbRow<{ role: string }>("SELECT role FROM member WHERE id = ?", viewer.id).role).toBe("READ_ONLY");
+    expect((await dbRow<{ role: string }>("SELECT role FROM member WHERE id = ?", viewer.id)).role).toBe("READ_ONLY");
   });
 });
 
@@ -171,8 +159,9 @@ describe("members", () => {
 async function mintToken(userId: string, role: string): Promise<string> {
   const { randomCode, sha256 } = await import("../../lib/crypto");
   const secret = `tw_${randomCode(40)}`;
-  const db = new Database(server.dbFile);
-  db.prepare("INSERT INTO api_tokens (id, organization_id, user_id, name, prefix, token_hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+  await rawRun(
+    server.dbFile,
+    "INSERT INTO api_tokens (id, organization_id, user_id, name, prefix, token_hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     crypto.randomUUID(),
     seed.orgs!.acme,
     userId,
@@ -182,7 +171,6 @@ async function mintToken(userId: string, role: string): Promise<string> {
     role,
     Date.now(),
   );
-  db.close();
   return secret;
 }
 

@@ -1,14 +1,14 @@
 // Helpers for the agent-protocol integration tests (docs/agent-protocol.md): enrollment over
-// HTTP, raw Socket.IO agent connections, and condition waits on the server's database file.
-// The server under test is the real production one; the file is only read here, except for
-// the few direct UPDATEs a test makes to move time or approve a device.
-import Database from "better-sqlite3";
+// HTTP, raw Socket.IO agent connections, and condition waits on the server's database (its
+// file, or its PostgreSQL database). The server under test is the real production one; its
+// database is only read here, except for the few direct UPDATEs a test makes to move time or
+// approve a device.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import type { TaskMessage } from "../../lib/agents/envelope";
-import { rawRun } from "./raw";
+import { rawRow, rawRun } from "./raw";
 import { randomCode } from "../../lib/crypto";
 import { apiClient, seedWithTokens, type Issued, type SeededTokens } from "./api";
 import { signIn, startTestServer, type TestServer } from "./server";
@@ -46,43 +46,16 @@ export type DeviceRow = {
 // ---------------------------------------------------------------------------------------
 // The database file
 
-/** Runs fn on a read-only connection to the server's file, closed right after. */
-export function readDb<T>(dbFile: string, fn: (db: Database.Database) => T): T {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+export const taskRow = (dbFile: string, code: string) => rawRow<TaskRow>(dbFile, "select * from tasks where code = ?", code);
 
-/** One statement on a short-lived writable connection (WAL: the server keeps running). */
-export function writeDb(dbFile: string, sql: string, ...params: unknown[]): number {
-  const db = new Database(dbFile, { fileMustExist: true });
-  try {
-    db.pragma("busy_timeout = 5000");
-    return db.prepare(sql).run(...params).changes;
-  } finally {
-    db.close();
-  }
-}
+export const deviceRow = (dbFile: string, id: string) => rawRow<DeviceRow>(dbFile, "select * from devices where id = ?", id);
 
-export const taskRow = (dbFile: string, code: string) =>
-  readDb(dbFile, (db) => db.prepare("select * from tasks where code = ?").get(code) as TaskRow | undefined);
+export const deviceCount = async (dbFile: string) => (await rawRow<{ n: number }>(dbFile, "select count(*) as n from devices"))!.n;
 
-export const deviceRow = (dbFile: string, id: string) =>
-  readDb(dbFile, (db) => db.prepare("select * from devices where id = ?").get(id) as DeviceRow | undefined);
-
-export const deviceCount = (dbFile: string) => readDb(dbFile, (db) => (db.prepare("select count(*) as n from devices").get() as { n: number }).n);
-
-export function registrationToken(dbFile: string, slug: string): string {
-  return readDb(dbFile, (db) => {
-    const row = db
-      .prepare("select s.registration_token as t from org_settings s join organization o on o.id = s.organization_id where o.slug = ?")
-      .get(slug) as { t: string } | undefined;
-    if (!row) throw new Error(`no organization ${slug}`);
-    return row.t;
-  });
+export async function registrationToken(dbFile: string, slug: string): Promise<string> {
+  const row = await rawRow<{ t: string }>(dbFile, "select s.registration_token as t from org_settings s join organization o on o.id = s.organization_id where o.slug = ?", slug);
+  if (!row) throw new Error(`no organization ${slug}`);
+  return row.t;
 }
 
 /**
@@ -105,8 +78,8 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
 export async function waitForStatus(dbFile: string, code: string, status: string, timeoutMs = 5_000): Promise<TaskRow> {
   let seen: string | undefined;
   try {
-    return await waitFor(`task ${code} to be ${status}`, () => {
-      const row = taskRow(dbFile, code);
+    return await waitFor(`task ${code} to be ${status}`, async () => {
+      const row = await taskRow(dbFile, code);
       seen = row?.status;
       return row?.status === status ? row : undefined;
     }, timeoutMs);
@@ -122,10 +95,10 @@ export async function waitForStatus(dbFile: string, code: string, status: string
 export async function expectStatusHeld(dbFile: string, code: string, status: string, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    expect(taskRow(dbFile, code)?.status, `task ${code} left ${status}`).toBe(status);
+    expect((await taskRow(dbFile, code))?.status, `task ${code} left ${status}`).toBe(status);
     await new Promise((r) => setTimeout(r, 100));
   }
-  expect(taskRow(dbFile, code)?.status).toBe(status);
+  expect((await taskRow(dbFile, code))?.status).toBe(status);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -298,7 +271,7 @@ export function agentServerFixture(opts: { env?: Record<string, string>; signInA
 
     /** An ENABLED device of acme (auto-approved), enrolled over HTTP: its name and credentials. */
     async device(name = uniqueName(), version = "1.9.1"): Promise<{ name: string; creds: Creds }> {
-      const r = await api.post<Enrolled>("/agent/enroll", { json: { registration_token: registrationToken(server!.dbFile, "acme"), name, version } });
+      const r = await api.post<Enrolled>("/agent/enroll", { json: { registration_token: await registrationToken(server!.dbFile, "acme"), name, version } });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect(r.body.status).toBe("ENABLED");
       return { name, creds: { device_id: r.body.device_id, device_token: r.body.device_token } };
@@ -309,7 +282,7 @@ export function agentServerFixture(opts: { env?: Record<string, string>; signInA
       const agent = await TestAgent.connect(server!.url, { ...creds, version, ...auth });
       // The server writes its CONNECT packet before its connection handler marks the device
       // online: another process can see the first without the second for a moment.
-      await waitFor("the device to be online", () => deviceRow(server!.dbFile, creds.device_id)?.online === 1);
+      await waitFor("the device to be online", async () => (await deviceRow(server!.dbFile, creds.device_id))?.online === 1);
       return agent;
     },
 

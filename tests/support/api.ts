@@ -1,7 +1,7 @@
 // A small client for the JSON API tests: real fetch against the real server, every answer
 // checked to be JSON (an HTML error page or a stack trace fails the test that got it).
-import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
+import { rawRow } from "./raw";
 import { afterAll, beforeAll, expect } from "vitest";
 import { signIn, startTestServer, type TestServer } from "./server";
 import type { Db } from "../../db/client";
@@ -111,15 +111,10 @@ export function seedWithTokens(tokens: Partial<SeededTokens>) {
   };
 }
 
-/** Rows in the whole database (every organization), read straight from the file. */
-export function rowCounts(dbFile: string): { tasks: number; fanouts: number } {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    const n = (table: string) => (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
-    return { tasks: n("tasks"), fanouts: n("fanouts") };
-  } finally {
-    db.close();
-  }
+/** Rows in the whole database (every organization), read straight from it. */
+export async function rowCounts(dbFile: string): Promise<{ tasks: number; fanouts: number }> {
+  const n = async (table: string) => (await rawRow<{ n: number }>(dbFile, `select count(*) as n from ${table}`))!.n;
+  return { tasks: await n("tasks"), fanouts: await n("fanouts") };
 }
 
 /**

@@ -1,38 +1,90 @@
+import Database from "better-sqlite3";
+import pg from "pg";
 import { runnerOf, writerConnection, type Db } from "../../db/client";
+import { dialectOf } from "../../db/dialect";
 
-// Statements written by hand, for tests that reach past the domain (a raw UPDATE the
-// database's own guard must refuse, a write made to fail): `?` placeholders in both dialects.
+// Statements written by hand, for tests that reach past the domain: a raw UPDATE the
+// database's own guard must refuse, a write made to fail, a look at a running server's rows.
+// `?` placeholders in both dialects. A target is an open database, or the DATABASE_URL of a
+// server running in another process (a SQLite file, or a PostgreSQL database).
 
-/** Runs one statement outside any transaction of the domain; resolves to the rows it changed. */
-export async function rawRun(db: Db, text: string, ...params: unknown[]): Promise<number> {
-  const runner = runnerOf(db);
-  if (runner.kind === "sqlite") return writerConnection(db).prepare(text).run(...params).changes;
+export type Target = Db | string;
+
+type Conn = { run: (text: string, params: unknown[]) => Promise<number>; rows: (text: string, params: unknown[]) => Promise<Record<string, unknown>[]> };
+
+const numbered = (text: string) => {
   let n = 0;
-  const client = await runner.pool.connect();
+  return text.replace(/\?/g, () => `$${++n}`);
+};
+
+const INT8 = 20;
+const BOOL = 16;
+const JSONB = 3802;
+// Rows as SQLite gives them, whichever the database: numbers for bigint, 0/1 for booleans,
+// JSON as its text.
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8 ? Number : oid === BOOL ? (v: string) => (v === "t" ? 1 : 0) : oid === JSONB ? (v: string) => JSON.stringify(JSON.parse(v)) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+async function withConn<T>(target: Target, fn: (c: Conn) => Promise<T>): Promise<T> {
+  if (typeof target !== "string") {
+    const runner = runnerOf(target);
+    if (runner.kind === "sqlite") {
+      const w = writerConnection(target);
+      return fn({ run: async (t, p) => w.prepare(t).run(...p).changes, rows: async (t, p) => w.prepare(t).all(...p) as Record<string, unknown>[] });
+    }
+    return withConn(runner.url, fn);
+  }
+  if (dialectOf(target) === "sqlite") {
+    const db = new Database(target, { fileMustExist: true });
+    db.pragma("busy_timeout = 5000");
+    try {
+      return await fn({ run: async (t, p) => db.prepare(t).run(...p).changes, rows: async (t, p) => db.prepare(t).all(...p) as Record<string, unknown>[] });
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: target, types: pgTypes });
+  await client.connect();
   try {
-    // The pool's connections are read-only outside a transaction that says otherwise (db/pg.ts).
-    await client.query("SET default_transaction_read_only = off");
-    return (await client.query(text.replace(/\?/g, () => `$${++n}`), params)).rowCount ?? 0;
+    return await fn({ run: async (t, p) => (await client.query(numbered(t), p)).rowCount ?? 0, rows: async (t, p) => (await client.query(numbered(t), p)).rows });
   } finally {
-    await client.query("RESET default_transaction_read_only").catch(() => {});
-    client.release();
+    await client.end();
   }
 }
 
+/** Runs one statement outside any transaction of the domain; resolves to the rows it changed. */
+export function rawRun(target: Target, text: string, ...params: unknown[]): Promise<number> {
+  return withConn(target, (c) => c.run(text, params));
+}
+
+/** The rows a query reads, as SQLite would give them. */
+export function rawRows<T = Record<string, unknown>>(target: Target, text: string, ...params: unknown[]): Promise<T[]> {
+  return withConn(target, (c) => c.rows(text, params)) as Promise<T[]>;
+}
+
+/** The first row a query reads, if any. */
+export async function rawRow<T = Record<string, unknown>>(target: Target, text: string, ...params: unknown[]): Promise<T | undefined> {
+  return (await rawRows<T>(target, text, ...params))[0];
+}
+
 /**
- * Makes every INSERT or UPDATE of `table` fail with `message`, as a full disk would, until
- * the returned function is called.
+ * Makes the writes `on` names ("INSERT", "UPDATE", "UPDATE OF status") of `table` fail with
+ * `message`, as a full disk would, for the rows `when` selects (over NEW and OLD), until the
+ * returned function is called.
  */
-export async function failingWrites(db: Db, table: string, on: "INSERT" | "UPDATE", message: string): Promise<() => Promise<void>> {
-  const name = `test_fail_${table}_${on.toLowerCase()}`;
-  if (runnerOf(db).kind === "sqlite") {
-    await rawRun(db, `CREATE TRIGGER ${name} BEFORE ${on} ON "${table}" BEGIN SELECT RAISE(ABORT, '${message}'); END`);
-    return async () => void (await rawRun(db, `DROP TRIGGER IF EXISTS ${name}`));
+export async function failingWrites(target: Target, table: string, on: string, message: string, when = "true"): Promise<() => Promise<void>> {
+  const name = `test_fail_${table}_${on.replace(/\W+/g, "_").toLowerCase()}`;
+  const url = typeof target === "string" ? target : runnerOf(target).kind === "pg" ? (runnerOf(target) as { url: string }).url : undefined;
+  if (!url || dialectOf(url) === "sqlite") {
+    await rawRun(target, `CREATE TRIGGER ${name} BEFORE ${on} ON "${table}" WHEN ${when} BEGIN SELECT RAISE(ABORT, '${message}'); END`);
+    return async () => void (await rawRun(target, `DROP TRIGGER IF EXISTS ${name}`));
   }
-  await rawRun(db, `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${message}'; END $$`);
-  await rawRun(db, `CREATE TRIGGER ${name} BEFORE ${on} ON "${table}" FOR EACH ROW EXECUTE FUNCTION ${name}()`);
+  await rawRun(target, `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${message}'; END $$`);
+  await rawRun(target, `CREATE TRIGGER ${name} BEFORE ${on} ON "${table}" FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${name}()`);
   return async () => {
-    await rawRun(db, `DROP TRIGGER IF EXISTS ${name} ON "${table}"`);
-    await rawRun(db, `DROP FUNCTION IF EXISTS ${name}()`);
+    await rawRun(target, `DROP TRIGGER IF EXISTS ${name} ON "${table}"`);
+    await rawRun(target, `DROP FUNCTION IF EXISTS ${name}()`);
   };
 }

@@ -65,7 +65,11 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
           resolve();
         }
       });
-      child.stderr!.on("data", (chunk: Buffer) => (out += chunk));
+      child.stderr!.on("data", (chunk: Buffer) => {
+        out += chunk;
+        // TASKWIRE_TEST_SERVER_LOG=1: the server's errors alongside the test's output, to debug a run.
+        if (process.env.TASKWIRE_TEST_SERVER_LOG) process.stderr.write(chunk);
+      });
       child.once("exit", (code) => {
         clearTimeout(timer);
         if (!url) reject(new Error(`server exited ${code}:\n${out}`));

@@ -210,7 +210,7 @@ describe("roles", () => {
     expect((await db.select().from(apiTokens).where(eq(apiTokens.organizationId, org.id)))).toEqual(tokensBefore);
     // The ADMIN can.
     await setAutoApprove({ db, actor: admin }, true);
-    expect((await (await settings())!).autoApprove).toBe(true);
+    expect((await settings())!.autoApprove).toBe(true);
     expect((await createApiToken({ db, actor: admin }, { name: "ci", role: "READ_ONLY" })).role).toBe("READ_ONLY");
   });
 });

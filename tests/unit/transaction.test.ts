@@ -8,6 +8,7 @@ import Database from "better-sqlite3";
 import { stepOf } from "../../db/batch";
 import { isDatabaseBusy, runnerOf, sqliteRunner, writerConnection, type Tx } from "../../db/client";
 import { devices, fanouts, member, organization, tasks } from "../../db/schema";
+import { lockRows } from "../../db/portable";
 import { breathe, withTransaction, writeBatch, writesThroughRunner } from "../../db/transaction";
 import { listMembers, setMemberRole } from "../../lib/orgs/orgs";
 import { ConflictError } from "../../lib/errors";
@@ -141,12 +142,26 @@ describe("the runner", () => {
 describe("verbs under concurrency", () => {
   test("a list made while a 10,000-task fan-out is being written sees none of its tasks, then all of them", async () => {
     const { org, actor } = await makeOrg(db);
-    await makeDevices(db, org.id, 10_000, { prefix: "iso" });
+    const made = await makeDevices(db, org.id, 10_000, { prefix: "iso" });
     const ctx = { db, actor };
+    // PostgreSQL writes the fan-out in a blink: a transaction beside it holds one of its
+    // devices, so that, its tasks written, it waits with its transaction open.
+    let release = () => {};
+    const holding = new Promise<void>((held) => {
+      if (!onPg) return held();
+      const gate = new Promise<void>((r) => (release = r));
+      void withTransaction({ db }, async (tx) => {
+        await lockRows(tx, devices, eq(devices.id, made[0].id));
+        held();
+        await gate;
+      });
+    });
+    await holding;
     const issuing = issueFanout(ctx, { type: "PING", payload: { host: "192.0.2.1" }, targets: { all: true } });
     // The fan-out's transaction is open (SQLite: on the bulk writer's connection, in a worker
-    // thread; another connection cannot take the write lock).
-    while (!(await transactionOpen())) await breathe();
+    // thread; another connection cannot take the write lock. PostgreSQL: waiting for the device).
+    if (onPg) while ((await otherBackends()).waitingForLock < 1) await breathe();
+    else while (!(await transactionOpen())) await breathe();
     const during = await listTasks(ctx, { limit: 100 });
     const duringTotal = (await pageTasks(ctx, { page: 1, perPage: 100 })).total;
     const fanoutsDuring = await db.select().from(fanouts).where(eq(fanouts.organizationId, org.id));
@@ -156,6 +171,7 @@ describe("verbs under concurrency", () => {
     expect(duringTotal).toBe(0);
     expect(fanoutsDuring).toEqual([]);
 
+    release();
     const issued = await issuing;
     expect(issued.total).toBe(10_000);
     expect((await pageTasks(ctx, { page: 1, perPage: 100 })).total).toBe(10_000);

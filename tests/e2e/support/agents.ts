@@ -2,28 +2,25 @@
 // approved straight in the server's database file, and connected to "/agent" from the test
 // process with socket.io-client. Tasks it is sent wait until the test answers them, so a
 // test decides when each row moves.
-import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { APIRequestContext } from "@playwright/test";
 import { io, type Socket } from "socket.io-client";
+import { rawRun } from "../../support/raw";
 
-/** The e2e server's database file (playwright.config.ts sets E2E_DATA_DIR for it and us). */
-export function serverDbFile(): string {
+/**
+ * The e2e server's database (playwright.config.ts sets E2E_DATA_DIR for it and us): a file in
+ * that folder, or, when the suites run on PostgreSQL (scripts/with-pg.ts), a database named
+ * after it on the throwaway cluster.
+ */
+export function serverDbUrl(): string {
   const dir = process.env.E2E_DATA_DIR;
   if (!dir) throw new Error("E2E_DATA_DIR is not set: run the specs through playwright.config.ts");
-  return join(dir, "taskwire.db");
-}
-
-/** One statement on a short-lived connection to the running server's file (WAL). */
-function writeDb(sql: string, ...params: unknown[]): number {
-  const db = new Database(serverDbFile(), { fileMustExist: true });
-  try {
-    db.pragma("busy_timeout = 5000");
-    return db.prepare(sql).run(...params).changes;
-  } finally {
-    db.close();
-  }
+  const pg = process.env.TASKWIRE_TEST_PG_URL;
+  if (!pg) return join(dir, "taskwire.db");
+  const url = new URL(pg);
+  url.pathname = `/${basename(dir).replace(/\W/g, "_")}`;
+  return url.toString();
 }
 
 type Delivery = { code: string; type: string; ack: (answer: unknown) => void };
@@ -93,7 +90,7 @@ export async function enrollAgent(request: APIRequestContext, baseURL: string, p
   const res = await request.post("/api/v1/agent/enroll", { data: { registration_token, name, version: "1.9.1" }, headers: { origin: baseURL } });
   if (res.status() !== 201) throw new Error(`enroll ${name}: ${res.status()} ${await res.text()}`);
   const creds = (await res.json()) as { device_id: string; device_token: string; status: string };
-  if (creds.status !== "ENABLED" && writeDb("update devices set status = 'ENABLED' where id = ?", creds.device_id) !== 1) {
+  if (creds.status !== "ENABLED" && (await rawRun(serverDbUrl(), "update devices set status = 'ENABLED' where id = ?", creds.device_id)) !== 1) {
     throw new Error(`could not approve ${name}`);
   }
   const socket = io(`${baseURL}/agent`, { auth: { device_id: creds.device_id, device_token: creds.device_token, version: "1.9.1" }, transports: ["websocket"], forceNew: true, reconnection: false });
