@@ -13,6 +13,7 @@ import { markAllOffline } from "./lib/devices/connection";
 import { attachLiveNamespace } from "./lib/live/namespace";
 import { readEnv } from "./lib/env";
 import { startCheckpointer } from "./lib/server/checkpointer";
+import { healthRoutes } from "./lib/server/health";
 import { guardRequest } from "./lib/server/request-guard";
 import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
@@ -75,7 +76,10 @@ export async function startServer(
   const handle = app.getRequestHandler();
 
   const loopMonitor = env.TASKWIRE_LOOP_MONITOR ? loopDelayRoute() : undefined;
+  // For load balancers: /healthz (up) and /readyz (database, migrations, clock).
+  const health = healthRoutes(db, () => scheduler.alive());
   httpServer.on("request", (req: IncomingMessage, res) => {
+    if (health(req, res)) return;
     if (loopMonitor?.(req, res)) return;
     // better-auth keys its sign-in rate limit on x-forwarded-for; without a trusted proxy
     // in front, a client could forge it, so it is set from the socket.

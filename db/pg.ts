@@ -103,5 +103,6 @@ export async function migratePg(pool: pg.Pool, url: string): Promise<void> {
  * try again": nothing of the transaction was committed.
  */
 export function isPgUnavailable(code: string): boolean {
-  return /^(08|53|57P0)/.test(code) || code === "40001" || code === "40P01" || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code);
+  // 55000: the database does not accept connections now (ALLOW_CONNECTIONS false).
+  return /^(08|53|57P0)/.test(code) || code === "40001" || code === "40P01" || code === "55000" || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code);
 }

@@ -18,6 +18,9 @@ export class Scheduler {
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
   private pokeQueued = false;
+  /** When the clock last finished a step without failing, and whether its last step failed. */
+  private lastOkAt = Date.now();
+  private failing = false;
 
   constructor(
     private readonly db: Db,
@@ -74,7 +77,17 @@ export class Scheduler {
     } finally {
       this.running = false;
     }
+    this.failing = failed;
+    if (!failed) this.lastOkAt = Date.now();
     await this.arm(failed);
+  }
+
+  /**
+   * Whether the clock keeps time: its last step succeeded, and one ran within twice its
+   * longest sleep (a step runs at least that often, whatever waits).
+   */
+  alive(at = Date.now()): boolean {
+    return !this.stopped && !this.failing && at - this.lastOkAt <= 2 * this.maxSleepMs + 10_000;
   }
 
   private async arm(afterFailure = false): Promise<void> {

@@ -1,0 +1,74 @@
+// What a load balancer asks of a node: /healthz and /readyz, on either database; and, on
+// PostgreSQL, what happens while the database is out of reach.
+import { describe, expect, test } from "vitest";
+import { agentServerFixture, closeAgentsAfterEach, taskRow, waitFor, waitForStatus } from "../support/agents";
+import { onPg } from "../support/databases";
+import { rawRow, rawRun } from "../support/raw";
+
+const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "200" } });
+closeAgentsAfterEach();
+
+const get = async (path: string, method = "GET") => {
+  const res = await fetch(`${ctx.url}${path}`, { method });
+  return { status: res.status, body: res.status === 405 || method === "GET" ? ((await res.json()) as Record<string, unknown>) : null };
+};
+
+/** The migrations table: drizzle keeps it in its own schema on PostgreSQL. */
+const MIGRATIONS = onPg ? "drizzle.__drizzle_migrations" : "__drizzle_migrations";
+
+describe("health", () => {
+  test("/healthz: up; /readyz: the database answers, every migration is applied, the clock keeps time", async () => {
+    expect(await get("/healthz")).toEqual({ status: 200, body: { status: "ok" } });
+    expect(await get("/readyz")).toEqual({ status: 200, body: { status: "ready", checks: { database: "ok", migrations: "ok", clock: "ok" } } });
+    expect(await get("/healthz?probe=1")).toMatchObject({ status: 200 });
+    expect(await get("/readyz", "POST")).toMatchObject({ status: 405, body: { error: { code: "method_not_allowed" } } });
+  });
+
+  test("a database whose migrations are behind this build is not ready; ready again once they are all there", async () => {
+    // The newest migration's record (drizzle's migrator keys them by when they were made).
+    const last = (await rawRow<{ hash: string; created_at: number }>(ctx.dbFile, `select hash, created_at from ${MIGRATIONS} order by created_at desc limit 1`))!;
+    expect(await rawRun(ctx.dbFile, `delete from ${MIGRATIONS} where created_at = ?`, last.created_at)).toBe(1);
+    try {
+      expect(await get("/readyz")).toEqual({ status: 503, body: { status: "not ready", checks: { database: "ok", migrations: "behind", clock: "ok" } } });
+    } finally {
+      await rawRun(ctx.dbFile, `insert into ${MIGRATIONS} (hash, created_at) values (?, ?)`, last.hash, last.created_at);
+    }
+    expect(await get("/readyz")).toMatchObject({ status: 200 });
+  });
+});
+
+describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
+  test("/readyz fails, writes answer 503, an agent's result is refused and not recorded; all resumes once it is back", async () => {
+    const { name, creds } = await ctx.device();
+    const agent = await ctx.connect(creds);
+    const task = await ctx.issue(name, "SYNC");
+    const d = await agent.nextTask();
+    d.ack({ accepted: true });
+    await waitForStatus(ctx.dbFile, task.code, "IN_PROGRESS");
+
+    // Its database refuses connections, and the server's are cut.
+    const database = new URL(ctx.dbFile).pathname.slice(1);
+    const admin = process.env.TASKWIRE_TEST_PG_URL!;
+    await rawRun(admin, `ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+    try {
+      await rawRun(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()", database);
+      await waitFor("/readyz to fail", async () => (await get("/readyz")).status === 503, 15_000, 100);
+      expect((await get("/readyz")).body).toMatchObject({ status: "not ready", checks: { database: "unreachable" } });
+      expect((await get("/healthz")).status).toBe(200);
+
+      const write = await ctx.api.post<{ error: { code: string; message: string } }>("/tasks", { as: { token: ctx.tokens.acmeWrite! }, json: { type: "SYNC", targets: { devices: [name] } } });
+      expect(write.status).toBe(503);
+      expect(write.body.error.code).toBe("unavailable");
+      expect(JSON.stringify(write.body)).not.toMatch(/postgres|select|insert|ECONN|terminat/i);
+
+      expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "done" })).toEqual({ ok: false, error: "internal" });
+    } finally {
+      await rawRun(admin, `ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+    }
+    expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("IN_PROGRESS");
+    await waitFor("/readyz to pass", async () => (await get("/readyz")).status === 200, 15_000, 100);
+    // Sent again, as the protocol asks after `internal`: recorded once.
+    expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "done" })).toEqual({ ok: true });
+    expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("COMPLETED");
+  });
+});
