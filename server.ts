@@ -4,16 +4,17 @@ import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
 import { closeDatabase, openDatabase, setDb, type Db } from "./db/client";
-import { writesSettled } from "./db/transaction";
+import { observeTransactions, writesSettled } from "./db/transaction";
 import { dialectOf } from "./db/dialect";
 import { loadOrCreateServerKey, newServerKeyPem, parseServerKey } from "./lib/agents/envelope";
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
-import { markAllOffline } from "./lib/devices/connection";
 import { attachLiveNamespace } from "./lib/live/namespace";
 import { readEnv } from "./lib/env";
 import { startCheckpointer } from "./lib/server/checkpointer";
+import { subscribe } from "./lib/events";
 import { healthRoutes } from "./lib/server/health";
+import { gaugeConnections, metrics } from "./lib/server/metrics";
 import { guardRequest } from "./lib/server/request-guard";
 import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
@@ -56,11 +57,11 @@ export async function startServer(
   const checkpointer = pg ? { stop: async () => {} } : startCheckpointer(db, env.DATABASE_URL);
   await hooks.beforeListen?.(db);
   setServerKey(key);
-  // Nothing is connected before we listen, whatever the file says from before a crash.
-  await markAllOffline({ db });
-  // Leases do not run out while the server could not hear the agents: those the downtime
-  // ate into are lengthened before the clock judges them (lib/server/liveness.ts).
-  const liveness = await startLiveness({ db });
+  // This node in `nodes`. Devices online through a node that is gone (on SQLite: any earlier
+  // run) are marked offline; on PostgreSQL the other nodes' agents stay theirs. Leases do not
+  // run out while no server could hear the agents: those the downtime ate into are lengthened
+  // before the clock judges them (lib/server/liveness.ts).
+  const liveness = await startLiveness({ db }, { sole: !pg });
   if (liveness.extended || liveness.graced) {
     const down = liveness.lastSeen ? `${Math.round((Date.now() - liveness.lastSeen.getTime()) / 1000)} s` : "an unknown time";
     console.log(`The server was down ${down}: ${liveness.extended} running task leases lengthened by it, ${liveness.graced} held for agents to reconnect`);
@@ -76,8 +77,15 @@ export async function startServer(
   const handle = app.getRequestHandler();
 
   const loopMonitor = env.TASKWIRE_LOOP_MONITOR ? loopDelayRoute() : undefined;
-  // For load balancers: /healthz (up) and /readyz (database, migrations, clock).
+  // For load balancers and monitoring: /healthz (up), /readyz (database, migrations, clock)
+  // and /metrics, every series labelled with this node's id.
   const health = healthRoutes(db, () => scheduler.alive());
+  const m = metrics();
+  m.registry.setDefaultLabels({ node: liveness.nodeId });
+  observeTransactions((kind, seconds) => m.transactionSeconds.observe({ kind }, seconds));
+  const countTransitions = subscribe((e) => {
+    if (e.kind === "task.transition") m.transitions.inc({ to: e.to });
+  });
   httpServer.on("request", (req: IncomingMessage, res) => {
     if (health(req, res)) return;
     if (loopMonitor?.(req, res)) return;
@@ -88,8 +96,9 @@ export async function startServer(
   });
 
   const io = new SocketServer(httpServer, { serveClient: false });
-  const agents = attachAgentNamespace(io, db, key);
+  const agents = attachAgentNamespace(io, db, key, liveness.nodeId);
   const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS });
+  gaugeConnections({ agents: () => io.of("/agent").sockets.size, liveClients: () => io.of("/live").sockets.size });
 
   await new Promise<void>((ok, fail) => {
     httpServer.once("error", fail);
@@ -111,6 +120,7 @@ export async function startServer(
     port,
     close: async () => {
       scheduler.stop();
+      countTransitions();
       await liveness.stop();
       loopMonitor?.stop();
       agents.stop();

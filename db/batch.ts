@@ -30,7 +30,11 @@ export type BatchOutcome = { results: BatchResults } | { error: Error };
  * the writer connection. Started on the first batch. It rejects only when the group as a
  * whole failed (its commit): then nothing of it was written.
  */
-export type BulkWriter = { run: (batches: BatchStep[][]) => Promise<BatchOutcome[]>; close: () => void };
+export type BulkWriter = {
+  run: (batches: BatchStep[][]) => Promise<BatchOutcome[]>;
+  /** Closes the worker's connection; resolves once the worker has exited, its connection closed. */
+  close: () => Promise<void>;
+};
 
 type WireError = { message: string; code?: string; failure?: string };
 const errorOf = ({ message, code, failure }: WireError) => Object.assign(new Error(message), { code, failure });
@@ -76,8 +80,12 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
         worker.postMessage({ id, batches });
       }),
     close: () => {
-      worker?.postMessage("close");
+      const closing = worker;
       worker = undefined;
+      if (!closing) return Promise.resolve();
+      const exited = new Promise<void>((resolve) => closing.once("exit", () => resolve()));
+      closing.postMessage("close");
+      return exited;
     },
   };
 }

@@ -152,7 +152,8 @@ function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): 
 export async function closeDatabase(db: Db): Promise<void> {
   const runner = runnerOf(db);
   if (runner.kind === "pg") return runner.pool.end();
-  runner.bulk.close();
+  // The worker's connection first: the last connection to close folds the log into the file.
+  await runner.bulk.close();
   runner.tx.$client.close();
   db.$client.close();
 }

@@ -30,8 +30,27 @@ export type Ctx = { db: DbOrTx };
 export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
   if (isTx(ctx.db)) return savepoint(ctx.db, fn);
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return pgTransaction(runner, fn);
-  return inTurn(runner, () => transaction(runner.tx, fn));
+  if (runner.kind === "pg") return timed("transaction", () => pgTransaction(runner, fn));
+  return inTurn(runner, () => timed("transaction", () => transaction(runner.tx, fn)));
+}
+
+type Observer = (kind: "transaction" | "batch", seconds: number) => void;
+const OBSERVER = Symbol.for("taskwire.transactions");
+
+/** Hands every write transaction's duration to `observe` (the server's metrics, lib/server/metrics.ts). */
+export function observeTransactions(observe: Observer): void {
+  (globalThis as { [OBSERVER]?: Observer })[OBSERVER] = observe;
+}
+
+async function timed<T>(kind: "transaction" | "batch", run: () => Promise<T>): Promise<T> {
+  const observe = (globalThis as { [OBSERVER]?: Observer })[OBSERVER];
+  if (!observe) return run();
+  const t0 = performance.now();
+  try {
+    return await run();
+  } finally {
+    observe(kind, (performance.now() - t0) / 1000);
+  }
 }
 
 /**
@@ -45,7 +64,7 @@ export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | 
 export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
   if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => (dialectOfHandle(tx) === "pg" ? runStepsPg(pgClientOf(tx), steps) : runSteps(tx.$client, steps)));
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps));
+  if (runner.kind === "pg") return timed("batch", () => pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps)));
   return new Promise((resolve, reject) => {
     const joining = runner.group;
     const group = joining ?? (runner.group = []);
@@ -54,7 +73,7 @@ export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchRes
     void inTurn(runner, () => {
       // The group closes when its turn comes: batches from now on form the next one.
       runner.group = undefined;
-      return runner.bulk.run(group.map((b) => b.steps));
+      return timed("batch", () => runner.bulk.run(group.map((b) => b.steps)));
     }).then(
       async (outcomes) => {
         // The batches' callers go on in stretches of ~10 ms with a turn of the loop between:

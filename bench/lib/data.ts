@@ -112,7 +112,7 @@ export async function buildBase(file: string, opts: { secret: string; devices: n
     const wide = wideOrg ? { organizationId: wideOrg.id, apiToken: wideToken!, devices: opts.wideDevices! } : undefined;
     return { organizationId: org.id, adminId: admin.id, apiToken, devices, agentsOu: "agents", wide, many };
   } finally {
-    closeDatabase(db);
+    await closeDatabase(db);
     clearDb();
     delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
   }

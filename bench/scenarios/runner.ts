@@ -85,7 +85,7 @@ export async function measureRunner(opts: { devices: number; fillerTasks: number
       devices: opts.devices,
     };
   } finally {
-    closeDatabase(db);
+    await closeDatabase(db);
     rmSync(dir, { recursive: true, force: true });
   }
 }

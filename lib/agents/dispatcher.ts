@@ -4,6 +4,7 @@ import type { Db } from "../../db/client";
 import { breathe, pacer, withTransaction } from "../../db/transaction";
 import type { Task } from "../../db/schema";
 import { reserveSeq } from "../devices/connection";
+import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
 import { acceptTasks, dispatchable, pendingForDevice, refuseTask } from "../tasks/agent-verbs";
 import { TickBatch } from "./batch";
@@ -167,6 +168,7 @@ export class Dispatcher {
     const plain = { code: task.code, type: task.type, payload: task.payload ?? null, expires_at: task.expiresAt.toISOString(), seq, envelope };
     let single: TaskMessage | undefined;
     let answered = false;
+    if (sockets.length) metrics().dispatchSeconds.observe(Math.max(0, Date.now() - task.updatedAt.getTime()) / 1000);
     for (const socket of sockets) {
       const message: TaskMessage =
         protocolOf(socket) === 2 && batched ? { ...plain, ...batched } : (single ??= { ...plain, signature: signText(envelope, this.key.privateKey) });

@@ -30,7 +30,7 @@ const ackFn = (ack: unknown) => (typeof ack === "function" ? (ack as (v: unknown
  * every failure in a log line: a connection whose set-up failed is closed (the agent comes
  * back later) rather than left open with the device marked offline.
  */
-export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp: Namespace; stop: () => void } {
+export function attachAgentNamespace(io: Server, db: Db, key: ServerKey, nodeId: string): { nsp: Namespace; stop: () => void } {
   const nsp = io.of("/agent");
   const dispatcher = new Dispatcher(db, nsp, key);
   dispatcher.start();
@@ -43,11 +43,11 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey): { nsp:
   // batch per turn of the loop, not a transaction per agent.
   const heartbeats = new TickBatch((items: { deviceId: string; raw: unknown }[]) => recordHeartbeats({ db }, items));
   const online = new TickBatch(async (items: { deviceId: string; version?: string }[]) => {
-    await markOnline({ db }, items);
+    await markOnline({ db }, nodeId, items);
     return items.map(() => undefined);
   });
   const offline = new TickBatch(async (deviceIds: string[]) => {
-    await markOffline({ db }, deviceIds);
+    await markOffline({ db }, nodeId, deviceIds);
     return deviceIds.map(() => undefined);
   });
 

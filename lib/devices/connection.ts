@@ -1,4 +1,5 @@
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, notInArray, or, sql } from "drizzle-orm";
+import { changedRows } from "../../db/portable";
 import { z } from "zod";
 import { preparedOn, type Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -9,33 +10,47 @@ import { agentVersionSchema } from "./enrollment";
 // What an enrolled agent's connection keeps on its device's row: whether it is online, its
 // last heartbeat and version, and the dispatch sequence numbers it has been sent.
 
-/** Devices whose agents' connections came up, and the versions they reported: one transaction for the lot. */
-export async function markOnline(ctx: Ctx, agents: { deviceId: string; version?: string }[]): Promise<void> {
+/**
+ * Devices whose agents' connections came up on node `nodeId`, and the versions they
+ * reported: one transaction for the lot. The device now belongs to that node.
+ */
+export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: string; version?: string }[]): Promise<void> {
   if (!agents.length) return;
   const at = new Date();
   await withTransaction(ctx, async (tx) => {
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)
-        .set({ online: true, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
+        .set({ online: true, nodeId, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
         .where(and(inArray(devices.id, ids), isNull(devices.deletedAt)));
     }
   });
 }
 
-/** Devices whose agents' last connections closed: one transaction for the lot. */
-export async function markOffline(ctx: Ctx, deviceIds: string[]): Promise<void> {
+/**
+ * Devices whose agents' last connections to node `nodeId` closed: one transaction for the lot.
+ * A device that came back through another node meanwhile belongs to that node and stays online.
+ */
+export async function markOffline(ctx: Ctx, nodeId: string, deviceIds: string[]): Promise<void> {
   if (!deviceIds.length) return;
   await withTransaction(ctx, async (tx) => {
-    await tx.update(devices).set({ online: false }).where(inArray(devices.id, [...new Set(deviceIds)]));
+    await tx
+      .update(devices)
+      .set({ online: false, nodeId: null })
+      .where(and(inArray(devices.id, [...new Set(deviceIds)]), eq(devices.nodeId, nodeId)));
   });
 }
 
-/** At start nothing is connected yet, whatever the file says from before a crash. */
-export async function markAllOffline(ctx: Ctx): Promise<void> {
-  await withTransaction(ctx, async (tx) => {
-    await tx.update(devices).set({ online: false }).where(eq(devices.online, true));
-  });
+/**
+ * The devices online through a node not among `aliveNodes` (a node that died, or a server
+ * before this one), and any online without a node: offline. A step of the caller's transaction.
+ */
+export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: string[]): Promise<number> {
+  const result = await tx
+    .update(devices)
+    .set({ online: false, nodeId: null })
+    .where(and(eq(devices.online, true), aliveNodes.length ? or(isNull(devices.nodeId), notInArray(devices.nodeId, aliveNodes)) : undefined));
+  return changedRows(result);
 }
 
 export const heartbeatSchema = z

@@ -4,11 +4,13 @@ import { resolve } from "node:path";
 import { sql } from "drizzle-orm";
 import { runnerOf, type Db } from "../../db/client";
 import { nodes } from "../../db/schema";
+import { metrics } from "./metrics";
 
-// What a load balancer asks (docs/deploy.md):
+// What a load balancer and a monitoring system ask (docs/deploy.md):
 // - GET /healthz: the process is up and serving HTTP;
 // - GET /readyz: it can do its work: the database answers, its migrations are all applied,
-//   and the clock keeps time. 503 otherwise, naming which check failed and nothing more.
+//   and the clock keeps time. 503 otherwise, naming which check failed and nothing more;
+// - GET /metrics: Prometheus' text format (lib/server/metrics.ts).
 
 export type Readiness = { ready: boolean; checks: { database: "ok" | "unreachable"; migrations: "ok" | "behind" | "unknown"; clock: "ok" | "stalled" } };
 
@@ -42,11 +44,11 @@ export async function readiness(db: Db, clockAlive: () => boolean): Promise<Read
   return { ready: Object.values(checks).every((c) => c === "ok"), checks };
 }
 
-/** Answers /healthz and /readyz; false for any other request. */
+/** Answers /healthz, /readyz and /metrics; false for any other request. */
 export function healthRoutes(db: Db, clockAlive: () => boolean) {
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = (req.url ?? "/").split("?")[0];
-    if (path !== "/healthz" && path !== "/readyz") return false;
+    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics") return false;
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(req.method === "HEAD" ? undefined : JSON.stringify(body));
     };
@@ -57,6 +59,14 @@ export function healthRoutes(db: Db, clockAlive: () => boolean) {
     }
     if (path === "/healthz") {
       send(200, { status: "ok" });
+      return true;
+    }
+    if (path === "/metrics") {
+      const { registry } = metrics();
+      registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" }).end(req.method === "HEAD" ? undefined : text),
+        () => send(500, { error: { code: "internal", message: "The metrics could not be collected" } }),
+      );
       return true;
     }
     readiness(db, clockAlive).then(

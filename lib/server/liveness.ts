@@ -1,44 +1,53 @@
 import { randomUUID } from "node:crypto";
-import { max, sql } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import { gte, inArray, lt, max, sql } from "drizzle-orm";
+import type { Db, Tx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { nodes } from "../../db/schema";
+import { releaseDevicesOfDeadNodes } from "../devices/connection";
 import { extendLeasesAfterDowntime } from "../tasks/due";
 
-/** How often the running server records that it is alive: the error on a measured downtime. */
+/** How often a running node records that it is alive, and looks for nodes that are not. */
 export const NODE_BEAT_MS = 5_000;
+/** A node silent this long is dead: the others mark its devices offline. */
+export const NODE_DEAD_MS = 30_000;
 /**
- * No lease is judged in this long after start: agents reconnect at most 30 s apart
- * (docs/agent-protocol.md §2), then re-send what they could not deliver.
+ * No lease is judged in this long after a start that found no node alive: agents reconnect
+ * at most 30 s apart (docs/agent-protocol.md §2), then re-send what they could not deliver.
  */
 export const LEASE_GRACE_MS = 60_000;
 
 export type Liveness = {
   nodeId: string;
-  /** When a previous server on this database was last known alive; null if never. */
+  /** When a node on this database was last known alive before this one started; null if never. */
   lastSeen: Date | null;
   extended: number;
   graced: number;
-  /** Stops beating, after one last beat (resolved once written or failed; never rejects). */
+  /** Stops beating; the node's row goes and its devices with it (resolved once done or failed; never rejects). */
   stop: () => Promise<void>;
 };
 
 /**
- * Records this process in `nodes`, lengthens the leases the downtime ate into (see
- * extendLeasesAfterDowntime), and from then on notes every NODE_BEAT_MS that the server is
- * alive — one single-row UPDATE — so the next start knows how long it was down, however it
- * stopped (kill -9 and power cuts included).
+ * Records this node in `nodes` and from then on notes every NODE_BEAT_MS that it is alive —
+ * one single-row UPDATE — so that the others, and the next start, know (kill -9 and power cuts
+ * included). Each beat, and the start, also settle the nodes silent for NODE_DEAD_MS: their
+ * rows go, and the devices connected through them are marked offline.
+ *
+ * `sole`: this node is the only one its database can have (SQLite: one process per file), so
+ * every earlier row is a previous run, dead whatever its age. On PostgreSQL other nodes may be
+ * running: only a start that finds none alive had downtime, and lengthens the leases it ate
+ * into (see extendLeasesAfterDowntime).
  */
-export async function startLiveness(ctx: { db: Db }, opts: { now?: () => Date; beatMs?: number; graceMs?: number } = {}): Promise<Liveness> {
+export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?: () => Date; beatMs?: number; graceMs?: number }): Promise<Liveness> {
   const now = opts.now ?? (() => new Date());
   const nodeId = randomUUID();
   const started = now();
   const { lastSeen, extended, graced } = await withTransaction(ctx, async (tx) => {
     const [row] = await tx.select({ seen: max(nodes.seenAt) }).from(nodes);
     const lastSeen = row?.seen ?? null;
-    // One server runs on a database file: earlier rows are only the previous runs.
-    await tx.delete(nodes);
+    const aliveSince = opts.sole ? started : new Date(started.getTime() - NODE_DEAD_MS);
+    await settleDeadNodes(tx, aliveSince);
     await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: started });
+    if (lastSeen && lastSeen >= aliveSince) return { lastSeen, extended: 0, graced: 0 };
     const graceUntil = new Date(started.getTime() + (opts.graceMs ?? LEASE_GRACE_MS));
     return { lastSeen, ...(await extendLeasesAfterDowntime(tx, { lastSeen, now: started, graceUntil })) };
   });
@@ -51,6 +60,7 @@ export async function startLiveness(ctx: { db: Db }, opts: { now?: () => Date; b
           .insert(nodes)
           .values({ id: nodeId, startedAt: started, seenAt: at })
           .onConflictDoUpdate({ target: nodes.id, set: { seenAt: sql`excluded.seen_at` } });
+        await settleDeadNodes(tx, new Date(at.getTime() - NODE_DEAD_MS));
       });
     } catch (e) {
       // A missed beat only makes a later downtime look longer: leases get more time, not less.
@@ -64,9 +74,23 @@ export async function startLiveness(ctx: { db: Db }, opts: { now?: () => Date; b
     lastSeen,
     extended,
     graced,
-    stop: () => {
+    stop: async () => {
       clearInterval(timer);
-      return beat();
+      await beat();
+      if (!opts.sole) {
+        // Leaving a cluster: the others need not wait NODE_DEAD_MS to know.
+        await withTransaction(ctx, async (tx) => {
+          await tx.delete(nodes).where(inArray(nodes.id, [nodeId]));
+          await settleDeadNodes(tx, now());
+        }).catch((e: unknown) => console.error("Leaving the cluster's nodes failed", e));
+      }
     },
   };
+}
+
+/** Nodes last seen before `aliveSince` are dead: their rows go, their devices offline. A step of the caller's transaction. */
+async function settleDeadNodes(tx: Tx, aliveSince: Date): Promise<void> {
+  const alive = await tx.select({ id: nodes.id }).from(nodes).where(gte(nodes.seenAt, aliveSince));
+  await releaseDevicesOfDeadNodes(tx, alive.map((n) => n.id));
+  await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
 }

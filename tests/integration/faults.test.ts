@@ -101,7 +101,7 @@ async function smallDatabase(file: string, tasks = 400) {
   const { org, actor } = await makeOrg(db);
   await makeDevices(db, org.id, tasks, { prefix: "fw" });
   await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
-  closeDatabase(db);
+  await closeDatabase(db);
 }
 
 describe("an outage and the agents' work", () => {

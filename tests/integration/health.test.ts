@@ -37,6 +37,49 @@ describe("health", () => {
   });
 });
 
+describe("metrics", () => {
+  /** The value of the series `name` of /metrics whose labels include `labels`, whatever their order. */
+  const sample = (text: string, name: string, labels: Record<string, string>) => {
+    for (const line of text.split("\n")) {
+      const m = /^([a-z_:]+)\{([^}]*)\} (\S+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const has = Object.fromEntries([...m[2].matchAll(/([a-z_]+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+      if (Object.entries(labels).every(([k, v]) => has[k] === v)) return Number(m[3]);
+    }
+    return undefined;
+  };
+  const scrape = async () => {
+    const res = await fetch(`${ctx.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    return res.text();
+  };
+
+  test("/metrics: transitions by status, dispatch latency, agents and live clients, event-loop delay and transaction time, each labelled with the node", async () => {
+    const before = await scrape();
+    const node = /taskwire_connected_agents\{node="([^"]+)"\}/.exec(before)?.[1];
+    expect(node).toMatch(/^[0-9a-f-]{36}$/);
+    const { name, creds } = await ctx.device();
+    const agent = await ctx.connect(creds);
+    const task = await ctx.issue(name, "PULL");
+    const d = await agent.nextTask();
+    expect(d.msg.code).toBe(task.code);
+    d.ack({ accepted: true });
+    await waitForStatus(ctx.dbFile, task.code, "IN_PROGRESS");
+
+    const after = await scrape();
+    const at = (text: string, series: string, labels: Record<string, string> = {}) => sample(text, series, { node: node!, ...labels }) ?? 0;
+    expect(at(after, "taskwire_task_transitions_total", { to: "PENDING" })).toBeGreaterThanOrEqual(at(before, "taskwire_task_transitions_total", { to: "PENDING" }) + 1);
+    expect(at(after, "taskwire_task_transitions_total", { to: "IN_PROGRESS" })).toBeGreaterThanOrEqual(at(before, "taskwire_task_transitions_total", { to: "IN_PROGRESS" }) + 1);
+    expect(at(after, "taskwire_dispatch_latency_seconds_count")).toBeGreaterThanOrEqual(at(before, "taskwire_dispatch_latency_seconds_count") + 1);
+    expect(sample(after, "taskwire_connected_agents", { node: node! })).toBeGreaterThanOrEqual(1);
+    expect(sample(after, "taskwire_live_clients", { node: node! })).toBeGreaterThanOrEqual(0);
+    expect(at(after, "taskwire_transaction_seconds_count", { kind: "transaction" })).toBeGreaterThan(0);
+    expect(at(after, "taskwire_transaction_seconds_count", { kind: "batch" })).toBeGreaterThan(0);
+    expect(sample(after, "nodejs_eventloop_lag_seconds", { node: node! })).toBeGreaterThanOrEqual(0);
+  });
+});
+
 describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
   test("/readyz fails, writes answer 503, an agent's result is refused and not recorded; all resumes once it is back", async () => {
     const { name, creds } = await ctx.device();

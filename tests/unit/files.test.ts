@@ -149,15 +149,15 @@ describe.skipIf(onPg)("the database file", () => {
         expect(mode(f), f).toBe(0o600);
       }
     } finally {
-      closeDatabase(db);
+      await closeDatabase(db);
     }
   });
 
-  test("an existing database keeps the mode its operator gave it", () => {
+  test("an existing database keeps the mode its operator gave it", async () => {
     const file = join(scratch(), "taskwire.db");
-    closeDatabase(openSqliteFile(file));
+    await closeDatabase(openSqliteFile(file));
     chmodSync(file, 0o640);
-    closeDatabase(openSqliteFile(file));
+    await closeDatabase(openSqliteFile(file));
     expect(mode(file)).toBe(0o640);
   });
 
@@ -168,8 +168,8 @@ describe.skipIf(onPg)("the database file", () => {
     const { org, actor } = await makeOrg(db);
     await makeDevices(db, org.id, 400, { prefix: "fw" });
     await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
-    closeDatabase(db);
-    closeDatabase(openSqliteFile(file, { check: true }));
+    await closeDatabase(db);
+    await closeDatabase(openSqliteFile(file, { check: true }));
 
     const copy = join(dir, "copy.db");
     writeFileSync(copy, readFileSync(file));
@@ -189,7 +189,7 @@ describe.skipIf(onPg)("the database file", () => {
 
     let err: Error | undefined;
     try {
-      closeDatabase(openSqliteFile(copy, { check: true }));
+      await closeDatabase(openSqliteFile(copy, { check: true }));
     } catch (e) {
       err = e as Error;
     }
@@ -197,7 +197,7 @@ describe.skipIf(onPg)("the database file", () => {
     expect(err!.message).toContain(copy);
     expect(err!.message).toMatch(/restore the latest backup/);
     // Without the check the same file opens: the damage would surface at run time.
-    closeDatabase(openSqliteFile(copy));
+    await closeDatabase(openSqliteFile(copy));
   });
 });
 
@@ -228,7 +228,7 @@ describe.skipIf(onPg)("backupDatabase", () => {
     expect((await backupDatabase(file, dest, { force: true })).tasks).toBe(100);
     await expect(backupDatabase(join(dir, "missing.db"), join(dir, "x.db"))).rejects.toThrow(/no database/);
     expect(leftovers(join(dir, "backups"))).toEqual([]);
-    closeDatabase(db);
+    await closeDatabase(db);
   });
 });
 
@@ -273,12 +273,12 @@ describe("leases across a restart", () => {
     const target = await newTestDatabase();
     const db = await openDatabase(target.url);
     try {
-      const first = await startLiveness({ db }, { beatMs: 60_000 });
+      const first = await startLiveness({ db }, { sole: true, beatMs: 60_000 });
       expect(first.lastSeen).toBeNull();
       await first.stop();
       const seen = (await db.select().from(nodes))[0].seenAt.getTime();
       await rawRun(db, "update nodes set seen_at = ?", seen - 120_000);
-      const second = await startLiveness({ db }, { beatMs: 60_000 });
+      const second = await startLiveness({ db }, { sole: true, beatMs: 60_000 });
       expect(second.lastSeen!.getTime()).toBe(seen - 120_000);
       await second.stop();
       expect(await db.select({ id: nodes.id }).from(nodes)).toEqual([{ id: second.nodeId }]);

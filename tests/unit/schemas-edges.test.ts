@@ -355,7 +355,7 @@ describe.skipIf(onPg)("a locked SQLite file", () => {
     } finally {
       outside.exec("rollback");
       outside.close();
-      closeDatabase(server);
+      await closeDatabase(server);
     }
   });
 });

@@ -44,6 +44,9 @@ export const devices = pgTable(
     // The last dispatch sequence number sent to this device; survives restarts so the
     // agent's replay check never sees a number twice.
     lastSeq: integer("last_seq").notNull().default(0),
+    // The node whose process holds the agent's connection (nodes.id), while online: a node
+    // that dies leaves its devices to be marked offline by the others (lib/server/liveness.ts).
+    nodeId: text("node_id"),
     deletedAt: epochMs("deleted_at"),
   },
   (t) => [
@@ -52,6 +55,7 @@ export const devices = pgTable(
     uniqueIndex("devices_org_live_name_uidx").on(t.organizationId, t.name).where(sql`deleted_at is null`),
     index("devices_org_name_idx").on(t.organizationId, t.name),
     uniqueIndex("devices_token_hash_uidx").on(t.tokenHash),
+    index("devices_node_idx").on(t.nodeId).where(sql`node_id is not null`),
   ],
 );
 

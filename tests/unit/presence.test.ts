@@ -1,0 +1,90 @@
+// Nodes on one database: which devices each holds, and what becomes of them when a node dies
+// or leaves (lib/server/liveness.ts, lib/devices/connection.ts). Several nodes run only on
+// PostgreSQL; the rules are the same SQL on both, so both run them.
+import { eq, inArray } from "drizzle-orm";
+import { describe, expect, test } from "vitest";
+import { devices, nodes, tasks } from "../../db/schema";
+import { markOffline, markOnline } from "../../lib/devices/connection";
+import { NODE_DEAD_MS, startLiveness, type Liveness } from "../../lib/server/liveness";
+import { waitFor } from "../support/agents";
+import { freshDb } from "../support/db";
+import { makeDevices, makeOrg } from "../support/factories";
+import { rawRun } from "../support/raw";
+import { taskInStatus } from "./helpers";
+
+const db = await freshDb();
+
+const state = async (ids: string[]) =>
+  Object.fromEntries((await db.select({ id: devices.id, online: devices.online, nodeId: devices.nodeId }).from(devices).where(inArray(devices.id, ids))).map((d) => [d.id, { online: d.online, nodeId: d.nodeId }]));
+
+/** Makes a node look silent since `ms` ago, as one killed then would. */
+const silence = (node: Liveness, ms: number) => rawRun(db, "update nodes set seen_at = ? where id = ?", Date.now() - ms, node.nodeId);
+
+describe("nodes and their devices", () => {
+  test("a node's devices stay its own while it beats; a device back through another node is not taken offline by the first", async () => {
+    const { org } = await makeOrg(db);
+    const [x, y] = await makeDevices(db, org.id, 2, { prefix: "pr" });
+    const a = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    await markOnline({ db }, a.nodeId, [{ deviceId: x.id }, { deviceId: y.id }]);
+    // A second node joins: the first is alive, its devices stay online and its own.
+    const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    expect(await state([x.id, y.id])).toEqual({ [x.id]: { online: true, nodeId: a.nodeId }, [y.id]: { online: true, nodeId: a.nodeId } });
+    // x reconnects through b; a then sees its old connection close.
+    await markOnline({ db }, b.nodeId, [{ deviceId: x.id }]);
+    await markOffline({ db }, a.nodeId, [x.id, y.id]);
+    expect(await state([x.id, y.id])).toEqual({ [x.id]: { online: true, nodeId: b.nodeId }, [y.id]: { online: false, nodeId: null } });
+    await a.stop();
+    await b.stop();
+  });
+
+  test("a node silent for 30 s is dead: the next beat of another takes its row and marks its devices offline", async () => {
+    const { org } = await makeOrg(db);
+    const [x] = await makeDevices(db, org.id, 1, { prefix: "dead" });
+    const a = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    await markOnline({ db }, a.nodeId, [{ deviceId: x.id }]);
+    const b = await startLiveness({ db }, { sole: false, beatMs: 50 });
+    // Silent for less than the limit: still alive.
+    await silence(a, NODE_DEAD_MS - 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await state([x.id]))[x.id]).toEqual({ online: true, nodeId: a.nodeId });
+    // Silent past it, as after a SIGKILL.
+    await silence(a, NODE_DEAD_MS + 1_000);
+    await waitFor("the dead node's device to go offline", async () => (await state([x.id]))[x.id].online === false, 10_000);
+    expect(await db.select().from(nodes).where(eq(nodes.id, a.nodeId))).toEqual([]);
+    expect((await state([x.id]))[x.id]).toEqual({ online: false, nodeId: null });
+    await b.stop();
+  });
+
+  test("a node that leaves takes its row and its devices with it at once", async () => {
+    const { org } = await makeOrg(db);
+    const [x] = await makeDevices(db, org.id, 1, { prefix: "leave" });
+    const a = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    await markOnline({ db }, a.nodeId, [{ deviceId: x.id }]);
+    await a.stop();
+    expect(await db.select().from(nodes).where(eq(nodes.id, a.nodeId))).toEqual([]);
+    expect((await state([x.id]))[x.id]).toEqual({ online: false, nodeId: null });
+    await b.stop();
+  });
+
+  test("a start that finds another node alive had no downtime: no lease is held; one that finds none holds those near their end", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [x] = await makeDevices(db, org.id, 1, { prefix: "lease" });
+    const running = await taskInStatus(db, actor, x.name, "IN_PROGRESS");
+    const leaseOf = async () => (await db.select({ at: tasks.leaseExpiresAt }).from(tasks).where(eq(tasks.id, running.id)))[0].at!.getTime();
+    const a = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    // Ten seconds of lease left: within the grace a start without any node alive would give.
+    const lease = Date.now() + 10_000;
+    await rawRun(db, "update tasks set lease_expires_at = ? where id = ?", lease, running.id);
+    const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    expect({ extended: b.extended, graced: b.graced }).toEqual({ extended: 0, graced: 0 });
+    expect(await leaseOf()).toBe(lease);
+    await a.stop();
+    await b.stop();
+    // Both gone: the next start had no node alive, and holds the lease for reconnecting agents.
+    const c = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    expect(c.graced).toBeGreaterThanOrEqual(1);
+    expect(await leaseOf()).toBeGreaterThanOrEqual(lease + 40_000);
+    await c.stop();
+  });
+});
