@@ -52,7 +52,7 @@ export class DatabaseUnreachableError extends Error {
  * whose read connection is `query_only`.
  */
 export function pgPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 10_000, options: "-c default_transaction_read_only=on" });
+  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 30_000, options: "-c default_transaction_read_only=on" });
   // An idle connection that dies (the server restarted) is dropped by the pool and reported
   // here; without a listener it would take the process down.
   pool.on("error", (e) => console.error(`PostgreSQL connection lost: ${e.message}`));

@@ -153,6 +153,22 @@ async function begin(sqlite: Tx["$client"]): Promise<void> {
  * whose ROLLBACK failed is dropped from the pool rather than handed to the next transaction.
  */
 async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+  // A transaction PostgreSQL chose to abort (a deadlock, a serialization failure) wrote
+  // nothing: it runs again, as PostgreSQL's documentation advises, a few times at most.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await pgTransactionOnce(runner, fn);
+    } catch (e) {
+      const code = (e as { code?: unknown; cause?: { code?: unknown } }).code ?? (e as { cause?: { code?: unknown } }).cause?.code;
+      if (attempt >= PG_ATTEMPTS || (code !== "40P01" && code !== "40001")) throw e;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    }
+  }
+}
+
+const PG_ATTEMPTS = 4;
+
+async function pgTransactionOnce<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
   const client = await runner.pool.connect();
   let broken: Error | undefined;
   try {

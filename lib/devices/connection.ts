@@ -41,6 +41,11 @@ export async function markOffline(ctx: Ctx, nodeId: string, deviceIds: string[])
   });
 }
 
+/** The devices online through node `nodeId`, which is stopping: offline. A step of the caller's transaction. */
+export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
+  await tx.update(devices).set({ online: false, nodeId: null }).where(eq(devices.nodeId, nodeId));
+}
+
 /**
  * The devices online through a node not among `aliveNodes` (a node that died, or a server
  * before this one), and any online without a node: offline. A step of the caller's transaction.

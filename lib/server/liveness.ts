@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { gte, inArray, lt, max, sql } from "drizzle-orm";
+import { and, eq, gte, isNull, lt, max, sql } from "drizzle-orm";
 import type { Db, Tx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { nodes } from "../../db/schema";
-import { releaseDevicesOfDeadNodes } from "../devices/connection";
+import { releaseDevicesOf, releaseDevicesOfDeadNodes } from "../devices/connection";
 import { extendLeasesAfterDowntime } from "../tasks/due";
 
 /** How often a running node records that it is alive, and looks for nodes that are not. */
@@ -45,9 +45,10 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
     const [row] = await tx.select({ seen: max(nodes.seenAt) }).from(nodes);
     const lastSeen = row?.seen ?? null;
     const aliveSince = opts.sole ? started : new Date(started.getTime() - NODE_DEAD_MS);
+    const [alive] = await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt))).limit(1);
     await settleDeadNodes(tx, aliveSince);
     await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: started });
-    if (lastSeen && lastSeen >= aliveSince) return { lastSeen, extended: 0, graced: 0 };
+    if (alive) return { lastSeen, extended: 0, graced: 0 };
     const graceUntil = new Date(started.getTime() + (opts.graceMs ?? LEASE_GRACE_MS));
     return { lastSeen, ...(await extendLeasesAfterDowntime(tx, { lastSeen, now: started, graceUntil })) };
   });
@@ -76,21 +77,29 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
     graced,
     stop: async () => {
       clearInterval(timer);
-      await beat();
-      if (!opts.sole) {
-        // Leaving a cluster: the others need not wait NODE_DEAD_MS to know.
+      // The last beat, marked as leaving: no longer alive for the others (who need not wait
+      // NODE_DEAD_MS), and when it was last alive is kept for the next start. Its devices go
+      // offline now.
+      try {
+        const at = now();
         await withTransaction(ctx, async (tx) => {
-          await tx.delete(nodes).where(inArray(nodes.id, [nodeId]));
-          await settleDeadNodes(tx, now());
-        }).catch((e: unknown) => console.error("Leaving the cluster's nodes failed", e));
+          await tx.update(nodes).set({ seenAt: at, leftAt: at }).where(eq(nodes.id, nodeId));
+          await releaseDevicesOf(tx, nodeId);
+        });
+      } catch (e) {
+        console.error("Recording that the server stopped failed", e);
       }
     },
   };
 }
 
-/** Nodes last seen before `aliveSince` are dead: their rows go, their devices offline. A step of the caller's transaction. */
+/**
+ * Nodes that left, or were last seen before `aliveSince`, are not alive: their devices go
+ * offline, and the rows of those silent since before `aliveSince` go. A step of the caller's
+ * transaction.
+ */
 async function settleDeadNodes(tx: Tx, aliveSince: Date): Promise<void> {
-  const alive = await tx.select({ id: nodes.id }).from(nodes).where(gte(nodes.seenAt, aliveSince));
+  const alive = await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)));
   await releaseDevicesOfDeadNodes(tx, alive.map((n) => n.id));
   await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
 }

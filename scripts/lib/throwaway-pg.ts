@@ -10,14 +10,13 @@ import { join } from "node:path";
 
 export type ThrowawayPg = { url: (database?: string) => string; port: number; dir: string; stop: () => void };
 
-/** Where initdb and pg_ctl are: on PATH, or Debian's versioned folder (the newest). */
+/** PostgreSQL's programs (initdb, pg_ctl, pg_dump): Debian's versioned folder (the newest), else the folder of `pg_ctl` on PATH. */
 export function pgBinDir(): string | undefined {
-  const onPath = spawnSync("sh", ["-c", "command -v pg_ctl"], { encoding: "utf8" }).stdout.trim();
-  if (onPath) return join(onPath, "..");
   const root = "/usr/lib/postgresql";
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "pg_ctl"))).sort((a, b) => Number(b) - Number(a));
-  return versions.length ? join(root, versions[0], "bin") : undefined;
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "pg_ctl"))).sort((a, b) => Number(b) - Number(a)) : [];
+  if (versions.length) return join(root, versions[0], "bin");
+  const onPath = spawnSync("sh", ["-c", "command -v pg_ctl"], { encoding: "utf8" }).stdout.trim();
+  return onPath ? join(onPath, "..") : undefined;
 }
 
 export const INSTALL_HINT = "PostgreSQL 15 or later is needed: on Debian, `apt-get install -y postgresql` (only its programs are used; its own service may stay stopped).";

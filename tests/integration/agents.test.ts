@@ -81,7 +81,7 @@ describe("enrollment", () => {
     // Nowhere in the database either: the file and its write-ahead log, or every row PostgreSQL holds.
     const wal = `${ctx.dbFile}-wal`;
     const bytes = onPg
-      ? execFileSync(join(pgBinDir()!, "pg_dump"), ["--data-only", ctx.dbFile])
+      ? execFileSync(join(pgBinDir()!, "pg_dump"), ["--data-only", ctx.dbFile], { maxBuffer: 1 << 28 })
       : Buffer.concat([readFileSync(ctx.dbFile), existsSync(wal) ? readFileSync(wal) : Buffer.alloc(0)]);
     expect(bytes.includes(name)).toBe(true);
     for (const t of [pending.body.device_token, enabled.body.device_token]) {

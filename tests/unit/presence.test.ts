@@ -55,15 +55,18 @@ describe("nodes and their devices", () => {
     await b.stop();
   });
 
-  test("a node that leaves takes its row and its devices with it at once", async () => {
+  test("a node that leaves takes its devices offline at once, and its row says when it left", async () => {
     const { org } = await makeOrg(db);
     const [x] = await makeDevices(db, org.id, 1, { prefix: "leave" });
     const a = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
     const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
     await markOnline({ db }, a.nodeId, [{ deviceId: x.id }]);
+    const before = Date.now();
     await a.stop();
-    expect(await db.select().from(nodes).where(eq(nodes.id, a.nodeId))).toEqual([]);
     expect((await state([x.id]))[x.id]).toEqual({ online: false, nodeId: null });
+    const [row] = await db.select().from(nodes).where(eq(nodes.id, a.nodeId));
+    expect(row.leftAt!.getTime()).toBeGreaterThanOrEqual(before);
+    expect(row.seenAt.getTime()).toBe(row.leftAt!.getTime());
     await b.stop();
   });
 

@@ -34,6 +34,8 @@ export const nodes = pgTable("nodes", {
   id: text("id").primaryKey(),
   startedAt: epochMs("started_at").notNull(),
   seenAt: epochMs("seen_at").notNull(),
+  // Set when the node stopped on purpose: it is no longer alive, and when it was last is kept.
+  leftAt: epochMs("left_at"),
 });
 
 /**

@@ -33,4 +33,6 @@ export const nodes = sqliteTable("nodes", {
   id: text("id").primaryKey(),
   startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
   seenAt: integer("seen_at", { mode: "timestamp_ms" }).notNull(),
+  // Set when the node stopped on purpose: it is no longer alive, and when it was last is kept.
+  leftAt: integer("left_at", { mode: "timestamp_ms" }),
 });
