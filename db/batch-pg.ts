@@ -9,7 +9,7 @@ import { CHECK_FAILED, type BatchResults, type BatchStep, type BatchValue } from
 const ROWS_PER_INSERT = 1_000;
 
 /** `?` placeholders (the steps written by hand, for both dialects) as PostgreSQL's `$n`. */
-function numbered(text: string): string {
+export function numbered(text: string): string {
   if (/\$1\b/.test(text)) return text; // rendered for PostgreSQL already (db/batch.ts stepOf)
   let n = 0;
   return text.replace(/\?/g, () => `$${++n}`);

@@ -45,10 +45,9 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
     const [row] = await tx.select({ seen: max(nodes.seenAt) }).from(nodes);
     const lastSeen = row?.seen ?? null;
     const aliveSince = opts.sole ? started : new Date(started.getTime() - NODE_DEAD_MS);
-    const [alive] = await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt))).limit(1);
-    await settleDeadNodes(tx, aliveSince);
+    const alive = await settleDeadNodes(tx, aliveSince);
     await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: started });
-    if (alive) return { lastSeen, extended: 0, graced: 0 };
+    if (alive.length) return { lastSeen, extended: 0, graced: 0 };
     const graceUntil = new Date(started.getTime() + (opts.graceMs ?? LEASE_GRACE_MS));
     return { lastSeen, ...(await extendLeasesAfterDowntime(tx, { lastSeen, now: started, graceUntil })) };
   });
@@ -96,10 +95,11 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
 /**
  * Nodes that left, or were last seen before `aliveSince`, are not alive: their devices go
  * offline, and the rows of those silent since before `aliveSince` go. A step of the caller's
- * transaction.
+ * transaction. Returns the nodes alive.
  */
-async function settleDeadNodes(tx: Tx, aliveSince: Date): Promise<void> {
-  const alive = await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)));
-  await releaseDevicesOfDeadNodes(tx, alive.map((n) => n.id));
+async function settleDeadNodes(tx: Tx, aliveSince: Date): Promise<string[]> {
+  const alive = (await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)))).map((n) => n.id);
+  await releaseDevicesOfDeadNodes(tx, alive);
   await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
+  return alive;
 }

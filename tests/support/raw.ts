@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import pg from "pg";
 import { runnerOf, writerConnection, type Db } from "../../db/client";
+import { numbered } from "../../db/batch-pg";
 import { dialectOf } from "../../db/dialect";
 
 // Statements written by hand, for tests that reach past the domain: a raw UPDATE the
@@ -11,11 +12,6 @@ import { dialectOf } from "../../db/dialect";
 export type Target = Db | string;
 
 type Conn = { run: (text: string, params: unknown[]) => Promise<number>; rows: (text: string, params: unknown[]) => Promise<Record<string, unknown>[]> };
-
-const numbered = (text: string) => {
-  let n = 0;
-  return text.replace(/\?/g, () => `$${++n}`);
-};
 
 const INT8 = 20;
 const BOOL = 16;
