@@ -14,6 +14,8 @@ export class Coalescer {
   private timer: NodeJS.Timeout | undefined;
   /** When the last batch was handed over, or — for a send that reads first — when it was done. */
   private lastAt = -Infinity;
+  /** A send that reads first is under way: the next batch waits for it, however long it takes. */
+  private sending = false;
 
   constructor(
     private readonly intervalMs: number,
@@ -31,7 +33,8 @@ export class Coalescer {
 
   /** The first change of a quiet period goes on the next turn; under a steady stream, a batch goes one interval after the last. */
   private arm(): void {
-    this.timer ??= setTimeout(() => this.drain(), Math.max(0, this.lastAt + this.intervalMs - Date.now()));
+    if (this.sending || this.timer || !this.pending.size) return;
+    this.timer = setTimeout(() => this.drain(), Math.max(0, this.lastAt + this.intervalMs - Date.now()));
   }
 
   private drain(): void {
@@ -41,16 +44,17 @@ export class Coalescer {
     this.pending = new Map();
     if (!changes.size) return;
     const sent = this.flush(changes);
-    // A send that first reads the rows counts the interval from when it is done: no client
-    // then gets two patches closer together than the interval, however long a read took.
-    if (sent)
-      void sent.finally(() => {
-        this.lastAt = Date.now();
-        if (!this.timer) return;
-        clearTimeout(this.timer);
-        this.timer = undefined;
-        this.arm();
-      });
+    if (!sent) return this.arm();
+    // A send that first reads the rows counts the interval from when it is done, and none
+    // starts while it runs: no client then gets two patches closer together than the
+    // interval, however long a read took (a read slower than the interval would otherwise
+    // overlap the next, and both patches would leave together).
+    this.sending = true;
+    void sent.finally(() => {
+      this.sending = false;
+      this.lastAt = Date.now();
+      this.arm();
+    });
   }
 
   stop(): void {

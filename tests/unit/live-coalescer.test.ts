@@ -166,6 +166,33 @@ describe("Coalescer", () => {
     expect(at[1] - at[0]).toBeGreaterThanOrEqual(INTERVAL);
   });
 
+  test("a send slower than the interval is never overlapped: the next starts one interval after it is done", async () => {
+    const started: number[] = [];
+    const done: number[] = [];
+    let inFlight = 0;
+    let mostAtOnce = 0;
+    // The first send reads for 500 ms (a busy database), the rest at once.
+    const durations = [500, 0, 0];
+    const c = new Coalescer(INTERVAL, async () => {
+      const i = started.push(Date.now()) - 1;
+      mostAtOnce = Math.max(mostAtOnce, ++inFlight);
+      await new Promise((r) => setTimeout(r, durations[i]));
+      inFlight--;
+      done.push(Date.now());
+    });
+    const t0 = Date.now();
+    c.add(transition("acme", 1));
+    await vi.advanceTimersByTimeAsync(10);
+    c.add(transition("acme", 2));
+    await vi.advanceTimersByTimeAsync(300);
+    c.add(transition("acme", 3));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(mostAtOnce).toBe(1);
+    expect(started.map((t) => t - t0)).toEqual([0, 500 + INTERVAL]);
+    const gaps = done.slice(1).map((t, i) => t - done[i]);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(INTERVAL);
+  });
+
   test("stop() drops what is pending and sends nothing more", () => {
     const r = recorder();
     const c = new Coalescer(INTERVAL, r.flush);
