@@ -14,6 +14,8 @@ const config: NextConfig = {
   // A separate build folder lets tests build beside a running console without clobbering it.
   distDir: process.env.NEXT_DIST_DIR || ".next",
   poweredByHeader: false,
+  // Loaded by Node itself: its database stores import their drivers at run time.
+  serverExternalPackages: ["rate-limiter-flexible"],
   reactStrictMode: true,
   // `npm test` type-checks the whole project (tsc --noEmit) before it builds; checking
   // again inside the build would only double the slowest step on a 2-core machine.

@@ -14,6 +14,7 @@ import { readEnv } from "./lib/env";
 import { startCheckpointer } from "./lib/server/checkpointer";
 import { subscribe } from "./lib/events";
 import { healthRoutes } from "./lib/server/health";
+import { joinCluster } from "./lib/server/cluster";
 import { gaugeConnections, metrics } from "./lib/server/metrics";
 import { guardRequest } from "./lib/server/request-guard";
 import { Scheduler } from "./lib/server/scheduler";
@@ -66,8 +67,13 @@ export async function startServer(
     const down = liveness.lastSeen ? `${Math.round((Date.now() - liveness.lastSeen.getTime()) / 1000)} s` : "an unknown time";
     console.log(`The server was down ${down}: ${liveness.extended} running task leases lengthened by it, ${liveness.graced} held for agents to reconnect`);
   }
-  // Reconcile before listening: fire, expire and fail whatever came due while down.
+  // Several nodes on PostgreSQL: batched hints between them over LISTEN/NOTIFY
+  // (lib/server/cluster.ts), for dispatch, live patches, the clocks and closing sockets.
+  const cluster = pg ? await joinCluster(env.DATABASE_URL, liveness.nodeId) : undefined;
+  // Reconcile before listening: fire, expire and fail whatever came due while down. Every node
+  // runs the clock; each claims its own batches, and a hint wakes it for what another made due.
   const scheduler = new Scheduler(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
+  cluster?.on("due", () => scheduler.poke());
   await scheduler.start();
 
   const dev = env.NODE_ENV !== "production";
@@ -79,7 +85,7 @@ export async function startServer(
   const loopMonitor = env.TASKWIRE_LOOP_MONITOR ? loopDelayRoute() : undefined;
   // For load balancers and monitoring: /healthz (up), /readyz (database, migrations, clock)
   // and /metrics, every series labelled with this node's id.
-  const health = healthRoutes(db, () => scheduler.alive());
+  const health = healthRoutes(db, { clock: () => scheduler.alive(), listener: cluster && (() => cluster.alive()) });
   const m = metrics();
   m.registry.setDefaultLabels({ node: liveness.nodeId });
   observeTransactions((kind, seconds) => m.transactionSeconds.observe({ kind }, seconds));
@@ -96,8 +102,8 @@ export async function startServer(
   });
 
   const io = new SocketServer(httpServer, { serveClient: false });
-  const agents = attachAgentNamespace(io, db, key, liveness.nodeId);
-  const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS });
+  const agents = attachAgentNamespace(io, db, key, liveness.nodeId, cluster && { link: cluster, sweepMs: env.TASKWIRE_DISPATCH_SWEEP_MS });
+  const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS, cluster });
   gaugeConnections({ agents: () => io.of("/agent").sockets.size, liveClients: () => io.of("/live").sockets.size });
 
   await new Promise<void>((ok, fail) => {
@@ -130,6 +136,7 @@ export async function startServer(
       await app.close();
       // Writes already queued (agent results of a last batch, the last beat) commit first.
       await writesSettled(db);
+      await cluster?.stop();
       await checkpointer.stop();
       await closeDatabase(db);
     },

@@ -22,6 +22,16 @@ export default defineConfig({
           globalSetup: ["tests/support/global-setup.ts"],
         },
       },
+      {
+        test: {
+          ...shared,
+          // Several nodes on one PostgreSQL behind nginx; skipped on SQLite.
+          name: "cluster",
+          include: ["tests/cluster/**/*.test.ts"],
+          hookTimeout: 300_000,
+          globalSetup: ["tests/support/global-setup.ts"],
+        },
+      },
     ],
   },
 });

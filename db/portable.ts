@@ -41,3 +41,12 @@ export async function runStatement(h: DbOrTx, q: SQL): Promise<void> {
 export async function lockRows(tx: Tx, table: Table, where: SQL | undefined): Promise<void> {
   if (dialectOfHandle(tx) === "pg") await runStatement(tx, sql`select 1 from ${table} where ${where} for update`);
 }
+
+/**
+ * The rows a step claims for itself (PostgreSQL's `FOR UPDATE SKIP LOCKED`): nodes running the
+ * same step side by side take disjoint rows instead of waiting on each other's. SQLite's write
+ * transactions already run one at a time.
+ */
+export function claimed<Q>(tx: Tx, query: Q): Q {
+  return dialectOfHandle(tx) === "pg" ? (query as unknown as { for: (strength: "update", o: { skipLocked: true }) => Q }).for("update", { skipLocked: true }) : query;
+}

@@ -16,11 +16,13 @@ export type TaskTransition = {
   at: number;
 };
 
+export const DEVICE_CHANGES = ["enrolled", "approved", "enabled", "disabled", "renamed", "deleted"] as const;
+
 export type DeviceChange = {
   kind: "device.changed";
   organizationId: string;
   deviceId: string;
-  change: "enrolled" | "approved" | "enabled" | "disabled" | "renamed" | "deleted";
+  change: (typeof DEVICE_CHANGES)[number];
 };
 
 /**

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
-import { clearDb, closeDatabase, openDatabase, setDb } from "../db/client";
-import { isSeeded, seedDemo, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../lib/demo/seed";
+import { closeDatabase, openDatabase } from "../db/client";
+import { isSeeded, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../lib/demo/seed";
 import { saveState } from "../lib/agents/sim/state";
 import { hasAnyUser } from "../lib/auth/users";
 import { readEnv } from "../lib/env";
@@ -11,6 +11,7 @@ import { fsyncDir } from "../lib/server/files";
 import { dataDir, ensureSecret } from "../lib/server/secret";
 import { startServer } from "../server";
 import { ensureBuild } from "./ensure-build";
+import { seedDemoAt } from "./lib/seed-demo";
 
 // No flags: anything given is a mistake worth saying out loud.
 const flags = z.array(z.string()).max(0, "npm run demo takes no arguments (set PORT, HOST or DATABASE_URL instead)").safeParse(process.argv.slice(2));
@@ -113,27 +114,12 @@ async function prepareDemoDatabase(): Promise<Record<string, DemoAgent[]> | null
   const partial = `${target}.seeding`;
   const sidecars = (f: string) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`];
   for (const f of sidecars(partial)) rmSync(f, { force: true });
-  const db = await openDatabase(partial);
-  setDb(db);
-  forgetAuth();
-  let agents: Record<string, DemoAgent[]>;
-  try {
-    agents = (await seedDemo({ db })).agents;
-  } finally {
-    // Closing the last connection folds the log into the file: one file to rename.
-    await closeDatabase(db);
-    clearDb();
-    forgetAuth();
-  }
+  // Closing the last connection folds the log into the file: one file to rename.
+  const agents = await seedDemoAt(partial);
   for (const slug of DEMO_FLEETS) saveState(statePath(slug), { url: "", agents: agents[slug] ?? [] });
   // An empty database in the way (a first `npm start` without /setup) has nothing to lose.
   for (const f of sidecars(target).slice(1)) rmSync(f, { force: true });
   renameSync(partial, target);
   fsyncDir(dirname(resolve(target)));
   return agents;
-}
-
-/** better-auth keeps the database it was first created with: make the next call build anew. */
-function forgetAuth() {
-  delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
 }

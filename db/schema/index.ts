@@ -34,4 +34,8 @@ export const {
   apiTokens,
 } = chosen;
 
+/** PostgreSQL only: the limits several nodes count together (one SQLite node counts in memory). */
+export const rateLimits = PROCESS_DIALECT === "pg" ? pg.rateLimits : undefined;
+export const rateLimit = PROCESS_DIALECT === "pg" ? pg.rateLimit : undefined;
+
 export type { ApiToken, Device, Fanout, FanoutTarget, Ou, Task } from "./sqlite";

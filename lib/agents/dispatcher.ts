@@ -6,7 +6,8 @@ import type { Task } from "../../db/schema";
 import { reserveSeq } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
-import { acceptTasks, dispatchable, pendingForDevice, refuseTask } from "../tasks/agent-verbs";
+import { acceptTasks, dispatchable, pendingForDevice, refuseTask, waitingOnNode } from "../tasks/agent-verbs";
+import type { ClusterLink } from "../server/cluster";
 import { TickBatch } from "./batch";
 import { envelopeText, signBatch, signText, type Envelope, type Proof, type Protocol, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
@@ -18,8 +19,20 @@ export const ACK_TIMEOUT_MS = 10_000;
  * batches reach a device in the order of their sequence numbers.
  */
 export const DISPATCH_BATCH = 100;
+/**
+ * Due tasks read per query. Reads go one after another: a 100,000-task fan-out costs 200 reads
+ * in a row, not 1,000 at once that would hold every pooled connection (PostgreSQL) while the
+ * agents' results wait for one.
+ */
+const DISPATCH_READ = 500;
 /** Tries for a batch of due tasks before they are left to the devices' next connects. */
 const DISPATCH_ATTEMPTS = 3;
+/**
+ * Several nodes: every `sweepMs` (TASKWIRE_DISPATCH_SWEEP_MS) each node looks for tasks still
+ * PENDING that long after they were due on a device connected to it (a hint lost, an
+ * acknowledgement that never came), and sends them again, at most SWEEP_LIMIT at a time.
+ */
+const SWEEP_LIMIT = 1_000;
 
 const ackSchema = z.union([
   z.object({ accepted: z.literal(true) }),
@@ -30,38 +43,59 @@ export const deviceRoom = (deviceId: string) => `device:${deviceId}`;
 
 /**
  * Sends tasks to agents the moment they are due. Due tasks reach it as PENDING transitions
- * (creation, a scheduled task firing); they are gathered and read, signed and sent
- * DISPATCH_BATCH at a time, one batch per turn of the event loop, so a 10,000-device fan-out
- * costs a handful of queries and never holds the loop for long. Acknowledgements arriving
+ * (creation, a scheduled task firing); they are gathered and read DISPATCH_READ at a time,
+ * then signed and sent DISPATCH_BATCH at a time, a turn of the event loop between batches, so
+ * a 10,000-device fan-out costs a handful of queries and never holds the loop for long. On one
+ * node, a task whose device has no connection here is left for its connect. Acknowledgements arriving
  * together are recorded in one transaction.
+ *
+ * On several nodes a task is due wherever it was made (an API call on node A, node B's
+ * clock), and its device's socket is on one node: the node that finds no socket here hands
+ * the task ids to the node the device row names (`cluster.send`, batched), which reads and
+ * sends them as its own. A sweep re-sends what a lost hint left waiting.
  */
 export class Dispatcher {
-  private queued: number[] = [];
-  private flushQueued = false;
+  /** Due task ids, and whether this node may hand them on (not if they were handed to it). */
+  private queued: { id: number; forward: boolean }[] = [];
+  private draining = false;
   /** The end of the chain of batches being signed and sent, in the order of their numbers. */
   private sending: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly retries = new Set<NodeJS.Timeout>();
   private unsubscribe: (() => void) | undefined;
   private readonly accepts: TickBatch<{ deviceId: string; code: string }, boolean>;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly nsp: Namespace,
     private readonly key: ServerKey,
+    private readonly cluster?: ClusterLink,
+    private readonly sweepMs = 15_000,
   ) {
     this.accepts = new TickBatch((items) => acceptTasks({ db: this.db }, items));
   }
 
   start(): void {
     this.unsubscribe = subscribe((e) => {
-      if (e.kind === "task.transition" && e.to === "PENDING") this.enqueue(e.taskId);
+      if (e.kind !== "task.transition" || e.to !== "PENDING") return;
+      // One node: an agent not connected here is not connected anywhere; it gets the task on
+      // connect (sendPending). Several: it may be connected to another node.
+      if (!this.cluster && !this.socketsOf(e.deviceId).length) return;
+      this.enqueue(e.taskId, true);
     });
+    if (!this.cluster) return;
+    this.cluster.on("send", (ids) => {
+      for (const id of ids) this.enqueue(id, false);
+    });
+    this.sweeper = setInterval(() => void this.sweep(), this.sweepMs);
+    this.sweeper.unref();
   }
 
   stop(): void {
     this.stopped = true;
     this.unsubscribe?.();
+    clearInterval(this.sweeper);
     for (const t of this.retries) clearTimeout(t);
     this.retries.clear();
   }
@@ -71,20 +105,20 @@ export class Dispatcher {
     await this.send(await pendingForDevice({ db: this.db }, deviceId));
   }
 
-  private enqueue(taskId: number): void {
-    this.queued.push(taskId);
-    this.scheduleFlush();
+  private enqueue(id: number, forward: boolean): void {
+    this.queued.push({ id, forward });
+    if (this.draining) return;
+    this.draining = true;
+    void breathe().then(() => this.drain());
   }
 
-  private scheduleFlush(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    void breathe().then(() => {
-      this.flushQueued = false;
-      const ids = this.queued.splice(0, DISPATCH_BATCH);
-      if (this.queued.length) this.scheduleFlush();
-      void this.dispatch(ids, 1);
-    });
+  /** Reads and sends what is queued, one read after another, until the queue is empty. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queued.length && !this.stopped) await this.dispatch(this.queued.splice(0, DISPATCH_READ), 1);
+    } finally {
+      this.draining = false;
+    }
   }
 
   /**
@@ -92,19 +126,39 @@ export class Dispatcher {
    * tried again a few times; after that its tasks stay PENDING and go on each device's next
    * connect. Never thrown: this runs outside any caller that could answer for it.
    */
-  private async dispatch(ids: number[], attempt: number): Promise<void> {
+  private async dispatch(batch: { id: number; forward: boolean }[], attempt: number): Promise<void> {
     try {
-      await this.send(await dispatchable({ db: this.db }, ids));
+      const due = await dispatchable({ db: this.db }, batch.map((b) => b.id));
+      const forwardable = new Set(batch.filter((b) => b.forward).map((b) => b.id));
+      const here: Task[] = [];
+      const elsewhere = new Map<string, number[]>();
+      for (const { task, nodeId } of due) {
+        if (this.socketsOf(task.deviceId).length) here.push(task);
+        else if (this.cluster && nodeId && nodeId !== this.cluster.nodeId && forwardable.has(task.id)) (elsewhere.get(nodeId) ?? elsewhere.set(nodeId, []).get(nodeId)!).push(task.id);
+      }
+      for (const [nodeId, ids] of elsewhere) this.cluster!.send(nodeId, ids);
+      await this.send(here);
     } catch (e) {
       const last = attempt >= DISPATCH_ATTEMPTS;
-      console.error(`Dispatching ${ids.length} tasks failed (attempt ${attempt} of ${DISPATCH_ATTEMPTS})${last ? "; they go on each device's next connect" : ""}`, e);
+      console.error(`Dispatching ${batch.length} tasks failed (attempt ${attempt} of ${DISPATCH_ATTEMPTS})${last ? "; they go on each device's next connect" : ""}`, e);
       if (last || this.stopped) return;
       const timer = setTimeout(() => {
         this.retries.delete(timer);
-        void this.dispatch(ids, attempt + 1);
+        void this.dispatch(batch, attempt + 1);
       }, attempt * 1_000);
       timer.unref();
       this.retries.add(timer);
+    }
+  }
+
+  /** Several nodes: what still waits on this node's devices well after it was due goes again. */
+  private async sweep(): Promise<void> {
+    if (this.stopped || !this.cluster) return;
+    try {
+      const waiting = await waitingOnNode({ db: this.db }, this.cluster.nodeId, new Date(Date.now() - this.sweepMs), SWEEP_LIMIT);
+      await this.send(waiting.filter((t) => this.socketsOf(t.deviceId).length));
+    } catch (e) {
+      console.error("Sweeping for tasks left waiting failed; trying again later", e);
     }
   }
 

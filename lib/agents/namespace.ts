@@ -1,4 +1,5 @@
-import { RateLimiterMemory } from "rate-limiter-flexible";
+import { RateLimiterMemory, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { sharedLimiter } from "../server/limits";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
 import { markOffline, markOnline, recordHeartbeats } from "../devices/connection";
@@ -10,6 +11,7 @@ import { TickBatch } from "./batch";
 import { deviceRoom, Dispatcher } from "./dispatcher";
 import { protocolSchema, type Protocol } from "./envelope";
 import type { ServerKey } from "./keys";
+import type { ClusterLink } from "../server/cluster";
 
 /** Per device, across all its connections: 20 events a second on average, bursts to 40. */
 export const AGENT_EVENTS_PER_2S = 40;
@@ -30,21 +32,40 @@ const ackFn = (ack: unknown) => (typeof ack === "function" ? (ack as (v: unknown
  * every failure in a log line: a connection whose set-up failed is closed (the agent comes
  * back later) rather than left open with the device marked offline.
  */
-export function attachAgentNamespace(io: Server, db: Db, key: ServerKey, nodeId: string): { nsp: Namespace; stop: () => void } {
+export function attachAgentNamespace(
+  io: Server,
+  db: Db,
+  key: ServerKey,
+  nodeId: string,
+  cluster?: { link: ClusterLink; sweepMs: number },
+): { nsp: Namespace; stop: () => void } {
   const nsp = io.of("/agent");
-  const dispatcher = new Dispatcher(db, nsp, key);
+  const dispatcher = new Dispatcher(db, nsp, key, cluster?.link, cluster?.sweepMs);
   dispatcher.start();
-  // Keyed by device and never reset on disconnect: reconnecting buys no extra allowance.
+  // Keyed by device and never reset on disconnect: reconnecting buys no extra allowance. A
+  // device's events all reach the one node that holds its connection, and are counted there
+  // (a point per event in the database would double an agent's writes); its connects are
+  // counted by every node together, so moving between nodes gains at most a few allowances.
   const events = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
-  const connects = new RateLimiterMemory({ points: AGENT_CONNECTS_PER_10S, duration: 10 });
+  const connects = sharedLimiter(db, { points: AGENT_CONNECTS_PER_10S, duration: 10, keyPrefix: "agent-connect" });
   // Results arriving together are recorded together: one transaction per turn of the loop.
   const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults({ db }, items));
   // A fleet that connects, beats or drops at once (a restart, a network cut) is written a
   // batch per turn of the loop, not a transaction per agent.
   const heartbeats = new TickBatch((items: { deviceId: string; raw: unknown }[]) => recordHeartbeats({ db }, items));
   const online = new TickBatch(async (items: { deviceId: string; version?: string }[]) => {
-    await markOnline({ db }, nodeId, items);
+    // One connection per device across the cluster too: the node it was on closes its old one.
+    const elsewhere = await markOnline({ db }, nodeId, items, { elsewhere: !!cluster });
+    cluster?.link.drop(elsewhere);
     return items.map(() => undefined);
+  });
+  // Another node took these devices' connections: any here that is older goes.
+  cluster?.link.on("drop", (deviceIds, at) => {
+    for (const id of deviceIds)
+      for (const socketId of nsp.adapter.rooms.get(deviceRoom(id)) ?? []) {
+        const socket = nsp.sockets.get(socketId);
+        if (socket && socket.handshake.issued < at) socket.disconnect(true);
+      }
   });
   const offline = new TickBatch(async (deviceIds: string[]) => {
     await markOffline({ db }, nodeId, deviceIds);
@@ -160,7 +181,7 @@ export function attachAgentNamespace(io: Server, db: Db, key: ServerKey, nodeId:
 }
 
 /** Takes one point for `key`; false when its allowance is used up. */
-async function allowed(limiter: RateLimiterMemory, key: string): Promise<boolean> {
+async function allowed(limiter: RateLimiterAbstract, key: string): Promise<boolean> {
   try {
     await limiter.consume(key);
     return true;

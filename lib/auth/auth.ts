@@ -41,7 +41,8 @@ function createAuth() {
       enabled: true,
       window: 60,
       max: 300,
-      storage: "memory",
+      // Several nodes count together in the database; one SQLite node in its memory.
+      storage: PROCESS_DIALECT === "pg" ? "database" : "memory",
       customRules: { "/sign-in/email": { window: 60, max: env.TASKWIRE_SIGNIN_PER_MINUTE } },
     },
     advanced: {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, notInArray, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
 import { changedRows } from "../../db/portable";
 import { z } from "zod";
 import { preparedOn, type Tx } from "../../db/client";
@@ -12,18 +12,25 @@ import { agentVersionSchema } from "./enrollment";
 
 /**
  * Devices whose agents' connections came up on node `nodeId`, and the versions they
- * reported: one transaction for the lot. The device now belongs to that node.
+ * reported: one transaction for the lot. The device now belongs to that node. With
+ * `elsewhere`, returns those of them that belonged to another node until now (whose
+ * connections there are to be closed).
  */
-export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: string; version?: string }[]): Promise<void> {
-  if (!agents.length) return;
+export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: string; version?: string }[], opts: { elsewhere?: boolean } = {}): Promise<string[]> {
+  if (!agents.length) return [];
   const at = new Date();
-  await withTransaction(ctx, async (tx) => {
+  return withTransaction(ctx, async (tx) => {
+    const ids = [...new Set(agents.map((a) => a.deviceId))];
+    const elsewhere = opts.elsewhere
+      ? (await tx.select({ id: devices.id }).from(devices).where(and(inArray(devices.id, ids), isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
+      : [];
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)
         .set({ online: true, nodeId, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
         .where(and(inArray(devices.id, ids), isNull(devices.deletedAt)));
     }
+    return elsewhere;
   });
 }
 

@@ -24,10 +24,15 @@ export class Coalescer {
 
   add(e: DomainEvent): void {
     if (e.kind !== "task.transition") return;
-    let org = this.pending.get(e.organizationId);
-    if (!org) this.pending.set(e.organizationId, (org = { taskIds: new Set(), fanoutIds: new Set() }));
-    org.taskIds.add(e.taskId);
-    if (e.fanoutId !== null) org.fanoutIds.add(e.fanoutId);
+    this.addChanged(e.organizationId, [e.taskId], e.fanoutId === null ? [] : [e.fanoutId]);
+  }
+
+  /** Tasks and fan-outs of an organization that changed (on another node: its batched hint). */
+  addChanged(organizationId: string, taskIds: readonly number[], fanoutIds: readonly number[]): void {
+    let org = this.pending.get(organizationId);
+    if (!org) this.pending.set(organizationId, (org = { taskIds: new Set(), fanoutIds: new Set() }));
+    for (const id of taskIds) org.taskIds.add(id);
+    for (const id of fanoutIds) org.fanoutIds.add(id);
     this.arm();
   }
 

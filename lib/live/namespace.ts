@@ -2,6 +2,7 @@ import type { Namespace, Server, Socket } from "socket.io";
 import { and, eq } from "drizzle-orm";
 import { fromNodeHeaders } from "better-auth/node";
 import { RateLimiterMemory } from "rate-limiter-flexible";
+import { sharedLimiter } from "../server/limits";
 import type { Db } from "../../db/client";
 import { fanouts, tasks } from "../../db/schema";
 import { isSameOrigin } from "../auth/origin";
@@ -12,6 +13,7 @@ import { Coalescer, type PendingChanges } from "./coalescer";
 import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type WatchAck } from "./protocol";
 import { toLiveFanout, toLiveRow } from "./rows";
 import { watchSchema } from "./watch-schema";
+import type { ClusterLink } from "../server/cluster";
 
 const orgRoom = (organizationId: string) => `org:${organizationId}`;
 const taskRoom = (code: string) => `task:${code}`;
@@ -36,10 +38,10 @@ export const CONNECTS_PER_10S = 60;
  * Transitions from anywhere (actions, API, agents, the clock) are coalesced per
  * organization and sent as one patch per interval, read from the database once per batch.
  */
-export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: number; recheckMs?: number } = {}): { nsp: Namespace; stop: () => void } {
+export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: number; recheckMs?: number; cluster?: ClusterLink } = {}): { nsp: Namespace; stop: () => void } {
   const nsp = io.of(LIVE_NAMESPACE);
   const watches = new RateLimiterMemory({ points: WATCHES_PER_10S, duration: 10 });
-  const connects = new RateLimiterMemory({ points: CONNECTS_PER_10S, duration: 10 });
+  const connects = sharedLimiter(db, { points: CONNECTS_PER_10S, duration: 10, keyPrefix: "live-connect" });
 
   nsp.use(async (socket, next) => {
     try {
@@ -160,6 +162,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
 
   const coalescer = new Coalescer(opts.intervalMs ?? LIVE_INTERVAL_MS, (changes) => send(changes).catch((e) => console.error("Sending live patches failed", e)));
   const unsubscribe = subscribe((e) => coalescer.add(e));
+  // Transitions made on other nodes arrive as their batched hints, and are read here like ours.
+  opts.cluster?.on("live", (organizationId, taskIds, fanoutIds) => coalescer.addChanged(organizationId, taskIds, fanoutIds));
   return {
     nsp,
     stop: () => {

@@ -1,5 +1,7 @@
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { getDb } from "../../db/client";
 import { RateLimitedError } from "../errors";
+import { sharedLimiter } from "./limits";
 
 /** Enrollment attempts per client address per minute, whatever their outcome. */
 export const ENROLL_PER_ADDRESS_PER_MINUTE = 120;
@@ -9,11 +11,25 @@ export const ENROLL_PER_TOKEN_PER_MINUTE = 300;
 /**
  * Enrollment is the one unauthenticated write: each attempt is a transaction, and a leaked
  * registration token must not let anyone fill an organization with devices at full speed.
- * Generous enough for a fleet rolling out (agents wait `Retry-After` and try again).
+ * Generous enough for a fleet rolling out (agents wait `Retry-After` and try again). Counted
+ * by every node together (lib/server/limits.ts).
  */
 export class EnrollThrottle {
-  private readonly byAddress = new RateLimiterMemory({ points: ENROLL_PER_ADDRESS_PER_MINUTE, duration: 60, keyPrefix: "enroll-addr" });
-  private readonly byToken = new RateLimiterMemory({ points: ENROLL_PER_TOKEN_PER_MINUTE, duration: 60, keyPrefix: "enroll-token" });
+  private limiters: { byAddress: RateLimiterAbstract; byToken: RateLimiterAbstract } | undefined;
+
+  /** Made on first use, on the process's database. */
+  private get byAddress() {
+    return this.made().byAddress;
+  }
+  private get byToken() {
+    return this.made().byToken;
+  }
+  private made() {
+    return (this.limiters ??= {
+      byAddress: sharedLimiter(getDb(), { points: ENROLL_PER_ADDRESS_PER_MINUTE, duration: 60, keyPrefix: "enroll-addr" }),
+      byToken: sharedLimiter(getDb(), { points: ENROLL_PER_TOKEN_PER_MINUTE, duration: 60, keyPrefix: "enroll-token" }),
+    });
+  }
 
   /** Counts an attempt from `address`; throws RateLimitedError past the limit. */
   address(address: string): Promise<void> {
@@ -27,7 +43,7 @@ export class EnrollThrottle {
   }
 }
 
-async function take(limiter: RateLimiterMemory, key: string, message: string): Promise<void> {
+async function take(limiter: RateLimiterAbstract, key: string, message: string): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (e) {

@@ -9,10 +9,16 @@ import { metrics } from "./metrics";
 // What a load balancer and a monitoring system ask (docs/deploy.md):
 // - GET /healthz: the process is up and serving HTTP;
 // - GET /readyz: it can do its work: the database answers, its migrations are all applied,
-//   and the clock keeps time. 503 otherwise, naming which check failed and nothing more;
+//   the clock keeps time and, on several nodes, the cluster listener holds its connection.
+//   503 otherwise, naming which check failed and nothing more;
 // - GET /metrics: Prometheus' text format (lib/server/metrics.ts).
 
-export type Readiness = { ready: boolean; checks: { database: "ok" | "unreachable"; migrations: "ok" | "behind" | "unknown"; clock: "ok" | "stalled" } };
+export type Readiness = {
+  ready: boolean;
+  checks: { database: "ok" | "unreachable"; migrations: "ok" | "behind" | "unknown"; clock: "ok" | "stalled"; listener?: "ok" | "lost" };
+};
+/** What the process reports alive beside its database: its clock, and on PostgreSQL its cluster listener. */
+export type Alive = { clock: () => boolean; listener?: () => boolean };
 
 const DATABASE_TIMEOUT_MS = 2_000;
 
@@ -32,8 +38,9 @@ async function appliedMigrations(db: Db): Promise<number> {
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timed out")), ms).unref())]);
 
-export async function readiness(db: Db, clockAlive: () => boolean): Promise<Readiness> {
-  const checks: Readiness["checks"] = { database: "ok", migrations: "unknown", clock: clockAlive() ? "ok" : "stalled" };
+export async function readiness(db: Db, alive: Alive): Promise<Readiness> {
+  const checks: Readiness["checks"] = { database: "ok", migrations: "unknown", clock: alive.clock() ? "ok" : "stalled" };
+  if (alive.listener) checks.listener = alive.listener() ? "ok" : "lost";
   try {
     await withTimeout(db.select({ id: nodes.id }).from(nodes).limit(1), DATABASE_TIMEOUT_MS);
     const kind = runnerOf(db).kind;
@@ -45,7 +52,7 @@ export async function readiness(db: Db, clockAlive: () => boolean): Promise<Read
 }
 
 /** Answers /healthz, /readyz and /metrics; false for any other request. */
-export function healthRoutes(db: Db, clockAlive: () => boolean) {
+export function healthRoutes(db: Db, alive: Alive) {
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics") return false;
@@ -69,7 +76,7 @@ export function healthRoutes(db: Db, clockAlive: () => boolean) {
       );
       return true;
     }
-    readiness(db, clockAlive).then(
+    readiness(db, alive).then(
       (r) => send(r.ready ? 200 : 503, { status: r.ready ? "ready" : "not ready", checks: r.checks }),
       () => send(503, { status: "not ready" }),
     );

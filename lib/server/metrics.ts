@@ -33,7 +33,12 @@ function create() {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     registers: [registry],
   });
-  return { registry, transitions, dispatchSeconds, transactionSeconds };
+  const clusterNotifies = new client.Counter({
+    name: "taskwire_cluster_notifies_total",
+    help: "NOTIFY payloads this node sent to the others (PostgreSQL, several nodes): batched hints, never one per task",
+    registers: [registry],
+  });
+  return { registry, transitions, dispatchSeconds, transactionSeconds, clusterNotifies };
 }
 
 export function metrics(): Metrics {

@@ -44,8 +44,8 @@ export class Scheduler {
     this.unsubscribe?.();
   }
 
-  /** Coalesced: ten thousand transitions in one tick re-arm once. */
-  private poke(): void {
+  /** Something may be due sooner than the armed time (here, or on another node). Coalesced: ten thousand transitions in one tick re-arm once. */
+  poke(): void {
     if (this.pokeQueued || this.stopped) return;
     this.pokeQueued = true;
     setImmediate(() => {

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { preparedOn, type DbOrTx } from "../../db/client";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
@@ -28,19 +28,35 @@ const pendingOf = preparedOn((h: DbOrTx) =>
     .prepare(),
 );
 
-/** Of the given tasks, those still PENDING whose device is online, oldest first. */
-export async function dispatchable(ctx: Ctx, ids: number[]): Promise<Task[]> {
-  const out: Task[] = [];
+/** Of the given tasks, those still PENDING whose device is online, oldest first, each with the node its device is connected to. */
+export async function dispatchable(ctx: Ctx, ids: number[]): Promise<{ task: Task; nodeId: string | null }[]> {
+  const out: { task: Task; nodeId: string | null }[] = [];
   for (let i = 0; i < ids.length; i += 500) {
     const rows = await ctx.db
-      .select({ task: tasks })
+      .select({ task: tasks, nodeId: devices.nodeId })
       .from(tasks)
       .innerJoin(devices, eq(devices.id, tasks.deviceId))
       .where(and(inArray(tasks.id, ids.slice(i, i + 500)), eq(tasks.status, "PENDING"), eq(devices.online, true)))
       .orderBy(asc(tasks.id));
-    for (const r of rows) out.push(r.task);
+    out.push(...rows);
   }
   return out;
+}
+
+/**
+ * The dispatcher's safety net on several nodes: tasks PENDING since before `before` whose
+ * devices are connected to node `nodeId` (a hint that never arrived, an acknowledgement
+ * lost), oldest first. The agent acknowledges a task it already has again and does it once.
+ */
+export async function waitingOnNode(ctx: Ctx, nodeId: string, before: Date, limit: number): Promise<Task[]> {
+  const rows = await ctx.db
+    .select({ task: tasks })
+    .from(tasks)
+    .innerJoin(devices, eq(devices.id, tasks.deviceId))
+    .where(and(eq(devices.nodeId, nodeId), eq(tasks.status, "PENDING"), lte(tasks.updatedAt, before)))
+    .orderBy(asc(tasks.id))
+    .limit(limit);
+  return rows.map((r) => r.task);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { changedRows } from "../../db/portable";
+import { changedRows, claimed } from "../../db/portable";
 import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -17,12 +17,16 @@ export const leaseMessage = (minutes: number) => `No result from the agent withi
 type DueColumn = typeof tasks.scheduledAt | typeof tasks.expiresAt | typeof tasks.leaseExpiresAt;
 
 async function due(tx: Tx, status: TaskStatus, column: DueColumn, now: Date, batch: number, extra?: ReturnType<typeof eq>): Promise<number[]> {
-  const rows = await tx
-    .select({ id: tasks.id })
-    .from(tasks)
-    .where(and(eq(tasks.status, status), lte(column, now), extra))
-    .orderBy(asc(column))
-    .limit(batch);
+  // Every node runs the clock: each claims its batch, and none waits on another's.
+  const rows = await claimed(
+    tx,
+    tx
+      .select({ id: tasks.id })
+      .from(tasks)
+      .where(and(eq(tasks.status, status), lte(column, now), extra))
+      .orderBy(asc(column))
+      .limit(batch),
+  );
   return rows.map((r) => r.id);
 }
 

@@ -6,11 +6,21 @@ import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } fr
 import type { TaskTransition } from "../events";
 import { PROCESS_DIALECT } from "../../db/dialect";
 
+/**
+ * The moment a move is recorded at: `at`, or the row's last change if that is later. On
+ * PostgreSQL two writers can meet on a row in the other order than their clocks were read (an
+ * agent's result batch, read at 10:00:00.100, waits for the acknowledgement batch read at
+ * .120 to commit, then finishes the task): a task's times never go back, and it never finishes
+ * before it started.
+ */
+const LATER = PROCESS_DIALECT === "pg" ? "GREATEST" : "MAX";
+const movedAt = (at: Date) => sql`${sql.raw(LATER)}(${sql.raw(String(at.getTime()))}, ${tasks.updatedAt})`;
+
 /** started at + the row's type's lease, as one SQL expression over however many types. */
 function leaseExpirySql(at: Date) {
   // Literals, not parameters: PostgreSQL would type a parameter here as text.
-  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${sql.raw(String(at.getTime() + LEASE_MINUTES[t] * 60_000))}`);
-  return sql`case ${tasks.type} ${sql.join(cases, sql` `)} end`;
+  const cases = TASK_TYPES.map((t) => sql`when ${t} then ${sql.raw(String(LEASE_MINUTES[t] * 60_000))}`);
+  return sql`${movedAt(at)} + case ${tasks.type} ${sql.join(cases, sql` `)} end`;
 }
 
 export class IllegalTransitionError extends Error {
@@ -35,10 +45,10 @@ export async function transitionTasks(
     .update(tasks)
     .set({
       status: req.to,
-      updatedAt: at,
+      updatedAt: movedAt(at),
       ...(req.message !== undefined ? { message: req.message } : {}),
-      ...(req.to === "IN_PROGRESS" ? { startedAt: at, leaseExpiresAt: leaseExpirySql(at) } : {}),
-      ...(isFinal(req.to) ? { finishedAt: at } : {}),
+      ...(req.to === "IN_PROGRESS" ? { startedAt: movedAt(at), leaseExpiresAt: leaseExpirySql(at) } : {}),
+      ...(isFinal(req.to) ? { finishedAt: movedAt(at) } : {}),
     })
     .where(and(req.where, eq(tasks.status, req.from)))
     .returning();
@@ -71,8 +81,8 @@ const LEASE_MS = `CASE tasks.type ${TASK_TYPES.map((t) => `WHEN '${t}' THEN ${LE
 const JSON_ROWS = PROCESS_DIALECT === "pg" ? "(SELECT value, ord - 1 AS key FROM jsonb_array_elements(CAST(? AS jsonb)) WITH ORDINALITY AS e(value, ord)) j" : "json_each(?) j";
 /** The batch's tasks as rows (code, device id[, status, message]) of a JSON array. */
 const OWN_ROWS = `SELECT j.value ->> 0 AS code, j.value ->> 1 AS device_id, j.value ->> 2 AS status, j.value ->> 3 AS message FROM ${JSON_ROWS}`;
-/** A moment given as a parameter, in arithmetic (PostgreSQL would otherwise take it as an integer). */
-const AT = "CAST(? AS bigint)";
+/** A moment given as a parameter, in arithmetic (PostgreSQL would otherwise take it as an integer), or the row's last change if later (see movedAt). */
+const AT = `${LATER}(CAST(? AS bigint), tasks.updated_at)`;
 
 /** Each of these tasks as it is now: [index in the list, id, status], id and status null for none. */
 export function ownTasksStep(list: { code: string; deviceId: string }[]): BatchStep {
@@ -86,7 +96,7 @@ export function ownTasksStep(list: { code: string; deviceId: string }[]): BatchS
 /** PENDING → IN_PROGRESS for those of these tasks still PENDING; the step returns their event rows. */
 export function startOwnStep(list: { code: string; deviceId: string }[], at: number): BatchStep {
   return {
-    sql: `UPDATE tasks SET status = 'IN_PROGRESS', updated_at = ?, started_at = ?, lease_expires_at = ${AT} + ${LEASE_MS}
+    sql: `UPDATE tasks SET status = 'IN_PROGRESS', updated_at = ${AT}, started_at = ${AT}, lease_expires_at = ${AT} + ${LEASE_MS}
       FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'PENDING'
       RETURNING ${EVENT_COLUMNS}`,
     params: [at, at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId]))],
@@ -97,7 +107,7 @@ export function startOwnStep(list: { code: string; deviceId: string }[], at: num
 /** IN_PROGRESS → each task's own final status and message; the step returns their event rows. */
 export function finishOwnStep(list: { code: string; deviceId: string; status: "COMPLETED" | "FAILED"; message: string }[], at: number): BatchStep {
   return {
-    sql: `UPDATE tasks SET status = own.status, message = own.message, updated_at = ?, finished_at = ?
+    sql: `UPDATE tasks SET status = own.status, message = own.message, updated_at = ${AT}, finished_at = ${AT}
       FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'IN_PROGRESS'
       RETURNING ${EVENT_COLUMNS}`,
     params: [at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId, i.status, i.message]))],

@@ -13,13 +13,16 @@ const get = async (path: string, method = "GET") => {
   return { status: res.status, body: res.status === 405 || method === "GET" ? ((await res.json()) as Record<string, unknown>) : null };
 };
 
+/** On PostgreSQL, /readyz also reports the listener of the hints between nodes. */
+const listener = onPg ? { listener: "ok" } : {};
+
 /** The migrations table: drizzle keeps it in its own schema on PostgreSQL. */
 const MIGRATIONS = onPg ? "drizzle.__drizzle_migrations" : "__drizzle_migrations";
 
 describe("health", () => {
   test("/healthz: up; /readyz: the database answers, every migration is applied, the clock keeps time", async () => {
     expect(await get("/healthz")).toEqual({ status: 200, body: { status: "ok" } });
-    expect(await get("/readyz")).toEqual({ status: 200, body: { status: "ready", checks: { database: "ok", migrations: "ok", clock: "ok" } } });
+    expect(await get("/readyz")).toEqual({ status: 200, body: { status: "ready", checks: { database: "ok", migrations: "ok", clock: "ok", ...listener } } });
     expect(await get("/healthz?probe=1")).toMatchObject({ status: 200 });
     expect(await get("/readyz", "POST")).toMatchObject({ status: 405, body: { error: { code: "method_not_allowed" } } });
   });
@@ -29,7 +32,7 @@ describe("health", () => {
     const last = (await rawRow<{ hash: string; created_at: number }>(ctx.dbFile, `select hash, created_at from ${MIGRATIONS} order by created_at desc limit 1`))!;
     expect(await rawRun(ctx.dbFile, `delete from ${MIGRATIONS} where created_at = ?`, last.created_at)).toBe(1);
     try {
-      expect(await get("/readyz")).toEqual({ status: 503, body: { status: "not ready", checks: { database: "ok", migrations: "behind", clock: "ok" } } });
+      expect(await get("/readyz")).toEqual({ status: 503, body: { status: "not ready", checks: { database: "ok", migrations: "behind", clock: "ok", ...listener } } });
     } finally {
       await rawRun(ctx.dbFile, `insert into ${MIGRATIONS} (hash, created_at) values (?, ?)`, last.hash, last.created_at);
     }

@@ -19,35 +19,42 @@ export type TestServer = {
   kill: (signal: NodeJS.Signals) => Promise<void>;
 };
 
-/**
- * Seeds a fresh database (the demo data unless told otherwise) and starts the real
- * production server on it in a child process, on a free port.
- */
-export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> | void; env?: Record<string, string> } = {}): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), "taskwire-srv-"));
+/** A server process the tests started: its URL (settled once it listens), and how to stop, kill or restart it. */
+export type ServerProcess = {
+  readonly url: string;
+  /** The process's id while it runs. */
+  readonly pid: number | undefined;
+  stop: () => Promise<void>;
+  restart: (whileStopped?: () => void | Promise<void>) => Promise<void>;
+  kill: (signal: NodeJS.Signals) => Promise<void>;
+};
+
+/** A fresh database (SQLite file or PostgreSQL database), seeded with the demo data unless told otherwise. */
+export async function seededDatabase(seed?: (db: Db) => Promise<void> | void): Promise<{ url: string; drop: () => Promise<void> }> {
   const target = await newTestDatabase();
-  const dbFile = target.url;
-  const secret = randomBytes(32).toString("base64url");
-  process.env.BETTER_AUTH_SECRET = secret;
-  process.env.DATABASE_URL = dbFile;
+  process.env.BETTER_AUTH_SECRET = randomBytes(32).toString("base64url");
+  process.env.DATABASE_URL = target.url;
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
-  const db = await openDatabase(dbFile);
+  const db = await openDatabase(target.url);
   setDb(db);
-  await (opts.seed ?? ((d: Db) => seedDemo({ db: d }).then(() => undefined)))(db);
+  await (seed ?? ((d: Db) => seedDemo({ db: d }).then(() => undefined)))(db);
   await closeDatabase(db);
   // The auth instance holds the database it was created with: forget both.
   clearDb();
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
+  return target;
+}
 
+/** Starts the real production server on `databaseUrl` in a child process, on a free port unless `env.PORT` says. */
+export async function spawnServer(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: "production",
     PORT: "0",
     HOST: "127.0.0.1",
-    DATABASE_URL: dbFile,
-    BETTER_AUTH_SECRET: secret,
+    DATABASE_URL: databaseUrl,
     NEXT_TELEMETRY_DISABLED: "1",
-    ...opts.env,
+    ...extraEnv,
   };
   let child: ChildProcess;
   let url = "";
@@ -93,8 +100,9 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
     get url() {
       return url;
     },
-    dbFile,
-    dir,
+    get pid() {
+      return child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    },
     restart: async (whileStopped) => {
       await stopChild();
       await whileStopped?.();
@@ -103,8 +111,28 @@ export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> |
       await boot();
     },
     kill: (signal) => stopChild(signal),
+    stop: () => stopChild(),
+  };
+}
+
+/**
+ * Seeds a fresh database (the demo data unless told otherwise) and starts the real
+ * production server on it in a child process, on a free port.
+ */
+export async function startTestServer(opts: { seed?: (db: Db) => Promise<void> | void; env?: Record<string, string> } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), "taskwire-srv-"));
+  const target = await seededDatabase(opts.seed);
+  const server = await spawnServer(target.url, { BETTER_AUTH_SECRET: process.env.BETTER_AUTH_SECRET!, ...opts.env });
+  return {
+    get url() {
+      return server.url;
+    },
+    dbFile: target.url,
+    dir,
+    restart: server.restart,
+    kill: server.kill,
     stop: async () => {
-      await stopChild();
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
       await target.drop();
     },

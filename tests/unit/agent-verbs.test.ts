@@ -97,3 +97,38 @@ describe("reportResults", () => {
     expect((await row).startedAt!.getTime()).toBe((await row).finishedAt!.getTime());
   });
 });
+
+describe("a task's times never go back", () => {
+  test("a result read before the acknowledgement committed (writers meeting out of clock order) finishes the task no earlier than it started", async () => {
+    const { actor, a } = await setup();
+    const pending = await taskInStatus(db, actor, a.name, "PENDING");
+    const started = await taskInStatus(db, actor, a.name, "PENDING");
+    // The acknowledgement is recorded 5 s ahead of the result's clock, as one waiting behind
+    // the other's commit would leave it.
+    const ahead = Date.now() + 5_000;
+    const { vi } = await import("vitest");
+    vi.useFakeTimers({ now: ahead, toFake: ["Date"] });
+    try {
+      expect(await acceptTasks({ db }, [{ deviceId: a.id, code: started.code }])).toEqual([true]);
+    } finally {
+      vi.useRealTimers();
+    }
+    const { result, events } = await capture(() =>
+      reportResults({ db }, [
+        { deviceId: a.id, raw: { code: started.code, status: "COMPLETED", message: "ok" } },
+        { deviceId: a.id, raw: { code: pending.code, status: "COMPLETED", message: "ok" } },
+      ]),
+    );
+    expect(result).toEqual([{ ok: true }, { ok: true }]);
+    const row = await taskByCode(db, started.code);
+    expect(row.startedAt!.getTime()).toBe(ahead);
+    expect(row.updatedAt.getTime()).toBe(ahead);
+    expect(row.finishedAt!.getTime()).toBe(ahead);
+    const finished = transitionsOf(events).find((e) => e.code === started.code)!;
+    expect(finished.at).toBe(ahead);
+    // One started and finished by the result alone keeps the result's time.
+    const other = await taskByCode(db, pending.code);
+    expect(other.finishedAt!.getTime()).toBeLessThan(ahead);
+    expect(other.finishedAt!.getTime()).toBeGreaterThanOrEqual(other.startedAt!.getTime());
+  });
+});

@@ -11,6 +11,8 @@ import * as sqlite from "../../db/schema/sqlite";
 /** Tables only PostgreSQL has, and why. */
 const PG_ONLY: Record<string, string> = {
   server_secrets: "what every node shares; one SQLite node keeps its secrets in files beside the database",
+  rate_limits: "limits every node counts together; one SQLite node counts them in memory",
+  rate_limit: "better-auth's limits, counted together by every node; one SQLite node counts them in memory",
 };
 
 const tablesOf = (mod: Record<string, unknown>) => Object.values(mod).filter((v): v is Table => is(v, Table));

@@ -1,4 +1,4 @@
-import { index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { bigint, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { epochMs } from "./columns";
 import { organization } from "./auth";
 
@@ -48,4 +48,23 @@ export const serverSecrets = pgTable("server_secrets", {
   name: text("name").primaryKey(),
   value: text("value").notNull(),
   createdAt: epochMs("created_at").notNull(),
+});
+
+/**
+ * Limits every node counts together (rate-limiter-flexible's drizzle store, lib/server/limits.ts):
+ * enrollment per address and per registration token, connects per device. One SQLite node
+ * counts them in memory.
+ */
+export const rateLimits = pgTable("rate_limits", {
+  key: text("key").primaryKey(),
+  points: integer("points").notNull(),
+  expire: epochMs("expire"),
+});
+
+/** better-auth's sign-in and request limits, counted together by every node (its database storage). */
+export const rateLimit = pgTable("rate_limit", {
+  id: text("id").primaryKey(),
+  key: text("key").notNull().unique(),
+  count: integer("count").notNull(),
+  lastRequest: bigint("last_request", { mode: "number" }).notNull(),
 });

@@ -1,0 +1,299 @@
+import { EventEmitter } from "node:events";
+import pg from "pg";
+import { z } from "zod";
+import { DEVICE_CHANGES, publish, subscribe, type DomainEvent } from "../events";
+import { metrics } from "./metrics";
+
+// Several nodes on one PostgreSQL: what one node must tell the others, as batched hints over
+// LISTEN/NOTIFY on one channel. No hint carries a task's data (the receiver reads the rows
+// itself), and none is sent per task: each flush packs whatever gathered meanwhile into as
+// few NOTIFYs as fit their 8,000-byte payload limit.
+//   live  — tasks and fan-outs of an organization changed here: browsers elsewhere are told
+//   due   — something may now be due sooner than the other clocks sleep
+//   send  — tasks due for devices connected to node `n` (the dispatcher found no socket here)
+//   drop  — devices just connected here: any older connection of theirs elsewhere is closed
+//   event — a device or someone's access changed here (rare): published on every node, so
+//           the sockets it ends close wherever they are
+// A hint lost (the listener reconnecting) costs latency only: the dispatcher's sweep re-sends
+// what waits, and every clock wakes on its own within its longest sleep.
+
+const CHANNEL = "taskwire";
+/** The listener connection's application_name. */
+export const LISTENER_NAME = "taskwire-cluster";
+/** Below PostgreSQL's NOTIFY payload limit (8,000 bytes), with room for the envelope. */
+const PAYLOAD_BYTES = 7_800;
+/** Live and clock hints gather this long; dispatch and drop hints go on the next turn. */
+const GATHER_MS = 25;
+/** The pause before the listener connects again after losing its connection. */
+const RECONNECT_MS = 1_000;
+/** Ids per part: small enough that several parts pack into one payload. */
+const IDS_PER_PART = 400;
+const DEVICES_PER_PART = 80;
+
+const id = z.string().min(1).max(200);
+const eventSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("device.changed"), organizationId: id, deviceId: id, change: z.enum(DEVICE_CHANGES) }),
+  z.object({ kind: z.literal("access.changed"), userId: id.optional(), sessionId: id.optional(), organizationId: id.optional() }),
+]) satisfies z.ZodType<Exclude<DomainEvent, { kind: "task.transition" }>>;
+const partSchema = z.discriminatedUnion("k", [
+  z.object({ k: z.literal("live"), o: id, t: z.array(z.number().int()), f: z.array(z.number().int()) }),
+  z.object({ k: z.literal("due") }),
+  z.object({ k: z.literal("send"), n: id, t: z.array(z.number().int()) }),
+  z.object({ k: z.literal("drop"), d: z.array(id), at: z.number().int() }),
+  z.object({ k: z.literal("event"), e: eventSchema }),
+]);
+const messageSchema = z.object({ from: id, parts: z.array(partSchema) });
+type Part = z.infer<typeof partSchema>;
+
+/** Events another node sent, published in this process: never sent on again. */
+const heardFromOthers = new WeakSet<DomainEvent>();
+
+type Heard = {
+  live: [organizationId: string, taskIds: number[], fanoutIds: number[]];
+  due: [];
+  send: [taskIds: number[]];
+  /** `at`: when the newer connections were recorded; only connections older than that go. */
+  drop: [deviceIds: string[], at: number];
+};
+
+/** What the other parts of a node (dispatcher, live channel, clock) see of the cluster. */
+export type ClusterLink = {
+  readonly nodeId: string;
+  on<K extends keyof Heard>(kind: K, listener: (...args: Heard[K]) => void): void;
+  /** Tasks due for devices connected to `nodeId`. */
+  send(nodeId: string, taskIds: number[]): void;
+  /** Devices connected here now: their connections on other nodes are closed. */
+  drop(deviceIds: string[]): void;
+};
+
+export type Cluster = ClusterLink & {
+  /** Whether the listener holds its connection. */
+  alive(): boolean;
+  stop(): Promise<void>;
+};
+
+/**
+ * Joins the cluster: one connection of its own that LISTENs (and NOTIFYs, so hints leave in
+ * the order they were made), and a subscription to this node's events for the live and
+ * clock hints. Rejects if PostgreSQL cannot be reached at start.
+ */
+export async function joinCluster(url: string, nodeId: string): Promise<Cluster> {
+  const heard = new EventEmitter<Heard>();
+  heard.setMaxListeners(20);
+  const outbox = new Outbox();
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let reconnect: NodeJS.Timeout | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+  const sentCounter = metrics().clusterNotifies;
+
+  const onNotification = (msg: pg.Notification) => {
+    if (msg.channel !== CHANNEL || !msg.payload) return;
+    let parsed: z.infer<typeof messageSchema>;
+    try {
+      parsed = messageSchema.parse(JSON.parse(msg.payload));
+    } catch {
+      console.error("Ignored a cluster hint that does not parse");
+      return;
+    }
+    if (parsed.from === nodeId) return;
+    const remote = new Set<DomainEvent>();
+    for (const p of parsed.parts) {
+      if (p.k === "live") heard.emit("live", p.o, p.t, p.f);
+      else if (p.k === "due") heard.emit("due");
+      else if (p.k === "send" && p.n === nodeId) heard.emit("send", p.t);
+      else if (p.k === "drop") heard.emit("drop", p.d, p.at);
+      else if (p.k === "event") remote.add(p.e);
+    }
+    // Published here as if made here, marked so that no member sends them back out.
+    if (remote.size) {
+      for (const e of remote) heardFromOthers.add(e);
+      publish([...remote]);
+    }
+  };
+
+  const connect = async () => {
+    // Named, so that an operator tells it apart in pg_stat_activity.
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 30_000, application_name: LISTENER_NAME });
+    c.on("notification", onNotification);
+    const lost = (why: string) => {
+      if (client !== c) return;
+      console.error(`The cluster listener lost its connection: ${why}; reconnecting`);
+      client = undefined;
+      void c.end().catch(() => {});
+      scheduleReconnect();
+    };
+    c.on("error", (e) => lost(e.message));
+    c.on("end", () => lost("the server closed it"));
+    await c.connect();
+    await c.query(`LISTEN ${CHANNEL}`);
+    client = c;
+  };
+  const scheduleReconnect = () => {
+    if (stopped || reconnect) return;
+    reconnect = setTimeout(() => {
+      reconnect = undefined;
+      connect().catch((e: Error) => {
+        console.error(`The cluster listener could not reconnect: ${e.message}`);
+        scheduleReconnect();
+      });
+    }, RECONNECT_MS);
+    reconnect.unref();
+  };
+
+  const flush = async () => {
+    flushTimer = undefined;
+    if (flushing) return;
+    // While the listener reconnects, what gathered is dropped: a lost hint costs latency only
+    // (see the top of this file), and an outbox kept for a long outage would only grow.
+    const payloads = outbox.take(nodeId);
+    const c = client;
+    if (!payloads.length || !c) return;
+    flushing = c
+      .query("select pg_notify($1, p) from unnest($2::text[]) as p", [CHANNEL, payloads])
+      .then(() => void sentCounter.inc(payloads.length))
+      .catch((e: Error) => console.error(`Sending ${payloads.length} cluster hints failed: ${e.message}`))
+      .finally(() => {
+        flushing = undefined;
+        // What gathered while these were sent goes next.
+        if (!outbox.empty()) arm(outbox.urgent());
+      });
+    await flushing;
+  };
+  const arm = (urgent: boolean) => {
+    if (flushing || stopped) return;
+    if (urgent) {
+      clearTimeout(flushTimer);
+      flushTimer = undefined;
+      setImmediate(() => void flush());
+      return;
+    }
+    flushTimer ??= setTimeout(() => void flush(), GATHER_MS);
+  };
+
+  const unsubscribe = subscribe((e: DomainEvent) => {
+    if (e.kind !== "task.transition") {
+      if (heardFromOthers.has(e)) return;
+      outbox.event(e);
+      arm(true);
+      return;
+    }
+    outbox.live(e.organizationId, e.taskId, e.fanoutId);
+    // Other clocks may sleep past what this creates or starts (a schedule, a lease).
+    if (e.from === null || e.to === "IN_PROGRESS") outbox.due();
+    arm(false);
+  });
+
+  await connect();
+
+  return {
+    nodeId,
+    on: (kind, listener) => void heard.on(kind, listener as never),
+    send: (to, taskIds) => {
+      if (!taskIds.length) return;
+      outbox.send(to, taskIds);
+      arm(true);
+    },
+    drop: (deviceIds) => {
+      if (!deviceIds.length) return;
+      outbox.drop(deviceIds);
+      arm(true);
+    },
+    alive: () => !!client,
+    stop: async () => {
+      stopped = true;
+      unsubscribe();
+      clearTimeout(reconnect);
+      clearTimeout(flushTimer);
+      // What this node gathered last still goes (its final results' live hints).
+      await flushing;
+      await flush();
+      heard.removeAllListeners();
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => {});
+    },
+  };
+}
+
+/** Hints gathered since the last flush, packed into payloads when taken. */
+class Outbox {
+  private liveByOrg = new Map<string, { t: Set<number>; f: Set<number> }>();
+  private dueSoon = false;
+  private sends = new Map<string, number[]>();
+  private drops: string[] = [];
+  private events: Exclude<DomainEvent, { kind: "task.transition" }>[] = [];
+
+  live(organizationId: string, taskId: number, fanoutId: number | null): void {
+    let org = this.liveByOrg.get(organizationId);
+    if (!org) this.liveByOrg.set(organizationId, (org = { t: new Set(), f: new Set() }));
+    org.t.add(taskId);
+    if (fanoutId !== null) org.f.add(fanoutId);
+  }
+  due(): void {
+    this.dueSoon = true;
+  }
+  send(to: string, taskIds: number[]): void {
+    const list = this.sends.get(to) ?? this.sends.set(to, []).get(to)!;
+    list.push(...taskIds);
+  }
+  drop(deviceIds: string[]): void {
+    this.drops.push(...deviceIds);
+  }
+  event(e: Exclude<DomainEvent, { kind: "task.transition" }>): void {
+    this.events.push(e);
+  }
+  empty(): boolean {
+    return !this.liveByOrg.size && !this.dueSoon && !this.sends.size && !this.drops.length && !this.events.length;
+  }
+  urgent(): boolean {
+    return this.sends.size > 0 || this.drops.length > 0 || this.events.length > 0;
+  }
+
+  /** Everything gathered, as JSON payloads of at most PAYLOAD_BYTES each; the outbox is emptied. */
+  take(from: string): string[] {
+    const parts: Part[] = [];
+    for (const [to, ids] of this.sends) for (const t of chunks(ids, IDS_PER_PART)) parts.push({ k: "send", n: to, t });
+    const at = Date.now();
+    for (const d of chunks(this.drops, DEVICES_PER_PART)) parts.push({ k: "drop", d, at });
+    for (const [o, { t, f }] of this.liveByOrg) {
+      const fanouts = [...f];
+      chunks([...t], IDS_PER_PART).forEach((ids, i) => parts.push({ k: "live", o, t: ids, f: i === 0 ? fanouts : [] }));
+    }
+    if (this.dueSoon) parts.push({ k: "due" });
+    for (const e of this.events) parts.push({ k: "event", e });
+    this.events = [];
+    this.liveByOrg = new Map();
+    this.dueSoon = false;
+    this.sends = new Map();
+    this.drops = [];
+    return pack(from, parts);
+  }
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Parts into as few payloads as fit, each `{ from, parts }` under PAYLOAD_BYTES. */
+function pack(from: string, parts: Part[]): string[] {
+  const head = `{"from":${JSON.stringify(from)},"parts":[`;
+  const out: string[] = [];
+  let body: string[] = [];
+  let size = head.length + 2;
+  for (const p of parts) {
+    const text = JSON.stringify(p);
+    if (body.length && size + text.length + 1 > PAYLOAD_BYTES) {
+      out.push(`${head}${body.join(",")}]}`);
+      body = [];
+      size = head.length + 2;
+    }
+    body.push(text);
+    size += text.length + 1;
+  }
+  if (body.length) out.push(`${head}${body.join(",")}]}`);
+  return out;
+}

@@ -1,0 +1,273 @@
+// Three nodes of the real production server on one PostgreSQL database, nginx in front with
+// round robin (tests/support/cluster.ts): what an admin and a fleet see must not depend on
+// which node they reach. PostgreSQL only: one SQLite file has one node.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { fetchServerKey, SimAgent } from "../../lib/agents/sim/sim-agent";
+import type { TaskResult } from "../../lib/agents/sim/outbox";
+import { NODE_DEAD_MS } from "../../lib/server/liveness";
+import { apiClient, type Issued } from "../support/api";
+import { startTestCluster, type TestCluster } from "../support/cluster";
+import { onPg } from "../support/databases";
+import { AgentFleet, closeSocketsAfterEach, LiveClient, liveSeed, until, type LiveSeed } from "../support/live";
+import { rawRow, rawRows, rawRun } from "../support/raw";
+import type { Db } from "../../db/client";
+import { withTransaction } from "../../db/transaction";
+import { createUser } from "../../lib/auth/users";
+import { randomCode, sha256 } from "../../lib/crypto";
+import type { DemoAgent } from "../../lib/demo/seed";
+import { createDevice } from "../../lib/devices/devices";
+import { createApiToken, createOrganization } from "../../lib/orgs/orgs";
+import { signIn, type ServerProcess } from "../support/server";
+
+let cluster: TestCluster;
+const seed: Partial<LiveSeed> = {};
+/** The organization of the widest fan-out: BIG_AGENTS devices with agents, the rest without. */
+const BIG_DEVICES = 100_000;
+const BIG_AGENTS = 3_000;
+const big = { organizationId: "", token: "", agents: [] as DemoAgent[] };
+
+/** The live seed, plus an organization of BIG_DEVICES enabled devices, BIG_AGENTS of them with agent credentials. */
+async function seedAll(db: Db): Promise<void> {
+  await liveSeed(seed, { bulkDevices: 900 })(db);
+  const owner = await createUser({ db }, { email: "olga@big.test", name: "Olga Big", password: "taskwire" });
+  const org = await createOrganization({ db }, { name: "Big Fleet", slug: "big", ownerId: owner.id });
+  big.organizationId = org.id;
+  await withTransaction({ db }, async (tx) => {
+    for (let i = 1; i <= BIG_AGENTS; i++) {
+      const token = `dev_${randomCode(40)}`;
+      const d = await createDevice({ db: tx }, { organizationId: org.id, name: `big-${String(i).padStart(6, "0")}`, status: "ENABLED", agentVersion: "1.9.1", tokenHash: sha256(token) });
+      big.agents.push({ name: d.name, device_id: d.id, device_token: token });
+    }
+  });
+  // The devices no agent runs for, written in one statement: a fixture, not what is tested.
+  await rawRun(
+    db,
+    "insert into devices (id, organization_id, name, status, enrolled_at) select md5(random()::text || g::text), cast(? as text), 'big-' || lpad(g::text, 6, '0'), 'ENABLED', cast(? as bigint) from generate_series(cast(? as int), cast(? as int)) as g",
+    org.id,
+    Date.now(),
+    BIG_AGENTS + 1,
+    BIG_DEVICES,
+  );
+  big.token = (await createApiToken({ db, actor: { organizationId: org.id, userId: owner.id, role: "ADMIN", label: owner.email } }, { name: "big", role: "READ_WRITE" })).secret;
+}
+const api = apiClient(() => cluster.url);
+
+/** One node's view of itself, from its /metrics: its id, its agents, and its transitions by status. */
+async function scrape(node: ServerProcess): Promise<{ id: string; agents: number; reached: Record<string, number> }> {
+  const text = await (await fetch(`${node.url}/metrics`)).text();
+  const id = /node="([^"]+)"/.exec(text)?.[1] ?? "";
+  const agents = Number(/^taskwire_connected_agents\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? NaN);
+  const reached: Record<string, number> = {};
+  for (const m of text.matchAll(/^taskwire_task_transitions_total\{([^}]*)\} (\d+)/gm)) reached[/to="([A-Z_]+)"/.exec(m[1])![1]] = Number(m[2]);
+  return { id, agents, reached };
+}
+
+describe.skipIf(!onPg)("three nodes behind nginx", () => {
+  beforeAll(async () => {
+    // The dispatcher's sweep is put off for an hour: a task reaches an agent on another node
+    // through the hint, or not at all.
+    cluster = await startTestCluster({ nodes: 3, seed: seedAll, env: { TASKWIRE_DISPATCH_SWEEP_MS: "3600000" } });
+  }, 300_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  closeSocketsAfterEach();
+
+  test("an agent on node C, a browser on node A: each task it is sent turns live there, wherever the API call landed", async () => {
+    const [a, , c] = cluster.nodes;
+    const cookie = await signIn(cluster.url, "admin@taskwire.local");
+    const watcher = await LiveClient.as(a.url, cookie);
+    expect(await watcher.watch({ org: true })).toEqual({ ok: true });
+    const device = seed.agents!.acme[0];
+    const fleet = await AgentFleet.connect(c.url, [device], { workMs: () => 50 });
+
+    // Round robin: three calls through nginx land on each node once.
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const issued = await api.post<Issued>("/tasks", { as: { token: seed.tokens!.acme }, json: { type: "SYNC", targets: { devices: [device.name] } } });
+      expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+      codes.push(issued.body.tasks[0].code);
+    }
+    for (const code of codes) await watcher.waitForTask(code, "COMPLETED", { timeoutMs: 30_000 });
+    // The agent got each task once, and each result was recorded.
+    expect(fleet.results.map((r) => r.code).sort()).toEqual([...codes].sort());
+    expect(fleet.results.every((r) => (r.ack as { ok?: boolean }).ok)).toBe(true);
+
+    // A cancel made on node B reaches the browser on node A too.
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const scheduled = await api.post<Issued>("/tasks", { as: { token: seed.tokens!.acme }, json: { type: "SYNC", scheduled_at: later, targets: { devices: [device.name] } } });
+    expect(scheduled.status).toBe(201);
+    const code = scheduled.body.tasks[0].code;
+    const cancelled = await fetch(`${cluster.nodes[1].url}/api/v1/tasks/${code}/cancel`, { method: "PUT", headers: { authorization: `Bearer ${seed.tokens!.acme}` } });
+    expect(cancelled.status).toBe(200);
+    await watcher.waitForTask(code, "CANCELLED", { timeoutMs: 30_000 });
+    fleet.close();
+  }, 120_000);
+
+  test("1,000 tasks scheduled for the same second through node A, whose clock then stalls: the others fire each exactly once", async () => {
+    const [a, b, c] = cluster.nodes;
+    const before = await Promise.all([b, c].map(scrape));
+    const at = Math.ceil((Date.now() + 8_000) / 1000) * 1000;
+    const codes: string[] = [];
+    // Acme's 250 devices, four fan-outs: 1,000 tasks due at `at`, all made through node A.
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${a.url}/api/v1/tasks`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${seed.tokens!.acme}`, "content-type": "application/json" },
+        body: JSON.stringify({ type: "SYNC", scheduled_at: new Date(at).toISOString(), targets: { all: true } }),
+      });
+      const body = (await r.json()) as Issued;
+      expect(r.status, JSON.stringify(body)).toBe(201);
+      codes.push(...body.tasks.map((t) => t.code));
+    }
+    expect(codes).toHaveLength(1000);
+    process.kill(a.pid!, "SIGSTOP");
+    try {
+      const fired = async () => Number((await rawRow<{ n: number }>(cluster.databaseUrl, "select count(*) as n from tasks where code = any(?) and status <> 'SCHEDULED'", codes))!.n);
+      await until("the 1,000 scheduled tasks to fire", async () => (await fired()) === 1000, 60_000, 200);
+      const rows = await rawRows<{ status: string; updated_at: number }>(cluster.databaseUrl, "select status, updated_at from tasks where code = any(?)", codes);
+      expect(new Set(rows.map((r) => r.status))).toEqual(new Set(["PENDING"]));
+      // Not before their time, and not after the longest sleep of a clock no hint woke.
+      for (const r of rows) expect(Number(r.updated_at)).toBeGreaterThanOrEqual(at);
+      expect(Math.max(...rows.map((r) => Number(r.updated_at))) - at).toBeLessThan(30_000);
+      // B and C together moved each task to PENDING exactly once: their counters grew by 1,000.
+      const after = await Promise.all([b, c].map(scrape));
+      const grew = after.reduce((n, s, i) => n + (s.reached.PENDING ?? 0) - (before[i].reached.PENDING ?? 0), 0);
+      expect(grew).toBe(1000);
+    } finally {
+      process.kill(a.pid!, "SIGCONT");
+    }
+    // Node A comes back and finds nothing left to fire.
+    await until("node A to answer again", () => fetch(`${a.url}/healthz`).then((r) => r.ok, () => false), 30_000);
+    const stillScheduled = await rawRow<{ n: number }>(cluster.databaseUrl, "select count(*) as n from tasks where code = any(?) and status = 'SCHEDULED'", codes);
+    expect(Number(stillScheduled!.n)).toBe(0);
+  }, 180_000);
+
+  test("SIGKILL a node holding 300 agents: they reconnect through the others; no acknowledged result is lost or applied twice; devices go offline, then online", async () => {
+    const creds = seed.agents!.bulk;
+    expect(creds).toHaveLength(900);
+    const publicKey = await fetchServerKey(cluster.url);
+    const recorded = new Map<string, TaskResult>();
+    const recordedTwice: string[] = [];
+    const start = (c: (typeof creds)[number], lastSeq?: number) => {
+      const agent = new SimAgent({
+        url: cluster.url,
+        name: c.name,
+        deviceId: c.device_id,
+        deviceToken: c.device_token,
+        publicKey,
+        lastSeq,
+        // PING takes 0.8–1.2 s of work; at this speed 4–6 s, so many results are in flight at the kill.
+        speed: 0.2,
+        heartbeatSeconds: 3600,
+        onEvent: (e) => {
+          if (e.kind !== "result-settled" || e.settlement.outcome !== "recorded") return;
+          if (recorded.has(e.result.code)) recordedTwice.push(e.result.code);
+          recorded.set(e.result.code, e.result);
+        },
+      });
+      agent.start();
+      return agent;
+    };
+    const agents = new Map<string, SimAgent>();
+    for (let i = 0; i < creds.length; i += 100) {
+      for (const c of creds.slice(i, i + 100)) agents.set(c.device_id, start(c));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const bulkOnline = async () =>
+      (await rawRows<{ node_id: string; n: number }>(cluster.databaseUrl, "select node_id, count(*) as n from devices where organization_id = ? and online group by node_id", seed.orgs!.bulk)).map((r) => ({ node: r.node_id, n: Number(r.n) }));
+    await until("all 900 agents online", async () => (await bulkOnline()).reduce((n, r) => n + r.n, 0) === 900, 120_000, 250);
+
+    // Round robin gave each node about 300: the victim is the node holding the most.
+    const views = await Promise.all(cluster.nodes.map(scrape));
+    const victimIndex = views.reduce((best, v, i) => (v.agents > views[best].agents ? i : best), 0);
+    const victim = cluster.nodes[victimIndex];
+    const victimId = views[victimIndex].id;
+    const onVictim = new Set(
+      (await rawRows<{ id: string }>(cluster.databaseUrl, "select id from devices where organization_id = ? and node_id = ?", seed.orgs!.bulk, victimId)).map((r) => r.id),
+    );
+    expect(onVictim.size).toBeGreaterThanOrEqual(250);
+
+    const issued = await api.post<Issued>("/tasks", { as: { token: seed.tokens!.bulk }, json: { type: "PING", payload: { host: "192.0.2.1" }, targets: { all: true } } });
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    const fanout = issued.body.fanout;
+    const codes = new Set(issued.body.tasks.map((t) => t.code));
+    const deviceOf = new Map(issued.body.tasks.map((t) => [t.code, creds.find((c) => c.name === t.device)!.device_id]));
+
+    // The kill comes once 60 of the victim's agents have had their results recorded, while the
+    // rest are still at work.
+    const victimRecorded = () => [...recorded.keys()].filter((code) => codes.has(code) && onVictim.has(deviceOf.get(code)!));
+    await until("60 results recorded through the victim", () => victimRecorded().length >= 60, 60_000, 20);
+    await victim.kill("SIGKILL");
+    // 50 of the victim's agents whose work is done lose power with it: the survivors must mark
+    // their devices offline. The rest reconnect through nginx to the other nodes.
+    const away = victimRecorded().slice(0, 50).map((code) => deviceOf.get(code)!);
+    const awaySeq = new Map(away.map((id) => [id, agents.get(id)!.lastSeq]));
+    for (const id of away) agents.get(id)!.stop();
+
+    // Every task of the fan-out ends COMPLETED, once.
+    const final = async () => Number((await rawRow<{ n: number }>(cluster.databaseUrl, "select count(*) as n from tasks where fanout_id = (select id from fanouts where code = ?) and status = 'COMPLETED'", fanout))!.n);
+    await until("every task of the fan-out to complete", async () => (await final()) === 900, 180_000, 500);
+    // What an agent saw acknowledged is in the database, as it sent it.
+    const rows = await rawRows<{ code: string; status: string; message: string | null }>(cluster.databaseUrl, "select code, status, message from tasks where code = any(?)", [...codes]);
+    const byCode = new Map(rows.map((r) => [r.code, r]));
+    for (const [code, result] of recorded) if (codes.has(code)) expect(byCode.get(code), code).toMatchObject({ status: result.status, message: result.message });
+    expect(recordedTwice).toEqual([]);
+    // The bookkeeping matches: nothing was counted twice.
+    const f = await rawRow<{ total: number; open: number }>(cluster.databaseUrl, "select total, open_tasks as open from fanouts where code = ?", fanout);
+    expect({ total: Number(f!.total), open: Number(f!.open) }).toEqual({ total: 900, open: 0 });
+    const counted = await rawRows<{ status: string; n: number }>(cluster.databaseUrl, "select status, sum(n) as n from task_counts where organization_id = ? group by status", seed.orgs!.bulk);
+    expect(Object.fromEntries(counted.filter((r) => Number(r.n) > 0).map((r) => [r.status, Number(r.n)]))).toEqual({ COMPLETED: 900 });
+
+    // The agents that lost power: offline once the survivors find the victim dead, …
+    const awayState = async () => rawRows<{ online: boolean | number; node_id: string | null }>(cluster.databaseUrl, "select online, node_id from devices where id = any(?)", away);
+    await until("the agents that stayed away to be offline", async () => (await awayState()).every((d) => !d.online && d.node_id === null), NODE_DEAD_MS * 4, 500);
+    // … and online through a survivor when they come back.
+    for (const id of away) agents.set(id, start(creds.find((c) => c.device_id === id)!, awaySeq.get(id)));
+    await until("the agents that came back to be online", async () => (await awayState()).every((d) => !!d.online && d.node_id !== null && d.node_id !== victimId), 60_000, 250);
+    const everywhere = await bulkOnline();
+    expect(everywhere.reduce((n, r) => n + r.n, 0)).toBe(900);
+    expect(everywhere.map((r) => r.node)).not.toContain(victimId);
+    for (const agent of agents.values()) agent.stop();
+    await victim.restart();
+  }, 600_000);
+  test("a 100,000-device fan-out with agents spread over the nodes: every task final, the bookkeeping matching, a few hints per thousand tasks", async () => {
+    const fleet = await AgentFleet.connect(cluster.url, big.agents, { workMs: (i) => (i % 10) * 100 });
+    const spread = await rawRows<{ node_id: string; n: number }>(cluster.databaseUrl, "select node_id, count(*) as n from devices where organization_id = ? and online group by node_id", big.organizationId);
+    expect(spread.reduce((n, r) => n + Number(r.n), 0)).toBe(BIG_AGENTS);
+    expect(spread).toHaveLength(3);
+    const notifies = async () => (await Promise.all(cluster.nodes.map(async (n) => Number(/^taskwire_cluster_notifies_total\{[^}]*\} (\d+)/m.exec(await (await fetch(`${n.url}/metrics`)).text())?.[1] ?? NaN)))).reduce((a, b) => a + b, 0);
+    const notifiesBefore = await notifies();
+
+    // The tasks of devices with no agent expire after the shortest time to live; the clocks of
+    // all three nodes share the work.
+    const issued = await api.post<Issued>("/tasks", { as: { token: big.token }, json: { type: "PING", payload: { host: "192.0.2.1" }, targets: { all: true }, ttl_seconds: 60 } });
+    expect(issued.status, JSON.stringify(issued.body).slice(0, 500)).toBe(201);
+    expect(issued.body.total).toBe(BIG_DEVICES);
+    const fanout = issued.body.fanout;
+    const byStatus = async () =>
+      Object.fromEntries(
+        (await rawRows<{ status: string; n: number }>(cluster.databaseUrl, "select status, count(*) as n from tasks where fanout_id = (select id from fanouts where code = ?) group by status", fanout)).map((r) => [r.status, Number(r.n)]),
+      );
+    await until("the agents' tasks to complete", async () => (await byStatus()).COMPLETED === BIG_AGENTS, 240_000, 1_000);
+    await until("every task of the fan-out to be final", async () => (await byStatus()).EXPIRED === BIG_DEVICES - BIG_AGENTS, 300_000, 1_000);
+    expect(await byStatus()).toEqual({ COMPLETED: BIG_AGENTS, EXPIRED: BIG_DEVICES - BIG_AGENTS });
+    expect(fleet.results.filter((r) => !(r.ack as { ok?: boolean }).ok)).toEqual([]);
+
+    // The bookkeeping the triggers keep agrees with the tasks themselves.
+    const f = await rawRow<{ total: number; open: number }>(cluster.databaseUrl, "select total, open_tasks as open from fanouts where code = ?", fanout);
+    expect({ total: Number(f!.total), open: Number(f!.open) }).toEqual({ total: BIG_DEVICES, open: 0 });
+    const drift = await rawRow<{ n: number }>(
+      cluster.databaseUrl,
+      `select count(*) as n from (select organization_id, type, status, count(*) as n from tasks group by 1, 2, 3) t
+       full outer join task_counts c using (organization_id, type, status) where coalesce(t.n, 0) <> coalesce(c.n, 0)`,
+    );
+    expect(Number(drift!.n)).toBe(0);
+
+    // About 200,000 transitions, and the hints between nodes for all of them: batched, never one per task.
+    const hints = (await notifies()) - notifiesBefore;
+    console.log(`[cluster] 100,000-task fan-out over 3 nodes: ${hints} NOTIFY payloads between nodes`);
+    expect(hints).toBeLessThan(BIG_DEVICES / 50);
+    fleet.close();
+  }, 900_000);
+});

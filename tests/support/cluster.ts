@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Db } from "../../db/client";
+import { startNginx, type RunningNginx } from "../../scripts/lib/nginx";
+import { freePort } from "../../scripts/lib/throwaway-pg";
+import { seededDatabase, spawnServer, type ServerProcess } from "./server";
+
+export type TestCluster = {
+  /** nginx in front, round robin over the nodes. */
+  url: string;
+  /** Each node, reachable on its own too. */
+  nodes: ServerProcess[];
+  databaseUrl: string;
+  stop: () => Promise<void>;
+};
+
+/**
+ * Several nodes of the real production server on one seeded PostgreSQL database, started side
+ * by side, with nginx in front (scripts/lib/nginx.ts, the configuration docs/deploy.md shows).
+ * Every node knows the public URL as nginx's and trusts its forwarded address.
+ */
+export async function startTestCluster(opts: { nodes?: number; seed?: (db: Db) => Promise<void> | void; env?: Record<string, string> } = {}): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), "taskwire-cluster-"));
+  const target = await seededDatabase(opts.seed);
+  const listen = await freePort();
+  const publicUrl = `http://127.0.0.1:${listen}`;
+  const env = { BETTER_AUTH_URL: publicUrl, TASKWIRE_TRUST_PROXY: "true", ...opts.env };
+  const nodes: ServerProcess[] = [];
+  let nginx: RunningNginx | undefined;
+  const stop = async () => {
+    await nginx?.stop();
+    await Promise.all(nodes.map((n) => n.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    await target.drop();
+  };
+  try {
+    const started = await Promise.allSettled(Array.from({ length: opts.nodes ?? 3 }, () => spawnServer(target.url, env)));
+    for (const s of started) if (s.status === "fulfilled") nodes.push(s.value);
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    nginx = await startNginx({ dir, listen, upstreams: nodes.map((n) => Number(new URL(n.url).port)) });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url: publicUrl, nodes, databaseUrl: target.url, stop };
+}

@@ -1,0 +1,119 @@
+// lib/server/cluster.ts against a real PostgreSQL: two members of a cluster on one database
+// hear each other's batched hints over LISTEN/NOTIFY, none carries more than NOTIFY's limit,
+// and many transitions cost a handful of payloads, not one each. PostgreSQL only.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import pg from "pg";
+import { publish, subscribe, type TaskTransition } from "../../lib/events";
+import { joinCluster, LISTENER_NAME, type Cluster } from "../../lib/server/cluster";
+import { metrics } from "../../lib/server/metrics";
+import { until } from "../support/live";
+import { newTestDatabase, onPg, type TestDatabase } from "../support/databases";
+
+const transition = (taskId: number, organizationId = "org-1", fanoutId: number | null = 7): TaskTransition => ({
+  kind: "task.transition",
+  organizationId,
+  taskId,
+  code: `T${taskId}`,
+  deviceId: `d${taskId}`,
+  fanoutId,
+  type: "SYNC",
+  from: "PENDING",
+  to: "IN_PROGRESS",
+  at: Date.now(),
+});
+
+describe.skipIf(!onPg)("cluster hints", () => {
+  let database: TestDatabase;
+  let a: Cluster;
+  let b: Cluster;
+  beforeAll(async () => {
+    database = await newTestDatabase();
+    a = await joinCluster(database.url, "node-a");
+    b = await joinCluster(database.url, "node-b");
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await database?.drop();
+  });
+
+  test("tasks handed to a node reach that node only, in one payload", async () => {
+    const heardByB: number[] = [];
+    const heardByA: number[] = [];
+    b.on("send", (ids) => heardByB.push(...ids));
+    a.on("send", (ids) => heardByA.push(...ids));
+    a.send("node-b", [1, 2, 3]);
+    a.send("node-c", [4]);
+    await until("node B to hear its tasks", () => heardByB.length === 3, 10_000);
+    expect(heardByB).toEqual([1, 2, 3]);
+    expect(heardByA).toEqual([]);
+  });
+
+  test("10,000 transitions become a few payloads under NOTIFY's limit; the others hear every task and fan-out once", async () => {
+    const heard = new Map<string, { tasks: Set<number>; fanouts: Set<number> }>();
+    let dueHeard = 0;
+    b.on("live", (org, tasks, fanouts) => {
+      const entry = heard.get(org) ?? heard.set(org, { tasks: new Set(), fanouts: new Set() }).get(org)!;
+      for (const t of tasks) entry.tasks.add(t);
+      for (const f of fanouts) entry.fanouts.add(f);
+    });
+    b.on("due", () => dueHeard++);
+    const sent = async () => (await metrics().clusterNotifies.get()).values[0]?.value ?? 0;
+    const before = await sent();
+    // Both members live in this process and hear its events: each gathers them. What B hears
+    // is A's hints (B ignores its own).
+    publish(Array.from({ length: 10_000 }, (_, i) => transition(i + 1, i % 2 ? "org-1" : "org-2", i % 2 ? 7 : 8)));
+    await until("node B to hear every task", () => (heard.get("org-1")?.tasks.size ?? 0) + (heard.get("org-2")?.tasks.size ?? 0) === 10_000, 20_000);
+    expect([...heard.get("org-1")!.fanouts]).toEqual([7]);
+    expect([...heard.get("org-2")!.fanouts]).toEqual([8]);
+    // A start begins a lease: the other clocks are told once, not per task.
+    expect(dueHeard).toBe(1);
+    // Two members sent the same hints: 10,000 ids at 400 a part and ~19 parts a payload.
+    const payloads = (await sent()) - before;
+    expect(payloads).toBeGreaterThan(0);
+    expect(payloads).toBeLessThanOrEqual(2 * 10);
+  });
+
+  test("a device or access change another node sends is published here; what does not parse is ignored", async () => {
+    const seen: string[] = [];
+    const off = subscribe((e) => {
+      if (e.kind === "access.changed") seen.push(e.sessionId ?? "");
+    });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const notify = (payload: string) => client.query("select pg_notify('taskwire', $1)", [payload]);
+      await notify("not json");
+      await notify(JSON.stringify({ from: "node-x", parts: [{ k: "event", e: { kind: "access.changed", sessionId: 5 } }] }));
+      await notify(JSON.stringify({ from: "node-x", parts: [{ k: "event", e: { kind: "access.changed", sessionId: "s-1" } }] }));
+      // Each member of this process hears it and publishes it here once.
+      await until("the change to be published", () => seen.length === 2, 10_000);
+      // Neither member sends it on: it is not published again.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(seen).toEqual(["s-1", "s-1"]);
+    } finally {
+      off();
+      await client.end();
+    }
+  });
+
+  test("a listener whose connection is cut says so, connects again, and hears hints again", async () => {
+    expect(a.alive()).toBe(true);
+    expect(b.alive()).toBe(true);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      // Both members' listeners are cut, as a restart of PostgreSQL or a network fault would.
+      const cut = await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()", [LISTENER_NAME]);
+      expect(cut.rowCount).toBe(2);
+    } finally {
+      await admin.end();
+    }
+    await until("the listeners to notice", () => !a.alive() && !b.alive(), 10_000);
+    await until("the listeners to connect again", () => a.alive() && b.alive(), 30_000);
+    const heard: number[] = [];
+    b.on("send", (ids) => heard.push(...ids));
+    a.send("node-b", [42]);
+    await until("node B to hear node A again", () => heard.includes(42), 10_000);
+  });
+});
