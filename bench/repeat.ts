@@ -13,27 +13,50 @@ import { z } from "zod";
 import { fmt, writeJson, type Row } from "./lib/report";
 import { median, round } from "./lib/stats";
 
-const { values: args, tokens } = parseArgs({
-  options: {
-    runs: { type: "string", default: "3" },
-    out: { type: "string" },
-    quick: { type: "boolean", default: false },
-    only: { type: "string" },
-    keep: { type: "boolean", default: false },
-    profile: { type: "string" },
-  },
-  strict: true,
-  tokens: true,
-});
-const runs = z.coerce.number().int().min(1).max(20).safeParse(args.runs);
-if (!runs.success) {
-  console.error("--runs takes a whole number from 1 to 20");
+function fail(message: string): never {
+  console.error(message);
   process.exit(2);
 }
+
+// bench/run.ts's options are declared here too (strict parsing knows no others), and checked
+// there: each run is handed them as given.
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        runs: { type: "string", default: "3" },
+        out: { type: "string" },
+        quick: { type: "boolean", default: false },
+        only: { type: "string" },
+        keep: { type: "boolean", default: false },
+        profile: { type: "string" },
+        pg: { type: "boolean", default: false },
+        nodes: { type: "string" },
+      },
+      strict: true,
+      tokens: true,
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+
+const { values: args, tokens } = parseFlags();
+const runs = z.coerce.number().int().min(1).max(20).safeParse(args.runs);
+if (!runs.success) fail("--runs takes a whole number from 1 to 20");
 /** Every option but ours, handed to each run as given. */
 const passed = tokens.flatMap((t) => (t.kind !== "option" || t.name === "runs" || t.name === "out" ? [] : t.value === undefined ? [t.rawName] : [t.rawName, t.value]));
 
-type RunReport = { startedAt: string; durationS: number; machine: { loadavg: number[]; loadavgAtStart: number[]; cores: number; cpu?: string; memoryGB: number; node: string }; sizes: { name: string }; rows: Row[] };
+type RunReport = {
+  startedAt: string;
+  durationS: number;
+  machine: { loadavg: number[]; loadavgAtStart: number[]; cores: number; cpu?: string; memoryGB: number; node: string };
+  sizes: { name: string };
+  /** Absent from reports written before PostgreSQL was benchmarked: those ran on SQLite, one node. */
+  dialect?: "sqlite" | "pg";
+  nodes?: number;
+  rows: Row[];
+};
 
 const dir = mkdtempSync(join(tmpdir(), "taskwire-bench-runs-"));
 const reports: RunReport[] = [];
@@ -44,7 +67,8 @@ try {
     const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", ...passed, "--out", out], { stdio: "inherit" });
     if (res.status !== 0) {
       console.error(`run ${i} failed (exit ${res.status ?? res.signal})`);
-      process.exit(1);
+      // A flag the run refused (exit 2) is the command's fault, not the run's.
+      process.exit(res.status === 2 ? 2 : 1);
     }
     reports.push(JSON.parse(readFileSync(out, "utf8")) as RunReport);
   }
@@ -60,7 +84,8 @@ const nameOf = (figure: string) => figure.replace(/ \(\+[^)]*\)/, "");
 const figures = [...new Set(reports.flatMap((r) => r.rows.map((row) => nameOf(row.figure))))];
 const combined = figures.map((figure) => {
   const rows = reports.flatMap((r) => r.rows.filter((row) => nameOf(row.figure) === figure));
-  const values = rows.map((r) => r.value);
+  // A figure a setup does not measure has no value (NaN, written as null): it prints as —.
+  const values = rows.map((r) => r.value ?? NaN);
   const mid = median(values);
   // The run whose value is the median speaks for the goal.
   const middle = rows.find((r) => r.value === mid) ?? rows[0];
@@ -98,13 +123,18 @@ const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].len
 const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
 
 const m = reports[reports.length - 1].machine;
-console.log(`\nTaskwire benchmark (${reports[0].sizes.name}), ${reports.length} runs — ${reports[0].startedAt}, ${reports.reduce((s, r) => s + r.durationS, 0)} s in all`);
+const first = reports[0];
+const nodes = first.nodes ?? 1;
+/** What the title adds to "full" or "quick": nothing on SQLite. */
+const variant = first.dialect === "pg" ? `, PostgreSQL${nodes > 1 ? `, ${nodes} nodes` : ""}` : "";
+console.log(`\nTaskwire benchmark (${first.sizes.name}${variant}), ${reports.length} runs — ${first.startedAt}, ${reports.reduce((s, r) => s + r.durationS, 0)} s in all`);
 console.log(`machine: ${m.cores} cores (${m.cpu}), ${m.memoryGB} GB, Node ${m.node}`);
 for (const [i, r] of reports.entries()) console.log(`run ${i + 1}: load average ${r.machine.loadavgAtStart[0]} at start, ${r.machine.loadavg[0]} at end`);
 const busy = reports.flatMap((r, i) => [r.machine.loadavgAtStart[0], r.machine.loadavg[0]].filter((l) => l > 1).map((l) => `${l} (run ${i + 1})`));
 if (busy.length) console.log(`WARNING: the machine was busy — load average above 1: ${busy.join(", ")}. Other work shares these cores; the figures may be slower than the code.`);
 console.log("");
 console.log([line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)].join("\n"));
-const out = args.out ?? join("bench", "results", `${reports[0].startedAt.replace(/[:.]/g, "-")}-${reports[0].sizes.name}-x${reports.length}.json`);
-writeJson(out, { command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, runs: reports.length, figures: combined, reports });
+const setup = first.dialect === "pg" ? `-pg${nodes > 1 ? `-${nodes}nodes` : ""}` : "";
+const out = args.out ?? join("bench", "results", `${first.startedAt.replace(/[:.]/g, "-")}-${first.sizes.name}${setup}-x${reports.length}.json`);
+writeJson(out, { command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, runs: reports.length, dialect: first.dialect ?? "sqlite", nodes, figures: combined, reports });
 console.log(`\nJSON: ${out}`);

@@ -1,9 +1,11 @@
-// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,fanout,clock,dispatch,throughput,connections,many,restart] [--keep] [--profile <dir>]
+// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,fanout,clock,dispatch,throughput,connections,many,restart] [--keep] [--profile <dir>] [--pg [--nodes N]]
 //
 // Starts the real production server on temporary databases, drives it with real clients
 // from load processes of their own, and prints one table — figure, value, baseline, ratio,
-// goal — next to floors measured in the same run on the same machine: raw better-sqlite3,
-// a bare Socket.IO server, a near-empty Next.js answer. Writes the same as JSON.
+// goal — next to floors measured in the same run on the same machine: raw better-sqlite3
+// (or raw node-postgres), a bare Socket.IO server, a near-empty Next.js answer. Writes the
+// same as JSON. With --pg the server runs on a throwaway PostgreSQL holding the same data;
+// with --nodes N, N servers share that database and the cross-node figures are added.
 // Not a test: nothing in `npm test` depends on it. See docs/performance.md.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,40 +13,81 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import Database from "better-sqlite3";
+import { z } from "zod";
 import { ensureBuild } from "../scripts/ensure-build";
 import { DEMO_PASSWORD, DEMO_USERS } from "../lib/demo/seed";
 import { FULL, QUICK, type Sizes } from "./config";
 import { addHistory, buildBase, copyBase, describe, type BaseData } from "./lib/data";
+import { rows as readRows, withConn, type Target } from "./lib/db";
 import { signIn } from "./lib/http";
 import { LoadProcess } from "./lib/load-client";
-import { loopStats, startRawServer, startTaskwire, type Proc } from "./lib/procs";
+import { countersOf } from "./lib/metrics";
+import { startBenchPg, type BenchPg } from "./lib/pg";
+import { loopStats, startRawServer, startTaskwire, worstLoop, type Proc } from "./lib/procs";
 import { row, table, writeJson, type Row } from "./lib/report";
 import { median, now, sleep } from "./lib/stats";
 import { measureDispatch, measureThroughput, type ThroughputFigures } from "./scenarios/agents";
 import { measureClockBatch, type ClockFigures } from "./scenarios/clock";
 import { measureRunner, type RunnerFigures } from "./scenarios/runner";
 import { measureConnections, type ConnectionFigures } from "./scenarios/connections";
-import { measureFanout, type FanoutFigures } from "./scenarios/fanout";
+import { measureFanout, RAW_FANOUT, type FanoutFigures } from "./scenarios/fanout";
 import { measureRestart, type RestartFigures } from "./scenarios/restart";
 import { measureLists } from "./scenarios/lists";
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    out: { type: "string" },
-    // For working on one figure: the others are skipped (and their rows left out).
-    only: { type: "string" },
-    keep: { type: "boolean", default: false },
-    profile: { type: "string" },
-  },
-  strict: true,
-});
-const sizes: Sizes = args.quick ? QUICK : FULL;
 const SCENARIOS = ["runner", "lists", "fanout", "clock", "dispatch", "throughput", "connections", "many", "restart"] as const;
-const only = args.only?.split(",").map((s) => s.trim());
-for (const o of only ?? []) if (!(SCENARIOS as readonly string[]).includes(o)) throw new Error(`--only takes ${SCENARIOS.join(", ")}; got ${o}`);
-const want = (s: (typeof SCENARIOS)[number]) => !only || only.includes(s);
+type Scenario = (typeof SCENARIOS)[number];
+/**
+ * What one node alone measures, left out with several nodes: the lists compare two databases
+ * each behind a server of its own, the runner is SQLite's queue in this process, and the
+ * connections, many agents and restart figures are one node's limits.
+ */
+const ONE_NODE_ONLY: readonly Scenario[] = ["lists", "runner", "connections", "many", "restart"];
+const MAX_NODES = 6;
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+/** The command line, checked: a bad flag or value stops here with a message, exit 2. */
+function parseFlags() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        quick: { type: "boolean", default: false },
+        out: { type: "string" },
+        // For working on one figure: the others are skipped (and their rows left out).
+        only: { type: "string" },
+        keep: { type: "boolean", default: false },
+        profile: { type: "string" },
+        // The same scenarios on a throwaway PostgreSQL; with --nodes, that many servers on it.
+        pg: { type: "boolean", default: false },
+        nodes: { type: "string", default: "1" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const nodes = z.coerce.number().int().min(1).max(MAX_NODES).safeParse(values.nodes);
+  if (!nodes.success) fail(`--nodes takes a whole number from 1 to ${MAX_NODES}; got ${values.nodes}`);
+  if (nodes.data > 1 && !values.pg) fail("--nodes needs --pg: several nodes share one PostgreSQL database");
+  const only = values.only?.split(",").map((s) => s.trim());
+  for (const o of only ?? []) if (!(SCENARIOS as readonly string[]).includes(o)) fail(`--only takes ${SCENARIOS.join(", ")}; got ${o}`);
+  return { ...values, nodes: nodes.data, only: only as Scenario[] | undefined };
+}
+
+const args = parseFlags();
+const sizes: Sizes = args.quick ? QUICK : FULL;
+const nodes = args.nodes;
+const dialect = args.pg ? "pg" : "sqlite";
+const asked = (s: Scenario) => !args.only || args.only.includes(s);
+const want = (s: Scenario) => asked(s) && !(nodes > 1 && ONE_NODE_ONLY.includes(s));
+/** What the titles add to "full" or "quick": nothing on SQLite, as before. */
+const variant = args.pg ? `, PostgreSQL${nodes > 1 ? `, ${nodes} nodes` : ""}` : "";
+/** Nodes are named A, B, C… in the order they start; A serves the browsers and the POSTs. */
+const nodeName = (i: number) => String.fromCharCode(65 + i);
 const startedAt = new Date();
 const t0 = now();
 const log = (line: string) => console.log(`[${((now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}`);
@@ -92,7 +135,7 @@ function agentsTheLimitAllows(wanted: number): { agents: number; limit: number }
 async function main() {
   const distDir = process.env.NEXT_DIST_DIR || ".next-bench";
   const m0 = machine();
-  log(`Taskwire benchmark (${sizes.name}) on ${m0.cores} cores (${m0.cpu}), Node ${m0.node}, load average ${m0.loadavg.join(" ")}`);
+  log(`Taskwire benchmark (${sizes.name}${variant}) on ${m0.cores} cores (${m0.cpu}), Node ${m0.node}, load average ${m0.loadavg.join(" ")}`);
   log(
     `sizes: ${k(sizes.devices)} devices, lists at ${k(sizes.smallTasks)} and ${k(sizes.largeTasks)} tasks × ${sizes.listSamples} requests, fan-out median of ${sizes.fanoutRuns}` +
       `${sizes.wideDevices ? ` and one of ${k(sizes.wideDevices)}` : ""}, ` +
@@ -106,10 +149,24 @@ async function main() {
   const memory: { phase: string; rss: number; heapUsed?: number; heapTotal?: number }[] = [];
   const rows: Row[] = [];
   const raw: Record<string, unknown> = {};
+  let benchPg: BenchPg | undefined;
   try {
+    if (nodes > 1) {
+      const left = ONE_NODE_ONLY.filter(asked);
+      if (left.length) log(`with ${nodes} nodes, left out (one node's figures): ${left.join(", ")}`);
+    }
+    // First, so that a machine without PostgreSQL stops the run before the data is built.
+    if (args.pg) benchPg = await startBenchPg(log);
     // ---------------------------------------------------------------- the transaction runner
     // In this process, before any server starts: nothing else shares the loop it measures.
-    if (want("runner")) {
+    // It is SQLite's own write queue (db/transaction.ts): queued transactions against
+    // synchronous better-sqlite3 ones, and reads on their own connection while the bulk
+    // writer thread writes a fan-out. PostgreSQL has no such queue (each transaction takes a
+    // pooled connection and reads never wait for writers), so on --pg there is nothing
+    // equivalent to measure: the row says so instead.
+    if (want("runner") && args.pg) {
+      rows.push(notMeasured("runner: a queued write transaction, and a read during a fan-out", "the runner is SQLite's write queue"));
+    } else if (want("runner")) {
       log(`transaction runner: trivial writes, and reads during a fan-out to ${k(sizes.devices)} devices`);
       const runner: RunnerFigures = await measureRunner({ devices: sizes.devices, fillerTasks: sizes.smallTasks * 30, log });
       raw.runner = runner;
@@ -138,12 +195,19 @@ async function main() {
       copyBase(baseFile, files[which]);
       addHistory(files[which], base, count, { agents: sizes.agents });
     }
-    const dbInfo = { small: describe(files.small), large: describe(files.large) };
+    // What the servers run on: the files, or on --pg a PostgreSQL database holding each.
+    const targets: Record<keyof typeof files, Target> = { ...files };
+    if (benchPg) {
+      log("copying the databases into PostgreSQL");
+      for (const which of ["small", "large"] as const) targets[which] = await benchPg.copyOf(files[which], `taskwire_${which}`);
+      await benchPg.settle();
+    }
+    const dbInfo = { small: await describe(targets.small), large: await describe(targets.large) };
     log(`databases built in ${((now() - t) / 1000).toFixed(1)} s: ${dbInfo.large.tasks.toLocaleString("en-US")} tasks, ${Math.round(dbInfo.large.bytes / MB)} MB (large); ${dbInfo.small.tasks.toLocaleString("en-US")} (small)`);
     raw.databases = dbInfo;
 
-    const boot = async (file: string, port?: number): Promise<Proc> => {
-      const p = await startTaskwire({ dbFile: file, secret, distDir, profileDir: args.profile, port });
+    const boot = async (database: Target, port?: number): Promise<Proc> => {
+      const p = await startTaskwire({ databaseUrl: database, secret, distDir, profileDir: args.profile, port });
       procs.push(p);
       return p;
     };
@@ -151,7 +215,14 @@ async function main() {
 
     // ---------------------------------------------------------------- lists, small and large
     // Both servers run at once and the requests alternate between them (see measureLists).
-    let server = await boot(files.large);
+    let server = await boot(targets.large);
+    // Nodes B, C…: the same database, each on a free port of its own, started one after the
+    // other (the first has written the shared secrets by then).
+    const others: Proc[] = [];
+    for (let i = 1; i < nodes; i++) others.push(await boot(targets.large));
+    const cluster = () => [server, ...others];
+    const urls = () => cluster().map((p) => p.url);
+    if (nodes > 1) log(`${nodes} nodes on one database: ${cluster().map((p, i) => `${nodeName(i)} ${p.url}`).join(", ")}`);
     // The server's resident memory, and its V8 heap (how much of the growth is garbage not yet collected).
     const remember = async (phase: string, rss = server.rss()) => {
       const s = await loopStats(server.url);
@@ -159,14 +230,15 @@ async function main() {
     };
     await sleep(1_000);
     await remember("idle");
-    // The server's longest event-loop block over `work`: the monitor is reset before and read after.
+    // The server's longest event-loop block over `work` (with several nodes, the longest of
+    // any): the monitors are reset before and read after.
     const loopBlock = async <T>(work: () => Promise<T>): Promise<{ result: T; maxMs: number }> => {
-      await loopStats(server.url, true);
+      await worstLoop(urls(), true);
       // Node does not record the first interval after a reset: let one pass before the work.
       await sleep(50);
       const result = await work();
-      const loop = await loopStats(server.url, true);
-      log(`  longest loop block ${loop.max_ms} ms, longest GC pause ${loop.gc_max_ms} ms (${loop.gc_total_ms} ms of GC in all)`);
+      const loop = await worstLoop(urls(), true);
+      log(`  longest loop block ${loop.max_ms} ms${nodes > 1 ? ` (node ${nodeName(loop.node)})` : ""}, longest GC pause ${loop.gc_max_ms} ms (${loop.gc_total_ms} ms of GC in all)`);
       return { result, maxMs: loop.max_ms };
     };
     // The floor of every loop-block figure: the same monitor over a second of nothing.
@@ -174,17 +246,18 @@ async function main() {
     const cookie = await signIn(server.url, DEMO_USERS.admin, DEMO_PASSWORD);
     if (want("lists")) {
       log(`list at ${k(dbInfo.small.tasks)} and ${k(dbInfo.large.tasks)} tasks, ${sizes.listSamples} requests per variant`);
-      const smallServer = await boot(files.small);
+      const smallServer = await boot(targets.small);
       const smallCookie = await signIn(smallServer.url, DEMO_USERS.admin, DEMO_PASSWORD);
       const [small, large] = await measureLists({
         targets: [
-          { url: smallServer.url, dbFile: files.small, cookie: smallCookie },
-          { url: server.url, dbFile: files.large, cookie },
+          { url: smallServer.url, database: targets.small, cookie: smallCookie },
+          { url: server.url, database: targets.large, cookie },
         ],
         organizationId: base.organizationId,
         adminId: base.adminId,
         token: base.apiToken,
         samples: sizes.listSamples,
+        side: benchPg?.side,
         log,
       });
       await smallServer.stop();
@@ -206,11 +279,11 @@ async function main() {
     // ---------------------------------------------------------------- fan-out
     if (want("fanout")) {
       log(`fan-out to ${k(sizes.devices)} devices`);
-      const fanout: FanoutFigures = await measureFanout({ url: server.url, dbFile: files.large, organizationId: base.organizationId, adminId: base.adminId, token: base.apiToken, runs: sizes.fanoutRuns, log });
+      const fanout: FanoutFigures = await measureFanout({ url: server.url, database: targets.large, organizationId: base.organizationId, adminId: base.adminId, token: base.apiToken, runs: sizes.fanoutRuns, loopUrls: urls(), log });
       await remember("after the fan-outs");
       raw.fanout = fanout;
       const fo = { post: median(fanout.post), raw: median(fanout.raw) };
-      rows.push(row({ figure: `fan-out of ${k(fanout.devices)} tasks, median POST`, value: fo.post, unit: "ms", baseline: fo.raw, baselineOf: "1 prepared INSERT, 1 txn", goal: "≤ 3× and ≤ 300 ms", met: fo.post <= 300 && fo.post / fo.raw <= 3, detail: { runs: fanout.post, rawRuns: fanout.raw, responseBytes: fanout.responseBytes } }));
+      rows.push(row({ figure: `fan-out of ${k(fanout.devices)} tasks, median POST`, value: fo.post, unit: "ms", baseline: fo.raw, baselineOf: RAW_FANOUT[dialect], goal: "≤ 3× and ≤ 300 ms", met: fo.post <= 300 && fo.post / fo.raw <= 3, detail: { runs: fanout.post, rawRuns: fanout.raw, responseBytes: fanout.responseBytes } }));
       rows.push(row({ figure: "fan-out: longest event-loop block", value: Math.max(...fanout.loopMax), unit: "ms", baseline: fanout.idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: Math.max(...fanout.loopMax) <= 50, detail: { runs: fanout.loopMax, slowestProbe: fanout.probeMax } }));
 
       if (base.wide) {
@@ -219,18 +292,19 @@ async function main() {
         log(`fan-out to ${k(base.wide.devices)} devices (a second organization)`);
         const wide: FanoutFigures = await measureFanout({
           url: server.url,
-          dbFile: files.large,
+          database: targets.large,
           organizationId: base.wide.organizationId,
           adminId: base.adminId,
           token: base.wide.apiToken,
           runs: 1,
           settleMs: 3_000,
+          loopUrls: urls(),
           log,
         });
         await remember(`after the ${k(wide.devices)} fan-out`);
         raw.wideFanout = wide;
         const wideLoop = Math.max(...wide.loopMax);
-        rows.push(row({ figure: `fan-out of ${k(wide.devices)} tasks, POST`, value: wide.post[0], unit: "ms", baseline: wide.raw[0], baselineOf: "1 prepared INSERT, 1 txn", met: null, detail: { responseBytes: wide.responseBytes } }));
+        rows.push(row({ figure: `fan-out of ${k(wide.devices)} tasks, POST`, value: wide.post[0], unit: "ms", baseline: wide.raw[0], baselineOf: RAW_FANOUT[dialect], met: null, detail: { responseBytes: wide.responseBytes } }));
         rows.push(row({ figure: `fan-out of ${k(wide.devices)}: longest event-loop block`, value: wideLoop, unit: "ms", baseline: wide.idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: wideLoop <= 50, detail: { slowestProbe: wide.probeMax } }));
       }
     }
@@ -238,14 +312,14 @@ async function main() {
     // ---------------------------------------------------------------- clock batch
     if (want("clock")) {
       log(`clock batch: ${k(sizes.devices)} scheduled tasks falling due at once`);
-      const clock: ClockFigures = await measureClockBatch({ url: server.url, dbFile: files.large, token: base.apiToken, log });
+      const clock: ClockFigures = await measureClockBatch({ url: server.url, database: targets.large, token: base.apiToken, loopUrls: urls(), log });
       raw.clock = clock;
       rows.push(row({ figure: `clock batch (${k(clock.tasks)} due at once): longest event-loop block`, value: clock.loopMax, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: clock.loopMax <= 50, detail: { fireMs: clock.fireMs, slowestProbe: clock.probeMax } }));
     }
 
     // ---------------------------------------------------------------- dispatch
-    const api = (path: string, body: unknown) =>
-      fetch(`${server.url}/api/v1${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${base.apiToken}` }, body: JSON.stringify(body) });
+    const api = (path: string, body: unknown, url = server.url) =>
+      fetch(`${url}/api/v1${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${base.apiToken}` }, body: JSON.stringify(body) });
     let rawServer: Proc | undefined;
     if (want("dispatch") || want("throughput") || want("connections") || want("many")) {
       rawServer = await startRawServer();
@@ -258,12 +332,20 @@ async function main() {
       procs.push(load);
       const agentRange = { credsFile, from: 0, to: sizes.agents, answer: true };
       const rc = await rawLoad.connectAgents({ url: rawServer!.url, ...agentRange });
-      const tc = await load.connectAgents({ url: server.url, ...agentRange });
+      // Taskwire's agents: all on the one node; with several, a share on each (A, B, C…).
+      const shares = spread(sizes.agents, nodes);
+      let tc = { connected: 0 };
+      for (const [i, share] of shares.entries()) tc = await load.connectAgents({ url: cluster()[i].url, ...agentRange, ...share });
       if (tc.connected !== sizes.agents || rc.connected !== sizes.agents) throw new Error(`agents connected: ${tc.connected} to Taskwire, ${rc.connected} to the raw server, of ${sizes.agents}`);
+      // The last node's agents: with several nodes, tasks reach them from POSTs to node A.
+      const far = shares[shares.length - 1];
+      const farName = nodeName(nodes - 1);
       await sleep(1_000);
 
       if (want("dispatch")) {
-        log(`dispatch latency, ${sizes.agents} agents connected`);
+        const farAgents = far.to - far.from;
+        const label = nodes > 1 ? `cross-node dispatch latency (${farAgents} agents on node ${farName}, POSTs to node A)` : `dispatch latency (${sizes.agents} agents)`;
+        log(nodes > 1 ? `cross-node dispatch latency: ${farAgents} agents on node ${farName}, tasks POSTed to node A` : `dispatch latency, ${sizes.agents} agents connected`);
         const rawDispatch = await measureDispatch(
           rawLoad,
           async (i) => ((await (await fetch(`${rawServer!.url}/emit?device=${base.devices[i].device_id}`, { method: "POST" })).json()) as { code: string }).code,
@@ -273,18 +355,18 @@ async function main() {
           measureDispatch(
             load,
             async (i) => {
-              const res = await api("/tasks", { type: "PING", payload: { host: "1.1.1.1", count: 4 }, targets: { devices: [base.devices[i].name] } });
+              const res = await api("/tasks", { type: "PING", payload: { host: "1.1.1.1", count: 4 }, targets: { devices: [base.devices[far.from + i].name] } });
               if (res.status !== 201) throw new Error(`creating a task answered ${res.status}: ${await res.text()}`);
               return ((await res.json()) as { tasks: { code: string }[] }).tasks[0].code;
             },
-            { samples: sizes.dispatchSamples, agents: sizes.agents },
+            { samples: sizes.dispatchSamples, agents: farAgents },
           ),
         );
         log(`  Taskwire p50 ${dispatch.latency.p50.toFixed(1)} ms p99 ${dispatch.latency.p99.toFixed(1)} ms (POST alone p50 ${dispatch.create.p50.toFixed(1)}); raw Socket.IO p50 ${rawDispatch.latency.p50.toFixed(1)} p99 ${rawDispatch.latency.p99.toFixed(1)}`);
         await remember(`after dispatch (${sizes.agents} agents connected)`);
         raw.dispatch = { taskwire: dispatch, raw: rawDispatch };
-        rows.push(row({ figure: `dispatch latency (${sizes.agents} agents), p50`, value: dispatch.latency.p50, unit: "ms", baseline: rawDispatch.latency.p50, baselineOf: "raw Socket.IO", goal: "≤ 3× raw", met: dispatch.latency.p50 <= 3 * rawDispatch.latency.p50, detail: { postP50: dispatch.create.p50 } }));
-        rows.push(row({ figure: `dispatch latency (${sizes.agents} agents), p99`, value: dispatch.latency.p99, unit: "ms", baseline: rawDispatch.latency.p99, baselineOf: "raw Socket.IO", goal: "≤ 100 ms", met: dispatch.latency.p99 <= 100 }));
+        rows.push(row({ figure: `${label}, p50`, value: dispatch.latency.p50, unit: "ms", baseline: rawDispatch.latency.p50, baselineOf: "raw Socket.IO", goal: "≤ 3× raw", met: dispatch.latency.p50 <= 3 * rawDispatch.latency.p50, detail: { postP50: dispatch.create.p50 } }));
+        rows.push(row({ figure: `${label}, p99`, value: dispatch.latency.p99, unit: "ms", baseline: rawDispatch.latency.p99, baselineOf: "raw Socket.IO", goal: "≤ 100 ms", met: dispatch.latency.p99 <= 100 }));
         rows.push(row({ figure: `dispatch burst (${dispatch.samples.length} dispatches): longest event-loop block`, value: dispatchLoop, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: dispatchLoop <= 50 }));
       }
 
@@ -293,7 +375,8 @@ async function main() {
         procs.push(live);
         const perAgent = Math.max(1, Math.round(sizes.throughputTasks / sizes.agents));
         const expected = perAgent * sizes.agents;
-        log(`throughput: ${k(expected)} tasks (${perAgent} fan-outs of ${sizes.agents}), ${sizes.liveClients} live clients watching`);
+        const onNodes = nodes > 1 ? `agents on ${nodes} nodes` : "";
+        log(`throughput: ${k(expected)} tasks (${perAgent} fan-outs of ${sizes.agents}), ${sizes.liveClients} live clients watching${nodes > 1 ? ` node A; ${onNodes}, fan-outs POSTed to each in turn` : ""}`);
         await live.connectLive({ url: rawServer!.url, n: sizes.liveClients });
         const rawThroughput: ThroughputFigures = await measureThroughput(
           rawLoad,
@@ -308,9 +391,12 @@ async function main() {
         const lc = await live.connectLive({ url: server.url, n: sizes.liveClients, cookie });
         if (lc.connected !== sizes.liveClients) throw new Error(`live clients connected: ${lc.connected}/${sizes.liveClients}: ${lc.failures.join(", ")}`);
         const fanoutCodes: string[] = [];
+        // The node each fan-out is POSTed to: node A alone, else each node in turn.
+        let posted = 0;
+        const nextNode = () => cluster()[posted++ % nodes].url;
         const postFanout = async (): Promise<{ code: string; ms: number }> => {
           const t = now();
-          const res = await api("/tasks", { type: "SYNC", targets: { ous: [base.agentsOu] } });
+          const res = await api("/tasks", { type: "SYNC", targets: { ous: [base.agentsOu] } }, nextNode());
           if (res.status !== 201) throw new Error(`a fan-out answered ${res.status}: ${await res.text()}`);
           const code = ((await res.json()) as { fanout: string }).fanout;
           return { code, ms: now() - t };
@@ -324,6 +410,14 @@ async function main() {
         }
         await sleep(1_000);
         const postInStorm: number[] = [];
+        // With several nodes: the results reported on the last node, whose live latency to the
+        // browsers on node A is reported apart (their devices' tasks, read back by code).
+        const farDevices = new Set(base.devices.slice(far.from, far.to).map((d) => d.device_id));
+        const farResults = async (acks: [string, number][]) => {
+          const onFar = new Set((await tasksOf(targets.large, fanoutCodes)).filter((t) => farDevices.has(t.device_id)).map((t) => t.code));
+          return acks.filter(([code]) => onFar.has(code));
+        };
+        const notifiesBefore = nodes > 1 ? await countersOf(urls(), NOTIFIES) : [];
         const { result: throughput, maxMs: resultsLoop } = await loopBlock(() =>
           measureThroughput(
             load,
@@ -335,23 +429,26 @@ async function main() {
                 if (i > 0) postInStorm.push(ms);
               }
             },
-            { expected, live, log },
+            { expected, live, log, ...(nodes > 1 ? { liveOf: farResults } : {}) },
           ),
         );
-        const outcome = statusesOf(files.large, fanoutCodes);
+        const notifies = nodes > 1 ? (await countersOf(urls(), NOTIFIES)).map((n, i) => n - notifiesBefore[i]) : [];
+        const outcome = await statusesOf(targets.large, fanoutCodes);
         log(
           `  Taskwire ${Math.round(throughput.sustained)}/s sustained, ${Math.round(throughput.endToEnd)}/s end to end (issuing took ${Math.round(throughput.issueMs)} ms), ` +
             `${throughput.acked}/${expected} acknowledged, statuses ${JSON.stringify(outcome)}; raw ${Math.round(rawThroughput.sustained)}/s`,
         );
         log(`  a fan-out of ${sizes.agents} POSTed: median ${median(postAtRest).toFixed(0)} ms at rest, ${median(postInStorm).toFixed(0)} ms during the storm`);
         if (throughput.live) log(`  live p50 ${throughput.live.latency.p50.toFixed(0)} ms p99 ${throughput.live.latency.p99.toFixed(0)} ms, ≤ ${throughput.live.maxPerSecond} messages/s per client, ${throughput.live.truncated} truncated of ${throughput.live.patches}`);
+        if (throughput.livePart) log(`  live p50 of the results reported on node ${farName}: ${throughput.livePart.latency.p50.toFixed(0)} ms (p99 ${throughput.livePart.latency.p99.toFixed(0)} ms)`);
+        if (nodes > 1) log(`  NOTIFY payloads sent during the run: ${notifies.map((n, i) => `${nodeName(i)} ${n}`).join(", ")}`);
         await remember("after the throughput run");
-        raw.throughput = { taskwire: throughput, raw: rawThroughput, outcome };
+        raw.throughput = { taskwire: throughput, raw: rawThroughput, outcome, ...(nodes > 1 ? { notifies } : {}) };
         await live.closeLive();
         await live.stop();
         const allFinal = (outcome.COMPLETED ?? 0) === expected && throughput.acked === expected;
-        rows.push(row({ figure: `agent throughput (${k(expected)} tasks), sustained`, value: throughput.sustained, unit: "/s", baseline: rawThroughput.sustained, baselineOf: "raw Socket.IO", goal: "≥ 10,000/s", met: throughput.sustained >= 10_000 }));
-        rows.push(row({ figure: "agent throughput, first request to last result", value: throughput.endToEnd, unit: "/s", baseline: rawThroughput.endToEnd, baselineOf: "raw Socket.IO", goal: "≥ 5,000/s", met: throughput.endToEnd >= 5_000, detail: { seconds: throughput.seconds, issueMs: throughput.issueMs } }));
+        rows.push(row({ figure: `agent throughput (${k(expected)} tasks${onNodes ? `, ${onNodes}` : ""}), sustained`, value: throughput.sustained, unit: "/s", baseline: rawThroughput.sustained, baselineOf: "raw Socket.IO", goal: "≥ 10,000/s", met: throughput.sustained >= 10_000 }));
+        rows.push(row({ figure: `agent throughput${onNodes ? ` (${onNodes})` : ""}, first request to last result`, value: throughput.endToEnd, unit: "/s", baseline: rawThroughput.endToEnd, baselineOf: "raw Socket.IO", goal: "≥ 5,000/s", met: throughput.endToEnd >= 5_000, detail: { seconds: throughput.seconds, issueMs: throughput.issueMs } }));
         rows.push(row({ figure: `fan-out of ${sizes.agents} POSTed during the result storm, median`, value: median(postInStorm), unit: "ms", baseline: median(postAtRest), baselineOf: "the same POST at rest", goal: "≤ 2× at rest", met: median(postInStorm) <= 2 * median(postAtRest), detail: { atRest: postAtRest, inStorm: postInStorm } }));
         rows.push(row({ figure: `agent result batches (${k(expected)} tasks): longest event-loop block`, value: resultsLoop, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: resultsLoop <= 50, detail: { issueMs: throughput.issueMs } }));
         rows.push(row({ figure: "agent throughput: tasks final (COMPLETED)", value: outcome.COMPLETED ?? 0, unit: "", baseline: expected, baselineOf: "issued", goal: "all, none lost", met: allFinal, detail: { outcome, errors: throughput.errors, duplicates: throughput.duplicates } }));
@@ -362,6 +459,11 @@ async function main() {
           rows.push(row({ figure: `live latency (${l.clients} clients), p99`, value: l.latency.p99, unit: "ms", baseline: r.latency.p99, baselineOf: "raw Socket.IO", goal: "≤ 300 ms", met: l.latency.p99 <= 300 }));
           rows.push(row({ figure: "live messages per client, busiest second", value: l.maxPerSecond, unit: "msg/s", baseline: r.maxPerSecond, baselineOf: "raw Socket.IO", goal: "≤ 5", met: l.maxPerSecond <= 5, detail: { patches: l.patches, truncated: l.truncated, meanPerSecond: l.meanPerSecond } }));
         }
+        if (throughput.livePart && rawThroughput.live) {
+          const l = throughput.livePart;
+          rows.push(row({ figure: `cross-node live latency (${l.clients} clients on node A, results on node ${farName}), p50`, value: l.latency.p50, unit: "ms", baseline: rawThroughput.live.latency.p50, baselineOf: "raw Socket.IO", goal: "≤ 100 ms", met: l.latency.p50 <= 100, detail: { p99: l.latency.p99, results: l.latency.n, inRows: l.inRows, missing: l.missing } }));
+        }
+        if (nodes > 1) rows.push(notifiesRow(notifies, expected));
       }
       await load.closeAgents();
       for (const p of [rawLoad, load]) await p.stop();
@@ -411,7 +513,7 @@ async function main() {
           return ((await res.json()) as { tasks: unknown[] }).tasks.length;
         },
         stop: () => server.stop(),
-        start: async () => (server = await boot(files.large, port)),
+        start: async () => (server = await boot(targets.large, port)),
         timeoutMs: 120_000,
         log,
       });
@@ -419,66 +521,92 @@ async function main() {
       const ok = restart.connected === restart.agents && restart.received >= restart.tasks;
       rows.push(row({ figure: `restart: all ${k(restart.agents)} agents back and ${k(restart.tasks)} waiting tasks received, from listening`, value: restart.allDispatchedMs, unit: "ms", baseline: restart.allBackMs ?? NaN, baselineOf: "all back", goal: "≤ 60 s", met: ok && restart.allDispatchedMs <= 60_000, detail: { downMs: restart.downMs, connected: restart.connected, received: restart.received, refusals: restart.refusals, retries: restart.retries } }));
     }
-    await server.stop();
+    for (const node of cluster()) await node.stop();
 
     // The counts the triggers and issuing keep must still match the tasks themselves.
-    const drift = bookkeepingDrift(files.large);
+    const drift = await bookkeepingDrift(targets.large);
     rows.push(row({ figure: "bookkeeping: task counts and open fan-outs match the tasks", value: drift.counts + drift.fanouts, unit: "", goal: "0 mismatches", met: drift.counts + drift.fanouts === 0, detail: drift }));
 
     const idle = memory[0].rss;
     for (const mem of memory) {
       const heap = mem.heapUsed === undefined ? {} : { detail: { heapUsedMB: Math.round(mem.heapUsed / MB), heapTotalMB: Math.round(mem.heapTotal! / MB) } };
       const notes = [mem === memory[0] ? "" : `${mem.rss >= idle ? "+" : ""}${Math.round((mem.rss - idle) / MB)} MB`, mem.heapUsed === undefined ? "" : `heap ${Math.round(mem.heapUsed / MB)} MB used`].filter(Boolean);
-      rows.push(row({ figure: `memory: server RSS ${mem.phase}${notes.length ? ` (${notes.join("; ")})` : ""}`, value: mem.rss / MB, unit: "MB", ...(mem === memory[0] ? {} : { baseline: idle / MB, baselineOf: "idle" }), met: null, ...heap }));
+      rows.push(row({ figure: `memory: ${nodes > 1 ? "node A" : "server"} RSS ${mem.phase}${notes.length ? ` (${notes.join("; ")})` : ""}`, value: mem.rss / MB, unit: "MB", ...(mem === memory[0] ? {} : { baseline: idle / MB, baselineOf: "idle" }), met: null, ...heap }));
     }
 
     const m1 = machine();
     const durationS = Math.round((now() - t0) / 1000);
     console.log("");
-    console.log(`Taskwire benchmark (${sizes.name}) — ${startedAt.toISOString()}, ${durationS} s`);
+    console.log(`Taskwire benchmark (${sizes.name}${variant}) — ${startedAt.toISOString()}, ${durationS} s`);
     console.log(`machine: ${m1.cores} cores (${m1.cpu}), ${m1.memoryGB} GB, Node ${m1.node}; load average ${m0.loadavg.join(" ")} at start, ${m1.loadavg.join(" ")} at end`);
     if (Math.max(m0.loadavg[0], m1.loadavg[0]) > 1) console.log("WARNING: the machine was busy (load average above 1): other work shares these cores; the figures may be slower than the code.");
     console.log("");
     console.log(table(rows));
-    const out = args.out ?? join("bench", "results", `${startedAt.toISOString().replace(/[:.]/g, "-")}-${sizes.name}.json`);
-    writeJson(out, { command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, startedAt: startedAt.toISOString(), durationS, machine: { ...m1, loadavgAtStart: m0.loadavg }, sizes, rows, memory, raw });
+    const setup = args.pg ? `-pg${nodes > 1 ? `-${nodes}nodes` : ""}` : "";
+    const out = args.out ?? join("bench", "results", `${startedAt.toISOString().replace(/[:.]/g, "-")}-${sizes.name}${setup}.json`);
+    writeJson(out, { command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, startedAt: startedAt.toISOString(), durationS, machine: { ...m1, loadavgAtStart: m0.loadavg }, sizes, dialect, nodes, rows, memory, raw });
     console.log(`\nJSON: ${out}`);
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => {});
+    // After the servers: PostgreSQL is stopped and its folder removed, whatever happened.
+    await benchPg?.stop().catch((e: unknown) => console.error(`stopping PostgreSQL: ${(e as Error).message}`));
     if (!args.keep) rmSync(dir, { recursive: true, force: true });
     else console.log(`kept ${dir}`);
   }
 }
 
-/** Rows of task_counts and fan-outs whose bookkeeping disagrees with their tasks. */
-function bookkeepingDrift(file: string): { counts: number; fanouts: number } {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const counts = db
-      .prepare(
-        `select count(*) as n from (select organization_id, type, status, count(*) as n from tasks group by 1, 2, 3) t
-         full outer join task_counts c using (organization_id, type, status) where coalesce(t.n, 0) <> coalesce(c.n, 0)`,
-      )
-      .get() as { n: number };
-    const fanouts = db
-      .prepare(`select count(*) as n from fanouts f where open_tasks <> (select count(*) from tasks where fanout_id = f.id and status in ('SCHEDULED', 'PENDING', 'IN_PROGRESS'))`)
-      .get() as { n: number };
-    return { counts: counts.n, fanouts: fanouts.n };
-  } finally {
-    db.close();
-  }
+/** Agents `from`–`to` on each of `parts` nodes, in order: all on the one node when alone. */
+function spread(agents: number, parts: number): { from: number; to: number }[] {
+  return Array.from({ length: parts }, (_, i) => ({ from: Math.floor((i * agents) / parts), to: Math.floor(((i + 1) * agents) / parts) }));
 }
 
-/** Tasks of these fan-outs by status, read from the file. */
-function statusesOf(file: string, fanoutCodes: string[]): Record<string, number> {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const list = fanoutCodes.map(() => "?").join(",");
-    const rows = db.prepare(`select status, count(*) as n from tasks where fanout_id in (select id from fanouts where code in (${list})) group by status`).all(...fanoutCodes) as { status: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-  } finally {
-    db.close();
-  }
+/** The counter of NOTIFY payloads a node sent the others (lib/server/metrics.ts). */
+const NOTIFIES = "taskwire_cluster_notifies_total";
+
+/**
+ * No step of a task may cost a message between nodes: hints are batched (lib/server/cluster.ts).
+ * The NOTIFY payloads every node sent during the throughput run, per task issued.
+ */
+function notifiesRow(perNode: number[], tasks: number): Row {
+  const total = perNode.reduce((a, b) => a + b, 0);
+  const perTask = total / tasks;
+  return row({ figure: `cluster: NOTIFY payloads per task (throughput run, ${perNode.length} nodes)`, value: perTask, unit: "", goal: "≪ 1 per task", met: perTask < 0.1, detail: { notifies: total, tasks, perNode: Object.fromEntries(perNode.map((n, i) => [nodeName(i), n])) } });
+}
+
+/** A figure this setup does not measure: no value (printed as —), and why. */
+function notMeasured(figure: string, why: string): Row {
+  return { figure: `${figure}: not measured on PostgreSQL (${why})`, value: NaN, unit: "", met: null };
+}
+
+/** Rows of task_counts and fan-outs whose bookkeeping disagrees with their tasks. */
+function bookkeepingDrift(database: Target): Promise<{ counts: number; fanouts: number }> {
+  return withConn(
+    database,
+    async (c) => {
+      const [counts] = await c.rows<{ n: number }>(
+        `select count(*) as n from (select organization_id, type, status, count(*) as n from tasks group by 1, 2, 3) t
+         full outer join task_counts c using (organization_id, type, status) where coalesce(t.n, 0) <> coalesce(c.n, 0)`,
+      );
+      const [fanouts] = await c.rows<{ n: number }>(
+        `select count(*) as n from fanouts f where open_tasks <> (select count(*) from tasks where fanout_id = f.id and status in ('SCHEDULED', 'PENDING', 'IN_PROGRESS'))`,
+      );
+      return { counts: counts.n, fanouts: fanouts.n };
+    },
+    { readonly: true },
+  );
+}
+
+/** Tasks of these fan-outs by status, read from the database. */
+async function statusesOf(database: Target, fanoutCodes: string[]): Promise<Record<string, number>> {
+  const list = fanoutCodes.map(() => "?").join(",");
+  const found = await readRows<{ status: string; n: number }>(database, `select status, count(*) as n from tasks where fanout_id in (select id from fanouts where code in (${list})) group by status`, fanoutCodes);
+  return Object.fromEntries(found.map((r) => [r.status, r.n]));
+}
+
+/** The tasks of these fan-outs: their codes and devices. */
+function tasksOf(database: Target, fanoutCodes: string[]): Promise<{ code: string; device_id: string }[]> {
+  const list = fanoutCodes.map(() => "?").join(",");
+  return readRows(database, `select t.code, t.device_id from tasks t join fanouts f on f.id = t.fanout_id where f.code in (${list})`, fanoutCodes);
 }
 
 main().then(

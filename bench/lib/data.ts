@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { randomBytes, randomUUID } from "node:crypto";
 import { copyFileSync } from "node:fs";
 import { clearDb, closeDatabase, openSqliteFile, setDb, writerConnection } from "../../db/client";
+import { dialectOf } from "../../db/dialect";
 import { withTransaction } from "../../db/transaction";
 import { DEMO_PASSWORD, DEMO_USERS, rng } from "../../lib/demo/seed";
 import { ALPHABET } from "../../rules/codes";
@@ -15,6 +16,7 @@ import { createUser } from "../../lib/auth/users";
 import { sha256 } from "../../lib/crypto";
 import { createApiToken, createOrganization } from "../../lib/orgs/orgs";
 import { TASK_TYPES, type TaskStatus, type TaskType } from "../../rules/tasks";
+import { withConn, type Target } from "./db";
 
 const AUTH_KEY = Symbol.for("taskwire.auth");
 
@@ -242,13 +244,15 @@ export function addHistory(file: string, base: BaseData, count: number, opts: { 
   sqlite.close();
 }
 
-/** Rows and size of a database file, for the report. */
-export function describe(file: string) {
-  const sqlite = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const n = (sql: string) => (sqlite.prepare(sql).get() as { n: number }).n;
-    return { tasks: n("select count(*) as n from tasks"), fanouts: n("select count(*) as n from fanouts"), devices: n("select count(*) as n from devices"), bytes: n("select page_count * page_size as n from pragma_page_count(), pragma_page_size()") };
-  } finally {
-    sqlite.close();
-  }
+/** Rows and size of a database (a SQLite file or a PostgreSQL database), for the report. */
+export function describe(target: Target) {
+  const bytes = dialectOf(target) === "pg" ? "select pg_database_size(current_database()) as n" : "select page_count * page_size as n from pragma_page_count(), pragma_page_size()";
+  return withConn(
+    target,
+    async (c) => {
+      const n = async (sql: string) => (await c.rows<{ n: number }>(sql))[0].n;
+      return { tasks: await n("select count(*) as n from tasks"), fanouts: await n("select count(*) as n from fanouts"), devices: await n("select count(*) as n from devices"), bytes: await n(bytes) };
+    },
+    { readonly: true },
+  );
 }

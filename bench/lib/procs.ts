@@ -58,8 +58,11 @@ function spawnNode(script: string, env: NodeJS.ProcessEnv, ready: RegExp, what: 
   });
 }
 
-/** The production server on `dbFile`, with the event-loop monitor on. */
-export function startTaskwire(opts: { dbFile: string; secret: string; distDir?: string; profileDir?: string; port?: number }): Promise<Proc> {
+/**
+ * The production server on `databaseUrl` (a SQLite file or a PostgreSQL URL: several nodes may
+ * share one), with the event-loop monitor on. Port 0 (the default): a free one of its own.
+ */
+export function startTaskwire(opts: { databaseUrl: string; secret: string; distDir?: string; profileDir?: string; port?: number }): Promise<Proc> {
   return spawnNode(
     "server.ts",
     {
@@ -67,7 +70,7 @@ export function startTaskwire(opts: { dbFile: string; secret: string; distDir?: 
       NODE_ENV: "production",
       PORT: String(opts.port ?? 0),
       HOST: "127.0.0.1",
-      DATABASE_URL: opts.dbFile,
+      DATABASE_URL: opts.databaseUrl,
       BETTER_AUTH_SECRET: opts.secret,
       // Sign-in is rate limited per IP; every benchmark client is 127.0.0.1.
       TASKWIRE_SIGNIN_PER_MINUTE: "10000",
@@ -127,4 +130,14 @@ export async function loopStats(url: string, reset = false): Promise<LoopStats> 
   const res = await fetch(`${url}/__taskwire/loop${reset ? "?reset=1" : ""}`);
   if (!res.ok) throw new Error(`the loop monitor answered ${res.status}`);
   return (await res.json()) as LoopStats;
+}
+
+/**
+ * The loop monitors of several nodes read (and reset) together: the longest block of any of
+ * them, which node it was (its index), and the longest GC pause and GC time of any.
+ */
+export async function worstLoop(urls: string[], reset = false): Promise<{ max_ms: number; node: number; gc_max_ms: number; gc_total_ms: number }> {
+  const all = await Promise.all(urls.map((u) => loopStats(u, reset)));
+  const node = all.reduce((worst, s, i) => (s.max_ms > all[worst].max_ms ? i : worst), 0);
+  return { max_ms: all[node].max_ms, node, gc_max_ms: Math.max(...all.map((s) => s.gc_max_ms)), gc_total_ms: Math.max(...all.map((s) => s.gc_total_ms)) };
 }

@@ -63,6 +63,8 @@ export type ThroughputFigures = {
   seconds: number;
   issueMs: number;
   live?: LiveFigures;
+  /** The live figures over the part of the results `liveOf` chose (e.g. those reported on another node). */
+  livePart?: LiveFigures;
 };
 
 export type LiveFigures = {
@@ -85,7 +87,14 @@ export type LiveFigures = {
 export async function measureThroughput(
   load: LoadProcess,
   issue: () => Promise<void>,
-  opts: { expected: number; stallMs?: number; live?: LoadProcess; log: (l: string) => void },
+  opts: {
+    expected: number;
+    stallMs?: number;
+    live?: LoadProcess;
+    /** Chooses, once the run is over, the results whose live latency is also reported apart. */
+    liveOf?: (acks: [string, number][]) => Promise<[string, number][]>;
+    log: (l: string) => void;
+  },
 ): Promise<ThroughputFigures> {
   await load.resetAgents();
   const t0 = now();
@@ -122,7 +131,11 @@ export async function measureThroughput(
     seconds,
     issueMs,
   };
-  if (opts.live) figures.live = liveFigures(full.acks, await opts.live.liveReport(), t0);
+  if (opts.live) {
+    const clients = await opts.live.liveReport();
+    figures.live = liveFigures(full.acks, clients, t0);
+    if (opts.liveOf) figures.livePart = liveFigures(await opts.liveOf(full.acks), clients, t0);
+  }
   return figures;
 }
 

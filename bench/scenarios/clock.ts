@@ -1,8 +1,8 @@
 // A clock batch: a fan-out to every device of the organization scheduled a few seconds ahead,
 // so that all its tasks fall due at once; the longest the server's event loop was held while
 // the clock moved them to PENDING (and whatever follows on the server), and how long that took.
-import Database from "better-sqlite3";
-import { loopStats, probeLoop } from "../lib/procs";
+import { connect } from "../lib/db";
+import { probeLoop, worstLoop } from "../lib/procs";
 import { now, sleep } from "../lib/stats";
 
 export type ClockFigures = {
@@ -22,9 +22,17 @@ const LEAD_MS = 10_000;
 const SETTLE_MS = 1_000;
 const FIRE_TIMEOUT_MS = 60_000;
 
-export async function measureClockBatch(opts: { url: string; dbFile: string; token: string; log: (l: string) => void }): Promise<ClockFigures> {
-  const sqlite = new Database(opts.dbFile, { fileMustExist: true });
-  sqlite.pragma("busy_timeout = 5000");
+export async function measureClockBatch(opts: {
+  url: string;
+  /** The server's DATABASE_URL: the bench watches the tasks from a connection of its own. */
+  database: string;
+  token: string;
+  /** The nodes whose loops are measured (default: the one at `url`); the worst is reported. */
+  loopUrls?: string[];
+  log: (l: string) => void;
+}): Promise<ClockFigures> {
+  const loopUrls = opts.loopUrls ?? [opts.url];
+  const conn = await connect(opts.database);
   let fanoutId: number | undefined;
   try {
     const dueAt = Date.now() + LEAD_MS;
@@ -36,22 +44,21 @@ export async function measureClockBatch(opts: { url: string; dbFile: string; tok
     const text = await res.text();
     if (res.status !== 201) throw new Error(`the scheduled fan-out answered ${res.status}: ${text.slice(0, 300)}`);
     const body = JSON.parse(text) as { fanout: string; total: number };
-    fanoutId = (sqlite.prepare("select id from fanouts where code = ?").get(body.fanout) as { id: number }).id;
-    const waiting = sqlite.prepare("select count(*) as n from tasks where fanout_id = ? and status = 'SCHEDULED'");
-    const scheduled = () => (waiting.get(fanoutId) as { n: number }).n;
+    fanoutId = (await conn.rows<{ id: number }>("select id from fanouts where code = ?", [body.fanout]))[0].id;
+    const scheduled = async () => (await conn.rows<{ n: number }>("select count(*) as n from tasks where fanout_id = ? and status = 'SCHEDULED'", [fanoutId]))[0].n;
     await sleep(SETTLE_MS);
-    if (Date.now() > dueAt - 200 || scheduled() !== body.total) {
+    if (Date.now() > dueAt - 200 || (await scheduled()) !== body.total) {
       throw new Error(`the scheduled fan-out of ${body.total} tasks took too long to create: it fell due before the loop monitor was reset`);
     }
-    await loopStats(opts.url, true);
+    await worstLoop(loopUrls, true);
     // Node does not record the first interval after a reset: let one pass before the batch.
     await sleep(50);
     // Polled from this process's own connection: reads do not wait on the server's writes.
     const fired = (async () => {
       await sleep(Math.max(0, dueAt - Date.now()));
       const deadline = now() + FIRE_TIMEOUT_MS;
-      while (scheduled() > 0) {
-        if (now() > deadline) throw new Error(`the clock left ${scheduled()} of ${body.total} due tasks SCHEDULED for ${FIRE_TIMEOUT_MS / 1000} s`);
+      while ((await scheduled()) > 0) {
+        if (now() > deadline) throw new Error(`the clock left ${await scheduled()} of ${body.total} due tasks SCHEDULED for ${FIRE_TIMEOUT_MS / 1000} s`);
         await sleep(20);
       }
       return Date.now() - dueAt;
@@ -59,18 +66,19 @@ export async function measureClockBatch(opts: { url: string; dbFile: string; tok
     const settled = fired.then(() => sleep(SETTLE_MS));
     const [fireMs, probeMax] = await Promise.all([fired, probeLoop(opts.url, settled)]);
     await settled;
-    const loopMax = (await loopStats(opts.url, true)).max_ms;
+    const loopMax = (await worstLoop(loopUrls, true)).max_ms;
     opts.log(`  ${body.total} tasks due at once: all fired ${fireMs} ms after their time, longest loop block ${loopMax} ms (slowest probe ${probeMax.toFixed(0)} ms)`);
     return { tasks: body.total, fireMs, loopMax, probeMax };
   } finally {
     // Nobody is connected yet: the tasks would wait for the agents of the next scenarios.
     // Cancelled here, directly, so those scenarios start from a quiet fleet.
-    if (fanoutId !== undefined) {
-      const at = Date.now();
-      sqlite
-        .prepare("update tasks set status = 'CANCELLED', message = 'bench: cleared', updated_at = ?, finished_at = ? where fanout_id = ? and status in ('SCHEDULED', 'PENDING')")
-        .run(at, at, fanoutId);
+    try {
+      if (fanoutId !== undefined) {
+        const at = Date.now();
+        await conn.run("update tasks set status = 'CANCELLED', message = 'bench: cleared', updated_at = ?, finished_at = ? where fanout_id = ? and status in ('SCHEDULED', 'PENDING')", [at, at, fanoutId]);
+      }
+    } finally {
+      await conn.close();
     }
-    sqlite.close();
   }
 }

@@ -1,9 +1,12 @@
 // A fan-out to every device: POST /api/v1/tasks with targets.all, end to end, next to the same
-// rows inserted by one prepared statement in one transaction; and the longest the server's
-// event loop was held meanwhile.
-import Database from "better-sqlite3";
+// rows inserted by one statement in one transaction (SQLite: one prepared INSERT run per row;
+// PostgreSQL: one INSERT of all the rows); and the longest the server's event loop was held
+// meanwhile.
+import type Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
-import { loopStats, probeLoop } from "../lib/procs";
+import type pg from "pg";
+import { connect, type Conn } from "../lib/db";
+import { probeLoop, worstLoop } from "../lib/procs";
 import { median, now, sleep } from "../lib/stats";
 
 export type FanoutFigures = {
@@ -21,53 +24,37 @@ export type FanoutFigures = {
 // fan-out's cost on the event loop: the monitor is read this long after the response.
 const SETTLE_MS = 1_000;
 
+/** What the baseline is, per dialect, for the rows that name it. */
+export const RAW_FANOUT = { sqlite: "1 prepared INSERT, 1 txn", pg: "1 INSERT of unnest(), 1 txn" } as const;
+
+/** The floor: inserts the fan-out's rows outside the server and removes them; answers how long the insert took, in ms. */
+type Baseline = {
+  insert: () => Promise<number>;
+  /** Puts the database back at rest before the server's POST is measured. */
+  settle: () => Promise<void>;
+};
+type Rows = { organizationId: string; adminId: string; deviceIds: string[] };
+
 export async function measureFanout(opts: {
   url: string;
-  dbFile: string;
+  /** The server's DATABASE_URL: the baseline writes there, beside the server. */
+  database: string;
   organizationId: string;
   adminId: string;
   token: string;
   runs: number;
   /** How long after the response the monitor is read (default SETTLE_MS). */
   settleMs?: number;
+  /** The nodes whose loops are measured (default: the one at `url`); the worst is reported. */
+  loopUrls?: string[];
   log: (l: string) => void;
 }): Promise<FanoutFigures> {
   const settleMs = opts.settleMs ?? SETTLE_MS;
-  const sqlite = new Database(opts.dbFile, { fileMustExist: true });
-  // The server's own connection settings (db/client.ts, lib/server/checkpointer.ts): the log
-  // is checkpointed by the server's background thread, not inside this baseline's commit.
-  sqlite.pragma("busy_timeout = 5000");
-  sqlite.pragma("synchronous = NORMAL");
-  sqlite.pragma("wal_autocheckpoint = 0");
-  const deviceIds = (sqlite.prepare("select id from devices where organization_id = ? and status = 'ENABLED' and deleted_at is null").all(opts.organizationId) as { id: string }[]).map((d) => d.id);
-  const insertFanout = sqlite.prepare("insert into fanouts (code, organization_id, type, target, total, open_tasks, created_by, created_at) values (?, ?, 'SYNC', '{\"kind\":\"all\",\"names\":[]}', ?, ?, ?, ?)");
-  // The bookkeeping issuing does too (lib/tasks/issue.ts), so that removing the rows again
-  // (which the triggers count) leaves the counts as they were.
-  const count = sqlite.prepare(
-    "insert into task_counts (organization_id, type, status, n) values (?, 'SYNC', 'PENDING', ?) on conflict (organization_id, type, status) do update set n = n + excluded.n",
-  );
-  const insertTask = sqlite.prepare(
-    `insert into tasks (code, organization_id, device_id, fanout_id, type, status, payload, created_by, created_at, updated_at, scheduled_at, expires_at, rerun_of)
-     values (?, ?, ?, ?, 'SYNC', 'PENDING', null, ?, ?, ?, null, ?, null)`,
-  );
-  // The baseline: the same rows, one prepared statement, one transaction (then removed).
-  const rawInsert = () => {
-    const at = Date.now();
-    const tag = randomUUID().replace(/-/g, "").slice(0, 6);
-    const t0 = now();
-    const fanoutId = sqlite.transaction(() => {
-      const id = Number(insertFanout.run(`B${tag}`, opts.organizationId, deviceIds.length, deviceIds.length, opts.adminId, at).lastInsertRowid);
-      for (let i = 0; i < deviceIds.length; i++) insertTask.run(`b${tag}${i}`, opts.organizationId, deviceIds[i], id, opts.adminId, at, at, at + 86_400_000);
-      count.run(opts.organizationId, deviceIds.length);
-      return id;
-    })();
-    const ms = now() - t0;
-    sqlite.transaction(() => {
-      sqlite.prepare("delete from tasks where fanout_id = ?").run(fanoutId);
-      sqlite.prepare("delete from fanouts where id = ?").run(fanoutId);
-    })();
-    return ms;
-  };
+  const loopUrls = opts.loopUrls ?? [opts.url];
+  const conn = await connect(opts.database);
+  const deviceIds = (await conn.rows<{ id: string }>("select id from devices where organization_id = ? and status = 'ENABLED' and deleted_at is null", [opts.organizationId])).map((d) => d.id);
+  const rows: Rows = { organizationId: opts.organizationId, adminId: opts.adminId, deviceIds };
+  const baseline = conn.dialect === "sqlite" ? sqliteBaseline(conn.sqlite, rows) : pgBaseline(conn.client, rows);
   const fanoutIds: number[] = [];
   const post: number[] = [];
   const raw: number[] = [];
@@ -83,16 +70,13 @@ export async function measureFanout(opts: {
       body: JSON.stringify({ type: "SYNC", targets: {} }),
     }).then((r) => r.text());
     // How long the loop is held when nothing happens, over the same window.
-    await loopStats(opts.url, true);
+    await worstLoop(loopUrls, true);
     await sleep(settleMs);
-    const idleLoopMax = (await loopStats(opts.url, true)).max_ms;
+    const idleLoopMax = (await worstLoop(loopUrls, true)).max_ms;
     for (let i = 0; i < opts.runs; i++) {
-      raw.push(rawInsert());
-      // The baseline's own log (its rows and their removal, ~100 MB at 10,000) is copied back
-      // into the file here, by the bench, before the POST: the server is measured on its own
-      // writes, not while its background checkpointer copies the baseline's.
-      await checkpointed(sqlite);
-      await loopStats(opts.url, true);
+      raw.push(await baseline.insert());
+      await baseline.settle();
+      await worstLoop(loopUrls, true);
       // Node does not record the first interval after a reset: let one pass before the POST.
       await sleep(50);
       const t0 = now();
@@ -109,22 +93,123 @@ export async function measureFanout(opts: {
       if (body.total !== deviceIds.length) throw new Error(`the fan-out made ${body.total} tasks, expected ${deviceIds.length}`);
       responseBytes = text.length;
       post.push(ms);
-      const loop = await loopStats(opts.url, true);
+      const loop = await worstLoop(loopUrls, true);
       loopMax.push(loop.max_ms);
       probeMax.push(worstProbe);
-      fanoutIds.push((sqlite.prepare("select id from fanouts where code = ?").get(body.fanout) as { id: number }).id);
+      fanoutIds.push((await conn.rows<{ id: number }>("select id from fanouts where code = ?", [body.fanout]))[0].id);
       opts.log(`  run ${i + 1}: POST ${ms.toFixed(0)} ms, raw insert ${raw[i].toFixed(0)} ms, longest loop block ${loopMax[i]} ms (slowest probe ${worstProbe.toFixed(0)} ms; longest GC pause ${loop.gc_max_ms} ms)`);
     }
     return { devices: deviceIds.length, post, raw, loopMax, probeMax, idleLoopMax, responseBytes };
   } finally {
     // Nobody is connected yet: the tasks would wait for the agents of the next scenarios.
     // Cancelled here, directly, so those scenarios start from a quiet fleet.
+    try {
+      await cancelPending(conn, fanoutIds);
+    } finally {
+      await conn.close();
+    }
+  }
+}
+
+async function cancelPending(conn: Conn, fanoutIds: number[]): Promise<void> {
+  if (!fanoutIds.length) return;
+  const at = Date.now();
+  await conn.run(
+    `update tasks set status = 'CANCELLED', message = 'bench: cleared', updated_at = ?, finished_at = ? where fanout_id in (${fanoutIds.map(() => "?").join(", ")}) and status = 'PENDING'`,
+    [at, at, ...fanoutIds],
+  );
+}
+
+/**
+ * SQLite: the same rows, one prepared statement, one transaction, on the server's own
+ * connection settings (db/client.ts, lib/server/checkpointer.ts): the log is checkpointed by
+ * the server's background thread, not inside this baseline's commit.
+ */
+function sqliteBaseline(sqlite: Database.Database, r: Rows): Baseline {
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("wal_autocheckpoint = 0");
+  const insertFanout = sqlite.prepare("insert into fanouts (code, organization_id, type, target, total, open_tasks, created_by, created_at) values (?, ?, 'SYNC', '{\"kind\":\"all\",\"names\":[]}', ?, ?, ?, ?)");
+  // The bookkeeping issuing does too (lib/tasks/issue.ts), so that removing the rows again
+  // (which the triggers count) leaves the counts as they were.
+  const count = sqlite.prepare(
+    "insert into task_counts (organization_id, type, status, n) values (?, 'SYNC', 'PENDING', ?) on conflict (organization_id, type, status) do update set n = n + excluded.n",
+  );
+  const insertTask = sqlite.prepare(
+    `insert into tasks (code, organization_id, device_id, fanout_id, type, status, payload, created_by, created_at, updated_at, scheduled_at, expires_at, rerun_of)
+     values (?, ?, ?, ?, 'SYNC', 'PENDING', null, ?, ?, ?, null, ?, null)`,
+  );
+  const { organizationId, adminId, deviceIds } = r;
+  const insert = async () => {
     const at = Date.now();
-    const cancel = sqlite.prepare("update tasks set status = 'CANCELLED', message = 'bench: cleared', updated_at = ?, finished_at = ? where fanout_id = ? and status = 'PENDING'");
-    sqlite.transaction(() => {
-      for (const id of fanoutIds) cancel.run(at, at, id);
+    const tag = randomUUID().replace(/-/g, "").slice(0, 6);
+    const t0 = now();
+    const fanoutId = sqlite.transaction(() => {
+      const id = Number(insertFanout.run(`B${tag}`, organizationId, deviceIds.length, deviceIds.length, adminId, at).lastInsertRowid);
+      for (let i = 0; i < deviceIds.length; i++) insertTask.run(`b${tag}${i}`, organizationId, deviceIds[i], id, adminId, at, at, at + 86_400_000);
+      count.run(organizationId, deviceIds.length);
+      return id;
     })();
-    sqlite.close();
+    const ms = now() - t0;
+    sqlite.transaction(() => {
+      sqlite.prepare("delete from tasks where fanout_id = ?").run(fanoutId);
+      sqlite.prepare("delete from fanouts where id = ?").run(fanoutId);
+    })();
+    return ms;
+  };
+  // The baseline's own log (its rows and their removal, ~100 MB at 10,000) is copied back
+  // into the file here, by the bench, before the POST: the server is measured on its own
+  // writes, not while its background checkpointer copies the baseline's.
+  return { insert, settle: () => checkpointed(sqlite) };
+}
+
+/**
+ * PostgreSQL: the same rows in one INSERT (the tasks' varying columns as arrays through
+ * unnest(): one statement and one round trip whatever the size, where VALUES lists would meet
+ * the 65,535-parameter limit), one transaction, the database's own triggers included — on
+ * PostgreSQL they count inserted tasks, which issuing relies on too. Nothing to settle: the
+ * server writes back the baseline's pages in the background, and forcing a checkpoint here
+ * would make the POST pay for full-page images of every page it then touches first.
+ */
+function pgBaseline(client: pg.Client, r: Rows): Baseline {
+  const { organizationId, adminId, deviceIds } = r;
+  const insert = async () => {
+    const at = Date.now();
+    const tag = randomUUID().replace(/-/g, "").slice(0, 6);
+    const t0 = now();
+    const codes = deviceIds.map((_, i) => `b${tag}${i}`);
+    const fanoutId = await inTransaction(client, async () => {
+      const { rows } = await client.query<{ id: number }>(
+        `insert into fanouts (code, organization_id, type, target, total, open_tasks, created_by, created_at) values ($1, $2, 'SYNC', '{"kind":"all","names":[]}', $3, $3, $4, $5) returning id`,
+        [`B${tag}`, organizationId, deviceIds.length, adminId, at],
+      );
+      await client.query(
+        // payload, scheduled_at and rerun_of left to their default, null.
+        `insert into tasks (code, organization_id, device_id, fanout_id, type, status, created_by, created_at, updated_at, expires_at)
+         select u.code, $3::text, u.device_id, $4::integer, 'SYNC', 'PENDING', $5::text, $6::bigint, $6::bigint, $7::bigint from unnest($1::text[], $2::text[]) as u(code, device_id)`,
+        [codes, deviceIds, organizationId, rows[0].id, adminId, at, at + 86_400_000],
+      );
+      return rows[0].id;
+    });
+    const ms = now() - t0;
+    await inTransaction(client, async () => {
+      await client.query("delete from tasks where fanout_id = $1", [fanoutId]);
+      await client.query("delete from fanouts where id = $1", [fanoutId]);
+    });
+    return ms;
+  };
+  return { insert, settle: async () => {} };
+}
+
+/** `work` between BEGIN and COMMIT; rolled back if it fails, so the connection stays usable. */
+async function inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
+  await client.query("BEGIN");
+  try {
+    const result = await work();
+    await client.query("COMMIT");
+    return result;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
   }
 }
 

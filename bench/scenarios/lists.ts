@@ -1,11 +1,12 @@
 // The task list at scale: GET /tasks (the page) and GET /api/v1/tasks with each filter alone,
 // all together, and 200 pages deep — each next to the same SQL run alone and a near-empty
 // Next.js answer.
-import Database from "better-sqlite3";
 import type { Actor } from "../../lib/auth/actor";
-import { listTasks, pageTasks } from "../../lib/tasks/queries";
+import { row, rows, type Target } from "../lib/db";
 import { sequential } from "../lib/http";
-import { SqlFloor } from "../lib/sql";
+import type { PgSide } from "../lib/pg-side";
+import type { DomainRead } from "../lib/reads";
+import { sqlFloor } from "../lib/sql";
 import { summary, type Summary } from "../lib/stats";
 
 export type Variant = { name: string; filter: Record<string, string>; deep?: boolean; newestFanout?: boolean };
@@ -32,29 +33,20 @@ export const VARIANTS: Variant[] = [
   { name: `${DEEP_PAGES} pages deep`, filter: {}, deep: true },
 ];
 
-function newestWideFanout(dbFile: string, organizationId: string): string {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    const row = db.prepare("select code from fanouts where organization_id = ? and total >= 50 order by id desc limit 1").get(organizationId) as { code: string } | undefined;
-    if (!row) throw new Error(`${dbFile} has no fan-out of 50 tasks or more`);
-    return row.code;
-  } finally {
-    db.close();
-  }
+async function newestWideFanout(database: Target, organizationId: string): Promise<string> {
+  const [found] = await rows<{ code: string }>(database, "select code from fanouts where organization_id = ? and total >= 50 order by id desc limit 1", [organizationId]);
+  if (!found) throw new Error(`${database} has no fan-out of 50 tasks or more`);
+  return found.code;
 }
 
 /** The keyset cursor the list's "Next" links reach after `pages` pages. */
-function deepCursor(dbFile: string, organizationId: string, pages: number): number {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    const row = db.prepare("select id from tasks where organization_id = ? order by id desc limit 1 offset ?").get(organizationId, pages * PAGE - 1) as { id: number } | undefined;
-    return row ? row.id : 0;
-  } finally {
-    db.close();
-  }
+async function deepCursor(database: Target, organizationId: string, pages: number): Promise<number> {
+  const [found] = await rows<{ id: number }>(database, "select id from tasks where organization_id = ? order by id desc limit 1 offset ?", [organizationId, pages * PAGE - 1]);
+  return found ? found.id : 0;
 }
 
-export type ListTarget = { url: string; dbFile: string; cookie: string };
+/** A server and its DATABASE_URL (the floor reads the same database). */
+export type ListTarget = { url: string; database: Target; cookie: string };
 
 /**
  * Measures every variant on each target (the small and the large database, each behind its
@@ -67,13 +59,15 @@ export async function measureLists(opts: {
   adminId: string;
   token: string;
   samples: number;
+  /** On PostgreSQL: the helper that captures the statements (bench/pg-side.ts). */
+  side?: PgSide;
   log: (line: string) => void;
 }): Promise<ListFigures[]> {
   const { samples } = opts;
   const ROUND = 20;
   const actor: Actor = { organizationId: opts.organizationId, userId: opts.adminId, role: "ADMIN", label: "bench" };
-  const floors = opts.targets.map((t) => new SqlFloor(t.dbFile));
-  const befores = opts.targets.map((t) => deepCursor(t.dbFile, opts.organizationId, DEEP_PAGES));
+  const floors = await Promise.all(opts.targets.map((t) => sqlFloor(t.database, opts.side)));
+  const befores = await Promise.all(opts.targets.map((t) => deepCursor(t.database, opts.organizationId, DEEP_PAGES)));
   // `amount` requests of each target, alternating in rounds; one latency list per target.
   const alternate = async (url: (i: number) => string, headers: (i: number) => Record<string, string>) => {
     const out = opts.targets.map(() => [] as number[]);
@@ -88,15 +82,11 @@ export async function measureLists(opts: {
     // (/sign-in without a session: one tiny query), and a route handler returning a constant.
     const emptyPage = await alternate((i) => `${opts.targets[i].url}/sign-in`, () => ({}));
     const emptyApi = await alternate((i) => `${opts.targets[i].url}/api/v1/agent/server-key`, () => ({}));
-    const figures: ListFigures[] = opts.targets.map((t, i) => ({
-      tasks: (floors[i].db.$client.prepare("select count(*) as n from tasks").get() as { n: number }).n,
-      emptyPage: emptyPage[i],
-      emptyApi: emptyApi[i],
-      variants: {},
-    }));
+    const tasks = await Promise.all(opts.targets.map(async (t) => (await row<{ n: number }>(t.database, "select count(*) as n from tasks")).n));
+    const figures: ListFigures[] = opts.targets.map((t, i) => ({ tasks: tasks[i], emptyPage: emptyPage[i], emptyApi: emptyApi[i], variants: {} }));
     opts.log(`  empty page p50 ${emptyPage.map((s) => s.p50.toFixed(1)).join(" | ")} ms, empty API p50 ${emptyApi.map((s) => s.p50.toFixed(1)).join(" | ")} ms`);
 
-    const fanouts = opts.targets.map((t) => newestWideFanout(t.dbFile, opts.organizationId));
+    const fanouts = await Promise.all(opts.targets.map((t) => newestWideFanout(t.database, opts.organizationId)));
     for (const v of VARIANTS) {
       const filter = (i: number): Record<string, string> => (v.newestFanout ? { fanout: fanouts[i] } : v.filter);
       const cursor = (i: number) => (v.deep ? { before: befores[i] } : undefined);
@@ -104,12 +94,14 @@ export async function measureLists(opts: {
       const apiQuery = (i: number) => new URLSearchParams({ ...filter(i), per_page: String(PAGE), ...(v.deep ? { page: String(DEEP_PAGES + 1) } : {}) });
       const sql: { rows: number; sqlPage: Summary; sqlApi: Summary }[] = [];
       for (const [i, floor] of floors.entries()) {
-        const pageSql = await floor.capture((db) => listTasks({ db, actor }, { filter: filter(i), cursor: cursor(i), limit: PAGE }));
-        const apiSql = await floor.capture((db) => pageTasks({ db, actor }, { filter: filter(i), page: v.deep ? DEEP_PAGES + 1 : 1, perPage: PAGE }));
+        const pageRead: DomainRead = { fn: "listTasks", actor, filter: filter(i), cursor: cursor(i), limit: PAGE };
+        const apiRead: DomainRead = { fn: "pageTasks", actor, filter: filter(i), page: v.deep ? DEEP_PAGES + 1 : 1, perPage: PAGE };
+        const pageSql = await floor.capture(pageRead);
+        const apiSql = await floor.capture(apiRead);
         sql.push({
-          rows: (await listTasks({ db: floor.db, actor }, { filter: filter(i), cursor: cursor(i), limit: PAGE })).items.length,
-          sqlPage: summary(floor.replay(pageSql, samples)),
-          sqlApi: summary(floor.replay(apiSql, samples)),
+          rows: pageSql.items,
+          sqlPage: summary(await floor.replay(pageSql.statements, samples)),
+          sqlApi: summary(await floor.replay(apiSql.statements, samples)),
         });
       }
       const page = await alternate((i) => `${opts.targets[i].url}/tasks?${pageQuery(i)}`, (i) => ({ cookie: opts.targets[i].cookie }));
@@ -121,6 +113,6 @@ export async function measureLists(opts: {
     }
     return figures;
   } finally {
-    for (const f of floors) f.close();
+    for (const f of floors) await f.close();
   }
 }

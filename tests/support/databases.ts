@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { PROCESS_DIALECT } from "../../db/dialect";
+import { adminStatement } from "../../scripts/lib/pg-plain";
 
 // The suites run once on SQLite and once on PostgreSQL (scripts/with-pg.ts sets DATABASE_URL
 // and TASKWIRE_TEST_PG_URL). Each test file or test server gets a database of its own: a
@@ -24,18 +24,8 @@ export async function newTestDatabase(): Promise<TestDatabase> {
   const admin = process.env.TASKWIRE_TEST_PG_URL;
   if (!admin) throw new Error("TASKWIRE_TEST_PG_URL is not set: run the PostgreSQL suites through scripts/with-pg.ts");
   const name = `taskwire_${randomBytes(6).toString("hex")}`;
-  await adminQuery(admin, `CREATE DATABASE ${name}`);
+  await adminStatement(admin, `CREATE DATABASE ${name}`);
   const url = new URL(admin);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
+  return { url: url.toString(), drop: () => adminStatement(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }

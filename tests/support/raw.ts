@@ -3,25 +3,17 @@ import pg from "pg";
 import { runnerOf, writerConnection, type Db } from "../../db/client";
 import { numbered } from "../../db/batch-pg";
 import { dialectOf } from "../../db/dialect";
+import { sqliteLikeTypes } from "../../scripts/lib/pg-plain";
 
 // Statements written by hand, for tests that reach past the domain: a raw UPDATE the
 // database's own guard must refuse, a write made to fail, a look at a running server's rows.
 // `?` placeholders in both dialects. A target is an open database, or the DATABASE_URL of a
-// server running in another process (a SQLite file, or a PostgreSQL database).
+// server running in another process (a SQLite file, or a PostgreSQL database). Rows come back
+// as SQLite gives them, whichever the database.
 
 export type Target = Db | string;
 
 type Conn = { run: (text: string, params: unknown[]) => Promise<number>; rows: (text: string, params: unknown[]) => Promise<Record<string, unknown>[]> };
-
-const INT8 = 20;
-const BOOL = 16;
-const JSONB = 3802;
-// Rows as SQLite gives them, whichever the database: numbers for bigint, 0/1 for booleans,
-// JSON as its text.
-const pgTypes = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === INT8 ? Number : oid === BOOL ? (v: string) => (v === "t" ? 1 : 0) : oid === JSONB ? (v: string) => JSON.stringify(JSON.parse(v)) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
 
 async function withConn<T>(target: Target, fn: (c: Conn) => Promise<T>): Promise<T> {
   if (typeof target !== "string") {
@@ -41,7 +33,7 @@ async function withConn<T>(target: Target, fn: (c: Conn) => Promise<T>): Promise
       db.close();
     }
   }
-  const client = new pg.Client({ connectionString: target, types: pgTypes });
+  const client = new pg.Client({ connectionString: target, types: sqliteLikeTypes });
   await client.connect();
   try {
     return await fn({ run: async (t, p) => (await client.query(numbered(t), p)).rowCount ?? 0, rows: async (t, p) => (await client.query(numbered(t), p)).rows });
