@@ -18,12 +18,6 @@ export class EnrollThrottle {
   private limiters: { byAddress: RateLimiterAbstract; byToken: RateLimiterAbstract } | undefined;
 
   /** Made on first use, on the process's database. */
-  private get byAddress() {
-    return this.made().byAddress;
-  }
-  private get byToken() {
-    return this.made().byToken;
-  }
   private made() {
     return (this.limiters ??= {
       byAddress: sharedLimiter(getDb(), { points: ENROLL_PER_ADDRESS_PER_MINUTE, duration: 60, keyPrefix: "enroll-addr" }),
@@ -33,13 +27,13 @@ export class EnrollThrottle {
 
   /** Counts an attempt from `address`; throws RateLimitedError past the limit. */
   address(address: string): Promise<void> {
-    return take(this.byAddress, address, "Too many enrollment attempts from this address");
+    return take(this.made().byAddress, address, "Too many enrollment attempts from this address");
   }
 
   /** Counts an attempt with `token`; throws RateLimitedError past the limit. */
   token(token: unknown): Promise<void> {
     if (typeof token !== "string" || !token) return Promise.resolve();
-    return take(this.byToken, token, "Too many enrollments with this registration token");
+    return take(this.made().byToken, token, "Too many enrollments with this registration token");
   }
 }
 
