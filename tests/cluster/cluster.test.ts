@@ -233,7 +233,10 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
   }, 600_000);
   test("a 100,000-device fan-out with agents spread over the nodes: every task final, the bookkeeping matching, a few hints per thousand tasks", async () => {
     const fleet = await AgentFleet.connect(cluster.url, big.agents, { workMs: (i) => (i % 10) * 100 });
-    const spread = await rawRows<{ node_id: string; n: number }>(cluster.databaseUrl, "select node_id, count(*) as n from devices where organization_id = ? and online group by node_id", big.organizationId);
+    // A connection is answered first and its device marked online in the node's next batch.
+    const online = () => rawRows<{ node_id: string; n: number }>(cluster.databaseUrl, "select node_id, count(*) as n from devices where organization_id = ? and online group by node_id", big.organizationId);
+    await until(`all ${BIG_AGENTS} agents online`, async () => (await online()).reduce((n, r) => n + Number(r.n), 0) === BIG_AGENTS, 60_000, 250);
+    const spread = await online();
     expect(spread.reduce((n, r) => n + Number(r.n), 0)).toBe(BIG_AGENTS);
     expect(spread).toHaveLength(3);
     const notifies = async () => (await Promise.all(cluster.nodes.map(async (n) => Number(/^taskwire_cluster_notifies_total\{[^}]*\} (\d+)/m.exec(await (await fetch(`${n.url}/metrics`)).text())?.[1] ?? NaN)))).reduce((a, b) => a + b, 0);
