@@ -84,6 +84,9 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
       worker = undefined;
       if (!closing) return Promise.resolve();
       const exited = new Promise<void>((resolve) => closing.once("exit", () => resolve()));
+      // An idle worker is unref'd: awaited with nothing else to keep the process up, the exit
+      // would never be heard (the process would end mid-await, with code 0).
+      closing.ref();
       closing.postMessage("close");
       return exited;
     },

@@ -2,6 +2,11 @@
 // a transaction is atomic and isolated — no other request's statement runs inside it, no
 // reader sees its partial writes, a failure anywhere rolls all of it back — and the verbs
 // built on it keep theirs under concurrency.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import Database from "better-sqlite3";
@@ -227,6 +232,30 @@ describe("verbs under concurrency", () => {
     const [ids] = await writeBatch({ db }, [{ ...step("batch-ok"), ids: true }]);
     expect(ids).toHaveLength(1);
     expect(await orgNamed("batch-ok")).toHaveLength(1);
+  });
+
+  test.skipIf(onPg)("closing the database waits for the bulk writer to exit, even with nothing else keeping the process up", () => {
+    // In a process of its own: an idle bulk writer does not keep a process alive, and a close
+    // that awaited it without holding the process up would end it mid-await.
+    const dir = mkdtempSync(join(tmpdir(), "taskwire-close-"));
+    try {
+      const from = (f: string) => JSON.stringify(pathToFileURL(resolve(f)).href);
+      const script = join(dir, "close.mts");
+      writeFileSync(
+        script,
+        `import { closeDatabase, openSqliteFile } from ${from("db/client.ts")};
+         import { writeBatch } from ${from("db/transaction.ts")};
+         const db = openSqliteFile(${JSON.stringify(join(dir, "close.db"))});
+         await writeBatch({ db }, [{ sql: "select 1", params: [] }]);
+         await new Promise((r) => setTimeout(r, 50));
+         await closeDatabase(db);
+         console.log("closed");`,
+      );
+      const run = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8" });
+      expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({ status: 0, stdout: "closed\n", stderr: "" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test.skipIf(onPg)("batches queued together are written together, and one that fails rolls back alone", async () => {
