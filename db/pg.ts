@@ -1,5 +1,6 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import pg from "pg";
 import { pgTaskTriggerStatements } from "../rules/sql";
@@ -79,20 +80,53 @@ export async function migratePg(pool: pg.Pool, url: string): Promise<void> {
     await client.query("SET default_transaction_read_only = off");
     try {
       await migrate(pgHandle(client), { migrationsFolder: MIGRATIONS });
-      await client.query("BEGIN");
-      try {
-        for (const stmt of pgTaskTriggerStatements()) await client.query(stmt);
-        await client.query("COMMIT");
-      } catch (e) {
-        await client.query("ROLLBACK");
-        throw e;
-      }
+      await installTriggers(client);
     } finally {
       await client.query("RESET default_transaction_read_only");
       await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
     }
   } finally {
     client.release();
+  }
+}
+
+/** Where the triggers' fingerprint is kept: the rules they were last made from. */
+const TRIGGERS_TABLE = "taskwire_triggers";
+
+/**
+ * The triggers made from the rules, in one transaction so that no write ever runs without
+ * them — when they differ from what the database holds. Dropping a trigger locks its table
+ * against every other statement: a node that starts beside running ones (nodes started
+ * together, a rolling upgrade) must not do it when nothing changed, and a transaction of
+ * theirs it meets in a deadlock makes it try again, not fail the start.
+ */
+async function installTriggers(client: pg.PoolClient): Promise<void> {
+  const statements = pgTaskTriggerStatements();
+  const fingerprint = createHash("sha256").update(statements.join(";\n")).digest("hex");
+  const triggers = [...new Set(statements.flatMap((s) => /^CREATE (?:CONSTRAINT )?TRIGGER (\w+)/.exec(s)?.[1] ?? []))];
+  const current = async () => {
+    const { rows } = await client.query<{ same: boolean }>(
+      `SELECT (SELECT fingerprint FROM ${TRIGGERS_TABLE}) = $1
+              AND (SELECT count(*) FROM pg_trigger WHERE tgname = ANY($2) AND NOT tgisinternal) = $3 AS same`,
+      [fingerprint, triggers, triggers.length],
+    );
+    return rows[0]?.same === true;
+  };
+  await client.query(`CREATE TABLE IF NOT EXISTS ${TRIGGERS_TABLE} (fingerprint text NOT NULL)`);
+  if (await current()) return;
+  for (let attempt = 1; ; attempt++) {
+    await client.query("BEGIN");
+    try {
+      for (const stmt of statements) await client.query(stmt);
+      await client.query(`DELETE FROM ${TRIGGERS_TABLE}`);
+      await client.query(`INSERT INTO ${TRIGGERS_TABLE} (fingerprint) VALUES ($1)`, [fingerprint]);
+      await client.query("COMMIT");
+      return;
+    } catch (e) {
+      await client.query("ROLLBACK");
+      if (attempt >= 4 || (e as { code?: string }).code !== "40P01") throw e;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 100 * attempt));
+    }
   }
 }
 

@@ -99,7 +99,7 @@ export function recountStatements(): string[] {
  * commit, one deferred trigger applies the transaction's sum to the counters and the fan-outs,
  * each set in key order, and clears its notes. Counter locks are then held from that moment
  * to the commit only, always taken in the same order. Inserts are counted here too (one
- * grouped statement per INSERT). Re-created at every start, in one transaction (db/pg.ts).
+ * grouped statement per INSERT). Made again, in one transaction, by a start that finds the database's different (db/pg.ts).
  */
 export function pgTaskTriggerStatements(): string[] {
   const legal = TASK_STATUSES.filter((from) => TRANSITIONS[from].length > 0)
