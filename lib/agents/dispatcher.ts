@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Db } from "../../db/client";
 import { breathe, pacer, withTransaction } from "../../db/transaction";
 import type { Task } from "../../db/schema";
-import { reserveSeq } from "../devices/connection";
+import { reserveSeqs } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
 import { acceptTasks, dispatchable, pendingForDevice, refuseTask, waitingOnNode } from "../tasks/agent-verbs";
@@ -173,13 +173,9 @@ export class Dispatcher {
   private async sendBatch(tasks: Task[]): Promise<void> {
     const byDevice = new Map<string, Task[]>();
     for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
-    // Sequence numbers are reserved in one transaction for the whole batch, the devices in id
-    // order: two batches that share devices (on PostgreSQL, side by side) lock them alike.
-    const firstSeq = await withTransaction({ db: this.db }, async (tx) => {
-      const out = new Map<string, number>();
-      for (const id of [...byDevice.keys()].sort()) out.set(id, await reserveSeq(tx, id, byDevice.get(id)!.length));
-      return out;
-    });
+    // Sequence numbers are reserved in one statement for the whole batch (on PostgreSQL its
+    // index scan takes the rows in key order: two batches that share devices lock them alike).
+    const firstSeq = await withTransaction({ db: this.db }, (tx) => reserveSeqs(tx, new Map([...byDevice].map(([id, list]) => [id, list.length]))));
     const numbered: [Task, number][] = [];
     for (const [deviceId, list] of byDevice) {
       let seq = firstSeq.get(deviceId)!;
