@@ -53,10 +53,18 @@ export function attachAgentNamespace(
   // A fleet that connects, beats or drops at once (a restart, a network cut) is written a
   // batch per turn of the loop, not a transaction per agent.
   const heartbeats = new TickBatch((items: { deviceId: string; raw: unknown }[]) => recordHeartbeats({ db }, items));
-  const online = new TickBatch(async (items: { deviceId: string; version?: string }[]) => {
+  // Connects and disconnects, in the order they happen: one stream, so a device that comes
+  // and goes while a batch is written ends as its last event says. Each batch applies each
+  // device's last event: online in one transaction, offline in another.
+  type Presence = { deviceId: string; online: true; version?: string } | { deviceId: string; online: false };
+  const presence = new TickBatch(async (items: Presence[]) => {
+    const last = new Map(items.map((p) => [p.deviceId, p]));
+    const up = [...last.values()].filter((p) => p.online);
+    const down = [...last.values()].filter((p) => !p.online).map((p) => p.deviceId);
     // One connection per device across the cluster too: the node it was on closes its old one.
-    const elsewhere = await markOnline({ db }, nodeId, items, { elsewhere: !!cluster });
+    const elsewhere = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
     cluster?.link.drop(elsewhere);
+    await markOffline({ db }, nodeId, down);
     return items.map(() => undefined);
   });
   // Another node took these devices' connections: any here that is older goes.
@@ -67,11 +75,6 @@ export function attachAgentNamespace(
         if (socket && socket.handshake.issued < at) socket.disconnect(true);
       }
   });
-  const offline = new TickBatch(async (deviceIds: string[]) => {
-    await markOffline({ db }, nodeId, deviceIds);
-    return deviceIds.map(() => undefined);
-  });
-
   nsp.use(async (socket, next) => {
     let auth: Awaited<ReturnType<typeof authenticateDevice>>;
     try {
@@ -138,7 +141,7 @@ export function attachAgentNamespace(
         .in(room)
         .fetchSockets()
         .then((left) => {
-          if (!left.length) return offline.add(deviceId);
+          if (!left.length) return presence.add({ deviceId, online: false });
         })
         .catch(logged("Marking the device offline failed"));
     });
@@ -155,7 +158,7 @@ export function attachAgentNamespace(
     void (async () => {
       try {
         const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
-        await online.add({ deviceId, version });
+        await presence.add({ deviceId, online: true, version });
         await dispatcher.sendPending(deviceId);
       } catch (e) {
         // Connected but unknown to the dispatcher, the agent would wait forever: close it, and
