@@ -1,6 +1,7 @@
 // The orchestrator's handle on a load process (bench/load.ts): typed requests over IPC.
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { IpcRequests, type IpcEvent } from "./ipc";
 import { rssOf } from "./procs";
 
 export type AgentReport = {
@@ -16,25 +17,12 @@ export type AgentReport = {
 export type SeenPatch = { receivedAt: number; at: number; truncated: boolean; rows: number; finals: string[] };
 
 export class LoadProcess {
-  private nextId = 1;
-  private readonly waiting = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
-  private readonly listeners = new Set<(m: { event: string; [k: string]: unknown }) => void>();
+  private readonly requests: IpcRequests;
+  private readonly listeners = new Set<(m: IpcEvent) => void>();
 
   private constructor(private readonly child: ChildProcess) {
-    child.on("message", (m: { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string }) => {
-      if (m.event) {
-        for (const l of this.listeners) l(m as { event: string });
-        return;
-      }
-      const w = this.waiting.get(m.id!);
-      if (!w) return;
-      this.waiting.delete(m.id!);
-      if (m.ok) w.ok(m.result);
-      else w.fail(new Error(m.error));
-    });
-    child.on("exit", (code) => {
-      for (const w of this.waiting.values()) w.fail(new Error(`the load process exited ${code}`));
-      this.waiting.clear();
+    this.requests = new IpcRequests(child, "the load process", (m) => {
+      for (const l of this.listeners) l(m);
     });
   }
 
@@ -63,17 +51,13 @@ export class LoadProcess {
     return rssOf(this.pid);
   }
 
-  on(listener: (m: { event: string; [k: string]: unknown }) => void): () => void {
+  on(listener: (m: IpcEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
   private call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((ok, fail) => {
-      this.waiting.set(id, { ok: ok as (v: unknown) => void, fail });
-      this.child.send({ id, cmd, ...args });
-    });
+    return this.requests.call<T>({ cmd, ...args });
   }
 
   /** `retry`: as the protocol prescribes (refusals 10–30 s later, transport failures with backoff), until `deadlineMs`. */

@@ -4,26 +4,16 @@ import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { SideCommand } from "../pg-side";
 import type { DomainRead } from "./reads";
+import { IpcRequests } from "./ipc";
 import type { Captured } from "./sql";
 
 type Reply = { id?: number; ok?: boolean; result?: unknown; error?: string; event?: string };
 
 export class PgSide {
-  private nextId = 1;
-  private readonly waiting = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
+  private readonly requests: IpcRequests;
 
   private constructor(private readonly child: ChildProcess) {
-    child.on("message", (m: Reply) => {
-      const w = m.id === undefined ? undefined : this.waiting.get(m.id);
-      if (!w) return;
-      this.waiting.delete(m.id!);
-      if (m.ok) w.ok(m.result);
-      else w.fail(new Error(m.error));
-    });
-    child.on("exit", (code) => {
-      for (const w of this.waiting.values()) w.fail(new Error(`the PostgreSQL helper exited ${code}`));
-      this.waiting.clear();
-    });
+    this.requests = new IpcRequests(child, "the PostgreSQL helper");
   }
 
   /** Forks the helper with DATABASE_URL = `anyDatabaseUrl`: only its dialect matters. */
@@ -47,11 +37,7 @@ export class PgSide {
   }
 
   private call<T>(command: SideCommand): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((ok, fail) => {
-      this.waiting.set(id, { ok: ok as (v: unknown) => void, fail });
-      this.child.send({ id, ...command });
-    });
+    return this.requests.call<T>(command);
   }
 
   /** Migrates the database and installs its triggers, as a node does when it starts. */
