@@ -4,9 +4,10 @@ import { CHECK_FAILED, type BatchResults, type BatchStep, type BatchValue } from
 // The batch executor of db/batch-worker.mjs for PostgreSQL: the same steps, the same results,
 // on the pooled connection of an open transaction. node-postgres does not hold the event loop
 // while the server works, so no worker thread is needed. A statement run once per row is sent
-// as multi-row INSERTs of ROWS_PER_INSERT rows: one round trip per chunk, not per row.
+// as INSERTs of up to ROWS_PER_INSERT rows each (insertRows): one round trip per chunk, not per
+// row, and each chunk's arrays serialised in one short stretch of the loop.
 
-const ROWS_PER_INSERT = 1_000;
+const ROWS_PER_INSERT = 5_000;
 
 /** `?` placeholders (the steps written by hand, for both dialects) as PostgreSQL's `$n`. */
 export function numbered(text: string): string {
@@ -51,28 +52,48 @@ export async function runStepsPg(client: pg.PoolClient, steps: BatchStep[]): Pro
   return results;
 }
 
-/** A statement `INSERT … VALUES (…)` run once per row, as INSERTs of many rows each. */
+/**
+ * A statement `INSERT … VALUES (…)` run once per row, as one `INSERT … SELECT … FROM unnest(…)`
+ * per ROWS_PER_INSERT rows: the values that differ per row go as one text array per column,
+ * those common to every row once each. PostgreSQL parses and plans a statement of a few dozen
+ * characters instead of one with a placeholder per value (13,000 for a 1,000-task fan-out),
+ * and node-postgres serialises two arrays instead of 13,000 values. A 10,000-task fan-out's POST
+ * went from 2.09× to 1.47× the benchmark's floor (docs/performance.md). Each common
+ * placeholder takes its column's type from the INSERT, as in VALUES; the per-row values are
+ * text (they come as lines of text).
+ */
 async function insertRows(client: pg.PoolClient, step: BatchStep, resolve: (v: BatchValue) => unknown): Promise<Float64Array | null> {
   const { names, common, each, count } = step.rows!;
-  const match = /^([\s\S]*\bvalues\s*)\(([\s\S]*)\)\s*$/i.exec(step.sql);
-  if (!match) throw new Error("A statement run per row must be an INSERT … VALUES (…)");
-  const head = match[1];
-  // The row's placeholders as $1…$k, shifted by each row's offset in the statement.
-  const tuple = numbered(match[2]);
-  const columns = names.map((n) => (n in each ? (count ? each[n].split("\n") : []) : null));
-  const fixed = names.map((n, j) => (columns[j] ? undefined : resolve(common[n])));
+  const match = /^([\s\S]*?)\(([^)]*)\)\s*values\s*\(([\s\S]*)\)\s*$/i.exec(step.sql);
+  if (!match) throw new Error("A statement run per row must be an INSERT … (columns) VALUES (…)");
+  const [, head, columnList, tupleList] = match;
+  const columnNames = columnList.split(",").map((c) => c.trim());
+  const tuple = tupleList.split(",").map((v) => v.trim());
+  if (columnNames.length !== tuple.length) throw new Error("A statement run per row names as many columns as it gives values");
+  // Each value of the tuple: a column left to its default, a per-row array's element, or a common parameter.
+  const perRow = [...new Set(names.filter((n) => n in each))];
+  const commonNames = [...new Set(names.filter((n) => !(n in each)))];
+  const columns: string[] = [];
+  const exprs: string[] = [];
+  for (const [j, v] of tuple.entries()) {
+    if (/^default$/i.test(v)) continue;
+    const k = /^\?$|^\$(\d+)$/.exec(v);
+    if (!k) throw new Error(`A statement run per row gives each column a placeholder or default, not ${v}`);
+    const name = names[k[1] ? Number(k[1]) - 1 : tuple.slice(0, j).filter((x) => x === "?").length];
+    columns.push(columnNames[j]);
+    exprs.push(name in each ? `u.c${perRow.indexOf(name)}` : `$${perRow.length + commonNames.indexOf(name) + 1}`);
+  }
+  const arrays = perRow.map((_, i) => `$${i + 1}::text[]`).join(", ");
+  const aliases = perRow.map((_, i) => `c${i}`).join(", ");
+  const select = `${head}(${columns.join(", ")}) select ${exprs.join(", ")} from unnest(${arrays}) with ordinality as u(${aliases}, ord) order by u.ord`;
+  const text = step.ids ? `${select} returning "id"` : select;
+  const lines = perRow.map((n) => (count ? each[n].split("\n") : []));
+  const fixed = commonNames.map((n) => resolve(common[n]));
   const ids = step.ids ? new Float64Array(count) : null;
   for (let start = 0; start < count; start += ROWS_PER_INSERT) {
     const end = Math.min(count, start + ROWS_PER_INSERT);
-    const values: unknown[] = [];
-    const tuples: string[] = [];
-    for (let i = start; i < end; i++) {
-      const base = values.length;
-      for (let j = 0; j < names.length; j++) values.push(columns[j] ? columns[j]![i] : fixed[j]);
-      tuples.push(`(${tuple.replace(/\$(\d+)/g, (_, k: string) => `$${base + Number(k)}`)})`);
-    }
-    const text = `${head}${tuples.join(", ")}`;
-    const r = await client.query({ text: step.ids ? returningId(text) : text, values, rowMode: "array" });
+    const values = [...lines.map((l) => l.slice(start, end)), ...fixed];
+    const r = await client.query({ text, values, rowMode: "array" });
     if (ids) for (const [k, row] of (r.rows as unknown[][]).entries()) ids[start + k] = Number(row[0]);
   }
   return ids;
