@@ -6,11 +6,11 @@ import type { Task } from "../../db/schema";
 import { reserveSeqs } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
-import { acceptTasks, dispatchable, pendingForDevice, refuseTask, waitingOnNode } from "../tasks/agent-verbs";
+import { dispatchable, pendingForDevice, refuseTask, waitingOnNode } from "../tasks/agent-verbs";
 import type { ClusterLink } from "../server/cluster";
-import { TickBatch } from "./batch";
 import { envelopeText, signBatch, signText, type Envelope, type Proof, type Protocol, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
+import type { AgentMoves } from "./moves";
 
 export const ACK_TIMEOUT_MS = 10_000;
 /**
@@ -63,18 +63,16 @@ export class Dispatcher {
   private stopped = false;
   private readonly retries = new Set<NodeJS.Timeout>();
   private unsubscribe: (() => void) | undefined;
-  private readonly accepts: TickBatch<{ deviceId: string; code: string }, boolean>;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly nsp: Namespace,
     private readonly key: ServerKey,
+    private readonly moves: AgentMoves,
     private readonly cluster?: ClusterLink,
     private readonly sweepMs = 15_000,
-  ) {
-    this.accepts = new TickBatch((items) => acceptTasks({ db: this.db }, items));
-  }
+  ) {}
 
   start(): void {
     this.unsubscribe = subscribe((e) => {
@@ -230,7 +228,7 @@ export class Dispatcher {
         answered = true;
         const failed = (e: unknown) => console.error(`Recording the acknowledgement of ${task.code} failed`, e);
         if (ack.data.accepted) {
-          this.accepts.add({ deviceId: task.deviceId, code: task.code }).catch(failed);
+          this.moves.accept(task.deviceId, task.code).catch(failed);
           return;
         }
         refuseTask({ db: this.db }, task.deviceId, task.code, ack.data.reason).catch(failed);

@@ -6,9 +6,9 @@ import { markOffline, markOnline, recordHeartbeats } from "../devices/connection
 import { agentVersionSchema, authenticateDevice } from "../devices/enrollment";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
-import { reportResults } from "../tasks/agent-verbs";
 import { TickBatch } from "./batch";
 import { deviceRoom, Dispatcher } from "./dispatcher";
+import { AgentMoves } from "./moves";
 import { protocolSchema, type Protocol } from "./envelope";
 import type { ServerKey } from "./keys";
 import type { ClusterLink } from "../server/cluster";
@@ -40,7 +40,10 @@ export function attachAgentNamespace(
   cluster?: { link: ClusterLink; sweepMs: number },
 ): { nsp: Namespace; stop: () => void } {
   const nsp = io.of("/agent");
-  const dispatcher = new Dispatcher(db, nsp, key, cluster?.link, cluster?.sweepMs);
+  // Acknowledgements (the dispatcher hears them) and results arriving together are recorded
+  // together: one transaction per batch, one batch at a time.
+  const moves = new AgentMoves(db);
+  const dispatcher = new Dispatcher(db, nsp, key, moves, cluster?.link, cluster?.sweepMs);
   dispatcher.start();
   // Keyed by device and never reset on disconnect: reconnecting buys no extra allowance. A
   // device's events all reach the one node that holds its connection, and are counted there
@@ -48,8 +51,6 @@ export function attachAgentNamespace(
   // counted by every node together, so moving between nodes gains at most a few allowances.
   const events = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
   const connects = sharedLimiter(db, { points: AGENT_CONNECTS_PER_10S, duration: 10, keyPrefix: "agent-connect" });
-  // Results arriving together are recorded together: one transaction per turn of the loop.
-  const results = new TickBatch((items: { deviceId: string; raw: unknown }[]) => reportResults({ db }, items));
   // A fleet that connects, beats or drops at once (a restart, a network cut) is written a
   // batch per turn of the loop, not a transaction per agent.
   const heartbeats = new TickBatch((items: { deviceId: string; raw: unknown }[]) => recordHeartbeats({ db }, items));
@@ -108,7 +109,7 @@ export function attachAgentNamespace(
       const reply = ackFn(ack);
       if (await limited(reply)) return;
       try {
-        reply(await results.add({ deviceId, raw: msg }));
+        reply(await moves.result(deviceId, msg));
       } catch (e) {
         logged("Recording a result failed")(e);
         reply({ ok: false, error: "internal" });

@@ -60,20 +60,6 @@ export async function waitingOnNode(ctx: Ctx, nodeId: string, before: Date, limi
 }
 
 /**
- * The agent took these tasks: PENDING → IN_PROGRESS (their leases start). The dispatcher
- * gathers the acknowledgements that arrive in one turn of the event loop, and they are written
- * as one statement by the bulk writer, off the loop. Each answer is whether that task moved
- * (a task acknowledged twice in one batch moves once).
- */
-export async function acceptTasks(ctx: Ctx, items: { deviceId: string; code: string }[]): Promise<boolean[]> {
-  const [rows] = (await writeBatch(ctx, [startOwnStep(items, Date.now())])) as unknown[][][];
-  const events = eventsOfRows(rows, "PENDING");
-  publish(events);
-  const moved = new Set(events.map((e) => `${e.deviceId} ${e.code}`));
-  return items.map((i) => moved.delete(`${i.deviceId} ${i.code}`));
-}
-
-/**
  * The agent answered the task but refused it (bad signature, expired, replayed). Its answer
  * is an acknowledgement, so the task goes the only legal way to FAILED: through
  * IN_PROGRESS, in one transaction, with the reason as its message.
@@ -103,46 +89,69 @@ export const resultSchema = z
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
 /**
- * Records agents' results, each once. The same result sent again is acknowledged again
- * (agents re-send after a reconnect); a different one for a finished task is `final`.
- * A result for a task still PENDING (its acknowledgement was lost) moves it through
- * IN_PROGRESS in the same transaction. The agent namespace gathers the results that arrive
- * in one turn of the event loop; the bulk writer records them off the loop, in three
- * statements for the whole batch (each task as it was, its start if it was PENDING, its end),
- * and each is answered on its own. A batch the database cannot write is answered `internal`
- * throughout: nothing of it was recorded, and each agent sends again.
+ * Records a batch of agents' messages in one transaction: the acknowledgements (the agent
+ * took the task: PENDING → IN_PROGRESS, its lease starts) first, then the results, each
+ * once.
+ *
+ * - An acknowledgement is answered with whether its task moved (a task acknowledged twice in
+ *   one batch moves once).
+ * - The same result sent again is acknowledged again (agents re-send after a reconnect); a
+ *   different one for a finished task is `final`. A result for a task still PENDING (its
+ *   acknowledgement was lost, or is in this batch after all) moves it through IN_PROGRESS.
+ * - Answered only once the transaction has committed: an agent that hears ok forgets the
+ *   result. A batch the database cannot write is answered `internal` throughout (and its
+ *   acknowledgements as not moved): nothing of it was recorded, each agent sends its results
+ *   again and the tasks go again on the device's next connect.
+ *
+ * An agent answers at once, so a task's result often arrives while its acknowledgement is
+ * still waiting to be written. Written in two transactions side by side, on PostgreSQL the
+ * result's batch started the task and the acknowledgements' batch waited for its row locks,
+ * then found the task finished (docs/performance.md); in one, the acknowledgement comes first
+ * and the result finds the task started. Four statements for the whole batch, by the bulk
+ * writer, off the loop: the acknowledgements' move, each result's task as it was, its start
+ * if it was PENDING, its end.
  */
-export async function reportResults(ctx: Ctx, items: { deviceId: string; raw: unknown }[]): Promise<ResultAck[]> {
-  const acks: ResultAck[] = items.map(() => ({ ok: false, error: "invalid" }));
+export async function recordAgentMoves(
+  ctx: Ctx,
+  accepts: { deviceId: string; code: string }[],
+  results: { deviceId: string; raw: unknown }[],
+): Promise<{ accepted: boolean[]; results: ResultAck[] }> {
+  const acks: ResultAck[] = results.map(() => ({ ok: false, error: "invalid" }));
   const valid: { i: number; code: string; deviceId: string; status: "COMPLETED" | "FAILED"; message: string }[] = [];
-  items.forEach(({ deviceId, raw }, i) => {
+  results.forEach(({ deviceId, raw }, i) => {
     const parsed = resultSchema.safeParse(raw);
     if (parsed.success) valid.push({ i, deviceId, ...parsed.data });
   });
-  if (!valid.length) return acks;
+  if (!accepts.length && !valid.length) return { accepted: [], results: acks };
   // A task's first result in the batch is the one recorded; the others are answered by it.
   const first = new Map<string, (typeof valid)[number]>();
   for (const v of valid) if (!first.has(`${v.deviceId} ${v.code}`)) first.set(`${v.deviceId} ${v.code}`, v);
   const recorded = [...first.values()];
   const at = Date.now();
-  let before: unknown[][], started: unknown[][], finished: unknown[][];
+  const steps = [...(accepts.length ? [startOwnStep(accepts, at)] : []), ...(recorded.length ? [ownTasksStep(recorded), startOwnStep(recorded, at), finishOwnStep(recorded, at)] : [])];
+  let out: unknown[][][];
   try {
-    // Answered only once the transaction has committed: an agent that hears ok forgets the result.
-    [before, started, finished] = (await writeBatch(ctx, [ownTasksStep(recorded), startOwnStep(recorded, at), finishOwnStep(recorded, at)])) as unknown[][][];
+    out = (await writeBatch(ctx, steps)) as unknown[][][];
   } catch (e) {
-    console.error(`Recording ${valid.length} agent results failed`, e);
+    console.error(`Recording ${accepts.length} agent acknowledgements and ${valid.length} results failed`, e);
     for (const v of valid) acks[v.i] = { ok: false, error: "internal" };
-    return acks;
+    return { accepted: accepts.map(() => false), results: acks };
   }
-  const events = [...eventsOfRows(started, "PENDING"), ...eventsOfRows(finished, "IN_PROGRESS")];
+  const acceptedRows = accepts.length ? out.shift()! : [];
+  const [before, started, finished] = recorded.length ? out : [[], [], []];
+  const acceptEvents = eventsOfRows(acceptedRows, "PENDING");
+  const events = [...acceptEvents, ...eventsOfRows(started, "PENDING"), ...eventsOfRows(finished, "IN_PROGRESS")];
   publish(events);
+  const moved = new Set(acceptEvents.map((e) => `${e.deviceId} ${e.code}`));
   const ended = new Map(events.filter((e) => e.from === "IN_PROGRESS").map((e) => [e.taskId, e.to]));
-  const was = new Map(recorded.map((v, j) => [`${v.deviceId} ${v.code}`, before[j] as [number, number | null, TaskStatus | null]]));
+  // Each row names its result by its index: a join returns its rows in no promised order.
+  const byKey = new Map((before as [number | string, number | null, TaskStatus | null][]).map((r) => [Number(r[0]), r]));
+  const was = new Map(recorded.map((v, j) => [`${v.deviceId} ${v.code}`, byKey.get(j)!]));
   for (const v of valid) {
     const [, id, status] = was.get(`${v.deviceId} ${v.code}`)!;
     acks[v.i] = resultAck(v.status, status, id === null ? undefined : ended.get(id));
   }
-  return acks;
+  return { accepted: accepts.map((i) => moved.delete(`${i.deviceId} ${i.code}`)), results: acks };
 }
 
 /** The answer to a result `sent`, for a task that was in `was` (null: none of this device) and ended in `now` in this batch. */

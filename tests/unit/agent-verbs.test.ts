@@ -1,12 +1,18 @@
 // The agents' verbs as the bulk writer runs them, a batch at a time: every result of a batch
 // is answered on its own, and each task moves once, the legal way, with its events.
 import { describe, expect, test } from "vitest";
-import { acceptTasks, reportResults } from "../../lib/tasks/agent-verbs";
+import { AgentMoves } from "../../lib/agents/moves";
+import type { Ctx } from "../../db/transaction";
+import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { capture, taskByCode, taskInStatus, transitionsOf } from "./helpers";
 
 const db = await freshDb();
+
+// A batch of acknowledgements alone, and of results alone.
+const acceptTasks = async (ctx: Ctx, items: { deviceId: string; code: string }[]) => (await recordAgentMoves(ctx, items, [])).accepted;
+const reportResults = async (ctx: Ctx, items: { deviceId: string; raw: unknown }[]) => (await recordAgentMoves(ctx, [], items)).results;
 
 async function setup() {
   const { org, actor } = await makeOrg(db);
@@ -95,6 +101,48 @@ describe("reportResults", () => {
     ]);
     const row = await taskByCode(db, lostAck.code);
     expect((await row).startedAt!.getTime()).toBe((await row).finishedAt!.getTime());
+  });
+});
+
+describe("acknowledgements and results in one batch", () => {
+  test("a task's acknowledgement and its result written together: started by the one, finished by the other, each move once", async () => {
+    const { actor, a } = await setup();
+    const task = await taskInStatus(db, actor, a.name, "PENDING");
+    const alone = await taskInStatus(db, actor, a.name, "PENDING");
+    const { result, events } = await capture(() =>
+      recordAgentMoves(
+        { db },
+        [
+          { deviceId: a.id, code: task.code },
+          { deviceId: a.id, code: alone.code },
+        ],
+        [{ deviceId: a.id, raw: { code: task.code, status: "COMPLETED", message: "ok" } }],
+      ),
+    );
+    expect(result).toEqual({ accepted: [true, true], results: [{ ok: true }] });
+    expect(transitionsOf(events).map((e) => [e.code, e.from, e.to])).toEqual([
+      [task.code, "PENDING", "IN_PROGRESS"],
+      [alone.code, "PENDING", "IN_PROGRESS"],
+      [task.code, "IN_PROGRESS", "COMPLETED"],
+    ]);
+    expect((await taskByCode(db, task.code)).status).toBe("COMPLETED");
+    expect((await taskByCode(db, alone.code)).status).toBe("IN_PROGRESS");
+  });
+
+  test("AgentMoves answers each caller of a batch gathered in one turn: acknowledgements with whether they moved, results with their answer", async () => {
+    const { actor, a } = await setup();
+    const task = await taskInStatus(db, actor, a.name, "PENDING");
+    const done = await taskInStatus(db, actor, a.name, "COMPLETED");
+    const moves = new AgentMoves(db);
+    const answers = await Promise.all([
+      moves.result(a.id, { code: task.code, status: "FAILED", message: "no route" }),
+      moves.accept(a.id, task.code),
+      moves.accept(a.id, done.code),
+      moves.result(a.id, { code: done.code, status: "FAILED", message: "late" }),
+      moves.result(a.id, { nonsense: true }),
+    ]);
+    expect(answers).toEqual([{ ok: true }, true, false, { ok: false, error: "final" }, { ok: false, error: "invalid" }]);
+    expect(await taskByCode(db, task.code)).toMatchObject({ status: "FAILED", message: "no route" });
   });
 });
 
