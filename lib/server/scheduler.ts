@@ -1,7 +1,7 @@
 import type { Db } from "../../db/client";
 import { breathe } from "../../db/transaction";
 import { publish, subscribe } from "../events";
-import { nextDueAt, runDueBatch } from "../tasks/due";
+import { nextDueAt, runDueBatch, soonestDueAfter } from "../tasks/due";
 
 /** The pause before the clock tries again after a failed step. */
 const CLOCK_RETRY_MS = 1_000;
@@ -32,8 +32,12 @@ export class Scheduler {
   /** Catches up on everything that came due while the server was down, then arms. */
   async start(): Promise<void> {
     this.unsubscribe = subscribe((e) => {
-      // Creations may be scheduled sooner than the armed time; starts begin a lease.
-      if (e.kind === "task.transition" && (e.from === null || e.to === "IN_PROGRESS")) this.poke();
+      // Creations may be scheduled sooner than the armed time; starts begin a lease. The
+      // clock wakes at most maxSleepMs after it armed, which was before this transition: one
+      // that cannot fall due sooner than that changes nothing.
+      if (e.kind !== "task.transition") return;
+      const soonest = soonestDueAfter(e);
+      if (soonest !== null && soonest < this.maxSleepMs) this.poke();
     });
     await this.run();
   }

@@ -3,7 +3,7 @@ import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
 import { tasks } from "../../db/schema";
-import { LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
+import { LEASE_MINUTES, TASK_TYPES, TTL_SECONDS, type TaskStatus } from "../../rules/tasks";
 import type { TaskTransition } from "../events";
 import { transitionTasks } from "./transition";
 
@@ -52,6 +52,20 @@ export async function runDueBatch(ctx: Ctx, now: Date, batch = 500): Promise<{ e
     }
     return { events, more };
   });
+}
+
+/**
+ * How soon after it a transition can make something due, from its kind alone, in ms: a
+ * task created waiting expires no sooner than the shortest time to live, a started one's
+ * lease runs its type's lease, a scheduled one may be due at once. Null: it makes nothing
+ * due. The clock re-reads its next due time only for a transition that may fall due before
+ * it wakes anyway: during a result storm every acknowledgement batch starts leases of at
+ * least two minutes, and each re-read was three index scans.
+ */
+export function soonestDueAfter(e: Pick<TaskTransition, "from" | "to" | "type">): number | null {
+  if (e.from === null) return e.to === "PENDING" ? TTL_SECONDS.min * 1000 : 0;
+  if (e.to === "IN_PROGRESS") return LEASE_MINUTES[e.type] * 60_000;
+  return null;
 }
 
 /** The earliest moment anything is due, from the three partial indexes; null if nothing waits. */

@@ -3,7 +3,8 @@ import { describe, expect, test } from "vitest";
 import { rawRun } from "../support/raw";
 import { tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
-import { canTransition, FINAL_STATUSES, isFinal, TASK_STATUSES, TRANSITIONS, type TaskStatus } from "../../rules/tasks";
+import { canTransition, FINAL_STATUSES, isFinal, LEASE_MINUTES, TASK_STATUSES, TRANSITIONS, TTL_SECONDS, type TaskStatus } from "../../rules/tasks";
+import { soonestDueAfter } from "../../lib/tasks/due";
 import { IllegalTransitionError, transitionTasks } from "../../lib/tasks/transition";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -197,5 +198,17 @@ describe("timestamps", () => {
     expect(moved.message).toBe("taken");
     const done = (await withTransaction({ db }, (tx) => transitionTasks(tx, { where: eq(tasks.id, task.id), from: "IN_PROGRESS", to: "FAILED" }))).rows[0];
     expect(done.message).toBe("taken");
+  });
+});
+
+describe("what a transition can make due (the clock re-reads only when it may be sooner than its wake)", () => {
+  test("a scheduled creation may be due at once; a waiting one expires no sooner than the shortest TTL; a start runs its type's lease; the rest make nothing due", () => {
+    expect(soonestDueAfter({ from: null, to: "SCHEDULED", type: "SYNC" })).toBe(0);
+    expect(soonestDueAfter({ from: null, to: "PENDING", type: "SYNC" })).toBe(TTL_SECONDS.min * 1000);
+    expect(soonestDueAfter({ from: "PENDING", to: "IN_PROGRESS", type: "PING" })).toBe(2 * 60_000);
+    expect(soonestDueAfter({ from: "PENDING", to: "IN_PROGRESS", type: "FIRMWARE_UPGRADE" })).toBe(LEASE_MINUTES.FIRMWARE_UPGRADE * 60_000);
+    for (const [from, to] of [["SCHEDULED", "PENDING"], ["IN_PROGRESS", "COMPLETED"], ["PENDING", "CANCELLED"], ["PENDING", "EXPIRED"]] as const) {
+      expect(soonestDueAfter({ from, to, type: "SYNC" })).toBeNull();
+    }
   });
 });
