@@ -89,9 +89,8 @@ export const resultSchema = z
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 
 /**
- * Records a batch of agents' messages in one transaction: the acknowledgements (the agent
- * took the task: PENDING → IN_PROGRESS, its lease starts) first, then the results, each
- * once.
+ * Records a batch of agents' messages in one transaction: acknowledgements (the agent took
+ * the task: PENDING → IN_PROGRESS, its lease starts) and results, each once.
  *
  * - An acknowledgement is answered with whether its task moved (a task acknowledged twice in
  *   one batch moves once).
@@ -103,13 +102,11 @@ export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invali
  *   acknowledgements as not moved): nothing of it was recorded, each agent sends its results
  *   again and the tasks go again on the device's next connect.
  *
- * An agent answers at once, so a task's result often arrives while its acknowledgement is
- * still waiting to be written. Written in two transactions side by side, on PostgreSQL the
- * result's batch started the task and the acknowledgements' batch waited for its row locks,
- * then found the task finished (docs/performance.md); in one, the acknowledgement comes first
- * and the result finds the task started. Four statements for the whole batch, by the bulk
- * writer, off the loop: the acknowledgements' move, each result's task as it was, its start
- * if it was PENDING, its end.
+ * Given both kinds, the acknowledgements go first, so a result that arrives with its task's
+ * acknowledgement finds the task started; a node writes each kind in batches of its own
+ * (lib/agents/moves.ts says why). Four statements for a batch of both, by the bulk writer,
+ * off the loop: the acknowledgements' move, each result's task as it was, its start if it
+ * was PENDING, its end.
  */
 export async function recordAgentMoves(
   ctx: Ctx,

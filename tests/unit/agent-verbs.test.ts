@@ -129,20 +129,22 @@ describe("acknowledgements and results in one batch", () => {
     expect((await taskByCode(db, alone.code)).status).toBe("IN_PROGRESS");
   });
 
-  test("AgentMoves answers each caller of a batch gathered in one turn: acknowledgements with whether they moved, results with their answer", async () => {
+  test("AgentMoves answers each caller of the batches gathered in one turn: acknowledgements with whether they moved, results with their answer", async () => {
     const { actor, a } = await setup();
     const task = await taskInStatus(db, actor, a.name, "PENDING");
+    const taken = await taskInStatus(db, actor, a.name, "PENDING");
     const done = await taskInStatus(db, actor, a.name, "COMPLETED");
     const moves = new AgentMoves(db);
     const answers = await Promise.all([
       moves.result(a.id, { code: task.code, status: "FAILED", message: "no route" }),
-      moves.accept(a.id, task.code),
+      moves.accept(a.id, taken.code),
       moves.accept(a.id, done.code),
       moves.result(a.id, { code: done.code, status: "FAILED", message: "late" }),
       moves.result(a.id, { nonsense: true }),
     ]);
     expect(answers).toEqual([{ ok: true }, true, false, { ok: false, error: "final" }, { ok: false, error: "invalid" }]);
     expect(await taskByCode(db, task.code)).toMatchObject({ status: "FAILED", message: "no route" });
+    expect((await taskByCode(db, taken.code)).status).toBe("IN_PROGRESS");
   });
 });
 
