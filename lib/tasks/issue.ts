@@ -184,12 +184,13 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     // SQLite's writes run one after another: what the check reads is what the commit keeps.
     // Both statements walk the fan-out's tasks and look each device up by its key. The tasks
     // were inserted by this transaction, and the devices perhaps just now, which the
-    // planner's statistics may not know yet: left to them, it once chose to scan every
-    // device for every task of a 100,000-task fan-out (minutes). Scans are ruled out for
-    // these two statements only.
+    // planner's statistics may not know yet: left to them, it chose for a 100,000-task
+    // fan-out to scan every device for every task, and, with scans ruled out, to keep every
+    // device in a temporary file read again for every task (minutes, both). For these two
+    // statements only, a nested loop of key lookups is the one plan left.
     ...(PROCESS_DIALECT === "pg"
       ? [
-          { sql: "SET LOCAL enable_seqscan = off", params: [] },
+          { sql: `select ${PLAN_SETTINGS.map((s) => `set_config('${s}', 'off', true)`).join(", ")}`, params: [] },
           stepOf(
             sql`select 1 from ${devices} where ${devices.id} in (select ${tasks.deviceId} from ${tasks} where ${tasks.fanoutId} = ${sql.placeholder("fanout")}) order by ${devices.id} for share`,
             { fanout },
@@ -209,7 +210,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
       expectValue: 0,
       failure: TARGET_CHANGED,
     },
-    ...(PROCESS_DIALECT === "pg" ? [{ sql: "SET LOCAL enable_seqscan = on", params: [] }] : []),
+    ...(PROCESS_DIALECT === "pg" ? [{ sql: `select ${PLAN_SETTINGS.map((s) => `set_config('${s}', 'on', true)`).join(", ")}`, params: [] }] : []),
     ...(opts.remember?.(result) ?? []),
   ];
   /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
@@ -226,6 +227,9 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   };
   return { steps, result, events };
 }
+
+/** The plans a fan-out's lock and check may not use on PostgreSQL (see prepareIssue). */
+const PLAN_SETTINGS = ["enable_seqscan", "enable_material", "enable_hashjoin", "enable_mergejoin"];
 
 /** Events built between two looks at the clock. */
 const EVENTS_PER_LOOK = 100;
