@@ -68,7 +68,7 @@ async function insertRows(client: pg.PoolClient, step: BatchStep, resolve: (v: B
   if (!match) throw new Error("A statement run per row must be an INSERT … (columns) VALUES (…)");
   const [, head, columnList, tupleList] = match;
   const columnNames = columnList.split(",").map((c) => c.trim());
-  const tuple = tupleList.split(",").map((v) => v.trim());
+  const tuple = numbered(tupleList).split(",").map((v) => v.trim());
   if (columnNames.length !== tuple.length) throw new Error("A statement run per row names as many columns as it gives values");
   // Each value of the tuple: a column left to its default, a per-row array's element, or a common parameter.
   const perRow = [...new Set(names.filter((n) => n in each))];
@@ -77,16 +77,16 @@ async function insertRows(client: pg.PoolClient, step: BatchStep, resolve: (v: B
   const exprs: string[] = [];
   for (const [j, v] of tuple.entries()) {
     if (/^default$/i.test(v)) continue;
-    const k = /^\?$|^\$(\d+)$/.exec(v);
+    const k = /^\$(\d+)$/.exec(v);
     if (!k) throw new Error(`A statement run per row gives each column a placeholder or default, not ${v}`);
-    const name = names[k[1] ? Number(k[1]) - 1 : tuple.slice(0, j).filter((x) => x === "?").length];
+    const name = names[Number(k[1]) - 1];
     columns.push(columnNames[j]);
     exprs.push(name in each ? `u.c${perRow.indexOf(name)}` : `$${perRow.length + commonNames.indexOf(name) + 1}`);
   }
   const arrays = perRow.map((_, i) => `$${i + 1}::text[]`).join(", ");
   const aliases = perRow.map((_, i) => `c${i}`).join(", ");
   const select = `${head}(${columns.join(", ")}) select ${exprs.join(", ")} from unnest(${arrays}) with ordinality as u(${aliases}, ord) order by u.ord`;
-  const text = step.ids ? `${select} returning "id"` : select;
+  const text = step.ids ? returningId(select) : select;
   const lines = perRow.map((n) => (count ? each[n].split("\n") : []));
   const fixed = commonNames.map((n) => resolve(common[n]));
   const ids = step.ids ? new Float64Array(count) : null;

@@ -190,7 +190,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     // statements only, a nested loop of key lookups is the one plan left.
     ...(PROCESS_DIALECT === "pg"
       ? [
-          { sql: `select ${PLAN_SETTINGS.map((s) => `set_config('${s}', 'off', true)`).join(", ")}`, params: [] },
+          planSettings("off"),
           stepOf(
             sql`select 1 from ${devices} where ${devices.id} in (select ${tasks.deviceId} from ${tasks} where ${tasks.fanoutId} = ${sql.placeholder("fanout")}) order by ${devices.id} for share`,
             { fanout },
@@ -210,7 +210,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
       expectValue: 0,
       failure: TARGET_CHANGED,
     },
-    ...(PROCESS_DIALECT === "pg" ? [{ sql: `select ${PLAN_SETTINGS.map((s) => `set_config('${s}', 'on', true)`).join(", ")}`, params: [] }] : []),
+    ...(PROCESS_DIALECT === "pg" ? [planSettings("on")] : []),
     ...(opts.remember?.(result) ?? []),
   ];
   /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
@@ -228,8 +228,9 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   return { steps, result, events };
 }
 
-/** The plans a fan-out's lock and check may not use on PostgreSQL (see prepareIssue). */
+/** The plans a fan-out's lock and check may not use on PostgreSQL (see prepareIssue), turned off or back on for the rest of the transaction. */
 const PLAN_SETTINGS = ["enable_seqscan", "enable_material", "enable_hashjoin", "enable_mergejoin"];
+const planSettings = (value: "on" | "off"): BatchStep => ({ sql: `select ${PLAN_SETTINGS.map((s) => `set_config('${s}', '${value}', true)`).join(", ")}`, params: [] });
 
 /** Events built between two looks at the clock. */
 const EVENTS_PER_LOOK = 100;
