@@ -1,4 +1,8 @@
+import { FANOUT_COUNTED } from "./fanouts";
 import { FINAL_STATUSES, OPEN_STATUSES, TASK_STATUSES, TRANSITIONS } from "./tasks";
+
+/** The fan-out row's counted final statuses (rules/fanouts.ts) as [status, column]. */
+const COUNTED = Object.entries(FANOUT_COUNTED);
 
 // The rules as the database enforces them: the lists of the CHECK constraints (db/schema)
 // and the triggers db/client.ts re-creates at every start. Plain strings, so this folder
@@ -49,7 +53,7 @@ export function taskTriggerStatements(): string[] {
     // Open → final (the only way out of open): one fewer open task; the last one finishes the fan-out.
     `CREATE TRIGGER tasks_fanout_status AFTER UPDATE OF status ON tasks
      WHEN NEW.fanout_id IS NOT NULL AND ${wasOpen} AND NOT ${sqlAnyOf("NEW.status", OPEN_STATUSES)}
-     BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1, finished_at = CASE WHEN open_tasks = 1 THEN NEW.finished_at ELSE finished_at END WHERE id = NEW.fanout_id; END`,
+     BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1, ${COUNTED.map(([st, col]) => `${col} = ${col} + (NEW.status = '${st}')`).join(", ")}, finished_at = CASE WHEN open_tasks = 1 THEN NEW.finished_at ELSE finished_at END WHERE id = NEW.fanout_id; END`,
     `CREATE TRIGGER tasks_fanout_delete AFTER DELETE ON tasks
      WHEN OLD.fanout_id IS NOT NULL AND ${wasOpen}
      BEGIN UPDATE fanouts SET open_tasks = open_tasks - 1 WHERE id = OLD.fanout_id; END`,
@@ -81,6 +85,7 @@ export function recountStatements(): string[] {
     `INSERT INTO task_counts (organization_id, type, status, n) SELECT organization_id, type, status, count(*) FROM tasks GROUP BY organization_id, type, status`,
     `UPDATE fanouts SET
        open_tasks = (SELECT count(*) FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status IN (${open})),
+       ${COUNTED.map(([st, col]) => `${col} = (SELECT count(*) FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status = '${st}'),`).join("\n       ")}
        finished_at = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status IN (${open})) THEN NULL
                      ELSE (SELECT max(finished_at) FROM tasks WHERE tasks.fanout_id = fanouts.id) END`,
   ];
@@ -109,10 +114,10 @@ export function pgTaskTriggerStatements(): string[] {
     `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${message}' USING ERRCODE = 'check_violation'; END $$`;
   const open = (alias: string) => sqlAnyOf(`${alias}.status`, OPEN_STATUSES);
   const moved = `old_rows o JOIN new_rows n ON n.id = o.id WHERE n.status <> o.status`;
-  /** Notes changes (rows of organization_id, type, status, k) and fan-outs closed (fanout_id, k, last) for the commit. */
+  /** Notes changes (rows of organization_id, type, status, k) and fan-outs closed (fanout_id, k, last, then the counted statuses) for the commit. */
   const note = (counts: string, closed: string | null) => `
      INSERT INTO taskwire_pending_counts (xid, organization_id, type, status, k) SELECT txid_current(), organization_id, type, status, sum(k) FROM (${counts}) c GROUP BY 2, 3, 4;
-     ${closed ? `INSERT INTO taskwire_pending_fanouts (xid, fanout_id, k, last) ${closed};` : ""}
+     ${closed ? `INSERT INTO taskwire_pending_fanouts (xid, fanout_id, k, last, ${COUNTED.map(([, col]) => col).join(", ")}) ${closed};` : ""}
      INSERT INTO taskwire_pending_commit (xid) VALUES (txid_current()) ON CONFLICT DO NOTHING;`;
   const fn = (name: string, body: string) => `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN NULL; END $$`;
   return [
@@ -121,6 +126,7 @@ export function pgTaskTriggerStatements(): string[] {
     `CREATE INDEX IF NOT EXISTS taskwire_pending_counts_xid ON taskwire_pending_counts (xid)`,
     `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_fanouts (xid bigint NOT NULL, fanout_id integer NOT NULL, k integer NOT NULL, last bigint)`,
     `CREATE INDEX IF NOT EXISTS taskwire_pending_fanouts_xid ON taskwire_pending_fanouts (xid)`,
+    ...COUNTED.map(([, col]) => `ALTER TABLE taskwire_pending_fanouts ADD COLUMN IF NOT EXISTS ${col} integer NOT NULL DEFAULT 0`),
     `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_commit (xid bigint PRIMARY KEY)`,
     raise("taskwire_task_final", "task_final: a finished task is immutable"),
     raise("taskwire_task_transition", "task_transition: illegal status transition"),
@@ -133,14 +139,14 @@ export function pgTaskTriggerStatements(): string[] {
       note(
         `SELECT o.organization_id, o.type, o.status, -count(*) AS k FROM ${moved} GROUP BY 1, 2, 3
           UNION ALL SELECT n.organization_id, n.type, n.status, count(*) FROM ${moved} GROUP BY 1, 2, 3`,
-        `SELECT txid_current(), n.fanout_id, count(*), max(n.finished_at) FROM ${moved} AND n.fanout_id IS NOT NULL AND ${open("o")} AND NOT ${open("n")} GROUP BY 2`,
+        `SELECT txid_current(), n.fanout_id, count(*), max(n.finished_at), ${COUNTED.map(([st]) => `count(*) FILTER (WHERE n.status = '${st}')`).join(", ")} FROM ${moved} AND n.fanout_id IS NOT NULL AND ${open("o")} AND NOT ${open("n")} GROUP BY 2`,
       ),
     ),
     fn(
       "taskwire_tasks_deleted",
       note(
         `SELECT organization_id, type, status, -count(*) AS k FROM old_rows GROUP BY 1, 2, 3`,
-        `SELECT txid_current(), o.fanout_id, count(*), NULL::bigint FROM old_rows o WHERE o.fanout_id IS NOT NULL AND ${open("o")} GROUP BY 2`,
+        `SELECT txid_current(), o.fanout_id, count(*), NULL::bigint, ${COUNTED.map(() => "0").join(", ")} FROM old_rows o WHERE o.fanout_id IS NOT NULL AND ${open("o")} GROUP BY 2`,
       ),
     ),
     // At commit: the counters, then the fan-outs, each in key order.
@@ -150,9 +156,9 @@ export function pgTaskTriggerStatements(): string[] {
          SELECT organization_id, type, status, sum(k) FROM taskwire_pending_counts WHERE xid = NEW.xid GROUP BY 1, 2, 3 HAVING sum(k) <> 0 ORDER BY 1, 2, 3
          ON CONFLICT (organization_id, type, status) DO UPDATE SET n = task_counts.n + excluded.n;
        PERFORM 1 FROM fanouts WHERE id IN (SELECT fanout_id FROM taskwire_pending_fanouts WHERE xid = NEW.xid) ORDER BY id FOR UPDATE;
-       UPDATE fanouts f SET open_tasks = f.open_tasks - d.k,
+       UPDATE fanouts f SET open_tasks = f.open_tasks - d.k, ${COUNTED.map(([, col]) => `${col} = f.${col} + d.${col}`).join(", ")},
            finished_at = CASE WHEN f.open_tasks = d.k THEN coalesce(d.last, f.finished_at) ELSE f.finished_at END
-         FROM (SELECT fanout_id, sum(k) AS k, max(last) AS last FROM taskwire_pending_fanouts WHERE xid = NEW.xid GROUP BY 1) d WHERE f.id = d.fanout_id;
+         FROM (SELECT fanout_id, sum(k) AS k, max(last) AS last, ${COUNTED.map(([, col]) => `sum(${col}) AS ${col}`).join(", ")} FROM taskwire_pending_fanouts WHERE xid = NEW.xid GROUP BY 1) d WHERE f.id = d.fanout_id;
        DELETE FROM taskwire_pending_counts WHERE xid = NEW.xid;
        DELETE FROM taskwire_pending_fanouts WHERE xid = NEW.xid;
        DELETE FROM taskwire_pending_commit WHERE xid = NEW.xid;`,

@@ -11,7 +11,7 @@ function duration(seconds: number): string {
 }
 
 /** Each status's share of the bar, left to right in the statuses' order, in percent. */
-function segments(fanout: FanoutBar): { status: TaskStatus; x: number; width: number }[] {
+export function segments(fanout: FanoutBar): { status: TaskStatus; x: number; width: number }[] {
   let x = 0;
   return TASK_STATUSES.filter((s) => fanout.counts[s] > 0).map((status) => {
     const width = (fanout.counts[status] / fanout.total) * 100;
@@ -22,7 +22,7 @@ function segments(fanout: FanoutBar): { status: TaskStatus; x: number; width: nu
 }
 
 /** One fan-out as a stacked bar by status, each count linking to the list filtered to it. */
-export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { perSecond: number; etaSeconds: number | null } | null }) {
+export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { perSecond: number; etaSeconds: number | null; offline: number } | null }) {
   const done = FINAL_STATUSES.reduce((n, s) => n + fanout.counts[s], 0);
   const pct = fanout.total ? Math.round((done / fanout.total) * 100) : 0;
   return (
@@ -42,7 +42,11 @@ export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { p
           {pace && done < fanout.total && (
             <span className="text-slate-500">
               {" "}
-              · {pace.perSecond >= 10 ? Math.round(pace.perSecond) : pace.perSecond.toFixed(1)} tasks/s · {pace.etaSeconds === null ? "waiting for devices" : `about ${duration(pace.etaSeconds)} left`}
+              · {pace.perSecond >= 10 ? Math.round(pace.perSecond) : pace.perSecond.toFixed(1)} tasks/s
+              {pace.etaSeconds !== null && ` · about ${duration(pace.etaSeconds)} left`}
+              {pace.offline > 0
+                ? ` · ${pace.etaSeconds === null ? "" : "then "}waiting for ${pace.offline} offline device${pace.offline === 1 ? "" : "s"}`
+                : pace.etaSeconds === null && " · waiting for devices"}
             </span>
           )}
         </p>

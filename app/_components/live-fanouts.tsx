@@ -12,13 +12,20 @@ export function fanoutDone(f: LiveFanout): number {
   return FINAL_STATUSES.reduce((n, s) => n + f.counts[s], 0);
 }
 
-/** Tasks per second since the fan-out was issued, and the time left at that pace. */
-export function fanoutPace(f: LiveFanout, now: number): { perSecond: number; etaSeconds: number | null } {
+export type FanoutPace = { perSecond: number; etaSeconds: number | null; offline: number };
+
+/**
+ * Tasks per second since the fan-out was issued, and the time left at that pace for the
+ * tasks whose devices can answer: those waiting for `offline` devices are left out (they
+ * wait for their agent, not for the pace), and the time left is null when none can.
+ */
+export function fanoutPace(f: LiveFanout, now: number, offline = 0): FanoutPace {
   const done = fanoutDone(f);
   const end = done === f.total && f.lastFinishedAt ? Date.parse(f.lastFinishedAt) : now;
   const elapsed = Math.max(1, (end - Date.parse(f.createdAt)) / 1000);
   const perSecond = done / elapsed;
-  return { perSecond, etaSeconds: done === f.total ? 0 : perSecond > 0 ? (f.total - done) / perSecond : null };
+  const answerable = Math.max(0, f.total - done - offline);
+  return { perSecond, etaSeconds: done === f.total ? 0 : perSecond > 0 && answerable > 0 ? answerable / perSecond : null, offline: Math.min(offline, f.total - done) };
 }
 
 /** The active fan-outs above the task table, updated by live patches. */

@@ -106,6 +106,8 @@ export function publicRoute<P = Record<string, never>>(handler: (ctx: PublicCont
     try {
       const params = ((await route?.params) ?? {}) as P;
       const result = await handler({ req, db: getDb(), params });
+      // A handler that writes its own body (a streamed download) returns the Response itself.
+      if (result instanceof Response) return result;
       return result instanceof Reply ? json(result.body, result.status, result.headers) : json(result, 200);
     } catch (e) {
       if (isDomainError(e)) return errorResponse(e);

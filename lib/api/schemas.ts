@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { NotFoundError } from "@/lib/errors";
 import { DATE_TIME_MESSAGE, isDateTimeString, issueSchema, listFilterSchema, taskCodeSchema } from "@/lib/tasks/schemas";
+import { fanoutListFilterSchema } from "@/lib/tasks/fanout-queries";
 
 // The API's input shapes, in snake_case. The rules come from the domain's schemas (the one
 // home of each rule); only names and the wire format of times are the API's own.
@@ -14,12 +15,15 @@ const wholeNumber = (name: string, min: number, max: number) =>
 
 export const PER_PAGE = { default: 30, max: 100 } as const;
 
-/** GET /api/v1/tasks: the list filters plus offset pagination. */
-export const listQuerySchema = listFilterSchema.extend({
+/** Offset pagination, as every list of the API takes it. */
+const paging = {
   // An offset past a million pages is not a page anyone asks for; the cap keeps it an integer SQLite accepts.
   page: wholeNumber("page", 1, 1_000_000).default(1),
   per_page: wholeNumber("per_page", 1, PER_PAGE.max).default(PER_PAGE.default),
-});
+};
+
+/** GET /api/v1/tasks: the list filters plus offset pagination. */
+export const listQuerySchema = listFilterSchema.extend(paging);
 
 const issue = issueSchema.shape;
 
@@ -45,5 +49,14 @@ export const issueBodySchema = z
 /** A task code from the path: one that cannot exist is "not found", like another organization's. */
 export function taskCodeParam(raw: string): string {
   if (!taskCodeSchema.safeParse(raw).success) throw new NotFoundError("Task");
+  return raw;
+}
+
+/** GET /api/v1/fanouts: the fan-out list's filters plus offset pagination. */
+export const fanoutListQuerySchema = fanoutListFilterSchema.extend(paging);
+
+/** A fan-out code from the path: one that cannot exist is "not found", like another organization's. */
+export function fanoutCodeParam(raw: string): string {
+  if (!taskCodeSchema.safeParse(raw).success) throw new NotFoundError("Fan-out");
   return raw;
 }

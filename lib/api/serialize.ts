@@ -1,6 +1,8 @@
 import type { getOrganization } from "@/lib/orgs/orgs";
 import type { IssueResult } from "@/lib/tasks/issue";
 import type { TaskDetail, TaskListItem } from "@/lib/tasks/queries";
+import type { FanoutCockpit, FanoutSummary } from "@/lib/tasks/fanout-queries";
+import type { RetryResult } from "@/lib/tasks/fanout-verbs";
 
 // The API's output shapes: snake_case keys, times as ISO 8601 strings or null.
 
@@ -50,4 +52,48 @@ export function issueResult(r: IssueResult) {
 
 export function organizationView(o: Awaited<ReturnType<typeof getOrganization>>) {
   return { slug: o.slug, name: o.name, auto_approve: o.autoApprove, registration_token: o.registrationToken };
+}
+
+/** A fan-out as the list shows it. */
+export function fanoutItem(f: FanoutSummary) {
+  return {
+    code: f.code,
+    type: f.type,
+    target: f.target,
+    total: f.total,
+    counts: f.counts,
+    outcome: f.outcome,
+    created_by: f.createdByEmail,
+    created_at: iso(f.createdAt),
+    finished_at: iso(f.lastFinishedAt),
+    retry_of: f.target.retry?.of ?? null,
+  };
+}
+
+/** A fan-out with everything its page shows. */
+export function fanoutDetail(c: FanoutCockpit) {
+  return {
+    ...fanoutItem(c.fanout),
+    failure_groups: c.failures.groups.map((g) => ({ group: g.group, count: g.count, example: g.example, tasks: g.tasks.map((t) => ({ code: t.code, device: t.device })) })),
+    more_failure_groups: c.failures.more,
+    offline: {
+      count: c.offline.count,
+      last_seen_first: iso(c.offline.lastSeenFirst),
+      last_seen_last: iso(c.offline.lastSeenLast),
+      expires_first: iso(c.offline.expiresFirst),
+      devices: c.offline.devices.map((d) => ({ device: d.device, last_heartbeat_at: iso(d.lastHeartbeatAt), task: d.code, expires_at: iso(d.expiresAt) })),
+    },
+    durations: {
+      count: c.durations.count,
+      p50_ms: c.durations.p50Ms,
+      p95_ms: c.durations.p95Ms,
+      slowest: c.durations.slowest.map((t) => ({ code: t.code, device: t.device, status: t.status, duration_ms: t.ms })),
+    },
+    by_ou: c.byOu.map((o) => ({ ou: o.ou, counts: o.counts })),
+    retries: c.retries.map((r) => ({ code: r.code, total: r.total, outcome: r.outcome })),
+  };
+}
+
+export function retryResult(r: RetryResult) {
+  return { ...issueResult(r), retry_of: r.retryOf, skipped: r.skipped };
 }

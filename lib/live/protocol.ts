@@ -1,3 +1,4 @@
+import type { FanoutOutcome } from "../../rules/fanouts";
 import type { TaskStatus, TaskType } from "../../rules/tasks";
 
 // The browser live channel's messages, shared by the server (lib/live/namespace.ts) and the
@@ -31,7 +32,7 @@ export type LiveTaskRow = {
   finishedAt: string | null;
 };
 
-export type LiveFanout = { code: string; type: TaskType; total: number; createdAt: string; lastFinishedAt: string | null; counts: Record<TaskStatus, number> };
+export type LiveFanout = { code: string; type: TaskType; total: number; createdAt: string; lastFinishedAt: string | null; counts: Record<TaskStatus, number>; outcome: FanoutOutcome };
 
 /** One coalesced message: the latest state of every task changed since the last one. */
 export type LivePatch = { at: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };

@@ -1,4 +1,5 @@
-import type { FanoutSummary, LiveTask } from "../tasks/queries";
+import type { FanoutSummary } from "../tasks/fanout-queries";
+import type { LiveTask } from "../tasks/queries";
 import type { LiveFanout, LiveTaskRow } from "./protocol";
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -33,5 +34,5 @@ export function matchesFilter(row: LiveTaskRow, f: { device?: string; type?: str
 }
 
 export function toLiveFanout(f: FanoutSummary): LiveFanout {
-  return { code: f.code, type: f.type, total: f.total, createdAt: f.createdAt.toISOString(), lastFinishedAt: iso(f.lastFinishedAt), counts: f.counts };
+  return { code: f.code, type: f.type, total: f.total, createdAt: f.createdAt.toISOString(), lastFinishedAt: iso(f.lastFinishedAt), counts: f.counts, outcome: f.outcome };
 }

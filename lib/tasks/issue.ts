@@ -12,7 +12,7 @@ import { publishInTurns, type TaskTransition } from "../events";
 import { idempotencyKeySchema, runOnce } from "../idempotency";
 import { parse, toValidationError } from "../validation";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
-import { mayTakeTasks, resolveTarget } from "./targets";
+import { mayTakeTasks, resolveTarget, type TargetResolution } from "./targets";
 import { transitionEvent } from "./transition";
 
 export type IssueResult = {
@@ -41,6 +41,13 @@ export type IssueRequest = { type?: unknown; payload?: unknown; targets?: unknow
 
 export type IssueOptions = {
   /**
+   * The fan-out's devices chosen by the caller instead of `targets` (a retry's): read again
+   * if they changed before the fan-out could commit, and recorded as `recorded`.
+   */
+  target?: { recorded: FanoutTarget; resolve: (h: DbOrTx) => Promise<TargetResolution> };
+  /** The fan-out this one retries. */
+  retryOf?: number;
+  /**
    * The statements to write inside the fan-out's transaction with its result, for what must
    * exist if and only if the fan-out does (an idempotency key's answer, lib/idempotency.ts).
    * A check of theirs that fails rolls the fan-out back.
@@ -54,7 +61,7 @@ const TARGET_CHANGED = "target-changed";
 const ATTEMPTS = 3;
 
 export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<IssueResult> {
-  const plan = planIssue(ctx.actor, raw, now);
+  const plan = planIssue(ctx.actor, raw, now, opts);
   // The target is read before the transaction, which runs on the bulk writer (db/batch.ts)
   // and checks that every device read may still take tasks: if one no longer may (disabled,
   // deleted meanwhile), nothing is written and the target is read again.
@@ -77,14 +84,16 @@ export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Da
  * the fan-out on `tx` and returns its events, which the caller publishes after its commit.
  */
 export async function issueInTx(tx: Tx, actor: Actor, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<{ result: IssueResult; events: TaskTransition[] }> {
-  const issue = await prepareIssue(tx, actor, planIssue(actor, raw, now), opts);
+  const issue = await prepareIssue(tx, actor, planIssue(actor, raw, now, opts), opts);
   return { result: issue.result, events: await issue.events(await writeBatch({ db: tx }, issue.steps)) };
 }
 
 /** The request checked and its times worked out, before any transaction. */
-function planIssue(actor: Actor, raw: IssueRequest, now: Date) {
+function planIssue(actor: Actor, raw: IssueRequest, now: Date, opts: IssueOptions) {
   requireRole(actor, "READ_WRITE");
-  const input = parse(issueSchemaAt(now), raw);
+  // A caller that chooses the devices itself (opts.target) names no targets: the whole
+  // organization stands in for them here, and is neither resolved nor recorded.
+  const input = parse(issueSchemaAt(now), opts.target ? { ...raw, targets: { all: true } } : raw);
   const payload = parsePayload(input.type, input.payload);
   const scheduledAt = input.scheduledAt ?? null;
   // A time a few seconds ahead is as good as now: treat it as immediate rather than defer.
@@ -105,7 +114,7 @@ const CODES_PER_DRAW = 500;
 async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof planIssue>, opts: IssueOptions) {
   const { input, payload, deferred, expiresAt, now } = plan;
   const { organizationId } = actor;
-  const target = await resolveTarget(h, organizationId, input.targets);
+  const target = opts.target ? await opts.target.resolve(h) : await resolveTarget(h, organizationId, input.targets);
   if (target.unresolved.length) {
     const list = target.unresolved.map((u) => `${u.name} (${u.reason})`).join(", ");
     throw new UnprocessableError(`These names do not resolve to enabled devices: ${list}`, { targets: [list] }, { unresolved: target.unresolved });
@@ -136,12 +145,13 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
           code: fanoutCode,
           organizationId,
           type: input.type,
-          target: recordedTarget(input.targets),
+          target: opts.target?.recorded ?? recordedTarget(input.targets),
           total,
           // Every task of a new fan-out is open; the triggers count them down as they finish.
           openTasks: total,
           createdBy: actor.userId,
           createdAt: now,
+          retryOf: opts.retryOf ?? null,
         }),
       ),
       ids: true,

@@ -1,17 +1,17 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
 import { containsText, equalsWithoutItsIndex } from "../../db/portable";
 import { devices, fanouts, organization, taskCounts, tasks, user } from "../../db/schema";
 import { DELETED_SUFFIX } from "../../rules/devices";
-import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
+import type { TaskStatus } from "../../rules/tasks";
 import type { ActorCtx } from "../auth/actor";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
 import { listFilterSchema, taskCodeSchema, type ListFilter } from "./schemas";
 
 /** A task's device as the list shows it: a deleted device keeps its tasks, under its name with the deleted suffix. */
-const displayNameSql = sql<string>`(${devices.name} || case when ${devices.deletedAt} is null then '' else ${DELETED_SUFFIX} end)`;
+export const displayNameSql = sql<string>`(${devices.name} || case when ${devices.deletedAt} is null then '' else ${DELETED_SUFFIX} end)`;
 
 const listColumns = {
   id: tasks.id,
@@ -183,62 +183,6 @@ export async function getTask(ctx: ActorCtx, rawCode: unknown) {
 }
 export type TaskDetail = Awaited<ReturnType<typeof getTask>>;
 
-export type FanoutCounts = Record<TaskStatus, number>;
-
-function emptyCounts(): FanoutCounts {
-  return Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts;
-}
-
-/** Counts per status of the given fan-outs, and when their last task finished, from the (fanout_id, status) index. */
-async function fanoutProgress(h: DbOrTx, fanoutIds: number[]): Promise<Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>> {
-  const out = new Map<number, { counts: FanoutCounts; lastFinishedAt: number | null }>();
-  for (let i = 0; i < fanoutIds.length; i += 500) {
-    const rows = await h
-      .select({ fanoutId: tasks.fanoutId, status: tasks.status, n: count(), last: sql<number | null>`max(${tasks.finishedAt})`.mapWith(Number) })
-      .from(tasks)
-      .where(inArray(tasks.fanoutId, fanoutIds.slice(i, i + 500)))
-      .groupBy(tasks.fanoutId, tasks.status);
-    for (const r of rows) {
-      const p = out.get(r.fanoutId!) ?? out.set(r.fanoutId!, { counts: emptyCounts(), lastFinishedAt: null }).get(r.fanoutId!)!;
-      p.counts[r.status] = r.n;
-      if (r.last !== null) p.lastFinishedAt = Math.max(p.lastFinishedAt ?? 0, r.last);
-    }
-  }
-  return out;
-}
-
-/** A fan-out as the progress bars show it. */
-export type FanoutSummary = { id: number; code: string; type: TaskType; total: number; createdAt: Date; counts: FanoutCounts; lastFinishedAt: Date | null };
-
-async function summarize(h: DbOrTx, rows: (typeof fanouts.$inferSelect)[]): Promise<FanoutSummary[]> {
-  const progress = await fanoutProgress(h, rows.map((r) => r.id));
-  return rows.map((f) => {
-    const p = progress.get(f.id);
-    return { id: f.id, code: f.code, type: f.type, total: f.total, createdAt: f.createdAt, counts: p?.counts ?? emptyCounts(), lastFinishedAt: p?.lastFinishedAt ? new Date(p.lastFinishedAt) : null };
-  });
-}
-
-/**
- * Fan-outs of the organization that still have open tasks (or just finished), newest first.
- * Both facts live on the fan-out row (kept by the triggers of rules/sql.ts), each behind its own index:
- * two short index reads, however many tasks and fan-outs the organization has.
- */
-export async function activeFanouts(ctx: ActorCtx, opts: { finishedWithinMs?: number; limit?: number } = {}) {
-  const { db, actor } = ctx;
-  const since = new Date(Date.now() - (opts.finishedWithinMs ?? 60_000));
-  const limit = opts.limit ?? 5;
-  const mine = and(eq(fanouts.organizationId, actor.organizationId), gt(fanouts.total, 1));
-  const open = await db.select().from(fanouts).where(and(mine, gt(fanouts.openTasks, 0))).orderBy(desc(fanouts.id)).limit(limit);
-  const recent = await db
-    .select()
-    .from(fanouts)
-    .where(and(mine, eq(fanouts.openTasks, 0), gte(fanouts.finishedAt, since)))
-    .orderBy(desc(fanouts.id))
-    .limit(limit);
-  const rows = [...open, ...recent].sort((a, b) => b.id - a.id).slice(0, limit);
-  return summarize(db, rows);
-}
-
 const EXCERPT = 240;
 
 export type LiveTask = TaskListItem;
@@ -258,26 +202,4 @@ export async function liveTasks(ctx: Ctx, which: { ids: number[] } | { organizat
     for (const r of rows) out.push({ ...(r as LiveTask), message: r.message && r.message.length > EXCERPT ? `${r.message.slice(0, EXCERPT)}…` : r.message });
   }
   return out;
-}
-
-/** Fan-outs with their live counts, for the progress bars. */
-export async function fanoutSummaries(ctx: Ctx, fanoutIds: number[]): Promise<FanoutSummary[]> {
-  if (!fanoutIds.length) return [];
-  const rows: (typeof fanouts.$inferSelect)[] = [];
-  for (let i = 0; i < fanoutIds.length; i += 500) rows.push(...(await ctx.db.select().from(fanouts).where(inArray(fanouts.id, fanoutIds.slice(i, i + 500)))));
-  return summarize(ctx.db, rows);
-}
-
-/** One fan-out of the actor's organization with its target and live counts. */
-export async function getFanout(ctx: ActorCtx, rawCode: unknown) {
-  const { db, actor } = ctx;
-  const code = parse(taskCodeSchema, rawCode);
-  const [row] = await db
-    .select({ fanout: fanouts, createdBy: user.email })
-    .from(fanouts)
-    .leftJoin(user, eq(user.id, fanouts.createdBy))
-    .where(and(eq(fanouts.code, code), eq(fanouts.organizationId, actor.organizationId)))
-    .limit(1);
-  if (!row) throw new NotFoundError(`Fan-out ${code}`);
-  return { ...(await summarize(db, [row.fanout]))[0], target: row.fanout.target, createdByEmail: row.createdBy };
 }

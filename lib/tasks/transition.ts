@@ -115,6 +115,18 @@ export function finishOwnStep(list: { code: string; deviceId: string; status: "C
   };
 }
 
+/** Every task of a fan-out still in `from` → CANCELLED with one message; the step returns their event rows. */
+export function cancelFanoutStep(fanoutId: number, from: TaskStatus, message: string, at: number): BatchStep {
+  if (!canTransition(from, "CANCELLED")) throw new IllegalTransitionError(from, "CANCELLED");
+  return {
+    sql: `UPDATE tasks SET status = 'CANCELLED', message = ?, updated_at = ${AT}, finished_at = ${AT}
+      WHERE tasks.fanout_id = CAST(? AS integer) AND tasks.status = '${from}'
+      RETURNING ${EVENT_COLUMNS}`,
+    params: [message, at, at, fanoutId],
+    all: true,
+  };
+}
+
 /** The events of rows a step above returned, which were in `from` before. */
 export function eventsOfRows(rows: unknown[][], from: TaskStatus): TaskTransition[] {
   return rows.map(([id, organizationId, code, deviceId, fanoutId, type, status, updatedAt]) =>

@@ -18,7 +18,8 @@ import {
   setMemberRole,
 } from "../../lib/orgs/orgs";
 import { issueFanout } from "../../lib/tasks/issue";
-import { activeFanouts, getTask, listTasks, pageTasks } from "../../lib/tasks/queries";
+import { activeFanouts } from "../../lib/tasks/fanout-queries";
+import { getTask, listTasks, pageTasks } from "../../lib/tasks/queries";
 import { cancelTask, rerunTask } from "../../lib/tasks/verbs";
 import { freshDb } from "../support/db";
 import { actorAs, makeDevices, makeOrg, makeUser } from "../support/factories";

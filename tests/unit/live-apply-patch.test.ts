@@ -41,7 +41,7 @@ const OPTS: Options = { filter: {}, firstPage: true, hold: false, pageSize: 30 }
 const codes = (rows: LiveTaskRow[]) => rows.map((r) => r.id);
 
 function fanout(code: string, createdAt: number, total: number, done = 0): LiveFanout {
-  return { code, type: "SYNC", total, createdAt: iso(createdAt), lastFinishedAt: null, counts: { SCHEDULED: 0, PENDING: total - done, IN_PROGRESS: 0, COMPLETED: done, FAILED: 0, CANCELLED: 0, EXPIRED: 0 } };
+  return { code, type: "SYNC", total, createdAt: iso(createdAt), lastFinishedAt: null, outcome: done === total ? "completed" : "running", counts: { SCHEDULED: 0, PENDING: total - done, IN_PROGRESS: 0, COMPLETED: done, FAILED: 0, CANCELLED: 0, EXPIRED: 0 } };
 }
 
 /** The parts of a view a person sees (flash is a momentary highlight, reset by every patch). */

@@ -5,7 +5,8 @@ import { actorContext, dbContext, renderId, requirePageContext } from "@/app/_li
 import { roleAtLeast } from "@/rules/roles";
 import { listOus } from "@/lib/devices/devices";
 import { isDomainError } from "@/lib/errors";
-import { activeFanouts, listTasks } from "@/lib/tasks/queries";
+import { activeFanouts } from "@/lib/tasks/fanout-queries";
+import { listTasks } from "@/lib/tasks/queries";
 import { FilterBar } from "./filter-bar";
 import { IssueForm } from "./issue-form";
 import { LiveTaskList } from "./live-task-list";
@@ -38,6 +39,11 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
     <div>
       <h1 className="text-2xl font-semibold tracking-tight">Tasks</h1>
       <p className="text-sm text-slate-500">Every action taken on a device of {ctx.organization!.name}, newest first.</p>
+      <p className="text-sm">
+        <Link href="/tasks/fanouts" className="text-sky-700 hover:underline">
+          All fan-outs, with their outcomes →
+        </Link>
+      </p>
     </div>
   );
   const toolbar = (

@@ -20,9 +20,12 @@ export function pickFilter(sp: Record<string, string | string[] | undefined>) {
   };
 }
 
-export function listHref(filter: Record<string, string | undefined>, position: { before?: number; after?: number } = {}) {
+/** A list page's URL: its filters and a keyset position, empty values left out. */
+export function pageHref(base: string, filter: Record<string, string | undefined>, position: { before?: number; after?: number } = {}) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries({ ...filter, ...position })) if (v !== undefined && String(v) !== "") q.set(k, String(v));
   const s = q.toString();
-  return s ? `/tasks?${s}` : "/tasks";
+  return s ? `${base}?${s}` : base;
 }
+
+export const listHref = (filter: Record<string, string | undefined>, position: { before?: number; after?: number } = {}) => pageHref("/tasks", filter, position);

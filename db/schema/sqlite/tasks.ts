@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from "drizzle-orm/sqlite-core";
+import { FAILURE_PREFIX } from "../../../rules/fanouts";
 import { sqlList } from "../../../rules/sql";
 import { TASK_STATUSES, TASK_TYPES } from "../../../rules/tasks";
 import { organization, user } from "./auth";
@@ -24,9 +25,17 @@ export const fanouts = sqliteTable(
     // every status change, so the "active fan-outs" bars read a few rows, not the tasks.
     openTasks: integer("open_tasks").notNull().default(0),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+    // Of its finished tasks, how many FAILED, EXPIRED and were CANCELLED (rules/fanouts.ts),
+    // kept by the same triggers: the list's counts and outcome without reading the tasks.
+    failedTasks: integer("failed_tasks").notNull().default(0),
+    expiredTasks: integer("expired_tasks").notNull().default(0),
+    cancelledTasks: integer("cancelled_tasks").notNull().default(0),
+    // The fan-out this one retries (its failed tasks, say); its retries are found through the index.
+    retryOf: integer("retry_of").references((): AnySQLiteColumn => fanouts.id, { onDelete: "set null" }),
   },
   (t) => [
     uniqueIndex("fanouts_code_uidx").on(t.code),
+    index("fanouts_retry_of_idx").on(t.retryOf).where(sql`retry_of is not null`),
     index("fanouts_org_id_idx").on(t.organizationId, t.id),
     // The fan-outs still running, newest first; and those that finished lately.
     index("fanouts_open_idx").on(t.organizationId, t.id).where(sql`open_tasks > 0`),
@@ -34,7 +43,8 @@ export const fanouts = sqliteTable(
   ],
 );
 
-export type FanoutTarget = { all?: boolean; devices?: string[]; ous?: string[] };
+/** As requested: the whole organization, device and OU names, or (a retry) the fan-out, statuses and failure group retried. */
+export type FanoutTarget = { all?: boolean; devices?: string[]; ous?: string[]; retry?: { of: string; statuses: string[]; group?: string } };
 
 export const tasks = sqliteTable(
   "tasks",
@@ -80,6 +90,10 @@ export const tasks = sqliteTable(
     index("tasks_scheduled_due_idx").on(t.scheduledAt).where(sql`status = 'SCHEDULED'`),
     index("tasks_pending_expiry_idx").on(t.expiresAt).where(sql`status = 'PENDING'`),
     index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'IN_PROGRESS'`),
+    // A fan-out's failures grouped by message, and its durations in order (the cockpit):
+    // read from these, never from the tasks. Partial, so tasks that end otherwise pay nothing.
+    index("tasks_fanout_failed_idx").on(t.fanoutId, sql.raw(`(substr(message, 1, ${FAILURE_PREFIX}))`)).where(sql`status = 'FAILED'`),
+    index("tasks_fanout_duration_idx").on(t.fanoutId, sql`(finished_at - started_at)`).where(sql`started_at is not null and finished_at is not null`),
     // Dispatch on connect: a device's waiting tasks, oldest first.
     index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
   ],

@@ -15,6 +15,19 @@ export class FanoutPage extends ConsolePage {
     this.finishedNote = page.getByRole("main").getByText("Finished · no further updates");
   }
 
+  /** One of the cockpit's cards, by the start of its title ("Failures (2)" is "Failures"). */
+  card(title: string): Locator {
+    return this.page.getByRole("region", { name: new RegExp(`^${title}`) });
+  }
+
+  get outcome(): Locator {
+    return this.page.getByRole("main").locator("header").first().getByText(/^(Running|Completed|Completed with failures|Cancelled)$/);
+  }
+
+  button(name: RegExp): Locator {
+    return this.page.getByRole("main").getByRole("button", { name });
+  }
+
   async goto(code: string) {
     await this.page.goto(`/tasks/fanouts/${encodeURIComponent(code)}`);
     await expect(this.heading).toHaveText(`Fan-out ${code}`);

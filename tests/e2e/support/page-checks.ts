@@ -59,6 +59,16 @@ export async function taskWithStatus(page: Page, status: string): Promise<{ code
   return item;
 }
 
+/** The demo's largest fan-out that ended with failures, read through the API. */
+export async function largeFanoutWithFailures(page: Page): Promise<string> {
+  const res = await page.request.get("/api/v1/fanouts?outcome=cancelled&per_page=100");
+  expect(res.ok(), "GET /api/v1/fanouts").toBe(true);
+  const items = ((await res.json()) as { items: { code: string; total: number; counts: Record<string, number> }[] }).items;
+  const big = items.filter((f) => f.counts.FAILED > 0).sort((a, b) => b.total - a.total)[0];
+  if (!big) throw new Error("no fan-out with failures in the demo data");
+  return big.code;
+}
+
 export type ConsoleView = {
   name: string;
   /** Opens the page and waits until it shows what a person would see. */
@@ -92,6 +102,8 @@ export const READER_VIEWS: ConsoleView[] = [
   visit("tasks-filtered", "/tasks?type=SYNC&status=FAILED", "Tasks"),
   detail("COMPLETED"),
   detail("PENDING"),
+  visit("fanouts", "/tasks/fanouts", "Fan-outs"),
+  visit("fanout-cockpit", async (p) => `/tasks/fanouts/${await largeFanoutWithFailures(p)}`, /^Fan-out /),
   visit("devices", "/devices", "Devices"),
   visit("settings", "/settings", "Settings"),
 ];
@@ -113,6 +125,12 @@ export const ADMIN_VIEWS: ConsoleView[] = [
   detail("CANCELLED"),
   detail("EXPIRED"),
   visit("fanout", async (p) => `/tasks/fanouts/${(await taskWithStatus(p, "FAILED")).fanout}`, /^Fan-out /),
+  visit("fanouts", "/tasks/fanouts", "Fan-outs"),
+  visit("fanouts-filtered", "/tasks/fanouts?outcome=completed_with_failures&type=SYNC", "Fan-outs"),
+  visit("fanout-cockpit-group-open", async (p) => `/tasks/fanouts/${await largeFanoutWithFailures(p)}`, /^Fan-out /, async (page) => {
+    await page.getByRole("region", { name: /^Failures/ }).locator("summary").first().click();
+    await expect(page.getByRole("button", { name: /^Retry this group/ }).first()).toBeVisible();
+  }),
   visit("devices", "/devices", "Devices"),
   visit("devices-actions-open", "/devices", "Devices", async (page) => {
     const toggle = page.getByRole("button", { name: /^Actions for fw-/ }).first();

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { Breadcrumb } from "@/app/_components/breadcrumb";
 import { Card, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { StatusBadge } from "@/app/_components/status-badge";
@@ -28,12 +29,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
   return (
     <TaskLiveProvider initial={toLiveRow(task)}>
       <div className="space-y-5">
-        <nav aria-label="Breadcrumb" className="text-sm text-slate-500">
-          <Link href="/tasks" className="hover:underline">
-            Tasks
-          </Link>{" "}
-          / <span className="font-mono">{task.code}</span>
-        </nav>
+        <Breadcrumb trail={[{ href: "/tasks", label: "Tasks" }]} current={<span className="font-mono">{task.code}</span>} />
         <header className="flex flex-wrap items-center gap-3">
           <h1 className="font-mono text-2xl font-semibold tracking-tight">{task.code}</h1>
           <LiveStatus size="lg" />

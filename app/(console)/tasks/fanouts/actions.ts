@@ -1,0 +1,25 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { runAction, type ActionResult } from "@/app/_lib/action-result";
+import { argument } from "@/app/_lib/form";
+import { cancelFanoutRest, retryFanout } from "@/lib/tasks/fanout-verbs";
+import { taskCodeSchema } from "@/lib/tasks/schemas";
+
+export type RetrySummary = { fanout: string; total: number; skipped: { device: string; reason: string }[] };
+
+/** Retry failed, failed and expired, or one failure group: the request is the domain's to judge. */
+export async function retryFanoutAction(code: string, request: unknown): Promise<ActionResult<RetrySummary>> {
+  const result = await runAction(async (ctx) => {
+    const r = await retryFanout(ctx, argument(taskCodeSchema, code), request);
+    return { fanout: r.fanout, total: r.total, skipped: r.skipped };
+  });
+  if (result.ok) revalidatePath(`/tasks/fanouts/${code}`);
+  return result;
+}
+
+export async function cancelFanoutRestAction(code: string): Promise<ActionResult<{ cancelled: number }>> {
+  const result = await runAction(async (ctx) => ({ cancelled: (await cancelFanoutRest(ctx, argument(taskCodeSchema, code))).cancelled }));
+  if (result.ok) revalidatePath(`/tasks/fanouts/${code}`);
+  return result;
+}

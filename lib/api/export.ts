@@ -1,0 +1,95 @@
+import "server-only";
+import { exportFanout, type ExportRow } from "@/lib/tasks/fanout-export";
+import { apiRoute } from "./http";
+import { fanoutCodeParam } from "./schemas";
+
+// A fan-out's tasks as a download: CSV or JSON, written as a stream, a window of rows per
+// pull, so 100,000 rows take no more memory than one window and never hold the loop long.
+
+export const EXPORT_COLUMNS = ["code", "device", "ous", "status", "started_at", "finished_at", "duration_ms", "message"] as const;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** A row as the export's JSON writes it, and its CSV before quoting. */
+export function exportRecord(r: ExportRow) {
+  return {
+    code: r.code,
+    device: r.device,
+    ous: r.ous,
+    status: r.status,
+    started_at: iso(r.startedAt),
+    finished_at: iso(r.finishedAt),
+    duration_ms: r.durationMs,
+    message: r.message,
+  };
+}
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds a quote, a comma or a line break. A text
+ * that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
+ * return) is written with a leading apostrophe, as OWASP advises against CSV injection: a
+ * device's agent writes the messages.
+ */
+export function csvField(value: string | number | null): string {
+  if (value === null) return "";
+  let s = String(value);
+  if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function csvLine(r: ExportRow): string {
+  const rec = exportRecord(r);
+  return EXPORT_COLUMNS.map((c) => csvField(c === "ous" ? rec.ous.join(";") : rec[c])).join(",") + "\r\n";
+}
+
+/** A download whose body is written from `pages` as they come: CSV, or one JSON array. */
+export function exportResponse(pages: () => AsyncGenerator<ExportRow[]>, opts: { format: "csv" | "json"; filename: string }): Response {
+  const encoder = new TextEncoder();
+  const source = pages();
+  let started = false;
+  let first = true;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        if (!started) {
+          started = true;
+          controller.enqueue(encoder.encode(opts.format === "csv" ? `${EXPORT_COLUMNS.join(",")}\r\n` : "["));
+          return;
+        }
+        const next = await source.next();
+        if (next.done) {
+          if (opts.format === "json") controller.enqueue(encoder.encode("]\n"));
+          controller.close();
+          return;
+        }
+        const body = opts.format === "csv" ? next.value.map(csvLine).join("") : `${first ? "" : ","}${next.value.map((r) => JSON.stringify(exportRecord(r))).join(",")}`;
+        first = false;
+        controller.enqueue(encoder.encode(body));
+      } catch (e) {
+        // The status is sent: a failure now can only cut the download short, which the
+        // client sees as an incomplete body (no closing bracket, a truncated transfer).
+        console.error(`Export ${opts.filename} failed`, e);
+        controller.error(new Error("The export failed"));
+      }
+    },
+    async cancel() {
+      await source.return(undefined);
+    },
+  });
+  return new Response(stream, {
+    status: 200,
+    headers: {
+      "content-type": opts.format === "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+      "content-disposition": `attachment; filename="${opts.filename}"`,
+      "cache-control": "no-store",
+    },
+  });
+}
+
+/** GET /api/v1/fanouts/{code}/tasks.{csv,json}: the fan-out is found (or 404) before the first byte. */
+export function exportRoute(format: "csv" | "json") {
+  return apiRoute<{ code: string }>(async ({ db, actor, params }) => {
+    const { fanout, pages } = await exportFanout({ db, actor }, fanoutCodeParam(params.code));
+    return exportResponse(pages, { format, filename: `fanout-${fanout.code}.${format}` });
+  });
+}

@@ -1,0 +1,128 @@
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { z } from "zod";
+import type { DbOrTx } from "../../db/client";
+import { pacer, writeBatch } from "../../db/transaction";
+import { devices, tasks } from "../../db/schema";
+import { deviceAllows } from "../../rules/devices";
+import { RETRYABLE_STATUSES } from "../../rules/fanouts";
+import { CANCELLABLE_STATUSES, TTL_SECONDS } from "../../rules/tasks";
+import { requireRole, type ActorCtx } from "../auth/actor";
+import { ConflictError, UnprocessableError } from "../errors";
+import { publishInTurns } from "../events";
+import { parse } from "../validation";
+import { failureGroup } from "./failures";
+import { findFanout } from "./fanout-queries";
+import type { Remember } from "../idempotency";
+import { issueFanout, type IssueResult } from "./issue";
+import type { TargetResolution } from "./targets";
+import { cancelFanoutStep, eventsOfRows } from "./transition";
+
+// What an admin does to a whole fan-out: retry what failed (or a group of it), and cancel
+// what has not run. Each is one verb, for the page's actions and the API alike.
+
+export const retryRequestSchema = z
+  .object({
+    statuses: z
+      .array(z.enum(RETRYABLE_STATUSES, { error: () => `A retry takes ${RETRYABLE_STATUSES.join(" or ")} tasks` }))
+      .min(1, `Name at least one status: ${RETRYABLE_STATUSES.join(" or ")}`)
+      .max(RETRYABLE_STATUSES.length)
+      .optional(),
+    group: z.string().max(1_000, "A failure group is at most 1,000 characters").optional(),
+  })
+  .strict()
+  .refine((r) => r.group === undefined || (r.statuses ?? ["FAILED"]).includes("FAILED"), { message: "A failure group is a group of FAILED tasks", path: ["group"] });
+
+export type RetryResult = IssueResult & { retryOf: string; skipped: { device: string; reason: string }[] };
+
+/** Tasks read per statement when gathering what to retry. */
+const PAGE = 1_000;
+
+/**
+ * Issues a new fan-out of the same type and payload to the devices whose tasks of this fan-out
+ * ended in the given statuses (FAILED by default), or only those of one failure group: linked
+ * both ways (`retry_of`). Only devices that may still take tasks are taken; the others are
+ * returned as skipped. Nothing to retry, or no device left to take it, is refused.
+ */
+export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown, opts: { remember?: Remember<RetryResult> } = {}): Promise<RetryResult> {
+  const { db, actor } = ctx;
+  requireRole(actor, "READ_WRITE");
+  const input = parse(retryRequestSchema, raw ?? {});
+  const statuses = input.statuses ?? ["FAILED"];
+  const source = await findFanout(db, actor.organizationId, rawCode);
+  const what = `${statuses.join(" or ")} tasks${input.group !== undefined ? " in that failure group" : ""}`;
+  let skipped: RetryResult["skipped"] = [];
+
+  const resolve = async (h: DbOrTx): Promise<TargetResolution> => {
+    const taken = new Map<string, { id: string; name: string }>();
+    const left = new Map<string, { device: string; reason: string }>();
+    const pace = pacer();
+    let last = 0;
+    for (;;) {
+      if (last) await pace();
+      const page = await h
+        .select({ id: tasks.id, deviceId: tasks.deviceId, status: tasks.status, message: tasks.message, name: devices.name, deviceStatus: devices.status, deletedAt: devices.deletedAt })
+        .from(tasks)
+        .innerJoin(devices, eq(devices.id, tasks.deviceId))
+        .where(and(eq(tasks.fanoutId, source.id), inArray(tasks.status, statuses), gt(tasks.id, last)))
+        .orderBy(asc(tasks.id))
+        .limit(PAGE);
+      for (const t of page) {
+        if (input.group !== undefined && (t.status !== "FAILED" || failureGroup(t.message) !== input.group)) continue;
+        if (t.deletedAt !== null) left.set(t.deviceId, { device: t.name, reason: "device was deleted" });
+        else if (!deviceAllows(t.deviceStatus, "tasks")) left.set(t.deviceId, { device: t.name, reason: `device is ${t.deviceStatus}` });
+        else taken.set(t.deviceId, { id: t.deviceId, name: t.name });
+      }
+      if (page.length < PAGE) break;
+      last = page[page.length - 1].id;
+    }
+    skipped = [...left.values()];
+    const field = input.group !== undefined ? "group" : "statuses";
+    if (!taken.size && !skipped.length) throw new UnprocessableError(`Fan-out ${source.code} has no ${what} to retry`, { [field]: [`Fan-out ${source.code} has no ${what}`] });
+    if (!taken.size) {
+      const message = `None of the ${skipped.length} device${skipped.length === 1 ? "" : "s"} with ${what} can take tasks now`;
+      throw new UnprocessableError(message, { [field]: [message] }, { skipped });
+    }
+    return { devices: [...taken.values()], unresolved: [] };
+  };
+
+  // The new fan-out repeats the type, the payload and the time to live of the first.
+  const [model] = await db
+    .select({ type: tasks.type, payload: tasks.payload, createdAt: tasks.createdAt, scheduledAt: tasks.scheduledAt, expiresAt: tasks.expiresAt })
+    .from(tasks)
+    .where(eq(tasks.fanoutId, source.id))
+    .orderBy(asc(tasks.id))
+    .limit(1);
+  if (!model) throw new UnprocessableError(`Fan-out ${source.code} has no ${what} to retry`, { statuses: [`Fan-out ${source.code} has no tasks left`] });
+  const ttl = Math.round((model.expiresAt.getTime() - (model.scheduledAt ?? model.createdAt).getTime()) / 1000);
+  const ttlSeconds = Math.min(TTL_SECONDS.max, Math.max(TTL_SECONDS.min, ttl));
+  const result = await issueFanout(ctx, { type: model.type, payload: model.payload ?? undefined, ttlSeconds }, undefined, {
+    // The answer stored with an idempotency key is the whole retry's, skipped devices too.
+    remember: opts.remember ? (r) => opts.remember!({ ...r, retryOf: source.code, skipped }) : undefined,
+    target: { recorded: { retry: { of: source.code, statuses, ...(input.group !== undefined ? { group: input.group } : {}) } }, resolve },
+    retryOf: source.id,
+  });
+  return { ...result, retryOf: source.code, skipped };
+}
+
+/**
+ * Cancels every task of the fan-out that has not started (SCHEDULED or PENDING) in one
+ * transaction, each with one message naming the fan-out and who cancelled it. Finished and
+ * running tasks are left as they are. With nothing left to cancel (a second admin pressing
+ * the same button), it is refused.
+ */
+export async function cancelFanoutRest(ctx: ActorCtx, rawCode: unknown): Promise<{ fanout: string; cancelled: number }> {
+  const { db, actor } = ctx;
+  requireRole(actor, "READ_WRITE");
+  const source = await findFanout(db, actor.organizationId, rawCode);
+  const message = `Cancelled with the rest of fan-out ${source.code} by ${actor.label}`;
+  const at = Date.now();
+  // On the bulk writer, off the event loop: 100,000 tasks move in one statement per status.
+  const results = (await writeBatch(
+    ctx,
+    CANCELLABLE_STATUSES.map((from) => cancelFanoutStep(source.id, from, message, at)),
+  )) as unknown[][][];
+  const events = CANCELLABLE_STATUSES.flatMap((from, i) => eventsOfRows(results[i], from));
+  if (!events.length) throw new ConflictError(`Fan-out ${source.code} has no SCHEDULED or PENDING tasks left to cancel`);
+  await publishInTurns(events);
+  return { fanout: source.code, cancelled: events.length };
+}

@@ -1,0 +1,55 @@
+// The fan-out rules: which of its finished tasks a fan-out counts on its own row, what its
+// outcome is, and what can be retried. The bookkeeping triggers (rules/sql.ts), the queries
+// and the pages derive from here.
+
+import type { TaskStatus } from "./tasks";
+
+/**
+ * The final statuses a fan-out row counts (kept by the triggers on every move out of the
+ * open statuses, like open_tasks): with the open count they give every final status's count
+ * without reading the tasks. COMPLETED is the rest: total − open − these.
+ */
+export const FANOUT_COUNTED = { FAILED: "failed_tasks", EXPIRED: "expired_tasks", CANCELLED: "cancelled_tasks" } as const satisfies Partial<Record<TaskStatus, string>>;
+export type FanoutCountedStatus = keyof typeof FANOUT_COUNTED;
+
+export const FANOUT_OUTCOMES = ["running", "completed", "completed_with_failures", "cancelled"] as const;
+export type FanoutOutcome = (typeof FANOUT_OUTCOMES)[number];
+
+export const FANOUT_OUTCOME_LABELS: Record<FanoutOutcome, string> = {
+  running: "Running",
+  completed: "Completed",
+  completed_with_failures: "Completed with failures",
+  cancelled: "Cancelled",
+};
+
+export type FanoutTally = { openTasks: number; failedTasks: number; expiredTasks: number; cancelledTasks: number };
+
+/**
+ * A fan-out's outcome from its row's counts. Still open: running. Finished: cancelled if an
+ * admin cancelled any of it (not every device got the action, whatever else happened), else
+ * completed with failures if any task failed or expired, else completed.
+ */
+export function fanoutOutcome(t: FanoutTally): FanoutOutcome {
+  if (t.openTasks > 0) return "running";
+  if (t.cancelledTasks > 0) return "cancelled";
+  if (t.failedTasks + t.expiredTasks > 0) return "completed_with_failures";
+  return "completed";
+}
+
+/** The statuses whose tasks a retry may take again. */
+export const RETRYABLE_STATUSES = ["FAILED", "EXPIRED"] as const satisfies readonly TaskStatus[];
+
+/** Each outcome as a condition on the fan-out row, for the list's filter: the same rule as fanoutOutcome. */
+export const FANOUT_OUTCOME_WHERE: Record<FanoutOutcome, string> = {
+  running: "open_tasks > 0",
+  cancelled: "open_tasks = 0 AND cancelled_tasks > 0",
+  completed_with_failures: "open_tasks = 0 AND cancelled_tasks = 0 AND failed_tasks + expired_tasks > 0",
+  completed: "open_tasks = 0 AND cancelled_tasks = 0 AND failed_tasks + expired_tasks = 0",
+};
+
+/**
+ * Failure messages are grouped by their first this many characters (normalised, lib/tasks/
+ * failures.ts): the database indexes that prefix of a fan-out's FAILED tasks, so a group of
+ * 100,000 is counted from the index; a message may be 64 KiB, more than an index entry holds.
+ */
+export const FAILURE_PREFIX = 200;
