@@ -11,6 +11,8 @@ export type Sizes = {
   listSamples: number;
   /** POSTs of a fan-out to every device (the median is reported). */
   fanoutRuns: number;
+  /** Tasks of the one fan-out the cockpit is measured on (in the large database). */
+  cockpitTasks: number;
   /** ENABLED devices of a second organization, for one fan-out to all of them; 0: none. */
   wideDevices: number;
   /** Agents connected for dispatch latency and throughput. */
@@ -36,6 +38,7 @@ export const FULL: Sizes = {
   largeTasks: 1_000_000,
   listSamples: 200,
   fanoutRuns: 5,
+  cockpitTasks: 100_000,
   wideDevices: 100_000,
   agents: 1_000,
   dispatchSamples: 200,
@@ -55,6 +58,7 @@ export const QUICK: Sizes = {
   largeTasks: 100_000,
   listSamples: 100,
   fanoutRuns: 3,
+  cockpitTasks: 10_000,
   wideDevices: 0,
   agents: 200,
   dispatchSamples: 100,

@@ -1,4 +1,4 @@
-// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,fanout,clock,dispatch,throughput,connections,many,restart] [--keep] [--profile <dir>] [--pg [--nodes N]]
+// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,cockpit,fanout,clock,dispatch,throughput,connections,many,restart] [--keep] [--profile <dir>] [--pg [--nodes N]]
 //
 // Starts the real production server on temporary databases, drives it with real clients
 // from load processes of their own, and prints one table — figure, value, baseline, ratio,
@@ -33,15 +33,16 @@ import { measureConnections, type ConnectionFigures } from "./scenarios/connecti
 import { measureFanout, RAW_FANOUT, type FanoutFigures } from "./scenarios/fanout";
 import { measureRestart, type RestartFigures } from "./scenarios/restart";
 import { measureLists } from "./scenarios/lists";
+import { measureCockpit } from "./scenarios/cockpit";
 
-const SCENARIOS = ["runner", "lists", "fanout", "clock", "dispatch", "throughput", "connections", "many", "restart"] as const;
+const SCENARIOS = ["runner", "lists", "cockpit", "fanout", "clock", "dispatch", "throughput", "connections", "many", "restart"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /**
  * What one node alone measures, left out with several nodes: the lists compare two databases
  * each behind a server of its own, the runner is SQLite's queue in this process, and the
  * connections, many agents and restart figures are one node's limits.
  */
-const ONE_NODE_ONLY: readonly Scenario[] = ["lists", "runner", "connections", "many", "restart"];
+const ONE_NODE_ONLY: readonly Scenario[] = ["lists", "cockpit", "runner", "connections", "many", "restart"];
 const MAX_NODES = 6;
 
 function fail(message: string): never {
@@ -193,7 +194,7 @@ async function main() {
     for (const [which, count] of [["small", sizes.smallTasks], ["large", sizes.largeTasks]] as const) {
       mkdirSync(join(dir, which));
       copyBase(baseFile, files[which]);
-      addHistory(files[which], base, count, { agents: sizes.agents });
+      addHistory(files[which], base, count, { agents: sizes.agents, cockpit: which === "large" && want("cockpit") ? sizes.cockpitTasks : 0 });
     }
     // What the servers run on: the files, or on --pg a PostgreSQL database holding each.
     const targets: Record<keyof typeof files, Target> = { ...files };
@@ -274,6 +275,20 @@ async function main() {
       for (const [name, v] of Object.entries(large.variants)) {
         rows.push(row({ figure: `API list: ${name}, p95`, value: v.api.p95, unit: "ms", baseline: large.emptyApi.p95 + v.sqlApi.p95, baselineOf: "empty route + SQL", goal: "≤ 50 ms", met: v.api.p95 <= 50, detail: { p50: v.api.p50, sqlP50: v.sqlApi.p50 } }));
       }
+    }
+
+    // ---------------------------------------------------------------- the fan-out cockpit
+    if (want("cockpit")) {
+      log(`fan-out cockpit at a ${k(sizes.cockpitTasks)}-task fan-out, ${sizes.listSamples} requests each`);
+      const c = await measureCockpit({ url: server.url, database: targets.large, organizationId: base.organizationId, cookie, token: base.apiToken, samples: sizes.listSamples, loopBlock, rss: () => server.rss(), log });
+      await remember("after the cockpit");
+      raw.cockpit = c;
+      rows.push(row({ figure: `cockpit: fan-out page at ${k(c.tasks)} tasks, p95`, value: c.page.p95, unit: "ms", baseline: c.emptyPage.p95, baselineOf: "empty page", goal: "≤ 150 ms", met: c.page.p95 <= 150, detail: { p50: c.page.p50 } }));
+      rows.push(row({ figure: `cockpit: GET /api/v1/fanouts/{code} at ${k(c.tasks)} tasks, p95`, value: c.api.p95, unit: "ms", baseline: c.emptyPage.p95, baselineOf: "empty page", goal: "≤ 150 ms", met: c.api.p95 <= 150, detail: { p50: c.api.p50 } }));
+      rows.push(row({ figure: `cockpit: GET /api/v1/fanouts/{code} at ${k(c.tasks)} tasks, right after a task moved, p95`, value: c.afterChange.p95, unit: "ms", baseline: c.api.p95, baselineOf: "unchanged", goal: "≤ 150 ms", met: c.afterChange.p95 <= 150, detail: { p50: c.afterChange.p50, samples: c.afterChange.n } }));
+      rows.push(row({ figure: "cockpit: fan-out list page, p95", value: c.list.p95, unit: "ms", baseline: c.emptyPage.p95, baselineOf: "empty page", goal: "≤ 100 ms", met: c.list.p95 <= 100, detail: { p50: c.list.p50 } }));
+      rows.push(row({ figure: `cockpit: CSV export of ${k(c.export.rows)} rows, longest event-loop block`, value: c.export.loopMaxMs, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: c.export.loopMaxMs <= 50, detail: { ms: c.export.ms, bytes: c.export.bytes } }));
+      rows.push(row({ figure: `cockpit: CSV export of ${k(c.export.rows)} rows, server heap in use, peak`, value: c.export.heapPeakMB, unit: "MB", baseline: c.export.heapBeforeMB, baselineOf: "before the export", goal: "constant: ≤ +64 MB", met: c.export.heapPeakMB - c.export.heapBeforeMB <= 64, detail: { ms: c.export.ms, rssBeforeMB: c.export.rssBeforeMB, rssPeakMB: c.export.rssPeakMB } }));
     }
 
     // ---------------------------------------------------------------- fan-out

@@ -23,7 +23,7 @@ export function containsText(expr: SQL | Column, text: string): SQL {
  * otherwise prefer them (SQLite's unary `+`). PostgreSQL's planner weighs the choice by its
  * statistics: plain equality.
  */
-export function equalsWithoutItsIndex(column: Column, value: string): SQL {
+export function equalsWithoutItsIndex(column: Column, value: string | number): SQL {
   return PROCESS_DIALECT === "pg" ? eq(column, value) : sql`+${column} = ${value}`;
 }
 

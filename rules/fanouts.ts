@@ -49,7 +49,6 @@ export const FANOUT_OUTCOME_WHERE: Record<FanoutOutcome, string> = {
 
 /**
  * Failure messages are grouped by their first this many characters (normalised, lib/tasks/
- * failures.ts): the database indexes that prefix of a fan-out's FAILED tasks, so a group of
- * 100,000 is counted from the index; a message may be 64 KiB, more than an index entry holds.
+ * failures.ts): a message may be 64 KiB, and what tells two failures apart is in its head.
  */
 export const FAILURE_PREFIX = 200;

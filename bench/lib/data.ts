@@ -145,6 +145,26 @@ const MESSAGES: Record<"COMPLETED" | "FAILED" | "EXPIRED" | "CANCELLED", string[
   CANCELLED: [`Cancelled by ${DEMO_USERS.admin}`],
 };
 
+/** A failure as agents word them, with the parts that vary from device to device (a dozen groups, thousands of distinct messages). */
+function cockpitFailure(r: ReturnType<typeof rng>): string {
+  const ip = () => `10.${r.int(0, 255)}.${r.int(0, 255)}.${r.int(1, 254)}`;
+  const templates = [
+    () => `Alias[${r.int(1, 40)}] 'net_${r.int(1, 99)}' references unknown host ${ip()}`,
+    () => `Connection to update server timed out after ${r.int(29_000, 31_000)} ms`,
+    () => `pfctl: /tmp/rules.debug:${r.int(1, 900)}: syntax error`,
+    () => `Gateway WAN_DHCP ${ip()}:${r.int(1024, 65535)} is down`,
+    () => "configd: template generation failed for OPNsense/IPsec: unknown attribute 'reqid'",
+    () => `Disk usage ${r.int(90, 99)}.${r.int(0, 9)}% above 90%`,
+    () => `Backup ${r.int(100_000, 999_999).toString(16)}${r.int(100_000, 999_999).toString(16)} failed checksum`,
+    () => "Upload to storage failed: 507 Insufficient Storage",
+    () => `Plugin os-haproxy ${r.int(3, 4)}.${r.int(0, 9)} is not available for ${r.int(23, 25)}.${r.pick(["1", "7"])}`,
+    () => `Interface igb${r.int(0, 7)} has no carrier`,
+    () => `Lease conflict for ${ip()} on vlan ${r.int(10, 4000)}`,
+    () => "Agent is busy with another task",
+  ];
+  return templates[Math.floor(r.next() ** 2 * templates.length)]();
+}
+
 /**
  * Appends `count` tasks of history (oldest first, so ids follow creation) over the last 30
  * days up to an hour ago: mostly single-device requests by count of requests, mostly wide fan-outs by count of
@@ -152,7 +172,7 @@ const MESSAGES: Record<"COMPLETED" | "FAILED" | "EXPIRED" | "CANCELLED", string[
  * Statuses: 80% COMPLETED, 10% FAILED, 5% EXPIRED, 5% CANCELLED; a few still open at the end
  * (on devices outside the agents' OU, so no agent is sent them).
  */
-export function addHistory(file: string, base: BaseData, count: number, opts: { seed?: number; agents: number } ): void {
+export function addHistory(file: string, base: BaseData, count: number, opts: { seed?: number; agents: number; cockpit?: number }): void {
   const sqlite = new Database(file);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = OFF");
@@ -180,6 +200,22 @@ export function addHistory(file: string, base: BaseData, count: number, opts: { 
   let t = end - span;
   const payloadOf = (type: TaskType) => (type === "PING" ? '{"host":"1.1.1.1","count":4}' : type === "FIRMWARE_UPGRADE" ? '{"mode":"minor"}' : null);
 
+  // The cockpit's fan-out first (oldest ids, a month ago), so the list's first pages and its
+  // "newest wide fan-out" stay the history's: one fan-out of `cockpit` tasks over the fleet.
+  if (opts.cockpit) {
+    sqlite.transaction(() => {
+      const at = end - span;
+      const fanoutId = Number(insertFanout.run(code(++fanoutNo, 5_555_555), base.organizationId, "SYNC", '{"all":true}', opts.cockpit, base.adminId, at).lastInsertRowid);
+      for (let k = 0; k < opts.cockpit!; k++) {
+        const x = r.next();
+        const status: TaskStatus = x < 0.85 ? "COMPLETED" : x < 0.93 ? "FAILED" : x < 0.95 ? "EXPIRED" : "PENDING";
+        const started = status === "COMPLETED" || status === "FAILED" ? at + r.int(200, 4000) : null;
+        const finished = status === "PENDING" ? null : status === "EXPIRED" ? at + 86_400_000 : started! + r.int(800, 90_000);
+        insertTask.run(code(k + 1, 9_876_543), base.organizationId, ids[k % ids.length], fanoutId, "SYNC", status, null, status === "FAILED" ? cockpitFailure(r) : status === "PENDING" ? null : r.pick(MESSAGES[status as keyof typeof MESSAGES]), base.adminId, at, finished ?? at, null, status === "PENDING" ? now + 86_400_000 : at + 86_400_000, started, finished);
+      }
+    })();
+  }
+
   const batch = sqlite.transaction((until: number) => {
     while (made < until) {
       t += step * (0.5 + r.next());
@@ -190,7 +226,7 @@ export function addHistory(file: string, base: BaseData, count: number, opts: { 
       const start = r.int(0, ids.length - 1);
       const kind = n === 1 ? "devices" : n < 1000 ? "ous" : "all";
       const fanoutId = Number(
-        insertFanout.run(code(++fanoutNo, 7_777_777), base.organizationId, type, JSON.stringify({ kind, names: kind === "all" ? [] : ["(bench)"] }), n, base.adminId, Math.round(t))
+        insertFanout.run(code(++fanoutNo, 7_777_777), base.organizationId, type, JSON.stringify(kind === "all" ? { all: true } : { [kind]: ["(bench)"] }), n, base.adminId, Math.round(t))
           .lastInsertRowid,
       );
       for (let k = 0; k < n; k++) {
@@ -230,7 +266,7 @@ export function addHistory(file: string, base: BaseData, count: number, opts: { 
       for (let i = 0; i < 10; i++) {
         const at = now - r.int(5, 50) * 60_000;
         const deferred = i >= 6;
-        const fanoutId = Number(insertFanout.run(code(++fanoutNo, 7_777_777), base.organizationId, "SYNC", '{"kind":"devices","names":["(bench)"]}', 1, base.adminId, at).lastInsertRowid);
+        const fanoutId = Number(insertFanout.run(code(++fanoutNo, 7_777_777), base.organizationId, "SYNC", '{"devices":["(bench)"]}', 1, base.adminId, at).lastInsertRowid);
         const scheduled = deferred ? now + r.int(2, 10) * 3_600_000 : null;
         insertTask.run(code(taskBase + made + 1 + i, 1_234_567), base.organizationId, r.pick(spare), fanoutId, "SYNC", deferred ? "SCHEDULED" : "PENDING", null, null, base.adminId, at, at, scheduled, (scheduled ?? at) + 86_400_000, null, null);
       }

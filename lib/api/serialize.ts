@@ -90,6 +90,8 @@ export function fanoutDetail(c: FanoutCockpit) {
       slowest: c.durations.slowest.map((t) => ({ code: t.code, device: t.device, status: t.status, duration_ms: t.ms })),
     },
     by_ou: c.byOu.map((o) => ({ ou: o.ou, counts: o.counts })),
+    // While the fan-out runs, the counts per OU may be a few seconds old: when they were counted (null: exact now).
+    by_ou_as_of: iso(c.byOuAsOf),
     retries: c.retries.map((r) => ({ code: r.code, total: r.total, outcome: r.outcome })),
   };
 }

@@ -26,18 +26,29 @@ const VARIABLE_PARTS: [RegExp, string][] = [
 ];
 
 /**
- * A failure message's group: its first FAILURE_PREFIX characters (rules/fanouts.ts; the
- * database indexes that much) with the variable parts collapsed (quoted values, ids,
+ * A failure message's group: its first FAILURE_PREFIX characters (rules/fanouts.ts) with
+ * the variable parts collapsed (quoted values, ids,
  * addresses, bracketed indexes, numbers) and the spacing made even. "Alias[3] 'lan' has
  * no host 10.0.0.7" and "Alias[7] 'dmz' has no host 10.0.9.1" are one group, `Alias[#]
  * "…" has no host <ip>`; the result reads as the message's template, so it is shown as
  * the group's name. An empty or missing message is its own group, "".
  */
 export function failureGroup(message: string | null | undefined): string {
-  let m = (message ?? "").slice(0, FAILURE_PREFIX);
+  const prefix = (message ?? "").slice(0, FAILURE_PREFIX);
+  const known = memo.get(prefix);
+  if (known !== undefined) return known;
+  let m = prefix;
   for (const [pattern, replacement] of VARIABLE_PARTS) m = m.replace(pattern, replacement);
-  return m.replace(/\s+/g, " ").trim();
+  const group = m.replace(/\s+/g, " ").trim();
+  // A fan-out's distinct messages are read again by every look at its page: each is
+  // normalised once per process (the map forgets its oldest past MEMO_MAX).
+  memo.set(prefix, group);
+  if (memo.size > MEMO_MAX) memo.delete(memo.keys().next().value!);
+  return group;
 }
+
+const memo = new Map<string, string>();
+const MEMO_MAX = 100_000;
 
 /** A group's name as a person reads it. */
 export const failureGroupLabel = (group: string) => group || "(no message)";

@@ -1,9 +1,9 @@
-import { and, eq, gte, inArray, lte, max, min } from "drizzle-orm";
+import { eq, inArray, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { deviceOus, devices, ous, tasks } from "../../db/schema";
 import type { TaskStatus } from "../../rules/tasks";
 import type { ActorCtx } from "../auth/actor";
-import { findFanout } from "./fanout-queries";
+import { fanoutWindows, findFanout } from "./fanout-queries";
 import { displayNameSql } from "./queries";
 
 /** One task of a fan-out as its export writes it. */
@@ -19,33 +19,20 @@ export type ExportRow = {
 };
 
 /** Task ids read per window: a window is one range scan of the primary key, a few milliseconds. */
-const WINDOW = 2_000;
+const WINDOW = 500;
 
 /**
- * A fan-out's tasks in id order, a window at a time, for an export of any size at constant
- * memory. The fan-out is found (or not found) at once; its tasks are read as the pages are
- * asked for. A fan-out's tasks are written by one statement or a few, so their ids are
- * (nearly) contiguous: each window is a range of the primary key filtered to the fan-out,
- * which needs no index of its own and never sorts.
+ * A fan-out's tasks in id order, a window at a time (fanoutWindows), for an export of any
+ * size at constant memory. The fan-out is found (or not found) at once; its tasks are read as
+ * the pages are asked for.
  */
 export async function exportFanout(ctx: ActorCtx, rawCode: unknown) {
   const { db, actor } = ctx;
   const fanout = await findFanout(db, actor.organizationId, rawCode);
-  const [range] = await db
-    .select({ lo: min(tasks.id), hi: max(tasks.id) })
-    .from(tasks)
-    .where(eq(tasks.fanoutId, fanout.id));
-  async function* pages(): AsyncGenerator<ExportRow[]> {
-    if (range.lo === null || range.hi === null) return;
-    for (let lo = Number(range.lo); lo <= Number(range.hi); lo += WINDOW) {
-      const rows = await windowRows(db, fanout.id, lo, Math.min(lo + WINDOW - 1, Number(range.hi)));
-      if (rows.length) yield rows;
-    }
-  }
-  return { fanout, pages };
+  return { fanout, pages: () => fanoutWindows(db, fanout.id, WINDOW, (_lo, _hi, mine) => windowRows(db, mine)) };
 }
 
-async function windowRows(h: DbOrTx, fanoutId: number, lo: number, hi: number): Promise<ExportRow[]> {
+async function windowRows(h: DbOrTx, mine: SQL): Promise<ExportRow[]> {
   const rows = await h
     .select({
       code: tasks.code,
@@ -58,7 +45,7 @@ async function windowRows(h: DbOrTx, fanoutId: number, lo: number, hi: number): 
     })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(gte(tasks.id, lo), lte(tasks.id, hi), eq(tasks.fanoutId, fanoutId)))
+    .where(mine)
     .orderBy(tasks.id);
   const ouNames = new Map<string, string[]>();
   const ids = [...new Set(rows.map((r) => r.deviceId))];

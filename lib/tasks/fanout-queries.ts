@@ -1,9 +1,11 @@
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import { equalsWithoutItsIndex } from "../../db/portable";
+import { breathe, pacer } from "../../db/transaction";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
 import { deviceOus, devices, fanouts, ous, tasks, user, type FanoutTarget } from "../../db/schema";
-import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
+import { FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
 import type { ActorCtx } from "../auth/actor";
 import { NotFoundError } from "../errors";
@@ -23,6 +25,7 @@ const openCount = (s: TaskStatus) => sql<number>`(select count(*) from ${tasks} 
 
 const summaryColumns = {
   id: fanouts.id,
+  organizationId: fanouts.organizationId,
   code: fanouts.code,
   type: fanouts.type,
   target: fanouts.target,
@@ -45,6 +48,7 @@ type SummaryRow = Awaited<ReturnType<typeof selectSummaries>>[number];
 /** A fan-out as the bars, the list and the live channel show it. */
 export type FanoutSummary = {
   id: number;
+  organizationId: string;
   code: string;
   type: TaskType;
   target: FanoutTarget;
@@ -68,6 +72,7 @@ function toSummary(r: SummaryRow): FanoutSummary {
   counts.COMPLETED = r.total - TASK_STATUSES.reduce((n, s) => n + counts[s], 0);
   return {
     id: r.id,
+    organizationId: r.organizationId,
     code: r.code,
     type: r.type,
     target: r.target,
@@ -191,57 +196,54 @@ export async function getFanout(ctx: ActorCtx, rawCode: unknown): Promise<Fanout
   return (await fanoutSummaries(ctx, [row.id]))[0];
 }
 
-/** The failing message's indexed prefix, spelled as the partial index spells it (db/schema). */
-const FAILED_PREFIX = sql.raw(`substr(message, 1, ${FAILURE_PREFIX})`);
-
 export type FailureGroup = { group: string; count: number; example: string; tasks: { code: string; device: string; message: string | null }[] };
 
 /** Groups read per page, and tasks shown per group. */
 const GROUPS_SHOWN = 20;
 const TASKS_PER_GROUP = 10;
+/** FAILED tasks read per statement. */
+const FAILED_PAGE = 5_000;
 
 /**
  * A fan-out's FAILED tasks grouped by failureGroup (lib/tasks/failures.ts), largest first:
- * the distinct prefixes and their counts come from the partial index, then merge in memory.
- * The first GROUPS_SHOWN groups carry a few of their tasks.
+ * one pass over its FAILED tasks through the (fanout_id, status) index, oldest first, each
+ * message's group found in memory; the first GROUP_SHOWN groups carry their first tasks,
+ * whose devices are then looked up by key.
  */
-export async function failureGroups(h: DbOrTx, fanoutId: number, opts: { tasksPerGroup?: number } = {}): Promise<{ groups: FailureGroup[]; more: number }> {
-  const prefixes = await h
-    .select({ prefix: sql<string | null>`${FAILED_PREFIX}`, n: count() })
-    .from(tasks)
-    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "FAILED")))
-    .groupBy(FAILED_PREFIX);
-  const merged = new Map<string, { count: number; prefixes: (string | null)[] }>();
-  for (const p of prefixes) {
-    const g = failureGroup(p.prefix);
-    const m = merged.get(g) ?? merged.set(g, { count: 0, prefixes: [] }).get(g)!;
-    m.count += p.n;
-    m.prefixes.push(p.prefix);
+export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ groups: FailureGroup[]; more: number }> {
+  const merged = new Map<string, { count: number; tasks: { code: string; deviceId: string; message: string | null }[] }>();
+  const pace = pacer();
+  let last = 0;
+  for (;;) {
+    const page = await h
+      .select({ id: tasks.id, code: tasks.code, deviceId: tasks.deviceId, message: tasks.message })
+      .from(tasks)
+      .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "FAILED"), gt(tasks.id, last)))
+      .orderBy(asc(tasks.id))
+      .limit(FAILED_PAGE);
+    for (const t of page) {
+      const g = failureGroup(t.message);
+      const m = merged.get(g) ?? merged.set(g, { count: 0, tasks: [] }).get(g)!;
+      m.count++;
+      if (m.tasks.length < TASKS_PER_GROUP) m.tasks.push(t);
+    }
+    if (page.length < FAILED_PAGE) break;
+    last = page[page.length - 1].id;
+    await pace();
   }
-  const sorted = [...merged.entries()].sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]));
-  const groups: FailureGroup[] = [];
-  for (const [group, m] of sorted.slice(0, GROUPS_SHOWN)) {
-    const rows = await groupTasks(h, fanoutId, m.prefixes, opts.tasksPerGroup ?? TASKS_PER_GROUP);
-    groups.push({ group, count: m.count, example: rows[0]?.message ?? m.prefixes[0] ?? "", tasks: rows });
+  const sorted = [...merged.entries()].sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0])).slice(0, GROUPS_SHOWN);
+  const ids = [...new Set(sorted.flatMap(([, m]) => m.tasks.map((t) => t.deviceId)))];
+  const names = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    for (const d of await h.select({ id: devices.id, name: displayNameSql }).from(devices).where(inArray(devices.id, ids.slice(i, i + 500)))) names.set(d.id, d.name);
   }
-  return { groups, more: Math.max(0, sorted.length - GROUPS_SHOWN) };
-}
-
-/** Prefixes looked up per statement. */
-const PREFIXES_PER_QUERY = 500;
-
-/** The FAILED tasks of a fan-out whose message starts with one of these prefixes, oldest first. */
-async function groupTasks(h: DbOrTx, fanoutId: number, prefixes: (string | null)[], limit: number) {
-  const named = prefixes.filter((p): p is string => p !== null).slice(0, PREFIXES_PER_QUERY);
-  const hasNull = prefixes.includes(null);
-  const which = [named.length ? inArray(FAILED_PREFIX, named) : undefined, hasNull ? sql`message is null` : undefined].filter(Boolean) as SQL[];
-  return h
-    .select({ code: tasks.code, device: displayNameSql, message: tasks.message })
-    .from(tasks)
-    .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "FAILED"), which.length === 1 ? which[0] : sql`(${sql.join(which, sql` or `)})`))
-    .orderBy(asc(tasks.id))
-    .limit(limit);
+  const groups = sorted.map(([group, m]) => ({
+    group,
+    count: m.count,
+    example: m.tasks[0]?.message ?? "",
+    tasks: m.tasks.map((t) => ({ code: t.code, device: names.get(t.deviceId) ?? "", message: t.message })),
+  }));
+  return { groups, more: Math.max(0, merged.size - GROUPS_SHOWN) };
 }
 
 /** Offline devices listed at most. */
@@ -269,9 +271,11 @@ export async function offlineWaiting(h: DbOrTx, fanoutId: number) {
         .from(tasks)
         .innerJoin(devices, eq(devices.id, tasks.deviceId))
         .where(where)
-        .orderBy(sql`${devices.lastHeartbeatAt} is null`, asc(devices.lastHeartbeatAt), asc(tasks.id))
+        .orderBy(asc(tasks.id))
         .limit(OFFLINE_SHOWN)
     : [];
+  // The longest silent first (never seen before all); sorted here, among the few shown.
+  shown.sort((a, b) => (a.lastHeartbeatAt?.getTime() ?? -Infinity) - (b.lastHeartbeatAt?.getTime() ?? -Infinity));
   const at = (ms: number | null) => (ms === null || Number.isNaN(ms) ? null : new Date(ms));
   return {
     count: summary.n,
@@ -285,7 +289,8 @@ export type OfflineWaiting = Awaited<ReturnType<typeof offlineWaiting>>;
 
 /** The duration expression, spelled as the partial index spells it (db/schema). */
 const DURATION = sql.raw("(finished_at - started_at)");
-const RAN = and(isNotNull(tasks.startedAt), isNotNull(tasks.finishedAt));
+/** Tasks that ran to the end (started and finished), as the index's predicate says it. */
+const RAN = sql`${DURATION} is not null`;
 
 /** Started → finished of the fan-out's tasks that ran: p50, p95 and the slowest, walked along the partial index. */
 export async function fanoutDurations(h: DbOrTx, fanoutId: number) {
@@ -313,19 +318,53 @@ export async function fanoutDurations(h: DbOrTx, fanoutId: number) {
 }
 export type FanoutDurations = Awaited<ReturnType<typeof fanoutDurations>>;
 
-/** Counts per status per OU of the fan-out's devices (the OUs named by its target, or all of them). */
-export async function fanoutByOu(h: DbOrTx, fanout: { id: number; target: FanoutTarget }) {
-  const rows = await h
-    .select({ ou: ous.name, status: tasks.status, n: count() })
+/**
+ * The fan-out's tasks in windows of `size` ids of the primary key, oldest first, with a turn of
+ * the event loop between windows: for reads of every task of a fan-out at constant memory (its
+ * counts per OU, its export). A fan-out's tasks are written by one statement or a few, so their
+ * ids are nearly contiguous: each window is one range scan of the primary key filtered to the
+ * fan-out, which needs no index of its own and never sorts. SQLite would rather walk the
+ * fan-out's index and sort all of it for every window, hence equalsWithoutItsIndex.
+ */
+export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrTx, fanoutId: number, size: number, select: (lo: number, hi: number, mine: SQL) => Promise<S[]>): AsyncGenerator<S[]> {
+  const [range] = await h
+    .select({ lo: sql<number | null>`min(${tasks.id})`, hi: sql<number | null>`max(${tasks.id})` })
     .from(tasks)
-    .innerJoin(deviceOus, eq(deviceOus.deviceId, tasks.deviceId))
+    .where(eq(tasks.fanoutId, fanoutId));
+  if (range.lo === null || range.hi === null) return;
+  const [lo, hi] = [Number(range.lo), Number(range.hi)];
+  for (let from = lo; from <= hi; from += size) {
+    // SQLite's reads are synchronous and callers await promises: without a turn of the loop
+    // between windows, a whole fan-out would be read as one long stretch of microtasks.
+    if (from > lo) await breathe();
+    const to = Math.min(from + size - 1, hi);
+    const rows = await select(from, to, and(gte(tasks.id, from), lte(tasks.id, to), equalsWithoutItsIndex(tasks.fanoutId, fanoutId))!);
+    if (rows.length) yield rows;
+  }
+}
+
+/**
+ * Counts per status per OU of the fan-out's devices (the OUs named by its target, or all of
+ * them): the organization's OU memberships read once, then the fan-out's tasks window by
+ * window (two columns each), counted in memory.
+ */
+export async function fanoutByOu(h: DbOrTx, fanout: { id: number; organizationId: string; target: FanoutTarget }) {
+  const links = await h
+    .select({ deviceId: deviceOus.deviceId, ou: ous.name })
+    .from(deviceOus)
     .innerJoin(ous, eq(ous.id, deviceOus.ouId))
-    .where(and(eq(tasks.fanoutId, fanout.id), fanout.target.ous?.length ? inArray(ous.name, fanout.target.ous) : undefined))
-    .groupBy(ous.name, tasks.status);
+    .where(and(eq(ous.organizationId, fanout.organizationId), fanout.target.ous?.length ? inArray(ous.name, fanout.target.ous) : undefined));
+  const ousOf = new Map<string, string[]>();
+  for (const l of links) (ousOf.get(l.deviceId) ?? ousOf.set(l.deviceId, []).get(l.deviceId)!).push(l.ou);
   const byOu = new Map<string, FanoutCounts>();
-  for (const r of rows) {
-    const c = byOu.get(r.ou) ?? byOu.set(r.ou, Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts).get(r.ou)!;
-    c[r.status] = r.n;
+  const windows = fanoutWindows(h, fanout.id, 10_000, (_lo, _hi, mine) => h.select({ deviceId: tasks.deviceId, status: tasks.status }).from(tasks).where(mine));
+  for await (const rows of windows) {
+    for (const r of rows) {
+      for (const ou of ousOf.get(r.deviceId) ?? []) {
+        const c = byOu.get(ou) ?? byOu.set(ou, Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts).get(ou)!;
+        c[r.status]++;
+      }
+    }
   }
   return [...byOu.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([ou, counts]) => ({ ou, counts }));
 }
@@ -337,18 +376,88 @@ async function retryLinks(h: DbOrTx, f: { id: number; retryOf: number | null }) 
   return { retryOfCode: of, retries };
 }
 
+/** A fan-out's counts as one string: every move of a task changes them (it leaves one status for another). */
+const countsKey = (f: FanoutSummary) => `${f.id}:${TASK_STATUSES.map((s) => f.counts[s]).join(",")}`;
+
+/** A small map that forgets its oldest entries past `max`. */
+function remembered<V>(max: number) {
+  const map = new Map<string, V>();
+  return {
+    get: (k: string) => map.get(k),
+    set(k: string, v: V) {
+      map.delete(k);
+      map.set(k, v);
+      while (map.size > max) map.delete(map.keys().next().value!);
+    },
+    delete: (k: string) => map.delete(k),
+  };
+}
+
+/**
+ * The failure groups and durations of a fan-out, kept per process under its counts: equal
+ * counts mean the same tasks in the same statuses, so the rows behind a finished or quiet
+ * fan-out are read once, not per request. An entry lives at most a minute.
+ */
+const derived = remembered<{ at: number; value: Promise<{ failures: Awaited<ReturnType<typeof failureGroups>>; durations: FanoutDurations }> }>(200);
+const DERIVED_TTL_MS = 60_000;
+
+function failuresAndDurations(h: DbOrTx, fanout: FanoutSummary) {
+  const key = countsKey(fanout);
+  const hit = derived.get(key);
+  if (hit && Date.now() - hit.at < DERIVED_TTL_MS) return hit.value;
+  const value = (async () => ({ failures: await failureGroups(h, fanout.id), durations: await fanoutDurations(h, fanout.id) }))();
+  derived.set(key, { at: Date.now(), value });
+  // A failed read is not kept.
+  value.catch(() => derived.delete(key));
+  return value;
+}
+
+/**
+ * Counts per OU read every task of the fan-out (a device's OUs are not on its tasks): ~150 ms
+ * at 100,000 here. While the fan-out runs, a look at it is answered with the last counts and
+ * their time, and counted again behind the answer when they are older than BY_OU_STALE_MS (one
+ * count at a time per fan-out). A first look, and any look once the fan-out has ended, is
+ * counted exactly before the answer.
+ */
+const byOuKept = remembered<{ key: string; at: number; value: ByOu; counting?: Promise<void> }>(200);
+const BY_OU_STALE_MS = 5_000;
+type ByOu = Awaited<ReturnType<typeof fanoutByOu>>;
+
+async function byOuOf(h: DbOrTx, fanout: FanoutSummary): Promise<{ byOu: ByOu; asOf: Date | null }> {
+  const key = countsKey(fanout);
+  const kept = byOuKept.get(String(fanout.id));
+  if (kept?.key === key) return { byOu: kept.value, asOf: null };
+  const count = async () => {
+    const at = Date.now();
+    const value = await fanoutByOu(h, fanout);
+    byOuKept.set(String(fanout.id), { key, at, value });
+    return value;
+  };
+  const running = fanout.outcome === "running";
+  if (!kept || !running) return { byOu: await count(), asOf: null };
+  if (Date.now() - kept.at >= BY_OU_STALE_MS && !kept.counting) {
+    kept.counting = count().then(
+      () => undefined,
+      (e: unknown) => {
+        kept.counting = undefined;
+        console.error(`Counting fan-out ${fanout.code} per OU failed`, e);
+      },
+    );
+  }
+  return { byOu: kept.value, asOf: new Date(kept.at) };
+}
+
 /** Everything the fan-out page shows, read for the actor's organization. */
 export async function fanoutCockpit(ctx: ActorCtx, rawCode: unknown) {
   const fanout = await getFanout(ctx, rawCode);
   const { db } = ctx;
+  const { failures, durations } = await failuresAndDurations(db, fanout);
+  const offline = await offlineWaiting(db, fanout.id);
   const spansOus = Boolean(fanout.target.all || (fanout.target.ous?.length ?? 0) > 0);
-  const [failures, offline, durations, byOu, links] = [
-    await failureGroups(db, fanout.id),
-    await offlineWaiting(db, fanout.id),
-    await fanoutDurations(db, fanout.id),
-    spansOus ? await fanoutByOu(db, fanout) : [],
-    await retryLinks(db, fanout),
-  ];
-  return { fanout, failures, offline, durations, byOu: byOu.length > 1 || fanout.target.ous?.length ? byOu : [], ...links };
+  const ou = spansOus ? await byOuOf(db, fanout) : { byOu: [], asOf: null };
+  const links = await retryLinks(db, fanout);
+  // Counts per OU when the target spans OUs: an organization-wide target over a single OU says nothing more than the bar.
+  const byOu = ou.byOu.length > 1 || fanout.target.ous?.length ? ou.byOu : [];
+  return { fanout, failures, offline, durations, byOu, byOuAsOf: ou.asOf, ...links };
 }
 export type FanoutCockpit = Awaited<ReturnType<typeof fanoutCockpit>>;

@@ -48,7 +48,7 @@ describe("failureGroup", () => {
     expect(failureGroup("")).toBe("");
   });
 
-  it("groups by the prefix the database indexes", () => {
+  it("groups by the first FAILURE_PREFIX characters", () => {
     const head = "x".repeat(FAILURE_PREFIX);
     same(`${head} tail one`, `${head} another tail`);
   });

@@ -94,6 +94,26 @@ describe("fanoutCockpit", () => {
     ]);
   });
 
+  test("counts per OU of a running fan-out may be a few seconds old and say when they were counted; once it ends they are exact", async () => {
+    const { actor, issued, west, task } = await setup();
+    const first = await fanoutCockpit({ db, actor }, issued.fanout);
+    expect(first.byOuAsOf).toBeNull();
+    await recordAgentMoves({ db }, [task(west[3])], []);
+    const second = await fanoutCockpit({ db, actor }, issued.fanout);
+    expect(second.fanout.counts.IN_PROGRESS).toBe(1);
+    expect(second.byOuAsOf).toBeInstanceOf(Date);
+    expect(second.byOu).toEqual(first.byOu);
+    await recordAgentMoves({ db }, [], [{ deviceId: west[3].id, raw: { code: task(west[3]).code, status: "COMPLETED", message: "ok" } }]);
+    await cancelFanoutRest({ db, actor }, issued.fanout);
+    const ended = await fanoutCockpit({ db, actor }, issued.fanout);
+    expect(ended.fanout.outcome).toBe("cancelled");
+    expect(ended.byOuAsOf).toBeNull();
+    expect(ended.byOu.map((o) => [o.ou, o.counts.FAILED, o.counts.COMPLETED, o.counts.EXPIRED, o.counts.CANCELLED])).toEqual([
+      ["East", 3, 0, 0, 1],
+      ["West", 0, 3, 1, 0],
+    ]);
+  });
+
   test("another organization's fan-out is not found", async () => {
     const { issued } = await setup();
     const other = await makeOrg(db);

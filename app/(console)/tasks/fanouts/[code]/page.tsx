@@ -261,7 +261,15 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
                 </tbody>
               </table>
             </ScrollRegion>
-            <p className="mt-2 text-xs text-slate-500">A device in several OUs counts in each.</p>
+            <p className="mt-2 text-xs text-slate-500">
+              A device in several OUs counts in each.
+              {c.byOuAsOf && (
+                <>
+                  {" "}
+                  While the fan-out runs these are counted every few seconds: as of <RelativeTime value={c.byOuAsOf} />.
+                </>
+              )}
+            </p>
           </Card>
         )}
       </div>
