@@ -37,7 +37,17 @@ export type AccessChange = {
   organizationId?: string;
 };
 
-export type DomainEvent = TaskTransition | DeviceChange | AccessChange;
+export const FANOUT_CHANGES = ["paused", "resumed"] as const;
+
+/** A fan-out was paused or resumed: the dispatcher sends what resuming released, the live channel shows it. */
+export type FanoutChange = {
+  kind: "fanout.changed";
+  organizationId: string;
+  fanoutId: number;
+  change: (typeof FANOUT_CHANGES)[number];
+};
+
+export type DomainEvent = TaskTransition | DeviceChange | AccessChange | FanoutChange;
 
 type Bus = EventEmitter<{ event: [DomainEvent] }>;
 

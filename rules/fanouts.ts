@@ -12,25 +12,27 @@ import type { TaskStatus } from "./tasks";
 export const FANOUT_COUNTED = { FAILED: "failed_tasks", EXPIRED: "expired_tasks", CANCELLED: "cancelled_tasks" } as const satisfies Partial<Record<TaskStatus, string>>;
 export type FanoutCountedStatus = keyof typeof FANOUT_COUNTED;
 
-export const FANOUT_OUTCOMES = ["running", "completed", "completed_with_failures", "cancelled"] as const;
+export const FANOUT_OUTCOMES = ["running", "paused", "completed", "completed_with_failures", "cancelled"] as const;
 export type FanoutOutcome = (typeof FANOUT_OUTCOMES)[number];
 
 export const FANOUT_OUTCOME_LABELS: Record<FanoutOutcome, string> = {
   running: "Running",
+  paused: "Paused",
   completed: "Completed",
   completed_with_failures: "Completed with failures",
   cancelled: "Cancelled",
 };
 
-export type FanoutTally = { openTasks: number; failedTasks: number; expiredTasks: number; cancelledTasks: number };
+export type FanoutTally = { openTasks: number; failedTasks: number; expiredTasks: number; cancelledTasks: number; pausedAt: Date | null };
 
 /**
- * A fan-out's outcome from its row's counts. Still open: running. Finished: cancelled if an
+ * A fan-out's outcome from its row's counts. Still open: paused while an admin (or its
+ * breaker) holds it, else running. Finished: cancelled if an
  * admin cancelled any of it (not every device got the action, whatever else happened), else
  * completed with failures if any task failed or expired, else completed.
  */
 export function fanoutOutcome(t: FanoutTally): FanoutOutcome {
-  if (t.openTasks > 0) return "running";
+  if (t.openTasks > 0) return t.pausedAt ? "paused" : "running";
   if (t.cancelledTasks > 0) return "cancelled";
   if (t.failedTasks + t.expiredTasks > 0) return "completed_with_failures";
   return "completed";
@@ -41,7 +43,8 @@ export const RETRYABLE_STATUSES = ["FAILED", "EXPIRED"] as const satisfies reado
 
 /** Each outcome as a condition on the fan-out row, for the list's filter: the same rule as fanoutOutcome. */
 export const FANOUT_OUTCOME_WHERE: Record<FanoutOutcome, string> = {
-  running: "open_tasks > 0",
+  running: "open_tasks > 0 AND paused_at IS NULL",
+  paused: "open_tasks > 0 AND paused_at IS NOT NULL",
   cancelled: "open_tasks = 0 AND cancelled_tasks > 0",
   completed_with_failures: "open_tasks = 0 AND cancelled_tasks = 0 AND failed_tasks + expired_tasks > 0",
   completed: "open_tasks = 0 AND cancelled_tasks = 0 AND failed_tasks + expired_tasks = 0",
@@ -52,3 +55,10 @@ export const FANOUT_OUTCOME_WHERE: Record<FanoutOutcome, string> = {
  * failures.ts): a message may be 64 KiB, and what tells two failures apart is in its head.
  */
 export const FAILURE_PREFIX = 200;
+
+/**
+ * A paused fan-out's tasks stay in their statuses: PENDING ones are not sent to their agents
+ * (on connect, by the dispatcher, or by the sweep) until it is resumed; what an agent already
+ * holds may still run. The condition on a task row that leaves it out, as SQL.
+ */
+export const HELD_BY_PAUSE_SQL = "EXISTS (SELECT 1 FROM fanouts WHERE fanouts.id = tasks.fanout_id AND fanouts.paused_at IS NOT NULL)";

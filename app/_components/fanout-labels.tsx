@@ -15,6 +15,7 @@ export function describeTarget(t: FanoutTarget): string {
 
 const OUTCOME_STYLES: Record<FanoutOutcome, string> = {
   running: "bg-sky-50 text-sky-800 ring-sky-600/30",
+  paused: "bg-amber-50 text-amber-900 ring-amber-600/40",
   completed: "bg-emerald-50 text-emerald-800 ring-emerald-600/30",
   completed_with_failures: "bg-rose-50 text-rose-800 ring-rose-600/30",
   cancelled: "bg-slate-100 text-slate-700 ring-slate-500/30",

@@ -6,7 +6,7 @@ import type { Task } from "../../db/schema";
 import { reserveSeqs } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
-import { dispatchable, pendingForDevice, refuseTask, waitingOnNode } from "../tasks/agent-verbs";
+import { dispatchable, pendingForDevice, refuseTask, releasedByResume, waitingOnNode } from "../tasks/agent-verbs";
 import type { ClusterLink } from "../server/cluster";
 import { envelopeText, signBatch, signText, type Envelope, type Proof, type Protocol, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
@@ -76,6 +76,8 @@ export class Dispatcher {
 
   start(): void {
     this.unsubscribe = subscribe((e) => {
+      // Every node sends what a resume released to the devices connected to it.
+      if (e.kind === "fanout.changed" && e.change === "resumed") return void this.sendReleased(e.fanoutId);
       if (e.kind !== "task.transition" || e.to !== "PENDING") return;
       // One node: an agent not connected here is not connected anywhere; it gets the task on
       // connect (sendPending). Several: it may be connected to another node.
@@ -101,6 +103,16 @@ export class Dispatcher {
   /** Every waiting task of a device that just connected, oldest first; rejects if the database fails. */
   async sendPending(deviceId: string): Promise<void> {
     await this.send(await pendingForDevice({ db: this.db }, deviceId));
+  }
+
+  /** The waiting tasks of a resumed fan-out whose agents are connected here. Never thrown. */
+  private async sendReleased(fanoutId: number): Promise<void> {
+    try {
+      const released = await releasedByResume({ db: this.db }, fanoutId, this.cluster?.nodeId);
+      await this.send(released.filter((t) => this.socketsOf(t.deviceId).length));
+    } catch (e) {
+      console.error(`Sending the tasks fan-out ${fanoutId} released failed; they go on each device's next connect`, e);
+    }
   }
 
   private enqueue(id: number, forward: boolean): void {

@@ -67,6 +67,8 @@ export function fanoutItem(f: FanoutSummary) {
     created_at: iso(f.createdAt),
     finished_at: iso(f.lastFinishedAt),
     retry_of: f.target.retry?.of ?? null,
+    paused_at: iso(f.pausedAt),
+    pause_reason: f.pauseReason,
   };
 }
 

@@ -23,6 +23,8 @@ export class Coalescer {
   ) {}
 
   add(e: DomainEvent): void {
+    // A fan-out paused or resumed changes no task: its summary goes out with the next patch.
+    if (e.kind === "fanout.changed") this.addChanged(e.organizationId, [], [e.fanoutId]);
     if (e.kind !== "task.transition") return;
     this.addChanged(e.organizationId, [e.taskId], e.fanoutId === null ? [] : [e.fanoutId]);
   }

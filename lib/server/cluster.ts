@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import { z } from "zod";
-import { DEVICE_CHANGES, publish, subscribe, type DomainEvent } from "../events";
+import { DEVICE_CHANGES, FANOUT_CHANGES, publish, subscribe, type DomainEvent } from "../events";
 import { metrics } from "./metrics";
 
 // Several nodes on one PostgreSQL: what one node must tell the others, as batched hints over
@@ -34,6 +34,7 @@ const id = z.string().min(1).max(200);
 const eventSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("device.changed"), organizationId: id, deviceId: id, change: z.enum(DEVICE_CHANGES) }),
   z.object({ kind: z.literal("access.changed"), userId: id.optional(), sessionId: id.optional(), organizationId: id.optional() }),
+  z.object({ kind: z.literal("fanout.changed"), organizationId: id, fanoutId: z.number().int().positive(), change: z.enum(FANOUT_CHANGES) }),
 ]) satisfies z.ZodType<Exclude<DomainEvent, { kind: "task.transition" }>>;
 const partSchema = z.discriminatedUnion("k", [
   z.object({ k: z.literal("live"), o: id, t: z.array(z.number().int()), f: z.array(z.number().int()) }),

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { preparedOn, type DbOrTx } from "../../db/client";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
 import { devices, tasks, type Task } from "../../db/schema";
+import { HELD_BY_PAUSE_SQL } from "../../rules/fanouts";
 import { isFinal, type TaskStatus } from "../../rules/tasks";
 import { publish } from "../events";
 import { taskCodeSchema } from "./schemas";
@@ -12,6 +13,23 @@ import { eventsOfRows, finishOwnStep, ownTasksStep, startOwnStep, transitionTask
 // ever read or move its own tasks.
 
 const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq(tasks.deviceId, deviceId));
+
+/** Not held by its fan-out's pause (rules/fanouts.ts): what the dispatcher may send. */
+const notHeld = sql.raw(`NOT ${HELD_BY_PAUSE_SQL}`);
+
+/**
+ * The PENDING tasks of a fan-out just resumed whose devices are connected to this node (or,
+ * with no node named, are online), oldest first: what the pause held back.
+ */
+export async function releasedByResume(ctx: Ctx, fanoutId: number, nodeId?: string): Promise<Task[]> {
+  const rows = await ctx.db
+    .select({ task: tasks })
+    .from(tasks)
+    .innerJoin(devices, eq(devices.id, tasks.deviceId))
+    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "PENDING"), eq(devices.online, true), nodeId ? eq(devices.nodeId, nodeId) : undefined, notHeld))
+    .orderBy(asc(tasks.id));
+  return rows.map((r) => r.task);
+}
 
 /** A device's waiting tasks, oldest first (sent on every connect). */
 export async function pendingForDevice(ctx: Ctx, deviceId: string): Promise<Task[]> {
@@ -23,7 +41,7 @@ const pendingOf = preparedOn((h: DbOrTx) =>
   h
     .select()
     .from(tasks)
-    .where(and(eq(tasks.deviceId, sql.placeholder("deviceId")), eq(tasks.status, "PENDING")))
+    .where(and(eq(tasks.deviceId, sql.placeholder("deviceId")), eq(tasks.status, "PENDING"), notHeld))
     .orderBy(asc(tasks.id))
     .prepare(),
 );
@@ -36,7 +54,7 @@ export async function dispatchable(ctx: Ctx, ids: number[]): Promise<{ task: Tas
       .select({ task: tasks, nodeId: devices.nodeId })
       .from(tasks)
       .innerJoin(devices, eq(devices.id, tasks.deviceId))
-      .where(and(inArray(tasks.id, ids.slice(i, i + 500)), eq(tasks.status, "PENDING"), eq(devices.online, true)))
+      .where(and(inArray(tasks.id, ids.slice(i, i + 500)), eq(tasks.status, "PENDING"), eq(devices.online, true), notHeld))
       .orderBy(asc(tasks.id));
     out.push(...rows);
   }
@@ -53,7 +71,7 @@ export async function waitingOnNode(ctx: Ctx, nodeId: string, before: Date, limi
     .select({ task: tasks })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(devices.nodeId, nodeId), eq(tasks.status, "PENDING"), lte(tasks.updatedAt, before)))
+    .where(and(eq(devices.nodeId, nodeId), eq(tasks.status, "PENDING"), lte(tasks.updatedAt, before), notHeld))
     .orderBy(asc(tasks.id))
     .limit(limit);
   return rows.map((r) => r.task);

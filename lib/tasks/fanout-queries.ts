@@ -38,6 +38,8 @@ const summaryColumns = {
   expiredTasks: fanouts.expiredTasks,
   cancelledTasks: fanouts.cancelledTasks,
   retryOf: fanouts.retryOf,
+  pausedAt: fanouts.pausedAt,
+  pauseReason: fanouts.pauseReason,
   scheduled: openCount("SCHEDULED"),
   pending: openCount("PENDING"),
   inProgress: openCount("IN_PROGRESS"),
@@ -59,6 +61,9 @@ export type FanoutSummary = {
   lastFinishedAt: Date | null;
   outcome: FanoutOutcome;
   retryOf: number | null;
+  /** While paused: since when, and why ("Paused by …"). */
+  pausedAt: Date | null;
+  pauseReason: string | null;
 };
 
 function toSummary(r: SummaryRow): FanoutSummary {
@@ -83,6 +88,8 @@ function toSummary(r: SummaryRow): FanoutSummary {
     lastFinishedAt: r.openTasks === 0 ? r.finishedAt : null,
     outcome: fanoutOutcome(r),
     retryOf: r.retryOf,
+    pausedAt: r.openTasks > 0 ? r.pausedAt : null,
+    pauseReason: r.openTasks > 0 ? r.pauseReason : null,
   };
 }
 

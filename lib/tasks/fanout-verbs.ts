@@ -1,14 +1,14 @@
-import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
-import { pacer, writeBatch } from "../../db/transaction";
-import { devices, tasks } from "../../db/schema";
+import { pacer, withTransaction, writeBatch } from "../../db/transaction";
+import { devices, fanouts, tasks } from "../../db/schema";
 import { deviceAllows } from "../../rules/devices";
 import { RETRYABLE_STATUSES } from "../../rules/fanouts";
 import { CANCELLABLE_STATUSES, TTL_SECONDS } from "../../rules/tasks";
 import { requireRole, type ActorCtx } from "../auth/actor";
 import { ConflictError, UnprocessableError } from "../errors";
-import { publishInTurns } from "../events";
+import { publish, publishInTurns } from "../events";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";
 import { findFanout } from "./fanout-queries";
@@ -125,4 +125,37 @@ export async function cancelFanoutRest(ctx: ActorCtx, rawCode: unknown): Promise
   if (!events.length) throw new ConflictError(`Fan-out ${source.code} has no SCHEDULED or PENDING tasks left to cancel`);
   await publishInTurns(events);
   return { fanout: source.code, cancelled: events.length };
+}
+
+/** The fan-out's row as a pause or a resume found it, to say why it changed nothing. */
+async function refusal(h: DbOrTx, id: number, code: string, wanted: "pause" | "resume"): Promise<never> {
+  const [now] = await h.select({ openTasks: fanouts.openTasks, pausedAt: fanouts.pausedAt }).from(fanouts).where(eq(fanouts.id, id)).limit(1);
+  if (!now || now.openTasks === 0) throw new ConflictError(`Fan-out ${code} has finished; there is nothing left to ${wanted}`);
+  throw new ConflictError(wanted === "pause" ? `Fan-out ${code} is already paused` : `Fan-out ${code} is not paused`);
+}
+
+/**
+ * Pauses a fan-out that still has open tasks: nothing new of it is dispatched until Resume
+ * (rules/fanouts.ts); its tasks keep their statuses, and what an agent already holds may run.
+ */
+export const pauseFanout = (ctx: ActorCtx, rawCode: unknown, reason?: string) => setPaused(ctx, rawCode, true, reason);
+
+/** Resumes a paused fan-out: its waiting tasks go to their agents at once. */
+export const resumeFanout = (ctx: ActorCtx, rawCode: unknown) => setPaused(ctx, rawCode, false);
+
+/** One row changes, guarded by its own state: of two pauses (or a pause and a cancel) at once, the second is told why it changed nothing. */
+async function setPaused(ctx: ActorCtx, rawCode: unknown, pause: boolean, reason?: string): Promise<{ fanout: string }> {
+  const { db, actor } = ctx;
+  requireRole(actor, "READ_WRITE");
+  const source = await findFanout(db, actor.organizationId, rawCode);
+  await withTransaction(ctx, async (tx) => {
+    const moved = await tx
+      .update(fanouts)
+      .set(pause ? { pausedAt: new Date(), pauseReason: reason ?? `Paused by ${actor.label}` } : { pausedAt: null, pauseReason: null })
+      .where(and(eq(fanouts.id, source.id), pause ? isNull(fanouts.pausedAt) : isNotNull(fanouts.pausedAt), gt(fanouts.openTasks, 0)))
+      .returning({ id: fanouts.id });
+    if (!moved.length) await refusal(tx, source.id, source.code, pause ? "pause" : "resume");
+  });
+  publish([{ kind: "fanout.changed", organizationId: source.organizationId, fanoutId: source.id, change: pause ? "paused" : "resumed" }]);
+  return { fanout: source.code };
 }

@@ -48,6 +48,15 @@ test("a fan-out's failures group live; Retry failed and Cancel the rest act on e
   await expect(retry.heading).toHaveText(`Fan-out ${retryCode}`);
   await expect(page.getByRole("main")).toContainText(`Retry of ${issued.fanout}`);
   await expect(page.getByRole("main")).toContainText(`retry of ${issued.fanout}: FAILED`);
+  // Pause holds the retry's tasks back (its agents got them already: nothing new goes); Resume lets them go.
+  await retry.button(/^Pause$/).click();
+  await expect(page.getByRole("status").filter({ hasText: "Paused: nothing new" })).toBeVisible();
+  await expect(retry.outcome).toHaveText("Paused");
+  await expect(page.getByRole("main")).toContainText(`Paused by admin@taskwire.local`);
+  await page.screenshot({ path: `${SCREENSHOTS}/fanout-paused.png`, fullPage: true });
+  await retry.button(/^Resume$/).click();
+  await expect(page.getByRole("status").filter({ hasText: "Resumed" })).toBeVisible();
+  await expect(retry.outcome).toHaveText("Running");
   page.once("dialog", (d) => void d.accept());
   await retry.button(/^Cancel the rest \(2\)$/).click();
   await expect(page.getByRole("status").filter({ hasText: "Cancelled 2 tasks" })).toBeVisible();

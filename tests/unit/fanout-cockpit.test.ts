@@ -6,7 +6,8 @@ import { fanouts, tasks } from "../../db/schema";
 import { disableDevice } from "../../lib/devices/devices";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { fanoutCockpit, findFanout, getFanout, listFanouts } from "../../lib/tasks/fanout-queries";
-import { cancelFanoutRest, retryFanout } from "../../lib/tasks/fanout-verbs";
+import { cancelFanoutRest, pauseFanout, resumeFanout, retryFanout } from "../../lib/tasks/fanout-verbs";
+import { pendingForDevice } from "../../lib/tasks/agent-verbs";
 import { issueFanout } from "../../lib/tasks/issue";
 import { transitionTasks } from "../../lib/tasks/transition";
 import { withTransaction } from "../../db/transaction";
@@ -211,5 +212,33 @@ describe("listFanouts", () => {
     expect((await listFanouts({ db, actor: other.actor }, {})).items).toEqual([]);
     await expectDomainError(() => listFanouts({ db, actor }, { filter: { outcome: "exploded" } }), "invalid");
     void org;
+  });
+});
+
+describe("pauseFanout and resumeFanout", () => {
+  test("a paused fan-out's waiting tasks are not handed to their agents, and it says so in its outcome; resuming hands them again", async () => {
+    const { actor, issued, east } = await setup();
+    const waiting = east[3];
+    expect((await pendingForDevice({ db }, waiting.id)).map((t) => t.code)).toHaveLength(1);
+    const { events } = await capture(() => pauseFanout({ db, actor }, issued.fanout));
+    expect(events).toEqual([expect.objectContaining({ kind: "fanout.changed", change: "paused" })]);
+    expect(await pendingForDevice({ db }, waiting.id)).toEqual([]);
+    expect(await getFanout({ db, actor }, issued.fanout)).toMatchObject({ outcome: "paused", pauseReason: `Paused by ${actor.label}` });
+    expect((await listFanouts({ db, actor }, { filter: { outcome: "paused" } })).items.map((f) => f.code)).toEqual([issued.fanout]);
+    expect((await expectDomainError(() => pauseFanout({ db, actor }, issued.fanout), "conflict")).message).toContain("already paused");
+    await resumeFanout({ db, actor }, issued.fanout);
+    expect(await pendingForDevice({ db }, waiting.id)).toHaveLength(1);
+    expect((await getFanout({ db, actor }, issued.fanout)).outcome).toBe("running");
+    expect((await expectDomainError(() => resumeFanout({ db, actor }, issued.fanout), "conflict")).message).toContain("not paused");
+  });
+
+  test("Cancel the rest and Resume at the same moment: each succeeds or is told why, and the fan-out ends cancelled, not paused", async () => {
+    const { actor, issued } = await setup();
+    await pauseFanout({ db, actor }, issued.fanout);
+    const results = await Promise.allSettled([cancelFanoutRest({ db, actor }, issued.fanout), resumeFanout({ db, actor }, issued.fanout)]);
+    for (const r of results) if (r.status === "rejected") expect((r.reason as Error).message).toMatch(/has finished; there is nothing left to resume/);
+    expect(results[0].status).toBe("fulfilled");
+    expect(await getFanout({ db, actor }, issued.fanout)).toMatchObject({ outcome: "cancelled", pausedAt: null });
+    expect((await expectDomainError(() => pauseFanout({ db, actor }, issued.fanout), "conflict")).message).toContain("has finished");
   });
 });

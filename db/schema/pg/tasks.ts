@@ -32,6 +32,9 @@ export const fanouts = pgTable(
     expiredTasks: integer("expired_tasks").notNull().default(0),
     cancelledTasks: integer("cancelled_tasks").notNull().default(0),
     // The fan-out this one retries (its failed tasks, say); its retries are found through the index.
+    // While set, nothing new of this fan-out is dispatched (rules/fanouts.ts): when, by whom, and why.
+    pausedAt: epochMs("paused_at"),
+    pauseReason: text("pause_reason"),
     retryOf: integer("retry_of").references((): AnyPgColumn => fanouts.id, { onDelete: "set null" }),
   },
   (t) => [

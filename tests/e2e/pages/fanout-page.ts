@@ -1,4 +1,5 @@
 import { expect, type Locator, type Page } from "@playwright/test";
+import { FANOUT_OUTCOME_LABELS } from "../../../rules/fanouts";
 import { ConsolePage } from "./console-page";
 
 /** One fan-out's page: its progress bar, kept live until every task is final. */
@@ -21,7 +22,7 @@ export class FanoutPage extends ConsolePage {
   }
 
   get outcome(): Locator {
-    return this.page.getByRole("main").locator("header").first().getByText(/^(Running|Completed|Completed with failures|Cancelled)$/);
+    return this.page.getByRole("main").locator("header").first().getByText(new RegExp(`^(${Object.values(FANOUT_OUTCOME_LABELS).join("|")})$`));
   }
 
   button(name: RegExp): Locator {

@@ -1,9 +1,10 @@
 "use server";
 
 import { revalidatePath } from "next/cache";
+import { z } from "zod";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
 import { argument } from "@/app/_lib/form";
-import { cancelFanoutRest, retryFanout } from "@/lib/tasks/fanout-verbs";
+import { cancelFanoutRest, pauseFanout, resumeFanout, retryFanout } from "@/lib/tasks/fanout-verbs";
 import { taskCodeSchema } from "@/lib/tasks/schemas";
 
 export type RetrySummary = { fanout: string; total: number; skipped: { device: string; reason: string }[] };
@@ -20,6 +21,17 @@ export async function retryFanoutAction(code: string, request: unknown): Promise
 
 export async function cancelFanoutRestAction(code: string): Promise<ActionResult<{ cancelled: number }>> {
   const result = await runAction(async (ctx) => ({ cancelled: (await cancelFanoutRest(ctx, argument(taskCodeSchema, code))).cancelled }));
+  if (result.ok) revalidatePath(`/tasks/fanouts/${code}`);
+  return result;
+}
+
+/** Pause or Resume: the verb says whether the fan-out's state allows it. */
+export async function pauseFanoutAction(code: string, pause: boolean): Promise<ActionResult> {
+  const result = await runAction(async (ctx) => {
+    const c = argument(taskCodeSchema, code);
+    await (argument(z.boolean(), pause) ? pauseFanout(ctx, c) : resumeFanout(ctx, c));
+    return undefined;
+  });
   if (result.ok) revalidatePath(`/tasks/fanouts/${code}`);
   return result;
 }

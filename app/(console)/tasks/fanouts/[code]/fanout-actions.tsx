@@ -3,9 +3,9 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { cancelFanoutRestAction, retryFanoutAction, type RetrySummary } from "../actions";
+import { cancelFanoutRestAction, pauseFanoutAction, retryFanoutAction, type RetrySummary } from "../actions";
 
-type Outcome = { kind: "retried"; summary: RetrySummary } | { kind: "cancelled"; count: number } | { kind: "error"; message: string };
+type Outcome = { kind: "retried"; summary: RetrySummary } | { kind: "cancelled"; count: number } | { kind: "paused" } | { kind: "resumed" } | { kind: "error"; message: string };
 
 function OutcomeMessage({ outcome }: { outcome: Outcome | null }) {
   if (!outcome) return null;
@@ -13,6 +13,12 @@ function OutcomeMessage({ outcome }: { outcome: Outcome | null }) {
     return (
       <p role="alert" className="text-sm text-rose-700">
         {outcome.message}
+      </p>
+    );
+  if (outcome.kind === "paused" || outcome.kind === "resumed")
+    return (
+      <p role="status" className="text-sm text-emerald-800">
+        {outcome.kind === "paused" ? "Paused: nothing new of this fan-out is sent to its agents until you resume it." : "Resumed: its waiting tasks are on their way."}
       </p>
     );
   if (outcome.kind === "cancelled")
@@ -61,7 +67,7 @@ const retry = (code: string, request: { statuses?: string[]; group?: string }) =
 };
 
 /** The fan-out's actions: retry what failed, cancel what has not run. */
-export function FanoutActions({ code, failed, expired, waiting }: { code: string; failed: number; expired: number; waiting: number }) {
+export function FanoutActions({ code, failed, expired, waiting, open, paused }: { code: string; failed: number; expired: number; waiting: number; open: boolean; paused: boolean }) {
   const { pending, outcome, run } = useFanoutAction();
   return (
     <div className="space-y-3">
@@ -72,6 +78,21 @@ export function FanoutActions({ code, failed, expired, waiting }: { code: string
         <button type="button" className="btn" disabled={pending || failed + expired === 0} onClick={() => run(retry(code, { statuses: ["FAILED", "EXPIRED"] }))}>
           Retry failed and expired ({failed + expired})
         </button>
+        {open && (
+          <button
+            type="button"
+            className="btn"
+            disabled={pending}
+            onClick={() =>
+              run(async () => {
+                const r = await pauseFanoutAction(code, !paused);
+                return r.ok ? (paused ? { kind: "resumed" } : { kind: "paused" }) : { kind: "error", message: r.message };
+              })
+            }
+          >
+            {paused ? "Resume" : "Pause"}
+          </button>
+        )}
         <button
           type="button"
           className="btn btn-danger"

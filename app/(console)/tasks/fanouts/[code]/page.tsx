@@ -1,7 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { Breadcrumb } from "@/app/_components/breadcrumb";
-import { Card } from "@/app/_components/card";
+import { Alert, Card } from "@/app/_components/card";
 import { describeTarget, formatDuration, OutcomeBadge } from "@/app/_components/fanout-labels";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
@@ -85,6 +85,12 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
         )}
       </header>
 
+      {fanout.pausedAt && (
+        <Alert tone="info">
+          <strong>{fanout.pauseReason}</strong>, <RelativeTime value={fanout.pausedAt} />. Nothing new of this fan-out is sent to its agents until it is resumed;
+          its waiting tasks still expire on time.
+        </Alert>
+      )}
       <FanoutLive initial={toLiveFanout(fanout)} offline={offline.count} />
 
       <Card
@@ -101,7 +107,7 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
         }
       >
         {canWrite ? (
-          <FanoutActions code={fanout.code} failed={fanout.counts.FAILED} expired={fanout.counts.EXPIRED} waiting={waiting} />
+          <FanoutActions code={fanout.code} failed={fanout.counts.FAILED} expired={fanout.counts.EXPIRED} waiting={waiting} open={fanout.outcome === "running" || fanout.outcome === "paused"} paused={fanout.outcome === "paused"} />
         ) : (
           <p className="text-sm text-slate-500">Your role is read-only: you can look and export, not retry or cancel.</p>
         )}
