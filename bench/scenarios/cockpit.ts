@@ -11,7 +11,7 @@ export type CockpitFigures = {
   tasks: number;
   page: Summary;
   api: Summary;
-  /** The API's answer right after one of the fan-out's tasks moved. */
+  /** The API's answer right after one of the fan-out's tasks was cancelled. */
   afterChange: Summary;
   list: Summary;
   emptyPage: Summary;

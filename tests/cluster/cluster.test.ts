@@ -104,6 +104,27 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
     fleet.close();
   }, 120_000);
 
+  test("a fan-out paused through node A holds its task from an agent on node C; Resume through node B sends it there", async () => {
+    const [a, b, c] = cluster.nodes;
+    const device = seed.agents!.acme[1];
+    const auth = { authorization: `Bearer ${seed.tokens!.acme}`, "content-type": "application/json" };
+    const post = (node: ServerProcess, path: string, body?: unknown) => fetch(`${node.url}/api/v1${path}`, { method: body === undefined ? "PUT" : "POST", headers: auth, body: body === undefined ? undefined : JSON.stringify(body) });
+    const statusOf = async (code: string) => (await rawRow<{ status: string }>(cluster.databaseUrl, "select status from tasks where code = ?", code))!.status;
+    const issued = (await (await post(a, "/tasks", { type: "SYNC", targets: { devices: [device.name] } })).json()) as Issued;
+    expect((await post(a, `/fanouts/${issued.fanout}/pause`)).status).toBe(200);
+    const fleet = await AgentFleet.connect(c.url, [device], { workMs: () => 10 });
+    // A task issued after, outside the fan-out, reaches the agent on C and completes: the
+    // paused one, older, would have gone first on connect.
+    const control = (await (await post(a, "/tasks", { type: "PING", payload: { host: "192.0.2.1" }, targets: { devices: [device.name] } })).json()) as Issued;
+    await until("the control task to complete", async () => (await statusOf(control.tasks[0].code)) === "COMPLETED", 30_000, 100);
+    expect(await statusOf(issued.tasks[0].code)).toBe("PENDING");
+    expect(fleet.results.map((r) => r.code)).toEqual([control.tasks[0].code]);
+
+    expect((await post(b, `/fanouts/${issued.fanout}/resume`)).status).toBe(200);
+    await until("the released task to complete on node C's agent", async () => (await statusOf(issued.tasks[0].code)) === "COMPLETED", 30_000, 100);
+    fleet.close();
+  }, 120_000);
+
   test("1,000 tasks scheduled for the same second through node A, whose clock then stalls: the others fire each exactly once", async () => {
     const [a, b, c] = cluster.nodes;
     const before = await Promise.all([b, c].map(scrape));
