@@ -2,7 +2,7 @@ import Link from "next/link";
 import { STATUS_BAR, STATUS_FILL } from "./status-badge";
 import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "@/rules/tasks";
 
-export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number> };
+export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number>; outcome?: string };
 
 function duration(seconds: number): string {
   if (seconds < 60) return `${Math.ceil(seconds)} s`;
@@ -39,7 +39,8 @@ export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { p
         </p>
         <p className="tabular-nums text-slate-600">
           {done}/{fanout.total} finished · {pct}%
-          {pace && done < fanout.total && (
+          {fanout.outcome === "paused" && done < fanout.total && <span className="font-medium text-amber-800"> · paused</span>}
+          {pace && done < fanout.total && fanout.outcome !== "paused" && (
             <span className="text-slate-500">
               {" "}
               · {pace.perSecond >= 10 ? Math.round(pace.perSecond) : pace.perSecond.toFixed(1)} tasks/s

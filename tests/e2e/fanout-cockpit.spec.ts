@@ -74,6 +74,23 @@ test("a fan-out's failures group live; Retry failed and Cancel the rest act on e
   await page.screenshot({ path: `${SCREENSHOTS}/fanout-list.png`, fullPage: true });
 });
 
+test("the fan-out list is live: a fan-out issued meanwhile appears, and its outcome changes in place", async ({ page, agents, issue }) => {
+  const [agent] = await agents.enroll(1);
+  await page.goto("/tasks/fanouts");
+  await expect(page.getByRole("heading", { level: 1, name: "Fan-outs" })).toBeVisible();
+  await expect(page.locator("[data-live-state]").first()).toHaveAttribute("data-live-state", "live");
+  const notReloaded = await markWindow(page);
+  const issued = await issue([agent.name]);
+  const row = page.locator(`tr[data-fanout="${issued.fanout}"]`);
+  await expect(row).toContainText("Running");
+  const code = issued.tasks[0].code;
+  await agent.accept(code);
+  await agent.result(code, "COMPLETED", "ok");
+  await expect(row).toContainText("Completed");
+  await expect(row).toContainText("1/1 finished");
+  await notReloaded();
+});
+
 test("a read-only member sees the cockpit and the exports, not the actions", async ({ browser, baseURL, agents, issue }) => {
   const fleet = await agents.enroll(1);
   const issued = await issue(fleet.map((x) => x.name));
