@@ -3,7 +3,7 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import pg from "pg";
-import { pgTaskTriggerStatements } from "../rules/sql";
+import { fanoutRecountStatement, pgTaskTriggerStatements } from "../rules/sql";
 import * as schema from "./schema";
 
 // PostgreSQL, for operators who run several nodes: a pool of connections, reads on any of
@@ -118,6 +118,9 @@ async function installTriggers(client: pg.PoolClient): Promise<void> {
     await client.query("BEGIN");
     try {
       for (const stmt of statements) await client.query(stmt);
+      // The new triggers' locks on tasks wait for every writer before them and hold off the
+      // next: the fan-outs' counts made again now are exact, whatever older triggers missed.
+      await client.query(fanoutRecountStatement());
       await client.query(`DELETE FROM ${TRIGGERS_TABLE}`);
       await client.query(`INSERT INTO ${TRIGGERS_TABLE} (fingerprint) VALUES ($1)`, [fingerprint]);
       await client.query("COMMIT");

@@ -27,14 +27,15 @@ export type FanoutTally = { openTasks: number; failedTasks: number; expiredTasks
 
 /**
  * A fan-out's outcome from its row's counts. Still open: paused while an admin (or its
- * breaker) holds it, else running. Finished: cancelled if an
- * admin cancelled any of it (not every device got the action, whatever else happened), else
- * completed with failures if any task failed or expired, else completed.
+ * breaker) holds it, else running. Finished: completed with failures if any task failed or
+ * expired (what an admin must look at, whatever else happened), else cancelled if any task was
+ * cancelled (by an admin, or by its device's removal: not every device got the action), else
+ * completed.
  */
 export function fanoutOutcome(t: FanoutTally): FanoutOutcome {
   if (t.openTasks > 0) return t.pausedAt ? "paused" : "running";
-  if (t.cancelledTasks > 0) return "cancelled";
   if (t.failedTasks + t.expiredTasks > 0) return "completed_with_failures";
+  if (t.cancelledTasks > 0) return "cancelled";
   return "completed";
 }
 
@@ -45,8 +46,8 @@ export const RETRYABLE_STATUSES = ["FAILED", "EXPIRED"] as const satisfies reado
 export const FANOUT_OUTCOME_WHERE: Record<FanoutOutcome, string> = {
   running: "open_tasks > 0 AND paused_at IS NULL",
   paused: "open_tasks > 0 AND paused_at IS NOT NULL",
-  cancelled: "open_tasks = 0 AND cancelled_tasks > 0",
-  completed_with_failures: "open_tasks = 0 AND cancelled_tasks = 0 AND failed_tasks + expired_tasks > 0",
+  completed_with_failures: "open_tasks = 0 AND failed_tasks + expired_tasks > 0",
+  cancelled: "open_tasks = 0 AND failed_tasks + expired_tasks = 0 AND cancelled_tasks > 0",
   completed: "open_tasks = 0 AND cancelled_tasks = 0 AND failed_tasks + expired_tasks = 0",
 };
 

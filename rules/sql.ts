@@ -79,16 +79,26 @@ export function taskTriggerStatements(): string[] {
  * introduced it.
  */
 export function recountStatements(): string[] {
-  const open = sqlList(OPEN_STATUSES);
   return [
     `DELETE FROM task_counts`,
     `INSERT INTO task_counts (organization_id, type, status, n) SELECT organization_id, type, status, count(*) FROM tasks GROUP BY organization_id, type, status`,
-    `UPDATE fanouts SET
+    fanoutRecountStatement(),
+  ];
+}
+
+/**
+ * Each fan-out's bookkeeping (open tasks, when it finished, its counted final statuses)
+ * computed afresh from its tasks. Also run by a PostgreSQL start that makes the triggers
+ * again (db/pg.ts), in that transaction: moves committed between a migration's backfill and
+ * the new triggers, by nodes still running the old ones, are counted too.
+ */
+export function fanoutRecountStatement(): string {
+  const open = sqlList(OPEN_STATUSES);
+  return `UPDATE fanouts SET
        open_tasks = (SELECT count(*) FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status IN (${open})),
        ${COUNTED.map(([st, col]) => `${col} = (SELECT count(*) FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status = '${st}'),`).join("\n       ")}
        finished_at = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE tasks.fanout_id = fanouts.id AND tasks.status IN (${open})) THEN NULL
-                     ELSE (SELECT max(finished_at) FROM tasks WHERE tasks.fanout_id = fanouts.id) END`,
-  ];
+                     ELSE (SELECT max(finished_at) FROM tasks WHERE tasks.fanout_id = fanouts.id) END`;
 }
 
 /**

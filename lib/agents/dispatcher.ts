@@ -6,7 +6,7 @@ import type { Task } from "../../db/schema";
 import { reserveSeqs } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
-import { dispatchable, pendingForDevice, refuseTask, releasedByResume, waitingOnNode } from "../tasks/agent-verbs";
+import { dispatchable, pausedAmong, pendingForDevice, refuseTask, releasedByResume, waitingOnNode } from "../tasks/agent-verbs";
 import type { ClusterLink } from "../server/cluster";
 import { envelopeText, signBatch, signText, type Envelope, type Proof, type Protocol, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
@@ -108,8 +108,15 @@ export class Dispatcher {
   /** The waiting tasks of a resumed fan-out whose agents are connected here. Never thrown. */
   private async sendReleased(fanoutId: number): Promise<void> {
     try {
-      const released = await releasedByResume({ db: this.db }, fanoutId, this.cluster?.nodeId);
-      await this.send(released.filter((t) => this.socketsOf(t.deviceId).length));
+      // A page at a time, like every other read of the dispatcher: 100,000 released tasks are
+      // never read, or sent, in one stretch.
+      for (let after = 0; !this.stopped; ) {
+        const page = await releasedByResume({ db: this.db }, fanoutId, { nodeId: this.cluster?.nodeId, after, limit: DISPATCH_READ });
+        await this.send(page.filter((t) => this.socketsOf(t.deviceId).length));
+        if (page.length < DISPATCH_READ) break;
+        after = page[page.length - 1].id;
+        await breathe();
+      }
     } catch (e) {
       console.error(`Sending the tasks fan-out ${fanoutId} released failed; they go on each device's next connect`, e);
     }
@@ -180,7 +187,10 @@ export class Dispatcher {
     }
   }
 
-  private async sendBatch(tasks: Task[]): Promise<void> {
+  private async sendBatch(batch: Task[]): Promise<void> {
+    const paused = await pausedAmong({ db: this.db }, [...new Set(batch.flatMap((t) => (t.fanoutId === null ? [] : [t.fanoutId])))]);
+    const tasks = paused.size ? batch.filter((t) => t.fanoutId === null || !paused.has(t.fanoutId)) : batch;
+    if (!tasks.length) return;
     const byDevice = new Map<string, Task[]>();
     for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
     // Sequence numbers are reserved in one statement for the whole batch (on PostgreSQL its

@@ -28,13 +28,14 @@ export function exportRecord(r: ExportRow) {
  * One CSV field (RFC 4180): quoted when it holds a quote, a comma or a line break. A text
  * that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
  * return) is written with a leading apostrophe, as OWASP advises against CSV injection: a
- * device's agent writes the messages.
+ * device's agent writes the messages. A field holding a semicolon is quoted too: spreadsheets
+ * set to a semicolon separator would otherwise split it and run what follows.
  */
 export function csvField(value: string | number | null): string {
   if (value === null) return "";
   let s = String(value);
   if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return /[",;\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 function csvLine(r: ExportRow): string {

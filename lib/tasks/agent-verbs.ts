@@ -1,8 +1,8 @@
-import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { preparedOn, type DbOrTx } from "../../db/client";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
-import { devices, tasks, type Task } from "../../db/schema";
+import { devices, fanouts, tasks, type Task } from "../../db/schema";
 import { HELD_BY_PAUSE_SQL } from "../../rules/fanouts";
 import { isFinal, type TaskStatus } from "../../rules/tasks";
 import { publish } from "../events";
@@ -18,16 +18,31 @@ const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq
 const notHeld = sql.raw(`NOT ${HELD_BY_PAUSE_SQL}`);
 
 /**
- * The PENDING tasks of a fan-out just resumed whose devices are connected to this node (or,
- * with no node named, are online), oldest first: what the pause held back.
+ * Of these fan-outs, those paused now: the dispatcher asks just before it numbers and sends
+ * a batch, so a pause committed after the batch was read still holds it back.
  */
-export async function releasedByResume(ctx: Ctx, fanoutId: number, nodeId?: string): Promise<Task[]> {
+export async function pausedAmong(ctx: Ctx, fanoutIds: number[]): Promise<Set<number>> {
+  if (!fanoutIds.length) return new Set();
+  const rows = await ctx.db
+    .select({ id: fanouts.id })
+    .from(fanouts)
+    .where(and(inArray(fanouts.id, fanoutIds), isNotNull(fanouts.pausedAt)));
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * The PENDING tasks of a fan-out just resumed whose devices are connected to this node (or,
+ * with no node named, are online), oldest first, `limit` after task id `after`: what the
+ * pause held back, a page at a time.
+ */
+export async function releasedByResume(ctx: Ctx, fanoutId: number, page: { nodeId?: string; after: number; limit: number }): Promise<Task[]> {
   const rows = await ctx.db
     .select({ task: tasks })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "PENDING"), eq(devices.online, true), nodeId ? eq(devices.nodeId, nodeId) : undefined, notHeld))
-    .orderBy(asc(tasks.id));
+    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "PENDING"), gt(tasks.id, page.after), eq(devices.online, true), page.nodeId ? eq(devices.nodeId, page.nodeId) : undefined, notHeld))
+    .orderBy(asc(tasks.id))
+    .limit(page.limit);
   return rows.map((r) => r.task);
 }
 

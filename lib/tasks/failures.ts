@@ -34,7 +34,9 @@ const VARIABLE_PARTS: [RegExp, string][] = [
  * the group's name. An empty or missing message is its own group, "".
  */
 export function failureGroup(message: string | null | undefined): string {
-  const prefix = (message ?? "").slice(0, FAILURE_PREFIX);
+  const whole = message ?? "";
+  // A slice of a long string keeps the whole of it alive: the head kept in the memo is a copy.
+  const prefix = whole.length > FAILURE_PREFIX ? Buffer.from(whole.slice(0, FAILURE_PREFIX)).toString() : whole;
   const known = memo.get(prefix);
   if (known !== undefined) return known;
   let m = prefix;
@@ -48,7 +50,7 @@ export function failureGroup(message: string | null | undefined): string {
 }
 
 const memo = new Map<string, string>();
-const MEMO_MAX = 100_000;
+const MEMO_MAX = 20_000;
 
 /** A group's name as a person reads it. */
 export const failureGroupLabel = (group: string) => group || "(no message)";

@@ -5,7 +5,7 @@ import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
 import { deviceOus, devices, fanouts, ous, tasks, user, type FanoutTarget } from "../../db/schema";
-import { FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
+import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
 import type { ActorCtx } from "../auth/actor";
 import { NotFoundError } from "../errors";
@@ -203,7 +203,7 @@ export async function getFanout(ctx: ActorCtx, rawCode: unknown): Promise<Fanout
   return (await fanoutSummaries(ctx, [row.id]))[0];
 }
 
-export type FailureGroup = { group: string; count: number; example: string; tasks: { code: string; device: string; message: string | null }[] };
+export type FailureGroup = { group: string; count: number; example: string; tasks: { code: string; device: string }[] };
 
 /** Groups read per page, and tasks shown per group. */
 const GROUPS_SHOWN = 20;
@@ -211,19 +211,22 @@ const TASKS_PER_GROUP = 10;
 /** FAILED tasks read per statement. */
 const FAILED_PAGE = 2_000;
 
+/** A message as failure groups read it: its first FAILURE_PREFIX characters, however long the message (an agent's may be 64 KiB). */
+export const messageHead = sql<string | null>`substr(${tasks.message}, 1, ${sql.raw(String(FAILURE_PREFIX))})`;
+
 /**
  * A fan-out's FAILED tasks grouped by failureGroup (lib/tasks/failures.ts), largest first:
- * one pass over its FAILED tasks through the (fanout_id, status) index, oldest first, each
- * message's group found in memory; the first GROUP_SHOWN groups carry their first tasks,
- * whose devices are then looked up by key.
+ * one pass over its FAILED tasks through the (fanout_id, status) index, oldest first, reading
+ * each message's head only and each message's group found in memory; each group keeps its
+ * first few tasks (code and device), whose devices are looked up by key for the groups shown.
  */
 export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ groups: FailureGroup[]; more: number }> {
-  const merged = new Map<string, { count: number; tasks: { code: string; deviceId: string; message: string | null }[] }>();
+  const merged = new Map<string, { count: number; example: string; tasks: { code: string; deviceId: string }[] }>();
   const pace = pacer();
   let last = 0;
   for (;;) {
     const page = await h
-      .select({ id: tasks.id, code: tasks.code, deviceId: tasks.deviceId, message: tasks.message })
+      .select({ id: tasks.id, code: tasks.code, deviceId: tasks.deviceId, head: messageHead })
       .from(tasks)
       .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "FAILED"), gt(tasks.id, last)))
       .orderBy(asc(tasks.id))
@@ -231,10 +234,10 @@ export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ grou
     for (const [i, t] of page.entries()) {
       // A message seen for the first time is normalised (~20 µs): a turn of the loop every ~10 ms of it.
       if (i % 256 === 255) await pace();
-      const g = failureGroup(t.message);
-      const m = merged.get(g) ?? merged.set(g, { count: 0, tasks: [] }).get(g)!;
+      const g = failureGroup(t.head);
+      const m = merged.get(g) ?? merged.set(g, { count: 0, example: t.head ?? "", tasks: [] }).get(g)!;
       m.count++;
-      if (m.tasks.length < TASKS_PER_GROUP) m.tasks.push(t);
+      if (m.tasks.length < TASKS_PER_GROUP) m.tasks.push({ code: t.code, deviceId: t.deviceId });
     }
     if (page.length < FAILED_PAGE) break;
     last = page[page.length - 1].id;
@@ -248,8 +251,8 @@ export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ grou
   const groups = sorted.map(([group, m]) => ({
     group,
     count: m.count,
-    example: m.tasks[0]?.message ?? "",
-    tasks: m.tasks.map((t) => ({ code: t.code, device: names.get(t.deviceId) ?? "", message: t.message })),
+    example: m.example,
+    tasks: m.tasks.map((t) => ({ code: t.code, device: names.get(t.deviceId) ?? "" })),
   }));
   return { groups, more: Math.max(0, merged.size - GROUPS_SHOWN) };
 }
@@ -418,24 +421,25 @@ function remembered<V>(max: number) {
  * are the same so are the tasks that ran. A running fan-out's page is read again after each
  * move; most moves (a start, a cancel, an expiry) change neither. An entry lives a minute.
  */
-const derived = remembered<{ at: number; value: Promise<unknown> }>(400);
+const derived = remembered<{ key: string; at: number; value: Promise<unknown> }>(400);
 const DERIVED_TTL_MS = 60_000;
 
-function keptUnder<T>(key: string, read: () => Promise<T>): Promise<T> {
-  const hit = derived.get(key);
-  if (hit && Date.now() - hit.at < DERIVED_TTL_MS) return hit.value as Promise<T>;
+/** What `read` gives, kept under `slot` (one entry per fan-out and kind) while `key` is the same. */
+function keptUnder<T>(slot: string, key: string, read: () => Promise<T>): Promise<T> {
+  const hit = derived.get(slot);
+  if (hit && hit.key === key && Date.now() - hit.at < DERIVED_TTL_MS) return hit.value as Promise<T>;
   const value = read();
-  derived.set(key, { at: Date.now(), value });
+  derived.set(slot, { key, at: Date.now(), value });
   // A failed read is not kept.
-  value.catch(() => derived.delete(key));
+  value.catch(() => derived.delete(slot));
   return value;
 }
 
 async function failuresAndDurations(h: DbOrTx, fanout: FanoutSummary) {
   const { FAILED, COMPLETED } = fanout.counts;
   return {
-    failures: await keptUnder(`failures:${fanout.id}:${FAILED}`, () => failureGroups(h, fanout.id)),
-    durations: await keptUnder(`durations:${fanout.id}:${COMPLETED}:${FAILED}`, () => fanoutDurations(h, fanout.id)),
+    failures: await keptUnder(`failures:${fanout.id}`, `${FAILED}`, () => failureGroups(h, fanout.id)),
+    durations: await keptUnder(`durations:${fanout.id}`, `${COMPLETED}:${FAILED}`, () => fanoutDurations(h, fanout.id)),
   };
 }
 
@@ -453,7 +457,8 @@ type ByOu = Awaited<ReturnType<typeof fanoutByOu>>;
 async function byOuOf(h: DbOrTx, fanout: FanoutSummary): Promise<{ byOu: ByOu; asOf: Date | null }> {
   const key = countsKey(fanout);
   const kept = byOuKept.get(String(fanout.id));
-  if (kept?.key === key) return { byOu: kept.value, asOf: null };
+  // OU memberships change without a task moving: what is kept is counted again after a minute.
+  if (kept?.key === key && Date.now() - kept.at < DERIVED_TTL_MS) return { byOu: kept.value, asOf: null };
   const count = async () => {
     const at = Date.now();
     const value = await fanoutByOu(h, fanout);

@@ -5,13 +5,13 @@ import { pacer, withTransaction, writeBatch } from "../../db/transaction";
 import { devices, fanouts, tasks } from "../../db/schema";
 import { deviceAllows } from "../../rules/devices";
 import { RETRYABLE_STATUSES } from "../../rules/fanouts";
-import { CANCELLABLE_STATUSES, TTL_SECONDS } from "../../rules/tasks";
+import { CANCELLABLE_STATUSES, OPEN_STATUSES, TTL_SECONDS } from "../../rules/tasks";
 import { requireRole, type ActorCtx } from "../auth/actor";
 import { ConflictError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";
-import { findFanout } from "./fanout-queries";
+import { findFanout, messageHead } from "./fanout-queries";
 import type { Remember } from "../idempotency";
 import { issueFanout, type IssueResult } from "./issue";
 import type { TargetResolution } from "./targets";
@@ -55,20 +55,32 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
   const resolve = async (h: DbOrTx): Promise<TargetResolution> => {
     const taken = new Map<string, { id: string; name: string }>();
     const left = new Map<string, { device: string; reason: string }>();
+    // A device whose task in an earlier retry of this fan-out is still open is not sent the
+    // task again (a second press, a second admin): it is listed as skipped.
+    const retrying = new Map(
+      (
+        await h
+          .select({ deviceId: tasks.deviceId, code: fanouts.code })
+          .from(tasks)
+          .innerJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
+          .where(and(eq(fanouts.retryOf, source.id), gt(fanouts.openTasks, 0), inArray(tasks.status, OPEN_STATUSES)))
+      ).map((r) => [r.deviceId, r.code]),
+    );
     const pace = pacer();
     let last = 0;
     for (;;) {
       if (last) await pace();
       const page = await h
-        .select({ id: tasks.id, deviceId: tasks.deviceId, status: tasks.status, message: tasks.message, name: devices.name, deviceStatus: devices.status, deletedAt: devices.deletedAt })
+        .select({ id: tasks.id, deviceId: tasks.deviceId, status: tasks.status, head: messageHead, name: devices.name, deviceStatus: devices.status, deletedAt: devices.deletedAt })
         .from(tasks)
         .innerJoin(devices, eq(devices.id, tasks.deviceId))
         .where(and(eq(tasks.fanoutId, source.id), inArray(tasks.status, statuses), gt(tasks.id, last)))
         .orderBy(asc(tasks.id))
         .limit(PAGE);
       for (const t of page) {
-        if (input.group !== undefined && (t.status !== "FAILED" || failureGroup(t.message) !== input.group)) continue;
+        if (input.group !== undefined && (t.status !== "FAILED" || failureGroup(t.head) !== input.group)) continue;
         if (t.deletedAt !== null) left.set(t.deviceId, { device: t.name, reason: "device was deleted" });
+        else if (retrying.has(t.deviceId)) left.set(t.deviceId, { device: t.name, reason: `already retried in fan-out ${retrying.get(t.deviceId)}, still open` });
         else if (!deviceAllows(t.deviceStatus, "tasks")) left.set(t.deviceId, { device: t.name, reason: `device is ${t.deviceStatus}` });
         else taken.set(t.deviceId, { id: t.deviceId, name: t.name });
       }

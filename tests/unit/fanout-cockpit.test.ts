@@ -62,7 +62,8 @@ describe("the fan-out's counts and outcome", () => {
     await cancelFanoutRest({ db, actor }, issued.fanout);
     const after = await getFanout({ db, actor }, issued.fanout);
     expect(after.counts).toEqual(await countedFromTasks(fanout.id));
-    expect(after.outcome).toBe("cancelled");
+    // Failures outrank the cancel: they are what an admin must look at.
+    expect(after.outcome).toBe("completed_with_failures");
     expect(after.lastFinishedAt).toBeInstanceOf(Date);
   });
 });
@@ -107,7 +108,7 @@ describe("fanoutCockpit", () => {
     await recordAgentMoves({ db }, [], [{ deviceId: west[3].id, raw: { code: task(west[3]).code, status: "COMPLETED", message: "ok" } }]);
     await cancelFanoutRest({ db, actor }, issued.fanout);
     const ended = await fanoutCockpit({ db, actor }, issued.fanout);
-    expect(ended.fanout.outcome).toBe("cancelled");
+    expect(ended.fanout.outcome).toBe("completed_with_failures");
     expect(ended.byOuAsOf).toBeNull();
     expect(ended.byOu.map((o) => [o.ou, o.counts.FAILED, o.counts.COMPLETED, o.counts.EXPIRED, o.counts.CANCELLED])).toEqual([
       ["East", 3, 0, 0, 1],
@@ -133,6 +134,11 @@ describe("retryFanout", () => {
     expect(r.skipped).toEqual([{ device: east[2].name, reason: "device is DISABLED" }]);
     const retry = await findFanout(db, org.id, r.fanout);
     expect(retry).toMatchObject({ retryOf: fanout.id, type: "SYNC", total: 2, target: { retry: { of: issued.fanout, statuses: ["FAILED"] } } });
+    // Pressed again while the retry is open: nothing is sent twice.
+    const again = await expectDomainError(() => retryFanout({ db, actor }, issued.fanout, {}), "unprocessable");
+    expect(again.details?.skipped).toEqual(
+      expect.arrayContaining([{ device: east[0].name, reason: `already retried in fan-out ${r.fanout}, still open` }]),
+    );
     const links = await fanoutCockpit({ db, actor }, issued.fanout);
     expect(links.retries.map((f) => f.code)).toEqual([r.fanout]);
     expect((await fanoutCockpit({ db, actor }, r.fanout)).retryOfCode).toBe(issued.fanout);
@@ -142,6 +148,8 @@ describe("retryFanout", () => {
     const { actor, issued, east, west } = await setup();
     const both = await retryFanout({ db, actor }, issued.fanout, { statuses: ["FAILED", "EXPIRED"] });
     expect(both.tasks.map((t) => t.device).sort()).toEqual([east[0].name, east[1].name, east[2].name, west[2].name].sort());
+    // Once that retry is over (cancelled here), its devices may be retried again.
+    await cancelFanoutRest({ db, actor }, both.fanout);
     const group = await retryFanout({ db, actor }, issued.fanout, { group: 'Alias[#] "…" references unknown host <ip>' });
     expect(group.tasks.map((t) => t.device).sort()).toEqual([east[0].name, east[1].name]);
   });
@@ -200,9 +208,12 @@ describe("listFanouts", () => {
     expect(await codes({ type: "PING" })).toEqual([ping.fanout]);
     expect(await codes({ outcome: "running" })).toEqual([ping.fanout, issued.fanout]);
     await cancelFanoutRest({ db, actor }, issued.fanout);
-    expect(await codes({ outcome: "cancelled" })).toEqual([issued.fanout]);
+    expect(await codes({ outcome: "completed_with_failures" })).toEqual([issued.fanout]);
+    await cancelFanoutRest({ db, actor }, ping.fanout);
+    expect(await codes({ outcome: "cancelled" })).toEqual([ping.fanout]);
     expect(await codes({ outcome: "completed" })).toEqual([]);
     expect(await codes({ by: actor.userId })).toEqual([ping.fanout, issued.fanout]);
+    expect(await codes({ outcome: "running" })).toEqual([]);
     expect(await codes({ by: "someone-else" })).toEqual([]);
     const page = await listFanouts({ db, actor }, { limit: 1 });
     expect(page.items.map((f) => f.code)).toEqual([ping.fanout]);
@@ -238,7 +249,7 @@ describe("pauseFanout and resumeFanout", () => {
     const results = await Promise.allSettled([cancelFanoutRest({ db, actor }, issued.fanout), resumeFanout({ db, actor }, issued.fanout)]);
     for (const r of results) if (r.status === "rejected") expect((r.reason as Error).message).toMatch(/has finished; there is nothing left to resume/);
     expect(results[0].status).toBe("fulfilled");
-    expect(await getFanout({ db, actor }, issued.fanout)).toMatchObject({ outcome: "cancelled", pausedAt: null });
+    expect(await getFanout({ db, actor }, issued.fanout)).toMatchObject({ outcome: "completed_with_failures", pausedAt: null });
     expect((await expectDomainError(() => pauseFanout({ db, actor }, issued.fanout), "conflict")).message).toContain("has finished");
   });
 });

@@ -61,7 +61,7 @@ export async function taskWithStatus(page: Page, status: string): Promise<{ code
 
 /** The demo's largest fan-out that ended with failures, read through the API. */
 export async function largeFanoutWithFailures(page: Page): Promise<string> {
-  const res = await page.request.get("/api/v1/fanouts?outcome=cancelled&per_page=100");
+  const res = await page.request.get("/api/v1/fanouts?outcome=completed_with_failures&per_page=100");
   expect(res.ok(), "GET /api/v1/fanouts").toBe(true);
   const items = ((await res.json()) as { items: { code: string; total: number; counts: Record<string, number> }[] }).items;
   const big = items.filter((f) => f.counts.FAILED > 0).sort((a, b) => b.total - a.total)[0];
