@@ -242,7 +242,8 @@ export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ grou
     if (page.length < FAILED_PAGE) break;
     last = page[page.length - 1].id;
   }
-  const sorted = [...merged.entries()].sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0])).slice(0, GROUPS_SHOWN);
+  // Largest first; equal counts in a stable order (a code-point comparison: thousands of groups of one are common).
+  const sorted = [...merged.entries()].sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, GROUPS_SHOWN);
   const ids = [...new Set(sorted.flatMap(([, m]) => m.tasks.map((t) => t.deviceId)))];
   const names = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 500) {

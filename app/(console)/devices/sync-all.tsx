@@ -27,8 +27,8 @@ export function SyncAll({ enabled, organization }: { enabled: number; organizati
       {result?.ok && (
         <p role="status" className="text-sm text-emerald-700">
           Issued {result.data.total} SYNC task{result.data.total === 1 ? "" : "s"} ·{" "}
-          <Link className="font-medium underline" href={`/tasks?fanout=${result.data.fanout}`}>
-            fan-out {result.data.fanout}
+          <Link className="font-medium underline" href={`/tasks/fanouts/${result.data.fanout}`}>
+            watch fan-out {result.data.fanout}
           </Link>
         </p>
       )}
