@@ -2,13 +2,13 @@ import "server-only";
 import { exportFanout, type ExportRow } from "@/lib/tasks/fanout-export";
 import { apiRoute } from "./http";
 import { fanoutCodeParam } from "./schemas";
+import { iso } from "./serialize";
 
 // A fan-out's tasks as a download: CSV or JSON, written as a stream, a window of rows per
 // pull, so 100,000 rows take no more memory than one window and never hold the loop long.
 
 export const EXPORT_COLUMNS = ["code", "device", "ous", "status", "started_at", "finished_at", "duration_ms", "message"] as const;
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** A row as the export's JSON writes it, and its CSV before quoting. */
 export function exportRecord(r: ExportRow) {

@@ -6,7 +6,7 @@ import type { RetryResult } from "@/lib/tasks/fanout-verbs";
 
 // The API's output shapes: snake_case keys, times as ISO 8601 strings or null.
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 type ItemFields = Pick<TaskListItem, "code" | "type" | "status" | "device" | "organization" | "fanout" | "scheduledAt" | "createdAt" | "updatedAt" | "expiresAt" | "message">;
 

@@ -1,9 +1,9 @@
 import { eq, inArray, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
-import { deviceOus, devices, ous, tasks } from "../../db/schema";
+import { deviceOus, devices, tasks } from "../../db/schema";
 import type { TaskStatus } from "../../rules/tasks";
 import type { ActorCtx } from "../auth/actor";
-import { fanoutWindows, findFanout } from "./fanout-queries";
+import { fanoutWindows, findFanout, ouNamesOf } from "./fanout-queries";
 import { displayNameSql } from "./queries";
 
 /** One task of a fan-out as its export writes it. */
@@ -29,10 +29,10 @@ const WINDOW = 500;
 export async function exportFanout(ctx: ActorCtx, rawCode: unknown) {
   const { db, actor } = ctx;
   const fanout = await findFanout(db, actor.organizationId, rawCode);
-  return { fanout, pages: () => fanoutWindows(db, fanout.id, WINDOW, (_lo, _hi, mine) => windowRows(db, mine)) };
+  return { fanout, pages: () => fanoutWindows(db, fanout.id, WINDOW, (window) => windowRows(db, window)) };
 }
 
-async function windowRows(h: DbOrTx, mine: SQL): Promise<ExportRow[]> {
+async function windowRows(h: DbOrTx, window: SQL): Promise<ExportRow[]> {
   const rows = await h
     .select({
       code: tasks.code,
@@ -45,18 +45,10 @@ async function windowRows(h: DbOrTx, mine: SQL): Promise<ExportRow[]> {
     })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(mine)
+    .where(window)
     .orderBy(tasks.id);
-  const ouNames = new Map<string, string[]>();
-  const ids = [...new Set(rows.map((r) => r.deviceId))];
-  for (let i = 0; i < ids.length; i += 500) {
-    const links = await h
-      .select({ deviceId: deviceOus.deviceId, name: ous.name })
-      .from(deviceOus)
-      .innerJoin(ous, eq(ous.id, deviceOus.ouId))
-      .where(inArray(deviceOus.deviceId, ids.slice(i, i + 500)));
-    for (const l of links) (ouNames.get(l.deviceId) ?? ouNames.set(l.deviceId, []).get(l.deviceId)!).push(l.name);
-  }
+  // A window is at most 500 tasks: their devices' OUs in one read.
+  const ouNames = await ouNamesOf(h, inArray(deviceOus.deviceId, [...new Set(rows.map((r) => r.deviceId))]));
   return rows.map((r) => ({
     code: r.code,
     device: r.device,

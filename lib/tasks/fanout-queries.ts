@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from "drizzle-orm";
 import { equalsWithoutItsIndex } from "../../db/portable";
 import { breathe, pacer } from "../../db/transaction";
 import { z } from "zod";
@@ -11,7 +11,7 @@ import type { ActorCtx } from "../auth/actor";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";
-import { displayNameSql } from "./queries";
+import { displayNameSql, keyset, type Cursor } from "./queries";
 import { taskCodeSchema, taskTypeSchema } from "./schemas";
 
 // What the fan-out list and the fan-out page (the cockpit) read. Counts come from the
@@ -19,6 +19,8 @@ import { taskCodeSchema, taskTypeSchema } from "./schemas";
 // from their own partial indexes (db/schema): a 100,000-task fan-out is never read row by row.
 
 export type FanoutCounts = Record<TaskStatus, number>;
+
+const emptyCounts = () => Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts;
 
 /** Each open status counted from the (fanout_id, status) index, in the same statement as the row. */
 const openCount = (s: TaskStatus) => sql<number>`(select count(*) from ${tasks} where ${tasks.fanoutId} = ${fanouts.id} and ${tasks.status} = ${s})`.mapWith(Number);
@@ -67,7 +69,7 @@ export type FanoutSummary = {
 };
 
 function toSummary(r: SummaryRow): FanoutSummary {
-  const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts;
+  const counts = emptyCounts();
   counts.SCHEDULED = r.scheduled;
   counts.PENDING = r.pending;
   counts.IN_PROGRESS = r.inProgress;
@@ -143,20 +145,17 @@ function listWhere(organizationId: string, f: FanoutListFilter): SQL | undefined
 }
 
 /** The fan-out list, newest first, keyset-paginated on the fan-out id like the task list. */
-export async function listFanouts(ctx: ActorCtx, raw: { filter?: unknown; cursor?: { before?: number; after?: number }; limit?: number }) {
+export async function listFanouts(ctx: ActorCtx, raw: { filter?: unknown; cursor?: Cursor; limit?: number }) {
   const { db, actor } = ctx;
   const filter = parse(fanoutListFilterSchema, raw.filter ?? {});
   const limit = Math.min(Math.max(raw.limit ?? 25, 1), 100);
-  const { before, after } = raw.cursor ?? {};
-  const backward = after !== undefined && before === undefined;
+  const k = keyset(fanouts.id, raw.cursor);
   const rows = await selectSummaries(db)
-    .where(and(listWhere(actor.organizationId, filter), before !== undefined ? lt(fanouts.id, before) : undefined, backward ? gt(fanouts.id, after) : undefined))
-    .orderBy(backward ? asc(fanouts.id) : desc(fanouts.id))
+    .where(and(listWhere(actor.organizationId, filter), k.where))
+    .orderBy(k.order)
     .limit(limit + 1);
-  const more = rows.length > limit;
-  const items = rows.slice(0, limit).map(toSummary);
-  if (backward) items.reverse();
-  return { filter, items, hasOlder: backward ? before !== undefined || items.length > 0 : more, hasNewer: backward ? more : before !== undefined };
+  const { items, ...sides } = k.page(rows, limit);
+  return { filter, items: items.map(toSummary), ...sides };
 }
 
 /** Offset pages with a total, for the JSON API's `page`/`per_page` contract. */
@@ -297,7 +296,6 @@ export async function offlineWaiting(h: DbOrTx, fanoutId: number) {
     devices: shown,
   };
 }
-export type OfflineWaiting = Awaited<ReturnType<typeof offlineWaiting>>;
 
 /** The duration expression, spelled as the partial index spells it (db/schema). */
 const DURATION = sql.raw("(finished_at - started_at)");
@@ -341,7 +339,7 @@ export type FanoutDurations = Awaited<ReturnType<typeof fanoutDurations>>;
  * fan-out, which needs no index of its own and never sorts. SQLite would rather walk the
  * fan-out's index and sort all of it for every window, hence equalsWithoutItsIndex.
  */
-export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrTx, fanoutId: number, size: number, select: (lo: number, hi: number, mine: SQL) => Promise<S[]>): AsyncGenerator<S[]> {
+export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrTx, fanoutId: number, size: number, select: (window: SQL) => Promise<S[]>): AsyncGenerator<S[]> {
   // The first and last id, status by status: each is one step into the (fanout_id, status)
   // index, where a plain min over the fan-out would walk all its entries (30 ms of the loop
   // at 100,000 on SQLite).
@@ -360,9 +358,17 @@ export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrT
     // between windows, a whole fan-out would be read as one long stretch of microtasks.
     if (from > lo) await breathe();
     const to = Math.min(from + size - 1, hi);
-    const rows = await select(from, to, and(gte(tasks.id, from), lte(tasks.id, to), equalsWithoutItsIndex(tasks.fanoutId, fanoutId))!);
+    const rows = await select(and(gte(tasks.id, from), lte(tasks.id, to), equalsWithoutItsIndex(tasks.fanoutId, fanoutId))!);
     if (rows.length) yield rows;
   }
+}
+
+/** The OU names of devices, by device id, for the memberships `where` picks. */
+export async function ouNamesOf(h: DbOrTx, where: SQL | undefined): Promise<Map<string, string[]>> {
+  const links = await h.select({ deviceId: deviceOus.deviceId, name: ous.name }).from(deviceOus).innerJoin(ous, eq(ous.id, deviceOus.ouId)).where(where);
+  const names = new Map<string, string[]>();
+  for (const l of links) (names.get(l.deviceId) ?? names.set(l.deviceId, []).get(l.deviceId)!).push(l.name);
+  return names;
 }
 
 /**
@@ -371,19 +377,13 @@ export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrT
  * window (two columns each), counted in memory.
  */
 export async function fanoutByOu(h: DbOrTx, fanout: { id: number; organizationId: string; target: FanoutTarget }) {
-  const links = await h
-    .select({ deviceId: deviceOus.deviceId, ou: ous.name })
-    .from(deviceOus)
-    .innerJoin(ous, eq(ous.id, deviceOus.ouId))
-    .where(and(eq(ous.organizationId, fanout.organizationId), fanout.target.ous?.length ? inArray(ous.name, fanout.target.ous) : undefined));
-  const ousOf = new Map<string, string[]>();
-  for (const l of links) (ousOf.get(l.deviceId) ?? ousOf.set(l.deviceId, []).get(l.deviceId)!).push(l.ou);
+  const ousOf = await ouNamesOf(h, and(eq(ous.organizationId, fanout.organizationId), fanout.target.ous?.length ? inArray(ous.name, fanout.target.ous) : undefined));
   const byOu = new Map<string, FanoutCounts>();
-  const windows = fanoutWindows(h, fanout.id, 5_000, (_lo, _hi, mine) => h.select({ deviceId: tasks.deviceId, status: tasks.status }).from(tasks).where(mine));
+  const windows = fanoutWindows(h, fanout.id, 5_000, (window) => h.select({ deviceId: tasks.deviceId, status: tasks.status }).from(tasks).where(window));
   for await (const rows of windows) {
     for (const r of rows) {
       for (const ou of ousOf.get(r.deviceId) ?? []) {
-        const c = byOu.get(ou) ?? byOu.set(ou, Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts).get(ou)!;
+        const c = byOu.get(ou) ?? byOu.set(ou, emptyCounts()).get(ou)!;
         c[r.status]++;
       }
     }

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, lt, sql, type Column, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
 import { containsText, equalsWithoutItsIndex } from "../../db/portable";
@@ -98,6 +98,26 @@ async function filterWhere(h: DbOrTx, organizationId: string, f: ListFilter): Pr
 export type Cursor = { before?: number; after?: number };
 
 /**
+ * Keyset paging on an id column, newest first: `before` pages forward (older), `after`
+ * backward (newer). Fetch `limit + 1` rows with `where` and `order`; `page` trims them and
+ * says whether pages exist on either side (a first page, no cursor, has nothing newer).
+ */
+export function keyset(column: Column, cursor: Cursor = {}) {
+  const { before, after } = cursor;
+  const backward = after !== undefined && before === undefined;
+  return {
+    where: and(before !== undefined ? lt(column, before) : undefined, backward ? gt(column, after) : undefined),
+    order: backward ? asc(column) : desc(column),
+    page<T>(rows: T[], limit: number) {
+      const more = rows.length > limit;
+      const items = rows.slice(0, limit);
+      if (backward) items.reverse();
+      return { items, hasOlder: backward ? before !== undefined || items.length > 0 : more, hasNewer: backward ? more : before !== undefined };
+    },
+  };
+}
+
+/**
  * Newest first, keyset-paginated on the task id: `before` pages forward (older), `after`
  * backward (newer). Cost stays proportional to the page, however deep, at a million rows.
  */
@@ -106,22 +126,12 @@ export async function listTasks(ctx: ActorCtx, raw: { filter?: unknown; cursor?:
   const filter = parse(listFilterSchema, raw.filter ?? {});
   const limit = Math.min(Math.max(raw.limit ?? 30, 1), 100);
   const where = await filterWhere(db, actor.organizationId, filter);
-  const { before, after } = raw.cursor ?? {};
-  const backward = after !== undefined && before === undefined;
+  const k = keyset(tasks.id, raw.cursor);
   const rows = (await selectItems(db)
-    .where(and(where, before !== undefined ? lt(tasks.id, before) : undefined, backward ? gt(tasks.id, after) : undefined))
-    .orderBy(backward ? asc(tasks.id) : desc(tasks.id))
+    .where(and(where, k.where))
+    .orderBy(k.order)
     .limit(limit + 1)) as TaskListItem[];
-  const more = rows.length > limit;
-  const items = rows.slice(0, limit);
-  if (backward) items.reverse();
-  return {
-    filter,
-    items,
-    // Whether pages exist on either side; a first page (no cursor) has nothing newer.
-    hasOlder: backward ? before !== undefined || items.length > 0 : more,
-    hasNewer: backward ? more : before !== undefined,
-  };
+  return { filter, ...k.page(rows, limit) };
 }
 
 /**

@@ -7,18 +7,21 @@ function id(s: string | undefined): number | undefined {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-/** The list's URL: the filters (validated by the domain) and a keyset position. */
-export function pickFilter(sp: Record<string, string | string[] | undefined>) {
+/** A list page's URL: the filters named (validated by the domain) and a keyset position. */
+export function pickParams<K extends string>(sp: Record<string, string | string[] | undefined>, names: readonly K[]) {
   const one = (k: string) => {
     const v = sp[k];
     const s = Array.isArray(v) ? v[0] : v;
     return s === undefined || s === "" ? undefined : s;
   };
   return {
-    filter: { device: one("device"), type: one("type"), status: one("status"), fanout: one("fanout") },
+    filter: Object.fromEntries(names.map((n) => [n, one(n)])) as Record<K, string | undefined>,
     position: { before: id(one("before")), after: id(one("after")) },
   };
 }
+
+/** The task list's URL. */
+export const pickFilter = (sp: Record<string, string | string[] | undefined>) => pickParams(sp, ["device", "type", "status", "fanout"] as const);
 
 /** A list page's URL: its filters and a keyset position, empty values left out. */
 export function pageHref(base: string, filter: Record<string, string | undefined>, position: { before?: number; after?: number } = {}) {

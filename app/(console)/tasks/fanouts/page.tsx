@@ -10,30 +10,17 @@ import { FANOUT_OUTCOME_LABELS, FANOUT_OUTCOMES } from "@/rules/fanouts";
 import { TASK_TYPES } from "@/rules/tasks";
 import { describeTarget } from "@/app/_components/fanout-labels";
 import { LiveFanoutList, type FanoutListRow } from "./live-fanout-list";
-import { pageHref } from "../search-params";
+import { pageHref, pickParams } from "../search-params";
 
 export const metadata: Metadata = { title: "Fan-outs" };
 export const dynamic = "force-dynamic";
 
 const PAGE_SIZE = 25;
 
-function pick(sp: Record<string, string | string[] | undefined>) {
-  const one = (k: string) => {
-    const v = sp[k];
-    const s = Array.isArray(v) ? v[0] : v;
-    return s === undefined || s === "" ? undefined : s;
-  };
-  const id = (k: string) => {
-    const n = Number(one(k));
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  };
-  return { filter: { type: one("type"), outcome: one("outcome"), by: one("by") }, position: { before: id("before"), after: id("after") } };
-}
-
 export default async function FanoutsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const ctx = await requirePageContext();
   const verbCtx = actorContext(ctx.actor);
-  const { filter, position } = pick(await searchParams);
+  const { filter, position } = pickParams(await searchParams, ["type", "outcome", "by"] as const);
   let list: Awaited<ReturnType<typeof listFanouts>> | null = null;
   let error: string | null = null;
   try {
