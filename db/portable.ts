@@ -43,6 +43,25 @@ export async function lockRows(tx: Tx, table: Table, where: SQL | undefined): Pr
 }
 
 /**
+ * Locks the rows `where` selects in `table`, in the order of `key` (PostgreSQL's `FOR NO KEY
+ * UPDATE`), ahead of a statement that updates several of them, which would otherwise lock
+ * them in whatever order its plan visits them. Transactions that lock rows of one table in
+ * one order never deadlock on them: a fan-out being issued shares its devices in id order
+ * until it commits (lib/tasks/issue.ts), and a batch of heartbeats or a dispatch that took
+ * one of them first, then waited for another, made PostgreSQL abort one of the two, at
+ * times the fan-out, which then wrote its 100,000 tasks again. `skipLocked`: rows another
+ * transaction holds are left out, not waited for; the keys locked are returned. SQLite needs
+ * none of it: its write transactions run one at a time (null: every row).
+ */
+export async function lockInKeyOrder(tx: Tx, table: Table, key: Column, where: SQL | undefined, opts: { skipLocked?: boolean } = {}): Promise<unknown[] | null> {
+  if (dialectOfHandle(tx) !== "pg") return null;
+  const rows = await (tx as unknown as { execute: (q: SQL) => Promise<{ rows: Record<string, unknown>[] }> }).execute(
+    sql`select ${key} as k from ${table} where ${where} order by ${key} for no key update${opts.skipLocked ? sql` skip locked` : sql``}`,
+  );
+  return rows.rows.map((r) => r.k);
+}
+
+/**
  * The rows a step claims for itself (PostgreSQL's `FOR UPDATE SKIP LOCKED`): nodes running the
  * same step side by side take disjoint rows instead of waiting on each other's. SQLite's write
  * transactions already run one at a time.

@@ -161,6 +161,8 @@ async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T
     } catch (e) {
       const code = (e as { code?: unknown; cause?: { code?: unknown } }).code ?? (e as { cause?: { code?: unknown } }).cause?.code;
       if (attempt >= PG_ATTEMPTS || (code !== "40P01" && code !== "40001")) throw e;
+      // Said, not silent: an operator who sees many of these has a lock order to look at.
+      console.warn(`PostgreSQL aborted a transaction (${code === "40P01" ? "deadlock" : "serialization failure"}); running it again (attempt ${attempt + 1} of ${PG_ATTEMPTS})`);
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
     }
   }

@@ -1,5 +1,5 @@
 import { and, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
-import { changedRows } from "../../db/portable";
+import { changedRows, lockInKeyOrder } from "../../db/portable";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -24,6 +24,7 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
     const elsewhere = opts.elsewhere
       ? (await tx.select({ id: devices.id }).from(devices).where(and(inArray(devices.id, ids), isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
+    await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, ids));
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)
@@ -41,15 +42,15 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
 export async function markOffline(ctx: Ctx, nodeId: string, deviceIds: string[]): Promise<void> {
   if (!deviceIds.length) return;
   await withTransaction(ctx, async (tx) => {
-    await tx
-      .update(devices)
-      .set({ online: false, nodeId: null })
-      .where(and(inArray(devices.id, [...new Set(deviceIds)]), eq(devices.nodeId, nodeId)));
+    const mine = and(inArray(devices.id, [...new Set(deviceIds)]), eq(devices.nodeId, nodeId));
+    await lockInKeyOrder(tx, devices, devices.id, mine);
+    await tx.update(devices).set({ online: false, nodeId: null }).where(mine);
   });
 }
 
 /** The devices online through node `nodeId`, which is stopping: offline. A step of the caller's transaction. */
 export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
+  await lockInKeyOrder(tx, devices, devices.id, eq(devices.nodeId, nodeId));
   await tx.update(devices).set({ online: false, nodeId: null }).where(eq(devices.nodeId, nodeId));
 }
 
@@ -58,11 +59,9 @@ export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
  * before this one), and any online without a node: offline. A step of the caller's transaction.
  */
 export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: string[]): Promise<number> {
-  const result = await tx
-    .update(devices)
-    .set({ online: false, nodeId: null })
-    .where(and(eq(devices.online, true), aliveNodes.length ? or(isNull(devices.nodeId), notInArray(devices.nodeId, aliveNodes)) : undefined));
-  return changedRows(result);
+  const orphaned = and(eq(devices.online, true), aliveNodes.length ? or(isNull(devices.nodeId), notInArray(devices.nodeId, aliveNodes)) : undefined);
+  await lockInKeyOrder(tx, devices, devices.id, orphaned);
+  return changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(orphaned));
 }
 
 export const heartbeatSchema = z
@@ -87,7 +86,11 @@ export async function recordHeartbeats(ctx: Ctx, beats: { deviceId: string; raw:
   if (valid.length) {
     const at = new Date();
     await withTransaction(ctx, async (tx) => {
-      for (const [version, ids] of byVersion(valid)) {
+      // A heartbeat only moves a time forward: one whose device is locked (a fan-out being
+      // issued to it) is dropped rather than waited for; the agent's next one records it.
+      const locked = await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, valid.map((b) => b.deviceId)), { skipLocked: true });
+      const free = locked && new Set(locked);
+      for (const [version, ids] of byVersion(free ? valid.filter((b) => free.has(b.deviceId)) : valid)) {
         await tx.update(devices).set({ lastHeartbeatAt: at, agentVersion: version }).where(inArray(devices.id, ids));
       }
     });
@@ -119,6 +122,7 @@ export async function reserveSeqs(tx: Tx, counts: Map<string, number>): Promise<
     [...counts].map(([id, n]) => sql`when ${id} then ${sql.raw(String(Math.trunc(n)))}`),
     sql` `,
   );
+  await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, [...counts.keys()]));
   const rows = await tx
     .update(devices)
     .set({ lastSeq: sql`${devices.lastSeq} + case ${devices.id} ${added} end` })
