@@ -17,6 +17,7 @@ import { healthRoutes } from "./lib/server/health";
 import { joinCluster } from "./lib/server/cluster";
 import { gaugeConnections, metrics } from "./lib/server/metrics";
 import { guardRequest } from "./lib/server/request-guard";
+import { RolloutDriver } from "./lib/server/rollouts";
 import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
 import { dataDir, ensureSecret, newSecret, sharedSecret } from "./lib/server/secret";
@@ -75,6 +76,10 @@ export async function startServer(
   const scheduler = new Scheduler(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
   cluster?.on("due", () => scheduler.poke());
   await scheduler.start();
+  // Staged rollouts: the next step of each after its tasks finish, and on a sweep for timed
+  // pauses between waves (lib/server/rollouts.ts). Any node may step any rollout.
+  const rollouts = new RolloutDriver(db, env.TASKWIRE_ROLLOUT_SWEEP_MS);
+  rollouts.start();
 
   const dev = env.NODE_ENV !== "production";
   const httpServer = createServer();
@@ -126,6 +131,7 @@ export async function startServer(
     port,
     close: async () => {
       scheduler.stop();
+      rollouts.stop();
       countTransitions();
       await liveness.stop();
       loopMonitor?.stop();

@@ -30,6 +30,8 @@ export const envSchema = z.object({
   TASKWIRE_CLOCK_MAX_SLEEP_MS: z.coerce.number().int().min(10).max(3_600_000).default(60_000),
   // Several nodes: how often each re-sends what still waits on its devices (lib/agents/dispatcher.ts).
   TASKWIRE_DISPATCH_SWEEP_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(15_000),
+  // How often every open staged rollout is looked at (a pause between waves that ended, lib/server/rollouts.ts).
+  TASKWIRE_ROLLOUT_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
   // How often open live connections have their session read again (sign-out, removal).
   TASKWIRE_LIVE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   // Benchmarks only (npm run bench): measure event-loop delay and serve it to loopback callers.

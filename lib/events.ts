@@ -37,9 +37,9 @@ export type AccessChange = {
   organizationId?: string;
 };
 
-export const FANOUT_CHANGES = ["paused", "resumed"] as const;
+export const FANOUT_CHANGES = ["paused", "resumed", "wave"] as const;
 
-/** A fan-out was paused or resumed: the dispatcher sends what resuming released, the live channel shows it. */
+/** A fan-out was paused or resumed (by an admin, or by its breaker), or a wave of its rollout finished or opened: the dispatcher sends what resuming released, the rollout driver takes the next step, the live channel shows it. */
 export type FanoutChange = {
   kind: "fanout.changed";
   organizationId: string;

@@ -2,7 +2,7 @@ import Link from "next/link";
 import { STATUS_BAR, STATUS_FILL } from "./status-badge";
 import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "@/rules/tasks";
 
-export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number>; outcome?: string };
+export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number>; outcome?: string; wave?: string | null };
 
 function duration(seconds: number): string {
   if (seconds < 60) return `${Math.ceil(seconds)} s`;
@@ -36,6 +36,7 @@ export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { p
           <span className="text-slate-500">
             to {fanout.total} device{fanout.total === 1 ? "" : "s"}
           </span>
+          {fanout.wave && <span className="text-slate-600"> · {fanout.wave}</span>}
         </p>
         <p className="tabular-nums text-slate-600">
           {done}/{fanout.total} finished · {pct}%

@@ -38,4 +38,4 @@ export const {
 export const rateLimits = PROCESS_DIALECT === "pg" ? pg.rateLimits : undefined;
 export const rateLimit = PROCESS_DIALECT === "pg" ? pg.rateLimit : undefined;
 
-export type { ApiToken, Device, Fanout, FanoutTarget, Ou, Task } from "./sqlite";
+export type { ApiToken, Device, Fanout, FanoutTarget, Ou, RolloutPlan, Task } from "./sqlite";

@@ -37,6 +37,9 @@ export const issueBodySchema = z
     // far ahead it may be is the domain's rule (issueSchemaAt).
     scheduled_at: z.string({ error: () => DATE_TIME_MESSAGE }).refine(isDateTimeString, DATE_TIME_MESSAGE).nullish(),
     ttl_seconds: issue.ttlSeconds,
+    // A preset's name or a policy (rules/rollouts.ts); absent or null: all at once. Its fields
+    // are named as here already: the domain parses it, and its errors name them.
+    rollout: z.unknown().optional(),
   })
   .transform((b) => ({
     type: b.type,
@@ -44,6 +47,7 @@ export const issueBodySchema = z
     targets: b.targets,
     scheduledAt: b.scheduled_at ? new Date(b.scheduled_at) : null,
     ttlSeconds: b.ttl_seconds,
+    rollout: b.rollout,
   }));
 
 /** A task code from the path: one that cannot exist is "not found", like another organization's. */

@@ -1,3 +1,4 @@
+import type { RolloutPolicy, WaveSize } from "@/rules/rollouts";
 import type { getOrganization } from "@/lib/orgs/orgs";
 import type { IssueResult } from "@/lib/tasks/issue";
 import type { TaskDetail, TaskListItem } from "@/lib/tasks/queries";
@@ -69,6 +70,28 @@ export function fanoutItem(f: FanoutSummary) {
     retry_of: f.target.retry?.of ?? null,
     paused_at: iso(f.pausedAt),
     pause_reason: f.pauseReason,
+    rollout: f.rollout && {
+      policy: rolloutPolicyItem(f.rollout.policy),
+      wave_sizes: f.rollout.policy.sizes,
+      wave: f.rollout.wave,
+      waves: f.rollout.waves,
+      state: f.rollout.state,
+      wave_opened_at: iso(f.rollout.waveOpenedAt),
+      wave_finished_at: iso(f.rollout.waveFinishedAt),
+      next_wave_at: iso(f.rollout.nextWaveAt),
+    },
+  };
+}
+
+/** A rollout policy as the API takes it on POST /api/v1/tasks: what is read can be sent again. */
+function rolloutPolicyItem(p: RolloutPolicy) {
+  const size = (w: WaveSize) => ("count" in w ? w.count : `${w.percent}%`);
+  return {
+    canary: p.canary && size(p.canary),
+    waves: p.waves.map(size),
+    max_in_flight: p.maxInFlight,
+    between_waves: p.between.kind === "minutes" ? { pause_minutes: p.between.minutes } : p.between.kind,
+    breaker: p.breaker && { failed_percent: p.breaker.failedPercent, min_finished: p.breaker.minFinished },
   };
 }
 

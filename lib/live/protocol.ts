@@ -25,6 +25,8 @@ export type LiveTaskRow = {
   fanout: string | null;
   message: string | null;
   scheduledAt: string | null;
+  /** Its wave in a staged rollout, in words ("wave 3 of 5"); null outside one. */
+  wave: string | null;
   createdAt: string;
   updatedAt: string;
   expiresAt: string;
@@ -32,7 +34,19 @@ export type LiveTaskRow = {
   finishedAt: string | null;
 };
 
-export type LiveFanout = { code: string; type: TaskType; total: number; createdAt: string; lastFinishedAt: string | null; counts: Record<TaskStatus, number>; outcome: FanoutOutcome };
+export type LiveFanout = {
+  code: string;
+  type: TaskType;
+  total: number;
+  createdAt: string;
+  lastFinishedAt: string | null;
+  counts: Record<TaskStatus, number>;
+  outcome: FanoutOutcome;
+  /** Why it is paused (an admin, or its breaker), while it is. */
+  pauseReason: string | null;
+  /** A staged rollout's wave, in words (rules/rollouts.ts waveLine); null for one issued all at once. */
+  wave: string | null;
+};
 
 /** One coalesced message: the latest state of every task changed since the last one. */
 export type LivePatch = { at: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };

@@ -1,3 +1,4 @@
+import { waveLine, waveOf } from "../../rules/rollouts";
 import type { FanoutSummary } from "../tasks/fanout-queries";
 import type { LiveTask } from "../tasks/queries";
 import type { LiveFanout, LiveTaskRow } from "./protocol";
@@ -16,6 +17,7 @@ export function toLiveRow(t: LiveTask): LiveTaskRow {
     fanout: t.fanout,
     message: t.message,
     scheduledAt: iso(t.scheduledAt),
+    wave: t.wave !== null && t.waves !== null ? waveOf(t.wave, t.waves) : null,
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
     expiresAt: t.expiresAt.toISOString(),
@@ -34,5 +36,15 @@ export function matchesFilter(row: LiveTaskRow, f: { device?: string; type?: str
 }
 
 export function toLiveFanout(f: FanoutSummary): LiveFanout {
-  return { code: f.code, type: f.type, total: f.total, createdAt: f.createdAt.toISOString(), lastFinishedAt: iso(f.lastFinishedAt), counts: f.counts, outcome: f.outcome };
+  return {
+    code: f.code,
+    type: f.type,
+    total: f.total,
+    createdAt: f.createdAt.toISOString(),
+    lastFinishedAt: iso(f.lastFinishedAt),
+    counts: f.counts,
+    outcome: f.outcome,
+    pauseReason: f.pauseReason,
+    wave: f.rollout && waveLine(f.rollout),
+  };
 }

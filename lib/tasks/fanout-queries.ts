@@ -4,7 +4,8 @@ import { breathe, pacer } from "../../db/transaction";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
-import { deviceOus, devices, fanouts, ous, tasks, user, type FanoutTarget } from "../../db/schema";
+import { deviceOus, devices, fanouts, ous, tasks, user, type FanoutTarget, type RolloutPlan } from "../../db/schema";
+import { nextWaveAt, policySummary, waveState, type WaveState } from "../../rules/rollouts";
 import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
 import type { ActorCtx } from "../auth/actor";
@@ -42,6 +43,10 @@ const summaryColumns = {
   retryOf: fanouts.retryOf,
   pausedAt: fanouts.pausedAt,
   pauseReason: fanouts.pauseReason,
+  rollout: fanouts.rollout,
+  wave: fanouts.wave,
+  waveOpenedAt: fanouts.waveOpenedAt,
+  waveFinishedAt: fanouts.waveFinishedAt,
   scheduled: openCount("SCHEDULED"),
   pending: openCount("PENDING"),
   inProgress: openCount("IN_PROGRESS"),
@@ -66,7 +71,38 @@ export type FanoutSummary = {
   /** While paused: since when, and why ("Paused by …"). */
   pausedAt: Date | null;
   pauseReason: string | null;
+  /** A staged rollout's policy and where it stands; null for a fan-out issued all at once. */
+  rollout: RolloutView | null;
 };
+
+/** Where a staged rollout stands (rules/rollouts.ts). */
+export type RolloutView = {
+  policy: RolloutPlan;
+  summary: string;
+  wave: number;
+  waves: number;
+  state: WaveState;
+  waveOpenedAt: Date | null;
+  waveFinishedAt: Date | null;
+  /** When the next wave opens by itself (a timed pause); null if it waits for Continue or nothing. */
+  nextWaveAt: Date | null;
+};
+
+function rolloutView(r: Pick<SummaryRow, "rollout" | "wave" | "waveOpenedAt" | "waveFinishedAt" | "openTasks">): RolloutView | null {
+  if (!r.rollout || r.wave === null) return null;
+  const at = { wave: r.wave, waves: r.rollout.sizes.length, waveFinishedAt: r.waveFinishedAt };
+  return {
+    policy: r.rollout,
+    summary: policySummary(r.rollout),
+    wave: r.wave,
+    waves: r.rollout.sizes.length,
+    // A fan-out whose every task has finished (cancelled, say) is done, whatever wave it stood at.
+    state: r.openTasks === 0 ? "done" : waveState(at, r.rollout.between),
+    waveOpenedAt: r.waveOpenedAt,
+    waveFinishedAt: r.waveFinishedAt,
+    nextWaveAt: r.openTasks === 0 ? null : nextWaveAt(at, r.rollout.between),
+  };
+}
 
 function toSummary(r: SummaryRow): FanoutSummary {
   const counts = emptyCounts();
@@ -92,6 +128,7 @@ function toSummary(r: SummaryRow): FanoutSummary {
     retryOf: r.retryOf,
     pausedAt: r.openTasks > 0 ? r.pausedAt : null,
     pauseReason: r.openTasks > 0 ? r.pauseReason : null,
+    rollout: rolloutView(r),
   };
 }
 

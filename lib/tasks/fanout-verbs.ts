@@ -15,6 +15,7 @@ import { findFanout, messageHead } from "./fanout-queries";
 import type { Remember } from "../idempotency";
 import { issueFanout, type IssueResult } from "./issue";
 import type { TargetResolution } from "./targets";
+import { BREAKER_BASE_NOW } from "./rollout";
 import { cancelFanoutStep, eventsOfRows } from "./transition";
 
 // What an admin does to a whole fan-out: retry what failed (or a group of it), and cancel
@@ -152,7 +153,7 @@ async function refusal(h: DbOrTx, id: number, code: string, wanted: "pause" | "r
  */
 export const pauseFanout = (ctx: ActorCtx, rawCode: unknown, reason?: string) => setPaused(ctx, rawCode, true, reason);
 
-/** Resumes a paused fan-out: its waiting tasks go to their agents at once. */
+/** Resumes a paused fan-out: its waiting tasks go to their agents at once; its breaker counts again from here (what failed before, the admin has seen). */
 export const resumeFanout = (ctx: ActorCtx, rawCode: unknown) => setPaused(ctx, rawCode, false);
 
 /** One row changes, guarded by its own state: of two pauses (or a pause and a cancel) at once, the second is told why it changed nothing. */
@@ -163,7 +164,7 @@ async function setPaused(ctx: ActorCtx, rawCode: unknown, pause: boolean, reason
   await withTransaction(ctx, async (tx) => {
     const moved = await tx
       .update(fanouts)
-      .set(pause ? { pausedAt: new Date(), pauseReason: reason ?? `Paused by ${actor.label}` } : { pausedAt: null, pauseReason: null })
+      .set(pause ? { pausedAt: new Date(), pauseReason: reason ?? `Paused by ${actor.label}` } : { pausedAt: null, pauseReason: null, ...BREAKER_BASE_NOW })
       .where(and(eq(fanouts.id, source.id), pause ? isNull(fanouts.pausedAt) : isNotNull(fanouts.pausedAt), gt(fanouts.openTasks, 0)))
       .returning({ id: fanouts.id });
     if (!moved.length) await refusal(tx, source.id, source.code, pause ? "pause" : "resume");

@@ -3,7 +3,8 @@ import { and, count, eq, notExists, sql } from "drizzle-orm";
 import { isBatchCheck, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
 import { pacer, writeBatch } from "../../db/transaction";
-import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type Task } from "../../db/schema";
+import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPlan, type Task } from "../../db/schema";
+import { planWaves, policyProblems, type RolloutPolicy } from "../../rules/rollouts";
 import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
 import { randomCode, randomCodes } from "../crypto";
@@ -37,7 +38,7 @@ const recordedTarget = (t: { devices?: string[]; ous?: string[]; all?: boolean }
  * Issues one type to a target as a fan-out: every task exists, or none does. Names that do
  * not resolve reject the whole request, listed in the error.
  */
-export type IssueRequest = { type?: unknown; payload?: unknown; targets?: unknown; scheduledAt?: unknown; ttlSeconds?: unknown; rerunOf?: string };
+export type IssueRequest = { type?: unknown; payload?: unknown; targets?: unknown; scheduledAt?: unknown; ttlSeconds?: unknown; rollout?: unknown; rerunOf?: string };
 
 export type IssueOptions = {
   /**
@@ -99,7 +100,7 @@ function planIssue(actor: Actor, raw: IssueRequest, now: Date, opts: IssueOption
   // A time a few seconds ahead is as good as now: treat it as immediate rather than defer.
   const deferred = scheduledAt && scheduledAt.getTime() > now.getTime() ? scheduledAt : null;
   const expiresAt = new Date((deferred ?? now).getTime() + input.ttlSeconds * 1000);
-  return { input, payload, deferred, expiresAt, now, rerunOf: raw.rerunOf ?? null };
+  return { input, payload, deferred, expiresAt, now, rerunOf: raw.rerunOf ?? null, rollout: input.rollout ?? null };
 }
 
 /** Codes drawn per call (100,000 at once are ~60 ms of the loop); a turn of the loop every ~10 ms of drawing. */
@@ -124,6 +125,10 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   }
   const total = target.devices.length;
   const status: Task["status"] = deferred ? "SCHEDULED" : "PENDING";
+  // A staged rollout: every task is written now, in its wave; those of the first wave that
+  // fit in flight go out as any fan-out's would, the others wait for their wave (rules/rollouts.ts).
+  const rollout = plan.rollout ? planRollout(plan.rollout, total) : null;
+  const released = rollout ? Math.min(rollout.sizes[0], rollout.maxInFlight ?? total) : total;
   const fanoutCode = randomCode();
   const codes: string[] = [];
   const created: IssueResult["tasks"] = [];
@@ -133,11 +138,23 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     const drawn = randomCodes(Math.min(CODES_PER_DRAW, total - i));
     for (const [k, code] of drawn.entries()) {
       codes.push(code);
-      created.push({ code, device: target.devices[i + k].name, status, expiresAt });
+      created.push({ code, device: target.devices[i + k].name, status: i + k < released ? status : "SCHEDULED", expiresAt });
     }
   }
   const result: IssueResult = { fanout: fanoutCode, total, tasks: created };
   const fanout = { lastIdOf: 0 };
+  const deviceIds = target.devices.map((d) => d.id);
+  const common = {
+    organizationId,
+    fanoutId: fanout,
+    type: input.type,
+    payload: payload ? JSON.stringify(payload) : null,
+    createdBy: actor.userId,
+    at: now.getTime(),
+    // A waiting task's expiry is written again when its wave releases it.
+    expiresAt: expiresAt.getTime(),
+    rerunOf: plan.rerunOf,
+  };
   const steps: BatchStep[] = [
     {
       ...stepOf(
@@ -152,43 +169,43 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
           createdBy: actor.userId,
           createdAt: now,
           retryOf: opts.retryOf ?? null,
+          ttlSeconds: input.ttlSeconds,
+          ...(rollout ? { rollout, wave: 1, waves: rollout.sizes.length, waveOpenedAt: deferred ?? now } : {}),
         }),
       ),
       ids: true,
     },
     // One prepared INSERT per task: a 10,000-device fan-out costs what the inserts cost in
-    // SQLite, with no SQL built or rows read back.
+    // SQLite, with no SQL built or rows read back. A rollout's waiting tasks are a second
+    // INSERT: SCHEDULED with no time, each with its wave.
     {
       ...taskRows(h, {
-        common: {
-          organizationId,
-          fanoutId: fanout,
-          type: input.type,
-          status,
-          payload: payload ? JSON.stringify(payload) : null,
-          createdBy: actor.userId,
-          at: now.getTime(),
-          scheduledAt: deferred?.getTime() ?? null,
-          expiresAt: expiresAt.getTime(),
-          rerunOf: plan.rerunOf,
-        },
-        each: { code: codes.join("\n"), deviceId: target.devices.map((d) => d.id).join("\n") },
-        count: total,
+        common: { ...common, status, scheduledAt: deferred?.getTime() ?? null, wave: rollout ? 1 : null },
+        each: { code: codes.slice(0, released).join("\n"), deviceId: deviceIds.slice(0, released).join("\n") },
+        count: released,
       }),
       ids: true,
     },
-    // The tasks' counts: one statement for the whole fan-out (SQLite; PostgreSQL's insert
-    // trigger counts them at commit, see rules/sql.ts).
+    ...waitingRanges(rollout?.sizes ?? [total], released).map(({ wave, from, to }) => ({
+      ...taskRows(h, {
+        common: { ...common, status: "SCHEDULED", scheduledAt: null, wave },
+        each: { code: codes.slice(from, to).join("\n"), deviceId: deviceIds.slice(from, to).join("\n") },
+        count: to - from,
+      }),
+      ids: true,
+    })),
+    // The tasks' counts: one statement per status for the whole fan-out (SQLite; PostgreSQL's
+    // insert trigger counts them at commit, see rules/sql.ts).
     ...(PROCESS_DIALECT === "pg"
       ? []
-      : [
+      : countsOf(status, released, total).map(([st, n]) =>
           stepOf(
             h
               .insert(taskCounts)
-              .values({ organizationId, type: input.type, status, n: total })
-              .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${total}` } }),
+              .values({ organizationId, type: input.type, status: st, n })
+              .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${n}` } }),
           ),
-        ]),
+        )),
     // PostgreSQL: the fan-out's devices are locked (in id order) before they are checked, so
     // that a change of one committed meanwhile, or still open, is waited for and then seen.
     // SQLite's writes run one after another: what the check reads is what the commit keeps.
@@ -226,11 +243,14 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
     const fanoutId = (results[0] as Float64Array)[0];
-    const ids = results[1] as Float64Array;
+    // The ids of the released tasks, then of each wave's waiting ones, in the order written.
+    const waitingSteps = waitingRanges(rollout?.sizes ?? [total], released).length;
+    const ids = waitingSteps ? Float64Array.from((results.slice(1, 2 + waitingSteps) as Float64Array[]).flatMap((a) => [...a])) : (results[1] as Float64Array);
     const out: TaskTransition[] = [];
     const paceEvents = pacer();
     for (const [i, d] of target.devices.entries()) {
-      out.push(transitionEvent({ id: ids[i], organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status, updatedAt: now }, null));
+      const id = ids[i];
+      out.push(transitionEvent({ id, organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status: i < released ? status : "SCHEDULED", updatedAt: now }, null));
       if (i % EVENTS_PER_LOOK === EVENTS_PER_LOOK - 1) await paceEvents();
     }
     return out;
@@ -287,6 +307,7 @@ function taskRows(h: DbOrTx, rows: Parameters<typeof rowsOf>[1]): BatchStep {
       scheduledAt: p("scheduledAt"),
       expiresAt: p("expiresAt"),
       rerunOf: p("rerunOf"),
+      wave: p("wave"),
     }),
     rows,
   );
@@ -294,3 +315,36 @@ function taskRows(h: DbOrTx, rows: Parameters<typeof rowsOf>[1]): BatchStep {
 
 const sameOrg = (organizationId: string) => eq(tasks.organizationId, organizationId);
 export const codeInOrg = (organizationId: string, code: string) => and(eq(tasks.code, code), sameOrg(organizationId));
+
+/**
+ * A rollout's policy checked against its target (a canary larger than the target, say, is
+ * refused naming the field) and its waves planned.
+ */
+function planRollout(policy: RolloutPolicy, total: number): RolloutPlan {
+  const problems = policyProblems(policy, total);
+  if (problems) {
+    throw new UnprocessableError(Object.values(problems)[0], Object.fromEntries(Object.entries(problems).map(([k, v]) => [k, [v]])));
+  }
+  return { ...policy, sizes: planWaves(policy, total) };
+}
+
+/** The tasks that wait for their wave, as a range of the written order per wave: those of the first past `released`, then every later wave's. */
+function waitingRanges(sizes: number[], released: number): { wave: number; from: number; to: number }[] {
+  const ranges: { wave: number; from: number; to: number }[] = [];
+  let start = 0;
+  for (const [i, n] of sizes.entries()) {
+    const from = Math.max(start, released);
+    if (from < start + n) ranges.push({ wave: i + 1, from, to: start + n });
+    start += n;
+  }
+  return ranges;
+}
+
+/** How many tasks a fan-out writes in each status: the released ones in theirs, the waiting ones SCHEDULED. */
+function countsOf(status: Task["status"], released: number, total: number): [Task["status"], number][] {
+  if (released === total || status === "SCHEDULED") return [[status, total]];
+  return [
+    [status, released],
+    ["SCHEDULED", total - released],
+  ];
+}

@@ -25,6 +25,8 @@ const listColumns = {
   startedAt: tasks.startedAt,
   finishedAt: tasks.finishedAt,
   scheduledAt: tasks.scheduledAt,
+  wave: tasks.wave,
+  waves: fanouts.waves,
   createdAt: tasks.createdAt,
   updatedAt: tasks.updatedAt,
   expiresAt: tasks.expiresAt,
@@ -54,6 +56,9 @@ export type TaskListItem = {
   startedAt: Date | null;
   finishedAt: Date | null;
   scheduledAt: Date | null;
+  /** Its wave, and how many its staged rollout has (rules/rollouts.ts); null for a fan-out issued all at once. */
+  wave: number | null;
+  waves: number | null;
   createdAt: Date;
   updatedAt: Date;
   expiresAt: Date;
@@ -174,6 +179,7 @@ export async function getTask(ctx: ActorCtx, rawCode: unknown) {
       organization: organization.name,
       fanout: fanouts.code,
       fanoutTotal: fanouts.total,
+      waves: fanouts.waves,
       createdBy: user.email,
     })
     .from(tasks)
@@ -189,7 +195,7 @@ export async function getTask(ctx: ActorCtx, rawCode: unknown) {
     .from(tasks)
     .where(and(eq(tasks.rerunOf, code), eq(tasks.organizationId, actor.organizationId)))
     .orderBy(asc(tasks.id));
-  return { ...row.task, device: row.device, deviceStatus: row.deviceStatus, organization: row.organization, fanout: row.fanout, fanoutTotal: row.fanoutTotal, createdByEmail: row.createdBy, reruns };
+  return { ...row.task, device: row.device, deviceStatus: row.deviceStatus, organization: row.organization, fanout: row.fanout, fanoutTotal: row.fanoutTotal, waves: row.waves, createdByEmail: row.createdBy, reruns };
 }
 export type TaskDetail = Awaited<ReturnType<typeof getTask>>;
 

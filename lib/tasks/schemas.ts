@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEVICE_NAME_MAX } from "../../rules/devices";
 import { CODE_PATTERN } from "../../rules/codes";
+import { ROLLOUT_LIMITS, ROLLOUT_PRESET_POLICIES, ROLLOUT_PRESETS, type BetweenWaves, type RolloutPolicy, type WaveSize } from "../../rules/rollouts";
 import { PAYLOAD_FIELDS, SCHEDULE_AHEAD_MAX_DAYS, TASK_STATUSES, TASK_TYPES, TTL_SECONDS, type PayloadField, type TaskType } from "../../rules/tasks";
 
 export const taskTypeSchema = z.enum(TASK_TYPES, { error: () => `Unknown type; expected one of ${TASK_TYPES.join(", ")}` });
@@ -85,6 +86,117 @@ export const targetSchema = z
     message: "Name at least one device or OU, or target the whole organization",
   });
 
+/**
+ * A value that may be written several ways (a number or a string, a name or an object),
+ * parsed by the schema for the way it was written: its errors, with their paths, are that
+ * schema's own, where a union would only say that no way matched.
+ */
+function writtenAs<T>(pick: (v: unknown) => z.ZodType<T, unknown> | undefined, message: string) {
+  return z.unknown().transform((v, ctx): T => {
+    const schema = pick(v);
+    if (!schema) {
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
+    }
+    const r = schema.safeParse(v);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path as PropertyKey[] });
+    return z.NEVER;
+  });
+}
+
+const percentSize = (field: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?\s*%$/, `${field} is a number of devices or a percentage like "10%"`)
+    .transform((v) => Number(v.replace("%", "")))
+    .pipe(z.number().int(`${field}: a percentage is a whole number`).min(1, `${field}: a percentage is between 1 and 100`).max(100, `${field}: a percentage is between 1 and 100`))
+    .transform((percent): WaveSize => ({ percent }));
+
+/** A wave's size as the API and the form write it: 25 (devices), "10%" (of the target), or "rest" (all that is left). */
+const waveSizeSchema = (field: string) => {
+  const count = typedNumber(
+    z.number().int(`${field} is a whole number of devices`).min(1, `${field} is at least 1 device`).max(ROLLOUT_LIMITS.maxInFlight, `${field} is at most ${ROLLOUT_LIMITS.maxInFlight} devices`),
+  ).transform((count): WaveSize => ({ count }));
+  const rest = z.literal("rest").transform((): WaveSize => ({ percent: 100 }));
+  return writtenAs<WaveSize>(
+    (v) => (typeof v === "number" || (typeof v === "string" && /^\s*-?\d+\s*$/.test(v)) ? count : v === "rest" ? rest : typeof v === "string" ? percentSize(field) : undefined),
+    `${field} is a number of devices, a percentage like "10%", or "rest"`,
+  );
+};
+
+const betweenWavesSchema = writtenAs<BetweenWaves>(
+  (v) =>
+    v === "now"
+      ? z.literal("now").transform((): BetweenWaves => ({ kind: "now" }))
+      : v === "continue"
+        ? z.literal("continue").transform((): BetweenWaves => ({ kind: "continue" }))
+        : typeof v === "object" && v !== null
+          ? z
+      .strictObject({
+        pause_minutes: typedNumber(
+          z
+            .number({ error: () => "The pause between waves is a number of minutes" })
+            .int("The pause between waves is a whole number of minutes")
+            .min(1, "The pause between waves is at least 1 minute")
+            .max(ROLLOUT_LIMITS.maxPauseMinutes, `The pause between waves is at most ${ROLLOUT_LIMITS.maxPauseMinutes / 1440} days`),
+        ),
+      })
+      .transform((b): BetweenWaves => ({ kind: "minutes", minutes: b.pause_minutes }))
+          : undefined,
+  'Between waves is "now", "continue" or { "pause_minutes": n }',
+);
+
+/**
+ * A staged rollout (rules/rollouts.ts): a preset's name, or a policy written out. Its fields
+ * are named as in the API (`max_in_flight`), so an error names the field the caller wrote.
+ * Whether it fits the target (a canary larger than it, say) is checked once the target is read.
+ */
+const presetSchema = z.enum(ROLLOUT_PRESETS, { error: () => `A rollout preset is one of ${ROLLOUT_PRESETS.map((p) => `"${p}"`).join(", ")}` }).transform((p) => ROLLOUT_PRESET_POLICIES[p]);
+const policySchema = z
+      .strictObject({
+        canary: waveSizeSchema("The canary").nullish(),
+        waves: writtenAs<WaveSize[]>(
+          (v) => (Array.isArray(v) ? z.array(waveSizeSchema("A wave")).min(1, "Give at least one wave").max(20, "At most 20 wave sizes; the last one repeats") : waveSizeSchema("A wave").transform((w) => [w])),
+          "",
+        ).optional(),
+        max_in_flight: typedNumber(
+          z
+            .number({ error: () => "At most in flight is a number of tasks" })
+            .int("At most in flight is a whole number of tasks")
+            .min(1, "At most in flight is at least 1 task")
+            .max(ROLLOUT_LIMITS.maxInFlight, `At most in flight is at most ${ROLLOUT_LIMITS.maxInFlight} tasks`),
+        ).nullish(),
+        between_waves: betweenWavesSchema.optional(),
+        breaker: z
+          .strictObject({
+            failed_percent: typedNumber(
+              z.number({ error: () => "The breaker's percentage is a number" }).int("The breaker's percentage is a whole number").min(1, "The breaker's percentage is between 1 and 100").max(100, "The breaker's percentage is between 1 and 100"),
+            ),
+            min_finished: typedNumber(
+              z
+                .number({ error: () => "The breaker's minimum is a number of finished tasks" })
+                .int("The breaker's minimum is a whole number of finished tasks")
+                .min(1, "The breaker waits for at least 1 finished task"),
+            ).default(1),
+          })
+          .nullish(),
+      })
+      .transform(
+        (p): RolloutPolicy => ({
+          canary: p.canary ?? null,
+          waves: p.waves ?? [{ percent: 100 }],
+          maxInFlight: p.max_in_flight ?? null,
+          between: p.between_waves ?? { kind: "now" },
+          breaker: p.breaker ? { failedPercent: p.breaker.failed_percent, minFinished: p.breaker.min_finished } : null,
+        }),
+      );
+export const rolloutSchema = writtenAs<RolloutPolicy | null>(
+  (v) => (typeof v === "string" ? presetSchema : typeof v === "object" && v !== null && !Array.isArray(v) ? policySchema : undefined),
+  `A rollout is one of ${ROLLOUT_PRESETS.map((p) => `"${p}"`).join(", ")}, or a policy object`,
+);
+
 export const issueSchema = z.object({
   type: taskTypeSchema,
   payload: z.unknown().optional(),
@@ -97,6 +209,7 @@ export const issueSchema = z.object({
       .min(TTL_SECONDS.min, "Time to live is at least 1 minute")
       .max(TTL_SECONDS.max, "Time to live is at most 30 days"),
   ).default(TTL_SECONDS.default),
+  rollout: rolloutSchema.nullish(),
 });
 
 const DAY_MS = 24 * 3600 * 1000;

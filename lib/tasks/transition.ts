@@ -127,6 +127,30 @@ export function cancelFanoutStep(fanoutId: number, from: TaskStatus, message: st
   };
 }
 
+/**
+ * SCHEDULED → PENDING for the tasks of a rollout's open wave still waiting for it, in id
+ * order, as many as there is room for: `maxInFlight` less the wave's tasks PENDING or
+ * IN_PROGRESS (null: no bound). Each one's expiry counts from now (rules/rollouts.ts). Only
+ * while the fan-out's open wave is `wave`. The step returns their event rows.
+ */
+export function releaseWaveStep(p: { fanoutId: number; wave: number; maxInFlight: number | null; at: number; expiresAt: number }): BatchStep {
+  if (!canTransition("SCHEDULED", "PENDING")) throw new IllegalTransitionError("SCHEDULED", "PENDING");
+  const room =
+    p.maxInFlight === null
+      ? String(2 ** 31 - 1)
+      : `${LATER}(0, CAST(? AS integer) - (SELECT count(*) FROM tasks r WHERE r.fanout_id = CAST(? AS integer) AND r.wave = CAST(? AS integer) AND (r.status = 'PENDING' OR r.status = 'IN_PROGRESS')))`;
+  return {
+    sql: `UPDATE tasks SET status = 'PENDING', updated_at = ${AT}, expires_at = CAST(? AS bigint)
+      WHERE tasks.id IN (SELECT w.id FROM tasks w WHERE w.fanout_id = CAST(? AS integer) AND w.wave = CAST(? AS integer) AND w.status = 'SCHEDULED' AND w.scheduled_at IS NULL
+        AND EXISTS (SELECT 1 FROM fanouts f WHERE f.id = w.fanout_id AND f.wave = w.wave)
+        ORDER BY w.id LIMIT ${room})
+      AND tasks.status = 'SCHEDULED'
+      RETURNING ${EVENT_COLUMNS}`,
+    params: [p.at, p.expiresAt, p.fanoutId, p.wave, ...(p.maxInFlight === null ? [] : [p.maxInFlight, p.fanoutId, p.wave])],
+    all: true,
+  };
+}
+
 /** The events of rows a step above returned, which were in `from` before. */
 export function eventsOfRows(rows: unknown[][], from: TaskStatus): TaskTransition[] {
   return rows.map(([id, organizationId, code, deviceId, fanoutId, type, status, updatedAt]) =>

@@ -177,9 +177,10 @@ describe("server actions: arguments of the wrong shape", () => {
     });
   });
 
-  test("arguments to an action that takes none: a typed refusal", async () => {
+  test("arguments to an action that takes none, or not these: a typed refusal", async () => {
     await expectNothingChanged(async () => {
       expectRefusedAsInvalid(await callAction("/devices", ACTIONS.syncAll(), JSON.stringify(["now"])));
+      expectRefusedAsInvalid(await callAction("/devices", ACTIONS.syncAll(), JSON.stringify(["careful", "twice"])));
       expectRefusedAsInvalid(await callAction("/settings", ACTIONS.rotateToken(), JSON.stringify([{}])));
     });
   });

@@ -23,6 +23,7 @@ function row(id: number, status: TaskStatus = "PENDING", at = 0, over: Partial<L
     fanout: "FANOUT01",
     message: null,
     scheduledAt: null,
+    wave: null,
     createdAt: iso(0),
     updatedAt: iso(at),
     expiresAt: iso(86_400),
@@ -41,7 +42,7 @@ const OPTS: Options = { filter: {}, firstPage: true, hold: false, pageSize: 30 }
 const codes = (rows: LiveTaskRow[]) => rows.map((r) => r.id);
 
 function fanout(code: string, createdAt: number, total: number, done = 0): LiveFanout {
-  return { code, type: "SYNC", total, createdAt: iso(createdAt), lastFinishedAt: null, outcome: done === total ? "completed" : "running", counts: { SCHEDULED: 0, PENDING: total - done, IN_PROGRESS: 0, COMPLETED: done, FAILED: 0, CANCELLED: 0, EXPIRED: 0 } };
+  return { code, type: "SYNC", total, createdAt: iso(createdAt), lastFinishedAt: null, outcome: done === total ? "completed" : "running", counts: { SCHEDULED: 0, PENDING: total - done, IN_PROGRESS: 0, COMPLETED: done, FAILED: 0, CANCELLED: 0, EXPIRED: 0 }, pauseReason: null, wave: null };
 }
 
 /** The parts of a view a person sees (flash is a momentary highlight, reset by every patch). */

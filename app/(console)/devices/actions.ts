@@ -3,9 +3,10 @@
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
-import { formFields, noArguments } from "@/app/_lib/form";
+import { argument, formFields, noArguments } from "@/app/_lib/form";
 import { approveDevice, deleteDevice, disableDevice, enableDevice, renameDevice } from "@/lib/devices/devices";
 import { issueFanout } from "@/lib/tasks/issue";
+import { ROLLOUT_PRESETS } from "@/rules/rollouts";
 
 // Field shapes only: each verb validates its own input (names, payloads, roles) again.
 const idForm = z.object({ id: z.string().max(64) });
@@ -82,10 +83,12 @@ export async function issueDeviceTaskAction(formData: FormData): Promise<ActionR
   return result;
 }
 
+/** Sync all, all at once or in a staged rollout's preset (rules/rollouts.ts). */
 export async function syncAllAction(...args: unknown[]): Promise<ActionResult<IssuedFanout>> {
   const result = await runAction(async (ctx) => {
-    noArguments(args);
-    const r = await issueFanout(ctx, { type: "SYNC", targets: { all: true } });
+    const [rollout = "all-at-once", ...more] = args;
+    noArguments(more);
+    const r = await issueFanout(ctx, { type: "SYNC", targets: { all: true }, rollout: argument(z.enum(ROLLOUT_PRESETS, { error: () => "Unknown rollout preset" }), rollout) });
     return { fanout: r.fanout, total: r.total };
   });
   if (result.ok) revalidatePath("/tasks");

@@ -9,6 +9,7 @@ import { ValidationError } from "@/lib/errors";
 import { issueFanout, issueFanoutOnce, type IssueSummary } from "@/lib/tasks/issue";
 import { taskCodeSchema } from "@/lib/tasks/schemas";
 import { cancelTask, rerunTask } from "@/lib/tasks/verbs";
+import { ROLLOUT_PRESETS } from "@/rules/rollouts";
 import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPES, type TaskType } from "@/rules/tasks";
 
 const names = z
@@ -39,6 +40,15 @@ const issueFormSchema = z
       z.number({ error: () => "Time to live is a number" }).positive("Time to live is positive").max(1e7),
     ),
     ttlUnit: z.enum(["minutes", "hours", "days"]),
+    // A preset, or "custom" and the policy's fields as typed; the domain judges them (rules/rollouts.ts).
+    rolloutPreset: z.enum([...ROLLOUT_PRESETS, "custom"]).default("all-at-once"),
+    rolloutCanary: z.string().max(20).optional(),
+    rolloutWaves: z.string().max(200).optional(),
+    rolloutMaxInFlight: z.string().max(20).optional(),
+    rolloutBetween: z.enum(["now", "minutes", "continue"]).default("now"),
+    rolloutPauseMinutes: z.string().max(20).optional(),
+    rolloutBreakerPercent: z.string().max(20).optional(),
+    rolloutBreakerMin: z.string().max(20).optional(),
     ...payloadInputs,
     // Made by the form for each submission (issue-form.tsx); its rules are the domain's.
     idempotencyKey: z.string().max(300).optional(),
@@ -61,9 +71,24 @@ const issueFormSchema = z
         targets: f.targetKind === "all" ? { all: true } : { [f.targetKind]: f.targetNames },
         scheduledAt: f.when === "later" ? (f.scheduledAt ?? "") : null,
         ttlSeconds: Math.round(f.ttlValue * TTL_UNITS[f.ttlUnit]),
+        rollout: f.rolloutPreset === "custom" ? customRollout(f) : f.rolloutPreset,
       },
     };
   });
+
+/** The form's custom policy as the API writes one: fields left empty are left out. */
+function customRollout(f: Record<`rollout${string}`, string | undefined>) {
+  const given = (v: string | undefined) => (v?.trim() ? v.trim() : undefined);
+  const waves = given(f.rolloutWaves)?.split(/\s*,\s*/);
+  const percent = given(f.rolloutBreakerPercent);
+  return {
+    canary: given(f.rolloutCanary) ?? null,
+    ...(waves ? { waves: waves.length === 1 ? waves[0] : waves } : {}),
+    max_in_flight: given(f.rolloutMaxInFlight) ?? null,
+    between_waves: f.rolloutBetween === "minutes" ? { pause_minutes: given(f.rolloutPauseMinutes) ?? "" } : f.rolloutBetween,
+    breaker: percent ? { failed_percent: percent, min_finished: given(f.rolloutBreakerMin) ?? 1 } : null,
+  };
+}
 
 export type { IssueSummary };
 
@@ -82,6 +107,9 @@ export async function issueTaskAction(_prev: ActionResult<IssueSummary> | undefi
     // The form has one names box: target errors show there whatever the target kind.
     const targetErrors = Object.entries(result.fieldErrors).filter(([k]) => k.startsWith("targets"));
     if (targetErrors.length) result.fieldErrors.targetNames = targetErrors.flatMap(([, v]) => v);
+    // And one place for the rollout's: each names its field.
+    const rolloutErrors = Object.entries(result.fieldErrors).filter(([k]) => k.startsWith("rollout."));
+    if (rolloutErrors.length) result.fieldErrors.rollout = rolloutErrors.flatMap(([, v]) => v);
   }
   return result;
 }

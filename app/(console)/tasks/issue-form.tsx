@@ -4,6 +4,7 @@ import Link from "next/link";
 import { startTransition, useActionState, useRef, useState, type FormEvent } from "react";
 import type { ActionResult } from "@/app/_lib/action-result";
 import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPE_LABELS, TASK_TYPES, type PayloadField, type TaskType } from "@/rules/tasks";
+import { policySummary, ROLLOUT_PRESET_LABELS, ROLLOUT_PRESET_POLICIES, ROLLOUT_PRESETS, type RolloutPreset } from "@/rules/rollouts";
 import { issueTaskAction, type IssueSummary } from "./actions";
 
 function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undefined; name: string }) {
@@ -62,6 +63,90 @@ function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; sta
           </div>
         );
       })}
+    </div>
+  );
+}
+
+/**
+ * How the fan-out goes out: a preset (rules/rollouts.ts), or a policy written out. The fields
+ * are text, as in the API ("1" or "5%"; waves "5%, 25%, rest"): the domain judges them and
+ * names the field in its error.
+ */
+function RolloutInputs({ state }: { state: ActionResult<IssueSummary> | undefined }) {
+  const [preset, setPreset] = useState<RolloutPreset | "custom">("all-at-once");
+  const [between, setBetween] = useState<"now" | "minutes" | "continue">("now");
+  const invalid = state && !state.ok && state.fieldErrors?.rollout ? true : undefined;
+  return (
+    <div className="mt-4">
+      <label htmlFor="issue-rollout" className="label">
+        Rollout
+      </label>
+      <select id="issue-rollout" name="rolloutPreset" value={preset} onChange={(e) => setPreset(e.target.value as RolloutPreset | "custom")} className="input" aria-invalid={invalid} aria-describedby="issue-rollout-hint">
+        {ROLLOUT_PRESETS.map((p) => (
+          <option key={p} value={p}>
+            {ROLLOUT_PRESET_LABELS[p]}
+          </option>
+        ))}
+        <option value="custom">Custom…</option>
+      </select>
+      <p id="issue-rollout-hint" className="mt-1 text-xs text-slate-500">
+        {preset === "custom"
+          ? "Sizes are a number of devices or a percentage of the target. The last wave size repeats until every device has its wave."
+          : preset === "all-at-once"
+            ? "Every device gets its task at once."
+            : `${capitalized(policySummary(ROLLOUT_PRESET_POLICIES[preset]!))}.`}
+      </p>
+      {preset === "custom" && (
+        <div className="mt-2 grid grid-cols-2 gap-2">
+          <div>
+            <label htmlFor="rollout-canary" className="label">
+              Canary
+            </label>
+            <input id="rollout-canary" name="rolloutCanary" className="input" placeholder="1 or 5%" aria-invalid={invalid} />
+          </div>
+          <div>
+            <label htmlFor="rollout-waves" className="label">
+              Then waves of
+            </label>
+            <input id="rollout-waves" name="rolloutWaves" className="input" placeholder="10% or 5%, 25%, rest" aria-invalid={invalid} />
+          </div>
+          <div>
+            <label htmlFor="rollout-in-flight" className="label">
+              At most in flight
+            </label>
+            <input id="rollout-in-flight" name="rolloutMaxInFlight" type="number" min={1} className="input" placeholder="no limit" aria-invalid={invalid} />
+          </div>
+          <div>
+            <label htmlFor="rollout-between" className="label">
+              Between waves
+            </label>
+            <select id="rollout-between" name="rolloutBetween" value={between} onChange={(e) => setBetween(e.target.value as typeof between)} className="input">
+              <option value="now">Go on at once</option>
+              <option value="minutes">Pause for minutes</option>
+              <option value="continue">Wait for Continue</option>
+            </select>
+          </div>
+          {between === "minutes" && (
+            <div>
+              <label htmlFor="rollout-pause" className="label">
+                Pause (minutes)
+              </label>
+              <input id="rollout-pause" name="rolloutPauseMinutes" type="number" min={1} defaultValue={10} className="input" aria-invalid={invalid} />
+            </div>
+          )}
+          <fieldset className="col-span-2">
+            <legend className="label">Breaker (optional)</legend>
+            <div className="flex flex-wrap items-center gap-2 text-sm">
+              <span>Stop when more than</span>
+              <input name="rolloutBreakerPercent" type="number" min={1} max={100} className="input w-20" aria-label="Breaker: failed percentage" aria-invalid={invalid} />
+              <span>% fail, after</span>
+              <input name="rolloutBreakerMin" type="number" min={1} defaultValue={1} className="input w-20" aria-label="Breaker: finished tasks before it judges" aria-invalid={invalid} />
+              <span>finished</span>
+            </div>
+          </fieldset>
+        </div>
+      )}
+      <FieldError state={state} name="rollout" />
     </div>
   );
 }
@@ -194,6 +279,8 @@ export function IssueForm({ ous }: { ous: string[] }) {
         <p className="mt-1 text-xs text-slate-500">Between 1 minute and 30 days; a task the device has not taken by then expires.</p>
         <FieldError state={state} name="ttlSeconds" />
         <FieldError state={state} name="ttlValue" />
+
+        <RolloutInputs state={state} />
       </div>
 
       <div className="flex items-center gap-3 md:col-span-2">

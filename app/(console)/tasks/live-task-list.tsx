@@ -145,9 +145,7 @@ export function LiveTaskList({
                 </td>
                 <td className={`px-4 py-2 ${isDeletedName(t.device) ? "text-slate-500 line-through decoration-slate-400" : ""}`}>{t.device}</td>
                 <td className="px-4 py-2 text-slate-600">{t.organization}</td>
-                <td className="px-4 py-2 whitespace-nowrap">
-                  <RelativeTime value={t.scheduledAt} />
-                </td>
+                <td className="px-4 py-2 whitespace-nowrap">{t.wave && !t.scheduledAt ? t.wave : <RelativeTime value={t.scheduledAt} />}</td>
                 <td className="px-4 py-2 whitespace-nowrap">
                   <RelativeTime value={t.createdAt} />
                 </td>

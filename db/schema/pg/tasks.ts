@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, type AnyPgColumn } from "drizzle-orm/pg-core";
-import type { FanoutTarget } from "../sqlite/tasks";
+import type { FanoutTarget, RolloutPlan } from "../sqlite/tasks";
 import { epochMs } from "./columns";
 import { sqlList } from "../../../rules/sql";
 import { TASK_STATUSES, TASK_TYPES } from "../../../rules/tasks";
@@ -35,6 +35,18 @@ export const fanouts = pgTable(
     // While set, nothing new of this fan-out is dispatched (rules/fanouts.ts): when, by whom, and why.
     pausedAt: epochMs("paused_at"),
     pauseReason: text("pause_reason"),
+    // A staged rollout (rules/rollouts.ts): its policy and wave sizes as issued, its time to
+    // live (each task's expiry counts from its release), the wave open now and when it opened
+    // and finished, and what the breaker had counted when the fan-out was last resumed (it
+    // counts from there). Null for a fan-out issued all at once.
+    rollout: jsonb("rollout").$type<RolloutPlan>(),
+    ttlSeconds: integer("ttl_seconds"),
+    wave: integer("wave"),
+    waves: integer("waves"),
+    waveOpenedAt: epochMs("wave_opened_at"),
+    waveFinishedAt: epochMs("wave_finished_at"),
+    breakerFinishedBase: integer("breaker_finished_base").notNull().default(0),
+    breakerFailedBase: integer("breaker_failed_base").notNull().default(0),
     retryOf: integer("retry_of").references((): AnyPgColumn => fanouts.id, { onDelete: "set null" }),
   },
   (t) => [
@@ -44,6 +56,8 @@ export const fanouts = pgTable(
     // The fan-outs still running, newest first; and those that finished lately.
     index("fanouts_open_idx").on(t.organizationId, t.id).where(sql`open_tasks > 0`),
     index("fanouts_org_finished_idx").on(t.organizationId, t.finishedAt),
+    // The rollouts still running, for the driver's sweep (lib/tasks/rollout.ts).
+    index("fanouts_rollout_open_idx").on(t.id).where(sql`rollout is not null and open_tasks > 0`),
   ],
 );
 
@@ -76,6 +90,8 @@ export const tasks = pgTable(
     leaseExpiresAt: epochMs("lease_expires_at"),
     // The old task is final and so immutable: the link back is found by querying rerun_of.
     rerunOf: text("rerun_of"),
+    // Its wave in a staged rollout (rules/rollouts.ts); null for a fan-out issued all at once.
+    wave: integer("wave"),
   },
   (t) => [
     check("tasks_status_check", sql.raw(`status in (${sqlList(TASK_STATUSES)})`)),
@@ -98,6 +114,8 @@ export const tasks = pgTable(
     index("tasks_fanout_duration_idx").on(t.fanoutId, sql`(finished_at - started_at)`).where(sql`(finished_at - started_at) is not null`),
     // Dispatch on connect: a device's waiting tasks, oldest first.
     index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
+    // A rollout's waves: what is open or still waiting in each, in id order.
+    index("tasks_fanout_wave_idx").on(t.fanoutId, t.wave, t.status, t.id).where(sql`wave is not null`),
   ],
 );
 

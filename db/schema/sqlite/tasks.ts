@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 import { sqlList } from "../../../rules/sql";
+import type { RolloutPolicy } from "../../../rules/rollouts";
 import { TASK_STATUSES, TASK_TYPES } from "../../../rules/tasks";
 import { organization, user } from "./auth";
 import { devices } from "./fleet";
@@ -33,6 +34,18 @@ export const fanouts = sqliteTable(
     // While set, nothing new of this fan-out is dispatched (rules/fanouts.ts): when, by whom, and why.
     pausedAt: integer("paused_at", { mode: "timestamp_ms" }),
     pauseReason: text("pause_reason"),
+    // A staged rollout (rules/rollouts.ts): its policy and wave sizes as issued, its time to
+    // live (each task's expiry counts from its release), the wave open now and when it opened
+    // and finished, and what the breaker had counted when the fan-out was last resumed (it
+    // counts from there). Null for a fan-out issued all at once.
+    rollout: text("rollout", { mode: "json" }).$type<RolloutPlan>(),
+    ttlSeconds: integer("ttl_seconds"),
+    wave: integer("wave"),
+    waves: integer("waves"),
+    waveOpenedAt: integer("wave_opened_at", { mode: "timestamp_ms" }),
+    waveFinishedAt: integer("wave_finished_at", { mode: "timestamp_ms" }),
+    breakerFinishedBase: integer("breaker_finished_base").notNull().default(0),
+    breakerFailedBase: integer("breaker_failed_base").notNull().default(0),
     retryOf: integer("retry_of").references((): AnySQLiteColumn => fanouts.id, { onDelete: "set null" }),
   },
   (t) => [
@@ -42,8 +55,13 @@ export const fanouts = sqliteTable(
     // The fan-outs still running, newest first; and those that finished lately.
     index("fanouts_open_idx").on(t.organizationId, t.id).where(sql`open_tasks > 0`),
     index("fanouts_org_finished_idx").on(t.organizationId, t.finishedAt),
+    // The rollouts still running, for the driver's sweep (lib/tasks/rollout.ts).
+    index("fanouts_rollout_open_idx").on(t.id).where(sql`rollout is not null and open_tasks > 0`),
   ],
 );
+
+/** A staged rollout's policy, and the sizes of its waves as planned for its target. */
+export type RolloutPlan = RolloutPolicy & { sizes: number[] };
 
 /** As requested: the whole organization, device and OU names, or (a retry) the fan-out, statuses and failure group retried. */
 export type FanoutTarget = { all?: boolean; devices?: string[]; ous?: string[]; retry?: { of: string; statuses: string[]; group?: string } };
@@ -76,6 +94,8 @@ export const tasks = sqliteTable(
     leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
     // The old task is final and so immutable: the link back is found by querying rerun_of.
     rerunOf: text("rerun_of"),
+    // Its wave in a staged rollout (rules/rollouts.ts); null for a fan-out issued all at once.
+    wave: integer("wave"),
   },
   (t) => [
     check("tasks_status_check", sql.raw(`status in (${sqlList(TASK_STATUSES)})`)),
@@ -98,6 +118,8 @@ export const tasks = sqliteTable(
     index("tasks_fanout_duration_idx").on(t.fanoutId, sql`(finished_at - started_at)`).where(sql`(finished_at - started_at) is not null`),
     // Dispatch on connect: a device's waiting tasks, oldest first.
     index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
+    // A rollout's waves: what is open or still waiting in each, in id order.
+    index("tasks_fanout_wave_idx").on(t.fanoutId, t.wave, t.status, t.id).where(sql`wave is not null`),
   ],
 );
 

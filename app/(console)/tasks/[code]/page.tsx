@@ -5,6 +5,7 @@ import { Card, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { StatusBadge } from "@/app/_components/status-badge";
 import { actorContext, orNotFound, requirePageContext } from "@/app/_lib/context";
+import { waveOf } from "@/rules/rollouts";
 import { roleAtLeast } from "@/rules/roles";
 import { isDeletedName } from "@/rules/devices";
 import { abilities } from "@/lib/tasks/abilities";
@@ -12,6 +13,8 @@ import { getTask } from "@/lib/tasks/queries";
 import { TaskActions } from "./task-actions";
 import { LiveExpires, LiveMessage, LiveStatus, LiveTime, TaskLive, TaskLiveProvider } from "./task-live";
 import { toLiveRow } from "@/lib/live/rows";
+
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 export const dynamic = "force-dynamic";
 
@@ -113,7 +116,15 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
               <Field label="Last updated">
                 <LiveTime field="updatedAt" />
               </Field>
-              <Field label="Scheduled">{task.scheduledAt ? <RelativeTime value={task.scheduledAt} /> : "Immediate"}</Field>
+              <Field label="Scheduled">
+                {task.scheduledAt ? (
+                  <RelativeTime value={task.scheduledAt} />
+                ) : task.wave !== null && task.waves !== null ? (
+                  `${capitalized(waveOf(task.wave, task.waves))}${task.status === "SCHEDULED" ? "; it goes out when its wave opens" : ""}`
+                ) : (
+                  "Immediate"
+                )}
+              </Field>
               <Field label="Started">
                 <LiveTime field="startedAt" empty="Not yet" />
               </Field>

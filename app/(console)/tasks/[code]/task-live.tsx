@@ -78,7 +78,14 @@ export function LiveExpires() {
   const { row } = useTask();
   return (
     <>
-      {isFinal(row.status) ? <span className="text-slate-500">— (finished)</span> : <RelativeTime value={row.expiresAt} />}
+      {isFinal(row.status) ? (
+        <span className="text-slate-500">— (finished)</span>
+      ) : row.status === "SCHEDULED" && row.wave && !row.scheduledAt ? (
+        // Its time to live counts from its release (rules/rollouts.ts): no date to show yet.
+        <span>Its time to live counts from when its wave opens</span>
+      ) : (
+        <RelativeTime value={row.expiresAt} />
+      )}
       {row.status === "IN_PROGRESS" && <span className="block text-xs text-slate-500">Fails if no result within {LEASE_MINUTES[row.type]} minutes of starting</span>}
     </>
   );

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
 import { argument } from "@/app/_lib/form";
 import { cancelFanoutRest, pauseFanout, resumeFanout, retryFanout } from "@/lib/tasks/fanout-verbs";
+import { continueFanout } from "@/lib/tasks/rollout";
 import { taskCodeSchema } from "@/lib/tasks/schemas";
 
 export type RetrySummary = { fanout: string; total: number; skipped: { device: string; reason: string }[] };
@@ -32,6 +33,13 @@ export async function pauseFanoutAction(code: string, pause: boolean): Promise<A
     await (argument(z.boolean(), pause) ? pauseFanout(ctx, c) : resumeFanout(ctx, c));
     return undefined;
   });
+  if (result.ok) revalidatePath(`/tasks/fanouts/${code}`);
+  return result;
+}
+
+/** Continue a staged rollout: open its next wave now. */
+export async function continueFanoutAction(code: string): Promise<ActionResult<{ wave: number }>> {
+  const result = await runAction(async (ctx) => ({ wave: (await continueFanout(ctx, argument(taskCodeSchema, code))).wave }));
   if (result.ok) revalidatePath(`/tasks/fanouts/${code}`);
   return result;
 }

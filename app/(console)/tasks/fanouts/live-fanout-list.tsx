@@ -94,6 +94,8 @@ export function LiveFanoutList({ rows: initial, firstPage }: { rows: FanoutListR
                   </td>
                   <td className="px-2 py-2">
                     <OutcomeBadge outcome={f.outcome} />
+                    {f.outcome === "paused" && f.pauseReason && <div className="mt-1 max-w-56 text-xs text-slate-600">{f.pauseReason}</div>}
+                    {f.wave && <div className="mt-1 text-xs text-slate-600">{f.wave}</div>}
                   </td>
                   <td className="min-w-40 max-w-64 px-2 py-2">
                     <div className="break-words">{f.target}</div>

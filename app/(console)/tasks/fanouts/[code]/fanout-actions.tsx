@@ -3,9 +3,10 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { cancelFanoutRestAction, pauseFanoutAction, retryFanoutAction, type RetrySummary } from "../actions";
+import type { ActionResult } from "@/app/_lib/action-result";
+import { cancelFanoutRestAction, continueFanoutAction, pauseFanoutAction, retryFanoutAction, type RetrySummary } from "../actions";
 
-type Outcome = { kind: "retried"; summary: RetrySummary } | { kind: "cancelled"; count: number } | { kind: "paused" } | { kind: "resumed" } | { kind: "error"; message: string };
+type Outcome = { kind: "retried"; summary: RetrySummary } | { kind: "cancelled"; count: number } | { kind: "paused" } | { kind: "resumed" } | { kind: "continued"; wave: number } | { kind: "error"; message: string };
 
 function OutcomeMessage({ outcome }: { outcome: Outcome | null }) {
   if (!outcome) return null;
@@ -19,6 +20,12 @@ function OutcomeMessage({ outcome }: { outcome: Outcome | null }) {
     return (
       <p role="status" className="text-sm text-emerald-800">
         {outcome.kind === "paused" ? "Paused: nothing new of this fan-out is sent to its agents until you resume it." : "Resumed: its waiting tasks are on their way."}
+      </p>
+    );
+  if (outcome.kind === "continued")
+    return (
+      <p role="status" className="text-sm text-emerald-800">
+        Continued: wave {outcome.wave} is open and its tasks are on their way.
       </p>
     );
   if (outcome.kind === "cancelled")
@@ -61,10 +68,13 @@ function useFanoutAction() {
   return { pending, outcome, run };
 }
 
-const retry = (code: string, request: { statuses?: string[]; group?: string }) => async (): Promise<Outcome> => {
-  const r = await retryFanoutAction(code, request);
-  return r.ok ? { kind: "retried", summary: r.data } : { kind: "error", message: r.message };
+/** An action's answer as the outcome shown: `ok`'s on success, its message on failure. */
+const settle = async <T,>(answer: Promise<ActionResult<T>>, ok: (data: T) => Outcome): Promise<Outcome> => {
+  const r = await answer;
+  return r.ok ? ok(r.data as T) : { kind: "error", message: r.message };
 };
+
+const retry = (code: string, request: { statuses?: string[]; group?: string }) => () => settle(retryFanoutAction(code, request), (summary) => ({ kind: "retried", summary }));
 
 /** The fan-out's actions: retry what failed, cancel what has not run. */
 export function FanoutActions({ code, failed, expired, waiting, open, paused }: { code: string; failed: number; expired: number; waiting: number; open: boolean; paused: boolean }) {
@@ -83,12 +93,7 @@ export function FanoutActions({ code, failed, expired, waiting, open, paused }: 
             type="button"
             className="btn"
             disabled={pending}
-            onClick={() =>
-              run(async () => {
-                const r = await pauseFanoutAction(code, !paused);
-                return r.ok ? (paused ? { kind: "resumed" } : { kind: "paused" }) : { kind: "error", message: r.message };
-              })
-            }
+            onClick={() => run(() => settle(pauseFanoutAction(code, !paused), () => ({ kind: paused ? "resumed" : "paused" })))}
           >
             {paused ? "Resume" : "Pause"}
           </button>
@@ -99,10 +104,7 @@ export function FanoutActions({ code, failed, expired, waiting, open, paused }: 
           disabled={pending || waiting === 0}
           onClick={() => {
             if (!confirm(`Cancel the ${waiting} task${waiting === 1 ? "" : "s"} of fan-out ${code} that have not run? Finished and running tasks stay as they are.`)) return;
-            run(async () => {
-              const r = await cancelFanoutRestAction(code);
-              return r.ok ? { kind: "cancelled", count: r.data.cancelled } : { kind: "error", message: r.message };
-            });
+            run(() => settle(cancelFanoutRestAction(code), (d) => ({ kind: "cancelled", count: d.cancelled })));
           }}
         >
           Cancel the rest ({waiting})
@@ -120,6 +122,19 @@ export function RetryGroupButton({ code, group, count }: { code: string; group: 
     <div className="space-y-2">
       <button type="button" className="btn btn-sm" disabled={pending} onClick={() => run(retry(code, { group }))}>
         Retry this group ({count})
+      </button>
+      <OutcomeMessage outcome={outcome} />
+    </div>
+  );
+}
+
+/** Continue, on a staged rollout whose next wave waits (for Continue, or for the end of a pause). */
+export function ContinueButton({ code, label }: { code: string; label: string }) {
+  const { pending, outcome, run } = useFanoutAction();
+  return (
+    <div className="space-y-2">
+      <button type="button" className="btn btn-primary" disabled={pending} onClick={() => run(() => settle(continueFanoutAction(code), (d) => ({ kind: "continued", wave: d.wave })))}>
+        {label}
       </button>
       <OutcomeMessage outcome={outcome} />
     </div>

@@ -11,8 +11,9 @@ import { toLiveFanout } from "@/lib/live/rows";
 import { failureGroupLabel } from "@/lib/tasks/failures";
 import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
 import { roleAtLeast } from "@/rules/roles";
+import { waveLine } from "@/rules/rollouts";
 import { TASK_STATUSES } from "@/rules/tasks";
-import { FanoutActions, RetryGroupButton } from "./fanout-actions";
+import { ContinueButton, FanoutActions, RetryGroupButton } from "./fanout-actions";
 import { FanoutLive } from "./fanout-live";
 
 export const dynamic = "force-dynamic";
@@ -20,6 +21,13 @@ export const dynamic = "force-dynamic";
 export async function generateMetadata({ params }: { params: Promise<{ code: string }> }): Promise<Metadata> {
   return { title: `Fan-out ${(await params).code}` };
 }
+
+/** A wave's chip: finished, open now, or still waiting (its tasks SCHEDULED, with no time). */
+const WAVE_STYLES = {
+  done: "bg-emerald-50 text-emerald-900 ring-emerald-600/30",
+  open: "bg-sky-50 text-sky-900 ring-sky-600/40 font-semibold",
+  waiting: "bg-slate-50 text-slate-700 ring-slate-400/40",
+} as const;
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 const taskLink = (code: string) => (
@@ -92,6 +100,43 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
         </Alert>
       )}
       <FanoutLive initial={toLiveFanout(fanout)} offline={offline.count} />
+
+      {fanout.rollout && (
+        <Card title="Staged rollout">
+          <div className="space-y-3 text-sm">
+            <p className="text-slate-600">{fanout.rollout.summary}.</p>
+            <p>
+              <strong>{waveLine(fanout.rollout)}</strong>
+              {fanout.rollout.state === "running" && fanout.rollout.waveOpenedAt && (
+                <>
+                  , opened <RelativeTime value={fanout.rollout.waveOpenedAt} />
+                </>
+              )}
+              {fanout.rollout.nextWaveAt && fanout.outcome !== "paused" && (
+                <>
+                  ; wave {fanout.rollout.wave + 1} opens <RelativeTime value={fanout.rollout.nextWaveAt} />
+                </>
+              )}
+              .
+            </p>
+            <ol className="flex flex-wrap gap-2" aria-label="Waves">
+              {fanout.rollout.policy.sizes.map((size, i) => {
+                const wave = i + 1;
+                const r = fanout.rollout!;
+                const state = wave < r.wave || (wave === r.wave && r.waveFinishedAt) ? "done" : wave === r.wave ? "open" : "waiting";
+                return (
+                  <li key={wave} className={`rounded-md px-2 py-1 text-xs ring-1 ring-inset ${WAVE_STYLES[state]}`}>
+                    Wave {wave}: {plural(size, "device")} · {state}
+                  </li>
+                );
+              })}
+            </ol>
+            {canWrite && fanout.outcome === "running" && (fanout.rollout.state === "awaiting_continue" || fanout.rollout.state === "waiting") && (
+              <ContinueButton code={fanout.code} label={fanout.rollout.state === "awaiting_continue" ? `Continue: open wave ${fanout.rollout.wave + 1} of ${fanout.rollout.waves}` : `Open wave ${fanout.rollout.wave + 1} now`} />
+            )}
+          </div>
+        </Card>
+      )}
 
       <Card
         title="Actions"
