@@ -149,10 +149,18 @@ export const waveOf = (wave: number, waves: number) => `wave ${wave} of ${waves}
 /** "1", "5%": a size as the form and the API write it. */
 export const sizeLabel = (s: WaveSize) => ("count" in s ? String(s.count) : `${s.percent}%`);
 
+const isRest = (s: WaveSize) => "percent" in s && s.percent === 100;
+
+/** The waves after the canary in words: "the rest", "waves of 10%", "waves of 5%, 25%, the rest". */
+function wavesLabel(p: RolloutPolicy): string {
+  if (p.waves.length === 1 && isRest(p.waves[0])) return p.canary ? "the rest" : "all at once";
+  return `waves of ${p.waves.map((w) => (isRest(w) ? "the rest" : sizeLabel(w))).join(", ")}`;
+}
+
 /** A policy in a line: "canary 1, then 5%, 25%, 100% (the last repeats); 10 in flight; Continue between waves; stops at 5% failed after 1". */
 export function policySummary(p: RolloutPolicy): string {
   const parts = [
-    [p.canary ? `canary ${sizeLabel(p.canary)}` : null, p.waves.length ? `then waves of ${p.waves.map(sizeLabel).join(", ")}` : null].filter(Boolean).join(", "),
+    [p.canary ? `canary ${sizeLabel(p.canary)}` : null, wavesLabel(p)].filter(Boolean).join(", then "),
     p.maxInFlight ? `at most ${p.maxInFlight} in flight` : null,
     p.between.kind === "continue" ? "each wave waits for Continue" : p.between.kind === "minutes" ? `${p.between.minutes} min between waves` : null,
     p.breaker ? `stops when more than ${p.breaker.failedPercent}% fail (after ${p.breaker.minFinished} finished)` : null,

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { SCREENSHOTS, STATE } from "./fixtures";
 import { FanoutPage } from "./pages/fanout-page";
+import { TasksPage } from "./pages/tasks-page";
 import { expect, markWindow, test } from "./support/live-fixtures";
 
 // The fan-out cockpit in Chromium, with real agents: failures grouped live, Retry failed
@@ -101,4 +102,58 @@ test("a read-only member sees the cockpit and the exports, not the actions", asy
   await expect(cockpit.button(/Retry|Cancel the rest/)).toHaveCount(0);
   await expect(cockpit.card("Actions").getByRole("link", { name: "Export CSV" })).toBeVisible();
   await viewer.context().close();
+});
+
+test("a staged rollout from the issue form: a failing canary trips the breaker, no later wave goes out; Resume finishes it", async ({ page, agents }) => {
+  const fleet = await agents.enroll(3);
+  await page.goto("/tasks");
+  const form = new TasksPage(page).issueForm;
+  await form.open();
+  await form.type.selectOption("SYNC");
+  await form.names.fill(fleet.map((a) => a.name).join(", "));
+  await form.form.getByLabel("Rollout").selectOption("custom");
+  await form.form.getByLabel("Canary").fill("1");
+  await form.form.getByLabel("Then waves of").fill("rest");
+  await form.form.getByLabel("Breaker: failed percentage").fill("5");
+  await form.submit.click();
+  await expect(form.success).toContainText("Issued 3 tasks");
+  const fanout = ((await form.fanoutLink().textContent()) ?? "").replace(/^fan-out /, "");
+
+  const cockpit = new FanoutPage(page);
+  await cockpit.goto(fanout);
+  await cockpit.expectLive();
+  const rollout = cockpit.card("Staged rollout");
+  await expect(rollout).toContainText("Wave 1 of 2");
+  await expect(rollout.getByRole("list", { name: "Waves" })).toContainText("Wave 2: 2 devices · waiting");
+  const notReloaded = await markWindow(page);
+
+  // The canary is the one device that gets its task; it fails.
+  await expect.poll(() => fleet.filter((a) => a.queued > 0).length, { timeout: 15_000 }).toBe(1);
+  const canary = fleet.find((a) => a.queued > 0)!;
+  const task = await canary.nextTask();
+  task.ack({ accepted: true });
+  await canary.result(task.code, "FAILED", "Disk full on /conf");
+  await expect(cockpit.outcome).toHaveText("Paused");
+  await expect(page.getByRole("main")).toContainText("Stopped by its breaker: 1 of 1 finished tasks failed, more than 5%");
+  await notReloaded();
+  await page.screenshot({ path: `${SCREENSHOTS}/rollout-breaker.png`, fullPage: true });
+  const others = fleet.filter((a) => a !== canary);
+  for (const a of others) await expect(a.nextTask(1_500)).rejects.toThrow(/no task delivered/);
+
+  // The list says why too.
+  await page.goto("/tasks/fanouts");
+  await expect(page.locator(`tr[data-fanout="${fanout}"]`)).toContainText("Stopped by its breaker");
+  await expect(page.locator(`tr[data-fanout="${fanout}"]`)).toContainText("Wave 1 of 2");
+
+  await cockpit.goto(fanout);
+  await cockpit.button(/^Resume$/).click();
+  await expect(page.getByRole("status").filter({ hasText: /^Resumed: / })).toBeVisible();
+  for (const a of others) {
+    const d = await a.nextTask(15_000);
+    d.ack({ accepted: true });
+    await a.result(d.code, "COMPLETED", "applied");
+  }
+  await expect(cockpit.outcome).toHaveText("Completed with failures");
+  await expect(rollout).toContainText("All 2 waves opened");
+  await page.screenshot({ path: `${SCREENSHOTS}/rollout-done.png`, fullPage: true });
 });

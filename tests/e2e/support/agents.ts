@@ -41,6 +41,11 @@ export class E2EAgent {
     });
   }
 
+  /** Deliveries received and not yet taken. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** The next task sent to this device (already queued, or the next to come). */
   nextTask(timeoutMs = 10_000): Promise<Delivery> {
     const queued = this.queue.shift();
