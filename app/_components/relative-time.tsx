@@ -1,6 +1,6 @@
 "use client";
 
-import { format, formatDistanceToNowStrict } from "date-fns";
+import { format, formatDistanceToNowStrict, isFuture } from "date-fns";
 import { useSyncExternalStore } from "react";
 
 // One clock for every timestamp on the page, ticking every 15 s while anything shows one.
@@ -47,9 +47,12 @@ export function RelativeTime({ value, empty = "—" }: { value: string | Date | 
       </time>
     );
   }
-  const future = date.getTime() > now;
+  // `now` only says when to render again; the words compare with the time of this render, as
+  // the distance does: a time read a moment ago, shown on a clock up to a tick old, is not
+  // "in 6 seconds".
+  const seconds = Number.parseInt(formatDistanceToNowStrict(date, { unit: "second", roundingMethod: "round" }), 10);
   const distance = formatDistanceToNowStrict(date, { roundingMethod: "round" });
-  const text = Math.abs(date.getTime() - now) < 5_000 ? "just now" : future ? `in ${distance}` : `${distance} ago`;
+  const text = seconds < 5 ? "just now" : isFuture(date) ? `in ${distance}` : `${distance} ago`;
   return (
     <time dateTime={iso} title={format(date, "yyyy-MM-dd HH:mm:ss xxx")} className="cursor-help underline decoration-slate-300 decoration-dotted underline-offset-2">
       {text}

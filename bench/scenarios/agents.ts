@@ -50,6 +50,58 @@ export async function measureDispatch(load: LoadProcess, create: CreateOne, opts
   return { latency: summary(latencies), create: summary(creates), samples: latencies };
 }
 
+/**
+ * A wave opening: for each sample, a two-device staged rollout (a canary of one, then a wave
+ * that waits for Continue) is issued and its canary left to finish; then the time runs from
+ * Continue to the second device's agent receiving its task. `issue` answers the fan-out's
+ * code and the second device's task code; `waiting` says whether the next wave waits for
+ * Continue; `cont` presses it.
+ */
+export async function measureWaveOpening(
+  load: LoadProcess,
+  steps: { issue: (i: number) => Promise<{ fanout: string; second: string }>; waiting: (fanout: string) => Promise<boolean>; cont: (fanout: string) => Promise<void> },
+  opts: { samples: number; agents: number },
+): Promise<{ latency: Summary; samples: number[] }> {
+  const arrived = new Map<string, number>();
+  const waiters = new Map<string, (at: number) => void>();
+  const off = load.on((m) => {
+    if (m.event !== "task") return;
+    const w = waiters.get(m.code as string);
+    if (w) w(m.at as number);
+    else arrived.set(m.code as string, m.at as number);
+  });
+  await load.notify(true);
+  const latencies: number[] = [];
+  try {
+    for (let i = 0; i < opts.samples; i++) {
+      const { fanout, second } = await steps.issue((i * 7919) % (opts.agents - 1));
+      for (const started = now(); !(await steps.waiting(fanout)); await sleep(5)) {
+        if (now() - started > 30_000) throw new Error(`fan-out ${fanout}'s canary never finished`);
+      }
+      if (arrived.has(second)) throw new Error(`task ${second} reached its agent before its wave opened`);
+      const t0 = now();
+      await steps.cont(fanout);
+      const at =
+        arrived.get(second) ??
+        (await new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`task ${second} never reached its agent`)), 30_000);
+          waiters.set(second, (t) => {
+            clearTimeout(timer);
+            resolve(t);
+          });
+        }));
+      waiters.delete(second);
+      arrived.clear();
+      latencies.push(at - t0);
+      await sleep(10);
+    }
+  } finally {
+    await load.notify(false);
+    off();
+  }
+  return { latency: summary(latencies), samples: latencies };
+}
+
 export type ThroughputFigures = {
   expected: number;
   acked: number;

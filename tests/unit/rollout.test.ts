@@ -133,6 +133,17 @@ describe("the driver", () => {
     expect(await waves(f.id)).toEqual(["1:COMPLETED:3", "1:PENDING:3", "1:SCHEDULED:1"]);
   });
 
+  test("a scheduled rollout releases nothing before its time, max_in_flight or not", async () => {
+    const { actor } = await fleet(4);
+    const at = new Date(Date.now() + 3_600_000);
+    const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true }, scheduledAt: at, rollout: { max_in_flight: 2 } });
+    const f = await findFanout(db, actor.organizationId, issued.fanout);
+    const timed = await db.select({ n: count() }).from(tasks).where(and(eq(tasks.fanoutId, f.id), eq(tasks.scheduledAt, at)));
+    expect(timed[0].n).toBe(2);
+    expect(await advanceRollout({ db }, f.id)).toBe("none");
+    expect(await waves(f.id)).toEqual(["1:SCHEDULED:4"]);
+  });
+
   test("waits for Continue between waves; Continue is refused while a wave runs or when nothing waits", async () => {
     const { actor } = await fleet(4);
     const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true }, rollout: { canary: 1, waves: "rest", between_waves: "continue" } });

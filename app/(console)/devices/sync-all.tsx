@@ -13,12 +13,12 @@ export function SyncAll({ enabled, organization }: { enabled: number; organizati
   const [rollout, setRollout] = useState<RolloutPreset>("all-at-once");
 
   return (
-    <div className="flex flex-col items-end gap-1">
-      <div className="flex flex-wrap items-center justify-end gap-2">
+    <div className="flex w-full flex-col items-end gap-1 sm:w-auto">
+      <div className="flex w-full flex-wrap items-center justify-end gap-2 sm:w-auto">
         <label className="sr-only" htmlFor="sync-all-rollout">
           Rollout of Sync all
         </label>
-        <select id="sync-all-rollout" className="input w-auto" value={rollout} onChange={(e) => setRollout(e.target.value as RolloutPreset)}>
+        <select id="sync-all-rollout" className="input w-full sm:w-auto" value={rollout} onChange={(e) => setRollout(e.target.value as RolloutPreset)}>
           {ROLLOUT_PRESETS.map((p) => (
             <option key={p} value={p}>
               {ROLLOUT_PRESET_LABELS[p]}
