@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lte, or, sql, type SQL } from "drizzle-orm";
 import { equalsWithoutItsIndex } from "../../db/portable";
 import { breathe, pacer } from "../../db/transaction";
 import { z } from "zod";
@@ -400,12 +400,26 @@ export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrT
   }
 }
 
+/** Memberships read per statement: an organization of 100,000 devices is read a page at a time, with a turn of the loop between pages. */
+const MEMBERSHIP_PAGE = 5_000;
+
 /** The OU names of devices, by device id, for the memberships `where` picks. */
 export async function ouNamesOf(h: DbOrTx, where: SQL | undefined): Promise<Map<string, string[]>> {
-  const links = await h.select({ deviceId: deviceOus.deviceId, name: ous.name }).from(deviceOus).innerJoin(ous, eq(ous.id, deviceOus.ouId)).where(where);
   const names = new Map<string, string[]>();
-  for (const l of links) (names.get(l.deviceId) ?? names.set(l.deviceId, []).get(l.deviceId)!).push(l.name);
-  return names;
+  for (let after: { deviceId: string; ouId: number } | null = null; ; ) {
+    if (after) await breathe();
+    const from: SQL | undefined = after ? or(gt(deviceOus.deviceId, after.deviceId), and(eq(deviceOus.deviceId, after.deviceId), gt(deviceOus.ouId, after.ouId))) : undefined;
+    const links = await h
+      .select({ deviceId: deviceOus.deviceId, ouId: deviceOus.ouId, name: ous.name })
+      .from(deviceOus)
+      .innerJoin(ous, eq(ous.id, deviceOus.ouId))
+      .where(and(where, from))
+      .orderBy(asc(deviceOus.deviceId), asc(deviceOus.ouId))
+      .limit(MEMBERSHIP_PAGE);
+    for (const l of links) (names.get(l.deviceId) ?? names.set(l.deviceId, []).get(l.deviceId)!).push(l.name);
+    if (links.length < MEMBERSHIP_PAGE) return names;
+    after = links[links.length - 1];
+  }
 }
 
 /**
