@@ -140,6 +140,14 @@ test("a staged rollout from the issue form: a failing canary trips the breaker, 
   const others = fleet.filter((a) => a !== canary);
   for (const a of others) await expect(a.nextTask(1_500)).rejects.toThrow(/no task delivered/);
 
+  // The waiting tasks say their wave where a time would be, in the list and on their page.
+  const tasks = new TasksPage(page);
+  await tasks.goto({ fanout, status: "SCHEDULED" });
+  await tasks.expectEveryRow("Scheduled", "wave 2 of 2");
+  await tasks.column("Task Code").first().getByRole("link").click();
+  await expect(page.getByRole("main")).toContainText("Wave 2 of 2; it goes out when its wave opens");
+  await expect(page.getByRole("main")).toContainText("Its time to live counts from when its wave opens");
+
   // The list says why too.
   await page.goto("/tasks/fanouts");
   await expect(page.locator(`tr[data-fanout="${fanout}"]`)).toContainText("Stopped by its breaker");
