@@ -18,6 +18,8 @@ import { joinCluster } from "./lib/server/cluster";
 import { gaugeConnections, metrics } from "./lib/server/metrics";
 import { guardRequest } from "./lib/server/request-guard";
 import { RolloutDriver } from "./lib/server/rollouts";
+import { Purger } from "./lib/server/purger";
+import { ScheduleClock } from "./lib/server/schedule-clock";
 import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
 import { dataDir, ensureSecret, newSecret, sharedSecret } from "./lib/server/secret";
@@ -80,6 +82,12 @@ export async function startServer(
   // pauses between waves (lib/server/rollouts.ts). Any node may step any rollout.
   const rollouts = new RolloutDriver(db, env.TASKWIRE_ROLLOUT_SWEEP_MS);
   rollouts.start();
+  // Retention: what is past its time leaves the database, in small batches (lib/tasks/purge.ts).
+  const purger = new Purger(db, { intervalMs: env.TASKWIRE_PURGE_INTERVAL_MS, ceilingDays: env.TASKWIRE_RETENTION_MAX_DAYS ?? null });
+  purger.start();
+  // Recurring schedules: each due time fired once, here or on another node (lib/schedules).
+  const scheduleClock = new ScheduleClock(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
+  scheduleClock.start();
 
   const dev = env.NODE_ENV !== "production";
   const httpServer = createServer();
@@ -132,6 +140,8 @@ export async function startServer(
     close: async () => {
       scheduler.stop();
       rollouts.stop();
+      await purger.stop();
+      await scheduleClock.stop();
       countTransitions();
       await liveness.stop();
       loopMonitor?.stop();

@@ -9,6 +9,8 @@ export type Sizes = {
   largeTasks: number;
   /** Sequential requests per list variant (p50, p95). */
   listSamples: number;
+  /** Schedules due in one minute. */
+  schedules: number;
   /** POSTs of a fan-out to every device (the median is reported). */
   fanoutRuns: number;
   /** Tasks of the one fan-out the cockpit is measured on (in the large database). */
@@ -37,6 +39,7 @@ export const FULL: Sizes = {
   smallTasks: 10_000,
   largeTasks: 1_000_000,
   listSamples: 200,
+  schedules: 1_000,
   fanoutRuns: 5,
   cockpitTasks: 100_000,
   wideDevices: 100_000,
@@ -57,6 +60,7 @@ export const QUICK: Sizes = {
   smallTasks: 10_000,
   largeTasks: 100_000,
   listSamples: 100,
+  schedules: 200,
   fanoutRuns: 3,
   cockpitTasks: 10_000,
   wideDevices: 0,

@@ -1,4 +1,4 @@
-// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,cockpit,fanout,clock,dispatch,throughput,connections,many,restart] [--keep] [--profile <dir>] [--pg [--nodes N]]
+// npm run bench:once [-- --quick] [--out <file.json>] [--only runner,lists,cockpit,fanout,clock,dispatch,throughput,connections,many,restart,schedules,purge] [--keep] [--profile <dir>] [--pg [--nodes N]]
 //
 // Starts the real production server on temporary databases, drives it with real clients
 // from load processes of their own, and prints one table — figure, value, baseline, ratio,
@@ -33,16 +33,17 @@ import { measureConnections, type ConnectionFigures } from "./scenarios/connecti
 import { measureFanout, RAW_FANOUT, type FanoutFigures } from "./scenarios/fanout";
 import { measureRestart, type RestartFigures } from "./scenarios/restart";
 import { measureLists } from "./scenarios/lists";
+import { measurePurge, measureScheduleBurst } from "./scenarios/retention";
 import { measureCockpit } from "./scenarios/cockpit";
 
-const SCENARIOS = ["runner", "lists", "cockpit", "fanout", "clock", "dispatch", "throughput", "connections", "many", "restart"] as const;
+const SCENARIOS = ["runner", "lists", "cockpit", "fanout", "clock", "dispatch", "throughput", "connections", "many", "restart", "schedules", "purge"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /**
  * What one node alone measures, left out with several nodes: the lists compare two databases
  * each behind a server of its own, the runner is SQLite's queue in this process, and the
  * connections, many agents and restart figures are one node's limits.
  */
-const ONE_NODE_ONLY: readonly Scenario[] = ["lists", "cockpit", "runner", "connections", "many", "restart"];
+const ONE_NODE_ONLY: readonly Scenario[] = ["lists", "cockpit", "runner", "connections", "many", "restart", "purge"];
 const MAX_NODES = 6;
 
 function fail(message: string): never {
@@ -207,8 +208,8 @@ async function main() {
     log(`databases built in ${((now() - t) / 1000).toFixed(1)} s: ${dbInfo.large.tasks.toLocaleString("en-US")} tasks, ${Math.round(dbInfo.large.bytes / MB)} MB (large); ${dbInfo.small.tasks.toLocaleString("en-US")} (small)`);
     raw.databases = dbInfo;
 
-    const boot = async (database: Target, port?: number): Promise<Proc> => {
-      const p = await startTaskwire({ databaseUrl: database, secret, distDir, profileDir: args.profile, port });
+    const boot = async (database: Target, port?: number, env?: Record<string, string>): Promise<Proc> => {
+      const p = await startTaskwire({ databaseUrl: database, secret, distDir, profileDir: args.profile, port, env });
       procs.push(p);
       return p;
     };
@@ -575,6 +576,34 @@ async function main() {
       raw.restart = restart;
       const ok = restart.connected === restart.agents && restart.received >= restart.tasks;
       rows.push(row({ figure: `restart: all ${k(restart.agents)} agents back and ${k(restart.tasks)} waiting tasks received, from listening`, value: restart.allDispatchedMs, unit: "ms", baseline: restart.allBackMs ?? NaN, baselineOf: "all back", goal: "≤ 60 s", met: ok && restart.allDispatchedMs <= 60_000, detail: { downMs: restart.downMs, connected: restart.connected, received: restart.received, refusals: restart.refusals, retries: restart.retries } }));
+    }
+    if (want("schedules")) {
+      log(`${k(sizes.schedules)} schedules due in the same minute`);
+      const burst = await measureScheduleBurst({ url: server.url, database: targets.large, token: base.apiToken, devices: base.devices.map((d) => d.name), count: sizes.schedules, log });
+      raw.schedules = burst;
+      rows.push(row({ figure: `schedules: ${k(burst.schedules)} due in one minute, the last run after the minute began`, value: burst.lastAfterMs, unit: "ms", goal: "≤ 60 s, each run once", met: burst.ran === burst.schedules && burst.lastAfterMs <= 60_000, detail: burst }));
+    }
+    // Last: it deletes most of the history the other scenarios read.
+    if (want("purge")) {
+      log(`retention: the purge of the large database's history, and the list meanwhile`);
+      const port = Number(new URL(server.url).port);
+      const purge = await measurePurge({
+        url: server.url,
+        database: targets.large,
+        organizationId: base.organizationId,
+        cookie,
+        token: base.apiToken,
+        samples: sizes.listSamples,
+        restart: async (env) => {
+          await server.stop();
+          server = await boot(targets.large, port, env);
+          return { url: server.url, cookie: await signIn(server.url, DEMO_USERS.admin, DEMO_PASSWORD) };
+        },
+        log,
+      });
+      raw.purge = purge;
+      rows.push(row({ figure: `purge: ${k(purge.deleted)} finished tasks past their retention deleted`, value: purge.perSecond, unit: "/s", met: null, detail: { seconds: purge.seconds, before: purge.before, after: purge.after } }));
+      rows.push(row({ figure: "list page: first page p95 while the purge runs", value: purge.during.p95, unit: "ms", baseline: purge.atRest.p95, baselineOf: "at rest, just before", goal: "≤ 100 ms", met: purge.during.p95 <= 100, detail: { p50: purge.during.p50, restP50: purge.atRest.p50, samples: purge.samplesDuring } }));
     }
     for (const node of cluster()) await node.stop();
 

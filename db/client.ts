@@ -135,6 +135,10 @@ export function openSqliteFile(file: string, opts: OpenOptions = {}): Db {
 function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): Database.Database {
   const sqlite = new Database(file);
   try {
+    // Space freed by the retention purge goes back to the file system a little at a time
+    // (lib/tasks/purge.ts). Takes effect on a new file; an older one keeps reusing freed pages
+    // and changes mode at its next VACUUM (docs/deploy.md).
+    sqlite.pragma("auto_vacuum = INCREMENTAL");
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("foreign_keys = ON");
     // Start-up may wait for another writer: nothing is served yet. Lowered once open.

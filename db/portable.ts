@@ -6,6 +6,19 @@ import { PROCESS_DIALECT } from "./dialect";
 // The few things the two dialects spell differently, each in one place, for the domain's
 // statements built with drizzle.
 
+/**
+ * A JSON object built by the database (one key per pair), for a JSON column: a value of SQL
+ * (a count read in the same statement) or text. Keys are the caller's own constants.
+ */
+export function jsonObject(pairs: Record<string, SQL | string>): SQL {
+  const parts = Object.entries(pairs).map(([k, v]) => {
+    if (!/^[a-zA-Z]+$/.test(k)) throw new Error(`Not a key: ${k}`);
+    // PostgreSQL cannot type a parameter of a function taking "any": text is said so.
+    return sql`'${sql.raw(k)}', ${typeof v === "string" ? sql`cast(${v} as text)` : v}`;
+  });
+  return sql`${sql.raw(PROCESS_DIALECT === "pg" ? "jsonb_build_object" : "json_object")}(${sql.join(parts, sql`, `)})`;
+}
+
 /** How many rows a write changed: SQLite's `changes`, PostgreSQL's `rowCount`. */
 export function changedRows(result: unknown): number {
   const r = result as { changes?: number; rowCount?: number | null };

@@ -32,6 +32,10 @@ export const envSchema = z.object({
   TASKWIRE_DISPATCH_SWEEP_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(15_000),
   // How often every open staged rollout is looked at (a pause between waves that ended, lib/server/rollouts.ts).
   TASKWIRE_ROLLOUT_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
+  // The most days any organization keeps finished tasks, whatever its own setting (rules/retention.ts); unset: no ceiling.
+  TASKWIRE_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
+  // How often the retention purge looks for what is past its time (lib/server/purger.ts).
+  TASKWIRE_PURGE_INTERVAL_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(3_600_000),
   // How often open live connections have their session read again (sign-out, removal).
   TASKWIRE_LIVE_RECHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   // Benchmarks only (npm run bench): measure event-loop delay and serve it to loopback callers.

@@ -47,7 +47,13 @@ export type FanoutChange = {
   change: (typeof FANOUT_CHANGES)[number];
 };
 
-export type DomainEvent = TaskTransition | DeviceChange | AccessChange | FanoutChange;
+/** A schedule was created, changed, paused or resumed (the clock re-arms), or one of its due times was run (its page re-reads). */
+export type ScheduleEvent = { kind: "schedule.changed" | "schedule.ran"; organizationId: string; scheduleId: number };
+
+/** A row was added to an organization's audit trail: its open audit pages read it. */
+export type AuditRecorded = { kind: "audit.recorded"; organizationId: string };
+
+export type DomainEvent = TaskTransition | DeviceChange | AccessChange | FanoutChange | AuditRecorded | ScheduleEvent;
 
 type Bus = EventEmitter<{ event: [DomainEvent] }>;
 

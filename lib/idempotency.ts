@@ -4,7 +4,7 @@ import { isBatchCheck, stepOf, type BatchStep } from "../db/batch";
 import type { DbOrTx } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
 import type { Role } from "../rules/roles";
-import { requireRole, type Actor, type ActorCtx } from "./auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "./actor";
 import { ConflictError, UnprocessableError, ValidationError } from "./errors";
 
 // Idempotency keys (draft-ietf-httpapi-idempotency-key-header), for any creating request:

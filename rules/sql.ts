@@ -67,11 +67,23 @@ export function taskTriggerStatements(): string[] {
     `CREATE TRIGGER tasks_legal_transition BEFORE UPDATE OF status ON tasks
      WHEN NEW.status <> OLD.status AND NOT (${legal})
      BEGIN SELECT RAISE(ABORT, 'task_transition: illegal status transition'); END`,
+    // Deleted only by the retention purge, which holds a permit inside its transaction.
     `CREATE TRIGGER tasks_final_undeletable BEFORE DELETE ON tasks
-     WHEN ${sqlAnyOf("OLD.status", FINAL_STATUSES)}
+     WHEN ${sqlAnyOf("OLD.status", FINAL_STATUSES)} AND NOT EXISTS (SELECT 1 FROM purge_permits)
      BEGIN SELECT RAISE(ABORT, 'task_final: a finished task is immutable'); END`,
+    // The audit trail is append-only; the purge alone removes what is past its retention.
+    `DROP TRIGGER IF EXISTS audit_events_immutable`,
+    `DROP TRIGGER IF EXISTS audit_events_undeletable`,
+    `CREATE TRIGGER audit_events_immutable BEFORE UPDATE ON audit_events
+     BEGIN SELECT RAISE(ABORT, '${AUDIT_IMMUTABLE}'); END`,
+    `CREATE TRIGGER audit_events_undeletable BEFORE DELETE ON audit_events
+     WHEN NOT EXISTS (SELECT 1 FROM purge_permits)
+     BEGIN SELECT RAISE(ABORT, '${AUDIT_IMMUTABLE}'); END`,
   ];
 }
+
+/** What the database answers a change to the audit trail. */
+const AUDIT_IMMUTABLE = "audit_immutable: the audit trail is append-only";
 
 /**
  * The bookkeeping the triggers keep, computed afresh from the tasks: for bulk loads that
@@ -129,6 +141,10 @@ export function pgTaskTriggerStatements(): string[] {
      INSERT INTO taskwire_pending_counts (xid, organization_id, type, status, k) SELECT txid_current(), organization_id, type, status, sum(k) FROM (${counts}) c GROUP BY 2, 3, 4;
      ${closed ? `INSERT INTO taskwire_pending_fanouts (xid, fanout_id, k, last, ${COUNTED.map(([, col]) => col).join(", ")}) ${closed};` : ""}
      INSERT INTO taskwire_pending_commit (xid) VALUES (txid_current()) ON CONFLICT DO NOTHING;`;
+  const purgeOnly = (name: string, message: string) =>
+    `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+       IF EXISTS (SELECT 1 FROM purge_permits) THEN RETURN OLD; END IF;
+       RAISE EXCEPTION '${message}' USING ERRCODE = 'check_violation'; END $$`;
   const fn = (name: string, body: string) => `CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN NULL; END $$`;
   return [
     // Scratch: rows live from a statement to its transaction's commit, so unlogged.
@@ -139,6 +155,8 @@ export function pgTaskTriggerStatements(): string[] {
     ...COUNTED.map(([, col]) => `ALTER TABLE taskwire_pending_fanouts ADD COLUMN IF NOT EXISTS ${col} integer NOT NULL DEFAULT 0`),
     `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_commit (xid bigint PRIMARY KEY)`,
     raise("taskwire_task_final", "task_final: a finished task is immutable"),
+    // A trigger's WHEN may not read a table here: the purge's permit is looked for in the function.
+    purgeOnly("taskwire_task_final_delete", "task_final: a finished task is immutable"),
     raise("taskwire_task_transition", "task_transition: illegal status transition"),
     fn(
       "taskwire_tasks_inserted",
@@ -182,7 +200,7 @@ export function pgTaskTriggerStatements(): string[] {
     `CREATE TRIGGER tasks_legal_transition BEFORE UPDATE OF status ON tasks FOR EACH ROW
      WHEN (NEW.status <> OLD.status AND NOT (${legal})) EXECUTE FUNCTION taskwire_task_transition()`,
     `CREATE TRIGGER tasks_final_undeletable BEFORE DELETE ON tasks FOR EACH ROW
-     WHEN (${sqlAnyOf("OLD.status", FINAL_STATUSES)}) EXECUTE FUNCTION taskwire_task_final()`,
+     WHEN (${sqlAnyOf("OLD.status", FINAL_STATUSES)}) EXECUTE FUNCTION taskwire_task_final_delete()`,
     `CREATE TRIGGER tasks_bookkeeping_insert AFTER INSERT ON tasks REFERENCING NEW TABLE AS new_rows
      FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_inserted()`,
     `CREATE TRIGGER tasks_bookkeeping_update AFTER UPDATE ON tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
@@ -191,5 +209,11 @@ export function pgTaskTriggerStatements(): string[] {
      FOR EACH STATEMENT EXECUTE FUNCTION taskwire_tasks_deleted()`,
     `CREATE CONSTRAINT TRIGGER taskwire_commit AFTER INSERT ON taskwire_pending_commit DEFERRABLE INITIALLY DEFERRED
      FOR EACH ROW EXECUTE FUNCTION taskwire_tasks_commit()`,
+    raise("taskwire_audit_immutable", AUDIT_IMMUTABLE),
+    purgeOnly("taskwire_audit_delete", AUDIT_IMMUTABLE),
+    `DROP TRIGGER IF EXISTS audit_events_immutable ON audit_events`,
+    `DROP TRIGGER IF EXISTS audit_events_undeletable ON audit_events`,
+    `CREATE TRIGGER audit_events_immutable BEFORE UPDATE ON audit_events FOR EACH ROW EXECUTE FUNCTION taskwire_audit_immutable()`,
+    `CREATE TRIGGER audit_events_undeletable BEFORE DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION taskwire_audit_delete()`,
   ];
 }

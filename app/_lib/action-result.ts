@@ -1,7 +1,7 @@
 import "server-only";
 import { isDatabaseBusy } from "@/db/client";
 import { isDomainError, UnavailableError, type ErrorCode, type FieldErrors } from "@/lib/errors";
-import type { ActorCtx } from "@/lib/auth/actor";
+import type { ActorCtx } from "@/lib/actor";
 import { actorContext, getSessionContext } from "./context";
 
 export type ActionResult<T = undefined> =

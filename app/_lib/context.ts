@@ -5,7 +5,7 @@ import { notFound, redirect } from "next/navigation";
 import { cache } from "react";
 import { getDb } from "@/db/client";
 import type { Ctx } from "@/db/transaction";
-import type { Actor, ActorCtx } from "@/lib/auth/actor";
+import type { Actor, ActorCtx } from "@/lib/actor";
 import { resolveSession, type SessionContext } from "@/lib/orgs/session";
 import { hasAnyUser } from "@/lib/auth/users";
 import { isDomainError } from "@/lib/errors";

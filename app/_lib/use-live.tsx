@@ -2,7 +2,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { io, type Socket } from "socket.io-client";
-import { LIVE_NAMESPACE, type LivePatch, type WatchAck, type WatchRequest } from "@/lib/live/protocol";
+import { LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck, type WatchRequest } from "@/lib/live/protocol";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "paused";
 
@@ -19,6 +19,8 @@ export function useLive(opts: {
   onCatchUp: () => void;
   /** What the watch means (e.g. the active organization): a change reconnects. */
   scope?: string;
+  /** A change without rows (new audit rows, a schedule's run). */
+  onSignal?: (s: LiveSignal) => void;
 }): LiveState {
   const [state, setState] = useState<LiveState>(opts.enabled ? "connecting" : "paused");
   const handlers = useRef(opts);
@@ -48,6 +50,7 @@ export function useLive(opts: {
       });
     });
     socket.on("patch", (p: LivePatch) => handlers.current.onPatch(p));
+    socket.on("signal", (s: LiveSignal) => handlers.current.onSignal?.(s));
     let retry: ReturnType<typeof setTimeout> | undefined;
     socket.on("disconnect", (reason) => {
       setState("reconnecting");

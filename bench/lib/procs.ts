@@ -62,7 +62,7 @@ function spawnNode(script: string, env: NodeJS.ProcessEnv, ready: RegExp, what: 
  * The production server on `databaseUrl` (a SQLite file or a PostgreSQL URL: several nodes may
  * share one), with the event-loop monitor on. Port 0 (the default): a free one of its own.
  */
-export function startTaskwire(opts: { databaseUrl: string; secret: string; distDir?: string; profileDir?: string; port?: number }): Promise<Proc> {
+export function startTaskwire(opts: { databaseUrl: string; secret: string; distDir?: string; profileDir?: string; port?: number; env?: Record<string, string> }): Promise<Proc> {
   return spawnNode(
     "server.ts",
     {
@@ -77,6 +77,7 @@ export function startTaskwire(opts: { databaseUrl: string; secret: string; distD
       TASKWIRE_LOOP_MONITOR: "1",
       NEXT_TELEMETRY_DISABLED: "1",
       ...(opts.distDir ? { NEXT_DIST_DIR: opts.distDir } : {}),
+      ...opts.env,
     },
     /listening on (http:\/\/\S+)/,
     "the Taskwire server",

@@ -3,7 +3,7 @@
 // (db/dialect.ts), so PostgreSQL's are captured in a helper process (bench/pg-side.ts) that
 // is sent the read over IPC.
 import type { Db } from "../../db/client";
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import { listTasks, pageTasks, type Cursor } from "../../lib/tasks/queries";
 
 export type DomainRead =

@@ -1,7 +1,7 @@
 // The task list at scale: GET /tasks (the page) and GET /api/v1/tasks with each filter alone,
 // all together, and 200 pages deep — each next to the same SQL run alone and a near-empty
 // Next.js answer.
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import { row, rows, type Target } from "../lib/db";
 import { sequential } from "../lib/http";
 import type { PgSide } from "../lib/pg-side";

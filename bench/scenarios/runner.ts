@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeDatabase, openSqliteFile, writerConnection } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import { issueFanout } from "../../lib/tasks/issue";
 import { listTasks } from "../../lib/tasks/queries";
 import { DEMO_USERS } from "../../lib/demo/seed";

@@ -32,10 +32,14 @@ export const {
   tasks,
   taskCounts,
   apiTokens,
+  auditEvents,
+  purgePermits,
+  schedules,
+  scheduleRuns,
 } = chosen;
 
 /** PostgreSQL only: the limits several nodes count together (one SQLite node counts in memory). */
 export const rateLimits = PROCESS_DIALECT === "pg" ? pg.rateLimits : undefined;
 export const rateLimit = PROCESS_DIALECT === "pg" ? pg.rateLimit : undefined;
 
-export type { ApiToken, Device, Fanout, FanoutTarget, Ou, RolloutPlan, Task } from "./sqlite";
+export type { ApiToken, AuditEvent, Schedule, ScheduleRun, ScheduleSpec, Device, Fanout, FanoutTarget, Ou, RolloutPlan, Task } from "./sqlite";

@@ -45,6 +45,24 @@ function csvLine(r: ExportRow): string {
 
 /** A download whose body is written from `pages` as they come: CSV, or one JSON array. */
 export function exportResponse(pages: () => AsyncGenerator<ExportRow[]>, opts: { format: "csv" | "json"; filename: string }): Response {
+  const csv = opts.format === "csv";
+  return streamedDownload(pages, {
+    head: csv ? `${EXPORT_COLUMNS.join(",")}\r\n` : "[",
+    body: (rows, first) => (csv ? rows.map(csvLine).join("") : `${first ? "" : ","}${rows.map((r) => JSON.stringify(exportRecord(r))).join(",")}`),
+    tail: csv ? "" : "]\n",
+    contentType: csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+    filename: opts.filename,
+  });
+}
+
+/**
+ * A download written a window of rows per pull: its head, each window as `body` writes it,
+ * its tail. The status is sent before the first row is read.
+ */
+export function streamedDownload<T>(
+  pages: () => AsyncGenerator<T[]>,
+  opts: { head: string; body: (rows: T[], first: boolean) => string; tail: string; contentType: string; filename: string },
+): Response {
   const encoder = new TextEncoder();
   const source = pages();
   let started = false;
@@ -54,18 +72,19 @@ export function exportResponse(pages: () => AsyncGenerator<ExportRow[]>, opts: {
       try {
         if (!started) {
           started = true;
-          controller.enqueue(encoder.encode(opts.format === "csv" ? `${EXPORT_COLUMNS.join(",")}\r\n` : "["));
-          return;
+          if (opts.head) {
+            controller.enqueue(encoder.encode(opts.head));
+            return;
+          }
         }
         const next = await source.next();
         if (next.done) {
-          if (opts.format === "json") controller.enqueue(encoder.encode("]\n"));
+          if (opts.tail) controller.enqueue(encoder.encode(opts.tail));
           controller.close();
           return;
         }
-        const body = opts.format === "csv" ? next.value.map(csvLine).join("") : `${first ? "" : ","}${next.value.map((r) => JSON.stringify(exportRecord(r))).join(",")}`;
+        controller.enqueue(encoder.encode(opts.body(next.value, first)));
         first = false;
-        controller.enqueue(encoder.encode(body));
       } catch (e) {
         // The status is sent: a failure now can only cut the download short, which the
         // client sees as an incomplete body (no closing bracket, a truncated transfer).
@@ -79,11 +98,7 @@ export function exportResponse(pages: () => AsyncGenerator<ExportRow[]>, opts: {
   });
   return new Response(stream, {
     status: 200,
-    headers: {
-      "content-type": opts.format === "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
-      "content-disposition": `attachment; filename="${opts.filename}"`,
-      "cache-control": "no-store",
-    },
+    headers: { "content-type": opts.contentType, "content-disposition": `attachment; filename="${opts.filename}"`, "cache-control": "no-store" },
   });
 }
 

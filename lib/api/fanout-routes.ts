@@ -1,5 +1,5 @@
 import "server-only";
-import type { ActorCtx } from "@/lib/auth/actor";
+import type { ActorCtx } from "@/lib/actor";
 import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
 import { apiRoute } from "./http";
 import { fanoutCodeParam } from "./schemas";

@@ -1,7 +1,7 @@
 import "server-only";
 import type { z } from "zod";
 import { getDb, isDatabaseBusy, type Db } from "@/db/client";
-import type { Actor } from "@/lib/auth/actor";
+import type { Actor } from "@/lib/actor";
 import { isSameOrigin } from "@/lib/auth/origin";
 import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import { resolveApiActor } from "@/lib/orgs/session";

@@ -1,7 +1,7 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import type { Db } from "@/db/client";
-import type { Actor } from "@/lib/auth/actor";
+import type { Actor } from "@/lib/actor";
 import type { Role } from "@/rules/roles";
 import { ValidationError } from "@/lib/errors";
 import { idempotencyKeySchema, KEY_MESSAGE, runOnce, type IdempotencyClaim, type Remember } from "@/lib/idempotency";

@@ -52,7 +52,13 @@ export function issueResult(r: IssueResult) {
 }
 
 export function organizationView(o: Awaited<ReturnType<typeof getOrganization>>) {
-  return { slug: o.slug, name: o.name, auto_approve: o.autoApprove, registration_token: o.registrationToken };
+  return {
+    slug: o.slug,
+    name: o.name,
+    auto_approve: o.autoApprove,
+    registration_token: o.registrationToken,
+    retention: { task_days: o.taskRetentionDays, audit_days: o.auditRetentionDays },
+  };
 }
 
 /** A fan-out as the list shows it. */

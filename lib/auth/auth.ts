@@ -3,11 +3,13 @@ import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { nextCookies } from "better-auth/next-js";
 import { getDb } from "../../db/client";
-import { writesThroughRunner } from "../../db/transaction";
+import { withTransaction, writesThroughRunner } from "../../db/transaction";
+import { createAuthMiddleware } from "better-auth/api";
+import { recordSignIn } from "../audit/record";
 import * as schema from "../../db/schema";
 import { readEnv } from "../env";
 import { publish } from "../events";
-import { allowedOrigins } from "./origin";
+import { allowedOrigins, clientAddress } from "./origin";
 
 // better-auth does one job here: passwords and sessions. Organizations, members, roles and
 // invitations are Taskwire's own verbs (lib/orgs), so no better-auth plugin exposes a second
@@ -28,6 +30,22 @@ function createAuth() {
       updateAge: 60 * 60 * 24,
       // Which organization the session works in; set only by Taskwire (lib/orgs/session.ts).
       additionalFields: { activeOrganizationId: { type: "string", required: false, input: false } },
+    },
+    hooks: {
+      // Every sign-in, by the form or by a server action (setup), through or not: the audit trail.
+      after: createAuthMiddleware(async (ctx) => {
+        if (ctx.path !== "/sign-in/email") return;
+        const email = (ctx.body as { email?: unknown } | undefined)?.email;
+        if (typeof email !== "string") return;
+        const ok = !!ctx.context.newSession;
+        // A request refused before its password was checked (a malformed body) is not an attempt.
+        if (!ok && (ctx.context.returned as { statusCode?: number } | undefined)?.statusCode !== 401) return;
+        try {
+          publish(await withTransaction({ db: getDb() }, (tx) => recordSignIn(tx, { email, ok, address: clientAddress(ctx.headers ?? new Headers()) })));
+        } catch (e) {
+          console.error("Recording a sign-in in the audit trail failed", e);
+        }
+      }),
     },
     databaseHooks: {
       session: {

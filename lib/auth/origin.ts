@@ -65,3 +65,11 @@ export function isSameOrigin(origin: string | null | undefined, h: HeaderSource)
   }
   return allowedOrigins(h).includes(parsed);
 }
+
+/**
+ * The client's address as server.ts left it in X-Forwarded-For: the socket's address, or,
+ * behind a trusted proxy, the first address the proxy names.
+ */
+export function clientAddress(headers: HeaderSource): string {
+  return header(headers, "x-forwarded-for") ?? "unknown";
+}

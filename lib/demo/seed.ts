@@ -3,7 +3,9 @@ import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
 import { breathe, inChunks, pacer, withTransaction, type Ctx } from "../../db/transaction";
-import { fanouts, member, tasks, type FanoutTarget } from "../../db/schema";
+import { auditEvents, fanouts, member, scheduleRuns, schedules, tasks, type FanoutTarget } from "../../db/schema";
+import { SCHEDULE_PRESETS } from "../../rules/schedules";
+import { nextRuns } from "../schedules/cron";
 import type { DeviceStatus } from "../../rules/devices";
 import { recountStatements } from "../../rules/sql";
 import { TASK_TYPES, type TaskStatus, type TaskType } from "../../rules/tasks";
@@ -66,7 +68,15 @@ function hex(r: ReturnType<typeof rng>, n: number) {
   return Array.from({ length: n }, () => "0123456789abcdef"[r.int(0, 15)]).join("");
 }
 
-type OrgPlan = { name: string; slug: string; ous: { name: string; prefix: string; count: number }[]; extra: { name: string; status: DeviceStatus }[]; history: number };
+type OrgPlan = {
+  name: string;
+  slug: string;
+  ous: { name: string; prefix: string; count: number }[];
+  extra: { name: string; status: DeviceStatus }[];
+  history: number;
+  /** A nightly backup schedule of one OU, with its runs over the history's last weeks. */
+  nightlyBackup?: { ou: string; prefix: string };
+};
 
 const PLANS: OrgPlan[] = [
   {
@@ -86,6 +96,7 @@ const PLANS: OrgPlan[] = [
       { name: "fw-old-lis-02", status: "DISABLED" },
     ],
     history: 3600,
+    nightlyBackup: { ou: "datacenter", prefix: "fw-dc" },
   },
   {
     name: "Globex",
@@ -146,7 +157,8 @@ export async function seedDemo(ctx: Ctx, opts: { now?: Date } = {}) {
         await pace();
         await createDevice({ db: tx }, { organizationId: org.id, name: x.name, status: x.status, agentVersion: "1.9.1", at: now });
       }
-      await seedHistory(tx, { organizationId: org.id, userId: admin.id, devices: fleet, count: plan.history, now, r }, pace);
+      const nightly = plan.nightlyBackup ? await seedNightlySchedule(tx, { organizationId: org.id, userId: admin.id, now, ...plan.nightlyBackup }) : undefined;
+      await seedHistory(tx, { organizationId: org.id, userId: admin.id, devices: fleet, count: plan.history, now, r, nightly }, pace);
     });
   }
   // The history went in as plain rows: count it the way issuing and the triggers would have.
@@ -167,7 +179,7 @@ export type DemoAgent = { name: string; device_id: string; device_token: string 
  */
 async function seedHistory(
   tx: Tx,
-  p: { organizationId: string; userId: string; devices: { id: string; name: string }[]; count: number; now: Date; r: ReturnType<typeof rng> },
+  p: { organizationId: string; userId: string; devices: { id: string; name: string }[]; count: number; now: Date; r: ReturnType<typeof rng>; nightly?: NightlyPlan },
   pace: () => Promise<void>,
 ) {
   const names = new Map(p.devices.map((d) => [d.id, d.name]));
@@ -175,17 +187,67 @@ async function seedHistory(
   const { r, now } = p;
   const spanMs = 30 * 86_400_000;
   const rows: (typeof tasks.$inferInsert)[] = [];
+  // The audit trail of the same history: who issued each fan-out and cancelled each task.
+  const trail: (typeof auditEvents.$inferInsert)[] = [];
+  const byAdmin = { organizationId: p.organizationId, actor: `user:${p.userId}`, actorLabel: DEMO_USERS.admin, address: DEMO_ADDRESSES.admin };
   // About 6% of requests are wide fan-outs to half the fleet; pace requests so that the
   // history fills the whole span with roughly `count` tasks.
   const WIDE = 0.06;
   const perRequest = 1 - WIDE + WIDE * (deviceIds.length / 2);
   const step = spanMs / (p.count / perRequest) / 2;
+  // The nightly backups due before `until`, in their place in time (ids follow creation).
+  const nightlyUntil = async (until: number) => {
+    while (p.nightly && p.nightly.due.length && p.nightly.due[0].getTime() <= until) {
+      const dueAt = p.nightly.due.shift()!;
+      const skipped = p.nightly.skip.has(dueAt.getTime());
+      let fanoutId: number | null = null;
+      if (!skipped) {
+        const targets = deviceIds.filter((id) => names.get(id)!.startsWith(p.nightly!.prefix));
+        const [f] = await tx
+          .insert(fanouts)
+          .values({ code: randomCode(), organizationId: p.organizationId, type: "BACKUP", target: { ous: [p.nightly.ou] }, total: targets.length, createdBy: p.userId, createdAt: dueAt })
+          .returning();
+        fanoutId = f.id;
+        for (const deviceId of targets) {
+          const failed = r.next() < 0.03;
+          const startedAt = new Date(dueAt.getTime() + r.int(300, 4000));
+          const finishedAt = new Date(startedAt.getTime() + r.int(4_000, 60_000));
+          rows.push({
+            code: randomCode(),
+            organizationId: p.organizationId,
+            deviceId,
+            fanoutId,
+            type: "BACKUP",
+            status: failed ? "FAILED" : "COMPLETED",
+            payload: null,
+            message: failed ? r.pick(FAIL_MESSAGES.BACKUP) : OK_MESSAGES.BACKUP(r),
+            createdBy: p.userId,
+            createdAt: dueAt,
+            updatedAt: finishedAt,
+            scheduledAt: null,
+            expiresAt: new Date(dueAt.getTime() + 86_400_000),
+            startedAt,
+            finishedAt,
+          });
+        }
+      }
+      p.nightly.runs.push({
+        scheduleId: p.nightly.scheduleId,
+        dueAt,
+        ranAt: dueAt,
+        outcome: skipped ? "skipped" : "issued",
+        reason: skipped ? `Missed while the server was down (due ${dueAt.toISOString()}); this schedule does not catch up` : null,
+        fanoutId,
+      });
+    }
+  };
   let t = now.getTime() - spanMs;
   for (;;) {
     await pace();
     t += step * r.int(1, 3);
     // History stops an hour ago; the still-open tasks below are the newest.
     if (t > now.getTime() - 3_600_000) break;
+    await nightlyUntil(t);
     const type = r.next() < 0.35 ? "SYNC" : r.pick(TASK_TYPES);
     const wide = r.next() < WIDE;
     const targets = wide ? deviceIds.filter(() => r.next() < 0.5) : [r.pick(deviceIds)];
@@ -202,6 +264,15 @@ async function seedHistory(
         createdAt,
       })
       .returning();
+    trail.push({
+      ...byAdmin,
+      at: createdAt,
+      action: "task.issue",
+      targetType: "fanout",
+      targetId: fanout.code,
+      targetLabel: `${type} to ${targets.length} device${targets.length === 1 ? "" : "s"}`,
+      detail: { type, total: targets.length, target: { devices: targets.length <= 20 ? targets.map((id) => names.get(id)!) : `${targets.length} names` } },
+    });
     for (const deviceId of targets) {
       const roll = r.next();
       const status: TaskStatus = roll < 0.8 ? "COMPLETED" : roll < 0.9 ? "FAILED" : roll < 0.95 ? "EXPIRED" : "CANCELLED";
@@ -215,8 +286,12 @@ async function seedHistory(
             : status === "EXPIRED"
               ? "Device did not pick the task up before it expired"
               : `Cancelled by ${DEMO_USERS.admin}`;
+      const code = randomCode();
+      if (status === "CANCELLED") {
+        trail.push({ ...byAdmin, at: finishedAt > now ? now : finishedAt, action: "task.cancel", targetType: "task", targetId: code, targetLabel: type, detail: { from: "PENDING" } });
+      }
       rows.push({
-        code: randomCode(),
+        code,
         organizationId: p.organizationId,
         deviceId,
         fanoutId: fanout.id,
@@ -234,6 +309,7 @@ async function seedHistory(
       });
     }
   }
+  await nightlyUntil(now.getTime() - 3_600_000);
   // A few still open: waiting on offline devices, and backups deferred to tonight.
   const open: (typeof tasks.$inferInsert)[] = [];
   for (let i = 0; i < 6; i++) {
@@ -252,6 +328,66 @@ async function seedHistory(
       await tx.insert(tasks).values([...chunk]);
     });
   }
+  if (p.nightly?.runs.length) await tx.insert(scheduleRuns).values(p.nightly.runs);
+  if (p.nightly) {
+    trail.push({ ...byAdmin, at: p.nightly.made, action: "schedule.create", targetType: "schedule", targetId: String(p.nightly.scheduleId), targetLabel: "Nightly backup", detail: { type: "BACKUP", cron: SCHEDULE_PRESETS.nightly.cron, timezone: "Europe/Berlin", enabled: true } });
+  }
+  trail.push(...peopleTrail(p, r));
+  trail.sort((a, b) => a.at.getTime() - b.at.getTime());
+  await inChunks(trail, TASKS_PER_INSERT, async (chunk) => {
+    await tx.insert(auditEvents).values([...chunk]);
+  });
+}
+
+type NightlyPlan = { scheduleId: number; made: Date; ou: string; prefix: string; due: Date[]; skip: Set<number>; runs: (typeof scheduleRuns.$inferInsert)[] };
+
+/** The demo's nightly backup of one OU, made three weeks ago, with its due times since (one missed while the server was down). */
+async function seedNightlySchedule(tx: Tx, p: { organizationId: string; userId: string; now: Date; ou: string; prefix: string }): Promise<NightlyPlan> {
+  const cron = SCHEDULE_PRESETS.nightly.cron;
+  const timezone = "Europe/Berlin";
+  const made = new Date(p.now.getTime() - 22 * 86_400_000);
+  const due = nextRuns(cron, timezone, made, 40).filter((d) => d.getTime() < p.now.getTime() - 3_600_000);
+  const [s] = await tx
+    .insert(schedules)
+    .values({
+      organizationId: p.organizationId,
+      name: "Nightly backup",
+      type: "BACKUP",
+      spec: { targets: { ous: [p.ou] }, ttl_seconds: 6 * 3600 },
+      cron,
+      timezone,
+      catchUp: false,
+      enabled: true,
+      ownerId: p.userId,
+      createdAt: made,
+      updatedAt: made,
+      nextRunAt: nextRuns(cron, timezone, p.now, 1)[0],
+      lastRunAt: due[due.length - 1] ?? null,
+    })
+    .returning();
+  return { scheduleId: s.id, made, ou: p.ou, prefix: p.prefix, due, skip: new Set(due.length > 9 ? [due[due.length - 9].getTime()] : []), runs: [] };
+}
+
+/** Where the demo's people sign in from (documentation addresses, RFC 5737). */
+const DEMO_ADDRESSES = { admin: "198.51.100.23", stranger: "203.0.113.99" } as const;
+
+/** The people's side of the demo's last 30 days: sign-ins, a failed one, devices approved, a token, a rotation. */
+function peopleTrail(p: { organizationId: string; userId: string; devices: { id: string; name: string }[]; now: Date }, r: ReturnType<typeof rng>): (typeof auditEvents.$inferInsert)[] {
+  const { organizationId, now } = p;
+  const admin = { organizationId, actor: `user:${p.userId}`, actorLabel: DEMO_USERS.admin, address: DEMO_ADDRESSES.admin };
+  const ago = (days: number, hour: number) => new Date(now.getTime() - days * 86_400_000 + (hour - 12) * 3_600_000);
+  const out: (typeof auditEvents.$inferInsert)[] = [];
+  for (let day = 30; day >= 1; day -= r.int(1, 3)) {
+    out.push({ ...admin, at: ago(day, 9), action: "auth.sign_in", targetType: "user", targetId: p.userId, targetLabel: DEMO_USERS.admin });
+  }
+  out.push({ organizationId, actor: null, actorLabel: DEMO_USERS.admin, address: DEMO_ADDRESSES.stranger, at: ago(12, 3), action: "auth.sign_in_failed", targetType: "user", targetId: p.userId, targetLabel: DEMO_USERS.admin });
+  out.push({ ...admin, at: ago(21, 10), action: "org.registration_token", targetType: "organization", targetId: organizationId });
+  out.push({ ...admin, at: ago(14, 15), action: "token.create", targetType: "token", targetId: randomUUID(), targetLabel: "ci-pipeline", detail: { role: "READ_WRITE", prefix: "tw_demo0" } });
+  for (const d of p.devices.slice(0, 4)) {
+    out.push({ ...admin, at: ago(r.int(3, 28), 11), action: "device.approve", targetType: "device", targetId: d.id, targetLabel: d.name, detail: { from: "PENDING", to: "ENABLED" } });
+  }
+  out.push({ ...admin, at: ago(2, 16), action: "org.auto_approve", targetType: "organization", targetId: organizationId, detail: { from: true, to: false } });
+  return out;
 }
 
 export async function isSeeded(ctx: Ctx): Promise<boolean> {

@@ -6,8 +6,9 @@ import { withTransaction, type Ctx } from "../../db/transaction";
 import { containsText } from "../../db/portable";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
 import { DELETED_SUFFIX, DEVICE_NAME_MAX, deviceAllows, type DeviceStatus } from "../../rules/devices";
-import { requireRole, type ActorCtx } from "../auth/actor";
+import { requireRole, type ActorCtx } from "../actor";
 import { ConflictError, NotFoundError } from "../errors";
+import { recordAudit } from "../audit/record";
 import { publish, type DomainEvent } from "../events";
 import { transitionTasks } from "../tasks/transition";
 import { parse } from "../validation";
@@ -105,6 +106,8 @@ export async function createDevice(
 
 const idSchema = z.string().uuid("Not a device id");
 
+const deviceTarget = (d: Device) => ({ type: "device" as const, id: d.id, label: d.name });
+
 async function setStatus(ctx: ActorCtx, id: string, change: "approve" | "enable" | "disable", to: DeviceStatus): Promise<void> {
   const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
@@ -116,8 +119,11 @@ async function setStatus(ctx: ActorCtx, id: string, change: "approve" | "enable"
     await tx.update(devices).set({ status: to }).where(eq(devices.id, d.id));
     // A disabled device gets no tasks: what was waiting for it will not run.
     // Its agent is disconnected and cannot report, so running tasks fail now, not at lease end.
-    if (to === "DISABLED") events.push(...(await finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running")));
+    // One moment for the tasks it ends and its audit row: "Cancelled by" is read by it.
+    const at = new Date();
+    if (to === "DISABLED") events.push(...(await finishOpenTasks(tx, d.id, "Device disabled", "Device disabled while the task was running", at)));
     events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: CHANGED[change] });
+    events.push(...(await recordAudit(tx, actor, { action: `device.${change}`, target: deviceTarget(d), detail: { from: d.status, to } }, at)));
     return events;
   });
   publish(events);
@@ -135,10 +141,10 @@ export async function renameDevice(ctx: ActorCtx, id: string, newName: string): 
   requireRole(actor, "READ_WRITE");
   const deviceId = parse(idSchema, id);
   const name = parse(deviceNameSchema, newName);
-  await withTransaction(ctx, async (tx) => {
+  const audited = await withTransaction(ctx, async (tx) => {
     const d = await liveDevice(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, "rename")) throw new ConflictError(`The device is ${d.status}`);
-    if (d.name === name) return;
+    if (d.name === name) return null;
     const [taken] = await tx
       .select({ id: devices.id })
       .from(devices)
@@ -146,8 +152,9 @@ export async function renameDevice(ctx: ActorCtx, id: string, newName: string): 
       .limit(1);
     if (taken) throw new ConflictError(`A device named ${name} already exists`);
     await tx.update(devices).set({ name }).where(eq(devices.id, d.id));
+    return recordAudit(tx, actor, { action: "device.rename", target: { type: "device", id: d.id, label: name }, detail: { from: d.name, to: name } });
   });
-  publish([{ kind: "device.changed", organizationId: actor.organizationId, deviceId, change: "renamed" }]);
+  if (audited) publish([{ kind: "device.changed", organizationId: actor.organizationId, deviceId, change: "renamed" }, ...audited]);
 }
 
 /**
@@ -163,16 +170,17 @@ export async function deleteDevice(ctx: ActorCtx, id: string): Promise<void> {
     if (!deviceAllows(d.status, "delete")) throw new ConflictError(`The device is ${d.status}`);
     // The token hash stays so its holder can be told "deleted"; deletedAt alone locks it out.
     await tx.update(devices).set({ deletedAt: new Date(), online: false }).where(eq(devices.id, d.id));
-    const events: DomainEvent[] = await finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running");
+    const at = new Date();
+    const events: DomainEvent[] = await finishOpenTasks(tx, d.id, "Device deleted", "Device deleted while the task was running", at);
+    events.push(...(await recordAudit(tx, actor, { action: "device.delete", target: deviceTarget(d), detail: { tasksEnded: events.length } }, at)));
     events.push({ kind: "device.changed", organizationId: actor.organizationId, deviceId: d.id, change: "deleted" });
     return events;
   });
   publish(events);
 }
 
-async function finishOpenTasks(tx: Tx, deviceId: string, waitingMessage: string, runningMessage: string): Promise<DomainEvent[]> {
+async function finishOpenTasks(tx: Tx, deviceId: string, waitingMessage: string, runningMessage: string, at: Date): Promise<DomainEvent[]> {
   const mine = eq(tasks.deviceId, deviceId);
-  const at = new Date();
   return [
     ...(await transitionTasks(tx, { where: mine, from: "SCHEDULED", to: "CANCELLED", message: waitingMessage, at })).events,
     ...(await transitionTasks(tx, { where: mine, from: "PENDING", to: "CANCELLED", message: waitingMessage, at })).events,

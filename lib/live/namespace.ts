@@ -5,13 +5,14 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { sharedLimiter } from "../server/limits";
 import type { Db } from "../../db/client";
 import { fanouts, tasks } from "../../db/schema";
-import { isSameOrigin } from "../auth/origin";
+import { roleAtLeast, type Role } from "../../rules/roles";
+import { clientAddress, isSameOrigin } from "../auth/origin";
 import { subscribe } from "../events";
 import { resolveSession } from "../orgs/session";
 import { fanoutSummaries } from "../tasks/fanout-queries";
 import { liveTasks } from "../tasks/queries";
 import { Coalescer, type PendingChanges } from "./coalescer";
-import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type WatchAck } from "./protocol";
+import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck } from "./protocol";
 import { toLiveFanout, toLiveRow } from "./rows";
 import { watchSchema } from "./watch-schema";
 import type { ClusterLink } from "../server/cluster";
@@ -19,13 +20,14 @@ import type { ClusterLink } from "../server/cluster";
 const orgRoom = (organizationId: string) => `org:${organizationId}`;
 const taskRoom = (code: string) => `task:${code}`;
 const fanoutRoom = (code: string) => `fanout:${code}`;
+const auditRoom = (organizationId: string) => `audit:${organizationId}`;
 // Rooms that name whose access a socket rides on, so that ending it closes exactly those.
 const sessionRoom = (sessionId: string) => `session:${sessionId}`;
 const memberRoom = (organizationId: string, userId: string) => `member:${organizationId}:${userId}`;
 const userRoom = (userId: string) => `user:${userId}`;
 
 /** What a socket was granted when it connected; valid until an access change closes it. */
-type LiveGrant = { userId: string; sessionId: string; organizationId: string; expiresAt: number };
+type LiveGrant = { userId: string; sessionId: string; organizationId: string; role: Role; expiresAt: number };
 
 /** Watches per session: a tab sends one or two per connection; thousands are an attack on the server. */
 export const WATCHES_PER_10S = 100;
@@ -41,18 +43,24 @@ export const CONNECTS_PER_10S = 60;
  */
 export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: number; recheckMs?: number; cluster?: ClusterLink } = {}): { nsp: Namespace; stop: () => void } {
   const nsp = io.of(LIVE_NAMESPACE);
+  const intervalMs = opts.intervalMs ?? LIVE_INTERVAL_MS;
   const watches = new RateLimiterMemory({ points: WATCHES_PER_10S, duration: 10 });
   const connects = sharedLimiter(db, { points: CONNECTS_PER_10S, duration: 10, keyPrefix: "live-connect" });
 
   nsp.use(async (socket, next) => {
     try {
       if (!isSameOrigin(socket.handshake.headers.origin, socket.handshake.headers)) return next(new Error("forbidden_origin"));
-      // server.ts sets x-forwarded-for from the socket unless a proxy is trusted.
-      const address = String(socket.handshake.headers["x-forwarded-for"] ?? socket.handshake.address);
+      const address = clientAddress(socket.handshake.headers);
       if (!(await connects.consume(address).then(() => true, () => false))) return next(new Error("rate_limited"));
       const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers));
       if (!ctx?.actor) return next(new Error("unauthorized"));
-      const grant: LiveGrant = { userId: ctx.user.id, sessionId: ctx.sessionId, organizationId: ctx.actor.organizationId, expiresAt: ctx.sessionExpiresAt.getTime() };
+      const grant: LiveGrant = {
+        userId: ctx.user.id,
+        sessionId: ctx.sessionId,
+        organizationId: ctx.actor.organizationId,
+        role: ctx.actor.role,
+        expiresAt: ctx.sessionExpiresAt.getTime(),
+      };
       socket.data.grant = grant;
       socket.join([sessionRoom(grant.sessionId), memberRoom(grant.organizationId, grant.userId), userRoom(grant.userId)]);
       next();
@@ -79,6 +87,12 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       }
       if ("org" in parsed.data) {
         void socket.join(orgRoom(grant.organizationId));
+        return reply({ ok: true });
+      }
+      if ("audit" in parsed.data) {
+        // The same rule as the audit page's (a demotion closes this socket: access.changed).
+        if (!roleAtLeast(grant.role, "ADMIN")) return reply({ ok: false, error: "unauthorized" });
+        void socket.join(auditRoom(grant.organizationId));
         return reply({ ok: true });
       }
       try {
@@ -161,7 +175,33 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     }
   };
 
-  const coalescer = new Coalescer(opts.intervalMs ?? LIVE_INTERVAL_MS, (changes) => send(changes).catch((e) => console.error("Sending live patches failed", e)));
+  // Signals without rows: new audit rows (to the organization's audit room) and a schedule's
+  // run (to its organization's room). The first at once, then at most one per room and topic
+  // per interval, however many come: the page re-reads what it shows.
+  const signalTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const signalWaiting = new Set<string>();
+  const signal = (room: string, s: LiveSignal) => {
+    if (!rooms.has(room)) return;
+    const key = `${room} ${JSON.stringify(s)}`;
+    if (signalTimers.has(key)) {
+      signalWaiting.add(key);
+      return;
+    }
+    nsp.to(room).emit("signal", s);
+    signalTimers.set(
+      key,
+      setTimeout(() => {
+        signalTimers.delete(key);
+        if (signalWaiting.delete(key)) signal(room, s);
+      }, intervalMs),
+    );
+  };
+  const unsubscribeSignals = subscribe((e) => {
+    if (e.kind === "audit.recorded") signal(auditRoom(e.organizationId), { topic: "audit" });
+    if (e.kind === "schedule.ran" || e.kind === "schedule.changed") signal(orgRoom(e.organizationId), { topic: "schedule", id: e.scheduleId });
+  });
+
+  const coalescer = new Coalescer(intervalMs, (changes) => send(changes).catch((e) => console.error("Sending live patches failed", e)));
   const unsubscribe = subscribe((e) => coalescer.add(e));
   // Transitions made on other nodes arrive as their batched hints, and are read here like ours.
   opts.cluster?.on("live", (organizationId, taskIds, fanoutIds) => coalescer.addChanged(organizationId, taskIds, fanoutIds));
@@ -171,6 +211,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       clearInterval(recheck);
       unsubscribe();
       unsubscribeAccess();
+      unsubscribeSignals();
+      for (const t of signalTimers.values()) clearTimeout(t);
       coalescer.stop();
     },
   };

@@ -11,8 +11,11 @@ export const LIVE_INTERVAL_MS = 200;
 /** Rows sent per message at most; past this the client re-reads what it shows. */
 export const LIVE_MAX_ROWS = 300;
 
-/** The organization's whole stream, one task, or one fan-out (its summary and its tasks). */
-export type WatchRequest = { org: true } | { task: string } | { fanout: string };
+/**
+ * The organization's whole stream, one task, one fan-out (its summary and its tasks), or the
+ * organization's audit trail (ADMINs only: an "audit" message says new rows are there to read).
+ */
+export type WatchRequest = { org: true } | { task: string } | { fanout: string } | { audit: true };
 export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" | "internal" };
 
 export type LiveTaskRow = {
@@ -47,6 +50,9 @@ export type LiveFanout = {
   /** A staged rollout's wave, in words (rules/rollouts.ts waveLine); null for one issued all at once. */
   wave: string | null;
 };
+
+/** Something changed that has no rows to patch: the page showing it reads it again. */
+export type LiveSignal = { topic: "audit" } | { topic: "schedule"; id: number };
 
 /** One coalesced message: the latest state of every task changed since the last one. */
 export type LivePatch = { at: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };

@@ -5,6 +5,7 @@ import type { WatchRequest } from "./protocol";
 /** What a `watch` may ask for, parsed on the server only (the browser ships no zod). */
 export const watchSchema = z.union([
   z.object({ org: z.literal(true) }).strict(),
+  z.object({ audit: z.literal(true) }).strict(),
   z.object({ task: taskCodeSchema }).strict(),
   // Fan-outs are named in the same alphabet as tasks.
   z.object({ fanout: taskCodeSchema }).strict(),

@@ -1,10 +1,11 @@
-import { changedRows } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { z } from "zod";
 import { withTransaction, type Ctx } from "../../db/transaction";
 import { invitation, member, organization, user } from "../../db/schema";
-import { requireRole, type ActorCtx } from "../auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "../actor";
+import { recordAudit } from "../audit/record";
+import { publish } from "../events";
 import { emailSchema, findUserByEmail, insertUser, prepareUser, type NewUser } from "../auth/users";
 import { randomCode, sha256 } from "../crypto";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
@@ -38,7 +39,7 @@ export async function inviteMember(ctx: ActorCtx, raw: unknown, now = new Date()
   const { email, role } = parse(inviteSchema, raw);
   const secret = `inv_${randomCode(32)}`;
   const expiresAt = new Date(now.getTime() + INVITATION_DAYS * 86_400_000);
-  await withTransaction(ctx, async (tx) => {
+  const audited = await withTransaction(ctx, async (tx) => {
     // Members of this organization are listed on the same page: saying so reveals nothing new.
     const [already] = await tx
       .select({ id: member.id })
@@ -54,7 +55,9 @@ export async function inviteMember(ctx: ActorCtx, raw: unknown, now = new Date()
     await tx
       .insert(invitation)
       .values({ id: sha256(secret), organizationId: actor.organizationId, email, role, status: "pending", expiresAt, createdAt: now, inviterId: actor.userId! });
+    return recordAudit(tx, actor, { action: "member.invite", target: { type: "invitation", id: sha256(secret), label: email }, detail: { role, expiresAt: expiresAt.toISOString() } }, now);
   });
+  publish(audited);
   return { secret, email, role, expiresAt };
 }
 
@@ -74,13 +77,17 @@ export async function revokeInvitation(ctx: ActorCtx, rawId: unknown) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const id = parse(z.string().regex(/^[0-9a-f]{64}$/, "Not an invitation id"), rawId);
-  const res = await withTransaction(ctx, async (tx) =>
-    await tx
-      .update(invitation)
-      .set({ status: "revoked" })
-      .where(and(eq(invitation.id, id), eq(invitation.organizationId, actor.organizationId), eq(invitation.status, "pending"))),
+  publish(
+    await withTransaction(ctx, async (tx) => {
+      const [revoked] = await tx
+        .update(invitation)
+        .set({ status: "revoked" })
+        .where(and(eq(invitation.id, id), eq(invitation.organizationId, actor.organizationId), eq(invitation.status, "pending")))
+        .returning({ email: invitation.email, role: invitation.role });
+      if (!revoked) throw new NotFoundError("Invitation");
+      return recordAudit(tx, actor, { action: "member.invite_revoke", target: { type: "invitation", id, label: revoked.email }, detail: { role: revoked.role } });
+    }),
   );
-  if (!changedRows(res)) throw new NotFoundError("Invitation");
 }
 
 export type InvitationLookup = { email: string; role: string; organization: string; invitedBy: string | null; expiresAt: Date };
@@ -100,12 +107,12 @@ export async function findInvitation({ db }: Ctx, rawSecret: unknown, now = new 
   return { ...row, role: row.role ?? "READ_ONLY" };
 }
 
-type Accepting = { userId: string; email: string } | { newUser: NewUser };
+type Accepting = ({ userId: string; email: string } | { newUser: NewUser }) & { address?: string };
 
 async function accept(ctx: Ctx, rawSecret: unknown, who: Accepting, now: Date) {
   const secret = z.string().regex(SECRET).safeParse(rawSecret);
   if (!secret.success) throw new NotFoundError("Invitation");
-  return withTransaction(ctx, async (tx) => {
+  const joined = await withTransaction(ctx, async (tx) => {
     const [inv] = await tx.select().from(invitation).where(eq(invitation.id, sha256(secret.data))).limit(1);
     if (!inv || inv.status !== "pending" || inv.expiresAt <= now) throw new NotFoundError("Invitation");
     let userId: string;
@@ -120,12 +127,17 @@ async function accept(ctx: Ctx, rawSecret: unknown, who: Accepting, now: Date) {
     const [existing] = await tx.select({ id: member.id }).from(member).where(and(eq(member.organizationId, inv.organizationId), eq(member.userId, userId))).limit(1);
     if (!existing) await tx.insert(member).values({ id: randomUUID(), organizationId: inv.organizationId, userId, role, createdAt: now });
     await tx.update(invitation).set({ status: "accepted" }).where(eq(invitation.id, inv.id));
-    return { organizationId: inv.organizationId, userId, role };
+    // The person joining is the actor, in the organization they join.
+    const actor: Actor = { organizationId: inv.organizationId, userId, role, label: inv.email, principal: `user:${userId}`, address: who.address };
+    const audited = await recordAudit(tx, actor, { action: "member.add", target: { type: "member", id: userId, label: inv.email }, detail: { role, invitedBy: inv.inviterId } }, now);
+    return { organizationId: inv.organizationId, userId, role, audited };
   });
+  publish(joined.audited);
+  return { organizationId: joined.organizationId, userId: joined.userId, role: joined.role };
 }
 
 /** The signed-in person accepts a link addressed to their own email. */
-export async function acceptInvitation(ctx: Ctx, rawSecret: unknown, signedIn: { userId: string; email: string }, now = new Date()) {
+export async function acceptInvitation(ctx: Ctx, rawSecret: unknown, signedIn: { userId: string; email: string; address?: string }, now = new Date()) {
   return accept(ctx, rawSecret, signedIn, now);
 }
 
@@ -133,9 +145,9 @@ export async function acceptInvitation(ctx: Ctx, rawSecret: unknown, signedIn: {
  * The person has no account yet: it is created with the invitation's email, and joins, in
  * one transaction. An account that already exists must sign in to accept instead.
  */
-export async function acceptInvitationAsNewUser(ctx: Ctx, rawSecret: unknown, raw: { name: unknown; password: unknown }, now = new Date()) {
+export async function acceptInvitationAsNewUser(ctx: Ctx, rawSecret: unknown, raw: { name: unknown; password: unknown; address?: string }, now = new Date()) {
   const found = await findInvitation(ctx, rawSecret, now);
   if (await findUserByEmail(ctx, found.email)) throw new ConflictError(`An account with ${found.email} already exists: sign in to accept`);
   const newUser = await prepareUser({ email: found.email, name: raw.name, password: raw.password });
-  return { ...(await accept(ctx, rawSecret, { newUser }, now)), email: found.email };
+  return { ...(await accept(ctx, rawSecret, { newUser, address: raw.address }, now)), email: found.email };
 }

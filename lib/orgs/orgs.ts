@@ -2,15 +2,18 @@ import { changedRows, lockRows } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import { isTx, type Tx } from "../../db/client";
+import { isTx, type DbOrTx, type Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { apiTokens, member, organization, orgSettings, session as sessionTable, user } from "../../db/schema";
+import { apiTokens, member, organization, orgSettings, session as sessionTable, tasks, user } from "../../db/schema";
 import { lowerRole, ROLES, type Role } from "../../rules/roles";
-import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
+import { effectiveTaskDays, RETENTION_DAYS } from "../../rules/retention";
+import { readEnv } from "../env";
+import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { getAuth } from "../auth/auth";
 import { emailSchema, hasAnyUser, insertUser, passwordSchema, prepareUser, userNameSchema } from "../auth/users";
 import { randomCode, sha256 } from "../crypto";
 import { ConflictError, NotFoundError } from "../errors";
+import { recordAudit } from "../audit/record";
 import { publish } from "../events";
 import { parse } from "../validation";
 import { noteTokenUse } from "./token-usage";
@@ -47,21 +50,40 @@ export const setupSchema = z.object({ name: userNameSchema, email: emailSchema, 
  * The first start: the first ADMIN and their organization, together or not at all. The "no
  * user yet" check runs in the same transaction, so two setups racing make one instance.
  */
-export async function setupInstance(ctx: Ctx, raw: unknown) {
+export async function setupInstance(ctx: Ctx, raw: unknown, opts: { address?: string } = {}) {
   const input = parse(setupSchema, raw);
   const prepared = await prepareUser(input);
   return withTransaction(ctx, async (tx) => {
     if (await hasAnyUser({ db: tx })) throw new ConflictError("Taskwire is already set up: sign in instead");
     const admin = await insertUser(tx, prepared);
     const org = await createOrganization({ db: tx }, { name: input.orgName, slug: input.orgSlug, ownerId: admin.id });
+    const actor: Actor = { organizationId: org.id, userId: admin.id, role: "ADMIN", label: admin.email, address: opts.address };
+    await recordAudit(tx, actor, { action: "org.create", target: { type: "organization", id: org.id, label: org.name }, detail: { slug: org.slug } });
     return { admin, org };
   });
+}
+
+/**
+ * How far back this organization's task history goes: the days finished tasks are kept (its
+ * setting under the instance's ceiling; null: forever) and its oldest task's creation.
+ */
+export async function historyOf({ db, actor }: ActorCtx) {
+  const [row] = await db.select({ days: orgSettings.taskRetentionDays }).from(orgSettings).where(eq(orgSettings.organizationId, actor.organizationId));
+  const [oldest] = await db.select({ at: tasks.createdAt }).from(tasks).where(eq(tasks.organizationId, actor.organizationId)).orderBy(asc(tasks.id)).limit(1);
+  return { keptDays: effectiveTaskDays(row?.days ?? null, readEnv().TASKWIRE_RETENTION_MAX_DAYS ?? null), oldestAt: oldest?.at ?? null };
 }
 
 /** The organization as the API shows it; the registration token only to ADMINs. */
 export async function getOrganization({ db, actor }: ActorCtx) {
   const [row] = await db
-    .select({ slug: organization.slug, name: organization.name, autoApprove: orgSettings.autoApprove, registrationToken: orgSettings.registrationToken })
+    .select({
+      slug: organization.slug,
+      name: organization.name,
+      autoApprove: orgSettings.autoApprove,
+      registrationToken: orgSettings.registrationToken,
+      taskRetentionDays: orgSettings.taskRetentionDays,
+      auditRetentionDays: orgSettings.auditRetentionDays,
+    })
     .from(organization)
     .innerJoin(orgSettings, eq(orgSettings.organizationId, organization.id))
     .where(eq(organization.id, actor.organizationId))
@@ -74,18 +96,64 @@ export async function setAutoApprove(ctx: ActorCtx, value: unknown) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const autoApprove = parse(z.boolean({ error: () => "autoApprove is true or false" }), value);
-  await withTransaction(ctx, async (tx) => {
-    await tx.update(orgSettings).set({ autoApprove }).where(eq(orgSettings.organizationId, actor.organizationId));
-  });
+  publish(
+    await withTransaction(ctx, async (tx) => {
+      const [before] = await tx.select({ autoApprove: orgSettings.autoApprove }).from(orgSettings).where(eq(orgSettings.organizationId, actor.organizationId));
+      await tx.update(orgSettings).set({ autoApprove }).where(eq(orgSettings.organizationId, actor.organizationId));
+      return recordAudit(tx, actor, { action: "org.auto_approve", target: orgTarget(actor), detail: { from: before?.autoApprove ?? null, to: autoApprove } });
+    }),
+  );
+}
+
+const daysSchema = (what: string) =>
+  z
+    .number({ error: () => `${what} is a whole number of days` })
+    .int(`${what} is a whole number of days`)
+    .min(RETENTION_DAYS.min, `${what} is at least ${RETENTION_DAYS.min} day`)
+    .max(RETENTION_DAYS.max, `${what} is at most ${RETENTION_DAYS.max.toLocaleString("en")} days`);
+
+/** As the Settings form and the API name them. */
+export const retentionSchema = z
+  .object({
+    // null keeps finished tasks forever.
+    task_days: daysSchema("Task retention").nullable(),
+    audit_days: daysSchema("Audit retention"),
+  })
+  .strict()
+  .transform((r) => ({ taskDays: r.task_days, auditDays: r.audit_days }));
+
+/**
+ * How long this organization keeps finished tasks (or forever) and its audit trail. Shorter
+ * than before, the purge removes what is now past it on its next run (lib/tasks/purge.ts).
+ */
+export async function setRetention(ctx: ActorCtx, raw: unknown) {
+  const { actor } = ctx;
+  requireRole(actor, "ADMIN");
+  const next = parse(retentionSchema, raw);
+  publish(
+    await withTransaction(ctx, async (tx) => {
+      const [before] = await tx
+        .select({ taskDays: orgSettings.taskRetentionDays, auditDays: orgSettings.auditRetentionDays })
+        .from(orgSettings)
+        .where(eq(orgSettings.organizationId, actor.organizationId));
+      if (before && before.taskDays === next.taskDays && before.auditDays === next.auditDays) return [];
+      await tx.update(orgSettings).set({ taskRetentionDays: next.taskDays, auditRetentionDays: next.auditDays }).where(eq(orgSettings.organizationId, actor.organizationId));
+      return recordAudit(tx, actor, { action: "org.retention", target: orgTarget(actor), detail: { from: before ?? null, to: next } });
+    }),
+  );
 }
 
 export async function rotateRegistrationToken(ctx: ActorCtx): Promise<string> {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const token = newRegistrationToken();
-  await withTransaction(ctx, async (tx) => {
-    await tx.update(orgSettings).set({ registrationToken: token }).where(eq(orgSettings.organizationId, actor.organizationId));
-  });
+  publish(
+    await withTransaction(ctx, async (tx) => {
+      await tx.update(orgSettings).set({ registrationToken: token }).where(eq(orgSettings.organizationId, actor.organizationId));
+      // The token itself is a secret: the trail keeps that it changed, not what it is.
+      return recordAudit(tx, actor, { action: "org.registration_token", target: orgTarget(actor) });
+    }),
+  );
   return token;
 }
 
@@ -122,6 +190,14 @@ async function memberInOrg({ db, actor }: ActorCtx, memberId: unknown) {
 
 const LAST_ADMIN = "An organization keeps at least one ADMIN";
 
+const orgTarget = (actor: Actor) => ({ type: "organization" as const, id: actor.organizationId });
+
+/** A member as the trail names them: by their email, which outlives the membership. */
+async function memberTarget(h: DbOrTx, m: { id: string; userId: string }) {
+  const [u] = await h.select({ email: user.email }).from(user).where(eq(user.id, m.userId)).limit(1);
+  return { type: "member" as const, id: m.userId, label: u?.email ?? null };
+}
+
 /** Membership changes of one organization run one at a time, on every node: the last-ADMIN check holds. */
 const lockOrganization = (tx: Tx, organizationId: string) => lockRows(tx, organization, eq(organization.id, organizationId));
 
@@ -137,12 +213,12 @@ export async function setMemberRole(ctx: ActorCtx, input: { memberId: unknown; r
   const m = await withTransaction(ctx, async (tx) => {
     await lockOrganization(tx, actor.organizationId);
     const m = await memberInOrg({ db: tx, actor }, input.memberId);
-    if (m.role === role) return m;
+    if (m.role === role) return { m, audited: [] };
     if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
     await tx.update(member).set({ role }).where(eq(member.id, m.id));
-    return m;
+    return { m, audited: await recordAudit(tx, actor, { action: "member.role", target: await memberTarget(tx, m), detail: { from: m.role, to: role } }) };
   });
-  publish([{ kind: "access.changed", userId: m.userId, organizationId: actor.organizationId }]);
+  publish([{ kind: "access.changed", userId: m.m.userId, organizationId: actor.organizationId }, ...m.audited]);
 }
 
 /** Removes a member: their tokens for this organization are revoked and their live sockets closed, at once. */
@@ -154,13 +230,14 @@ export async function removeMember(ctx: ActorCtx, memberId: unknown) {
     const m = await memberInOrg({ db: tx, actor }, memberId);
     if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
     await tx.delete(member).where(eq(member.id, m.id));
-    await tx
+    const revoked = await tx
       .update(apiTokens)
       .set({ revokedAt: new Date() })
       .where(and(eq(apiTokens.userId, m.userId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)));
-    return m;
+    const detail = { role: m.role, tokensRevoked: changedRows(revoked) };
+    return { m, audited: await recordAudit(tx, actor, { action: "member.remove", target: await memberTarget(tx, m), detail }) };
   });
-  publish([{ kind: "access.changed", userId: m.userId, organizationId: actor.organizationId }]);
+  publish([{ kind: "access.changed", userId: m.m.userId, organizationId: actor.organizationId }, ...m.audited]);
 }
 
 /**
@@ -174,6 +251,13 @@ export async function endMemberSessions(ctx: ActorCtx, memberId: unknown): Promi
   const sessions = await ctx.db.select({ token: sessionTable.token }).from(sessionTable).where(eq(sessionTable.userId, m.userId));
   const auth = await getAuth().$context;
   for (const s of sessions) await auth.internalAdapter.deleteSession(s.token);
+  // better-auth deletes the sessions through its own store, each in a transaction of its own:
+  // the trail records that it was done, once, after.
+  publish(
+    await withTransaction(ctx, async (tx) =>
+      recordAudit(tx, ctx.actor, { action: "member.sign_out", target: await memberTarget(tx, m), detail: { sessionsEnded: sessions.length } }),
+    ),
+  );
   return { ended: sessions.length };
 }
 
@@ -188,11 +272,13 @@ export async function createApiToken(ctx: ActorCtx, input: { name: unknown; role
   const role = lowerRole(parse(roleSchema, input.role), actor.role);
   const secret = `tw_${randomCode(40)}`;
   const userId = actor.userId;
-  await withTransaction(ctx, async (tx) => {
-    await tx
-      .insert(apiTokens)
-      .values({ id: randomUUID(), organizationId: actor.organizationId, userId, name, prefix: secret.slice(0, 8), tokenHash: sha256(secret), role, createdAt: new Date() });
-  });
+  publish(
+    await withTransaction(ctx, async (tx) => {
+      const id = randomUUID();
+      await tx.insert(apiTokens).values({ id, organizationId: actor.organizationId, userId, name, prefix: secret.slice(0, 8), tokenHash: sha256(secret), role, createdAt: new Date() });
+      return recordAudit(tx, actor, { action: "token.create", target: { type: "token", id, label: name }, detail: { role, prefix: secret.slice(0, 8) } });
+    }),
+  );
   return { secret, name, role };
 }
 
@@ -210,13 +296,17 @@ export async function revokeApiToken(ctx: ActorCtx, id: unknown) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const tokenId = parse(z.string().uuid("Not a token id"), id);
-  const res = await withTransaction(ctx, async (tx) =>
-    await tx
-      .update(apiTokens)
-      .set({ revokedAt: new Date() })
-      .where(and(eq(apiTokens.id, tokenId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt))),
+  publish(
+    await withTransaction(ctx, async (tx) => {
+      const [revoked] = await tx
+        .update(apiTokens)
+        .set({ revokedAt: new Date() })
+        .where(and(eq(apiTokens.id, tokenId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)))
+        .returning({ name: apiTokens.name, role: apiTokens.role });
+      if (!revoked) throw new NotFoundError("Token");
+      return recordAudit(tx, actor, { action: "token.revoke", target: { type: "token", id: tokenId, label: revoked.name }, detail: { role: revoked.role } });
+    }),
   );
-  if (!changedRows(res)) throw new NotFoundError("Token");
 }
 
 /**

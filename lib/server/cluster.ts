@@ -12,8 +12,9 @@ import { metrics } from "./metrics";
 //   due   — something may now be due sooner than the other clocks sleep
 //   send  — tasks due for devices connected to node `n` (the dispatcher found no socket here)
 //   drop  — devices just connected here: any older connection of theirs elsewhere is closed
-//   event — a device or someone's access changed here (rare): published on every node, so
-//           the sockets it ends close wherever they are
+//   event — a device or someone's access changed, or an audit row was written, here (rare:
+//           a person's pace): published on every node, so the sockets it ends close and the
+//           audit pages it concerns refresh wherever they are
 // A hint lost (the listener reconnecting) costs latency only: the dispatcher's sweep re-sends
 // what waits, and every clock wakes on its own within its longest sleep.
 
@@ -35,6 +36,8 @@ const eventSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("device.changed"), organizationId: id, deviceId: id, change: z.enum(DEVICE_CHANGES) }),
   z.object({ kind: z.literal("access.changed"), userId: id.optional(), sessionId: id.optional(), organizationId: id.optional() }),
   z.object({ kind: z.literal("fanout.changed"), organizationId: id, fanoutId: z.number().int().positive(), change: z.enum(FANOUT_CHANGES) }),
+  z.object({ kind: z.literal("audit.recorded"), organizationId: id }),
+  z.object({ kind: z.enum(["schedule.changed", "schedule.ran"]), organizationId: id, scheduleId: z.number().int().positive() }),
 ]) satisfies z.ZodType<Exclude<DomainEvent, { kind: "task.transition" }>>;
 const partSchema = z.discriminatedUnion("k", [
   z.object({ k: z.literal("live"), o: id, t: z.array(z.number().int()), f: z.array(z.number().int()) }),

@@ -46,11 +46,3 @@ async function take(limiter: RateLimiterAbstract, key: string, message: string):
     throw new RateLimitedError(`${message}; try again in ${seconds} s`, seconds);
   }
 }
-
-/**
- * The client's address as server.ts left it in X-Forwarded-For: the socket's address, or,
- * behind a trusted proxy, the first address the proxy names.
- */
-export function clientAddress(headers: Headers): string {
-  return headers.get("x-forwarded-for")?.split(",")[0]?.trim() || "unknown";
-}

@@ -2,7 +2,7 @@ import { eq, inArray, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { deviceOus, devices, tasks } from "../../db/schema";
 import type { TaskStatus } from "../../rules/tasks";
-import type { ActorCtx } from "../auth/actor";
+import type { ActorCtx } from "../actor";
 import { fanoutWindows, findFanout, ouNamesOf } from "./fanout-queries";
 import { displayNameSql } from "./queries";
 

@@ -8,7 +8,7 @@ import { deviceOus, devices, fanouts, ous, tasks, user, type FanoutTarget, type 
 import { nextWaveAt, policySummary, waveState, type WaveState } from "../../rules/rollouts";
 import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
-import type { ActorCtx } from "../auth/actor";
+import type { ActorCtx } from "../actor";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNotNull, isNull } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import { pacer, withTransaction, writeBatch } from "../../db/transaction";
@@ -6,9 +6,13 @@ import { devices, fanouts, tasks } from "../../db/schema";
 import { deviceAllows } from "../../rules/devices";
 import { RETRYABLE_STATUSES } from "../../rules/fanouts";
 import { CANCELLABLE_STATUSES, OPEN_STATUSES, TTL_SECONDS } from "../../rules/tasks";
-import { requireRole, type ActorCtx } from "../auth/actor";
+import { requireRole, type ActorCtx } from "../actor";
 import { ConflictError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
+import { auditEventOf, auditStep, recordAudit } from "../audit/record";
+import { isBatchCheck, stepOf } from "../../db/batch";
+import { jsonObject } from "../../db/portable";
+import { PROCESS_DIALECT } from "../../db/dialect";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";
 import { findFanout, messageHead } from "./fanout-queries";
@@ -113,6 +117,11 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
     remember: opts.remember ? (r) => opts.remember!({ ...r, retryOf: source.code, skipped }) : undefined,
     target: { recorded: { retry: { of: source.code, statuses, ...(input.group !== undefined ? { group: input.group } : {}) } }, resolve },
     retryOf: source.id,
+    audit: (r) => ({
+      action: "fanout.retry",
+      target: { type: "fanout", id: source.code },
+      detail: { fanout: r.fanout, total: r.total, statuses, ...(input.group !== undefined ? { group: input.group } : {}), skipped: skipped.length },
+    }),
   });
   return { ...result, retryOf: source.code, skipped };
 }
@@ -130,15 +139,32 @@ export async function cancelFanoutRest(ctx: ActorCtx, rawCode: unknown): Promise
   const message = `Cancelled with the rest of fan-out ${source.code} by ${actor.label}`;
   const at = Date.now();
   // On the bulk writer, off the event loop: 100,000 tasks move in one statement per status.
-  const results = (await writeBatch(
-    ctx,
-    CANCELLABLE_STATUSES.map((from) => cancelFanoutStep(source.id, from, message, at)),
-  )) as unknown[][][];
+  // The audit row counts what is about to be cancelled, in the same transaction; with nothing
+  // left, the batch is refused and writes nothing at all. On PostgreSQL the fan-out's row is
+  // locked first, so that of two cancels at once the second reads what the first left.
+  const cancellable = db
+    .select({ n: count() })
+    .from(tasks)
+    .where(and(eq(tasks.fanoutId, source.id), inArray(tasks.status, CANCELLABLE_STATUSES)));
+  const head = [
+    ...(PROCESS_DIALECT === "pg" ? [stepOf(sql`select 1 from ${fanouts} where ${fanouts.id} = ${source.id} for update`)] : []),
+    { ...stepOf(sql`select case when (${cancellable}) > 0 then 1 else 0 end`), expectValue: 1, failure: NOTHING_TO_CANCEL },
+    auditStep(db, actor, { action: "fanout.cancel_rest", target: { type: "fanout", id: source.code }, detail: jsonObject({ cancelled: sql`(${cancellable})` }) }, new Date(at)),
+  ];
+  let results: unknown[][][];
+  try {
+    results = (await writeBatch(ctx, [...head, ...CANCELLABLE_STATUSES.map((from) => cancelFanoutStep(source.id, from, message, at))])).slice(head.length) as unknown[][][];
+  } catch (e) {
+    if (isBatchCheck(e, NOTHING_TO_CANCEL)) throw new ConflictError(`Fan-out ${source.code} has no SCHEDULED or PENDING tasks left to cancel`);
+    throw e;
+  }
   const events = CANCELLABLE_STATUSES.flatMap((from, i) => eventsOfRows(results[i], from));
-  if (!events.length) throw new ConflictError(`Fan-out ${source.code} has no SCHEDULED or PENDING tasks left to cancel`);
   await publishInTurns(events);
+  publish(auditEventOf(actor));
   return { fanout: source.code, cancelled: events.length };
 }
+
+const NOTHING_TO_CANCEL = "nothing-to-cancel";
 
 /** The fan-out's row as a pause or a resume found it, to say why it changed nothing. */
 async function refusal(h: DbOrTx, id: number, code: string, wanted: "pause" | "resume"): Promise<never> {
@@ -161,14 +187,15 @@ async function setPaused(ctx: ActorCtx, rawCode: unknown, pause: boolean, reason
   const { db, actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const source = await findFanout(db, actor.organizationId, rawCode);
-  await withTransaction(ctx, async (tx) => {
+  const audited = await withTransaction(ctx, async (tx) => {
     const moved = await tx
       .update(fanouts)
       .set(pause ? { pausedAt: new Date(), pauseReason: reason ?? `Paused by ${actor.label}` } : { pausedAt: null, pauseReason: null, ...BREAKER_BASE_NOW })
       .where(and(eq(fanouts.id, source.id), pause ? isNull(fanouts.pausedAt) : isNotNull(fanouts.pausedAt), gt(fanouts.openTasks, 0)))
       .returning({ id: fanouts.id });
     if (!moved.length) await refusal(tx, source.id, source.code, pause ? "pause" : "resume");
+    return recordAudit(tx, actor, { action: pause ? "fanout.pause" : "fanout.resume", target: { type: "fanout", id: source.code } });
   });
-  publish([{ kind: "fanout.changed", organizationId: source.organizationId, fanoutId: source.id, change: pause ? "paused" : "resumed" }]);
+  publish([{ kind: "fanout.changed", organizationId: source.organizationId, fanoutId: source.id, change: pause ? "paused" : "resumed" }, ...audited]);
   return { fanout: source.code };
 }

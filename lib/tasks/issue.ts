@@ -4,12 +4,13 @@ import { isBatchCheck, rowsOf, stepOf, type BatchResults, type BatchStep } from 
 import type { DbOrTx, Tx } from "../../db/client";
 import { pacer, writeBatch } from "../../db/transaction";
 import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPlan, type Task } from "../../db/schema";
-import { planWaves, policyProblems, type RolloutPolicy } from "../../rules/rollouts";
+import { planWaves, policyProblems, policySummary, type RolloutPolicy } from "../../rules/rollouts";
 import type { TaskType } from "../../rules/tasks";
-import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { randomCode, randomCodes } from "../crypto";
 import { ConflictError, UnprocessableError } from "../errors";
-import { publishInTurns, type TaskTransition } from "../events";
+import { publish, publishInTurns, type TaskTransition } from "../events";
+import { auditEventOf, auditStep, type AuditEntry } from "../audit/record";
 import { idempotencyKeySchema, runOnce } from "../idempotency";
 import { parse, toValidationError } from "../validation";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
@@ -54,6 +55,12 @@ export type IssueOptions = {
    * A check of theirs that fails rolls the fan-out back.
    */
   remember?: (result: IssueResult) => BatchStep[];
+  /**
+   * What the audit trail records of it, in the same transaction (lib/audit/record.ts): by
+   * default "task.issue"; a re-run or a retry says what it is; null for what no person did
+   * at that moment (a schedule's run).
+   */
+  audit?: ((result: IssueResult) => AuditEntry) | null;
 };
 
 /** The batch check that every device of a fan-out may still take tasks when it commits. */
@@ -72,6 +79,7 @@ export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Da
       const events = await issue.events(await writeBatch(ctx, issue.steps));
       // Subscribers run synchronously: a large fan-out's events go a few hundred per turn.
       await publishInTurns(events);
+      if (opts.audit !== null) publish(auditEventOf(ctx.actor));
       return issue.result;
     } catch (e) {
       if (!isBatchCheck(e, TARGET_CHANGED)) throw e;
@@ -239,6 +247,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     },
     ...(PROCESS_DIALECT === "pg" ? [planSettings("on")] : []),
     ...(opts.remember?.(result) ?? []),
+    ...(opts.audit === null ? [] : [auditStep(h, actor, (opts.audit ?? issuedEntry(plan, opts.target?.recorded ?? recordedTarget(input.targets)))(result), now)]),
   ];
   /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
@@ -256,6 +265,29 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     return out;
   };
   return { steps, result, events };
+}
+
+/** The audit trail's row of a fan-out issued: its code and count, and its target in brief (never 10,000 names). */
+const issuedEntry =
+  (plan: ReturnType<typeof planIssue>, recorded: FanoutTarget) =>
+  (result: IssueResult): AuditEntry => ({
+    action: "task.issue",
+    target: { type: "fanout", id: result.fanout, label: `${plan.input.type} to ${result.total} device${result.total === 1 ? "" : "s"}` },
+    detail: {
+      type: plan.input.type,
+      total: result.total,
+      first: result.tasks[0]?.code,
+      target: briefTarget(recorded),
+      ...(plan.deferred ? { scheduledAt: plan.deferred.toISOString() } : {}),
+      ...(plan.rollout ? { rollout: policySummary(plan.rollout) } : {}),
+    },
+  });
+
+/** A target as the audit trail keeps it: names when they are few, else how many. */
+function briefTarget(t: FanoutTarget): Record<string, unknown> {
+  if (t.all) return { all: true };
+  const brief = (names: string[]) => (names.length <= 20 ? names : `${names.length} names`);
+  return { ...(t.devices ? { devices: brief(t.devices) } : {}), ...(t.ous ? { ous: brief(t.ous) } : {}), ...(t.retry ? { retry: t.retry } : {}) };
 }
 
 /** The plans a fan-out's lock and check may not use on PostgreSQL (see prepareIssue), turned off or back on for the rest of the transaction. */

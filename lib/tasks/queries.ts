@@ -1,11 +1,12 @@
 import { and, asc, count, desc, eq, gt, inArray, lt, sql, type Column, type SQL } from "drizzle-orm";
+import { cancelledBy } from "../audit/queries";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
 import { containsText, equalsWithoutItsIndex } from "../../db/portable";
 import { devices, fanouts, organization, taskCounts, tasks, user } from "../../db/schema";
 import { DELETED_SUFFIX } from "../../rules/devices";
 import type { TaskStatus } from "../../rules/tasks";
-import type { ActorCtx } from "../auth/actor";
+import type { ActorCtx } from "../actor";
 import { NotFoundError } from "../errors";
 import { parse } from "../validation";
 import { listFilterSchema, taskCodeSchema, type ListFilter } from "./schemas";
@@ -195,7 +196,20 @@ export async function getTask(ctx: ActorCtx, rawCode: unknown) {
     .from(tasks)
     .where(and(eq(tasks.rerunOf, code), eq(tasks.organizationId, actor.organizationId)))
     .orderBy(asc(tasks.id));
-  return { ...row.task, device: row.device, deviceStatus: row.deviceStatus, organization: row.organization, fanout: row.fanout, fanoutTotal: row.fanoutTotal, waves: row.waves, createdByEmail: row.createdBy, reruns };
+  // Who cancelled it is the audit trail's to say: the one record of who did what.
+  const cancelledByLabel = row.task.status === "CANCELLED" ? await cancelledBy(ctx, { ...row.task, fanoutCode: row.fanout }) : null;
+  return {
+    ...row.task,
+    device: row.device,
+    deviceStatus: row.deviceStatus,
+    organization: row.organization,
+    fanout: row.fanout,
+    fanoutTotal: row.fanoutTotal,
+    waves: row.waves,
+    createdByEmail: row.createdBy,
+    cancelledBy: cancelledByLabel,
+    reruns,
+  };
 }
 export type TaskDetail = Awaited<ReturnType<typeof getTask>>;
 

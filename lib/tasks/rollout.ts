@@ -7,7 +7,8 @@ import { breakerReason, breakerTrips, nextWaveAt, waveState, type BreakerTally }
 import { OPEN_STATUSES } from "../../rules/tasks";
 import { ConflictError } from "../errors";
 import { publish, publishInTurns } from "../events";
-import { requireRole, type ActorCtx } from "../auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "../actor";
+import { recordAudit } from "../audit/record";
 import { findFanout } from "./fanout-queries";
 import { eventsOfRows, releaseWaveStep } from "./transition";
 
@@ -101,17 +102,21 @@ async function release(ctx: Ctx, r: RolloutRow, now: Date): Promise<number> {
 const waveChanged = (r: RolloutRow) => publish([{ kind: "fanout.changed", organizationId: r.organizationId, fanoutId: r.id, change: "wave" }]);
 
 /** Opens the wave after the open one, if the row is still as read; true if this call opened it. */
-async function openNext(ctx: Ctx, r: RolloutRow, now: Date): Promise<boolean> {
-  const opened = await withTransaction(ctx, async (tx) =>
-    changedRows(
+async function openNext(ctx: Ctx, r: RolloutRow, now: Date, by?: { actor: Actor; code: string }): Promise<boolean> {
+  const opened = await withTransaction(ctx, async (tx) => {
+    const n = changedRows(
       await tx
         .update(fanouts)
         .set({ wave: r.wave! + 1, waveOpenedAt: now, waveFinishedAt: null })
         .where(and(eq(fanouts.id, r.id), eq(fanouts.wave, r.wave!), isNotNull(fanouts.waveFinishedAt), isNull(fanouts.pausedAt))),
-    ),
-  );
-  if (opened) waveChanged(r);
-  return opened === 1;
+    );
+    // A person's Continue is in the audit trail; the driver's own steps are not.
+    const audited = n && by ? await recordAudit(tx, by.actor, { action: "fanout.continue", target: { type: "fanout", id: by.code }, detail: { wave: r.wave! + 1, waves: r.rollout!.sizes.length } }, now) : [];
+    return { n, audited };
+  });
+  if (opened.n) waveChanged(r);
+  publish(opened.audited);
+  return opened.n === 1;
 }
 
 /**
@@ -170,7 +175,7 @@ export async function continueFanout(ctx: ActorCtx, rawCode: unknown, now = new 
   const state = waveState({ wave: r.wave, waves: r.rollout.sizes.length, waveFinishedAt: r.waveFinishedAt }, r.rollout.between);
   if (state === "done" || r.wave >= r.rollout.sizes.length) throw new ConflictError(`Fan-out ${source.code} has opened its last wave; it waits for nothing to continue`);
   if (state === "running") throw new ConflictError(`Wave ${r.wave} of ${r.rollout.sizes.length} of fan-out ${source.code} is still running; it waits for nothing to continue`);
-  if (!(await openNext(ctx, r, now))) throw new ConflictError(`Fan-out ${source.code} changed meanwhile (someone else continued, paused or cancelled it); look again`);
+  if (!(await openNext(ctx, r, now, { actor: ctx.actor, code: source.code }))) throw new ConflictError(`Fan-out ${source.code} changed meanwhile (someone else continued, paused or cancelled it); look again`);
   await advanceRollout(ctx, r.id, now);
   return { fanout: source.code, wave: r.wave + 1 };
 }

@@ -3,9 +3,10 @@ import type { DbOrTx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { devices, tasks } from "../../db/schema";
 import { statusAllows } from "../../rules/tasks";
-import { requireRole, type Actor, type ActorCtx } from "../auth/actor";
+import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
+import { auditEventOf, recordAudit } from "../audit/record";
 import { parse } from "../validation";
 import { abilities } from "./abilities";
 import { codeInOrg, issueInTx, type IssueOptions, type IssueResult } from "./issue";
@@ -31,18 +32,22 @@ export async function cancelTask(ctx: ActorCtx, rawCode: unknown) {
     if (!abilities(actor, { status: task.status, deviceDeleted: false }).cancel) {
       throw new ConflictError(`Task ${task.code} is ${task.status}; only SCHEDULED or PENDING tasks can be cancelled`);
     }
+    // One moment for the move and its audit row: "Cancelled by" is read by it.
+    const at = new Date();
     const moved = await transitionTasks(tx, {
       where: eq(tasks.id, task.id),
       from: task.status,
       to: "CANCELLED",
       message: `Cancelled by ${actor.label}`,
+      at,
     });
     // Zero rows: the task moved between our read and our write.
     if (!moved.rows.length) {
       const [now] = await tx.select({ status: tasks.status }).from(tasks).where(eq(tasks.id, task.id)).limit(1);
       throw new ConflictError(`Task ${task.code} is ${now?.status ?? "gone"}; only SCHEDULED or PENDING tasks can be cancelled`);
     }
-    return moved;
+    const audited = await recordAudit(tx, actor, { action: "task.cancel", target: { type: "task", id: task.code, label: task.type }, detail: { from: task.status } }, at);
+    return { rows: moved.rows, events: [...moved.events, ...audited] };
   });
   publish(events);
   return rows[0];
@@ -69,9 +74,13 @@ export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOpti
         rerunOf: task.code,
       },
       undefined,
-      opts,
+      {
+        ...opts,
+        audit: (r) => ({ action: "task.rerun", target: { type: "task", id: task.code, label: task.type }, detail: { task: r.tasks[0].code, fanout: r.fanout, device: device.name } }),
+      },
     );
   });
   await publishInTurns(events);
+  publish(auditEventOf(actor));
   return result;
 }

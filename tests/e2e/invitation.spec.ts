@@ -1,27 +1,11 @@
 // Joining an organization takes the person's own consent: an ADMIN invites an email and
 // hands over the link; the person creates their account from it (or signs in) and accepts.
-import type { Browser, Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
 import { expect, STATE, test } from "./fixtures";
 import { expectAccessible, PHONE } from "./support/page-checks";
+import { invite } from "./support/people";
 
 const NEWCOMER = "newcomer@example.test";
-
-async function invite(browser: Browser, state: string, email: string, role: string): Promise<string> {
-  const context = await browser.newContext({ storageState: state });
-  const page = await context.newPage();
-  await page.goto("/settings");
-  const form = page.getByRole("form", { name: "Invite member" });
-  await form.getByLabel("Email").fill(email);
-  await form.getByLabel("Role").selectOption(role);
-  await form.getByRole("button", { name: "Invite" }).click();
-  const link = page.getByLabel(/Invitation link for/);
-  await expect(link).toHaveValue(/\/invite\/inv_/);
-  const url = await link.inputValue();
-  // Waiting for an answer, with a way to take it back.
-  await expect(page.locator(`[data-invitation="${email}"]`)).toContainText(role);
-  await context.close();
-  return url;
-}
 
 async function header(page: Page) {
   return page.getByRole("banner");

@@ -59,7 +59,9 @@ describe("GET /tasks", () => {
   test("defaults to page 1 of 30, newest first, with snake_case items", async () => {
     const { status, body } = await api.get<TaskPage>("/tasks", { as: admin });
     expect(status).toBe(200);
-    expect(Object.keys(body).sort()).toEqual(["items", "page", "pages", "per_page", "total"]);
+    expect(Object.keys(body).sort()).toEqual(["history", "items", "page", "pages", "per_page", "total"]);
+    // How far back history goes: the default retention, and the demo's oldest task.
+    expect(body.history).toEqual({ kept_days: 180, oldest_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
     expect({ page: body.page, per_page: body.per_page, count: body.items.length }).toEqual({ page: 1, per_page: 30, count: 30 });
     expect(body.total).toBeGreaterThan(1000);
     expect(body.pages).toBe(Math.ceil(body.total / 30));
@@ -108,7 +110,7 @@ describe("GET /tasks", () => {
     expect(both.body.total).toBeLessThan(syncs);
 
     const nothing = await api.get<TaskPage>("/tasks?device=no-such-device", { as: admin });
-    expect(nothing.body).toEqual({ items: [], total: 0, page: 1, per_page: 30, pages: 1 });
+    expect(nothing.body).toEqual({ items: [], total: 0, page: 1, per_page: 30, pages: 1, history: expect.objectContaining({ kept_days: 180 }) });
   });
 
   test("filters by fan-out: exactly that fan-out's tasks", async () => {
@@ -199,14 +201,20 @@ describe("GET /organization", () => {
   test("an ADMIN sees the registration token", async () => {
     const { status, body } = await api.get<OrganizationView>("/organization", { as: admin });
     expect(status).toBe(200);
-    expect(body).toEqual({ slug: "acme", name: "Acme Corp", auto_approve: false, registration_token: expect.stringMatching(/^reg_[0-9A-Za-z]{32}$/) });
+    expect(body).toEqual({
+      slug: "acme",
+      name: "Acme Corp",
+      auto_approve: false,
+      registration_token: expect.stringMatching(/^reg_[0-9A-Za-z]{32}$/),
+      retention: { task_days: 180, audit_days: 730 },
+    });
   });
 
   test("anyone else gets it as null", async () => {
     for (const as of [viewer, token("acmeReadOnly"), token("acmeWrite"), token("viewerClaimsAdmin")]) {
       const { status, body } = await api.get<OrganizationView>("/organization", { as });
       expect(status).toBe(200);
-      expect(body).toEqual({ slug: "acme", name: "Acme Corp", auto_approve: false, registration_token: null });
+      expect(body).toEqual({ slug: "acme", name: "Acme Corp", auto_approve: false, registration_token: null, retention: { task_days: 180, audit_days: 730 } });
     }
   });
 

@@ -37,9 +37,9 @@ export type TaskDetail = TaskItem & {
   rerun_of: string | null;
   reruns: { code: string; status: string }[];
 };
-export type TaskPage = { items: TaskItem[]; total: number; page: number; per_page: number; pages: number };
+export type TaskPage = { items: TaskItem[]; total: number; page: number; per_page: number; pages: number; history: { kept_days: number | null; oldest_at: string | null } };
 export type Issued = { fanout: string; total: number; tasks: { code: string; device: string; status: string; expires_at: string }[] };
-export type OrganizationView = { slug: string; name: string; auto_approve: boolean; registration_token: string | null };
+export type OrganizationView = { slug: string; name: string; auto_approve: boolean; registration_token: string | null; retention: { task_days: number | null; audit_days: number } };
 
 export type Reply<T> = { status: number; body: T & ApiErrorBody; headers: Headers };
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { user } from "../../db/schema";
 import type { Db } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import type { Role } from "../../rules/roles";
 import { createDevice } from "../../lib/devices/devices";
 import type { DeviceStatus } from "../../rules/devices";

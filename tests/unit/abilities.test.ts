@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import { approveDevice, deleteDevice, disableDevice, enableDevice, renameDevice } from "../../lib/devices/devices";
 import { abilities } from "../../lib/tasks/abilities";
 import { issueFanout } from "../../lib/tasks/issue";

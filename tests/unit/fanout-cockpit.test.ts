@@ -232,7 +232,7 @@ describe("pauseFanout and resumeFanout", () => {
     const waiting = east[3];
     expect((await pendingForDevice({ db }, waiting.id)).map((t) => t.code)).toHaveLength(1);
     const { events } = await capture(() => pauseFanout({ db, actor }, issued.fanout));
-    expect(events).toEqual([expect.objectContaining({ kind: "fanout.changed", change: "paused" })]);
+    expect(events).toEqual([expect.objectContaining({ kind: "fanout.changed", change: "paused" }), { kind: "audit.recorded", organizationId: actor.organizationId }]);
     expect(await pendingForDevice({ db }, waiting.id)).toEqual([]);
     expect(await getFanout({ db, actor }, issued.fanout)).toMatchObject({ outcome: "paused", pauseReason: `Paused by ${actor.label}` });
     expect((await listFanouts({ db, actor }, { filter: { outcome: "paused" } })).items.map((f) => f.code)).toEqual([issued.fanout]);

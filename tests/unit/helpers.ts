@@ -4,7 +4,7 @@ import { expect } from "vitest";
 import type { Db } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { fanouts, tasks, type Task } from "../../db/schema";
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import { DomainError, type ErrorCode } from "../../lib/errors";
 import { subscribe, type DomainEvent, type TaskTransition } from "../../lib/events";
 import type { TaskStatus, TaskType } from "../../rules/tasks";

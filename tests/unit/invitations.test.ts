@@ -112,7 +112,10 @@ describe("roles", () => {
     await acceptInvitation({ db }, (await inviteMember({ db, actor }, { email: second.email, role: "ADMIN" })).secret, { userId: second.id, email: second.email });
     const secondId = (await listMembers({ db, actor })).find((m) => m.userId === second.id)!.id;
     const { events } = await capture(() => setMemberRole({ db, actor }, { memberId: secondId, role: "READ_ONLY" }));
-    expect(events).toEqual([{ kind: "access.changed", userId: second.id, organizationId: org.id }]);
+    expect(events).toEqual([
+      { kind: "access.changed", userId: second.id, organizationId: org.id },
+      { kind: "audit.recorded", organizationId: org.id },
+    ]);
     const ownerId = (await listMembers({ db, actor })).find((m) => m.userId === owner.id)!.id;
     await expectDomainError(() => setMemberRole({ db, actor }, { memberId: ownerId, role: "READ_ONLY" }), "conflict");
   });

@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { apiTokens, devices, member, orgSettings, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
-import type { Actor } from "../../lib/auth/actor";
+import type { Actor } from "../../lib/actor";
 import { approveDevice, createDevice, deleteDevice, disableDevice, enableDevice, listDevices, renameDevice } from "../../lib/devices/devices";
 import {
   actorForToken,

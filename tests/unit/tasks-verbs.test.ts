@@ -27,8 +27,9 @@ describe("cancelTask", () => {
     expect(result).toMatchObject({ id: task.id, status: "CANCELLED", message: `Cancelled by ${actor.label}` });
     expect(result.finishedAt).toBeInstanceOf(Date);
     expect((await taskByCode(db, task.code))).toMatchObject({ status: "CANCELLED", message: `Cancelled by ${actor.label}` });
-    expect(events).toHaveLength(1);
+    expect(events).toHaveLength(2);
     expect(transitionsOf(events)[0]).toMatchObject({ code: task.code, from: status, to: "CANCELLED" });
+    expect(events[1]).toEqual({ kind: "audit.recorded", organizationId: actor.organizationId });
   });
 
   test.each(["IN_PROGRESS", ...FINAL_STATUSES] as TaskStatus[])("refuses a %s task with conflict, changing nothing", async (status) => {

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { dbContext } from "@/app/_lib/context";
 import { formFields } from "@/app/_lib/form";
 import { getAuth } from "@/lib/auth/auth";
+import { clientAddress } from "@/lib/auth/origin";
 import { hasAnyUser } from "@/lib/auth/users";
 import { isDomainError, type FieldErrors } from "@/lib/errors";
 import { setupInstance, setupSchema } from "@/lib/orgs/orgs";
@@ -24,7 +25,7 @@ export async function setupAction(_prev: SetupState, formData: FormData): Promis
     return { message: e.fieldErrors ? "Check the highlighted fields" : e.message, fieldErrors: e.fieldErrors };
   }
   try {
-    await setupInstance(ctx, input);
+    await setupInstance(ctx, input, { address: clientAddress(await headers()) });
     await getAuth().api.signInEmail({ body: { email: input.email, password: input.password }, headers: await headers() });
   } catch (e) {
     if (isDomainError(e)) return { message: e.message, fieldErrors: e.fieldErrors };

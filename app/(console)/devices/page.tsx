@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { FilterForm, FilterInput } from "@/app/_components/filter-form";
 import Link from "next/link";
 import { z } from "zod";
 import { EmptyState } from "@/app/_components/card";
@@ -87,22 +88,9 @@ export default async function DevicesPage({ searchParams }: { searchParams: Prom
       </div>
 
       <div className="flex flex-wrap items-end justify-between gap-3">
-        <form method="get" action="/devices" role="search" aria-label="Search devices" className="flex items-end gap-3">
-          <div className="w-64">
-            <label htmlFor="device-q" className="label">
-              Device name
-            </label>
-            <input id="device-q" name="q" type="search" defaultValue={query ?? ""} placeholder="Name contains…" className="input" maxLength={DEVICE_NAME_MAX} />
-          </div>
-          <button type="submit" className="btn btn-primary">
-            Search
-          </button>
-          {query && (
-            <Link href="/devices" className="btn">
-              Clear
-            </Link>
-          )}
-        </form>
+        <FilterForm action="/devices" label="Search devices" active={!!query} submit="Search">
+          <FilterInput id="device-q" name="q" label="Device name" value={query} placeholder="Name contains…" width="w-64" maxLength={DEVICE_NAME_MAX} />
+        </FilterForm>
         <p className="text-sm text-slate-600 tabular-nums">
           {query ? `${plural(rows.length, "device")} of ${all.length.toLocaleString("en-US")} match “${query}”` : plural(rows.length, "device")}
         </p>

@@ -15,6 +15,7 @@ import {
   roleSchema,
   setAutoApprove,
   setMemberRole,
+  setRetention,
   tokenNameSchema,
 } from "@/lib/orgs/orgs";
 
@@ -27,6 +28,10 @@ const inviteForm = z.object({ email: z.string().max(300), role: z.string().max(2
 const invitationIdForm = z.object({ id: z.string().max(64) });
 const tokenForm = z.object({ name: tokenNameSchema, role: roleSchema });
 const tokenIdForm = z.object({ id: z.string().max(64) });
+// Numbers as typed: the verb's schema says what is wrong with them, under their field's name.
+const retentionForm = z
+  .object({ task_days: z.string().max(12).optional(), task_forever: z.literal("on").optional(), audit_days: z.string().max(12) })
+  .transform((f) => ({ task_days: f.task_forever === "on" ? null : Number(f.task_days ?? ""), audit_days: Number(f.audit_days) }));
 
 function done<T>(result: ActionResult<T>): ActionResult<T> {
   if (result.ok) revalidatePath("/settings");
@@ -39,6 +44,15 @@ export async function setAutoApproveAction(_prev: ActionResult<boolean> | undefi
       const value = fields(autoApproveForm, formData);
       await setAutoApprove(ctx, value);
       return value;
+    }),
+  );
+}
+
+export async function setRetentionAction(_prev: ActionResult | undefined, formData: FormData): Promise<ActionResult> {
+  return done(
+    await runAction(async (ctx) => {
+      await setRetention(ctx, fields(retentionForm, formData));
+      return undefined;
     }),
   );
 }

@@ -1,36 +1,24 @@
 import type { Metadata } from "next";
+import Link from "next/link";
 import { Card, EmptyState, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
+import { TableHead } from "@/app/_components/table-head";
 import { actorContext, requirePageContext } from "@/app/_lib/context";
 import { listInvitations } from "@/lib/orgs/invitations";
 import { getOrganization, listApiTokens, listMembers } from "@/lib/orgs/orgs";
 import { AutoApproveForm, RegistrationToken } from "./enrollment";
 import { InvitationRow, InviteMemberForm, MemberRow } from "./members";
 import { CreateTokenForm, RevokeToken } from "./tokens";
+import { RetentionForm } from "./retention";
+import { readEnv } from "@/lib/env";
+import { effectiveTaskDays, retentionLine } from "@/rules/retention";
 
 export const metadata: Metadata = { title: "Settings" };
 export const dynamic = "force-dynamic";
 
 function AdminsOnly({ children }: { children: React.ReactNode }) {
   return <p className="text-xs text-slate-500">{children}</p>;
-}
-
-const theadClass = "border-b border-slate-200 bg-slate-50 text-xs tracking-wide text-slate-600 uppercase";
-
-/** A settings table's header row; `actions` adds the (visually unlabelled) column of buttons. */
-function TableHead({ columns, actions = false }: { columns: string[]; actions?: boolean }) {
-  return (
-    <thead className={theadClass}>
-      <tr>
-        {[...columns, ...(actions ? [""] : [])].map((c) => (
-          <th key={c || "actions"} scope="col" className="px-4 py-2.5 font-semibold whitespace-nowrap">
-            {c || <span className="sr-only">Actions</span>}
-          </th>
-        ))}
-      </tr>
-    </thead>
-  );
 }
 
 export default async function SettingsPage() {
@@ -41,6 +29,7 @@ export default async function SettingsPage() {
   const members = await listMembers(verbCtx);
   const tokens = isAdmin ? await listApiTokens(verbCtx) : [];
   const invitations = isAdmin ? await listInvitations(verbCtx) : [];
+  const ceiling = readEnv().TASKWIRE_RETENTION_MAX_DAYS ?? null;
 
   return (
     <div className="space-y-5">
@@ -50,6 +39,13 @@ export default async function SettingsPage() {
           {org.name} · your role is <span className="font-medium text-slate-700">{ctx.actor.role}</span>
           {!isAdmin && " — only ADMINs change these settings"}
         </p>
+        {isAdmin && (
+          <p className="text-sm">
+            <Link href="/settings/audit" className="text-sky-700 hover:underline">
+              Audit trail: who did what, when →
+            </Link>
+          </p>
+        )}
       </div>
 
       <div className="grid gap-5 md:grid-cols-2">
@@ -79,6 +75,17 @@ export default async function SettingsPage() {
           )}
         </Card>
       </div>
+
+      <Card title="History">
+        {isAdmin ? (
+          <RetentionForm taskDays={org.taskRetentionDays} auditDays={org.auditRetentionDays} ceilingDays={ceiling} />
+        ) : (
+          <dl>
+            <Field label="Finished tasks">{retentionLine(effectiveTaskDays(org.taskRetentionDays, ceiling))}</Field>
+            <Field label="Audit trail">Kept {org.auditRetentionDays} days</Field>
+          </dl>
+        )}
+      </Card>
 
       <Card title="Members">
         <ScrollRegion label="Member list" className="-mx-4 -my-3">

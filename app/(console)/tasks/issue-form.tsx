@@ -5,9 +5,9 @@ import { startTransition, useActionState, useRef, useState, type FormEvent } fro
 import type { ActionResult } from "@/app/_lib/action-result";
 import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPE_LABELS, TASK_TYPES, type PayloadField, type TaskType } from "@/rules/tasks";
 import { policySummary, ROLLOUT_PRESET_LABELS, ROLLOUT_PRESET_POLICIES, ROLLOUT_PRESETS, type RolloutPreset } from "@/rules/rollouts";
-import { issueTaskAction, type IssueSummary } from "./actions";
+import { issueTaskAction } from "./actions";
 
-function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undefined; name: string }) {
+export function FieldError({ state, name }: { state: FormState; name: string }) {
   const msg = state && !state.ok ? state.fieldErrors?.[name]?.[0] : undefined;
   return msg ? (
     <p id={`${name}-error`} className="field-error">
@@ -16,6 +16,9 @@ function FieldError({ state, name }: { state: ActionResult<IssueSummary> | undef
   ) : null;
 }
 
+/** What a form's fields read their errors from: its last result. */
+type FormState = ActionResult<unknown> | undefined;
+
 const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /**
@@ -23,7 +26,7 @@ const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
  * so a field's default comes back when its type is chosen again. Bounds a browser can check
  * (a number's min and max) are given to it; the rest is the server's to judge and explain.
  */
-function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; state: ActionResult<IssueSummary> | undefined }) {
+function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; state: FormState }) {
   if (!fields.length) return null;
   const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
   const single = fields.length === 1;
@@ -72,7 +75,7 @@ function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; sta
  * are text, as in the API ("1" or "5%"; waves "5%, 25%, rest"): the domain judges them and
  * names the field in its error.
  */
-function RolloutInputs({ state }: { state: ActionResult<IssueSummary> | undefined }) {
+function RolloutInputs({ state }: { state: FormState }) {
   const [preset, setPreset] = useState<RolloutPreset | "custom">("all-at-once");
   const [between, setBetween] = useState<"now" | "minutes" | "continue">("now");
   const invalid = state && !state.ok && state.fieldErrors?.rollout ? true : undefined;
@@ -151,6 +154,93 @@ function RolloutInputs({ state }: { state: ActionResult<IssueSummary> | undefine
   );
 }
 
+/** The type and its payload's fields. */
+export function TypeInputs({ state }: { state: FormState }) {
+  const [type, setType] = useState<TaskType>("SYNC");
+  return (
+    <>
+      <label htmlFor="issue-type" className="label">
+        Type
+      </label>
+      <select id="issue-type" name="type" value={type} onChange={(e) => setType(e.target.value as TaskType)} className="input">
+        {TASK_TYPES.map((t) => (
+          <option key={t} value={t}>
+            {t} — {TASK_TYPE_LABELS[t]}
+          </option>
+        ))}
+      </select>
+      <FieldError state={state} name="type" />
+
+      <PayloadInputs key={type} fields={PAYLOAD_FIELDS[type]} state={state} />
+    </>
+  );
+}
+
+/** Where it goes (devices, OUs or the whole organization), its time to live and its rollout. */
+export function TargetInputs({ state, ous }: { state: FormState; ous: string[] }) {
+  const [targetKind, setTargetKind] = useState<"devices" | "ous" | "all">("devices");
+  const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
+  return (
+    <div>
+      <fieldset>
+        <legend className="label">Target</legend>
+        <div className="flex gap-4 text-sm">
+          {(
+            [
+              ["devices", "Devices"],
+              ["ous", "OUs"],
+              ["all", "Whole organization"],
+            ] as const
+          ).map(([value, label]) => (
+            <label key={value} className="flex items-center gap-1.5">
+              <input type="radio" name="targetKind" value={value} checked={targetKind === value} onChange={() => setTargetKind(value)} /> {label}
+            </label>
+          ))}
+        </div>
+      </fieldset>
+      {targetKind !== "all" && (
+        <div className="mt-2">
+          <label htmlFor="issue-names" className="label">
+            {targetKind === "devices" ? "Device names" : "OU names"}
+          </label>
+          <textarea
+            id="issue-names"
+            name="targetNames"
+            rows={2}
+            className="input font-mono"
+            placeholder={targetKind === "devices" ? "fw-ams-01, fw-ams-02" : ous.slice(0, 2).join(", ") || "emea-branches"}
+            aria-invalid={invalid("targetNames")}
+            aria-describedby="issue-names-hint"
+          />
+          <p id="issue-names-hint" className="mt-1 text-xs text-slate-500">
+            Separate names with commas or spaces.{targetKind === "ous" && ous.length > 0 && ` OUs: ${ous.join(", ")}.`}
+          </p>
+        </div>
+      )}
+      <FieldError state={state} name="targetNames" />
+
+      <div className="mt-4 flex items-end gap-2">
+        <div className="w-28">
+          <label htmlFor="issue-ttl" className="label">
+            Time to live
+          </label>
+          <input id="issue-ttl" name="ttlValue" type="number" min={1} defaultValue={24} className="input" aria-invalid={invalid("ttlSeconds")} />
+        </div>
+        <select name="ttlUnit" aria-label="Time to live unit" defaultValue="hours" className="input w-28">
+          <option value="minutes">minutes</option>
+          <option value="hours">hours</option>
+          <option value="days">days</option>
+        </select>
+      </div>
+      <p className="mt-1 text-xs text-slate-500">Between 1 minute and 30 days; a task the device has not taken by then expires.</p>
+      <FieldError state={state} name="ttlSeconds" />
+      <FieldError state={state} name="ttlValue" />
+
+      <RolloutInputs state={state} />
+    </div>
+  );
+}
+
 /**
  * A random key naming one submission. getRandomValues rather than randomUUID: the latter
  * exists only in secure contexts, and the console may be served over plain http on a LAN.
@@ -164,11 +254,8 @@ export function IssueForm({ ous }: { ous: string[] }) {
   const [state, action, pending] = useActionState(issueTaskAction, undefined);
   // The key of the submission in flight or last failed, and the result shown when it was made.
   const submission = useRef<{ key: string; madeAt: typeof state } | null>(null);
-  const [type, setType] = useState<TaskType>("SYNC");
-  const [targetKind, setTargetKind] = useState<"devices" | "ous" | "all">("devices");
   const [when, setWhen] = useState<"now" | "later">("now");
   const [localTime, setLocalTime] = useState("");
-  const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
 
   // Submits without React's automatic form reset (see app/_lib/submit.ts), with a key naming
   // the submission: a double click or a retry after a lost answer sends the same key, and the
@@ -187,20 +274,7 @@ export function IssueForm({ ous }: { ous: string[] }) {
   return (
     <form onSubmit={onSubmit} className="grid gap-4 p-4 md:grid-cols-2" aria-label="Issue task">
       <div>
-        <label htmlFor="issue-type" className="label">
-          Type
-        </label>
-        <select id="issue-type" name="type" value={type} onChange={(e) => setType(e.target.value as TaskType)} className="input">
-          {TASK_TYPES.map((t) => (
-            <option key={t} value={t}>
-              {t} — {TASK_TYPE_LABELS[t]}
-            </option>
-          ))}
-        </select>
-        <FieldError state={state} name="type" />
-
-        <PayloadInputs key={type} fields={PAYLOAD_FIELDS[type]} state={state} />
-
+        <TypeInputs state={state} />
         <fieldset className="mt-4">
           <legend className="label">When</legend>
           <div className="flex flex-wrap items-center gap-4 text-sm">
@@ -225,63 +299,7 @@ export function IssueForm({ ous }: { ous: string[] }) {
         </fieldset>
       </div>
 
-      <div>
-        <fieldset>
-          <legend className="label">Target</legend>
-          <div className="flex gap-4 text-sm">
-            {(
-              [
-                ["devices", "Devices"],
-                ["ous", "OUs"],
-                ["all", "Whole organization"],
-              ] as const
-            ).map(([value, label]) => (
-              <label key={value} className="flex items-center gap-1.5">
-                <input type="radio" name="targetKind" value={value} checked={targetKind === value} onChange={() => setTargetKind(value)} /> {label}
-              </label>
-            ))}
-          </div>
-        </fieldset>
-        {targetKind !== "all" && (
-          <div className="mt-2">
-            <label htmlFor="issue-names" className="label">
-              {targetKind === "devices" ? "Device names" : "OU names"}
-            </label>
-            <textarea
-              id="issue-names"
-              name="targetNames"
-              rows={2}
-              className="input font-mono"
-              placeholder={targetKind === "devices" ? "fw-ams-01, fw-ams-02" : ous.slice(0, 2).join(", ") || "emea-branches"}
-              aria-invalid={invalid("targetNames")}
-              aria-describedby="issue-names-hint"
-            />
-            <p id="issue-names-hint" className="mt-1 text-xs text-slate-500">
-              Separate names with commas or spaces.{targetKind === "ous" && ous.length > 0 && ` OUs: ${ous.join(", ")}.`}
-            </p>
-          </div>
-        )}
-        <FieldError state={state} name="targetNames" />
-
-        <div className="mt-4 flex items-end gap-2">
-          <div className="w-28">
-            <label htmlFor="issue-ttl" className="label">
-              Time to live
-            </label>
-            <input id="issue-ttl" name="ttlValue" type="number" min={1} defaultValue={24} className="input" aria-invalid={invalid("ttlSeconds")} />
-          </div>
-          <select name="ttlUnit" aria-label="Time to live unit" defaultValue="hours" className="input w-28">
-            <option value="minutes">minutes</option>
-            <option value="hours">hours</option>
-            <option value="days">days</option>
-          </select>
-        </div>
-        <p className="mt-1 text-xs text-slate-500">Between 1 minute and 30 days; a task the device has not taken by then expires.</p>
-        <FieldError state={state} name="ttlSeconds" />
-        <FieldError state={state} name="ttlValue" />
-
-        <RolloutInputs state={state} />
-      </div>
+      <TargetInputs state={state} ous={ous} />
 
       <div className="flex items-center gap-3 md:col-span-2">
         <button type="submit" className="btn btn-primary" disabled={pending}>

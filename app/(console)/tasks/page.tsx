@@ -1,9 +1,13 @@
 import type { Metadata } from "next";
+import { Disclosure } from "@/app/_components/disclosure";
 import Link from "next/link";
 import { Alert } from "@/app/_components/card";
 import { actorContext, dbContext, renderId, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/rules/roles";
 import { listOus } from "@/lib/devices/devices";
+import { historyOf } from "@/lib/orgs/orgs";
+import { retentionLine } from "@/rules/retention";
+import { format } from "date-fns";
 import { isDomainError } from "@/lib/errors";
 import { activeFanouts } from "@/lib/tasks/fanout-queries";
 import { listTasks } from "@/lib/tasks/queries";
@@ -32,6 +36,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
   }
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const fanouts = await activeFanouts(verbCtx);
+  const history = await historyOf(verbCtx);
   const ous = canWrite ? (await listOus(dbContext(), ctx.actor.organizationId)).map((o) => o.name) : [];
   const filtered = Object.values(filter).some(Boolean);
 
@@ -39,9 +44,22 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
     <div>
       <h1 className="text-2xl font-semibold tracking-tight">Tasks</h1>
       <p className="text-sm text-slate-500">Every action taken on a device of {ctx.organization!.name}, newest first.</p>
+      <p className="text-xs text-slate-500" data-history>
+        {retentionLine(history.keptDays)}
+        {history.oldestAt && (
+          <>
+            ; the oldest here was created on {format(history.oldestAt, "d MMM yyyy")}
+          </>
+        )}
+        .
+      </p>
       <p className="text-sm">
         <Link href="/tasks/fanouts" className="text-sky-700 hover:underline">
           All fan-outs, with their outcomes →
+        </Link>{" "}
+        ·{" "}
+        <Link href="/tasks/schedules" className="text-sky-700 hover:underline">
+          Schedules →
         </Link>
       </p>
     </div>
@@ -49,17 +67,9 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
   const toolbar = (
     <>
       {canWrite && (
-        <details className="card group" id="issue">
-          <summary className="flex cursor-pointer list-none items-center justify-between px-4 py-3 text-sm font-semibold text-slate-800 marker:hidden">
-            <span>Issue task</span>
-            <span aria-hidden className="text-slate-400 group-open:rotate-180">
-              ▾
-            </span>
-          </summary>
-          <div className="border-t border-slate-100">
-            <IssueForm ous={ous} />
-          </div>
-        </details>
+        <Disclosure id="issue" title="Issue task">
+          <IssueForm ous={ous} />
+        </Disclosure>
       )}
       <FilterBar filter={filter} />
       {filter.fanout && !error && (

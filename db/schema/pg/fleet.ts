@@ -3,6 +3,7 @@ import { boolean, check, index, integer, pgTable, primaryKey, text, uniqueIndex 
 import { epochMs } from "./columns";
 import { DEVICE_STATUSES } from "../../../rules/devices";
 import { sqlList } from "../../../rules/sql";
+import { AUDIT_RETENTION_DEFAULT_DAYS, TASK_RETENTION_DEFAULT_DAYS } from "../../../rules/retention";
 import { organization } from "./auth";
 
 /** Per-organization settings Taskwire adds to better-auth's organization row. */
@@ -13,6 +14,8 @@ export const orgSettings = pgTable("org_settings", {
   autoApprove: boolean("auto_approve").notNull().default(false),
   // Shown to ADMINs so they can enroll agents, hence kept readable (unlike device tokens).
   registrationToken: text("registration_token").notNull().unique(),
+  taskRetentionDays: integer("task_retention_days").default(TASK_RETENTION_DEFAULT_DAYS),
+  auditRetentionDays: integer("audit_retention_days").notNull().default(AUDIT_RETENTION_DEFAULT_DAYS),
 });
 
 export const ous = pgTable(

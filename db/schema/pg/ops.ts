@@ -68,3 +68,12 @@ export const rateLimit = pgTable("rate_limit", {
   count: integer("count").notNull(),
   lastRequest: bigint("last_request", { mode: "number" }).notNull(),
 });
+
+/**
+ * The retention purge's permit (lib/tasks/purge.ts): a row written and removed inside each of
+ * its transactions, never committed. The triggers let a finished task or an audit row be
+ * deleted only while one is there, that is, only by the purge (rules/sql.ts).
+ */
+export const purgePermits = pgTable("purge_permits", {
+  holder: text("holder").primaryKey(),
+});

@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { AUDIT_RETENTION_DEFAULT_DAYS, TASK_RETENTION_DEFAULT_DAYS } from "../../../rules/retention";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { DEVICE_STATUSES } from "../../../rules/devices";
 import { sqlList } from "../../../rules/sql";
@@ -12,6 +13,10 @@ export const orgSettings = sqliteTable("org_settings", {
   autoApprove: integer("auto_approve", { mode: "boolean" }).notNull().default(false),
   // Shown to ADMINs so they can enroll agents, hence kept readable (unlike device tokens).
   registrationToken: text("registration_token").notNull().unique(),
+  // Days finished tasks are kept (rules/retention.ts); null keeps them forever.
+  taskRetentionDays: integer("task_retention_days").default(TASK_RETENTION_DEFAULT_DAYS),
+  // Days the audit trail is kept.
+  auditRetentionDays: integer("audit_retention_days").notNull().default(AUDIT_RETENTION_DEFAULT_DAYS),
 });
 
 export const ous = sqliteTable(

@@ -36,3 +36,12 @@ export const nodes = sqliteTable("nodes", {
   // Set when the node stopped on purpose: it is no longer alive, and when it was last is kept.
   leftAt: integer("left_at", { mode: "timestamp_ms" }),
 });
+
+/**
+ * The retention purge's permit (lib/tasks/purge.ts): a row written and removed inside each of
+ * its transactions, never committed. The triggers let a finished task or an audit row be
+ * deleted only while one is there, that is, only by the purge (rules/sql.ts).
+ */
+export const purgePermits = sqliteTable("purge_permits", {
+  holder: text("holder").primaryKey(),
+});

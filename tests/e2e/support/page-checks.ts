@@ -78,8 +78,9 @@ export type ConsoleView = {
 /** Waits for the page's main heading, and for the browser's own rendering (relative times, live state). */
 async function settle(page: Page, heading: string | RegExp) {
   await expect(page.getByRole("heading", { level: 1, name: heading })).toBeVisible();
-  // Times are rendered exactly on the server and made relative once the page is live in the browser.
-  const time = page.locator("main time").first();
+  // Relative times (app/_components/relative-time.tsx, with their exact time as a title) are
+  // rendered exactly on the server and made relative once the page is live in the browser.
+  const time = page.locator("main time[title]").first();
   if (await time.count()) await expect(time).toHaveText(/ago$|^in |^just now$/);
   const live = page.locator("[data-live-state]");
   if (await live.count()) await expect(live.first()).toHaveAttribute("data-live-state", /live|paused/);
@@ -106,6 +107,8 @@ export const READER_VIEWS: ConsoleView[] = [
   visit("fanout-cockpit", async (p) => `/tasks/fanouts/${await largeFanoutWithFailures(p)}`, /^Fan-out /),
   visit("devices", "/devices", "Devices"),
   visit("settings", "/settings", "Settings"),
+  visit("audit-refused", "/settings/audit", "Audit trail"),
+  visit("schedules", "/tasks/schedules", "Schedules"),
 ];
 
 /** Every console page an ADMIN sees, with the forms and panels they open. */
@@ -138,6 +141,12 @@ export const ADMIN_VIEWS: ConsoleView[] = [
     await expect(toggle).toHaveAttribute("aria-expanded", "true");
   }),
   visit("settings", "/settings", "Settings"),
+  visit("audit", "/settings/audit", "Audit trail"),
+  visit("schedules-form-open", "/tasks/schedules", "Schedules", async (page) => {
+    await page.locator("summary", { hasText: "New schedule" }).click();
+    await expect(page.getByRole("form", { name: "New schedule" }).getByRole("region", { name: /^Next 5 runs/ }).locator("li")).toHaveCount(5);
+  }),
+  visit("audit-filtered", "/settings/audit?action=task&since=2020-01-01", "Audit trail"),
   visit("not-found", "/tasks/00000000", "This page could not be found."),
   visit("no-such-address", "/no/such/page", "This page could not be found."),
 ];

@@ -4,6 +4,7 @@ import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { z } from "zod";
 import { getAuth } from "@/lib/auth/auth";
+import { clientAddress } from "@/lib/auth/origin";
 import { setActiveOrganization } from "@/lib/orgs/session";
 import { isDomainError, type FieldErrors } from "@/lib/errors";
 import { acceptInvitation, acceptInvitationAsNewUser } from "@/lib/orgs/invitations";
@@ -28,8 +29,8 @@ export async function acceptInvitationAction(_prev: InviteState, formData: FormD
   if (!session) return { message: "Sign in first" };
   try {
     const { secret } = formFields(acceptForm, formData);
-    const joined = await acceptInvitation(dbContext(), secret, { userId: session.user.id, email: session.user.email });
-    await setActiveOrganization(dbContext(), session, joined.organizationId);
+    const joined = await acceptInvitation(dbContext(), secret, { userId: session.user.id, email: session.user.email, address: session.address });
+    await setActiveOrganization(dbContext(), session, joined.organizationId, { joined: true });
   } catch (e) {
     return failure(e);
   }
@@ -43,7 +44,7 @@ export async function createAccountAction(_prev: InviteState, formData: FormData
   try {
     const f = formFields(newAccountForm, formData);
     password = f.password;
-    email = (await acceptInvitationAsNewUser(dbContext(), f.secret, { name: f.name, password: f.password })).email;
+    email = (await acceptInvitationAsNewUser(dbContext(), f.secret, { name: f.name, password: f.password, address: clientAddress(await headers()) })).email;
   } catch (e) {
     return failure(e);
   }

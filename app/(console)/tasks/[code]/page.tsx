@@ -105,6 +105,7 @@ export default async function TaskPage({ params }: { params: Promise<{ code: str
                 )}
               </Field>
               <Field label="Created by">{task.createdByEmail ?? "system"}</Field>
+              {task.status === "CANCELLED" && <Field label="Cancelled by">{task.cancelledBy ?? "the system"}</Field>}
             </dl>
           </Card>
 

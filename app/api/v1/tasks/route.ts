@@ -1,7 +1,8 @@
 import { apiRoute, otherMethods, parseInput, parseJson, parseQuery, readText } from "@/lib/api/http";
 import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { issueBodySchema, listQuerySchema } from "@/lib/api/schemas";
-import { issueResult, taskItem } from "@/lib/api/serialize";
+import { iso, issueResult, taskItem } from "@/lib/api/serialize";
+import { historyOf } from "@/lib/orgs/orgs";
 import { issueFanout } from "@/lib/tasks/issue";
 import { pageTasks } from "@/lib/tasks/queries";
 
@@ -10,7 +11,16 @@ export const dynamic = "force-dynamic";
 export const GET = apiRoute(async ({ req, db, actor }) => {
   const { page, per_page, ...filter } = parseQuery(listQuerySchema, new URL(req.url).searchParams);
   const result = await pageTasks({ db, actor }, { filter, page, perPage: per_page });
-  return { items: result.items.map(taskItem), total: result.total, page: result.page, per_page: result.perPage, pages: result.pages };
+  const history = await historyOf({ db, actor });
+  return {
+    items: result.items.map(taskItem),
+    total: result.total,
+    page: result.page,
+    per_page: result.perPage,
+    pages: result.pages,
+    // How far back history goes: finished tasks are kept `kept_days` (null: forever).
+    history: { kept_days: history.keptDays, oldest_at: iso(history.oldestAt) },
+  };
 });
 
 export const POST = apiRoute(async ({ req, db, actor }) => {

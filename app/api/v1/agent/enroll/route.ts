@@ -1,6 +1,7 @@
 import { created, otherMethods, publicRoute, readJson } from "@/lib/api/http";
 import { enrollDevice } from "@/lib/devices/enrollment";
-import { clientAddress, EnrollThrottle } from "@/lib/server/enroll-throttle";
+import { clientAddress } from "@/lib/auth/origin";
+import { EnrollThrottle } from "@/lib/server/enroll-throttle";
 
 export const dynamic = "force-dynamic";
 

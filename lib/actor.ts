@@ -1,6 +1,6 @@
-import type { Ctx } from "../../db/transaction";
-import { roleAtLeast, type Role } from "../../rules/roles";
-import { ForbiddenError } from "../errors";
+import type { Ctx } from "../db/transaction";
+import { roleAtLeast, type Role } from "../rules/roles";
+import { ForbiddenError } from "./errors";
 
 /** Who is acting, in which organization, with which role — the scope of every domain verb. */
 export type Actor = {
@@ -14,6 +14,8 @@ export type Actor = {
    * remembers between requests, such as an Idempotency-Key, belongs to this and no other.
    */
   principal?: string;
+  /** The client's address, for the audit trail; absent for what no request asked (the clock, the seed). */
+  address?: string;
 };
 
 /** What a verb acting for someone takes: the database (or the transaction it joins) and who acts. */

@@ -1,0 +1,78 @@
+import type { Db } from "../../db/client";
+import { breathe } from "../../db/transaction";
+import { subscribe } from "../events";
+import { nextScheduleDue, runDueSchedules } from "../schedules/schedules";
+
+/**
+ * Fires recurring schedules (lib/schedules): sleeps until the soonest due time of any running
+ * schedule (at most `maxSleepMs`), runs what is due, and sleeps again. A schedule created or
+ * changed here or on another node (a cluster event) re-arms it. Every node runs one; each
+ * due time is claimed once in the database, so two nodes never both fire it. At start it
+ * runs at once: what came due while the server was down is caught up or skipped.
+ */
+export class ScheduleClock {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxSleepMs = 60_000,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  start(): void {
+    this.unsubscribe = subscribe((e) => {
+      if (e.kind === "schedule.changed") this.wake();
+    });
+    this.wake();
+  }
+
+  /** Runs what is due now, then re-arms; a wake during a run runs again after it. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.running = this.run().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async run(): Promise<void> {
+    let retryMs: number | null = null;
+    try {
+      for (;;) {
+        const { more } = await runDueSchedules({ db: this.db }, this.now());
+        if (!more || this.stopped) break;
+        await breathe();
+      }
+    } catch (e) {
+      console.error("Running due schedules failed; trying again shortly", e);
+      retryMs = 1_000;
+    }
+    if (this.stopped) return;
+    let sleep = retryMs ?? this.maxSleepMs;
+    if (retryMs === null) {
+      const due = await nextScheduleDue({ db: this.db }).catch(() => null);
+      if (due) sleep = Math.min(this.maxSleepMs, Math.max(0, due.getTime() - this.now().getTime()));
+    }
+    this.timer = setTimeout(() => this.wake(), sleep);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,62 @@
+// Schedules on a real server with a real agent: each due time issues one fan-out linked to
+// its run, whose task reaches the agent; a server stopped across a due time catches up once,
+// or skips, as the schedule says. Time is moved as the clock tests move it: a schedule's next
+// due time is set into the past (schedules are not history), and a clock that looks at least
+// every 200 ms fires it within a second.
+import { describe, expect, test } from "vitest";
+import { acceptNext, agentServerFixture, closeAgentsAfterEach, waitFor } from "../support/agents";
+import { rawRows, rawRun } from "../support/raw";
+
+closeAgentsAfterEach();
+
+type Run = { due_at: string; outcome: string; reason: string | null; fanout: string | null };
+type Detail = { id: number; next_run_at: string | null; runs: Run[] };
+
+const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "200" } });
+
+async function create(body: Record<string, unknown>): Promise<Detail> {
+  const r = await ctx.api.post<Detail>("/schedules", { as: { token: ctx.tokens.acmeWrite! }, json: { type: "SYNC", timezone: "UTC", ...body } });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body;
+}
+const detail = async (id: number) => (await ctx.api.get<Detail>(`/schedules/${id}`, { as: { token: ctx.tokens.acmeWrite! } })).body;
+/** Makes the schedule due a second ago (each call a due time of its own, as the next minute would be). */
+const dueNow = (id: number) => rawRun(ctx.dbFile, "update schedules set next_run_at = ? where id = ?", Date.now() - 1_000, id);
+/** Moves the schedule's next due time `ms` into the past (to its minute), as if the server had been down that long. */
+const dueAgo = (id: number, ms: number) => rawRun(ctx.dbFile, "update schedules set next_run_at = ? where id = ?", Math.floor((Date.now() - ms) / 60_000) * 60_000, id);
+
+describe("schedules on a running server", () => {
+  test("a schedule every minute runs three times in three due minutes, each run a fan-out whose task reaches the agent", async () => {
+    const { name, creds } = await ctx.device();
+    const agent = await ctx.connect(creds);
+    const s = await create({ name: `every minute ${name}`, cron: "* * * * *", targets: { devices: [name] } });
+    for (let i = 1; i <= 3; i++) {
+      await dueNow(s.id);
+      const run = await waitFor(`run ${i}`, async () => ((await detail(s.id)).runs.length === i ? (await detail(s.id)).runs[0] : undefined), 10_000);
+      expect(run).toMatchObject({ outcome: "issued", fanout: expect.stringMatching(/^[0-9A-Za-z]{8}$/) });
+      const [task] = await rawRows<{ code: string }>(ctx.dbFile, "select t.code from tasks t join fanouts f on f.id = t.fanout_id where f.code = ?", run!.fanout);
+      await acceptNext(ctx, agent, task.code);
+    }
+    const runs = (await detail(s.id)).runs;
+    expect(new Set(runs.map((r) => r.fanout)).size).toBe(3);
+    expect(new Set(runs.map((r) => r.due_at)).size).toBe(3);
+  });
+
+  test.each([true, false])("a server stopped across a due time: catch up %s runs it once at start, or records it skipped", async (catchUp) => {
+    const { name } = await ctx.device();
+    const s = await create({ name: `catch up ${catchUp} ${name}`, cron: "*/5 * * * *", targets: { devices: [name] }, catch_up: catchUp });
+    // Down across 16 minutes: three due times missed.
+    await ctx.server.restart(async () => void (await dueAgo(s.id, 16 * 60_000)));
+    const runs = await waitFor("the missed run", async () => {
+      const d = await detail(s.id);
+      return d.runs.length ? d.runs : undefined;
+    }, 10_000);
+    expect(runs).toHaveLength(1);
+    expect(runs![0]).toMatchObject(catchUp ? { outcome: "issued", fanout: expect.any(String) } : { outcome: "skipped", reason: expect.stringMatching(/Missed while the server was down/) });
+    // Once: the next due time is ahead, and nothing more runs meanwhile.
+    const d = await detail(s.id);
+    expect(Date.parse(d.next_run_at!)).toBeGreaterThan(Date.now());
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await detail(s.id)).runs).toHaveLength(1);
+  });
+});
