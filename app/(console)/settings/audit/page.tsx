@@ -24,10 +24,14 @@ const ACTION_OPTIONS = Object.entries(AUDIT_GROUPS).map(([group, label]) => ({
   options: [[group, `All of ${label.toLowerCase()}`] as [string, string], ...Object.entries(AUDIT_ACTIONS).filter(([a]) => a.startsWith(`${group}.`))],
 }));
 
-/** A row's details in a line: key: value, values written as JSON when they are not text. */
+/**
+ * A row's details in a line: key: value, values written as JSON when they are not text; keys
+ * in alphabetical order (PostgreSQL's jsonb keeps its own order, SQLite the written one).
+ */
 function detailLine(detail: Record<string, unknown> | null): string {
   if (!detail) return "";
   return Object.entries(detail)
+    .sort(([a], [b]) => a.localeCompare(b))
     .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k}: ${typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : JSON.stringify(v)}`)
     .join(" · ");
