@@ -61,15 +61,22 @@ export async function listAudit({ db, actor }: ActorCtx, filter: AuditFilter, op
 /** Rows per window of the export. */
 const EXPORT_WINDOW = 1_000;
 
-/** The trail oldest first, after row `after`, a window at a time: a SIEM pulls from its last id. */
-export async function* auditPages({ db, actor }: ActorCtx, filter: AuditFilter, after = 0): AsyncGenerator<AuditEvent[]> {
+/**
+ * The trail oldest first, after row `after`, a window at a time: a SIEM pulls from its last id.
+ * The role is checked when called, before a download's first byte, not at its first pull.
+ */
+export function auditPages({ db, actor }: ActorCtx, filter: AuditFilter, after = 0): AsyncGenerator<AuditEvent[]> {
   requireRole(actor, "ADMIN");
+  return windows(db, actor.organizationId, filter, after);
+}
+
+async function* windows(db: ActorCtx["db"], organizationId: string, filter: AuditFilter, after: number): AsyncGenerator<AuditEvent[]> {
   let last = after;
   for (;;) {
     const rows = await db
       .select()
       .from(auditEvents)
-      .where(and(whereOf(actor.organizationId, filter), gt(auditEvents.id, last)))
+      .where(and(whereOf(organizationId, filter), gt(auditEvents.id, last)))
       .orderBy(asc(auditEvents.id))
       .limit(EXPORT_WINDOW);
     if (rows.length) yield rows;

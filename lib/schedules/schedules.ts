@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { isBatchCheck, stepOf } from "../../db/batch";
-import type { Db } from "../../db/client";
+import type { Db, DbOrTx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
 import { roleAtLeast, type Role } from "../../rules/roles";
@@ -60,7 +60,7 @@ function specOf(raw: Record<string, unknown>, parsed: z.output<typeof scheduleIn
 
 const idSchema = z.coerce.number({ error: () => "Not a schedule id" }).int("Not a schedule id").positive("Not a schedule id");
 
-async function scheduleInOrg(h: Db | Parameters<Parameters<typeof withTransaction>[1]>[0], organizationId: string, rawId: unknown): Promise<Schedule> {
+async function scheduleInOrg(h: DbOrTx, organizationId: string, rawId: unknown): Promise<Schedule> {
   const id = parse(idSchema, rawId);
   const [s] = await h.select().from(schedules).where(and(eq(schedules.id, id), eq(schedules.organizationId, organizationId))).limit(1);
   if (!s) throw new NotFoundError("Schedule");
@@ -69,7 +69,7 @@ async function scheduleInOrg(h: Db | Parameters<Parameters<typeof withTransactio
 
 const target = (s: { id: number; name: string }) => ({ type: "schedule" as const, id: String(s.id), label: s.name });
 
-async function nameTaken(h: Parameters<Parameters<typeof withTransaction>[1]>[0], organizationId: string, name: string, except?: number) {
+async function nameTaken(h: DbOrTx, organizationId: string, name: string, except?: number) {
   const [row] = await h.select({ id: schedules.id }).from(schedules).where(and(eq(schedules.organizationId, organizationId), eq(schedules.name, name))).limit(1);
   return row !== undefined && row.id !== except;
 }
@@ -240,20 +240,16 @@ async function runOne(ctx: { db: Db }, s: Schedule, now: Date): Promise<RunStepR
   const missed = now.getTime() - claimedDue.getTime() > MISSED_AFTER_MS;
   const dueAt = missed ? (latestRun(s.cron, s.timezone, now) ?? claimedDue) : claimedDue;
   const next = nextRun(s.cron, s.timezone, now);
-  const claim = ctx.db
-    .update(schedules)
-    .set({ nextRunAt: next, lastRunAt: dueAt })
-    .where(and(eq(schedules.id, s.id), eq(schedules.nextRunAt, claimedDue), eq(schedules.enabled, true)));
+  // The claim: this due time, still the schedule's next and the schedule still running.
+  const claimed = and(eq(schedules.id, s.id), eq(schedules.nextRunAt, claimedDue), eq(schedules.enabled, true));
+  const movedOn = { nextRunAt: next, lastRunAt: dueAt };
+  const claim = ctx.db.update(schedules).set(movedOn).where(claimed);
   // When it ran: the moment the run is written, not the step's start (a step runs up to 100).
   const record = (outcome: ScheduleRunOutcome, reason: string | null) => ({ scheduleId: s.id, dueAt, ranAt: new Date(), outcome, reason });
 
   const settle = async (outcome: ScheduleRunOutcome, reason: string) => {
     const ok = await withTransaction(ctx, async (tx) => {
-      const moved = await tx
-        .update(schedules)
-        .set({ nextRunAt: next, lastRunAt: dueAt })
-        .where(and(eq(schedules.id, s.id), eq(schedules.nextRunAt, claimedDue), eq(schedules.enabled, true)))
-        .returning({ id: schedules.id });
+      const moved = await tx.update(schedules).set(movedOn).where(claimed).returning({ id: schedules.id });
       if (!moved.length) return false;
       await tx.insert(scheduleRuns).values(record(outcome, reason));
       return true;
