@@ -46,7 +46,8 @@ export const scheduleInputSchema = z
     cron: cronSchema,
     timezone: timeZoneSchema,
     catch_up: z.boolean({ error: () => "Catch up is true or false" }).default(false),
-    enabled: z.boolean({ error: () => "Enabled is true or false" }).default(true),
+    // Left out: a new schedule runs, a changed one keeps its state (a paused one stays paused).
+    enabled: z.boolean({ error: () => "Enabled is true or false" }).optional(),
   })
   .strict();
 
@@ -76,8 +77,8 @@ async function nameTaken(h: DbOrTx, organizationId: string, name: string, except
 
 const changed = (organizationId: string, scheduleId: number) => ({ kind: "schedule.changed" as const, organizationId, scheduleId });
 
-/** The row's columns a save writes, from the checked input. */
-function columnsOf(input: z.output<typeof scheduleInputSchema>, spec: ScheduleSpec, now: Date) {
+/** The row's columns a save writes, from the checked input and whether it runs. */
+function columnsOf(input: z.output<typeof scheduleInputSchema>, spec: ScheduleSpec, enabled: boolean, now: Date) {
   return {
     name: input.name,
     type: input.type,
@@ -85,24 +86,24 @@ function columnsOf(input: z.output<typeof scheduleInputSchema>, spec: ScheduleSp
     cron: input.cron,
     timezone: input.timezone,
     catchUp: input.catch_up,
-    enabled: input.enabled,
+    enabled,
     updatedAt: now,
-    nextRunAt: input.enabled ? nextRun(input.cron, input.timezone, now) : null,
+    nextRunAt: enabled ? nextRun(input.cron, input.timezone, now) : null,
   };
 }
 
 /**
- * Creates a schedule (no `rawId`) or replaces one's spec, recurrence and state, in one
- * transaction with its audit row. The name is unique in the organization.
+ * Creates a schedule (no `rawId`) or replaces one's spec and recurrence (and its state, when
+ * given), in one transaction with its audit row. The name is unique in the organization.
  */
 async function saveSchedule(ctx: ActorCtx, rawId: unknown | null, raw: unknown, now: Date): Promise<Schedule> {
   const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const input = parse(scheduleInputSchema, raw);
   const spec = specOf(raw as Record<string, unknown>, input);
-  const columns = columnsOf(input, spec, now);
   const { row, events } = await withTransaction(ctx, async (tx) => {
     const before = rawId === null ? null : await scheduleInOrg(tx, actor.organizationId, rawId);
+    const columns = columnsOf(input, spec, input.enabled ?? before?.enabled ?? true, now);
     if (await nameTaken(tx, actor.organizationId, input.name, before?.id)) throw new ConflictError(`A schedule named ${input.name} already exists`);
     const [row] = before
       ? await tx.update(schedules).set(columns).where(eq(schedules.id, before.id)).returning()

@@ -4,7 +4,7 @@ import { breathe, pacer } from "../../db/transaction";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
-import { deviceOus, devices, fanouts, ous, tasks, user, type FanoutTarget, type RolloutPlan } from "../../db/schema";
+import { deviceOus, devices, fanouts, ous, scheduleRuns, schedules, tasks, user, type FanoutTarget, type RolloutPlan } from "../../db/schema";
 import { nextWaveAt, policySummary, waveState, type WaveState } from "../../rules/rollouts";
 import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
@@ -449,6 +449,17 @@ async function retryLinks(h: DbOrTx, f: { id: number; retryOf: number | null }) 
   return { retryOfCode: of, retries };
 }
 
+/** The schedule whose run issued a fan-out, and the run's due time; null for one a person or token issued. */
+async function issuingSchedule(h: DbOrTx, fanoutId: number) {
+  const [row] = await h
+    .select({ id: schedules.id, name: schedules.name, dueAt: scheduleRuns.dueAt })
+    .from(scheduleRuns)
+    .innerJoin(schedules, eq(schedules.id, scheduleRuns.scheduleId))
+    .where(eq(scheduleRuns.fanoutId, fanoutId))
+    .limit(1);
+  return row ?? null;
+}
+
 /** A fan-out's counts as one string: every move of a task changes them (it leaves one status for another). */
 const countsKey = (f: FanoutSummary) => `${f.id}:${TASK_STATUSES.map((s) => f.counts[s]).join(",")}`;
 
@@ -546,8 +557,9 @@ export async function fanoutCockpit(ctx: ActorCtx, rawCode: unknown) {
   const ou = spansOus ? await byOuOf(db, fanout) : { byOu: [], asOf: null };
   await pace();
   const links = await retryLinks(db, fanout);
+  const schedule = await issuingSchedule(db, fanout.id);
   // Counts per OU when the target spans OUs: an organization-wide target over a single OU says nothing more than the bar.
   const byOu = ou.byOu.length > 1 || fanout.target.ous?.length ? ou.byOu : [];
-  return { fanout, failures, offline, durations, byOu, byOuAsOf: ou.asOf, ...links };
+  return { fanout, failures, offline, durations, byOu, byOuAsOf: ou.asOf, ...links, schedule };
 }
 export type FanoutCockpit = Awaited<ReturnType<typeof fanoutCockpit>>;

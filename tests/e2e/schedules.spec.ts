@@ -21,6 +21,10 @@ test.describe("as an admin", () => {
     // A run's fan-out is one click away.
     await page.locator('[data-run-outcome="issued"]').first().getByRole("link").click();
     await expect(page.getByRole("heading", { level: 1, name: /^Fan-out / })).toBeVisible();
+    // And the fan-out says which schedule issued it.
+    await expect(page.locator("header").getByText(/by the schedule/)).toBeVisible();
+    await page.locator("header").getByRole("link", { name: "Nightly backup" }).click();
+    await expect(page.getByRole("heading", { level: 1, name: "Nightly backup" })).toBeVisible();
   });
 
   test("the form previews the next five runs as it is typed, refuses a bad expression naming it, and saves", async ({ page }) => {
@@ -52,9 +56,32 @@ test.describe("as an admin", () => {
     await page.setViewportSize(PHONE);
     await expectAccessible(page, "schedule page (phone)");
 
-    // Paused, it has no next runs; deleted, it is gone from the list.
+    // Paused, it has no next runs.
     await page.getByRole("button", { name: "Pause" }).click();
     await expect(page.getByText("None while paused")).toBeVisible();
+
+    // Changed: the form shows what is saved; the change is saved, and it stays paused.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole("link", { name: "Change" }).click();
+    const edit = page.getByRole("form", { name: "Change Hourly ping of the lab" });
+    await expect(edit.getByLabel("Name", { exact: true })).toHaveValue("Hourly ping of the lab");
+    await expect(edit.getByLabel("Type", { exact: true })).toHaveValue("PING");
+    await expect(edit.getByLabel("Host")).toHaveValue("192.0.2.10");
+    await expect(edit.getByLabel("Whole organization")).toBeChecked();
+    await expect(edit.getByLabel("Cron expression")).toHaveValue("15 * * * *");
+    await expect(edit.getByLabel("Time zone")).toHaveValue("UTC");
+    await expect(edit.getByRole("region", { name: /^Next 5 runs/ }).locator("li")).toHaveCount(5);
+    await expectAccessible(page, "schedule change form");
+    await edit.getByLabel("Host").fill("192.0.2.20");
+    await edit.getByLabel("Cron expression").fill("45 */2 * * *");
+    await edit.getByRole("button", { name: "Save changes" }).click();
+    await expect(page.getByRole("heading", { level: 1, name: "Hourly ping of the lab" })).toBeVisible();
+    await expect(page.locator("code", { hasText: "45 */2 * * *" })).toBeVisible();
+    await expect(page.locator("code", { hasText: "192.0.2.20" })).toBeVisible();
+    await expect(page.getByText("Paused", { exact: true })).toBeVisible();
+    await expect(page.getByText("None while paused")).toBeVisible();
+
+    // Deleted, it is gone from the list.
     page.once("dialog", (d) => void d.accept());
     await page.getByRole("button", { name: "Delete" }).click();
     await expect(page).toHaveURL(/\/tasks\/schedules$/);
@@ -73,6 +100,10 @@ test.describe("as a read-only member", () => {
     await expect(page.getByRole("heading", { level: 1, name: "Nightly backup" })).toBeVisible();
     await expect(page.getByRole("button", { name: "Pause" })).toHaveCount(0);
     await expect(page.getByRole("button", { name: "Delete" })).toHaveCount(0);
+    await expect(page.getByRole("link", { name: "Change" })).toHaveCount(0);
+    await page.goto(`${page.url()}/edit`);
+    await expect(page.getByText("Your role is read-only: you see schedules but cannot change them.")).toBeVisible();
+    await expect(page.getByRole("form")).toHaveCount(0);
     const res = await page.request.post("/api/v1/schedules", { data: { name: "x", type: "SYNC", targets: { all: true }, cron: "0 * * * *", timezone: "UTC" } });
     expect(res.status()).toBe(403);
   });

@@ -65,6 +65,19 @@ describe("saving a schedule", () => {
     await deleteSchedule(ctx, s.id);
     await expectDomainError(() => getSchedule(ctx, s.id), "not_found");
   });
+
+  test("a change without `enabled` keeps the schedule paused or running; with it, sets it", async () => {
+    const { ctx } = await fleet();
+    const t0 = new Date("2026-12-01T10:00:30Z");
+    const s = await createSchedule(ctx, spec({ cron: "0 * * * *" }), t0);
+    await setScheduleEnabled(ctx, s.id, false, t0);
+    const stillPaused = await updateSchedule(ctx, s.id, spec({ name: s.name, cron: "15 * * * *" }), t0);
+    expect(stillPaused).toMatchObject({ enabled: false, nextRunAt: null, cron: "15 * * * *" });
+    const resumed = await updateSchedule(ctx, s.id, spec({ name: s.name, cron: "15 * * * *", enabled: true }), t0);
+    expect(resumed).toMatchObject({ enabled: true, nextRunAt: new Date("2026-12-01T10:15:00Z") });
+    const stillRunning = await updateSchedule(ctx, s.id, spec({ name: s.name, cron: "45 * * * *" }), t0);
+    expect(stillRunning).toMatchObject({ enabled: true, nextRunAt: new Date("2026-12-01T10:45:00Z") });
+  });
 });
 
 describe("the clock", () => {

@@ -6,6 +6,7 @@ import type { ActionResult } from "@/app/_lib/action-result";
 import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPE_LABELS, TASK_TYPES, type PayloadField, type TaskType } from "@/rules/tasks";
 import { policySummary, ROLLOUT_PRESET_LABELS, ROLLOUT_PRESET_POLICIES, ROLLOUT_PRESETS, type RolloutPreset } from "@/rules/rollouts";
 import { issueTaskAction } from "./actions";
+import { NEW_SPEC_VALUES, type SpecFormValues } from "./spec-form";
 
 export function FieldError({ state, name }: { state: FormState; name: string }) {
   const msg = state && !state.ok ? state.fieldErrors?.[name]?.[0] : undefined;
@@ -26,7 +27,7 @@ const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
  * so a field's default comes back when its type is chosen again. Bounds a browser can check
  * (a number's min and max) are given to it; the rest is the server's to judge and explain.
  */
-function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; state: FormState }) {
+function PayloadInputs({ fields, state, values }: { fields: readonly PayloadField[]; state: FormState; values: Record<string, string> }) {
   if (!fields.length) return null;
   const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
   const single = fields.length === 1;
@@ -43,7 +44,7 @@ function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; sta
               <div className="flex gap-4 text-sm">
                 {f.options.map((o) => (
                   <label key={o} className="flex items-center gap-1.5">
-                    <input type="radio" name={name} value={o} defaultChecked={o === f.default} /> {capitalized(o)}
+                    <input type="radio" name={name} value={o} defaultChecked={o === (values[f.name] ?? f.default)} /> {capitalized(o)}
                   </label>
                 ))}
               </div>
@@ -58,9 +59,9 @@ function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; sta
               {label}
             </label>
             {f.kind === "number" ? (
-              <input id={id} name={name} type="number" min={f.min} max={f.max} defaultValue={f.default} className="input" aria-invalid={invalid(name)} />
+              <input id={id} name={name} type="number" min={f.min} max={f.max} defaultValue={values[f.name] ?? f.default} className="input" aria-invalid={invalid(name)} />
             ) : (
-              <input id={id} name={name} className="input" placeholder={f.placeholder} aria-invalid={invalid(name)} />
+              <input id={id} name={name} defaultValue={values[f.name]} className="input" placeholder={f.placeholder} aria-invalid={invalid(name)} />
             )}
             <FieldError state={state} name={name} />
           </div>
@@ -75,9 +76,9 @@ function PayloadInputs({ fields, state }: { fields: readonly PayloadField[]; sta
  * are text, as in the API ("1" or "5%"; waves "5%, 25%, rest"): the domain judges them and
  * names the field in its error.
  */
-function RolloutInputs({ state }: { state: FormState }) {
-  const [preset, setPreset] = useState<RolloutPreset | "custom">("all-at-once");
-  const [between, setBetween] = useState<"now" | "minutes" | "continue">("now");
+function RolloutInputs({ state, initial }: { state: FormState; initial: SpecFormValues["rollout"] }) {
+  const [preset, setPreset] = useState<RolloutPreset | "custom">(initial.preset);
+  const [between, setBetween] = useState<"now" | "minutes" | "continue">(initial.between);
   const invalid = state && !state.ok && state.fieldErrors?.rollout ? true : undefined;
   return (
     <div className="mt-4">
@@ -105,19 +106,19 @@ function RolloutInputs({ state }: { state: FormState }) {
             <label htmlFor="rollout-canary" className="label">
               Canary
             </label>
-            <input id="rollout-canary" name="rolloutCanary" className="input" placeholder="1 or 5%" aria-invalid={invalid} />
+            <input id="rollout-canary" name="rolloutCanary" defaultValue={initial.canary} className="input" placeholder="1 or 5%" aria-invalid={invalid} />
           </div>
           <div>
             <label htmlFor="rollout-waves" className="label">
               Then waves of
             </label>
-            <input id="rollout-waves" name="rolloutWaves" className="input" placeholder="10% or 5%, 25%, rest" aria-invalid={invalid} />
+            <input id="rollout-waves" name="rolloutWaves" defaultValue={initial.waves} className="input" placeholder="10% or 5%, 25%, rest" aria-invalid={invalid} />
           </div>
           <div>
             <label htmlFor="rollout-in-flight" className="label">
               At most in flight
             </label>
-            <input id="rollout-in-flight" name="rolloutMaxInFlight" type="number" min={1} className="input" placeholder="no limit" aria-invalid={invalid} />
+            <input id="rollout-in-flight" name="rolloutMaxInFlight" type="number" min={1} defaultValue={initial.maxInFlight} className="input" placeholder="no limit" aria-invalid={invalid} />
           </div>
           <div>
             <label htmlFor="rollout-between" className="label">
@@ -134,16 +135,16 @@ function RolloutInputs({ state }: { state: FormState }) {
               <label htmlFor="rollout-pause" className="label">
                 Pause (minutes)
               </label>
-              <input id="rollout-pause" name="rolloutPauseMinutes" type="number" min={1} defaultValue={10} className="input" aria-invalid={invalid} />
+              <input id="rollout-pause" name="rolloutPauseMinutes" type="number" min={1} defaultValue={initial.pauseMinutes} className="input" aria-invalid={invalid} />
             </div>
           )}
           <fieldset className="col-span-2">
             <legend className="label">Breaker (optional)</legend>
             <div className="flex flex-wrap items-center gap-2 text-sm">
               <span>Stop when more than</span>
-              <input name="rolloutBreakerPercent" type="number" min={1} max={100} className="input w-20" aria-label="Breaker: failed percentage" aria-invalid={invalid} />
+              <input name="rolloutBreakerPercent" type="number" min={1} max={100} defaultValue={initial.breakerPercent} className="input w-20" aria-label="Breaker: failed percentage" aria-invalid={invalid} />
               <span>% fail, after</span>
-              <input name="rolloutBreakerMin" type="number" min={1} defaultValue={1} className="input w-20" aria-label="Breaker: finished tasks before it judges" aria-invalid={invalid} />
+              <input name="rolloutBreakerMin" type="number" min={1} defaultValue={initial.breakerMin} className="input w-20" aria-label="Breaker: finished tasks before it judges" aria-invalid={invalid} />
               <span>finished</span>
             </div>
           </fieldset>
@@ -154,9 +155,9 @@ function RolloutInputs({ state }: { state: FormState }) {
   );
 }
 
-/** The type and its payload's fields. */
-export function TypeInputs({ state }: { state: FormState }) {
-  const [type, setType] = useState<TaskType>("SYNC");
+/** The type and its payload's fields; a saved spec's, when one is edited. */
+export function TypeInputs({ state, initial = NEW_SPEC_VALUES }: { state: FormState; initial?: Pick<SpecFormValues, "type" | "payload"> }) {
+  const [type, setType] = useState<TaskType>(initial.type);
   return (
     <>
       <label htmlFor="issue-type" className="label">
@@ -171,14 +172,14 @@ export function TypeInputs({ state }: { state: FormState }) {
       </select>
       <FieldError state={state} name="type" />
 
-      <PayloadInputs key={type} fields={PAYLOAD_FIELDS[type]} state={state} />
+      <PayloadInputs key={type} fields={PAYLOAD_FIELDS[type]} state={state} values={type === initial.type ? initial.payload : {}} />
     </>
   );
 }
 
-/** Where it goes (devices, OUs or the whole organization), its time to live and its rollout. */
-export function TargetInputs({ state, ous }: { state: FormState; ous: string[] }) {
-  const [targetKind, setTargetKind] = useState<"devices" | "ous" | "all">("devices");
+/** Where it goes (devices, OUs or the whole organization), its time to live and its rollout; a saved spec's, when one is edited. */
+export function TargetInputs({ state, ous, initial = NEW_SPEC_VALUES }: { state: FormState; ous: string[]; initial?: SpecFormValues }) {
+  const [targetKind, setTargetKind] = useState<"devices" | "ous" | "all">(initial.targetKind);
   const invalid = (name: string) => (state && !state.ok && state.fieldErrors?.[name] ? true : undefined);
   return (
     <div>
@@ -207,6 +208,7 @@ export function TargetInputs({ state, ous }: { state: FormState; ous: string[] }
             id="issue-names"
             name="targetNames"
             rows={2}
+            defaultValue={initial.targetNames}
             className="input font-mono"
             placeholder={targetKind === "devices" ? "fw-ams-01, fw-ams-02" : ous.slice(0, 2).join(", ") || "emea-branches"}
             aria-invalid={invalid("targetNames")}
@@ -224,9 +226,9 @@ export function TargetInputs({ state, ous }: { state: FormState; ous: string[] }
           <label htmlFor="issue-ttl" className="label">
             Time to live
           </label>
-          <input id="issue-ttl" name="ttlValue" type="number" min={1} defaultValue={24} className="input" aria-invalid={invalid("ttlSeconds")} />
+          <input id="issue-ttl" name="ttlValue" type="number" min={1} step="any" defaultValue={initial.ttlValue} className="input" aria-invalid={invalid("ttlSeconds")} />
         </div>
-        <select name="ttlUnit" aria-label="Time to live unit" defaultValue="hours" className="input w-28">
+        <select name="ttlUnit" aria-label="Time to live unit" defaultValue={initial.ttlUnit} className="input w-28">
           <option value="minutes">minutes</option>
           <option value="hours">hours</option>
           <option value="days">days</option>
@@ -236,7 +238,7 @@ export function TargetInputs({ state, ous }: { state: FormState; ous: string[] }
       <FieldError state={state} name="ttlSeconds" />
       <FieldError state={state} name="ttlValue" />
 
-      <RolloutInputs state={state} />
+      <RolloutInputs state={state} initial={initial.rollout} />
     </div>
   );
 }

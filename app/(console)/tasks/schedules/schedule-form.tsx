@@ -1,12 +1,13 @@
 "use client";
 
 import Link from "next/link";
-import { useActionState, useState, useSyncExternalStore } from "react";
+import { useActionState, useMemo, useState, useSyncExternalStore } from "react";
 import { submitTo } from "@/app/_lib/submit";
 import { cronProblem, isTimeZone, nextRuns } from "@/lib/schedules/cron";
 import { NEXT_RUNS_SHOWN, SCHEDULE_NAME_MAX, SCHEDULE_PRESETS, type SchedulePreset } from "@/rules/schedules";
-import { createScheduleAction } from "../actions";
+import { createScheduleAction, updateScheduleAction } from "../actions";
 import { FieldError, TargetInputs, TypeInputs } from "../issue-form";
+import type { SpecFormValues } from "../spec-form";
 
 const noChange = () => () => {};
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -18,12 +19,12 @@ const PRESETS = Object.entries(SCHEDULE_PRESETS) as [SchedulePreset, (typeof SCH
  * whether a run missed while the server was down is run once on start. The next five run
  * times show as it is typed, in the admin's own time zone, before anything is saved.
  */
-function RecurrenceInputs({ state }: { state: Parameters<typeof FieldError>[0]["state"] }) {
-  const [preset, setPreset] = useState<SchedulePreset | "custom">("nightly");
-  const [cron, setCron] = useState<string>(SCHEDULE_PRESETS.nightly.cron);
-  // The browser's zone is known only in the browser (the server renders UTC); the schedule's is the admin's own until changed.
+function RecurrenceInputs({ state, initial }: { state: Parameters<typeof FieldError>[0]["state"]; initial?: Recurrence }) {
+  const [cron, setCron] = useState<string>(initial?.cron ?? SCHEDULE_PRESETS.nightly.cron);
+  const [preset, setPreset] = useState<SchedulePreset | "custom">(() => PRESETS.find(([, v]) => v.cron === cron)?.[0] ?? "custom");
+  // The browser's zone is known only in the browser (the server renders UTC); a new schedule's is the admin's own until changed.
   const mine = useSyncExternalStore(noChange, browserZone, () => "UTC");
-  const [typed, setZone] = useState<string | null>(null);
+  const [typed, setZone] = useState<string | null>(initial?.timezone ?? null);
   const zone = typed ?? mine;
   const problem = cronProblem(cron) ?? (isTimeZone(zone) ? null : "Unknown time zone");
   const runs = problem ? [] : nextRuns(cron, zone, new Date());
@@ -91,7 +92,7 @@ function RecurrenceInputs({ state }: { state: Parameters<typeof FieldError>[0]["
           <FieldError state={state} name="timezone" />
         </div>
         <label className="flex items-center gap-2 self-end pb-2 text-sm">
-          <input type="checkbox" name="catchUp" className="size-4" /> Catch up a run missed while the server was down
+          <input type="checkbox" name="catchUp" defaultChecked={initial?.catchUp} className="size-4" /> Catch up a run missed while the server was down
         </label>
       </div>
       <section aria-labelledby="schedule-preview" className="rounded-md border border-slate-200 bg-slate-50 px-3 py-2">
@@ -114,29 +115,44 @@ function RecurrenceInputs({ state }: { state: Parameters<typeof FieldError>[0]["
   );
 }
 
-/** A new schedule: its name, the task it issues (as the issue form has it) and its recurrence. */
-export function ScheduleForm({ ous }: { ous: string[] }) {
-  const [state, action, pending] = useActionState(createScheduleAction, undefined);
+type Recurrence = { cron: string; timezone: string; catchUp: boolean };
+
+/** A saved schedule as its form shows it. */
+export type ScheduleEdit = Recurrence & { id: number; name: string; spec: SpecFormValues };
+
+/**
+ * A schedule's form: its name, the task it issues (as the issue form has it) and its
+ * recurrence. New, or a saved one's values to change (saving goes back to its page).
+ */
+export function ScheduleForm({ ous, edit }: { ous: string[]; edit?: ScheduleEdit }) {
+  const editId = edit?.id;
+  const save = useMemo(() => (editId === undefined ? createScheduleAction : updateScheduleAction.bind(null, editId)), [editId]);
+  const [state, action, pending] = useActionState(save, undefined);
   return (
-    <form onSubmit={submitTo(action)} className="grid gap-4 p-4 md:grid-cols-2" aria-label="New schedule">
+    <form onSubmit={submitTo(action)} className="grid gap-4 p-4 md:grid-cols-2" aria-label={edit ? `Change ${edit.name}` : "New schedule"}>
       <div className="space-y-4">
         <div>
           <label htmlFor="schedule-name" className="label">
             Name
           </label>
-          <input id="schedule-name" name="name" required maxLength={SCHEDULE_NAME_MAX} className="input" placeholder="Nightly backup" />
+          <input id="schedule-name" name="name" required maxLength={SCHEDULE_NAME_MAX} defaultValue={edit?.name} className="input" placeholder="Nightly backup" />
           <FieldError state={state} name="name" />
         </div>
         <div>
-          <TypeInputs state={state} />
+          <TypeInputs state={state} initial={edit?.spec} />
         </div>
-        <RecurrenceInputs state={state} />
+        <RecurrenceInputs state={state} initial={edit} />
       </div>
-      <TargetInputs state={state} ous={ous} />
+      <TargetInputs state={state} ous={ous} initial={edit?.spec} />
       <div className="flex items-center gap-3 md:col-span-2">
         <button type="submit" className="btn btn-primary" disabled={pending}>
-          {pending ? "Saving…" : "Save schedule"}
+          {pending ? "Saving…" : edit ? "Save changes" : "Save schedule"}
         </button>
+        {edit && (
+          <Link className="btn" href={`/tasks/schedules/${edit.id}`}>
+            Cancel
+          </Link>
+        )}
         {state?.ok && (
           <p role="status" className="text-sm text-emerald-700">
             Saved ·{" "}

@@ -62,7 +62,18 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
           <OutcomeBadge outcome={fanout.outcome} />
         </div>
         <p className="text-sm text-slate-600">
-          {fanout.type} to {plural(fanout.total, "device")} · {describeTarget(fanout.target)} · issued <RelativeTime value={fanout.createdAt} /> by {fanout.createdByEmail ?? "system"}
+          {fanout.type} to {plural(fanout.total, "device")} · {describeTarget(fanout.target)} · issued <RelativeTime value={fanout.createdAt} />{" "}
+          {c.schedule ? (
+            <>
+              by the schedule{" "}
+              <Link href={`/tasks/schedules/${c.schedule.id}`} className="text-sky-700 hover:underline">
+                {c.schedule.name}
+              </Link>
+              {fanout.createdByEmail && <> (owner {fanout.createdByEmail})</>}
+            </>
+          ) : (
+            <>by {fanout.createdByEmail ?? "system"}</>
+          )}
         </p>
         {(c.retryOfCode || c.retries.length > 0) && (
           <p className="text-sm text-slate-600">

@@ -7,7 +7,11 @@ import { ScrollRegion } from "@/app/_components/scroll-region";
 import { TableHead } from "@/app/_components/table-head";
 import { actorContext, orNotFound, renderId, requirePageContext } from "@/app/_lib/context";
 import { getSchedule } from "@/lib/schedules/schedules";
+import { rolloutSchema } from "@/lib/tasks/schemas";
+import { policySummary, ROLLOUT_PRESET_LABELS, type RolloutPreset } from "@/rules/rollouts";
 import { roleAtLeast } from "@/rules/roles";
+import { TTL_SECONDS } from "@/rules/tasks";
+import { ttlInUnits } from "../../spec-form";
 import { recurrenceLine } from "@/rules/schedules";
 import { OutcomeBadge } from "../outcome-badge";
 import { ScheduleActions } from "./schedule-actions";
@@ -23,6 +27,20 @@ export async function generateMetadata({ params }: { params: Promise<{ id: strin
 function targetLine(t: { devices?: string[]; ous?: string[]; all?: boolean }): string {
   if (t.all) return "The whole organization";
   return [t.devices?.length ? `Devices: ${t.devices.join(", ")}` : null, t.ous?.length ? `OUs: ${t.ous.join(", ")}` : null].filter(Boolean).join("; ");
+}
+
+function ttlLine(seconds: number): string {
+  const { value, unit } = ttlInUnits(seconds);
+  return `${value} ${value === 1 ? unit.slice(0, -1) : unit}`;
+}
+
+/** A rollout as saved (a preset's name or a policy in the API's words), in words. */
+function rolloutLine(raw: unknown): string {
+  if (raw === undefined || raw === null) return "All at once";
+  if (typeof raw === "string" && raw in ROLLOUT_PRESET_LABELS) return ROLLOUT_PRESET_LABELS[raw as RolloutPreset];
+  const parsed = rolloutSchema.safeParse(raw);
+  if (!parsed.success) return "Not valid: its runs fail until it is changed";
+  return parsed.data ? policySummary(parsed.data) : "All at once";
 }
 
 export default async function SchedulePage({ params }: { params: Promise<{ id: string }> }) {
@@ -61,8 +79,8 @@ export default async function SchedulePage({ params }: { params: Promise<{ id: s
                 <code className="text-xs">{JSON.stringify(s.spec.payload)}</code>
               </Field>
             )}
-            <Field label="Time to live">{s.spec.ttl_seconds ? `${Math.round(s.spec.ttl_seconds / 60)} minutes` : "24 hours"}</Field>
-            <Field label="Rollout">{s.spec.rollout ? (typeof s.spec.rollout === "string" ? s.spec.rollout : JSON.stringify(s.spec.rollout)) : "All at once"}</Field>
+            <Field label="Time to live">{ttlLine(s.spec.ttl_seconds ?? TTL_SECONDS.default)}</Field>
+            <Field label="Rollout">{rolloutLine(s.spec.rollout)}</Field>
             <Field label="Owner">{s.owner ?? "— (its runs are skipped)"}</Field>
           </dl>
         </Card>
