@@ -17,6 +17,11 @@ export default defineConfig({
           ...shared,
           name: "integration",
           include: ["tests/integration/**/*.test.ts"],
+          // These tests start real servers and wait for named things (a server listening, a
+          // device going offline), each wait with the time its work needs on a busy machine
+          // and a message naming it. A test's own timeout must not be a tighter bound than
+          // the sum of its waits: one that seeds the demo and starts it again waits minutes.
+          testTimeout: 300_000,
           hookTimeout: 180_000,
           // Integration suites start the real production server: it is built once, first.
           globalSetup: ["tests/support/global-setup.ts"],
