@@ -8,7 +8,7 @@
 // the server, the bottleneck).
 import { readFileSync } from "node:fs";
 import { io, type Socket } from "socket.io-client";
-import { now, sleep } from "./lib/stats";
+import { fromWallClock, now, sleep } from "./lib/stats";
 import { LATEST_PROTOCOL } from "../lib/agents/envelope";
 
 type Creds = { device_id: string; device_token: string; name: string };
@@ -223,7 +223,7 @@ async function connectLive(c: Extract<Command, { cmd: "live.connect" }>) {
       socket.on("patch", (p: { at: string; truncated?: boolean; tasks?: { code: string; status: string }[]; codes?: string[] }) => {
         const receivedAt = now();
         const finals = p.tasks ? p.tasks.filter((t) => t.status === "COMPLETED" || t.status === "FAILED").map((t) => t.code) : (p.codes ?? []);
-        client.patches.push({ receivedAt, at: Date.parse(p.at), truncated: !!p.truncated, rows: p.tasks?.length ?? finals.length, finals });
+        client.patches.push({ receivedAt, at: fromWallClock(Date.parse(p.at)), truncated: !!p.truncated, rows: p.tasks?.length ?? finals.length, finals });
       });
       try {
         await new Promise<void>((ok, fail) => {

@@ -123,6 +123,15 @@ export function waveState(r: { wave: number; waves: number; waveFinishedAt: Date
   return "waiting";
 }
 
+/** Each wave of a rollout, as its page lists them: finished, open now, or not opened yet. */
+export type WaveProgress = "done" | "open" | "waiting";
+
+/** Where wave `n` stands, from the rollout's row: waves before the open one have finished, and the open one once its end is recorded. */
+export function waveProgress(n: number, r: { wave: number; waveFinishedAt: Date | null }): WaveProgress {
+  if (n < r.wave || (n === r.wave && r.waveFinishedAt)) return "done";
+  return n === r.wave ? "open" : "waiting";
+}
+
 /** When the next wave opens by itself: the open wave's end plus the pause; null if it waits for Continue or nothing. */
 export function nextWaveAt(r: { wave: number; waves: number; waveFinishedAt: Date | null }, between: BetweenWaves): Date | null {
   if (!r.waveFinishedAt || r.wave >= r.waves || between.kind === "continue") return null;

@@ -24,8 +24,16 @@ export function summary(samples: readonly number[]) {
 }
 export type Summary = ReturnType<typeof summary>;
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
-export const now = () => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on the machine's monotonic clock, with sub-millisecond precision: the same
+ * clock in every process (`performance.timeOrigin + performance.now()` is not: each process
+ * fixes its origin from the wall clock when it starts, and a wall clock being adjusted put
+ * the bench's and the load processes' 50–130 ms apart).
+ */
+export const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+/** A wall-clock time (a server's `Date`, in ms) on the clock of `now()`, as the two stand at this moment. */
+export const fromWallClock = (ms: number) => ms - Date.now() + now();
 
 export const round = (n: number, digits = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : n);
 

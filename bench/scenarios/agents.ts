@@ -7,18 +7,48 @@ import { now, sleep, summary, type Summary } from "../lib/stats";
 /** Creates one task for agent `i`; answers its code. The time starts before the call. */
 export type CreateOne = (i: number) => Promise<string>;
 
-export async function measureDispatch(load: LoadProcess, create: CreateOne, opts: { samples: number; agents: number }): Promise<{ latency: Summary; create: Summary; samples: number[] }> {
+/**
+ * When each task reached its agent, as the load process reports it: `reached(code)` answers
+ * the moment, at once if it already came; it rejects when the task has not come in 30 s.
+ */
+async function arrivals(load: LoadProcess) {
   const arrived = new Map<string, number>();
   const waiters = new Map<string, (at: number) => void>();
   const off = load.on((m) => {
     if (m.event !== "task") return;
-    const code = m.code as string;
-    const at = m.at as number;
-    const w = waiters.get(code);
-    if (w) w(at);
-    else arrived.set(code, at);
+    const w = waiters.get(m.code as string);
+    if (w) w(m.at as number);
+    else arrived.set(m.code as string, m.at as number);
   });
   await load.notify(true);
+  return {
+    has: (code: string) => arrived.has(code),
+    async reached(code: string): Promise<number> {
+      try {
+        return (
+          arrived.get(code) ??
+          (await new Promise<number>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`task ${code} never reached its agent`)), 30_000);
+            waiters.set(code, (t) => {
+              clearTimeout(timer);
+              resolve(t);
+            });
+          }))
+        );
+      } finally {
+        arrived.delete(code);
+        waiters.delete(code);
+      }
+    },
+    async stop() {
+      await load.notify(false);
+      off();
+    },
+  };
+}
+
+export async function measureDispatch(load: LoadProcess, create: CreateOne, opts: { samples: number; agents: number }): Promise<{ latency: Summary; create: Summary; samples: number[] }> {
+  const tasks = await arrivals(load);
   const latencies: number[] = [];
   const creates: number[] = [];
   try {
@@ -28,24 +58,12 @@ export async function measureDispatch(load: LoadProcess, create: CreateOne, opts
       const t0 = now();
       const code = await create(agent);
       creates.push(now() - t0);
-      const at =
-        arrived.get(code) ??
-        (await new Promise<number>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`task ${code} never reached its agent`)), 30_000);
-          waiters.set(code, (t) => {
-            clearTimeout(timer);
-            resolve(t);
-          });
-        }));
-      arrived.delete(code);
-      waiters.delete(code);
-      latencies.push(at - t0);
+      latencies.push((await tasks.reached(code)) - t0);
       // Let the agent's ack and result land before the next sample, as in a quiet fleet.
       await sleep(10);
     }
   } finally {
-    await load.notify(false);
-    off();
+    await tasks.stop();
   }
   return { latency: summary(latencies), create: summary(creates), samples: latencies };
 }
@@ -62,15 +80,7 @@ export async function measureWaveOpening(
   steps: { issue: (i: number) => Promise<{ fanout: string; second: string }>; waiting: (fanout: string) => Promise<boolean>; cont: (fanout: string) => Promise<void> },
   opts: { samples: number; agents: number },
 ): Promise<{ latency: Summary; samples: number[] }> {
-  const arrived = new Map<string, number>();
-  const waiters = new Map<string, (at: number) => void>();
-  const off = load.on((m) => {
-    if (m.event !== "task") return;
-    const w = waiters.get(m.code as string);
-    if (w) w(m.at as number);
-    else arrived.set(m.code as string, m.at as number);
-  });
-  await load.notify(true);
+  const tasks = await arrivals(load);
   const latencies: number[] = [];
   try {
     for (let i = 0; i < opts.samples; i++) {
@@ -78,26 +88,14 @@ export async function measureWaveOpening(
       for (const started = now(); !(await steps.waiting(fanout)); await sleep(5)) {
         if (now() - started > 30_000) throw new Error(`fan-out ${fanout}'s canary never finished`);
       }
-      if (arrived.has(second)) throw new Error(`task ${second} reached its agent before its wave opened`);
+      if (tasks.has(second)) throw new Error(`task ${second} reached its agent before its wave opened`);
       const t0 = now();
       await steps.cont(fanout);
-      const at =
-        arrived.get(second) ??
-        (await new Promise<number>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`task ${second} never reached its agent`)), 30_000);
-          waiters.set(second, (t) => {
-            clearTimeout(timer);
-            resolve(t);
-          });
-        }));
-      waiters.delete(second);
-      arrived.clear();
-      latencies.push(at - t0);
+      latencies.push((await tasks.reached(second)) - t0);
       await sleep(10);
     }
   } finally {
-    await load.notify(false);
-    off();
+    await tasks.stop();
   }
   return { latency: summary(latencies), samples: latencies };
 }

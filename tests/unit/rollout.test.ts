@@ -9,7 +9,7 @@ import { cancelFanoutRest, resumeFanout } from "../../lib/tasks/fanout-verbs";
 import { issueFanout } from "../../lib/tasks/issue";
 import { advanceRollout, continueFanout } from "../../lib/tasks/rollout";
 import { rolloutSchema } from "../../lib/tasks/schemas";
-import { breakerTrips, planWaves, policyProblems, ROLLOUT_PRESET_POLICIES, type RolloutPolicy } from "../../rules/rollouts";
+import { breakerTrips, planWaves, policyProblems, ROLLOUT_PRESET_POLICIES, waveProgress, type RolloutPolicy } from "../../rules/rollouts";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { expectDomainError } from "./helpers";
@@ -33,6 +33,13 @@ describe("the rules", () => {
     expect(breakerTrips(b, { finished: 20, failed: 1 })).toBe(false); // exactly 5%: not more
     expect(breakerTrips(b, { finished: 19, failed: 1 })).toBe(true);
     expect(breakerTrips({ failedPercent: 50, minFinished: 10 }, { finished: 9, failed: 9 })).toBe(false);
+  });
+
+  test("each wave's progress: those before the open one done, the open one until its end is recorded, the rest waiting", () => {
+    const open = { wave: 2, waveFinishedAt: null };
+    expect([1, 2, 3].map((n) => waveProgress(n, open))).toEqual(["done", "open", "waiting"]);
+    const ended = { wave: 2, waveFinishedAt: new Date() };
+    expect([1, 2, 3].map((n) => waveProgress(n, ended))).toEqual(["done", "done", "waiting"]);
   });
 
   test("a policy that does not add up is refused naming the field", () => {

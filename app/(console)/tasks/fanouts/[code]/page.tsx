@@ -11,7 +11,7 @@ import { toLiveFanout } from "@/lib/live/rows";
 import { failureGroupLabel } from "@/lib/tasks/failures";
 import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
 import { roleAtLeast } from "@/rules/roles";
-import { waveLine } from "@/rules/rollouts";
+import { waveLine, waveProgress, type WaveProgress } from "@/rules/rollouts";
 import { TASK_STATUSES } from "@/rules/tasks";
 import { ContinueButton, FanoutActions, RetryGroupButton } from "./fanout-actions";
 import { FanoutLive } from "./fanout-live";
@@ -23,11 +23,11 @@ export async function generateMetadata({ params }: { params: Promise<{ code: str
 }
 
 /** A wave's chip: finished, open now, or still waiting (its tasks SCHEDULED, with no time). */
-const WAVE_STYLES = {
+const WAVE_STYLES: Record<WaveProgress, string> = {
   done: "bg-emerald-50 text-emerald-900 ring-emerald-600/30",
   open: "bg-sky-50 text-sky-900 ring-sky-600/40 font-semibold",
   waiting: "bg-slate-50 text-slate-700 ring-slate-400/40",
-} as const;
+};
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 const taskLink = (code: string) => (
@@ -134,7 +134,7 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
               {fanout.rollout.policy.sizes.map((size, i) => {
                 const wave = i + 1;
                 const r = fanout.rollout!;
-                const state = wave < r.wave || (wave === r.wave && r.waveFinishedAt) ? "done" : wave === r.wave ? "open" : "waiting";
+                const state = waveProgress(wave, r);
                 return (
                   <li key={wave} className={`rounded-md px-2 py-1 text-xs ring-1 ring-inset ${WAVE_STYLES[state]}`}>
                     Wave {wave}: {plural(size, "device")} · {state}
