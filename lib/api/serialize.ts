@@ -124,6 +124,8 @@ export function fanoutDetail(c: FanoutCockpit) {
     // While the fan-out runs, the counts per OU may be a few seconds old: when they were counted (null: exact now).
     by_ou_as_of: iso(c.byOuAsOf),
     retries: c.retries.map((r) => ({ code: r.code, total: r.total, outcome: r.outcome })),
+    // The schedule whose run issued it, with the run's due time; null for one a person or token issued.
+    schedule: c.schedule && { id: c.schedule.id, name: c.schedule.name, due_at: iso(c.schedule.dueAt) },
   };
 }
 

@@ -34,6 +34,9 @@ describe("schedules on a running server", () => {
       await dueNow(s.id);
       const run = await waitFor(`run ${i}`, async () => ((await detail(s.id)).runs.length === i ? (await detail(s.id)).runs[0] : undefined), 10_000);
       expect(run).toMatchObject({ outcome: "issued", fanout: expect.stringMatching(/^[0-9A-Za-z]{8}$/) });
+      // The fan-out names the schedule and the run that issued it.
+      const fanout = await ctx.api.get<{ schedule: unknown }>(`/fanouts/${run!.fanout}`, { as: { token: ctx.tokens.acmeWrite! } });
+      expect(fanout.body.schedule).toEqual({ id: s.id, name: `every minute ${name}`, due_at: run!.due_at });
       const [task] = await rawRows<{ code: string }>(ctx.dbFile, "select t.code from tasks t join fanouts f on f.id = t.fanout_id where f.code = ?", run!.fanout);
       await acceptNext(ctx, agent, task.code);
     }
