@@ -66,7 +66,7 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
           {c.schedule ? (
             <>
               by the schedule{" "}
-              <Link href={`/tasks/schedules/${c.schedule.id}`} className="text-sky-700 hover:underline">
+              <Link href={`/tasks/schedules/${c.schedule.id}`} className="font-medium text-sky-700 underline hover:no-underline">
                 {c.schedule.name}
               </Link>
               {fanout.createdByEmail && <> (owner {fanout.createdByEmail})</>}
