@@ -41,6 +41,9 @@ export const ROLLOUT_LIMITS = {
 export const ROLLOUT_PRESETS = ["all-at-once", "canary", "careful"] as const;
 export type RolloutPreset = (typeof ROLLOUT_PRESETS)[number];
 
+/** Whether a saved rollout is a preset's name (the API takes a name or a policy). */
+export const isRolloutPreset = (v: unknown): v is RolloutPreset => typeof v === "string" && (ROLLOUT_PRESETS as readonly string[]).includes(v);
+
 /** The form's and the API's named policies; "all-at-once" is no policy (today's behaviour). */
 export const ROLLOUT_PRESET_POLICIES: Record<RolloutPreset, RolloutPolicy | null> = {
   "all-at-once": null,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ScheduleSpec } from "@/db/schema";
-import { ROLLOUT_PRESETS, type RolloutPreset } from "@/rules/rollouts";
+import { isRolloutPreset, ROLLOUT_PRESETS, type RolloutPreset } from "@/rules/rollouts";
 import { PAYLOAD_FIELDS, payloadInputName, TASK_TYPES, TTL_SECONDS, type TaskType } from "@/rules/tasks";
 
 // The issue form's and the schedule form's fields for a task's spec (issue-form.tsx), both
@@ -132,7 +132,7 @@ export function specFormValues(type: TaskType, spec: ScheduleSpec): SpecFormValu
 
 function rolloutValues(r: unknown): SpecFormValues["rollout"] {
   const none = { canary: "", waves: "", maxInFlight: "", between: "now" as const, pauseMinutes: "10", breakerPercent: "", breakerMin: "1" };
-  if (typeof r === "string" && (ROLLOUT_PRESETS as readonly string[]).includes(r)) return { preset: r as RolloutPreset, ...none };
+  if (isRolloutPreset(r)) return { preset: r, ...none };
   if (typeof r !== "object" || r === null) return { preset: "all-at-once", ...none };
   const p = r as { canary?: unknown; waves?: unknown; max_in_flight?: unknown; between_waves?: unknown; breaker?: { failed_percent?: unknown; min_finished?: unknown } | null };
   const between = p.between_waves;

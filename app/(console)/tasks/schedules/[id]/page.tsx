@@ -8,7 +8,7 @@ import { TableHead } from "@/app/_components/table-head";
 import { actorContext, orNotFound, renderId, requirePageContext } from "@/app/_lib/context";
 import { getSchedule } from "@/lib/schedules/schedules";
 import { rolloutSchema } from "@/lib/tasks/schemas";
-import { policySummary, ROLLOUT_PRESET_LABELS, type RolloutPreset } from "@/rules/rollouts";
+import { isRolloutPreset, policySummary, ROLLOUT_PRESET_LABELS } from "@/rules/rollouts";
 import { roleAtLeast } from "@/rules/roles";
 import { TTL_SECONDS } from "@/rules/tasks";
 import { ttlInUnits } from "../../spec-form";
@@ -37,7 +37,7 @@ function ttlLine(seconds: number): string {
 /** A rollout as saved (a preset's name or a policy in the API's words), in words. */
 function rolloutLine(raw: unknown): string {
   if (raw === undefined || raw === null) return "All at once";
-  if (typeof raw === "string" && raw in ROLLOUT_PRESET_LABELS) return ROLLOUT_PRESET_LABELS[raw as RolloutPreset];
+  if (isRolloutPreset(raw)) return ROLLOUT_PRESET_LABELS[raw];
   const parsed = rolloutSchema.safeParse(raw);
   if (!parsed.success) return "Not valid: its runs fail until it is changed";
   return parsed.data ? policySummary(parsed.data) : "All at once";
