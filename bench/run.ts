@@ -551,6 +551,11 @@ async function main() {
       raw.many = { taskwire: tMany, raw: rawMany, wanted: sizes.manyAgents, openFileLimit: many.limit };
       rows.push(row({ figure: `${k(n)} agents: connected${short ? ` (of ${k(sizes.manyAgents)} wanted: open-file limit ${many.limit})` : ""}`, value: tMany.connected, unit: "", baseline: rawMany.connected, baselineOf: "raw Socket.IO", goal: "all", met: tMany.connected === n && !short, detail: { failures: tMany.failures, refusals: tMany.refusals } }));
       rows.push(row({ figure: `${k(n)} agents: server RSS`, value: tMany.rssConnected / MB, unit: "MB", baseline: rawMany.rssConnected / MB, baselineOf: "raw Socket.IO", goal: "≤ 1.5× raw", met: tMany.rssConnected <= 1.5 * rawMany.rssConnected, detail: { idleTaskwire: tMany.rssBefore / MB, idleRaw: rawMany.rssBefore / MB } }));
+      // What the agents themselves cost: each server's RSS with them, less its RSS just before
+      // they came. The total above also holds what each process held before (Next.js, the
+      // worker threads, the heap's headroom after the earlier scenarios).
+      const added = (f: ConnectionFigures) => f.rssConnected - f.rssBefore;
+      rows.push(row({ figure: `${k(n)} agents: server RSS they added`, value: added(tMany) / MB, unit: "MB", baseline: added(rawMany) / MB, baselineOf: "raw Socket.IO", goal: "≤ 1.5× raw", met: added(tMany) <= 1.5 * added(rawMany), detail: { kbPerAgent: added(tMany) / n / 1024, rawKbPerAgent: added(rawMany) / n / 1024 } }));
       rows.push(row({ figure: `${k(n)} agents: heartbeat ack p99 (${Math.round(tMany.heartbeatsPerSecond)}/s)`, value: tMany.heartbeat.p99, unit: "ms", baseline: rawMany.heartbeat.p99, baselineOf: "raw Socket.IO", goal: "≤ 3× raw", met: tMany.heartbeat.p99 <= 3 * rawMany.heartbeat.p99 && tMany.heartbeatFailed === 0, detail: { failed: tMany.heartbeatFailed } }));
     }
     await rawServer?.stop();

@@ -164,6 +164,47 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
     expect(Number(stillScheduled!.n)).toBe(0);
   }, 180_000);
 
+  test("a schedule made through node A, whose clock then stalls: another node runs its due minute once, on time, and the task reaches an agent on node C", async () => {
+    const [a, b, c] = cluster.nodes;
+    const device = seed.agents!.acme[2];
+    const headers = { authorization: `Bearer ${seed.tokens!.acme}`, "content-type": "application/json" };
+    type Detail = { id: number; next_run_at: string; runs: { due_at: string; ran_at: string; outcome: string; fanout: string | null }[] };
+    const detail = async () => (await (await fetch(`${b.url}/api/v1/schedules/${id}`, { headers })).json()) as Detail;
+    // A due minute at least 10 s ahead: node A has stalled well before it.
+    const toNextMinute = 60_000 - (Date.now() % 60_000);
+    if (toNextMinute < 10_000) await new Promise((r) => setTimeout(r, toNextMinute + 100));
+    const fleet = await AgentFleet.connect(c.url, [device], { workMs: () => 10 });
+    const created = await fetch(`${a.url}/api/v1/schedules`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ name: "every minute, across nodes", type: "SYNC", cron: "* * * * *", timezone: "UTC", targets: { devices: [device.name] } }),
+    });
+    const schedule = (await created.json()) as Detail;
+    expect(created.status, JSON.stringify(schedule)).toBe(201);
+    const id = schedule.id;
+    const due = Date.parse(schedule.next_run_at);
+    // The other nodes hear of the new schedule through A's hint (sent within a turn or two of
+    // A's loop); then A stops, and only their clocks are left.
+    await new Promise((r) => setTimeout(r, 1_000));
+    process.kill(a.pid!, "SIGSTOP");
+    try {
+      const run = await until("the due minute's run", async () => (await detail()).runs.find((r) => Date.parse(r.due_at) === due), 90_000, 200);
+      expect(run.outcome).toBe("issued");
+      // On time: woken by the hint, not by a clock's longest sleep (a minute).
+      expect(Date.parse(run.ran_at) - due).toBeLessThan(10_000);
+      const [task] = await rawRows<{ code: string }>(cluster.databaseUrl, "select t.code from tasks t join fanouts f on f.id = t.fanout_id where f.code = ?", run.fanout);
+      await until("the agent on node C to report the schedule's task", () => fleet.results.some((r) => r.code === task.code), 30_000);
+    } finally {
+      process.kill(a.pid!, "SIGCONT");
+    }
+    // Node A comes back to a due minute already claimed: still one run for it.
+    await until("node A to answer again", () => fetch(`${a.url}/healthz`).then((r) => r.ok, () => false), 30_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await detail()).runs.filter((r) => Date.parse(r.due_at) === due)).toHaveLength(1);
+    expect((await fetch(`${b.url}/api/v1/schedules/${id}`, { method: "DELETE", headers })).status).toBe(200);
+    fleet.close();
+  }, 180_000);
+
   test("SIGKILL a node holding 300 agents: they reconnect through the others; no acknowledged result is lost or applied twice; devices go offline, then online", async () => {
     const creds = seed.agents!.bulk;
     expect(creds).toHaveLength(900);
