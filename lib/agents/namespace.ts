@@ -92,60 +92,68 @@ export function attachAgentNamespace(
     next();
   });
 
+  // The handlers are made once and shared by every connection (Socket.IO calls each with
+  // `this` the socket): a node holds tens of thousands of agents, and closures per
+  // connection would be kept for as long as each stays.
+  const logged = (what: string, deviceId: string) => (e: unknown) => console.error(`${what} (device ${deviceId})`, e);
+  /** Answers rate_limited and returns true when the device's allowance is used up. */
+  const limited = async (deviceId: string, reply: (v: unknown) => void): Promise<boolean> => {
+    if (await allowed(events, deviceId)) return false;
+    reply({ ok: false, error: "rate_limited" });
+    return true;
+  };
+  async function onResult(this: AgentSocket, msg: unknown, ack: unknown) {
+    const { deviceId } = this.data;
+    const reply = ackFn(ack);
+    if (await limited(deviceId, reply)) return;
+    try {
+      reply(await moves.result(deviceId, msg));
+    } catch (e) {
+      logged("Recording a result failed", deviceId)(e);
+      reply({ ok: false, error: "internal" });
+    }
+  }
+  async function onHeartbeat(this: AgentSocket, msg: unknown, ack: unknown) {
+    const { deviceId } = this.data;
+    const reply = ackFn(ack);
+    if (await limited(deviceId, reply)) return;
+    try {
+      const refused = await heartbeats.add({ deviceId, raw: msg });
+      if (refused) throw refused;
+      reply({ ok: true });
+    } catch (e) {
+      const invalid = isDomainError(e) && e.code === "invalid";
+      if (!invalid) logged("Recording a heartbeat failed", deviceId)(e);
+      reply({ ok: false, error: invalid ? "invalid" : "internal" });
+    }
+  }
+  // Anything else an agent sends is not part of the protocol.
+  function onOther(event: string, ...args: unknown[]) {
+    if (event === "result" || event === "heartbeat") return;
+    const last = args[args.length - 1];
+    if (typeof last === "function") (last as (v: unknown) => void)({ ok: false, error: "invalid" });
+  }
+  function onDisconnect(this: AgentSocket) {
+    const { deviceId } = this.data;
+    nsp
+      .in(deviceRoom(deviceId))
+      .fetchSockets()
+      .then((left) => {
+        if (!left.length) return presence.add({ deviceId, online: false });
+      })
+      .catch(logged("Marking the device offline failed", deviceId));
+  }
+
   nsp.on("connection", (raw) => {
     const socket = raw as AgentSocket;
     const { deviceId } = socket.data;
     const room = deviceRoom(deviceId);
-    const logged = (what: string) => (e: unknown) => console.error(`${what} (device ${deviceId})`, e);
 
     // Handlers first: whatever the set-up below does, every message gets an answer.
-    const limited = async (ack: (v: unknown) => void): Promise<boolean> => {
-      if (await allowed(events, deviceId)) return false;
-      ack({ ok: false, error: "rate_limited" });
-      return true;
-    };
-
-    socket.on("result", async (msg: unknown, ack: unknown) => {
-      const reply = ackFn(ack);
-      if (await limited(reply)) return;
-      try {
-        reply(await moves.result(deviceId, msg));
-      } catch (e) {
-        logged("Recording a result failed")(e);
-        reply({ ok: false, error: "internal" });
-      }
-    });
-
-    socket.on("heartbeat", async (msg: unknown, ack: unknown) => {
-      const reply = ackFn(ack);
-      if (await limited(reply)) return;
-      try {
-        const refused = await heartbeats.add({ deviceId, raw: msg });
-        if (refused) throw refused;
-        reply({ ok: true });
-      } catch (e) {
-        const invalid = isDomainError(e) && e.code === "invalid";
-        if (!invalid) logged("Recording a heartbeat failed")(e);
-        reply({ ok: false, error: invalid ? "invalid" : "internal" });
-      }
-    });
-
-    // Anything else an agent sends is not part of the protocol.
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (event === "result" || event === "heartbeat") return;
-      const last = args[args.length - 1];
-      if (typeof last === "function") (last as (v: unknown) => void)({ ok: false, error: "invalid" });
-    });
-
-    socket.on("disconnect", () => {
-      nsp
-        .in(room)
-        .fetchSockets()
-        .then((left) => {
-          if (!left.length) return presence.add({ deviceId, online: false });
-        })
-        .catch(logged("Marking the device offline failed"));
-    });
+    socket.on("result", onResult);
+    socket.on("heartbeat", onHeartbeat);
+    socket.onAny(onOther);
+    socket.on("disconnect", onDisconnect);
 
     // One live connection per device: the newcomer replaces whoever was there.
     nsp
@@ -154,7 +162,7 @@ export function attachAgentNamespace(
       .then((others) => {
         for (const other of others) if (other.id !== socket.id) other.disconnect(true);
       })
-      .catch(logged("Replacing an earlier connection failed"));
+      .catch(logged("Replacing an earlier connection failed", deviceId));
     void socket.join(room);
     void (async () => {
       try {
@@ -164,7 +172,7 @@ export function attachAgentNamespace(
       } catch (e) {
         // Connected but unknown to the dispatcher, the agent would wait forever: close it, and
         // it reconnects later to a server that can hear it.
-        logged("Setting up an agent connection failed; closing it")(e);
+        logged("Setting up an agent connection failed; closing it", deviceId)(e);
         socket.disconnect(true);
       }
     })();
