@@ -56,10 +56,17 @@ export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
 
 /**
  * The devices online through a node not among `aliveNodes` (a node that died, or a server
- * before this one), and any online without a node: offline. A step of the caller's transaction.
+ * before this one): offline. A step of the caller's transaction.
+ *
+ * Every node runs it every few seconds, so it reads only the devices that have a node, through
+ * their index (devices_node_idx): what it costs grows with the connected fleet, not with every
+ * device ever enrolled (a scan of 110,000 devices held SQLite's one thread ~20 ms per beat).
+ * `unowned` also takes offline those online without a node, which only rows from before nodes
+ * were recorded can be: a start looks for them once.
  */
-export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: string[]): Promise<number> {
-  const orphaned = and(eq(devices.online, true), aliveNodes.length ? or(isNull(devices.nodeId), notInArray(devices.nodeId, aliveNodes)) : undefined);
+export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: string[], opts: { unowned?: boolean } = {}): Promise<number> {
+  const owned = and(isNotNull(devices.nodeId), aliveNodes.length ? notInArray(devices.nodeId, aliveNodes) : undefined);
+  const orphaned = and(eq(devices.online, true), opts.unowned ? or(isNull(devices.nodeId), owned) : owned);
   await lockInKeyOrder(tx, devices, devices.id, orphaned);
   return changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(orphaned));
 }

@@ -45,7 +45,7 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
     const [row] = await tx.select({ seen: max(nodes.seenAt) }).from(nodes);
     const lastSeen = row?.seen ?? null;
     const aliveSince = opts.sole ? started : new Date(started.getTime() - NODE_DEAD_MS);
-    const alive = await settleDeadNodes(tx, aliveSince);
+    const alive = await settleDeadNodes(tx, aliveSince, { unowned: true });
     await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: started });
     if (alive.length) return { lastSeen, extended: 0, graced: 0 };
     const graceUntil = new Date(started.getTime() + (opts.graceMs ?? LEASE_GRACE_MS));
@@ -95,11 +95,12 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
 /**
  * Nodes that left, or were last seen before `aliveSince`, are not alive: their devices go
  * offline, and the rows of those silent since before `aliveSince` go. A step of the caller's
- * transaction. Returns the nodes alive.
+ * transaction. Returns the nodes alive. `unowned` (a start): devices online without any node
+ * go offline too.
  */
-async function settleDeadNodes(tx: Tx, aliveSince: Date): Promise<string[]> {
+async function settleDeadNodes(tx: Tx, aliveSince: Date, opts: { unowned?: boolean } = {}): Promise<string[]> {
   const alive = (await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)))).map((n) => n.id);
-  await releaseDevicesOfDeadNodes(tx, alive);
+  await releaseDevicesOfDeadNodes(tx, alive, opts);
   await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
   return alive;
 }

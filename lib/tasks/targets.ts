@@ -34,7 +34,8 @@ export async function resolveTarget(
   const pace = pacer();
   const found = new Map<string, Pick<Device, "id" | "name">>();
   const unresolved: TargetResolution["unresolved"] = [];
-  const cols = { id: devices.id, name: devices.name, status: devices.status };
+  // What a target keeps of each device; a name is checked against its status too.
+  const kept = { id: devices.id, name: devices.name };
 
   if (target.all) {
     // Keyset pages along (organization, name): the organization's index, in name order.
@@ -43,7 +44,7 @@ export async function resolveTarget(
       if (last) await pace();
       const after: SQL | undefined = last ? sql`(${devices.name}, ${devices.id}) > (${last.name}, ${last.id})` : undefined;
       const page = await h
-        .select(cols)
+        .select(kept)
         .from(devices)
         .where(and(may, after))
         .orderBy(asc(devices.name), asc(devices.id))
@@ -57,13 +58,13 @@ export async function resolveTarget(
     const byName = new Map<string, { id: string; name: string; status: DeviceStatus }>();
     for (let i = 0; i < names.length; i += NAMES_PER_QUERY) {
       if (i > 0) await pace();
-      for (const d of await h.select(cols).from(devices).where(and(live, inArray(devices.name, names.slice(i, i + NAMES_PER_QUERY))))) byName.set(d.name, d);
+      for (const d of await h.select({ ...kept, status: devices.status }).from(devices).where(and(live, inArray(devices.name, names.slice(i, i + NAMES_PER_QUERY))))) byName.set(d.name, d);
     }
     for (const n of names) {
       const d = byName.get(n);
       if (!d) unresolved.push({ name: n, reason: "no such device" });
       else if (!deviceAllows(d.status, "tasks")) unresolved.push({ name: n, reason: `device is ${d.status}` });
-      else found.set(d.id, d);
+      else found.set(d.id, { id: d.id, name: d.name });
     }
     const ouNames = [...new Set(target.ous ?? [])];
     if (ouNames.length) {
@@ -77,7 +78,7 @@ export async function resolveTarget(
         for (;;) {
           if (lastId !== undefined) await pace();
           const page = await h
-            .select(cols)
+            .select(kept)
             .from(devices)
             .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
             .where(and(may, inKnown, lastId !== undefined ? gt(devices.id, lastId) : undefined))
@@ -90,5 +91,5 @@ export async function resolveTarget(
       }
     }
   }
-  return { devices: [...found.values()].map(({ id, name }) => ({ id, name })), unresolved };
+  return { devices: [...found.values()], unresolved };
 }

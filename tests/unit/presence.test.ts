@@ -55,6 +55,21 @@ describe("nodes and their devices", () => {
     await b.stop();
   });
 
+  test("a device online without a node (a row from before nodes were recorded) goes offline at a start; beats look only at devices with a node", async () => {
+    const { org } = await makeOrg(db);
+    const [x, y] = await makeDevices(db, org.id, 2, { prefix: "unowned" });
+    const a = await startLiveness({ db }, { sole: false, beatMs: 50 });
+    await markOnline({ db }, a.nodeId, [{ deviceId: y.id }]);
+    await rawRun(db, "update devices set online = true, node_id = null where id = ?", x.id);
+    // Beats of a live node: neither its own device nor the unowned one changes.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await state([x.id, y.id])).toEqual({ [x.id]: { online: true, nodeId: null }, [y.id]: { online: true, nodeId: a.nodeId } });
+    const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    expect(await state([x.id, y.id])).toEqual({ [x.id]: { online: false, nodeId: null }, [y.id]: { online: true, nodeId: a.nodeId } });
+    await a.stop();
+    await b.stop();
+  });
+
   test("a node that leaves takes its devices offline at once, and its row says when it left", async () => {
     const { org } = await makeOrg(db);
     const [x] = await makeDevices(db, org.id, 1, { prefix: "leave" });
