@@ -3,6 +3,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { closeDatabase, openDatabase } from "../db/client";
+import { dialectOf } from "../db/dialect";
 import { isSeeded, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../lib/demo/seed";
 import { saveState } from "../lib/agents/sim/state";
 import { hasAnyUser } from "../lib/auth/users";
@@ -22,8 +23,14 @@ if (!flags.success) {
 
 const DEMO_FLEETS = ["acme", "globex"] as const;
 
-ensureBuild();
 const env = readEnv();
+// The demo's database is a file seeded beside its name and renamed into place (all or
+// nothing, below): PostgreSQL has its own demo, on a throwaway server of its own.
+if (dialectOf(env.DATABASE_URL) === "pg") {
+  console.error("npm run demo runs on a SQLite file (DATABASE_URL a path, or unset). For PostgreSQL, npm run demo:cluster starts a throwaway one with three nodes behind nginx (docs/deploy.md).");
+  process.exit(2);
+}
+ensureBuild();
 const dir = dataDir(env.DATABASE_URL);
 const statePath = (slug: string) => join(dir, `agents-${slug}.json`);
 const seeded = await prepareDemoDatabase();

@@ -342,6 +342,13 @@ describe.skipIf(onPg)("backup of a live database", () => {
 });
 
 describe.skipIf(onPg)("the demo seed", () => {
+  test("given a PostgreSQL URL, it exits 2 before building or seeding, and names the demo that runs on PostgreSQL", async () => {
+    const r = run(process.execPath, ["--import", "tsx", "scripts/demo.ts"], { ...serverEnv(join(scratch(), "unused.db")), DATABASE_URL: "postgres://demo:secret@127.0.0.1:1/taskwire" });
+    expect(await r.exited, r.output()).toBe(2);
+    expect(r.output()).toMatch(/npm run demo runs on a SQLite file .* npm run demo:cluster/);
+    expect(r.output()).not.toMatch(/secret|Seeding|Build/);
+  });
+
   test("killed part way through seeding, the next run seeds afresh: both organizations, the agents' state files, agents online", async () => {
     const dir = join(scratch(), "data");
     const target = join(dir, "taskwire.db");
