@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx, Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -45,15 +45,14 @@ export async function listDevices({ db, actor }: ActorCtx, opts: { query?: strin
   return rows.map((d) => ({ ...d, ous: (byDevice.get(d.id) ?? []).sort() }));
 }
 
-export async function listOus({ db }: Ctx, organizationId: string): Promise<{ name: string; devices: number }[]> {
-  return db
-    .select({ name: ous.name, devices: sql<number>`count(${devices.id})`.mapWith(Number) })
-    .from(ous)
-    .leftJoin(deviceOus, eq(deviceOus.ouId, ous.id))
-    .leftJoin(devices, and(eq(devices.id, deviceOus.deviceId), isNull(devices.deletedAt)))
-    .where(eq(ous.organizationId, organizationId))
-    .groupBy(ous.id)
-    .orderBy(asc(ous.name));
+/**
+ * The organization's OU names, in order: what the issue and schedule forms offer. A list
+ * page renders it on every request, so it reads the OUs alone (counting each OU's devices
+ * took ~8 ms of every tasks page on PostgreSQL with 10,000 devices).
+ */
+export async function ouNames({ db }: Ctx, organizationId: string): Promise<string[]> {
+  const rows = await db.select({ name: ous.name }).from(ous).where(eq(ous.organizationId, organizationId)).orderBy(asc(ous.name));
+  return rows.map((o) => o.name);
 }
 
 async function liveDevice(h: DbOrTx, organizationId: string, id: string): Promise<Device> {

@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { apiTokens, devices, member, orgSettings, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import type { Actor } from "../../lib/actor";
-import { approveDevice, createDevice, deleteDevice, disableDevice, enableDevice, listDevices, renameDevice } from "../../lib/devices/devices";
+import { approveDevice, createDevice, deleteDevice, disableDevice, enableDevice, listDevices, ouNames, renameDevice } from "../../lib/devices/devices";
 import {
   actorForToken,
   createApiToken,
@@ -105,6 +105,16 @@ describe("organizations are isolated", () => {
     const seen = (await activeFanouts({ db, actor: b.actor })).map((f) => f.code);
     expect(seen).not.toContain(big);
     expect(seen).not.toContain(fanout);
+  });
+
+  test("the OU names the forms offer are the organization's own, in order, each once", async () => {
+    const { a, b } = await twoOrgs();
+    await makeDevices(db, a.org.id, 2, { prefix: "ou-names", ous: ["zeta-ou", "alpha-ou"] });
+    await makeDevices(db, b.org.id, 1, { prefix: "ou-names-b", ous: ["b-only-ou"] });
+    const namesOfA = await ouNames({ db }, a.org.id);
+    expect(namesOfA.filter((n) => ["alpha-ou", "zeta-ou", "b-only-ou"].includes(n))).toEqual(["alpha-ou", "zeta-ou"]);
+    expect(namesOfA).toEqual([...namesOfA].sort());
+    expect(await ouNames({ db }, b.org.id)).toContain("b-only-ou");
   });
 
   test("B cannot target A's devices: a name only resolves within the actor's org", async () => {

@@ -4,7 +4,7 @@ import Link from "next/link";
 import { Alert } from "@/app/_components/card";
 import { actorContext, dbContext, renderId, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/rules/roles";
-import { listOus } from "@/lib/devices/devices";
+import { ouNames } from "@/lib/devices/devices";
 import { historyOf } from "@/lib/orgs/orgs";
 import { retentionLine } from "@/rules/retention";
 import { format } from "date-fns";
@@ -37,7 +37,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const fanouts = await activeFanouts(verbCtx);
   const history = await historyOf(verbCtx);
-  const ous = canWrite ? (await listOus(dbContext(), ctx.actor.organizationId)).map((o) => o.name) : [];
+  const ous = canWrite ? await ouNames(dbContext(), ctx.actor.organizationId) : [];
   const filtered = Object.values(filter).some(Boolean);
 
   const heading = (

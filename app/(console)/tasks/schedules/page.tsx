@@ -7,7 +7,7 @@ import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
 import { TableHead } from "@/app/_components/table-head";
 import { actorContext, dbContext, requirePageContext } from "@/app/_lib/context";
-import { listOus } from "@/lib/devices/devices";
+import { ouNames } from "@/lib/devices/devices";
 import { lastRuns, listSchedules } from "@/lib/schedules/schedules";
 import { roleAtLeast } from "@/rules/roles";
 import { recurrenceLine } from "@/rules/schedules";
@@ -23,7 +23,7 @@ export default async function SchedulesPage() {
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const list = await listSchedules(verbCtx);
   const last = await lastRuns(verbCtx, list.map((s) => s.id));
-  const ous = canWrite ? (await listOus(dbContext(), ctx.actor.organizationId)).map((o) => o.name) : [];
+  const ous = canWrite ? await ouNames(dbContext(), ctx.actor.organizationId) : [];
 
   return (
     <div className="space-y-5">

@@ -3,7 +3,7 @@ import Link from "next/link";
 import { Breadcrumb } from "@/app/_components/breadcrumb";
 import { Alert } from "@/app/_components/card";
 import { actorContext, dbContext, orNotFound, requirePageContext } from "@/app/_lib/context";
-import { listOus } from "@/lib/devices/devices";
+import { ouNames } from "@/lib/devices/devices";
 import { getSchedule } from "@/lib/schedules/schedules";
 import { roleAtLeast } from "@/rules/roles";
 import { specFormValues } from "../../../spec-form";
@@ -22,7 +22,7 @@ export default async function EditSchedulePage({ params }: { params: Promise<{ i
   const s = await orNotFound(() => getSchedule(actorContext(ctx.actor), id, new Date(), 0));
   const spec = specFormValues(s.type, s.spec);
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
-  const ous = canWrite && spec ? (await listOus(dbContext(), ctx.actor.organizationId)).map((o) => o.name) : [];
+  const ous = canWrite && spec ? await ouNames(dbContext(), ctx.actor.organizationId) : [];
   return (
     <div className="space-y-5">
       <div>
