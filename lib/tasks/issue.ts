@@ -1,6 +1,6 @@
 import { PROCESS_DIALECT } from "../../db/dialect";
 import { and, count, eq, notExists, sql } from "drizzle-orm";
-import { isBatchCheck, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
+import { isBatchCheck, joinLines, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
 import { pacer, writeBatch } from "../../db/transaction";
 import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPlan, type Task } from "../../db/schema";
@@ -152,6 +152,12 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const result: IssueResult = { fanout: fanoutCode, total, tasks: created };
   const fanout = { lastIdOf: 0 };
   const deviceIds = target.devices.map((d) => d.id);
+  // Each INSERT's per-row columns: the released tasks, then each wave's waiting ones.
+  const columnsOf = async (from: number, to: number) => ({ code: await joinLines(codes, from, to, pace), deviceId: await joinLines(deviceIds, from, to, pace) });
+  const waiting = waitingRanges(rollout?.sizes ?? [total], released);
+  const releasedColumns = await columnsOf(0, released);
+  const waitingColumns: Awaited<ReturnType<typeof columnsOf>>[] = [];
+  for (const { from, to } of waiting) waitingColumns.push(await columnsOf(from, to));
   const common = {
     organizationId,
     fanoutId: fanout,
@@ -189,15 +195,15 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     {
       ...taskRows(h, {
         common: { ...common, status, scheduledAt: deferred?.getTime() ?? null, wave: rollout ? 1 : null },
-        each: { code: codes.slice(0, released).join("\n"), deviceId: deviceIds.slice(0, released).join("\n") },
+        each: releasedColumns,
         count: released,
       }),
       ids: true,
     },
-    ...waitingRanges(rollout?.sizes ?? [total], released).map(({ wave, from, to }) => ({
+    ...waiting.map(({ wave, from, to }, k) => ({
       ...taskRows(h, {
         common: { ...common, status: "SCHEDULED", scheduledAt: null, wave },
-        each: { code: codes.slice(from, to).join("\n"), deviceId: deviceIds.slice(from, to).join("\n") },
+        each: waitingColumns[k],
         count: to - from,
       }),
       ids: true,
@@ -253,7 +259,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
     const fanoutId = (results[0] as Float64Array)[0];
     // The ids of the released tasks, then of each wave's waiting ones, in the order written.
-    const waitingSteps = waitingRanges(rollout?.sizes ?? [total], released).length;
+    const waitingSteps = waiting.length;
     const ids = waitingSteps ? Float64Array.from((results.slice(1, 2 + waitingSteps) as Float64Array[]).flatMap((a) => [...a])) : (results[1] as Float64Array);
     const out: TaskTransition[] = [];
     const paceEvents = pacer();

@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import Database from "better-sqlite3";
-import { stepOf } from "../../db/batch";
+import { joinLines, stepOf } from "../../db/batch";
 import { isDatabaseBusy, runnerOf, sqliteRunner, writerConnection, type Tx } from "../../db/client";
 import { devices, fanouts, member, organization, tasks } from "../../db/schema";
 import { lockRows } from "../../db/portable";
@@ -144,6 +144,25 @@ describe("the runner", () => {
   });
 });
 
+describe("joinLines", () => {
+  test("joins any range of the lines a piece at a time, letting the loop turn between pieces", async () => {
+    const items = Array.from({ length: 12_345 }, (_, i) => `line-${i}`);
+    for (const [from, to, pieces] of [
+      [0, 0, 0],
+      [0, 1, 1],
+      [0, 5_000, 1],
+      [0, 5_001, 2],
+      [17, 12_345, 3],
+      [5_000, 10_001, 2],
+    ]) {
+      let turns = 0;
+      const joined = await joinLines(items, from, to, async () => void turns++);
+      expect(joined).toBe(items.slice(from, to).join("\n"));
+      expect(turns).toBe(Math.max(0, pieces - 1));
+    }
+  });
+});
+
 describe("verbs under concurrency", () => {
   test("a list made while a 10,000-task fan-out is being written sees none of its tasks, then all of them", async () => {
     const { org, actor } = await makeOrg(db);
@@ -181,6 +200,9 @@ describe("verbs under concurrency", () => {
     expect(issued.total).toBe(10_000);
     expect((await pageTasks(ctx, { page: 1, perPage: 100 })).total).toBe(10_000);
     expect((await listTasks(ctx, { limit: 100 })).items).toHaveLength(100);
+    // Each task was written with its own code and device, across the INSERTs the rows were sent in.
+    const written = await db.select({ code: tasks.code, device: devices.name }).from(tasks).innerJoin(devices, eq(devices.id, tasks.deviceId)).where(eq(tasks.organizationId, org.id));
+    expect(new Map(written.map((t) => [t.code, t.device]))).toEqual(new Map(issued.tasks.map((t) => [t.code, t.device])));
   });
 
   test("a device disabled after the target was read and before the fan-out commits gets no task: the target is read again", async () => {
