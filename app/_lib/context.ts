@@ -34,6 +34,14 @@ export async function requirePageContext(): Promise<SessionContext & { actor: Ac
   return ctx as SessionContext & { actor: Actor };
 }
 
+/**
+ * When a page begins to read what it shows. Its live island sends it with its watch, and the
+ * server answers whether anything changed after it (lib/live/protocol.ts, WatchRequest).
+ */
+export function readingSince(): number {
+  return Date.now();
+}
+
 /** A fresh id per server render: client islands reset their live state when it changes. */
 export function renderId(): string {
   return randomUUID();

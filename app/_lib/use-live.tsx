@@ -10,7 +10,8 @@ export type LiveState = "connecting" | "live" | "reconnecting" | "paused";
  * One Socket.IO connection to the live channel while `enabled`: it watches what the page
  * shows, hands each coalesced patch to `onPatch`, and calls `onCatchUp` whenever the page
  * may have missed something (a reconnect, or turning live back on) so it can re-read its
- * state. Disabled means disconnected: no stream, no polling.
+ * state. Disabled means disconnected: no stream, no polling. An island keeps its hook (no
+ * `key` that changes per render) so that a re-read does not open a new subscription.
  */
 export function useLive(opts: {
   watch: WatchRequest | null;
@@ -21,6 +22,8 @@ export function useLive(opts: {
   scope?: string;
   /** A change without rows (new audit rows, a schedule's run). */
   onSignal?: (s: LiveSignal) => void;
+  /** When the server began reading what the page shows (ms since the epoch): what changed between then and the first watch is caught up. */
+  since?: number;
 }): LiveState {
   const [state, setState] = useState<LiveState>(opts.enabled ? "connecting" : "paused");
   const handlers = useRef(opts);
@@ -41,11 +44,13 @@ export function useLive(opts: {
     const [watch] = JSON.parse(watchKey) as [WatchRequest, string | null];
     const socket: Socket = io(LIVE_NAMESPACE, { transports: ["websocket"], withCredentials: true });
     socket.on("connect", () => {
-      socket.emit("watch", watch, (ack: WatchAck) => {
+      const { since } = handlers.current;
+      socket.emit("watch", since === undefined ? watch : { ...watch, since }, (ack: WatchAck) => {
         if (!ack?.ok) return;
         setState("live");
-        // Anything that changed while we were away, or paused, is read again from the server.
-        if (everLive.current) handlers.current.onCatchUp();
+        // Anything that changed while we were away, or paused, or since the page was read
+        // and before this watch, is read again from the server.
+        if (everLive.current || ack.stale) handlers.current.onCatchUp();
         everLive.current = true;
       });
     });

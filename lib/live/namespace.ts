@@ -70,6 +70,12 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     }
   });
 
+  // When each organization's changes, and its audit rows, were last read for sending (or, for
+  // a signal, sent): a page read before that may have missed a message that left before it
+  // watched, and its watch is answered `stale`. One entry per organization.
+  const changedAt = new Map<string, number>();
+  const auditAt = new Map<string, number>();
+
   nsp.on("connection", (socket: Socket) => {
     socket.on("watch", async (raw: unknown, ack: unknown) => {
       const reply = typeof ack === "function" ? (ack as (a: WatchAck) => void) : () => {};
@@ -85,15 +91,18 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
         socket.disconnect(true);
         return;
       }
+      const { since } = parsed.data;
+      // Read once the socket is in its room: a later patch reaches it, an earlier one is counted here.
+      const joined = (): WatchAck => (since === undefined ? { ok: true } : { ok: true, stale: (("audit" in parsed.data ? auditAt : changedAt).get(grant.organizationId) ?? -Infinity) > since });
       if ("org" in parsed.data) {
         void socket.join(orgRoom(grant.organizationId));
-        return reply({ ok: true });
+        return reply(joined());
       }
       if ("audit" in parsed.data) {
         // The same rule as the audit page's (a demotion closes this socket: access.changed).
         if (!roleAtLeast(grant.role, "ADMIN")) return reply({ ok: false, error: "unauthorized" });
         void socket.join(auditRoom(grant.organizationId));
-        return reply({ ok: true });
+        return reply(joined());
       }
       try {
         if ("fanout" in parsed.data) {
@@ -101,13 +110,13 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
           const [found] = await db.select({ id: fanouts.id }).from(fanouts).where(and(eq(fanouts.code, code), eq(fanouts.organizationId, grant.organizationId))).limit(1);
           if (!found) return reply({ ok: false, error: "not_found" });
           void socket.join(fanoutRoom(code));
-          return reply({ ok: true });
+          return reply(joined());
         }
         const code = parsed.data.task;
         const [found] = await db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.code, code), eq(tasks.organizationId, grant.organizationId))).limit(1);
         if (!found) return reply({ ok: false, error: "not_found" });
         void socket.join(taskRoom(code));
-        reply({ ok: true });
+        reply(joined());
       } catch (e) {
         console.error("Handling a live watch failed", e);
         reply({ ok: false, error: "internal" });
@@ -148,6 +157,9 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     for (const room of rooms.keys()) if (room.startsWith("task:")) watchedCodes.push(room.slice("task:".length));
     const anyFanoutRoom = [...rooms.keys()].some((room) => room.startsWith("fanout:"));
     for (const [organizationId, change] of changes) {
+      const readFrom = Date.now();
+      changedAt.set(organizationId, readFrom);
+      const at = new Date(readFrom).toISOString();
       const orgWatched = rooms.has(orgRoom(organizationId));
       // Fan-out codes are unique across organizations, so a watched room is this one's only if
       // one of this batch's fan-outs carries its code.
@@ -158,7 +170,6 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       if (orgWatched || watchedFanouts.length) {
         const rows = (await liveTasks({ db }, { ids: [...change.taskIds] }, LIVE_MAX_ROWS)).map(toLiveRow);
         const truncated = change.taskIds.size > rows.length;
-        const at = new Date().toISOString();
         if (orgWatched) nsp.to(orgRoom(organizationId)).emit("patch", { at, tasks: rows, truncated, fanouts: summaries } satisfies LivePatch);
         for (const f of watchedFanouts) {
           const patch: LivePatch = { at, tasks: rows.filter((r) => r.fanout === f.code), truncated, fanouts: [f] };
@@ -168,7 +179,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       if (watchedCodes.length) {
         for (const t of await liveTasks({ db }, { organizationId, codes: watchedCodes }, watchedCodes.length)) {
           if (!change.taskIds.has(t.id)) continue;
-          const patch: LivePatch = { at: new Date().toISOString(), tasks: [toLiveRow(t)], truncated: false, fanouts: [] };
+          const patch: LivePatch = { at, tasks: [toLiveRow(t)], truncated: false, fanouts: [] };
           nsp.to(taskRoom(t.code)).emit("patch", patch);
         }
       }
@@ -197,8 +208,14 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     );
   };
   const unsubscribeSignals = subscribe((e) => {
-    if (e.kind === "audit.recorded") signal(auditRoom(e.organizationId), { topic: "audit" });
-    if (e.kind === "schedule.ran" || e.kind === "schedule.changed") signal(orgRoom(e.organizationId), { topic: "schedule", id: e.scheduleId });
+    if (e.kind === "audit.recorded") {
+      auditAt.set(e.organizationId, Date.now());
+      signal(auditRoom(e.organizationId), { topic: "audit" });
+    }
+    if (e.kind === "schedule.ran" || e.kind === "schedule.changed") {
+      changedAt.set(e.organizationId, Date.now());
+      signal(orgRoom(e.organizationId), { topic: "schedule", id: e.scheduleId });
+    }
   });
 
   const coalescer = new Coalescer(intervalMs, (changes) => send(changes).catch((e) => console.error("Sending live patches failed", e)));

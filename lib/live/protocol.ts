@@ -15,8 +15,15 @@ export const LIVE_MAX_ROWS = 300;
  * The organization's whole stream, one task, one fan-out (its summary and its tasks), or the
  * organization's audit trail (ADMINs only: an "audit" message says new rows are there to read).
  */
-export type WatchRequest = { org: true } | { task: string } | { fanout: string } | { audit: true };
-export type WatchAck = { ok: true } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" | "internal" };
+export type WatchTarget = { org: true } | { task: string } | { fanout: string } | { audit: true };
+/**
+ * `since`: when the page began reading what it shows (ms since the epoch). A patch that left
+ * between that read and this watch never reached the page, so the ack says `stale` when the
+ * organization's changes (its audit rows, for an audit watch) were read for sending after it,
+ * and the page reads itself again once.
+ */
+export type WatchRequest = WatchTarget & { since?: number };
+export type WatchAck = { ok: true; stale?: boolean } | { ok: false; error: "invalid" | "not_found" | "unauthorized" | "rate_limited" | "internal" };
 
 export type LiveTaskRow = {
   id: number;
@@ -54,5 +61,8 @@ export type LiveFanout = {
 /** Something changed that has no rows to patch: the page showing it reads it again. */
 export type LiveSignal = { topic: "audit" } | { topic: "schedule"; id: number };
 
-/** One coalesced message: the latest state of every task changed since the last one. */
+/**
+ * One coalesced message: the latest state of every task changed since the last one. `at` is
+ * when its reads began: a page read after it already shows everything it carries.
+ */
 export type LivePatch = { at: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import type { Page } from "@playwright/test";
+import type { Page, WebSocketRoute } from "@playwright/test";
 import { SCREENSHOTS, STATE } from "./fixtures";
 import { FanoutPage } from "./pages/fanout-page";
 import { TasksPage } from "./pages/tasks-page";
@@ -208,5 +208,49 @@ test.describe("a fan-out's progress, live", () => {
     await expect(bar).toHaveAttribute("aria-valuenow", "100");
     await expect(tasks.activeFanouts).toContainText("4/4 finished · 100%");
     await notReloaded();
+  });
+});
+
+test.describe("a change between a page's read and its first watch", () => {
+  /**
+   * Holds the page's live connection until `open()`: the page is read, then a change is made
+   * and its patch leaves while the page is still connecting, as on a slow network.
+   */
+  async function holdLive(page: Page): Promise<{ open: () => void }> {
+    let held: WebSocketRoute[] | null = [];
+    await page.routeWebSocket(/\/socket\.io\//, (ws) => {
+      if (held) held.push(ws);
+      else ws.connectToServer();
+    });
+    return {
+      open: () => {
+        for (const ws of held ?? []) ws.connectToServer();
+        held = null;
+      },
+    };
+  }
+
+  test("is read in once the live channel connects: the fan-out list and a fan-out's page", async ({ page, agents, issue }) => {
+    const [agent] = await agents.enroll(1);
+    const issued = await issue([agent.name]);
+    const code = issued.tasks[0].code;
+    const list = await holdLive(page);
+    await page.goto("/tasks/fanouts");
+    const row = page.locator(`tr[data-fanout="${issued.fanout}"]`);
+    await expect(row).toContainText("Running");
+    const fanout = new FanoutPage(await page.context().newPage());
+    const cockpit = await holdLive(fanout.page);
+    await fanout.goto(issued.fanout);
+    await expect(fanout.progress).toHaveAttribute("aria-valuenow", "0");
+    const notReloaded = [await markWindow(page), await markWindow(fanout.page)];
+
+    await agent.accept(code);
+    await agent.result(code, "COMPLETED", "ok");
+    list.open();
+    cockpit.open();
+    await expect(row).toContainText("Completed");
+    await expect(row).toContainText("1/1 finished");
+    await expect(fanout.progress).toHaveAttribute("aria-valuenow", "100");
+    for (const check of notReloaded) await check();
   });
 });

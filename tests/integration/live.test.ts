@@ -279,6 +279,33 @@ describe("catching up", () => {
     await client.waitForTask(after, "PENDING", { from: seen });
   });
 
+  test("a page read before a patch left, watching after it, is told it is stale; one read after it is not", async () => {
+    const control = await LiveClient.as(server.url, viewer.cookie);
+    expect(await control.watch({ org: true })).toEqual({ ok: true });
+    const code = await issue("acme", "fw-ams-07");
+    await control.waitForTask(code, "PENDING");
+    // A page read before the cancel, whose socket watches only once the cancel's patch has left.
+    const readBefore = Date.now();
+    await cancel("acme", code);
+    const patch = await control.waitForTask(code, "CANCELLED");
+    expect(Date.parse(patch.at)).toBeGreaterThan(readBefore);
+    const late = await LiveClient.as(server.url, admin.cookie);
+    expect(await late.watch({ org: true, since: readBefore })).toEqual({ ok: true, stale: true });
+    expect(await late.watch({ task: code, since: readBefore })).toEqual({ ok: true, stale: true });
+    expect(await late.watch({ fanout: patch.tasks[0].fanout, since: readBefore })).toEqual({ ok: true, stale: true });
+
+    // A page read once the patch had left missed nothing; another organization's page neither.
+    const readAfter = Date.now();
+    const fresh = await LiveClient.as(server.url, admin.cookie);
+    expect(await fresh.watch({ org: true, since: readAfter })).toEqual({ ok: true, stale: false });
+    const globex = await LiveClient.as(server.url, gina.cookie);
+    expect(await globex.watch({ org: true, since: readBefore })).toEqual({ ok: true, stale: false });
+    // The cancel wrote an audit row: the audit page read before it is stale, one read after it is not.
+    expect(await late.watch({ audit: true, since: readBefore })).toEqual({ ok: true, stale: true });
+    expect(await fresh.watch({ audit: true, since: readAfter })).toEqual({ ok: true, stale: false });
+    for (const since of [-1, 1.5, "1", null]) expect(await fresh.watch({ org: true, since }), String(since)).toEqual({ ok: false, error: "invalid" });
+  });
+
   test("a restarted server: the client reconnects on its own, watches again and patches resume", async () => {
     const client = await LiveClient.as(server.url, admin.cookie, { reconnection: true });
     // As the page's hook does: every (re)connection watches again.

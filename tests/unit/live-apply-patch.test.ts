@@ -1,7 +1,8 @@
 // applyPatch() from the task list's client island (app/(console)/tasks/live-task-list.tsx):
-// how one coalesced patch folds into what the list shows. Pure: no React, no socket.
+// how one coalesced patch folds into what the list shows, and how a server render replaces
+// it (fresh). Pure: no React, no socket.
 import { describe, expect, test } from "vitest";
-import { applyPatch } from "../../app/(console)/tasks/live-task-list";
+import { applyPatch, fresh } from "../../app/(console)/tasks/live-task-list";
 import type { LiveFanout, LivePatch, LiveTaskRow } from "../../lib/live/protocol";
 import type { TaskStatus } from "../../rules/tasks";
 
@@ -184,5 +185,19 @@ describe("fan-outs", () => {
   test("a patch without fan-outs leaves them as they are", () => {
     const v = view([row(1)], { fanouts: [fanout("AAAAAAA1", 10, 4, 1)] });
     expect(applyPatch(v, patch([row(1, "IN_PROGRESS", 1)]), OPTS).fanouts).toBe(v.fanouts);
+  });
+});
+
+describe("a new server render", () => {
+  test("replaces the view, but a row a patch moved past what the render read keeps the patch's state", () => {
+    // Shown: task 2 completed by a patch that arrived while the re-read was on its way.
+    const before = applyPatch(view([row(3), row(2, "IN_PROGRESS", 5), row(1)]), patch([row(2, "COMPLETED", 9)]), OPTS);
+    // The render read task 2 before it completed, task 1 after a change the view never saw, and a new task 4.
+    const next = fresh({ renderedAt: "r2", since: T0, items: [row(4), row(3), row(2, "IN_PROGRESS", 5), row(1, "CANCELLED", 7)], fanouts: [], hasOlder: false, hasNewer: false }, before);
+    expect(next.renderedAt).toBe("r2");
+    expect(next.rows).toEqual([row(4), row(3), row(2, "COMPLETED", 9), row(1, "CANCELLED", 7)]);
+    expect(next.held).toEqual([]);
+    // Without a view before it (the first render), the render is taken as it is.
+    expect(fresh({ renderedAt: "r1", since: T0, items: [row(2, "IN_PROGRESS", 5)], fanouts: [], hasOlder: false, hasNewer: false }).rows).toEqual([row(2, "IN_PROGRESS", 5)]);
   });
 });

@@ -19,6 +19,8 @@ type Filter = { device?: string; type?: string; status?: string; fanout?: string
 
 export type ListSnapshot = {
   renderedAt: string;
+  /** When the server began reading it (readingSince). */
+  since: number;
   items: LiveTaskRow[];
   fanouts: LiveFanout[];
   hasOlder: boolean;
@@ -63,7 +65,7 @@ export function LiveTaskList({
   const [autoRefresh, setAutoRefresh] = useAutoRefresh();
   const [view, setView] = useState(() => fresh(snapshot));
   // A new server render replaces the live state (React's "adjust state on prop change").
-  if (view.renderedAt !== snapshot.renderedAt) setView(fresh(snapshot));
+  if (view.renderedAt !== snapshot.renderedAt) setView(fresh(snapshot, view));
   const lastCatchUp = useRef(0);
   const firstPage = !snapshot.hasNewer;
 
@@ -82,7 +84,7 @@ export function LiveTaskList({
     }
   };
 
-  const state = useLive({ watch: { org: true }, scope: organizationId, enabled: autoRefresh, onPatch, onCatchUp: catchUp });
+  const state = useLive({ watch: { org: true }, scope: organizationId, enabled: autoRefresh, since: snapshot.since, onPatch, onCatchUp: catchUp });
 
   const showHeld = () => {
     if (!firstPage) return router.push(listHref(filter));
@@ -189,8 +191,14 @@ type View = {
   hasNewer: boolean;
 };
 
-function fresh(s: ListSnapshot): View {
-  return { renderedAt: s.renderedAt, rows: s.items, held: [], leaving: new Set(), flash: new Set(), fanouts: s.fanouts, hasOlder: s.hasOlder, hasNewer: s.hasNewer };
+/** A server render's view; a row a patch moved past what the render read (it was on its way meanwhile) keeps the patch's state. */
+export function fresh(s: ListSnapshot, before?: View): View {
+  const patched = new Map(before?.rows.map((r) => [r.code, r]));
+  const rows = s.items.map((r) => {
+    const p = patched.get(r.code);
+    return p && p.updatedAt > r.updatedAt ? p : r;
+  });
+  return { renderedAt: s.renderedAt, rows, held: [], leaving: new Set(), flash: new Set(), fanouts: s.fanouts, hasOlder: s.hasOlder, hasNewer: s.hasNewer };
 }
 
 /** Folds one patch into the view: pure, so the same patch twice changes nothing more. */

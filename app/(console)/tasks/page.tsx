@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import { Disclosure } from "@/app/_components/disclosure";
 import Link from "next/link";
 import { Alert } from "@/app/_components/card";
-import { actorContext, dbContext, renderId, requirePageContext } from "@/app/_lib/context";
+import { actorContext, dbContext, readingSince, renderId, requirePageContext } from "@/app/_lib/context";
 import { roleAtLeast } from "@/rules/roles";
 import { ouNames } from "@/lib/devices/devices";
 import { historyOf } from "@/lib/orgs/orgs";
@@ -24,6 +24,7 @@ const PAGE_SIZE = 30;
 
 export default async function TasksPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const ctx = await requirePageContext();
+  const since = readingSince();
   const verbCtx = actorContext(ctx.actor);
   const { filter, position } = pickFilter(await searchParams);
   let list: Awaited<ReturnType<typeof listTasks>> | null = null;
@@ -102,6 +103,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
           toolbar={toolbar}
           snapshot={{
             renderedAt: renderId(),
+            since,
             items: list.items.map(toLiveRow),
             fanouts: fanouts.map(toLiveFanout),
             hasOlder: list.hasOlder,

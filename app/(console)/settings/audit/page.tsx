@@ -6,7 +6,7 @@ import { FilterForm, FilterInput, FilterSelect } from "@/app/_components/filter-
 import { ScrollRegion } from "@/app/_components/scroll-region";
 import { TableHead } from "@/app/_components/table-head";
 import { RelativeTime } from "@/app/_components/relative-time";
-import { actorContext, renderId, requirePageContext } from "@/app/_lib/context";
+import { actorContext, readingSince, renderId, requirePageContext } from "@/app/_lib/context";
 import { AUDIT_ACTIONS, AUDIT_GROUPS, auditActionLabel } from "@/rules/audit";
 import { auditFilterSchema, listAudit, type AuditFilter } from "@/lib/audit/queries";
 import { toValidationError } from "@/lib/validation";
@@ -58,6 +58,7 @@ function AuditTarget({ type, id, label }: { type: string | null; id: string | nu
 
 export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const ctx = await requirePageContext();
+  const since = readingSince();
   const heading = (
     <div>
       <Breadcrumb trail={[{ href: "/settings", label: "Settings" }]} current="Audit trail" />
@@ -105,7 +106,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         title="Events"
         actions={
           <div className="flex items-center gap-4">
-            <AuditLive renderId={renderId()} scope={ctx.actor.organizationId} />
+            <AuditLive renderId={renderId()} since={since} scope={ctx.actor.organizationId} />
             <a href={exportHref} className="text-sm text-sky-700 hover:underline" download>
               Export (JSON lines)
             </a>

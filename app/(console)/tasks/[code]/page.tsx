@@ -4,7 +4,7 @@ import { Breadcrumb } from "@/app/_components/breadcrumb";
 import { Card, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { StatusBadge } from "@/app/_components/status-badge";
-import { actorContext, orNotFound, requirePageContext } from "@/app/_lib/context";
+import { actorContext, orNotFound, readingSince, requirePageContext } from "@/app/_lib/context";
 import { waveOf } from "@/rules/rollouts";
 import { roleAtLeast } from "@/rules/roles";
 import { isDeletedName } from "@/rules/devices";
@@ -25,12 +25,13 @@ export async function generateMetadata({ params }: { params: Promise<{ code: str
 export default async function TaskPage({ params }: { params: Promise<{ code: string }> }) {
   const ctx = await requirePageContext();
   const { code } = await params;
+  const since = readingSince();
   const task = await orNotFound(() => getTask(actorContext(ctx.actor), code));
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const can = abilities(ctx.actor, { status: task.status, deviceDeleted: isDeletedName(task.device) });
 
   return (
-    <TaskLiveProvider initial={toLiveRow(task)}>
+    <TaskLiveProvider initial={toLiveRow(task)} since={since}>
       <div className="space-y-5">
         <Breadcrumb trail={[{ href: "/tasks", label: "Tasks" }]} current={<span className="font-mono">{task.code}</span>} />
         <header className="flex flex-wrap items-center gap-3">

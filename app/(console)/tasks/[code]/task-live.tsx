@@ -27,7 +27,7 @@ function useTask(): Live {
  * cancel) and the full message are not in the patch. The subscription ends once the task is
  * final, since nothing about it can change any more.
  */
-export function TaskLiveProvider({ initial, children }: { initial: LiveTaskRow; children: React.ReactNode }) {
+export function TaskLiveProvider({ initial, since, children }: { initial: LiveTaskRow; since: number; children: React.ReactNode }) {
   const router = useRouter();
   const [row, setRow] = useState(initial);
   const [seen, setSeen] = useState(initial);
@@ -40,6 +40,7 @@ export function TaskLiveProvider({ initial, children }: { initial: LiveTaskRow; 
   const state = useLive({
     watch: { task: initial.code },
     enabled: !final,
+    since,
     onPatch: (p) => {
       const next = p.tasks.find((t) => t.code === row.code);
       // What the page already shows (an action's own answer got here first) changes nothing.

@@ -38,22 +38,47 @@ function MiniBar({ f }: { f: LiveFanout }) {
   );
 }
 
-/** The fan-out list, its rows patched live; on the first page, fan-outs issued meanwhile are read in. */
-export function LiveFanoutList({ rows: initial, firstPage }: { rows: FanoutListRow[]; firstPage: boolean }) {
+type Patched = Map<string, { fanout: LiveFanout; at: number }>;
+
+/** The rows of a server render, with every fan-out patched by a read that began after that render's. */
+function overlay(rows: FanoutListRow[], patched: Patched): FanoutListRow[] {
+  return rows.map((r) => {
+    const p = patched.get(r.code);
+    return p ? { ...r, ...p.fanout } : r;
+  });
+}
+
+/**
+ * The fan-out list, its rows patched live; on the first page, fan-outs issued meanwhile are
+ * read in. A re-read keeps the subscription: patches that arrive while it is on its way are
+ * laid over its rows when they were read after it.
+ */
+export function LiveFanoutList({ rows: initial, firstPage, renderedAt, since }: { rows: FanoutListRow[]; firstPage: boolean; renderedAt: string; since: number }) {
   const router = useRouter();
-  const [rows, setRows] = useState(initial);
+  const [view, setView] = useState<{ renderedAt: string; rows: FanoutListRow[]; patched: Patched }>(() => ({ renderedAt, rows: initial, patched: new Map() }));
+  if (view.renderedAt !== renderedAt) {
+    const patched: Patched = new Map([...view.patched].filter(([, p]) => p.at > since));
+    setView({ renderedAt, rows: overlay(initial, patched), patched });
+  }
+  const { rows } = view;
   const now = useNow();
   const reread = useRef<ReturnType<typeof setTimeout> | null>(null);
   const state = useLive({
     watch: { org: true },
     enabled: true,
+    since,
     onPatch: (p) => {
       if (!p.fanouts.length) return;
-      const shown = new Map(p.fanouts.map((f) => [f.code, f]));
-      setRows((rs) => rs.map((r) => (shown.has(r.code) ? { ...r, ...shown.get(r.code)! } : r)));
+      const at = Date.parse(p.at);
+      // Kept for a re-read on its way: the fan-outs shown, and those issued since this render.
+      setView((v) => {
+        const patched: Patched = new Map(v.patched);
+        for (const fanout of p.fanouts) if (Date.parse(fanout.createdAt) >= since || v.rows.some((r) => r.code === fanout.code)) patched.set(fanout.code, { fanout, at });
+        return { ...v, rows: overlay(v.rows, patched), patched };
+      });
       // A fan-out newer than the first row, and not shown: issued since this page was read.
-      const since = initial[0] ? Date.parse(initial[0].createdAt) : 0;
-      const issued = p.fanouts.some((f) => Date.parse(f.createdAt) >= since && !initial.some((r) => r.code === f.code));
+      const newest = initial[0] ? Date.parse(initial[0].createdAt) : 0;
+      const issued = p.fanouts.some((f) => Date.parse(f.createdAt) >= newest && !initial.some((r) => r.code === f.code));
       if (firstPage && issued && !reread.current) {
         reread.current = setTimeout(() => {
           reread.current = null;

@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { Breadcrumb } from "@/app/_components/breadcrumb";
 import { Alert } from "@/app/_components/card";
-import { actorContext, renderId, requirePageContext } from "@/app/_lib/context";
+import { actorContext, readingSince, renderId, requirePageContext } from "@/app/_lib/context";
 import { isDomainError } from "@/lib/errors";
 import { toLiveFanout } from "@/lib/live/rows";
 import { fanoutIssuers, listFanouts } from "@/lib/tasks/fanout-queries";
@@ -19,6 +19,7 @@ const PAGE_SIZE = 25;
 
 export default async function FanoutsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const ctx = await requirePageContext();
+  const since = readingSince();
   const verbCtx = actorContext(ctx.actor);
   const { filter, position } = pickParams(await searchParams, ["type", "outcome", "by"] as const);
   let list: Awaited<ReturnType<typeof listFanouts>> | null = null;
@@ -56,7 +57,7 @@ export default async function FanoutsPage({ searchParams }: { searchParams: Prom
         <Alert>{error}</Alert>
       ) : (
         <>
-          <LiveFanoutList key={renderId()} rows={rows} firstPage={position.before === undefined && position.after === undefined} />
+          <LiveFanoutList renderedAt={renderId()} since={since} rows={rows} firstPage={position.before === undefined && position.after === undefined} />
           <nav aria-label="Pages" className="flex justify-between text-sm">
             {list.hasNewer && rows.length ? (
               <Link className="text-sky-700 hover:underline" href={pageHref("/tasks/fanouts", filter, { after: rows[0].id })}>

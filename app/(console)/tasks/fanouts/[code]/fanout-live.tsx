@@ -16,14 +16,17 @@ const REREAD_MS = 1_000;
  * moves the bar at once; the server-rendered rest of the page is re-read behind it, at most
  * once a second, and once more when the fan-out ends.
  */
-export function FanoutLive({ initial, offline }: { initial: LiveFanout; offline: number }) {
+export function FanoutLive({ initial, since, offline }: { initial: LiveFanout; since: number; offline: number }) {
   const router = useRouter();
-  const [fanout, setFanout] = useState(initial);
+  // What is shown, and when the server began reading it.
+  const [live, setLive] = useState({ fanout: initial, at: since });
   const [seen, setSeen] = useState(initial);
+  // A new server render is the truth from then on, unless a patch read after it got here first.
   if (seen !== initial) {
     setSeen(initial);
-    setFanout(initial);
+    if (live.at <= since) setLive({ fanout: initial, at: since });
   }
+  const { fanout } = live;
   const done = fanoutDone(fanout) === fanout.total;
   const now = useNow();
   const reread = useRef<{ timer: ReturnType<typeof setTimeout> | null; last: number }>({ timer: null, last: 0 });
@@ -46,10 +49,11 @@ export function FanoutLive({ initial, offline }: { initial: LiveFanout; offline:
   const state = useLive({
     watch: { fanout: fanout.code },
     enabled: !done,
+    since,
     onPatch: (p) => {
       const mine = p.fanouts.find((f) => f.code === fanout.code);
       if (mine) {
-        setFanout(mine);
+        setLive({ fanout: mine, at: Date.parse(p.at) });
         scheduleReread();
       }
     },

@@ -6,7 +6,7 @@ import { describeTarget, formatDuration, OutcomeBadge } from "@/app/_components/
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
 import { StatusBadge } from "@/app/_components/status-badge";
-import { actorContext, orNotFound, requirePageContext } from "@/app/_lib/context";
+import { actorContext, orNotFound, readingSince, requirePageContext } from "@/app/_lib/context";
 import { toLiveFanout } from "@/lib/live/rows";
 import { failureGroupLabel } from "@/lib/tasks/failures";
 import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
@@ -39,6 +39,7 @@ const taskLink = (code: string) => (
 export default async function FanoutPage({ params }: { params: Promise<{ code: string }> }) {
   const ctx = await requirePageContext();
   const { code } = await params;
+  const since = readingSince();
   const c = await orNotFound(() => fanoutCockpit(actorContext(ctx.actor), code));
   const { fanout, failures, offline, durations, byOu } = c;
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
@@ -110,7 +111,7 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
           its waiting tasks still expire on time.
         </Alert>
       )}
-      <FanoutLive initial={toLiveFanout(fanout)} offline={offline.count} />
+      <FanoutLive initial={toLiveFanout(fanout)} since={since} offline={offline.count} />
 
       {fanout.rollout && (
         <Card title="Staged rollout">

@@ -5,7 +5,7 @@ import { Card, EmptyState, Field } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
 import { TableHead } from "@/app/_components/table-head";
-import { actorContext, orNotFound, renderId, requirePageContext } from "@/app/_lib/context";
+import { actorContext, orNotFound, readingSince, requirePageContext } from "@/app/_lib/context";
 import { getSchedule } from "@/lib/schedules/schedules";
 import { rolloutSchema } from "@/lib/tasks/schemas";
 import { isRolloutPreset, policySummary, ROLLOUT_PRESET_LABELS } from "@/rules/rollouts";
@@ -46,6 +46,7 @@ function rolloutLine(raw: unknown): string {
 export default async function SchedulePage({ params }: { params: Promise<{ id: string }> }) {
   const ctx = await requirePageContext();
   const { id } = await params;
+  const since = readingSince();
   const s = await orNotFound(() => getSchedule(actorContext(ctx.actor), id));
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const zone = new Intl.DateTimeFormat("en-GB", { timeZone: s.timezone, weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
@@ -65,7 +66,7 @@ export default async function SchedulePage({ params }: { params: Promise<{ id: s
           {s.enabled ? "Running" : "Paused"}
         </span>
         <span className="ml-auto">
-          <ScheduleLive key={renderId()} id={s.id} fanouts={s.runs.flatMap((r) => (r.fanout ? [r.fanout] : []))} scope={ctx.actor.organizationId} />
+          <ScheduleLive since={since} id={s.id} fanouts={s.runs.flatMap((r) => (r.fanout ? [r.fanout] : []))} scope={ctx.actor.organizationId} />
         </span>
       </header>
 

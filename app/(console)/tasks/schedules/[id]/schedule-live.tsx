@@ -10,7 +10,7 @@ const WATCH = { org: true } as const;
  * Keeps a schedule's page current: a new run (issued or skipped) and every change of its
  * runs' fan-outs re-read the page, at most as often as the live channel sends (5 a second).
  */
-export function ScheduleLive({ id, fanouts, scope }: { id: number; fanouts: string[]; scope: string }) {
+export function ScheduleLive({ id, fanouts, scope, since }: { id: number; fanouts: string[]; scope: string; since: number }) {
   const router = useRouter();
   const [autoRefresh] = useAutoRefresh();
   const mine = new Set(fanouts);
@@ -18,6 +18,7 @@ export function ScheduleLive({ id, fanouts, scope }: { id: number; fanouts: stri
     watch: WATCH,
     enabled: autoRefresh,
     scope,
+    since,
     onPatch: (p) => {
       if (p.fanouts.some((f) => mine.has(f.code))) router.refresh();
     },
