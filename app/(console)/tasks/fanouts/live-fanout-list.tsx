@@ -55,12 +55,9 @@ function overlay(rows: FanoutListRow[], patched: Patched): FanoutListRow[] {
  */
 export function LiveFanoutList({ rows: initial, firstPage, renderedAt, since }: { rows: FanoutListRow[]; firstPage: boolean; renderedAt: string; since: number }) {
   const router = useRouter();
-  const [view, setView] = useState<{ renderedAt: string; rows: FanoutListRow[]; patched: Patched }>(() => ({ renderedAt, rows: initial, patched: new Map() }));
-  if (view.renderedAt !== renderedAt) {
-    const patched: Patched = new Map([...view.patched].filter(([, p]) => p.at > since));
-    setView({ renderedAt, rows: overlay(initial, patched), patched });
-  }
-  const { rows } = view;
+  const [view, setView] = useState<{ renderedAt: string; patched: Patched }>(() => ({ renderedAt, patched: new Map() }));
+  if (view.renderedAt !== renderedAt) setView({ renderedAt, patched: new Map([...view.patched].filter(([, p]) => p.at > since)) });
+  const rows = overlay(initial, view.patched);
   const now = useNow();
   const reread = useRef<ReturnType<typeof setTimeout> | null>(null);
   const state = useLive({
@@ -73,8 +70,8 @@ export function LiveFanoutList({ rows: initial, firstPage, renderedAt, since }: 
       // Kept for a re-read on its way: the fan-outs shown, and those issued since this render.
       setView((v) => {
         const patched: Patched = new Map(v.patched);
-        for (const fanout of p.fanouts) if (Date.parse(fanout.createdAt) >= since || v.rows.some((r) => r.code === fanout.code)) patched.set(fanout.code, { fanout, at });
-        return { ...v, rows: overlay(v.rows, patched), patched };
+        for (const fanout of p.fanouts) if (Date.parse(fanout.createdAt) >= since || initial.some((r) => r.code === fanout.code)) patched.set(fanout.code, { fanout, at });
+        return { ...v, patched };
       });
       // A fan-out newer than the first row, and not shown: issued since this page was read.
       const newest = initial[0] ? Date.parse(initial[0].createdAt) : 0;
