@@ -90,7 +90,7 @@ export async function startServer(
   scheduleClock.start();
 
   const dev = env.NODE_ENV !== "production";
-  const httpServer = createServer();
+  const httpServer = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: KEEP_ALIVE_MS + 1_000 });
   const app = next({ dev, hostname: env.HOST, port: env.PORT, httpServer });
   await app.prepare();
   const handle = app.getRequestHandler();
@@ -161,6 +161,13 @@ export async function startServer(
 
 /** Connections the kernel holds for the server before it accepts them. */
 const LISTEN_BACKLOG = 4096;
+/**
+ * How long an idle keep-alive connection stays open (Node's default is 5 s). A client that
+ * sends its next request on the connection just as the server closes it gets ECONNRESET, and
+ * a POST is not retried; clients and balancers keep connections for a minute, so the server
+ * keeps them a little longer than that, and says so in the `Keep-Alive` header.
+ */
+const KEEP_ALIVE_MS = 65_000;
 const LOOP_ROUTE = "/__taskwire/loop";
 const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
 

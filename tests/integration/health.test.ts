@@ -1,5 +1,6 @@
 // What a load balancer asks of a node: /healthz and /readyz, on either database; and, on
 // PostgreSQL, what happens while the database is out of reach.
+import http from "node:http";
 import { describe, expect, test } from "vitest";
 import { agentServerFixture, closeAgentsAfterEach, taskRow, waitFor, waitForStatus } from "../support/agents";
 import { onPg } from "../support/databases";
@@ -81,6 +82,30 @@ describe("metrics", () => {
     expect(at(after, "taskwire_transaction_seconds_count", { kind: "batch" })).toBeGreaterThan(0);
     expect(sample(after, "nodejs_eventloop_lag_seconds", { node: node! })).toBeGreaterThanOrEqual(0);
   });
+});
+
+describe("connections", () => {
+  /** GET `path` through `agent`; the response's Keep-Alive header, and whether the socket was new. */
+  const getThrough = (agent: http.Agent, path: string) =>
+    new Promise<{ keepAlive: string | undefined; reused: boolean }>((ok, fail) => {
+      const req = http.get(`${ctx.url}${path}`, { agent }, (res) => {
+        res.resume();
+        res.on("end", () => ok({ keepAlive: res.headers["keep-alive"] as string | undefined, reused: req.reusedSocket }));
+      });
+      req.on("error", fail);
+    });
+
+  test("a keep-alive connection left idle for longer than Node's default 5 s is still open for the next request", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await getThrough(agent, "/healthz");
+      expect(first).toEqual({ keepAlive: "timeout=65", reused: false });
+      await new Promise((ok) => setTimeout(ok, 6_000));
+      expect(await getThrough(agent, "/healthz")).toEqual({ keepAlive: "timeout=65", reused: true });
+    } finally {
+      agent.destroy();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
