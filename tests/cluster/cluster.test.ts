@@ -15,6 +15,7 @@ import { withTransaction } from "../../db/transaction";
 import { createUser } from "../../lib/auth/users";
 import { randomCode, sha256 } from "../../lib/crypto";
 import type { DemoAgent } from "../../lib/demo/seed";
+import { OPEN_STATUSES } from "../../rules/tasks";
 import { createDevice } from "../../lib/devices/devices";
 import { createApiToken, createOrganization } from "../../lib/orgs/orgs";
 import { signIn, type ServerProcess } from "../support/server";
@@ -31,9 +32,9 @@ const quiet: DemoAgent[] = [];
 /** The live seed, plus an organization of BIG_DEVICES enabled devices, BIG_AGENTS of them with agent credentials. */
 async function seedAll(db: Db): Promise<void> {
   await liveSeed(seed, { bulkDevices: 900 })(db);
-  // The demo leaves a few tasks PENDING on devices of its own choosing; an agent connecting
-  // for one of those devices is sent them first. The tests below count what an agent is sent.
-  const busy = new Set((await rawRows<{ device_id: string }>(db, "select distinct device_id from tasks where status in ('PENDING', 'IN_PROGRESS')")).map((r) => r.device_id));
+  // The demo leaves a few tasks open on devices of its own choosing; an agent connecting for
+  // one of those devices is sent its PENDING ones first. The tests below count what an agent is sent.
+  const busy = new Set((await rawRows<{ device_id: string }>(db, "select distinct device_id from tasks where status = any(?)", [...OPEN_STATUSES])).map((r) => r.device_id));
   quiet.push(...seed.agents!.acme.filter((a) => !busy.has(a.device_id)));
   if (quiet.length < 3) throw new Error(`the demo seed left ${quiet.length} Acme agents with no open task; the tests need 3`);
   const owner = await createUser({ db }, { email: "olga@big.test", name: "Olga Big", password: "taskwire" });
