@@ -144,10 +144,12 @@ describe("a read never needs a write", () => {
   test("a token whose last-use write fails still reads; the use is recorded once writes work again", async () => {
     const file = ctx.server.dbFile;
     const lastUsed = async () => (await rawRow<{ at: number | null }>(file, "select last_used_at as at from api_tokens where name = 'acme dashboard'"))!.at;
-    const before = await lastUsed();
     // A full disk, as far as api_tokens is concerned.
     const writable = await failingWrites(file, "api_tokens", "UPDATE", "database or disk is full");
     try {
+      // Read only now: the uses by the tests above are flushed within TOKEN_USE_FLUSH_MS, and a
+      // flush that lands between this read and the failing writes would move the time.
+      const before = await lastUsed();
       const started = Date.now();
       for (let i = 0; i < 3; i++) {
         const reply = await api.get<TaskPage>("/tasks?per_page=1", { as: token("acmeReadOnly") });
