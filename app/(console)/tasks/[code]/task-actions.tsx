@@ -3,11 +3,13 @@
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { cancelTaskAction, rerunTaskAction } from "../actions";
+import { useOwnAction } from "./task-live";
 
 /** Refresh re-fetches the server component in place; Cancel and Re-run call server actions. */
 export function TaskActions({ code, canCancel, canRerun, readOnly }: { code: string; canCancel: boolean; canRerun: boolean; readOnly: boolean }) {
   const router = useRouter();
   const [pending, start] = useTransition();
+  useOwnAction(pending);
   const [error, setError] = useState<string | null>(null);
   const [refreshedAt, setRefreshedAt] = useState<string | null>(null);
 

@@ -11,7 +11,7 @@ import { isFinal, LEASE_MINUTES } from "@/rules/tasks";
 /** How long a final patch waits for a server render already on its way before asking for one. */
 const FINAL_REFRESH_DELAY_MS = 1000;
 
-type Live = { row: LiveTaskRow; state: LiveState };
+type Live = { row: LiveTaskRow; state: LiveState; setActing: (acting: boolean) => void };
 const TaskLiveContext = createContext<Live | null>(null);
 
 function useTask(): Live {
@@ -31,6 +31,8 @@ export function TaskLiveProvider({ initial, since, children }: { initial: LiveTa
   const router = useRouter();
   const [row, setRow] = useState(initial);
   const [seen, setSeen] = useState(initial);
+  // One of this page's own actions is on its way: its answer is a server render.
+  const [acting, setActing] = useState(false);
   // A new server render (a refresh, an action's revalidation) is the truth from then on.
   if (seen !== initial) {
     setSeen(initial);
@@ -50,15 +52,22 @@ export function TaskLiveProvider({ initial, since, children }: { initial: LiveTa
     onCatchUp: () => router.refresh(),
   });
   // Final by a patch the server has not rendered yet: re-read the page once, a moment later,
-  // unless a render as new arrives first (the answer of this page's own Cancel, which the
-  // patch may overtake), so one change makes one server render.
+  // unless a render as new arrives first. While this page's own action (a Cancel, which the
+  // patch may overtake) is on its way, its answer is that render, however long it takes. So
+  // one change makes one server render.
   const unrendered = final && row.updatedAt > seen.updatedAt;
   useEffect(() => {
-    if (!unrendered) return;
+    if (!unrendered || acting) return;
     const t = setTimeout(() => router.refresh(), FINAL_REFRESH_DELAY_MS);
     return () => clearTimeout(t);
-  }, [unrendered, router]);
-  return <TaskLiveContext value={{ row, state }}>{children}</TaskLiveContext>;
+  }, [unrendered, acting, router]);
+  return <TaskLiveContext value={{ row, state, setActing }}>{children}</TaskLiveContext>;
+}
+
+/** Tells the page that one of its own actions is on its way (`pending`), whose answer re-renders it. */
+export function useOwnAction(pending: boolean): void {
+  const { setActing } = useTask();
+  useEffect(() => setActing(pending), [pending, setActing]);
 }
 
 export function TaskLive() {
