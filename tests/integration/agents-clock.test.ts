@@ -1,7 +1,7 @@
 // The server's clock with real agents (docs/agent-protocol.md §6): scheduled tasks fire and
 // are dispatched, waiting tasks expire, running ones run out of lease, and what came due
 // while the server was down is settled at start-up, before it listens. Time is moved by
-// setting a task's due column into the past (the task is not final, so that is allowed);
+// setting a task's due column nearer, or into the past (the task is not final, so that is allowed);
 // a clock that re-reads the database every 200 ms then acts within a second.
 import { createPublicKey } from "node:crypto";
 import { describe, expect, test } from "vitest";
@@ -21,11 +21,14 @@ describe("the clock while running", () => {
   test("a task scheduled 1.5 s ahead fires to PENDING when due and is dispatched to the connected agent at once", async () => {
     const { name, creds } = await ctx.device();
     const agent = await ctx.connect(creds);
-    const at = Date.now() + 1_500;
-    const task = await ctx.issue(name, "SYNC", { scheduled_at: new Date(at).toISOString() });
+    // Issued an hour ahead, so that a slow POST cannot reach its time first, then moved to 1.5 s ahead.
+    const ahead = Date.now() + 3_600_000;
+    const task = await ctx.issue(name, "SYNC", { scheduled_at: new Date(ahead).toISOString() });
     expect(task.status).toBe("SCHEDULED");
-    expect(Date.parse(task.expires_at)).toBe(at + DAY);
-    expect((await taskRow(ctx.dbFile, task.code))).toMatchObject({ status: "SCHEDULED", scheduled_at: at });
+    expect(Date.parse(task.expires_at)).toBe(ahead + DAY);
+    expect((await taskRow(ctx.dbFile, task.code))).toMatchObject({ status: "SCHEDULED", scheduled_at: ahead });
+    const at = Date.now() + 1_500;
+    expect(await rawRun(ctx.dbFile, "update tasks set scheduled_at = ? where code = ? and status = 'SCHEDULED'", at, task.code)).toBe(1);
 
     const d = await agent.nextTask(5_000);
     expect(d.msg.code).toBe(task.code);
@@ -39,8 +42,9 @@ describe("the clock while running", () => {
 
   test("a scheduled task of an offline device fires to PENDING and reaches the agent when it connects", async () => {
     const { name, creds } = await ctx.device();
-    const task = await ctx.issue(name, "BACKUP", { scheduled_at: new Date(Date.now() + 1_000).toISOString() });
+    const task = await ctx.issue(name, "BACKUP", { scheduled_at: new Date(Date.now() + 3_600_000).toISOString() });
     expect(task.status).toBe("SCHEDULED");
+    expect(await rawRun(ctx.dbFile, "update tasks set scheduled_at = ? where code = ? and status = 'SCHEDULED'", Date.now() + 1_000, task.code)).toBe(1);
     await waitForStatus(ctx.dbFile, task.code, "PENDING", 5_000);
     const agent = await ctx.connect(creds);
     await acceptNext(ctx, agent, task.code);

@@ -3,11 +3,10 @@
 import { randomUUID } from "node:crypto";
 import { rawRow } from "./raw";
 import { afterAll, beforeAll, expect } from "vitest";
-import { signIn, startTestServer, type TestServer } from "./server";
+import { seedTestDemo, signIn, startTestServer, type TestServer } from "./server";
 import type { Db } from "../../db/client";
 import { apiTokens } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
-import { seedDemo } from "../../lib/demo/seed";
 import type { Role } from "../../rules/roles";
 import { randomCode, sha256 } from "../../lib/crypto";
 import { createApiToken } from "../../lib/orgs/orgs";
@@ -95,7 +94,7 @@ export type SeededTokens = {
 /** The demo seed plus API tokens; the secrets land in `tokens` (filled when the seed runs). */
 export function seedWithTokens(tokens: Partial<SeededTokens>) {
   return async (db: Db) => {
-    const { admin, viewer, orgs } = await seedDemo({ db });
+    const { admin, viewer, orgs } = await seedTestDemo(db);
     const adminIn = (slug: string) => ({ db, actor: { organizationId: orgs[slug], userId: admin.id, role: "ADMIN" as Role, label: admin.email } });
     tokens.acmeWrite = (await createApiToken(adminIn("acme"), { name: "acme ci", role: "READ_WRITE" })).secret;
     tokens.acmeReadOnly = (await createApiToken(adminIn("acme"), { name: "acme dashboard", role: "READ_ONLY" })).secret;

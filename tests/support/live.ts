@@ -7,7 +7,8 @@ import { afterEach } from "vitest";
 import type { Db } from "../../db/client";
 import { member } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
-import { seedDemo, type DemoAgent } from "../../lib/demo/seed";
+import type { DemoAgent } from "../../lib/demo/seed";
+import { seedTestDemo } from "./server";
 import { createUser } from "../../lib/auth/users";
 import { randomCode, sha256 } from "../../lib/crypto";
 import { createDevice } from "../../lib/devices/devices";
@@ -211,7 +212,7 @@ export type LiveSeed = {
  */
 export function liveSeed(out: Partial<LiveSeed>, opts: { bulkDevices?: number } = {}) {
   return async (db: Db) => {
-    const { admin, orgs, agents } = await seedDemo({ db });
+    const { admin, orgs, agents } = await seedTestDemo(db);
     const gina = await createUser({ db }, { email: GLOBEX_USER, name: "Gina Globex", password: "taskwire" });
     await withTransaction({ db }, async (tx) => {
       await tx.insert(member).values({ id: randomUUID(), organizationId: orgs.globex, userId: gina.id, role: "READ_WRITE", createdAt: new Date() });

@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clearDb, closeDatabase, openDatabase, setDb, type Db } from "../../db/client";
+import { schedules } from "../../db/schema";
+import { withTransaction } from "../../db/transaction";
 import { seedDemo } from "../../lib/demo/seed";
 import { newTestDatabase } from "./databases";
 
@@ -29,7 +31,19 @@ export type ServerProcess = {
   kill: (signal: NodeJS.Signals) => Promise<void>;
 };
 
-/** A fresh database (SQLite file or PostgreSQL database), seeded with the demo data unless told otherwise. */
+/**
+ * The demo data for a test server, its nightly backup disabled: at 02:00 in Berlin it would
+ * issue a fan-out into Acme in the middle of whatever test runs then, and change what it counts.
+ */
+export async function seedTestDemo(db: Db): ReturnType<typeof seedDemo> {
+  const seeded = await seedDemo({ db });
+  await withTransaction({ db }, async (tx) => {
+    await tx.update(schedules).set({ enabled: false, nextRunAt: null });
+  });
+  return seeded;
+}
+
+/** A fresh database (SQLite file or PostgreSQL database), seeded with the test demo data (seedTestDemo) unless told otherwise. */
 export async function seededDatabase(seed?: (db: Db) => Promise<void> | void): Promise<{ url: string; drop: () => Promise<void> }> {
   const target = await newTestDatabase();
   process.env.BETTER_AUTH_SECRET = randomBytes(32).toString("base64url");
@@ -37,7 +51,7 @@ export async function seededDatabase(seed?: (db: Db) => Promise<void> | void): P
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("taskwire.auth")];
   const db = await openDatabase(target.url);
   setDb(db);
-  await (seed ?? ((d: Db) => seedDemo({ db: d }).then(() => undefined)))(db);
+  await (seed ?? ((d: Db) => seedTestDemo(d).then(() => undefined)))(db);
   await closeDatabase(db);
   // The auth instance holds the database it was created with: forget both.
   clearDb();
