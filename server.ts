@@ -114,7 +114,17 @@ export async function startServer(
     guardRequest(req, res, (checked) => void handle(checked, res));
   });
 
-  const io = new SocketServer(httpServer, { serveClient: false });
+  // Socket.IO's settings, written out where they are its defaults too; why each holds is in
+  // docs/performance.md ("Socket.IO's settings"). Agents and browsers speak websocket only, so
+  // long-polling, which would need sticky sessions across nodes, is no way in.
+  const io = new SocketServer(httpServer, {
+    serveClient: false,
+    transports: ["websocket"],
+    perMessageDeflate: false,
+    maxHttpBufferSize: 1e6,
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+  });
   const agents = attachAgentNamespace(io, db, key, liveness.nodeId, cluster && { link: cluster, sweepMs: env.TASKWIRE_DISPATCH_SWEEP_MS });
   const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS, cluster });
   gaugeConnections({ agents: () => io.of("/agent").sockets.size, liveClients: () => io.of("/live").sockets.size });

@@ -102,7 +102,7 @@ export class Dispatcher {
 
   /** Every waiting task of a device that just connected, oldest first; rejects if the database fails. */
   async sendPending(deviceId: string): Promise<void> {
-    await this.send(await pendingForDevice({ db: this.db }, deviceId));
+    await (await this.send(await pendingForDevice({ db: this.db }, deviceId))).sent;
   }
 
   /** The waiting tasks of a resumed fan-out whose agents are connected here. Never thrown. */
@@ -112,7 +112,7 @@ export class Dispatcher {
       // never read, or sent, in one stretch.
       for (let after = 0; !this.stopped; ) {
         const page = await releasedByResume({ db: this.db }, fanoutId, { nodeId: this.cluster?.nodeId, after, limit: DISPATCH_READ });
-        await this.send(page.filter((t) => this.socketsOf(t.deviceId).length));
+        await (await this.send(page.filter((t) => this.socketsOf(t.deviceId).length))).sent;
         if (page.length < DISPATCH_READ) break;
         after = page[page.length - 1].id;
         await breathe();
@@ -129,21 +129,43 @@ export class Dispatcher {
     void breathe().then(() => this.drain());
   }
 
-  /** Reads and sends what is queued, one read after another, until the queue is empty. */
+  /**
+   * Reads and sends what is queued, one read after another, until the queue is empty. The
+   * next read is read and numbered while the one before is signed and sent.
+   */
   private async drain(): Promise<void> {
+    let sending: Promise<void> = Promise.resolve();
     try {
-      while (this.queued.length && !this.stopped) await this.dispatch(this.queued.splice(0, DISPATCH_READ), 1);
+      while (this.queued.length && !this.stopped) {
+        const { sent } = await this.dispatch(this.queued.splice(0, DISPATCH_READ), 1);
+        await sending;
+        sending = sent;
+      }
+      await sending;
     } finally {
       this.draining = false;
     }
   }
 
   /**
-   * A batch the database could not read or number (a lock held too long, a full disk) is
-   * tried again a few times; after that its tasks stay PENDING and go on each device's next
-   * connect. Never thrown: this runs outside any caller that could answer for it.
+   * Reads and numbers a batch of due tasks; resolves, once they are numbered, to their
+   * sending. A batch the database could not read or number (a lock held too long, a full
+   * disk) is tried again a few times; after that its tasks stay PENDING and go on each
+   * device's next connect. Never rejects, nor does its sending: this runs outside any caller
+   * that could answer for it.
    */
-  private async dispatch(batch: { id: number; forward: boolean }[], attempt: number): Promise<void> {
+  private async dispatch(batch: { id: number; forward: boolean }[], attempt: number): Promise<{ sent: Promise<void> }> {
+    const failed = (e: unknown) => {
+      const last = attempt >= DISPATCH_ATTEMPTS;
+      console.error(`Dispatching ${batch.length} tasks failed (attempt ${attempt} of ${DISPATCH_ATTEMPTS})${last ? "; they go on each device's next connect" : ""}`, e);
+      if (last || this.stopped) return;
+      const timer = setTimeout(() => {
+        this.retries.delete(timer);
+        void this.dispatch(batch, attempt + 1);
+      }, attempt * 1_000);
+      timer.unref();
+      this.retries.add(timer);
+    };
     try {
       const due = await dispatchable({ db: this.db }, batch.map((b) => b.id));
       const forwardable = new Set(batch.filter((b) => b.forward).map((b) => b.id));
@@ -154,17 +176,11 @@ export class Dispatcher {
         else if (this.cluster && nodeId && nodeId !== this.cluster.nodeId && forwardable.has(task.id)) (elsewhere.get(nodeId) ?? elsewhere.set(nodeId, []).get(nodeId)!).push(task.id);
       }
       for (const [nodeId, ids] of elsewhere) this.cluster!.send(nodeId, ids);
-      await this.send(here);
+      const { sent } = await this.send(here);
+      return { sent: sent.catch(failed) };
     } catch (e) {
-      const last = attempt >= DISPATCH_ATTEMPTS;
-      console.error(`Dispatching ${batch.length} tasks failed (attempt ${attempt} of ${DISPATCH_ATTEMPTS})${last ? "; they go on each device's next connect" : ""}`, e);
-      if (last || this.stopped) return;
-      const timer = setTimeout(() => {
-        this.retries.delete(timer);
-        void this.dispatch(batch, attempt + 1);
-      }, attempt * 1_000);
-      timer.unref();
-      this.retries.add(timer);
+      failed(e);
+      return { sent: Promise.resolve() };
     }
   }
 
@@ -173,24 +189,38 @@ export class Dispatcher {
     if (this.stopped || !this.cluster) return;
     try {
       const waiting = await waitingOnNode({ db: this.db }, this.cluster.nodeId, new Date(Date.now() - this.sweepMs), SWEEP_LIMIT);
-      await this.send(waiting.filter((t) => this.socketsOf(t.deviceId).length));
+      await (await this.send(waiting.filter((t) => this.socketsOf(t.deviceId).length))).sent;
     } catch (e) {
       console.error("Sweeping for tasks left waiting failed; trying again later", e);
     }
   }
 
-  /** Numbers, signs and sends tasks DISPATCH_BATCH at a time, a turn of the event loop between batches. */
-  private async send(tasks: Task[]): Promise<void> {
+  /**
+   * Numbers, signs and sends tasks DISPATCH_BATCH at a time, a turn of the event loop between
+   * batches; resolves once all are numbered, to their sending. One batch is numbered while
+   * the one before is signed and sent: numbering waits its turn in the write queue (behind the
+   * agents' acknowledgements and results), sending takes the loop, and one after the other
+   * they left each other idle.
+   */
+  private async send(tasks: Task[]): Promise<{ sent: Promise<void> }> {
+    let sending: Promise<void> = Promise.resolve();
     for (let i = 0; i < tasks.length; i += DISPATCH_BATCH) {
       if (i > 0) await breathe();
-      await this.sendBatch(tasks.slice(i, i + DISPATCH_BATCH));
+      const { sent } = await this.sendBatch(tasks.slice(i, i + DISPATCH_BATCH));
+      // Marked handled now, awaited by whoever waits for the whole: a batch that fails to go
+      // out fails the whole, as before, once the batch before it is out.
+      sent.catch(() => {});
+      await sending;
+      sending = sent;
     }
+    return { sent: sending };
   }
 
-  private async sendBatch(batch: Task[]): Promise<void> {
+  /** Numbers a batch; resolves, once it is numbered, to its sending. */
+  private async sendBatch(batch: Task[]): Promise<{ sent: Promise<void> }> {
     const paused = await pausedAmong({ db: this.db }, [...new Set(batch.flatMap((t) => (t.fanoutId === null ? [] : [t.fanoutId])))]);
     const tasks = paused.size ? batch.filter((t) => t.fanoutId === null || !paused.has(t.fanoutId)) : batch;
-    if (!tasks.length) return;
+    if (!tasks.length) return { sent: Promise.resolve() };
     const byDevice = new Map<string, Task[]>();
     for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
     // Sequence numbers are reserved in one statement for the whole batch (on PostgreSQL its
@@ -220,7 +250,7 @@ export class Dispatcher {
       }
     });
     this.sending = sent.catch(() => {});
-    await sent;
+    return { sent };
   }
 
   /** The device's sockets here: one, or two while a newcomer replaces its predecessor. */
