@@ -114,12 +114,10 @@ export async function startServer(
     guardRequest(req, res, (checked) => void handle(checked, res));
   });
 
-  // Socket.IO's settings, written out where they are its defaults too; why each holds is in
-  // docs/performance.md ("Socket.IO's settings"). Agents and browsers speak websocket only, so
-  // long-polling, which would need sticky sessions across nodes, is no way in.
+  // Socket.IO's settings, written out though they are its defaults; why each holds is in
+  // docs/performance.md ("Socket.IO's settings").
   const io = new SocketServer(httpServer, {
     serveClient: false,
-    transports: ["websocket"],
     perMessageDeflate: false,
     maxHttpBufferSize: 1e6,
     pingInterval: 25_000,

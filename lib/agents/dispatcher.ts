@@ -131,17 +131,21 @@ export class Dispatcher {
 
   /**
    * Reads and sends what is queued, one read after another, until the queue is empty. The
-   * next read is read and numbered while the one before is signed and sent.
+   * next read is read and numbered while the one before is signed and sent. What is queued
+   * while the last one is sent is drained too: until this returns, `enqueue` counts on it.
    */
   private async drain(): Promise<void> {
     let sending: Promise<void> = Promise.resolve();
     try {
-      while (this.queued.length && !this.stopped) {
+      while (!this.stopped) {
+        if (!this.queued.length) {
+          await sending;
+          if (!this.queued.length) break;
+        }
         const { sent } = await this.dispatch(this.queued.splice(0, DISPATCH_READ), 1);
         await sending;
         sending = sent;
       }
-      await sending;
     } finally {
       this.draining = false;
     }

@@ -234,14 +234,6 @@ describe("the live channel's limits and origin", () => {
     expect((await api.get("/tasks", { as: { cookie: admin } })).status).toBe(200);
   });
 
-  test("Socket.IO speaks websocket only, as every agent and browser does: a long-polling handshake is refused and opens nothing", async () => {
-    for (const ns of ["", "/agent", "/live"]) {
-      const res = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling${ns ? `&nsp=${ns}` : ""}`, { headers: { cookie: admin, origin: server.url } });
-      expect(res.status, ns).toBe(400);
-      expect(await res.json(), ns).toEqual({ code: 0, message: "Transport unknown" });
-    }
-  });
-
   test("the Origin must be this site's scheme, host and port; a forged X-Forwarded-Host does not help", async () => {
     const u = new URL(server.url);
     for (const origin of [`https://${u.host}`, `http://${u.hostname}:${Number(u.port) + 1}`, "http://evil.example", "null"]) {
