@@ -114,7 +114,7 @@ export async function startServer(
     guardRequest(req, res, (checked) => void handle(checked, res));
   });
 
-  // Socket.IO's settings, written out though they are its defaults; why each holds is in
+  // Socket.IO's settings: after serveClient, its defaults, written out; why each holds is in
   // docs/performance.md ("Socket.IO's settings").
   const io = new SocketServer(httpServer, {
     serveClient: false,
