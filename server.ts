@@ -222,18 +222,27 @@ function loopDelayRoute() {
 
 const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/server.ts");
 if (isMain) {
+  // Output whose reader is gone (whatever started the server and read its log has died) fails
+  // every write with EPIPE. Left unhandled, that error reaches Next.js's handler for uncaught
+  // exceptions, which logs it to the same output, which fails again: a loop that holds a core
+  // for as long as the process lives. A Unix process ends on SIGPIPE; this one closes as on
+  // SIGTERM, and exits 1.
+  let stop: (code: number) => void = (code) => process.exit(code);
+  for (const output of [process.stdout, process.stderr]) output.on("error", () => stop(1));
   startServer()
     .then((s) => {
       console.log(`Taskwire listening on ${s.url}`);
       let stopping = false;
-      const stop = () => {
+      stop = (code) => {
         // The signal can arrive twice (npm and the process group): close once, completely.
         if (stopping) return;
         stopping = true;
-        void s.close().then(() => process.exit(0));
+        // Set first, so the code holds however the process ends.
+        process.exitCode = code;
+        void s.close().then(() => process.exit(code));
       };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
+      process.on("SIGINT", () => stop(0));
+      process.on("SIGTERM", () => stop(0));
     })
     .catch((err: unknown) => {
       console.error(`Taskwire failed to start: ${err instanceof Error ? err.message : String(err)}`);

@@ -68,6 +68,9 @@ export function startCheckpointer(db: Db, file: string, opts: { intervalMs?: num
     stop: () =>
       new Promise<void>((resolve) => {
         stopping = true;
+        // Held from here: with all else closed, an unreferenced worker let the process end
+        // before its exit was heard, and the database was never closed.
+        worker.ref();
         worker.once("exit", () => resolve());
         worker.postMessage("stop");
         setTimeout(() => void worker.terminate(), 5_000).unref();

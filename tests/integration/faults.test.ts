@@ -244,6 +244,23 @@ describe.skipIf(onPg)("start-up and shutdown", () => {
     await waitFor("every process of npm start to be gone", () => !groupAlive(r.child.pid!), 20_000, 100);
   });
 
+  test("a server whose output's reader is gone closes and exits 1, instead of logging its own write errors in a loop", async () => {
+    const dir = scratch();
+    const started = await startOnce(serverEnv(join(dir, "taskwire.db")));
+    expect(started.listening, started.output).toBe(true);
+    const url = /listening on (http:\/\/\S+)/.exec(started.output)![1];
+    // What read its log dies: each write from now on fails (EPIPE).
+    started.run.child.stdout!.destroy();
+    started.run.child.stderr!.destroy();
+    // Something to log: Next.js logs a server action it does not know.
+    const res = await fetch(`${url}/sign-in`, { method: "POST", headers: { origin: url, "next-action": "0".repeat(42), "content-type": "text/plain" }, body: "[]" });
+    expect(res.status).toBeLessThan(500);
+    // Before, it logged that error's own write error, which failed again, until killed.
+    const ended = await Promise.race([started.run.exited, new Promise((r) => setTimeout(() => r("still running"), 60_000))]);
+    expect(ended).toBe(1);
+    expect(await portOpen(Number(new URL(url).port))).toBe(false);
+  });
+
   test("a damaged task page makes start-up exit 1, naming the file and what to do", async () => {
     const dir = scratch();
     const file = join(dir, "taskwire.db");

@@ -280,6 +280,33 @@ describe("verbs under concurrency", () => {
     }
   });
 
+  test.skipIf(onPg)("stopping the background checkpointer waits for its worker to exit, even with nothing else keeping the process up", () => {
+    // Its worker does not keep a process alive either: a server's close, which stops it and
+    // then closes the database, ended mid-await and never closed the database.
+    const dir = mkdtempSync(join(tmpdir(), "taskwire-close-"));
+    try {
+      const from = (f: string) => JSON.stringify(pathToFileURL(resolve(f)).href);
+      const script = join(dir, "stop.mts");
+      const file = JSON.stringify(join(dir, "stop.db"));
+      writeFileSync(
+        script,
+        `import { closeDatabase, openSqliteFile } from ${from("db/client.ts")};
+         import { startCheckpointer } from ${from("lib/server/checkpointer.ts")};
+         const db = openSqliteFile(${file});
+         const checkpointer = startCheckpointer(db, ${file});
+         await new Promise((r) => setTimeout(r, 50));
+         await checkpointer.stop();
+         console.log("stopped");
+         await closeDatabase(db);
+         console.log("closed");`,
+      );
+      const run = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8" });
+      expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({ status: 0, stdout: "stopped\nclosed\n", stderr: "" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test.skipIf(onPg)("batches queued together are written together, and one that fails rolls back alone", async () => {
     const step = (slug: string) => stepOf(db.insert(organization).values(insertOrg(slug)));
     // A transaction holds the queue, so the three batches meet behind it and form one group.
