@@ -259,37 +259,24 @@ describe("verbs under concurrency", () => {
   test.skipIf(onPg)("closing the database waits for the bulk writer to exit, even with nothing else keeping the process up", () => {
     // In a process of its own: an idle bulk writer does not keep a process alive, and a close
     // that awaited it without holding the process up would end it mid-await.
-    const dir = mkdtempSync(join(tmpdir(), "taskwire-close-"));
-    try {
-      const from = (f: string) => JSON.stringify(pathToFileURL(resolve(f)).href);
-      const script = join(dir, "close.mts");
-      writeFileSync(
-        script,
+    const run = runAlone(
+      (from, file) =>
         `import { closeDatabase, openSqliteFile } from ${from("db/client.ts")};
          import { writeBatch } from ${from("db/transaction.ts")};
-         const db = openSqliteFile(${JSON.stringify(join(dir, "close.db"))});
+         const db = openSqliteFile(${file});
          await writeBatch({ db }, [{ sql: "select 1", params: [] }]);
          await new Promise((r) => setTimeout(r, 50));
          await closeDatabase(db);
          console.log("closed");`,
-      );
-      const run = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8" });
-      expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({ status: 0, stdout: "closed\n", stderr: "" });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    );
+    expect(run).toEqual({ status: 0, stdout: "closed\n", stderr: "" });
   });
 
   test.skipIf(onPg)("stopping the background checkpointer waits for its worker to exit, even with nothing else keeping the process up", () => {
     // Its worker does not keep a process alive either: a server's close, which stops it and
     // then closes the database, ended mid-await and never closed the database.
-    const dir = mkdtempSync(join(tmpdir(), "taskwire-close-"));
-    try {
-      const from = (f: string) => JSON.stringify(pathToFileURL(resolve(f)).href);
-      const script = join(dir, "stop.mts");
-      const file = JSON.stringify(join(dir, "stop.db"));
-      writeFileSync(
-        script,
+    const run = runAlone(
+      (from, file) =>
         `import { closeDatabase, openSqliteFile } from ${from("db/client.ts")};
          import { startCheckpointer } from ${from("lib/server/checkpointer.ts")};
          const db = openSqliteFile(${file});
@@ -299,12 +286,8 @@ describe("verbs under concurrency", () => {
          console.log("stopped");
          await closeDatabase(db);
          console.log("closed");`,
-      );
-      const run = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8" });
-      expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({ status: 0, stdout: "stopped\nclosed\n", stderr: "" });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    );
+    expect(run).toEqual({ status: 0, stdout: "stopped\nclosed\n", stderr: "" });
   });
 
   test.skipIf(onPg)("batches queued together are written together, and one that fails rolls back alone", async () => {
@@ -368,3 +351,21 @@ describe("verbs under concurrency", () => {
     expect(admins).toHaveLength(1);
   });
 });
+
+/**
+ * Runs a script of its own in a process of its own, on a SQLite file in a scratch folder (the
+ * script gets `from(path)`, a module's URL as a literal, and the file's path as a literal):
+ * what it printed and how it ended.
+ */
+function runAlone(script: (from: (path: string) => string, file: string) => string): { status: number | null; stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), "taskwire-close-"));
+  try {
+    const from = (f: string) => JSON.stringify(pathToFileURL(resolve(f)).href);
+    const path = join(dir, "script.mts");
+    writeFileSync(path, script(from, JSON.stringify(join(dir, "alone.db"))));
+    const run = spawnSync(process.execPath, ["--import", "tsx", path], { encoding: "utf8" });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
