@@ -42,6 +42,8 @@ export default defineConfig({
     env: { PORT: String(PORT), HOST: "127.0.0.1", NEXT_TELEMETRY_DISABLED: "1", E2E_DATA_DIR: DATA_DIR },
     reuseExistingServer: false,
     timeout: 120_000,
+    // Stopped as an operator would (SIGTERM): it closes, and removes its data folder.
+    gracefulShutdown: { signal: "SIGTERM", timeout: 30_000 },
     stdout: "ignore",
     stderr: "pipe",
   },

@@ -26,6 +26,11 @@ const server = await startServer(
   { beforeListen: async (db) => void (await seedDemo({ db })) },
 );
 console.log(`Taskwire listening on ${server.url}`);
-const stop = () => void server.close().then(() => process.exit(0));
+// The folder goes with the server: nothing of a run is left in the temporary directory.
+const stop = () =>
+  void server.close().then(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);
