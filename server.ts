@@ -114,10 +114,13 @@ export async function startServer(
     guardRequest(req, res, (checked) => void handle(checked, res));
   });
 
-  // Socket.IO's settings: after serveClient, its defaults, written out; why each holds is in
-  // docs/performance.md ("Socket.IO's settings").
+  // Socket.IO's settings; why each holds is in docs/performance.md ("Socket.IO's settings").
+  // Several nodes take websocket only: a long-polling session is a series of requests that a
+  // load balancer without sticky sessions spreads over the nodes, so it would fail now and
+  // then; refused, it fails at once and says why. One node on SQLite takes both.
   const io = new SocketServer(httpServer, {
     serveClient: false,
+    transports: pg ? ["websocket"] : ["polling", "websocket"],
     perMessageDeflate: false,
     maxHttpBufferSize: 1e6,
     pingInterval: 25_000,

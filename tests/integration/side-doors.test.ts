@@ -10,6 +10,7 @@ import { AUTH_ROUTES, getAuth } from "../../lib/auth/auth";
 import { WATCHES_PER_10S } from "../../lib/live/namespace";
 import { apiClient, expectError, type TaskPage } from "../support/api";
 import { closeSocketsAfterEach, GLOBEX_USER, LiveClient, liveRefusal, liveSeed, type LiveSeed } from "../support/live";
+import { onPg } from "../support/databases";
 import { signIn, startTestServer, type TestServer } from "../support/server";
 
 let server: TestServer;
@@ -232,6 +233,21 @@ describe("the live channel's limits and origin", () => {
     expect(ok).toBeLessThanOrEqual(2 * WATCHES_PER_10S);
     expect(acks.filter((a) => !a.ok && a.error === "rate_limited")).toHaveLength(1000 - ok);
     expect((await api.get("/tasks", { as: { cookie: admin } })).status).toBe(200);
+  });
+
+  test(onPg
+    ? "several nodes speak websocket only: a long-polling handshake is refused, saying why, and opens nothing"
+    : "one node on SQLite answers a long-polling handshake too (an agent that starts with Socket.IO's default transport)", async () => {
+    const res = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`, { headers: { cookie: admin, origin: server.url } });
+    if (onPg) {
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ code: 0, message: "Transport unknown" });
+    } else {
+      expect(res.status).toBe(200);
+      const open = JSON.parse((await res.text()).slice(1)) as { sid: string; upgrades: string[] };
+      expect(open.sid).toMatch(/\S/);
+      expect(open.upgrades).toEqual(["websocket"]);
+    }
   });
 
   test("the Origin must be this site's scheme, host and port; a forged X-Forwarded-Host does not help", async () => {
