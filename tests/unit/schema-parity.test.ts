@@ -15,6 +15,12 @@ const PG_ONLY: Record<string, string> = {
   rate_limit: "better-auth's limits, counted together by every node; one SQLite node counts them in memory",
 };
 
+/** Index columns only PostgreSQL's indexes end in, and why; their other columns are SQLite's. */
+const PG_ONLY_INDEX_COLUMNS: Record<string, { columns: string[]; why: string }> = {
+  tasks_fanout_status_idx: { columns: ["id"], why: "SQLite's indexes end in the rowid, which is the id" },
+  tasks_fanout_duration_idx: { columns: ["finished_at", "started_at"], why: "PostgreSQL's planner reads an expression from an index alone only when its columns are in it too" },
+};
+
 const tablesOf = (mod: Record<string, unknown>) => Object.values(mod).filter((v): v is Table => is(v, Table));
 
 type Shape = {
@@ -25,15 +31,20 @@ type Shape = {
   checks: string[];
 };
 
-function shape(config: ReturnType<typeof sqliteConfig> | ReturnType<typeof pgConfig>): Shape {
+function shape(config: ReturnType<typeof sqliteConfig> | ReturnType<typeof pgConfig>, dialect: "sqlite" | "pg"): Shape {
   // A key the database numbers itself: SQLite's AUTOINCREMENT, PostgreSQL's identity.
   const generated = (c: object) => !!((c as { autoIncrement?: boolean }).autoIncrement || (c as { generatedIdentity?: unknown }).generatedIdentity);
   const columns = Object.fromEntries(config.columns.map((c) => [c.name, { notNull: c.notNull, primary: c.primary, hasDefault: c.hasDefault, generated: generated(c) }]));
   const indexes = Object.fromEntries(
-    config.indexes.map((i) => [
-      i.config.name,
-      { columns: i.config.columns.map((c) => (c as { name?: string }).name ?? "?"), unique: !!i.config.unique, partial: !!i.config.where },
-    ]),
+    config.indexes.map((i) => {
+      let columns = i.config.columns.map((c) => (c as { name?: string }).name ?? "?");
+      const extra = dialect === "pg" && i.config.name ? PG_ONLY_INDEX_COLUMNS[i.config.name] : undefined;
+      if (extra) {
+        expect(columns.slice(-extra.columns.length), i.config.name).toEqual(extra.columns);
+        columns = columns.slice(0, -extra.columns.length);
+      }
+      return [i.config.name, { columns, unique: !!i.config.unique, partial: !!i.config.where }];
+    }),
   );
   const foreignKeys = config.foreignKeys
     .map((fk) => {
@@ -54,6 +65,6 @@ describe("the SQLite and PostgreSQL schemas", () => {
   });
 
   test.each([...sqliteTables.keys()])("%s: the same columns, keys, indexes, references and checks", (name) => {
-    expect(shape(pgConfig(pgTables.get(name)!))).toEqual(shape(sqliteConfig(sqliteTables.get(name)!)));
+    expect(shape(pgConfig(pgTables.get(name)!), "pg")).toEqual(shape(sqliteConfig(sqliteTables.get(name)!), "sqlite"));
   });
 });

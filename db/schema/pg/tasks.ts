@@ -102,7 +102,11 @@ export const tasks = pgTable(
     index("tasks_org_status_id_idx").on(t.organizationId, t.status, t.id),
     index("tasks_org_type_id_idx").on(t.organizationId, t.type, t.id),
     index("tasks_device_id_idx").on(t.deviceId, t.id),
-    index("tasks_fanout_status_idx").on(t.fanoutId, t.status),
+    // A fan-out's tasks in one status, in id order. SQLite's indexes end in the rowid; here the
+    // id is written out, or the first and last id of a status (the cockpit's windows) and the
+    // FAILED tasks page by page walk the primary key or sort (a first look at a 100,000-task
+    // fan-out in a million tasks: 3.7 s).
+    index("tasks_fanout_status_idx").on(t.fanoutId, t.status, t.id),
     index("tasks_rerun_of_idx").on(t.rerunOf).where(sql`rerun_of is not null`),
     // The clock: what fires, expires or runs out of lease next.
     index("tasks_scheduled_due_idx").on(t.scheduledAt).where(sql`status = 'SCHEDULED'`),
@@ -110,8 +114,10 @@ export const tasks = pgTable(
     index("tasks_lease_idx").on(t.leaseExpiresAt).where(sql`status = 'IN_PROGRESS'`),
     // A fan-out's durations in order, for the cockpit's percentiles (partial: tasks that never
     // ran pay nothing).
-    // The predicate is the indexed expression itself: the index alone then answers the reads (covering).
-    index("tasks_fanout_duration_idx").on(t.fanoutId, sql`(finished_at - started_at)`).where(sql`(finished_at - started_at) is not null`),
+    // The predicate is the indexed expression itself: the index alone then answers the reads
+    // (covering). PostgreSQL's planner reads an expression's columns from the index only when
+    // they are in it too, so both are.
+    index("tasks_fanout_duration_idx").on(t.fanoutId, sql`(finished_at - started_at)`, t.finishedAt, t.startedAt).where(sql`(finished_at - started_at) is not null`),
     // Dispatch on connect: a device's waiting tasks, oldest first.
     index("tasks_device_pending_idx").on(t.deviceId, t.id).where(sql`status = 'PENDING'`),
     // A rollout's waves: what is open or still waiting in each, in id order.
