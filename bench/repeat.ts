@@ -6,7 +6,7 @@
 // as such. Warns when the machine was busy (load average above 1) at the start or end of a run.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -58,11 +58,28 @@ type RunReport = {
   rows: Row[];
 };
 
+/**
+ * The load average is a minute's decaying mean: right after a run it still counts that run
+ * (the bench fills both cores), and the next would start "busy" on an idle machine. Before
+ * each run, wait for it to fall to 1 again, SETTLE_MAX_S at most; a machine still busy then
+ * is busy with other work, and the run's warning says so.
+ */
+const SETTLE_MAX_S = 180;
+function settle(): void {
+  const start = Date.now();
+  const waited = () => Math.round((Date.now() - start) / 1000);
+  if (loadavg()[0] <= 1) return;
+  console.log(`waiting for the load average to fall to 1 (now ${loadavg()[0].toFixed(2)}), ${SETTLE_MAX_S} s at most`);
+  while (loadavg()[0] > 1 && waited() < SETTLE_MAX_S) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5_000);
+  console.log(loadavg()[0] <= 1 ? `settled after ${waited()} s` : `still ${loadavg()[0].toFixed(2)} after ${waited()} s: other work shares the machine`);
+}
+
 const dir = mkdtempSync(join(tmpdir(), "taskwire-bench-runs-"));
 const reports: RunReport[] = [];
 try {
   for (let i = 1; i <= runs.data; i++) {
     console.log(`\n=== run ${i} of ${runs.data} ===`);
+    settle();
     const out = join(dir, `run-${i}.json`);
     const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", ...passed, "--out", out], { stdio: "inherit" });
     if (res.status !== 0) {

@@ -49,6 +49,10 @@ export const deviceName = (i: number) => `fw-${String(i).padStart(5, "0")}`;
 export async function buildBase(file: string, opts: { secret: string; devices: number; agents: number; wideDevices?: number; manyDevices?: number }): Promise<BaseData> {
   process.env.BETTER_AUTH_SECRET = opts.secret;
   process.env.DATABASE_URL = file;
+  // better-auth warns without a base URL. Nothing is served here (users are only written), and
+  // the servers, started later from this environment, take the URL they listen on.
+  const urlGiven = process.env.BETTER_AUTH_URL !== undefined;
+  if (!urlGiven) process.env.BETTER_AUTH_URL = "http://localhost";
   delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
   const db = openSqliteFile(file);
   setDb(db);
@@ -117,6 +121,7 @@ export async function buildBase(file: string, opts: { secret: string; devices: n
     await closeDatabase(db);
     clearDb();
     delete (globalThis as Record<symbol, unknown>)[AUTH_KEY];
+    if (!urlGiven) delete process.env.BETTER_AUTH_URL;
   }
 }
 
