@@ -115,9 +115,10 @@ export async function startServer(
   });
 
   // Socket.IO's settings; why each holds is in docs/performance.md ("Socket.IO's settings").
-  // Several nodes take websocket only: a long-polling session is a series of requests that a
-  // load balancer without sticky sessions spreads over the nodes, so it would fail now and
-  // then; refused, it fails at once and says why. One node on SQLite takes both.
+  // On PostgreSQL, the setup for several nodes, websocket only: a long-polling session is a
+  // series of requests that a load balancer without sticky sessions spreads over the nodes,
+  // so it would fail now and then; refused, it fails at once and says why. SQLite (one node
+  // by construction) takes both.
   const io = new SocketServer(httpServer, {
     serveClient: false,
     transports: pg ? ["websocket"] : ["polling", "websocket"],

@@ -3,7 +3,8 @@
 // Runs the whole benchmark (bench/run.ts) several times, each on databases and servers of its
 // own, one after the other, and prints one table of the medians with the spread (lowest and
 // highest) of every figure: one figure that holds on a good run and misses on another shows
-// as such. Warns when the machine was busy (load average above 1) at the start or end of a run.
+// as such. Waits, before each run, for the load average to fall to 1; warns when the machine was
+// busy (load average above 1) at the start or end of a run.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
