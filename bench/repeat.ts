@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { fmt, writeJson, type Row } from "./lib/report";
-import { median, round } from "./lib/stats";
+import { median, round, sleep } from "./lib/stats";
 
 function fail(message: string): never {
   console.error(message);
@@ -66,12 +66,12 @@ type RunReport = {
  * is busy with other work, and the run's warning says so.
  */
 const SETTLE_MAX_S = 180;
-function settle(): void {
+async function settle(): Promise<void> {
   const start = Date.now();
   const waited = () => Math.round((Date.now() - start) / 1000);
   if (loadavg()[0] <= 1) return;
   console.log(`waiting for the load average to fall to 1 (now ${loadavg()[0].toFixed(2)}), ${SETTLE_MAX_S} s at most`);
-  while (loadavg()[0] > 1 && waited() < SETTLE_MAX_S) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5_000);
+  while (loadavg()[0] > 1 && waited() < SETTLE_MAX_S) await sleep(5_000);
   console.log(loadavg()[0] <= 1 ? `settled after ${waited()} s` : `still ${loadavg()[0].toFixed(2)} after ${waited()} s: other work shares the machine`);
 }
 
@@ -80,7 +80,7 @@ const reports: RunReport[] = [];
 try {
   for (let i = 1; i <= runs.data; i++) {
     console.log(`\n=== run ${i} of ${runs.data} ===`);
-    settle();
+    await settle();
     const out = join(dir, `run-${i}.json`);
     const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", ...passed, "--out", out], { stdio: "inherit" });
     if (res.status !== 0) {
