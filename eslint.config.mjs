@@ -10,6 +10,19 @@ const importing = (folders) => [
   { regex: `^(\\.\\./)+(${folders.join("|")})(/|$)`, message: "Import downwards only (see docs/architecture.md)." },
 ];
 
+// Conditions on the columns partial indexes are built on come from lib/tasks/terms.ts, with
+// their values written into the statement: a bound value makes SQLite prepare the statement
+// again at every run.
+const PARTIAL_INDEX_COLUMNS = {
+  selector:
+    "CallExpression[callee.name=/^(eq|ne|gt|gte|lt|lte|inArray|notInArray)$/][arguments.0.type='MemberExpression'][arguments.0.object.name=/^(tasks|fanouts)$/][arguments.0.property.name=/^(status|openTasks)$/]",
+  message: "Compare a task's status or a fan-out's open tasks through lib/tasks/terms.ts (statusIs, fanoutIsOpen).",
+};
+const PARTIAL_INDEX_COLUMNS_IN_SQL = {
+  selector: "TaggedTemplateExpression[tag.name='sql'] MemberExpression[object.name='tasks'][property.name='status']",
+  message: "Compare a task's status through lib/tasks/terms.ts (statusIs).",
+};
+
 const config = [
   ...nextVitals,
   ...nextTs,
@@ -17,6 +30,11 @@ const config = [
   { files: ["rules/**/*.ts"], rules: { "no-restricted-imports": ["error", { patterns: importing(["lib", "db", "app"]) }] } },
   { files: ["db/**/*.ts"], rules: { "no-restricted-imports": ["error", { patterns: importing(["lib", "app"]) }] } },
   { files: ["lib/**/*.ts", "lib/**/*.tsx"], rules: { "no-restricted-imports": ["error", { patterns: importing(["app"]) }] } },
+  {
+    files: ["lib/**/*.ts", "lib/**/*.tsx", "app/**/*.ts", "app/**/*.tsx", "db/**/*.ts"],
+    ignores: ["lib/tasks/terms.ts"],
+    rules: { "no-restricted-syntax": ["error", PARTIAL_INDEX_COLUMNS, PARTIAL_INDEX_COLUMNS_IN_SQL] },
+  },
 ];
 
 export default config;

@@ -1,4 +1,5 @@
-import { and, isNotNull, gt } from "drizzle-orm";
+import { fanoutIsOpen } from "../tasks/terms";
+import { and, isNotNull } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { fanouts } from "../../db/schema";
 import { isFinal } from "../../rules/tasks";
@@ -55,7 +56,7 @@ export class RolloutDriver {
       const open = await this.db
         .select({ id: fanouts.id })
         .from(fanouts)
-        .where(and(isNotNull(fanouts.rollout), gt(fanouts.openTasks, 0)));
+        .where(and(isNotNull(fanouts.rollout), fanoutIsOpen(true)));
       for (const { id } of open) this.mark(id);
     } catch (e) {
       console.error("Could not read the open rollouts; trying again at the next sweep", e);

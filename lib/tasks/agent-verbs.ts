@@ -1,3 +1,4 @@
+import { statusIs } from "./terms";
 import { and, asc, eq, gt, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { preparedOn, type DbOrTx } from "../../db/client";
@@ -40,7 +41,7 @@ export async function releasedByResume(ctx: Ctx, fanoutId: number, page: { nodeI
     .select({ task: tasks })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "PENDING"), gt(tasks.id, page.after), eq(devices.online, true), page.nodeId ? eq(devices.nodeId, page.nodeId) : undefined, notHeld))
+    .where(and(eq(tasks.fanoutId, fanoutId), statusIs("PENDING"), gt(tasks.id, page.after), eq(devices.online, true), page.nodeId ? eq(devices.nodeId, page.nodeId) : undefined, notHeld))
     .orderBy(asc(tasks.id))
     .limit(page.limit);
   return rows.map((r) => r.task);
@@ -56,7 +57,7 @@ const pendingOf = preparedOn((h: DbOrTx) =>
   h
     .select()
     .from(tasks)
-    .where(and(eq(tasks.deviceId, sql.placeholder("deviceId")), eq(tasks.status, "PENDING"), notHeld))
+    .where(and(eq(tasks.deviceId, sql.placeholder("deviceId")), statusIs("PENDING"), notHeld))
     .orderBy(asc(tasks.id))
     .prepare(),
 );
@@ -69,7 +70,7 @@ export async function dispatchable(ctx: Ctx, ids: number[]): Promise<{ task: Tas
       .select({ task: tasks, nodeId: devices.nodeId })
       .from(tasks)
       .innerJoin(devices, eq(devices.id, tasks.deviceId))
-      .where(and(inArray(tasks.id, ids.slice(i, i + 500)), eq(tasks.status, "PENDING"), eq(devices.online, true), notHeld))
+      .where(and(inArray(tasks.id, ids.slice(i, i + 500)), statusIs("PENDING"), eq(devices.online, true), notHeld))
       .orderBy(asc(tasks.id));
     out.push(...rows);
   }
@@ -86,7 +87,7 @@ export async function waitingOnNode(ctx: Ctx, nodeId: string, before: Date, limi
     .select({ task: tasks })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(devices.nodeId, nodeId), eq(tasks.status, "PENDING"), lte(tasks.updatedAt, before), notHeld))
+    .where(and(eq(devices.nodeId, nodeId), statusIs("PENDING"), lte(tasks.updatedAt, before), notHeld))
     .orderBy(asc(tasks.id))
     .limit(limit);
   return rows.map((r) => r.task);

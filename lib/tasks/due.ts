@@ -1,3 +1,4 @@
+import { statusIs } from "./terms";
 import { changedRows, claimed } from "../../db/portable";
 import { and, asc, eq, gt, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Tx } from "../../db/client";
@@ -23,7 +24,7 @@ async function due(tx: Tx, status: TaskStatus, column: DueColumn, now: Date, bat
     tx
       .select({ id: tasks.id })
       .from(tasks)
-      .where(and(eq(tasks.status, status), lte(column, now), extra))
+      .where(and(statusIs(status), lte(column, now), extra))
       .orderBy(asc(column))
       .limit(batch),
   );
@@ -72,9 +73,9 @@ export function soonestDueAfter(e: Pick<TaskTransition, "from" | "to" | "type">)
 export async function nextDueAt(ctx: Ctx): Promise<Date | null> {
   const [row] = await ctx.db
     .select({
-      scheduled: sql<number | null>`(select min(${tasks.scheduledAt}) from ${tasks} where ${tasks.status} = 'SCHEDULED')`.mapWith(Number),
-      expiring: sql<number | null>`(select min(${tasks.expiresAt}) from ${tasks} where ${tasks.status} = 'PENDING')`.mapWith(Number),
-      lease: sql<number | null>`(select min(${tasks.leaseExpiresAt}) from ${tasks} where ${tasks.status} = 'IN_PROGRESS')`.mapWith(Number),
+      scheduled: sql<number | null>`(select min(${tasks.scheduledAt}) from ${tasks} where ${statusIs("SCHEDULED")})`.mapWith(Number),
+      expiring: sql<number | null>`(select min(${tasks.expiresAt}) from ${tasks} where ${statusIs("PENDING")})`.mapWith(Number),
+      lease: sql<number | null>`(select min(${tasks.leaseExpiresAt}) from ${tasks} where ${statusIs("IN_PROGRESS")})`.mapWith(Number),
     })
     .from(sql`(select 1) as one`)
     .limit(1);
@@ -93,7 +94,7 @@ export async function nextDueAt(ctx: Ctx): Promise<Date | null> {
  * downtime is unknown, so only the grace applies, to every lease.
  */
 export async function extendLeasesAfterDowntime(tx: Tx, p: { lastSeen: Date | null; now: Date; graceUntil: Date }): Promise<{ extended: number; graced: number }> {
-  const running = eq(tasks.status, "IN_PROGRESS");
+  const running = statusIs("IN_PROGRESS");
   const aliveWhenSeen = p.lastSeen ? gt(tasks.leaseExpiresAt, p.lastSeen) : undefined;
   const downtimeMs = p.lastSeen ? p.now.getTime() - p.lastSeen.getTime() : 0;
   let extended = 0;

@@ -1,3 +1,4 @@
+import { statusIs, fanoutIsOpen } from "./terms";
 import { and, asc, count, desc, eq, gt, gte, inArray, lte, or, sql, type SQL } from "drizzle-orm";
 import { equalsWithoutItsIndex } from "../../db/portable";
 import { breathe, pacer } from "../../db/transaction";
@@ -24,7 +25,7 @@ export type FanoutCounts = Record<TaskStatus, number>;
 const emptyCounts = () => Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as FanoutCounts;
 
 /** Each open status counted from the (fanout_id, status) index, in the same statement as the row. */
-const openCount = (s: TaskStatus) => sql<number>`(select count(*) from ${tasks} where ${tasks.fanoutId} = ${fanouts.id} and ${tasks.status} = ${s})`.mapWith(Number);
+const openCount = (s: TaskStatus) => sql<number>`(select count(*) from ${tasks} where ${tasks.fanoutId} = ${fanouts.id} and ${statusIs(s)})`.mapWith(Number);
 
 const summaryColumns = {
   id: fanouts.id,
@@ -153,9 +154,9 @@ export async function activeFanouts(ctx: ActorCtx, opts: { finishedWithinMs?: nu
   const since = new Date(Date.now() - (opts.finishedWithinMs ?? 60_000));
   const limit = opts.limit ?? 5;
   const mine = and(eq(fanouts.organizationId, actor.organizationId), gt(fanouts.total, 1));
-  const open = await selectSummaries(db).where(and(mine, gt(fanouts.openTasks, 0))).orderBy(desc(fanouts.id)).limit(limit);
+  const open = await selectSummaries(db).where(and(mine, fanoutIsOpen(true))).orderBy(desc(fanouts.id)).limit(limit);
   const recent = await selectSummaries(db)
-    .where(and(mine, eq(fanouts.openTasks, 0), sql`${fanouts.finishedAt} >= ${since.getTime()}`))
+    .where(and(mine, fanoutIsOpen(false), sql`${fanouts.finishedAt} >= ${since.getTime()}`))
     .orderBy(desc(fanouts.id))
     .limit(limit);
   return [...open, ...recent]
@@ -264,7 +265,7 @@ export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ grou
     const page = await h
       .select({ id: tasks.id, code: tasks.code, deviceId: tasks.deviceId, head: messageHead })
       .from(tasks)
-      .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "FAILED"), gt(tasks.id, last)))
+      .where(and(eq(tasks.fanoutId, fanoutId), statusIs("FAILED"), gt(tasks.id, last)))
       .orderBy(asc(tasks.id))
       .limit(FAILED_PAGE);
     for (const [i, t] of page.entries()) {
@@ -302,7 +303,7 @@ const OFFLINE_SHOWN = 50;
  * until their agent reconnects, so the pace leaves them out and the page lists them apart.
  */
 export async function offlineWaiting(h: DbOrTx, fanoutId: number) {
-  const where = and(eq(tasks.fanoutId, fanoutId), eq(tasks.status, "PENDING"), eq(devices.online, false));
+  const where = and(eq(tasks.fanoutId, fanoutId), statusIs("PENDING"), eq(devices.online, false));
   const [summary] = await h
     .select({
       n: count(),
@@ -380,7 +381,7 @@ export async function* fanoutWindows<S extends Record<string, unknown>>(h: DbOrT
   // The first and last id, status by status: each is one step into the (fanout_id, status)
   // index, where a plain min over the fan-out would walk all its entries (30 ms of the loop
   // at 100,000 on SQLite).
-  const end = (f: "min" | "max", s: TaskStatus) => sql<number | null>`(select ${sql.raw(f)}(${tasks.id}) from ${tasks} where ${tasks.fanoutId} = ${fanoutId} and ${tasks.status} = ${s})`;
+  const end = (f: "min" | "max", s: TaskStatus) => sql<number | null>`(select ${sql.raw(f)}(${tasks.id}) from ${tasks} where ${tasks.fanoutId} = ${fanoutId} and ${statusIs(s)})`;
   const [ends] = await h
     .select(Object.fromEntries(TASK_STATUSES.flatMap((s) => [[`lo_${s}`, end("min", s)], [`hi_${s}`, end("max", s)]])))
     .from(fanouts)

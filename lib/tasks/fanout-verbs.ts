@@ -1,4 +1,5 @@
-import { and, asc, count, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm";
+import { statusIs, fanoutIsOpen } from "./terms";
+import { and, asc, count, eq, gt, isNotNull, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import { pacer, withTransaction, writeBatch } from "../../db/transaction";
@@ -68,7 +69,7 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
           .select({ deviceId: tasks.deviceId, code: fanouts.code })
           .from(tasks)
           .innerJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
-          .where(and(eq(fanouts.retryOf, source.id), gt(fanouts.openTasks, 0), inArray(tasks.status, OPEN_STATUSES)))
+          .where(and(eq(fanouts.retryOf, source.id), fanoutIsOpen(true), statusIs(...OPEN_STATUSES)))
       ).map((r) => [r.deviceId, r.code]),
     );
     const pace = pacer();
@@ -79,7 +80,7 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
         .select({ id: tasks.id, deviceId: tasks.deviceId, status: tasks.status, head: messageHead, name: devices.name, deviceStatus: devices.status, deletedAt: devices.deletedAt })
         .from(tasks)
         .innerJoin(devices, eq(devices.id, tasks.deviceId))
-        .where(and(eq(tasks.fanoutId, source.id), inArray(tasks.status, statuses), gt(tasks.id, last)))
+        .where(and(eq(tasks.fanoutId, source.id), statusIs(...statuses), gt(tasks.id, last)))
         .orderBy(asc(tasks.id))
         .limit(PAGE);
       for (const t of page) {
@@ -145,7 +146,7 @@ export async function cancelFanoutRest(ctx: ActorCtx, rawCode: unknown): Promise
   const cancellable = db
     .select({ n: count() })
     .from(tasks)
-    .where(and(eq(tasks.fanoutId, source.id), inArray(tasks.status, CANCELLABLE_STATUSES)));
+    .where(and(eq(tasks.fanoutId, source.id), statusIs(...CANCELLABLE_STATUSES)));
   const head = [
     ...(PROCESS_DIALECT === "pg" ? [stepOf(sql`select 1 from ${fanouts} where ${fanouts.id} = ${source.id} for update`)] : []),
     { ...stepOf(sql`select case when (${cancellable}) > 0 then 1 else 0 end`), expectValue: 1, failure: NOTHING_TO_CANCEL },
@@ -191,7 +192,7 @@ async function setPaused(ctx: ActorCtx, rawCode: unknown, pause: boolean, reason
     const moved = await tx
       .update(fanouts)
       .set(pause ? { pausedAt: new Date(), pauseReason: reason ?? `Paused by ${actor.label}` } : { pausedAt: null, pauseReason: null, ...BREAKER_BASE_NOW })
-      .where(and(eq(fanouts.id, source.id), pause ? isNull(fanouts.pausedAt) : isNotNull(fanouts.pausedAt), gt(fanouts.openTasks, 0)))
+      .where(and(eq(fanouts.id, source.id), pause ? isNull(fanouts.pausedAt) : isNotNull(fanouts.pausedAt), fanoutIsOpen(true)))
       .returning({ id: fanouts.id });
     if (!moved.length) await refusal(tx, source.id, source.code, pause ? "pause" : "resume");
     return recordAudit(tx, actor, { action: pause ? "fanout.pause" : "fanout.resume", target: { type: "fanout", id: source.code } });

@@ -1,3 +1,4 @@
+import { fanoutIsOpen } from "./terms";
 import { and, asc, eq, inArray, isNull, lt, notExists, sql } from "drizzle-orm";
 import { PROCESS_DIALECT } from "../../db/dialect";
 import { stepOf, type BatchStep } from "../../db/batch";
@@ -37,7 +38,7 @@ async function purgeTasksOnce(ctx: { db: Db }, organizationId: string, cutoff: D
   const old = await db
     .select({ id: fanouts.id })
     .from(fanouts)
-    .where(and(eq(fanouts.organizationId, organizationId), eq(fanouts.openTasks, 0), lt(fanouts.finishedAt, cutoff)))
+    .where(and(eq(fanouts.organizationId, organizationId), fanoutIsOpen(false), lt(fanouts.finishedAt, cutoff)))
     .orderBy(asc(fanouts.finishedAt))
     .limit(FANOUTS_PER_BATCH);
   if (!old.length) return null;
@@ -58,7 +59,7 @@ async function purgeTasksOnce(ctx: { db: Db }, organizationId: string, cutoff: D
       ...stepOf(
         db
           .delete(fanouts)
-          .where(and(inArray(fanouts.id, ids), eq(fanouts.openTasks, 0), notExists(db.select({ one: sql`1` }).from(tasks).where(eq(tasks.fanoutId, fanouts.id)))))
+          .where(and(inArray(fanouts.id, ids), fanoutIsOpen(false), notExists(db.select({ one: sql`1` }).from(tasks).where(eq(tasks.fanoutId, fanouts.id)))))
           .returning({ id: fanouts.id }),
       ),
       all: true,

@@ -1,3 +1,4 @@
+import { statusIs } from "./terms";
 import { and, asc, count, desc, eq, gt, inArray, lt, sql, type Column, type SQL } from "drizzle-orm";
 import { cancelledBy } from "../audit/queries";
 import type { DbOrTx } from "../../db/client";
@@ -74,7 +75,7 @@ const fleetSize = async (h: DbOrTx, organizationId: string) => (await h.select({
 async function filterWhere(h: DbOrTx, organizationId: string, f: ListFilter): Promise<SQL | undefined> {
   const parts: (SQL | undefined)[] = [eq(tasks.organizationId, organizationId)];
   if (f.type) parts.push(eq(tasks.type, f.type));
-  if (f.status) parts.push(eq(tasks.status, f.status));
+  if (f.status) parts.push(statusIs(f.status));
   if (f.device) {
     // Resolve the substring to device ids first: a scan of the devices, not of the tasks.
     const ids = (

@@ -1,4 +1,5 @@
-import { and, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
+import { statusIs } from "./terms";
+import { and, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { changedRows } from "../../db/portable";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
@@ -84,7 +85,7 @@ async function waveOpen(h: DbOrTx, fanoutId: number, wave: number): Promise<bool
   const [row] = await h
     .select({ one: sql`1` })
     .from(tasks)
-    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.wave, wave), inArray(tasks.status, [...OPEN_STATUSES])))
+    .where(and(eq(tasks.fanoutId, fanoutId), eq(tasks.wave, wave), statusIs(...OPEN_STATUSES)))
     .limit(1);
   return !!row;
 }

@@ -1,4 +1,5 @@
-import { and, eq, sql, type SQL } from "drizzle-orm";
+import { statusIs } from "./terms";
+import { and, sql, type SQL } from "drizzle-orm";
 import type { BatchStep } from "../../db/batch";
 import type { Tx } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
@@ -50,7 +51,7 @@ export async function transitionTasks(
       ...(req.to === "IN_PROGRESS" ? { startedAt: movedAt(at), leaseExpiresAt: leaseExpirySql(at) } : {}),
       ...(isFinal(req.to) ? { finishedAt: movedAt(at) } : {}),
     })
-    .where(and(req.where, eq(tasks.status, req.from)))
+    .where(and(req.where, statusIs(req.from)))
     .returning();
   return { rows, events: rows.map((r) => transitionEvent(r, req.from)) };
 }
