@@ -1,5 +1,4 @@
 import { RateLimiterMemory, type RateLimiterAbstract } from "rate-limiter-flexible";
-import { sharedLimiter } from "../server/limits";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
 import { markOffline, markOnline, recordHeartbeats } from "../devices/connection";
@@ -7,6 +6,7 @@ import { agentVersionSchema, authenticateDevice } from "../devices/enrollment";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
 import { TickBatch } from "./batch";
+import { connectAllowance } from "./connects";
 import { deviceRoom, Dispatcher } from "./dispatcher";
 import { AgentMoves } from "./moves";
 import { protocolSchema, type Protocol } from "./envelope";
@@ -50,7 +50,7 @@ export function attachAgentNamespace(
   // (a point per event in the database would double an agent's writes); its connects are
   // counted by every node together, so moving between nodes gains at most a few allowances.
   const events = new RateLimiterMemory({ points: AGENT_EVENTS_PER_2S, duration: 2 });
-  const connects = sharedLimiter(db, { points: AGENT_CONNECTS_PER_10S, duration: 10, keyPrefix: "agent-connect" });
+  const connectAllowed = connectAllowance(db, { points: AGENT_CONNECTS_PER_10S, duration: 10 });
   // A fleet that connects, beats or drops at once (a restart, a network cut) is written a
   // batch per turn of the loop, not a transaction per agent.
   const heartbeats = new TickBatch((items: { deviceId: string; raw: unknown }[]) => recordHeartbeats({ db }, items));
@@ -85,7 +85,12 @@ export function attachAgentNamespace(
       return next(new Error("internal"));
     }
     if (!auth.ok) return next(new Error(auth.reason));
-    if (!(await allowed(connects, auth.device.id))) return next(new Error("rate_limited"));
+    const mayConnect = await connectAllowed(auth.device.id).catch((e: unknown) => {
+      // The allowance's own fault is no reason to refuse the agent.
+      console.error("The agent connect limiter failed", e);
+      return true;
+    });
+    if (!mayConnect) return next(new Error("rate_limited"));
     socket.data.deviceId = auth.device.id;
     socket.data.organizationId = auth.device.organizationId;
     socket.data.protocol = protocolSchema.parse(socket.handshake.auth?.protocol);

@@ -84,6 +84,21 @@ describe("agents", () => {
     expect(back.connected).toBe(true);
   });
 
+  test("connects of one device arriving all at once take the allowance once each: the first ones in, the rest `rate_limited`", async () => {
+    // Arriving together, they are counted together (one statement per turn of the loop on
+    // PostgreSQL): each takes its own point, none slips through between a read and a write.
+    const { creds } = await ctx.device();
+    const flood = AGENT_CONNECTS_PER_10S + 5;
+    const outcomes = await Promise.all(Array.from({ length: flood }, () => tryConnect(ctx.url, creds)));
+    const accepted = outcomes.filter((o) => typeof o !== "string").length;
+    for (const o of outcomes) if (typeof o !== "string") o.close();
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThanOrEqual(AGENT_CONNECTS_PER_10S);
+    expect(outcomes.filter((o) => o === "rate_limited").length).toBe(flood - accepted);
+    // The allowance is used up: one more is refused.
+    expect(await tryConnect(ctx.url, creds)).toBe("rate_limited");
+  });
+
   test("the simulated agent treats a `rate_limited` refusal as retry-later and connects once allowed", async () => {
     const { name, creds } = await ctx.device();
     // Use up the device's connects.
