@@ -94,7 +94,7 @@ export async function startServer(
   const httpServer = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: KEEP_ALIVE_MS + 1_000 });
   // Next.js hears websocket upgrades on the server it is given: for its dev server's hot
   // reload, and for rewrites to another host, which this app has none of. Every agent's
-  // upgrade ran Next's router first, for nothing: 1.5 s of CPU in a storm of 10,000 connects
+  // upgrade ran Next's router first, for nothing: 1.4 s of CPU in a storm of 10,000 connects
   // (docs/performance.md). Next gets an emitter of its own, and the upgrades that are not
   // Socket.IO's.
   const nextUpgrades = new EventEmitter();
