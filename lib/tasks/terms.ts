@@ -20,11 +20,6 @@ export function statusIs(...statuses: TaskStatus[]): SQL {
   return statuses.length === 1 ? sql`${tasks.status} = ${sql.raw(sqlList(statuses))}` : sql`${tasks.status} in (${sql.raw(sqlList(statuses))})`;
 }
 
-/** The task's status is none of `statuses`. */
-export function statusIsNot(...statuses: TaskStatus[]): SQL {
-  return sql`not (${statusIs(...statuses)})`;
-}
-
 /** The fan-out has tasks still open (`true`), or none (`false`). */
 export function fanoutIsOpen(open: boolean): SQL {
   return open ? sql`${fanouts.openTasks} > 0` : sql`${fanouts.openTasks} = 0`;
