@@ -3,6 +3,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { runnerOf, type Db } from "../../db/client";
 import { rateLimits } from "../../db/schema";
 import { writeBatch } from "../../db/transaction";
+import { takePoint } from "../server/limits";
 import { TickBatch } from "./batch";
 
 /**
@@ -13,21 +14,13 @@ import { TickBatch } from "./batch";
  * points asked for in one turn of the loop are taken by one statement: a transaction each,
  * as rate-limiter-flexible's store takes them, made 10,000 agents connecting at once take
  * 29 s against 16 s with the allowance kept in memory (docs/performance.md). On SQLite, one
- * process: memory. Resolves true when the device may connect.
+ * process: memory. Resolves true when the device may connect; rejects on the allowance's own fault.
  */
 export function connectAllowance(db: Db, opts: { points: number; duration: number }): (deviceId: string) => Promise<boolean> {
   const keyPrefix = "agent-connect";
   if (runnerOf(db).kind !== "pg" || !rateLimits) {
     const memory = new RateLimiterMemory({ ...opts, keyPrefix });
-    return (deviceId) =>
-      memory.consume(deviceId).then(
-        () => true,
-        (e: unknown) => {
-          // A limit reached rejects with the limiter's verdict, an Error is the limiter's own fault.
-          if (e instanceof Error) throw e;
-          return false;
-        },
-      );
+    return async (deviceId) => (await takePoint(memory, deviceId)).ok;
   }
   const batch = new TickBatch(async (deviceIds: string[]) => {
     const now = Date.now();

@@ -1,4 +1,4 @@
-import { RateLimiterMemory, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
 import { markOffline, markOnline, recordHeartbeats } from "../devices/connection";
@@ -12,6 +12,7 @@ import { AgentMoves } from "./moves";
 import { protocolSchema, type Protocol } from "./envelope";
 import type { ServerKey } from "./keys";
 import type { ClusterLink } from "../server/cluster";
+import { letThroughOnFault, takePoint } from "../server/limits";
 
 /** Per device, across all its connections: 20 events a second on average, bursts to 40. */
 export const AGENT_EVENTS_PER_2S = 40;
@@ -85,11 +86,7 @@ export function attachAgentNamespace(
       return next(new Error("internal"));
     }
     if (!auth.ok) return next(new Error(auth.reason));
-    const mayConnect = await connectAllowed(auth.device.id).catch((e: unknown) => {
-      // The allowance's own fault is no reason to refuse the agent.
-      console.error("The agent connect limiter failed", e);
-      return true;
-    });
+    const mayConnect = await connectAllowed(auth.device.id).catch(letThroughOnFault("The agent connect limiter failed"));
     if (!mayConnect) return next(new Error("rate_limited"));
     socket.data.deviceId = auth.device.id;
     socket.data.organizationId = auth.device.organizationId;
@@ -103,7 +100,8 @@ export function attachAgentNamespace(
   const logged = (what: string, deviceId: string) => (e: unknown) => console.error(`${what} (device ${deviceId})`, e);
   /** Answers rate_limited and returns true when the device's allowance is used up. */
   const limited = async (deviceId: string, reply: (v: unknown) => void): Promise<boolean> => {
-    if (await allowed(events, deviceId)) return false;
+    const allowed = await takePoint(events, deviceId).then((t) => t.ok, letThroughOnFault("The agent rate limiter failed"));
+    if (allowed) return false;
     reply({ ok: false, error: "rate_limited" });
     return true;
   };
@@ -195,18 +193,4 @@ export function attachAgentNamespace(
       dispatcher.stop();
     },
   };
-}
-
-/** Takes one point for `key`; false when its allowance is used up. */
-async function allowed(limiter: RateLimiterAbstract, key: string): Promise<boolean> {
-  try {
-    await limiter.consume(key);
-    return true;
-  } catch (e) {
-    // A limit reached rejects with the limiter's verdict; an Error would be the limiter's own
-    // fault, and is no reason to refuse the agent.
-    if (!(e instanceof Error)) return false;
-    console.error("The agent rate limiter failed", e);
-    return true;
-  }
 }

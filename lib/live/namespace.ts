@@ -2,7 +2,7 @@ import type { Namespace, Server, Socket } from "socket.io";
 import { and, eq } from "drizzle-orm";
 import { fromNodeHeaders } from "better-auth/node";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { sharedLimiter } from "../server/limits";
+import { letThroughOnFault, sharedLimiter, takePoint } from "../server/limits";
 import type { Db } from "../../db/client";
 import { fanouts, tasks } from "../../db/schema";
 import { roleAtLeast, type Role } from "../../rules/roles";
@@ -51,7 +51,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     try {
       if (!isSameOrigin(socket.handshake.headers.origin, socket.handshake.headers)) return next(new Error("forbidden_origin"));
       const address = clientAddress(socket.handshake.headers);
-      if (!(await connects.consume(address).then(() => true, () => false))) return next(new Error("rate_limited"));
+      const mayConnect = await takePoint(connects, address).then((t) => t.ok, letThroughOnFault("The live connect limiter failed"));
+      if (!mayConnect) return next(new Error("rate_limited"));
       const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers));
       if (!ctx?.actor) return next(new Error("unauthorized"));
       const grant: LiveGrant = {
@@ -80,7 +81,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     socket.on("watch", async (raw: unknown, ack: unknown) => {
       const reply = typeof ack === "function" ? (ack as (a: WatchAck) => void) : () => {};
       const grant = socket.data.grant as LiveGrant;
-      if (!(await watches.consume(grant.sessionId).then(() => true, () => false))) return reply({ ok: false, error: "rate_limited" });
+      if (!(await takePoint(watches, grant.sessionId)).ok) return reply({ ok: false, error: "rate_limited" });
       const parsed = watchSchema.safeParse(raw);
       if (!parsed.success) return reply({ ok: false, error: "invalid" });
       // The grant is the session as it was at connect: every change that narrows it (sign-out,

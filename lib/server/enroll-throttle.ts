@@ -1,7 +1,7 @@
-import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import { getDb } from "../../db/client";
 import { RateLimitedError } from "../errors";
-import { sharedLimiter } from "./limits";
+import { sharedLimiter, takePoint } from "./limits";
 
 /** Enrollment attempts per client address per minute, whatever their outcome. */
 export const ENROLL_PER_ADDRESS_PER_MINUTE = 120;
@@ -37,12 +37,10 @@ export class EnrollThrottle {
   }
 }
 
+/** A limiter's own fault fails the enrollment: the one unauthenticated write is not let through unlimited. */
 async function take(limiter: RateLimiterAbstract, key: string, message: string): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (e) {
-    if (!(e instanceof RateLimiterRes)) throw e;
-    const seconds = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
-    throw new RateLimitedError(`${message}; try again in ${seconds} s`, seconds);
-  }
+  const taken = await takePoint(limiter, key);
+  if (taken.ok) return;
+  const seconds = Math.max(1, Math.ceil(taken.retryInMs / 1000));
+  throw new RateLimitedError(`${message}; try again in ${seconds} s`, seconds);
 }

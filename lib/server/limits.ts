@@ -1,4 +1,4 @@
-import { RateLimiterDrizzle, RateLimiterMemory, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterDrizzle, RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import { runnerOf, type Db } from "../../db/client";
 import { rateLimits } from "../../db/schema";
 import { writesThroughRunner } from "../../db/transaction";
@@ -16,3 +16,28 @@ export function sharedLimiter(db: Db, opts: LimitOptions): RateLimiterAbstract {
   if (runnerOf(db).kind !== "pg" || !rateLimits) return new RateLimiterMemory(opts);
   return new RateLimiterDrizzle({ ...opts, storeClient: writesThroughRunner(db), schema: rateLimits });
 }
+
+/**
+ * Takes one point of `key`'s allowance. Resolves to `{ ok: true }` when it was taken, to
+ * `{ ok: false, retryInMs }` when the allowance is used up; rejects on the limiter's own
+ * fault (its store unreachable, say), which each caller weighs: a limiter that fails is no
+ * reason to refuse an agent or a browser, and is one to refuse an enrollment.
+ */
+export async function takePoint(limiter: RateLimiterAbstract, key: string): Promise<{ ok: true } | { ok: false; retryInMs: number }> {
+  try {
+    await limiter.consume(key);
+    return { ok: true };
+  } catch (e) {
+    // A limit reached rejects with the limiter's verdict; anything else is its own fault.
+    if (e instanceof RateLimiterRes) return { ok: false, retryInMs: e.msBeforeNext };
+    throw e;
+  }
+}
+
+/** For a `.catch`: logs a limiter's fault as `what` and lets the caller through. */
+export const letThroughOnFault =
+  (what: string) =>
+  (e: unknown): true => {
+    console.error(what, e);
+    return true;
+  };
