@@ -76,7 +76,7 @@ export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchRes
       return timed("batch", () => runner.bulk.run(group.map((b) => b.steps)));
     }).then(
       async (outcomes) => {
-        // The batches' callers go on in stretches of ~10 ms with a turn of the loop between:
+        // The batches' callers go on in stretches (`pacer()`) with a turn of the loop between:
         // answering a batch of agent results is hundreds of socket writes, and a group holds
         // several batches.
         const pace = pacer();
@@ -266,8 +266,13 @@ function resumeOne(): void {
   next();
 }
 
-/** The longest stretch of work a pacer allows between two turns of the event loop. */
-export const STRETCH_MS = 10;
+/**
+ * The longest stretch of work a pacer allows between two turns of the event loop. A turn can
+ * hold a stretch, the socket reads that came meanwhile and a garbage collection: at 10 ms the
+ * result storm's longest turns passed 50 ms in most runs, at 5 ms in few (docs/performance.md,
+ * "Shorter stretches").
+ */
+export const STRETCH_MS = 5;
 
 /**
  * For work whose rows cost unlike amounts (a device is several statements, a result one or

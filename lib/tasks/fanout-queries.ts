@@ -269,7 +269,7 @@ export async function failureGroups(h: DbOrTx, fanoutId: number): Promise<{ grou
       .orderBy(asc(tasks.id))
       .limit(FAILED_PAGE);
     for (const [i, t] of page.entries()) {
-      // A message seen for the first time is normalised (~20 µs): a turn of the loop every ~10 ms of it.
+      // A message seen for the first time is normalised (~20 µs): a turn of the loop every stretch (`pacer()`) of it.
       if (i % 256 === 255) await pace();
       const g = failureGroup(t.head);
       const m = merged.get(g) ?? merged.set(g, { count: 0, example: t.head ?? "", tasks: [] }).get(g)!;

@@ -111,7 +111,7 @@ function planIssue(actor: Actor, raw: IssueRequest, now: Date, opts: IssueOption
   return { input, payload, deferred, expiresAt, now, rerunOf: raw.rerunOf ?? null, rollout: input.rollout ?? null };
 }
 
-/** Codes drawn per call (100,000 at once are ~60 ms of the loop); a turn of the loop every ~10 ms of drawing. */
+/** Codes drawn per call (100,000 at once are ~60 ms of the loop); a turn of the loop every stretch (`pacer()`) of drawing. */
 const CODES_PER_DRAW = 500;
 
 /**
@@ -255,7 +255,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     ...(opts.remember?.(result) ?? []),
     ...(opts.audit === null ? [] : [auditStep(h, actor, (opts.audit ?? issuedEntry(plan, opts.target?.recorded ?? recordedTarget(input.targets)))(result), now)]),
   ];
-  /** The creation events, once the batch gave the ids; a turn of the loop every ~10 ms of building them. */
+  /** The creation events, once the batch gave the ids; a turn of the loop every stretch (`pacer()`) of building them. */
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
     const fanoutId = (results[0] as Float64Array)[0];
     // The ids of the released tasks, then of each wave's waiting ones, in the order written.

@@ -21,7 +21,7 @@ const NAMES_PER_QUERY = 500;
  * Resolves a fan-out target to live devices that may take tasks (rules/devices.ts: ENABLED),
  * de-duplicated. Named devices must exist and be able to; OUs must exist; OU and
  * organization targets skip other devices. A large target is read a page at a time, with a
- * turn of the event loop whenever ~10 ms of reading; inside a transaction it still sees one state.
+ * turn of the event loop after every stretch of reading (`pacer()`); inside a transaction it still sees one state.
  */
 export async function resolveTarget(
   h: DbOrTx,
@@ -30,7 +30,7 @@ export async function resolveTarget(
 ): Promise<TargetResolution> {
   const live = liveIn(organizationId);
   const may = mayTakeTasks(organizationId);
-  // A page costs a few milliseconds: the loop turns whenever reading has taken ~10 ms.
+  // A page costs a few milliseconds: the loop turns whenever reading has taken a stretch.
   const pace = pacer();
   const found = new Map<string, Pick<Device, "id" | "name">>();
   const unresolved: TargetResolution["unresolved"] = [];
