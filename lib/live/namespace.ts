@@ -81,7 +81,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     socket.on("watch", async (raw: unknown, ack: unknown) => {
       const reply = typeof ack === "function" ? (ack as (a: WatchAck) => void) : () => {};
       const grant = socket.data.grant as LiveGrant;
-      if (!(await takePoint(watches, grant.sessionId)).ok) return reply({ ok: false, error: "rate_limited" });
+      const mayWatch = await takePoint(watches, grant.sessionId).then((t) => t.ok, letThroughOnFault("The live watch limiter failed"));
+      if (!mayWatch) return reply({ ok: false, error: "rate_limited" });
       const parsed = watchSchema.safeParse(raw);
       if (!parsed.success) return reply({ ok: false, error: "invalid" });
       // The grant is the session as it was at connect: every change that narrows it (sign-out,
