@@ -79,8 +79,8 @@ const PUBLISH_SLICE = 100;
 
 /**
  * publish for many events at once (a large fan-out): subscribers run synchronously, so the
- * events go a slice at a time, in order, with a turn of the event loop whenever a stretch of
- * them has taken a stretch (`pacer()`) — several hundred usually go in one turn.
+ * events go a slice at a time, in order, with a turn of the event loop whenever they have run
+ * for a stretch (`pacer()`) — several hundred usually go in one turn.
  */
 export async function publishInTurns(events: DomainEvent[]): Promise<void> {
   const pace = pacer();

@@ -12,7 +12,7 @@ import { AgentMoves } from "./moves";
 import { protocolSchema, type Protocol } from "./envelope";
 import type { ServerKey } from "./keys";
 import type { ClusterLink } from "../server/cluster";
-import { letThroughOnFault, takePoint } from "../server/limits";
+import { letThroughOnFault, passes } from "../server/limits";
 
 /** Per device, across all its connections: 20 events a second on average, bursts to 40. */
 export const AGENT_EVENTS_PER_2S = 40;
@@ -100,8 +100,7 @@ export function attachAgentNamespace(
   const logged = (what: string, deviceId: string) => (e: unknown) => console.error(`${what} (device ${deviceId})`, e);
   /** Answers rate_limited and returns true when the device's allowance is used up. */
   const limited = async (deviceId: string, reply: (v: unknown) => void): Promise<boolean> => {
-    const allowed = await takePoint(events, deviceId).then((t) => t.ok, letThroughOnFault("The agent rate limiter failed"));
-    if (allowed) return false;
+    if (await passes(events, deviceId, "The agent rate limiter failed")) return false;
     reply({ ok: false, error: "rate_limited" });
     return true;
   };

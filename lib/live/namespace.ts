@@ -2,7 +2,7 @@ import type { Namespace, Server, Socket } from "socket.io";
 import { and, eq } from "drizzle-orm";
 import { fromNodeHeaders } from "better-auth/node";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { letThroughOnFault, sharedLimiter, takePoint } from "../server/limits";
+import { passes, sharedLimiter } from "../server/limits";
 import type { Db } from "../../db/client";
 import { fanouts, tasks } from "../../db/schema";
 import { roleAtLeast, type Role } from "../../rules/roles";
@@ -51,8 +51,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     try {
       if (!isSameOrigin(socket.handshake.headers.origin, socket.handshake.headers)) return next(new Error("forbidden_origin"));
       const address = clientAddress(socket.handshake.headers);
-      const mayConnect = await takePoint(connects, address).then((t) => t.ok, letThroughOnFault("The live connect limiter failed"));
-      if (!mayConnect) return next(new Error("rate_limited"));
+      if (!(await passes(connects, address, "The live connect limiter failed"))) return next(new Error("rate_limited"));
       const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers));
       if (!ctx?.actor) return next(new Error("unauthorized"));
       const grant: LiveGrant = {
@@ -81,8 +80,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     socket.on("watch", async (raw: unknown, ack: unknown) => {
       const reply = typeof ack === "function" ? (ack as (a: WatchAck) => void) : () => {};
       const grant = socket.data.grant as LiveGrant;
-      const mayWatch = await takePoint(watches, grant.sessionId).then((t) => t.ok, letThroughOnFault("The live watch limiter failed"));
-      if (!mayWatch) return reply({ ok: false, error: "rate_limited" });
+      if (!(await passes(watches, grant.sessionId, "The live watch limiter failed"))) return reply({ ok: false, error: "rate_limited" });
       const parsed = watchSchema.safeParse(raw);
       if (!parsed.success) return reply({ ok: false, error: "invalid" });
       // The grant is the session as it was at connect: every change that narrows it (sign-out,

@@ -26,11 +26,26 @@ export function sharedLimiter(db: Db, opts: LimitOptions): RateLimiterAbstract {
 export async function takePoint(limiter: RateLimiterAbstract, key: string): Promise<{ ok: true } | { ok: false; retryInMs: number }> {
   try {
     await limiter.consume(key);
-    return { ok: true };
+    return TAKEN;
   } catch (e) {
     // A limit reached rejects with the limiter's verdict; anything else is its own fault.
     if (e instanceof RateLimiterRes) return { ok: false, retryInMs: e.msBeforeNext };
     throw e;
+  }
+}
+
+const TAKEN = { ok: true } as const;
+
+/**
+ * For a caller a limiter's fault lets through (an agent's events, a browser's live channel):
+ * takes one point of `key`'s allowance and resolves false only when it is used up; a fault is
+ * logged as `what`.
+ */
+export async function passes(limiter: RateLimiterAbstract, key: string, what: string): Promise<boolean> {
+  try {
+    return (await takePoint(limiter, key)).ok;
+  } catch (e) {
+    return letThroughOnFault(what)(e);
   }
 }
 

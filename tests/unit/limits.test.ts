@@ -2,7 +2,7 @@
 // three answers, and each way in (agents, the live channel, enrollment) weighs the fault.
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { letThroughOnFault, takePoint } from "../../lib/server/limits";
+import { letThroughOnFault, passes, takePoint } from "../../lib/server/limits";
 
 /** A limiter whose store is gone: every point it is asked for fails with an Error. */
 class BrokenLimiter extends RateLimiterMemory {
@@ -35,5 +35,15 @@ describe("takePoint", () => {
     const ok = await takePoint(new BrokenLimiter({ points: 2, duration: 10 }), "a").then((t) => t.ok, letThroughOnFault("The test limiter failed"));
     expect(ok).toBe(true);
     expect(logged).toHaveBeenCalledWith("The test limiter failed", expect.objectContaining({ message: "store unreachable" }));
+  });
+
+  test("passes: false only when the allowance is used up; a fault is logged and passes", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    const limiter = new RateLimiterMemory({ points: 1, duration: 10 });
+    expect(await passes(limiter, "a", "unused")).toBe(true);
+    expect(await passes(limiter, "a", "unused")).toBe(false);
+    expect(logged).not.toHaveBeenCalled();
+    expect(await passes(new BrokenLimiter({ points: 1, duration: 10 }), "a", "The broken limiter failed")).toBe(true);
+    expect(logged).toHaveBeenCalledWith("The broken limiter failed", expect.objectContaining({ message: "store unreachable" }));
   });
 });
