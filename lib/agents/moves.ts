@@ -5,12 +5,12 @@ import { TickBatch } from "./batch";
 /**
  * A node's agents' acknowledgements and results, each kind gathered as it arrives and written
  * a batch at a time (`recordAgentMoves`). The two kinds go in transactions of their own.
- * Written together, acknowledgements first, they were faster on one node (side by side:
- * +6% results/s on PostgreSQL, +17–22% on SQLite), but on three nodes sharing one PostgreSQL
- * the results fell from 1,742/s to 594/s: commits queued on each other (2.5 sessions waiting
- * in `COMMIT` on average, the dispatchers' sequence numbers waiting behind the fan-outs).
- * Likely: each batch of both kinds took the PENDING counter at commit, as every fan-out does
- * (docs/performance.md).
+ * Written together, acknowledgements first, they were once faster on one node (+6% results/s
+ * on PostgreSQL, +17–22% on SQLite; measured again later, no gain on SQLite), but on three
+ * nodes sharing one PostgreSQL the results fell from 1,742/s to 594/s: commits queued on each
+ * other (2.5 sessions waiting in `COMMIT` on average, the dispatchers' sequence numbers
+ * waiting behind the fan-outs). Likely: each batch of both kinds took the PENDING counter at
+ * commit, as every fan-out does (docs/performance.md).
  */
 export class AgentMoves {
   private readonly accepts: TickBatch<{ deviceId: string; code: string }, boolean>;

@@ -80,8 +80,17 @@ const EVENT_COLUMNS = ["id", "organization_id", "code", "device_id", "fanout_id"
 const LEASE_MS = `CASE tasks.type ${TASK_TYPES.map((t) => `WHEN '${t}' THEN ${LEASE_MINUTES[t] * 60_000}`).join(" ")} END`;
 /** A JSON array given as the statement's parameter, as rows `j(value, key)`, key its 0-based index. */
 const JSON_ROWS = PROCESS_DIALECT === "pg" ? "(SELECT value, ord - 1 AS key FROM jsonb_array_elements(CAST(? AS jsonb)) WITH ORDINALITY AS e(value, ord)) j" : "json_each(?) j";
-/** The batch's tasks as rows (code, device id[, status, message]) of a JSON array. */
-const OWN_ROWS = `SELECT j.value ->> 0 AS code, j.value ->> 1 AS device_id, j.value ->> 2 AS status, j.value ->> 3 AS message FROM ${JSON_ROWS}`;
+/**
+ * The batch's moves as rows (code, device id, from[, status, message]) of a JSON array. The
+ * status a task moves from comes with each row rather than as a constant: a constant is a
+ * condition on `tasks` alone, which PostgreSQL answers from the partial index of that status
+ * when its statistics say few tasks are in it (taken before the fan-out that filled it),
+ * reading every task in that status for each batch. As a join condition it leaves one way in:
+ * each row's code, through its unique index (docs/performance.md, "An agent batch's plan";
+ * tests/unit/pg-plans.test.ts).
+ */
+const OWN_ROWS = `SELECT j.value ->> 0 AS code, j.value ->> 1 AS device_id, j.value ->> 2 AS from_status, j.value ->> 3 AS status, j.value ->> 4 AS message FROM ${JSON_ROWS}`;
+const OWN_TASK = "tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = own.from_status";
 /** A moment given as a parameter, in arithmetic (PostgreSQL would otherwise take it as an integer), or the row's last change if later (see movedAt). */
 const AT = `${LATER}(CAST(? AS bigint), tasks.updated_at)`;
 
@@ -98,9 +107,9 @@ export function ownTasksStep(list: { code: string; deviceId: string }[]): BatchS
 export function startOwnStep(list: { code: string; deviceId: string }[], at: number): BatchStep {
   return {
     sql: `UPDATE tasks SET status = 'IN_PROGRESS', updated_at = ${AT}, started_at = ${AT}, lease_expires_at = ${AT} + ${LEASE_MS}
-      FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'PENDING'
+      FROM (${OWN_ROWS}) AS own WHERE ${OWN_TASK}
       RETURNING ${EVENT_COLUMNS}`,
-    params: [at, at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId]))],
+    params: [at, at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId, "PENDING"]))],
     all: true,
   };
 }
@@ -109,9 +118,9 @@ export function startOwnStep(list: { code: string; deviceId: string }[], at: num
 export function finishOwnStep(list: { code: string; deviceId: string; status: "COMPLETED" | "FAILED"; message: string }[], at: number): BatchStep {
   return {
     sql: `UPDATE tasks SET status = own.status, message = own.message, updated_at = ${AT}, finished_at = ${AT}
-      FROM (${OWN_ROWS}) AS own WHERE tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = 'IN_PROGRESS'
+      FROM (${OWN_ROWS}) AS own WHERE ${OWN_TASK}
       RETURNING ${EVENT_COLUMNS}`,
-    params: [at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId, i.status, i.message]))],
+    params: [at, at, JSON.stringify(list.map((i) => [i.code, i.deviceId, "IN_PROGRESS", i.status, i.message]))],
     all: true,
   };
 }
