@@ -3,6 +3,7 @@ import { and, count, eq, notExists, sql } from "drizzle-orm";
 import { isBatchCheck, joinLines, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
 import { pacer, writeBatch } from "../../db/transaction";
+import { tasksIssued } from "../../db/statistics";
 import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPlan, type Task } from "../../db/schema";
 import { planWaves, policyProblems, policySummary, type RolloutPolicy } from "../../rules/rollouts";
 import type { TaskType } from "../../rules/tasks";
@@ -77,6 +78,7 @@ export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Da
     const issue = await prepareIssue(ctx.db, ctx.actor, plan, opts);
     try {
       const events = await issue.events(await writeBatch(ctx, issue.steps));
+      tasksIssued(ctx.db, issue.result.total);
       // Subscribers run synchronously: a large fan-out's events go a few hundred per turn.
       await publishInTurns(events);
       if (opts.audit !== null) publish(auditEventOf(ctx.actor));

@@ -86,8 +86,8 @@ const JSON_ROWS = PROCESS_DIALECT === "pg" ? "(SELECT value, ord - 1 AS key FROM
  * condition on `tasks` alone, which PostgreSQL answers from the partial index of that status
  * when its statistics say few tasks are in it (taken before the fan-out that filled it),
  * reading every task in that status for each batch. As a join condition it leaves one way in:
- * each row's code, through its unique index (docs/performance.md, "An agent batch's plan";
- * tests/unit/pg-plans.test.ts).
+ * each row's code, through its unique index (docs/performance.md, "Plans made from
+ * statistics older than the tasks"; tests/unit/pg-plans.test.ts).
  */
 const OWN_ROWS = `SELECT j.value ->> 0 AS code, j.value ->> 1 AS device_id, j.value ->> 2 AS from_status, j.value ->> 3 AS status, j.value ->> 4 AS message FROM ${JSON_ROWS}`;
 const OWN_TASK = "tasks.code = own.code AND tasks.device_id = own.device_id AND tasks.status = own.from_status";

@@ -1,11 +1,14 @@
 // How PostgreSQL plans an agent batch's moves (lib/tasks/transition.ts) when its statistics
 // are older than the tasks: taken before a fan-out, they say almost no task is PENDING. Each
 // batch must still find its tasks by their codes, not read every task in the status it leaves.
-// PostgreSQL only.
+// And a node that issues many tasks takes the statistics at once (db/statistics.ts), for the
+// reads that name the status alone. PostgreSQL only.
 import { describe, expect, test } from "vitest";
 import pg from "pg";
 import { closeDatabase, openDatabase } from "../../db/client";
 import { numbered } from "../../db/batch-pg";
+import { ANALYZE_AFTER_ISSUED } from "../../db/statistics";
+import { issueFanout } from "../../lib/tasks/issue";
 import { finishOwnStep, startOwnStep } from "../../lib/tasks/transition";
 import { newTestDatabase, onPg } from "../support/databases";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -18,8 +21,8 @@ function readsOfTasks(node: PlanNode): string[] {
   return [...here, ...(node.Plans ?? []).flatMap(readsOfTasks)];
 }
 
-describe.skipIf(!onPg)("an agent batch's plan", () => {
-  test("finds each task by its code, though the statistics were taken before any task was PENDING or IN_PROGRESS", async () => {
+describe.skipIf(!onPg)("plans, and statistics that follow the fan-outs", () => {
+  test("an agent batch finds each task by its code, though the statistics were taken before any task was PENDING or IN_PROGRESS", async () => {
     const database = await newTestDatabase();
     const other = new pg.Client({ connectionString: database.url });
     try {
@@ -56,4 +59,35 @@ describe.skipIf(!onPg)("an agent batch's plan", () => {
       await database.drop();
     }
   });
+
+  test("a node that issued 10,000 tasks takes the statistics at once, and they count the PENDING ones; before that it leaves them be", async () => {
+    const database = await newTestDatabase();
+    const other = new pg.Client({ connectionString: database.url });
+    const db = await openDatabase(database.url);
+    try {
+      await other.connect();
+      const { actor, org } = await makeOrg(db);
+      const fleet = ANALYZE_AFTER_ISSUED / 4;
+      await makeDevices(db, org.id, fleet, { prefix: "fw" });
+      const lastAnalyze = async () =>
+        (await other.query<{ at: Date | null }>("SELECT last_analyze AS at FROM pg_stat_user_tables WHERE relname = 'tasks'")).rows[0].at;
+      const pendingInStatistics = async () =>
+        (await other.query<{ vals: string | null }>("SELECT most_common_vals::text AS vals FROM pg_stats WHERE tablename = 'tasks' AND attname = 'status'")).rows[0]?.vals ?? "";
+
+      for (let i = 0; i < 3; i++) await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
+      // A look is started right after a commit: one started by these would have ended by now.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await lastAnalyze()).toBeNull();
+
+      await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
+      // In the background: waited for as long as a busy machine needs.
+      for (const until = Date.now() + 60_000; (await lastAnalyze()) === null && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+      expect(await lastAnalyze()).not.toBeNull();
+      expect(await pendingInStatistics()).toContain("PENDING");
+    } finally {
+      await closeDatabase(db);
+      await other.end().catch(() => {});
+      await database.drop();
+    }
+  }, 120_000);
 });
