@@ -24,6 +24,12 @@ export function exportRecord(r: ExportRow) {
   };
 }
 
+// Made once: a regular expression literal in a function is a new object at every call, and
+// an export of 100,000 rows calls csvField 800,000 times.
+const FORMULA = /^[=+\-@\t\r]/;
+const NEEDS_QUOTES = /[",;\r\n]/;
+const QUOTE = /"/g;
+
 /**
  * One CSV field (RFC 4180): quoted when it holds a quote, a comma or a line break. A text
  * that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
@@ -34,13 +40,13 @@ export function exportRecord(r: ExportRow) {
 export function csvField(value: string | number | null): string {
   if (value === null) return "";
   let s = String(value);
-  if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",;\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  if (typeof value === "string" && FORMULA.test(s)) s = `'${s}`;
+  return NEEDS_QUOTES.test(s) ? `"${s.replace(QUOTE, '""')}"` : s;
 }
 
 function csvLine(r: ExportRow): string {
   const rec = exportRecord(r);
-  return EXPORT_COLUMNS.map((c) => csvField(c === "ous" ? rec.ous.join(";") : rec[c])).join(",") + "\r\n";
+  return EXPORT_COLUMNS.map((c) => csvField(c === "ous" ? rec.ous.join(";") : rec[c])).join(",");
 }
 
 /** A download whose body is written from `pages` as they come: CSV, or one JSON array. */
@@ -48,7 +54,7 @@ export function exportResponse(pages: () => AsyncGenerator<ExportRow[]>, opts: {
   const csv = opts.format === "csv";
   return streamedDownload(pages, {
     head: csv ? `${EXPORT_COLUMNS.join(",")}\r\n` : "[",
-    body: (rows, first) => (csv ? rows.map(csvLine).join("") : `${first ? "" : ","}${rows.map((r) => JSON.stringify(exportRecord(r))).join(",")}`),
+    body: (rows, first) => (csv ? `${rows.map(csvLine).join("\r\n")}\r\n` : `${first ? "" : ","}${rows.map((r) => JSON.stringify(exportRecord(r))).join(",")}`),
     tail: csv ? "" : "]\n",
     contentType: csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
     filename: opts.filename,

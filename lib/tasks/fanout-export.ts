@@ -47,8 +47,9 @@ async function windowRows(h: DbOrTx, window: SQL): Promise<ExportRow[]> {
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
     .where(window)
     .orderBy(tasks.id);
-  // A window is at most 500 tasks: their devices' OUs in one read.
-  const ouNames = await ouNamesOf(h, inArray(deviceOus.deviceId, [...new Set(rows.map((r) => r.deviceId))]));
+  // The window's devices' OUs in one read, picked by the window itself: a list of 500 ids
+  // would be 500 parameters to build into the statement, for every window.
+  const ouNames = await ouNamesOf(h, inArray(deviceOus.deviceId, h.select({ id: tasks.deviceId }).from(tasks).where(window)));
   return rows.map((r) => ({
     code: r.code,
     device: r.device,

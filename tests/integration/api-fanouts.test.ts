@@ -3,6 +3,7 @@
 // what the task API says.
 import { describe, expect, test } from "vitest";
 import { apiServerFixture, expectError, rowCounts, type Caller, type Issued, type TaskPage } from "../support/api";
+import { rawRows } from "../support/raw";
 
 const ctx = apiServerFixture();
 const { api, admin, token } = ctx;
@@ -138,10 +139,20 @@ describe("exports", () => {
     expect(rows).toHaveLength(f.total);
     expect(records).toHaveLength(f.total);
     const byCode = new Map(tasks.map((t) => [t.code, t]));
+    // Each task's device's OUs, as the database holds them.
+    const memberships = await rawRows<{ code: string; ou: string }>(
+      ctx.server.dbFile,
+      "select t.code, o.name as ou from tasks t join fanouts f on f.id = t.fanout_id join device_ous d on d.device_id = t.device_id join ous o on o.id = d.ou_id where f.code = ?",
+      f.code,
+    );
+    const ousOf = new Map<string, string[]>();
+    for (const m of memberships) ousOf.set(m.code, [...(ousOf.get(m.code) ?? []), m.ou]);
+    expect(ousOf.size, "tasks on devices in OUs").toBeGreaterThan(0);
     for (const [i, [code, device, ous, status, started, finished, duration, message]] of rows.entries()) {
       const t = byCode.get(code)!;
       expect(t, code).toBeDefined();
       expect([device, status, message]).toEqual([t.device, t.status, t.message ?? ""]);
+      expect(ous, code).toBe((ousOf.get(code) ?? []).sort().join(";"));
       const r = records[i];
       expect(r).toMatchObject({ code, device, status, message: t.message, started_at: started || null, finished_at: finished || null });
       expect(r.ous).toEqual(ous ? ous.split(";") : []);
