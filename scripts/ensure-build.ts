@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const SOURCES = ["app", "lib", "db", "rules", "next.config.ts", "instrumentation-client.ts", "package.json", "postcss.config.mjs"];
+const SOURCES = ["app", "lib", "db", "rules", "next.config.mjs", "instrumentation-client.ts", "package.json", "postcss.config.mjs"];
 
 function newestMtime(path: string): number {
   const st = statSync(path);

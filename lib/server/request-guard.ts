@@ -2,14 +2,12 @@ import { randomBytes } from "node:crypto";
 import { IncomingMessage, type ServerResponse } from "node:http";
 import { refuseLostQueryParameters } from "../api/raw-query";
 import { allowedOrigins, isSameOrigin, requestOrigin } from "../auth/origin";
+import { ACTION_BODY_LIMIT_BYTES } from "./action-limit.mjs";
 
 // What every request meets before Next sees it: the security headers of every answer, and
 // for server actions the same-site rule, the body limit and a readable body. Next answers
 // a foreign Origin, an oversized body or an undecodable one with a 500; here they get a
 // 403, a 413 or a 400. What the arguments mean is each action's own check (app/_lib/form.ts).
-
-/** The largest server-action body, in bytes (next.config.ts gives Next the same limit). */
-export const ACTION_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** How much of a refused body is read and dropped before the connection is cut instead. */
 const DRAIN_LIMIT_BYTES = 16 * ACTION_BODY_LIMIT_BYTES;

@@ -1,8 +1,10 @@
-import type { NextConfig } from "next";
-import { ACTION_BODY_LIMIT_BYTES } from "./lib/server/request-guard";
+// Plain JavaScript: Next reads this file when it starts, and a TypeScript one it compiles
+// with SWC, a native library (27 MB resident, and a runtime of its own threads) that then
+// stays loaded for the server's life.
+import { ACTION_BODY_LIMIT_BYTES } from "./lib/server/action-limit.mjs";
 
 /** The public host (BETTER_AUTH_URL), when the console is reached through a proxy that does not forward its own. */
-function publicHost(): string[] {
+function publicHost() {
   try {
     return process.env.BETTER_AUTH_URL ? [new URL(process.env.BETTER_AUTH_URL).host] : [];
   } catch {
@@ -10,7 +12,8 @@ function publicHost(): string[] {
   }
 }
 
-const config: NextConfig = {
+/** @type {import("next").NextConfig} */
+const config = {
   // A separate build folder lets tests build beside a running console without clobbering it.
   distDir: process.env.NEXT_DIST_DIR || ".next",
   poweredByHeader: false,
