@@ -91,6 +91,13 @@ export async function startServer(
   scheduleClock.start();
 
   const dev = env.NODE_ENV !== "production";
+  // tsx, which runs this file, turns Node's source maps on for the whole process: every
+  // module Next loads would then have its map read and parsed as it loads (31 MB of maps in
+  // the build's server folder, more in Next's own), about 65 MB resident for what only a
+  // stack trace reads (docs/performance.md). `next start` leaves them off in production,
+  // and so does this server: a stack trace in its log names the compiled lines, in the same
+  // files and functions.
+  if (!dev) process.setSourceMapsEnabled(false);
   const httpServer = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: KEEP_ALIVE_MS + 1_000 });
   // Next.js hears websocket upgrades on the server it is given: for its dev server's hot
   // reload, and for rewrites to another host, which this app has none of. Every agent's
