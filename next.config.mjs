@@ -1,3 +1,4 @@
+// @ts-check
 // Plain JavaScript: Next reads this file when it starts, and a TypeScript one it compiles
 // with SWC, a native library (27 MB resident, and a runtime of its own threads) that then
 // stays loaded for the server's life.
