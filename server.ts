@@ -23,6 +23,7 @@ import { Purger } from "./lib/server/purger";
 import { ScheduleClock } from "./lib/server/schedule-clock";
 import { Scheduler } from "./lib/server/scheduler";
 import { startLiveness } from "./lib/server/liveness";
+import { startQuietCollector } from "./lib/server/quiet-collector";
 import { dataDir, ensureSecret, newSecret, sharedSecret } from "./lib/server/secret";
 import { join } from "node:path";
 
@@ -98,6 +99,8 @@ export async function startServer(
   // and so does this server: a stack trace in its log names the compiled lines, in the same
   // files and functions.
   if (!dev) process.setSourceMapsEnabled(false);
+  // What a burst grew the heap by goes back to the system once the loop is quiet again.
+  const collector = dev ? undefined : startQuietCollector();
   const httpServer = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: KEEP_ALIVE_MS + 1_000 });
   // Next.js hears websocket upgrades on the server it is given: for its dev server's hot
   // reload, and for rewrites to another host, which this app has none of. Every agent's
@@ -175,6 +178,7 @@ export async function startServer(
       countTransitions();
       await liveness.stop();
       loopMonitor?.stop();
+      collector?.stop();
       agents.stop();
       live.stop();
       await io.close();

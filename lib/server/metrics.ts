@@ -38,7 +38,12 @@ function create() {
     help: "NOTIFY payloads this node sent to the others (PostgreSQL, several nodes): batched hints, never one per task",
     registers: [registry],
   });
-  return { registry, transitions, dispatchSeconds, transactionSeconds, clusterNotifies };
+  const quietCollections = new client.Counter({
+    name: "taskwire_quiet_collections_total",
+    help: "Full garbage collections run once the process went quiet after a burst, to give its grown heap back (their pauses are in nodejs_gc_duration_seconds)",
+    registers: [registry],
+  });
+  return { registry, transitions, dispatchSeconds, transactionSeconds, clusterNotifies, quietCollections };
 }
 
 export function metrics(): Metrics {

@@ -1,0 +1,50 @@
+// lib/server/quiet-collector.ts: the rule on its own, then the collector on this process's
+// real V8 heap, grown by a burst of garbage and given back once the loop goes quiet.
+import { getHeapStatistics } from "node:v8";
+import { describe, expect, test } from "vitest";
+import { metrics } from "../../lib/server/metrics";
+import { QUIET_RULE, shouldCollect, startQuietCollector } from "../../lib/server/quiet-collector";
+
+const MB = 1024 * 1024;
+
+describe("shouldCollect", () => {
+  const grown = { committedBytes: 400 * MB, liveBytes: 70 * MB };
+
+  test("collects a heap grown past twice its live size once the loop was quiet long enough", () => {
+    expect(shouldCollect({ ...grown, quietSeconds: QUIET_RULE.seconds })).toBe(true);
+    expect(shouldCollect({ ...grown, quietSeconds: QUIET_RULE.seconds - 1 })).toBe(false);
+  });
+
+  test("leaves a heap that holds mostly live objects", () => {
+    // 70 MB live: 139 MB committed is under twice that.
+    expect(shouldCollect({ committedBytes: 139 * MB, liveBytes: 70 * MB, quietSeconds: 60 })).toBe(false);
+    expect(shouldCollect({ committedBytes: 140 * MB, liveBytes: 70 * MB, quietSeconds: 60 })).toBe(true);
+  });
+
+  test("a small heap must grow by the rule's floor, not just double", () => {
+    // 10 MB live: doubling is 20 MB, but under 64 MB of growth is left to V8.
+    expect(shouldCollect({ committedBytes: 73 * MB, liveBytes: 10 * MB, quietSeconds: 60 })).toBe(false);
+    expect(shouldCollect({ committedBytes: 74 * MB, liveBytes: 10 * MB, quietSeconds: 60 })).toBe(true);
+  });
+});
+
+test("a heap a burst grew goes back once the loop is quiet", async () => {
+  const collected = async () => (await metrics().quietCollections.get()).values[0]?.value ?? 0;
+  const before = await collected();
+  const collector = startQuietCollector({ ...QUIET_RULE, seconds: 2 });
+  try {
+    // The burst: 256 MB of small objects alive at once, then all garbage.
+    let burst: number[][] | undefined = Array.from({ length: 256 }, () => Array.from({ length: 128 * 1024 }, (_, i) => i + 0.5));
+    const grown = getHeapStatistics().total_heap_size;
+    expect(grown, "the burst grew the heap").toBeGreaterThan(256 * MB);
+    burst = undefined;
+    expect(burst).toBeUndefined();
+    // Two quiet seconds, then a sample a second: waited for as long as a loaded machine needs.
+    const deadline = Date.now() + 60_000;
+    while ((await collected()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await collected(), "one collection once the loop went quiet").toBe(before + 1);
+    expect(getHeapStatistics().total_heap_size, "the grown heap given back").toBeLessThan(grown - 128 * MB);
+  } finally {
+    collector.stop();
+  }
+});
