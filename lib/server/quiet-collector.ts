@@ -11,15 +11,17 @@ import { metrics } from "./metrics";
  * 310 MB of heap for 70 MB of live objects, and kept it for as long as nothing made it
  * collect (docs/performance.md, "Memory a burst leaves behind"). Node gives V8 no signal that
  * the process has gone idle, so this watches for it: when the event loop has been nearly idle
- * for QUIET_SECONDS in a row and the heap holds at least twice what was live after the last
- * collection (and GROWTH_BYTES more), it runs one full collection, which returns the empty
- * pages to the system. Its pause (about 0.1 s) lands on a quiet loop, never during a burst.
+ * for a minute and the heap holds at least twice what was live after the last collection
+ * (and 64 MB more), it runs one full collection, which returns the empty pages to the
+ * system. Its pause (about 0.1 s) lands on a loop that has been quiet for a minute: after
+ * 10 s it landed, in the benchmark, on the clock's batch falling due and on the purge's
+ * start, work that comes after a quiet stretch.
  */
 export const QUIET_RULE = {
   /** A second counts as quiet when the loop was busy less than this share of it. */
   utilization: 0.1,
   /** Quiet seconds in a row before a collection. */
-  seconds: 10,
+  seconds: 60,
   /** The heap must hold at least this much beyond what was live after the last collection. */
   growthBytes: 64 * 1024 * 1024,
 };
