@@ -11,7 +11,7 @@ import { subscribe } from "../events";
 import { resolveSession } from "../orgs/session";
 import { fanoutSummaries } from "../tasks/fanout-queries";
 import { liveTasks } from "../tasks/queries";
-import { Coalescer, type PendingChanges } from "./coalescer";
+import { Coalescer, type PendingChanges, type Send } from "./coalescer";
 import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck } from "./protocol";
 import { toLiveFanout, toLiveRow } from "./rows";
 import { watchSchema } from "./watch-schema";
@@ -152,7 +152,10 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   recheck.unref();
 
   const rooms = nsp.adapter.rooms;
-  const send = async (changes: PendingChanges) => {
+  // A batch's rows are read first, for every organization, and its patches built; they leave
+  // together when the coalescer says (lib/live/coalescer.ts reads ahead of the interval).
+  const read = async (changes: PendingChanges): Promise<Send> => {
+    const out: { room: string; patch: LivePatch }[] = [];
     const watchedCodes: string[] = [];
     for (const room of rooms.keys()) if (room.startsWith("task:")) watchedCodes.push(room.slice("task:".length));
     const anyFanoutRoom = [...rooms.keys()].some((room) => room.startsWith("fanout:"));
@@ -170,20 +173,18 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       if (orgWatched || watchedFanouts.length) {
         const rows = (await liveTasks({ db }, { ids: [...change.taskIds] }, LIVE_MAX_ROWS)).map(toLiveRow);
         const truncated = change.taskIds.size > rows.length;
-        if (orgWatched) nsp.to(orgRoom(organizationId)).emit("patch", { at, tasks: rows, truncated, fanouts: summaries } satisfies LivePatch);
-        for (const f of watchedFanouts) {
-          const patch: LivePatch = { at, tasks: rows.filter((r) => r.fanout === f.code), truncated, fanouts: [f] };
-          nsp.to(fanoutRoom(f.code)).emit("patch", patch);
-        }
+        if (orgWatched) out.push({ room: orgRoom(organizationId), patch: { at, tasks: rows, truncated, fanouts: summaries } });
+        for (const f of watchedFanouts) out.push({ room: fanoutRoom(f.code), patch: { at, tasks: rows.filter((r) => r.fanout === f.code), truncated, fanouts: [f] } });
       }
       if (watchedCodes.length) {
         for (const t of await liveTasks({ db }, { organizationId, codes: watchedCodes }, watchedCodes.length)) {
-          if (!change.taskIds.has(t.id)) continue;
-          const patch: LivePatch = { at, tasks: [toLiveRow(t)], truncated: false, fanouts: [] };
-          nsp.to(taskRoom(t.code)).emit("patch", patch);
+          if (change.taskIds.has(t.id)) out.push({ room: taskRoom(t.code), patch: { at, tasks: [toLiveRow(t)], truncated: false, fanouts: [] } });
         }
       }
     }
+    return () => {
+      for (const { room, patch } of out) nsp.to(room).emit("patch", patch);
+    };
   };
 
   // Signals without rows: new audit rows (to the organization's audit room) and a schedule's
@@ -218,7 +219,10 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     }
   });
 
-  const coalescer = new Coalescer(intervalMs, (changes) => send(changes).catch((e) => console.error("Sending live patches failed", e)));
+  // Patches leave a twentieth of the interval further apart than the interval: on their way the
+  // network and a busy client bunch them, and five sent exactly 200 ms apart reached a client
+  // within one second (docs/performance.md, "Live patches read ahead").
+  const coalescer = new Coalescer(intervalMs + intervalMs / 20, (changes) => read(changes).catch((e) => console.error("Reading live patches failed", e)));
   const unsubscribe = subscribe((e) => coalescer.add(e));
   // Transitions made on other nodes arrive as their batched hints, and are read here like ours.
   opts.cluster?.on("live", (organizationId, taskIds, fanoutIds) => coalescer.addChanged(organizationId, taskIds, fanoutIds));

@@ -145,40 +145,40 @@ describe("Coalescer", () => {
     expect(r.flushes).toEqual([{ acme: { taskIds: [1], fanoutIds: [] } }, { acme: { taskIds: [99], fanoutIds: [] } }]);
   });
 
-  test("a send that takes a while counts the interval from when it is done: clients never get two patches closer than the interval", async () => {
-    const at: number[] = [];
-    // The first send reads for 80 ms, the second at once: spaced by their starts, the
-    // patches would reach clients 120 ms apart.
+  test("under a steady stream a batch is read ahead, as long before the interval ends as the last reads took, and leaves when the interval has passed", async () => {
+    const started: number[] = [];
+    const sent: number[] = [];
+    // The first read takes 80 ms, the second none.
     const durations = [80, 0];
     const c = new Coalescer(INTERVAL, async () => {
-      await new Promise((r) => setTimeout(r, durations[at.length]));
-      at.push(Date.now());
+      const i = started.push(Date.now()) - 1;
+      await new Promise((r) => setTimeout(r, durations[i]));
+      return () => void sent.push(Date.now());
     });
+    const t0 = Date.now();
     c.add(transition("acme", 1));
-    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(1);
     c.add(transition("acme", 2));
-    await vi.advanceTimersByTimeAsync(80 + INTERVAL - 1);
-    expect(at).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(1);
-    // The second send, due now, reads at once (on the next timer).
-    await vi.advanceTimersByTimeAsync(1);
-    expect(at).toHaveLength(2);
-    expect(at[1] - at[0]).toBeGreaterThanOrEqual(INTERVAL);
+    await vi.advanceTimersByTimeAsync(1000);
+    // Quiet: read at once and sent when read. Then the average read time so far (a quarter
+    // of 80 ms, from none) ahead of the interval's end: read at 260, held until 280.
+    expect(started.map((t) => t - t0)).toEqual([0, 80 + INTERVAL - 20]);
+    expect(sent.map((t) => t - t0)).toEqual([80, 80 + INTERVAL]);
   });
 
-  test("a send slower than the interval is never overlapped: the next starts one interval after it is done", async () => {
+  test("a read slower than the interval is never overlapped, and reads start at most half an interval ahead", async () => {
     const started: number[] = [];
-    const done: number[] = [];
+    const sent: number[] = [];
     let inFlight = 0;
     let mostAtOnce = 0;
-    // The first send reads for 500 ms (a busy database), the rest at once.
+    // The first read takes 500 ms (a busy database), the rest none.
     const durations = [500, 0, 0];
     const c = new Coalescer(INTERVAL, async () => {
       const i = started.push(Date.now()) - 1;
       mostAtOnce = Math.max(mostAtOnce, ++inFlight);
       await new Promise((r) => setTimeout(r, durations[i]));
       inFlight--;
-      done.push(Date.now());
+      return () => void sent.push(Date.now());
     });
     const t0 = Date.now();
     c.add(transition("acme", 1));
@@ -188,9 +188,42 @@ describe("Coalescer", () => {
     c.add(transition("acme", 3));
     await vi.advanceTimersByTimeAsync(2000);
     expect(mostAtOnce).toBe(1);
-    expect(started.map((t) => t - t0)).toEqual([0, 500 + INTERVAL]);
-    const gaps = done.slice(1).map((t, i) => t - done[i]);
+    // Changes 2 and 3 came during the first read: one batch, read half an interval ahead.
+    expect(started.map((t) => t - t0)).toEqual([0, 500 + INTERVAL / 2]);
+    expect(sent.map((t) => t - t0)).toEqual([500, 500 + INTERVAL]);
+  });
+
+  test("however the reads vary, patches never leave closer together than the interval", async () => {
+    const sent: number[] = [];
+    // Reads that alternate long and short: read ahead by the average, a short one after a
+    // long one is ready early and waits.
+    let n = 0;
+    const c = new Coalescer(INTERVAL, async () => {
+      await new Promise((r) => setTimeout(r, n++ % 2 ? 5 : 90));
+      return () => void sent.push(Date.now());
+    });
+    for (let ms = 0; ms < 3000; ms += 7) {
+      c.add(transition("acme", ms));
+      await vi.advanceTimersByTimeAsync(7);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sent.length).toBeGreaterThan(10);
+    const gaps = sent.slice(1).map((t, i) => t - sent[i]);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(INTERVAL);
+    // Read ahead, not after: the stream's patches come less than a long read later than the interval.
+    expect(Math.max(...gaps.slice(2))).toBeLessThan(INTERVAL + 90);
+  });
+
+  test("stop() while a batch waits to leave: it never leaves", async () => {
+    const sent: number[] = [];
+    const c = new Coalescer(INTERVAL, async () => () => void sent.push(Date.now()));
+    c.add(transition("acme", 1));
+    await vi.advanceTimersByTimeAsync(1);
+    c.add(transition("acme", 2));
+    await vi.advanceTimersByTimeAsync(INTERVAL - 10);
+    c.stop();
+    await vi.advanceTimersByTimeAsync(INTERVAL * 3);
+    expect(sent).toHaveLength(1);
   });
 
   test("stop() drops what is pending and sends nothing more", () => {
