@@ -3,7 +3,10 @@ import type { DomainEvent } from "../events";
 export type PendingChanges = Map<string, { taskIds: Set<number>; fanoutIds: Set<number> }>;
 /** What reading a batch prepared: sends its patches. */
 export type Send = () => void;
-/** Reads a batch and returns how to send it (or nothing, when nobody is looking). */
+/**
+ * Reads a batch and returns how to send it (or nothing, when nobody is looking). A read that
+ * fails is the reader's to log: the coalescer sends nothing for that batch and goes on.
+ */
 export type ReadBatch = (changes: PendingChanges) => Send | void | Promise<Send | void>;
 
 /**
