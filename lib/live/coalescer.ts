@@ -69,7 +69,6 @@ export class Coalescer {
     this.timer = undefined;
     const changes = this.pending;
     this.pending = new Map();
-    if (!changes.size) return;
     const started = Date.now();
     this.busy = true;
     const prepared = this.read(changes);

@@ -22,6 +22,25 @@ function recorder() {
   return { flushes, at, flush };
 }
 
+/**
+ * A reader whose i-th read takes `durationOf(i)` ms (fake time); records when each read began,
+ * when each batch was sent, and the most reads under way at once.
+ */
+function timedReads(durationOf: (i: number) => number) {
+  const started: number[] = [];
+  const sent: number[] = [];
+  let inFlight = 0;
+  let mostAtOnce = 0;
+  const read = async () => {
+    const i = started.push(Date.now()) - 1;
+    mostAtOnce = Math.max(mostAtOnce, ++inFlight);
+    await new Promise((r) => setTimeout(r, durationOf(i)));
+    inFlight--;
+    return () => void sent.push(Date.now());
+  };
+  return { started, sent, read, mostAtOnce: () => mostAtOnce };
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ now: new Date("2026-11-24T10:00:00Z") });
 });
@@ -146,15 +165,9 @@ describe("Coalescer", () => {
   });
 
   test("under a steady stream a batch is read ahead, as long before the interval ends as the last reads took, and leaves when the interval has passed", async () => {
-    const started: number[] = [];
-    const sent: number[] = [];
     // The first read takes 80 ms, the second none.
-    const durations = [80, 0];
-    const c = new Coalescer(INTERVAL, async () => {
-      const i = started.push(Date.now()) - 1;
-      await new Promise((r) => setTimeout(r, durations[i]));
-      return () => void sent.push(Date.now());
-    });
+    const { started, sent, read } = timedReads((i) => [80, 0][i]);
+    const c = new Coalescer(INTERVAL, read);
     const t0 = Date.now();
     c.add(transition("acme", 1));
     await vi.advanceTimersByTimeAsync(1);
@@ -167,19 +180,9 @@ describe("Coalescer", () => {
   });
 
   test("a read slower than the interval is never overlapped, and reads start at most half an interval ahead", async () => {
-    const started: number[] = [];
-    const sent: number[] = [];
-    let inFlight = 0;
-    let mostAtOnce = 0;
     // The first read takes 500 ms (a busy database), the rest none.
-    const durations = [500, 0, 0];
-    const c = new Coalescer(INTERVAL, async () => {
-      const i = started.push(Date.now()) - 1;
-      mostAtOnce = Math.max(mostAtOnce, ++inFlight);
-      await new Promise((r) => setTimeout(r, durations[i]));
-      inFlight--;
-      return () => void sent.push(Date.now());
-    });
+    const { started, sent, read, mostAtOnce } = timedReads((i) => [500, 0, 0][i]);
+    const c = new Coalescer(INTERVAL, read);
     const t0 = Date.now();
     c.add(transition("acme", 1));
     await vi.advanceTimersByTimeAsync(10);
@@ -187,21 +190,17 @@ describe("Coalescer", () => {
     await vi.advanceTimersByTimeAsync(300);
     c.add(transition("acme", 3));
     await vi.advanceTimersByTimeAsync(2000);
-    expect(mostAtOnce).toBe(1);
+    expect(mostAtOnce()).toBe(1);
     // Changes 2 and 3 came during the first read: one batch, read half an interval ahead.
     expect(started.map((t) => t - t0)).toEqual([0, 500 + INTERVAL / 2]);
     expect(sent.map((t) => t - t0)).toEqual([500, 500 + INTERVAL]);
   });
 
   test("however the reads vary, patches never leave closer together than the interval", async () => {
-    const sent: number[] = [];
     // Reads that alternate long and short: read ahead by the average, a short one after a
     // long one is ready early and waits.
-    let n = 0;
-    const c = new Coalescer(INTERVAL, async () => {
-      await new Promise((r) => setTimeout(r, n++ % 2 ? 5 : 90));
-      return () => void sent.push(Date.now());
-    });
+    const { sent, read } = timedReads((i) => (i % 2 ? 5 : 90));
+    const c = new Coalescer(INTERVAL, read);
     for (let ms = 0; ms < 3000; ms += 7) {
       c.add(transition("acme", ms));
       await vi.advanceTimersByTimeAsync(7);
