@@ -242,17 +242,3 @@ export function getDb(): Db {
 export function clearDb(): void {
   delete (globalThis as Holder)[KEY];
 }
-
-/**
- * A statement prepared once per connection handle (the read handle, a transaction's): `build`
- * runs on a handle's first call. Building and preparing a drizzle query costs several times
- * running it, which the hot paths (an agent's connect, its results) cannot afford per call.
- */
-export function preparedOn<H extends object, S>(build: (h: H) => S): (h: H) => S {
-  const cache = new WeakMap<H, S>();
-  return (h) => {
-    let stmt = cache.get(h);
-    if (!stmt) cache.set(h, (stmt = build(h)));
-    return stmt;
-  };
-}

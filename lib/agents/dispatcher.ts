@@ -6,10 +6,11 @@ import type { Task } from "../../db/schema";
 import { reserveSeqs } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
-import { dispatchable, pausedAmong, pendingForDevice, refuseTask, releasedByResume, waitingOnNode } from "../tasks/agent-verbs";
+import { dispatchable, pausedAmong, pendingForDevices, refuseTask, releasedByResume, waitingOnNode } from "../tasks/agent-verbs";
 import type { ClusterLink } from "../server/cluster";
 import { envelopeText, signBatch, signText, type Envelope, type Proof, type Protocol, type TaskMessage } from "./envelope";
 import type { ServerKey } from "./keys";
+import { TickBatch } from "./batch";
 import type { AgentMoves } from "./moves";
 
 export const ACK_TIMEOUT_MS = 10_000;
@@ -100,10 +101,20 @@ export class Dispatcher {
     this.retries.clear();
   }
 
-  /** Every waiting task of a device that just connected, oldest first; rejects if the database fails. */
+  /**
+   * Every waiting task of a device that just connected, oldest first; rejects if the database
+   * fails. The devices that connect together are read, numbered and signed together.
+   */
   async sendPending(deviceId: string): Promise<void> {
-    await (await this.send(await pendingForDevice({ db: this.db }, deviceId))).sent;
+    await (await this.connects.add(deviceId)).sent;
   }
+
+  /** Resolves once the batch is read and numbered, to its sending (wrapped: a promise handed on would be awaited). */
+  private readonly connects = new TickBatch(async (deviceIds: string[]) => {
+    const { sent } = await this.send(await pendingForDevices({ db: this.db }, deviceIds));
+    sent.catch(() => {});
+    return deviceIds.map(() => ({ sent }));
+  });
 
   /** The waiting tasks of a resumed fan-out whose agents are connected here. Never thrown. */
   private async sendReleased(fanoutId: number): Promise<void> {

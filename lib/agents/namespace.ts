@@ -2,7 +2,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
 import { markOffline, markOnline, recordHeartbeats } from "../devices/connection";
-import { agentVersionSchema, authenticateDevice } from "../devices/enrollment";
+import { agentVersionSchema, authenticateDevices, type AgentAuth } from "../devices/enrollment";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
 import { TickBatch } from "./batch";
@@ -77,10 +77,12 @@ export function attachAgentNamespace(
         if (socket && socket.handshake.issued < at) socket.disconnect(true);
       }
   });
+  // The handshakes of a turn of the loop are checked together: one read of their devices.
+  const authenticate = new TickBatch((handshakes: unknown[]) => authenticateDevices({ db }, handshakes));
   nsp.use(async (socket, next) => {
-    let auth: Awaited<ReturnType<typeof authenticateDevice>>;
+    let auth: AgentAuth;
     try {
-      auth = await authenticateDevice({ db }, socket.handshake.auth);
+      auth = await authenticate.add(socket.handshake.auth);
     } catch (e) {
       console.error("Authenticating an agent failed", e);
       return next(new Error("internal"));

@@ -1,7 +1,6 @@
 import { statusIs } from "./terms";
 import { and, asc, eq, gt, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
-import { preparedOn, type DbOrTx } from "../../db/client";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
 import { devices, fanouts, tasks, type Task } from "../../db/schema";
 import { HELD_BY_PAUSE_SQL } from "../../rules/fanouts";
@@ -47,20 +46,23 @@ export async function releasedByResume(ctx: Ctx, fanoutId: number, page: { nodeI
   return rows.map((r) => r.task);
 }
 
-/** A device's waiting tasks, oldest first (sent on every connect). */
-export async function pendingForDevice(ctx: Ctx, deviceId: string): Promise<Task[]> {
-  return pendingOf(ctx.db).execute({ deviceId });
+/**
+ * The waiting tasks of these devices, oldest first: what each is sent when it connects. One
+ * query per 500 devices, so a fleet connecting at once reads its backlog in a few queries.
+ */
+export async function pendingForDevices(ctx: Ctx, deviceIds: string[]): Promise<Task[]> {
+  const ids = [...new Set(deviceIds)];
+  const out: Task[] = [];
+  for (let i = 0; i < ids.length; i += 500)
+    out.push(
+      ...(await ctx.db
+        .select()
+        .from(tasks)
+        .where(and(inArray(tasks.deviceId, ids.slice(i, i + 500)), statusIs("PENDING"), notHeld))
+        .orderBy(asc(tasks.id))),
+    );
+  return ids.length > 500 ? out.sort((a, b) => a.id - b.id) : out;
 }
-
-/** Every connect of every agent asks this: prepared once per handle. */
-const pendingOf = preparedOn((h: DbOrTx) =>
-  h
-    .select()
-    .from(tasks)
-    .where(and(eq(tasks.deviceId, sql.placeholder("deviceId")), statusIs("PENDING"), notHeld))
-    .orderBy(asc(tasks.id))
-    .prepare(),
-);
 
 /** Of the given tasks, those still PENDING whose device is online, oldest first, each with the node its device is connected to. */
 export async function dispatchable(ctx: Ctx, ids: number[]): Promise<{ task: Task; nodeId: string | null }[]> {

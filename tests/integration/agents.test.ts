@@ -362,6 +362,36 @@ describe("dispatch", () => {
     for (const t of issued) await waitForStatus(ctx.dbFile, t.code, "IN_PROGRESS");
   });
 
+  test("agents connecting at once: each is let in or refused for its own reason, and gets its own waiting tasks", async () => {
+    const devs = [];
+    for (let i = 0; i < 6; i++) devs.push(await ctx.device());
+    const waiting = new Map<string, string[]>();
+    for (const [i, d] of devs.entries()) {
+      const codes = [];
+      for (let n = 0; n < i % 3; n++) codes.push((await ctx.issue(d.name, "SYNC")).code);
+      waiting.set(d.creds.device_id, codes);
+    }
+    const [first, second] = devs;
+    // Handshakes that arrive together are checked together; a refusal among them is its own.
+    const [agents, refused] = await Promise.all([
+      Promise.all(devs.map((d) => ctx.connect(d.creds))),
+      Promise.all([
+        refusal(ctx.url, { device_id: first.creds.device_id, device_token: second.creds.device_token }),
+        refusal(ctx.url, { device_id: randomUUID(), device_token: first.creds.device_token }),
+      ]),
+    ]);
+    expect(refused).toEqual(["unauthorized", "unauthorized"]);
+    for (const [i, agent] of agents.entries()) {
+      const codes = waiting.get(devs[i].creds.device_id)!;
+      const got = [];
+      while (got.length < codes.length) got.push((await agent.nextTask()).msg.code);
+      expect(got, devs[i].name).toEqual(codes);
+    }
+    // Nothing else arrives: each agent got its own backlog and no other device's.
+    await new Promise((r) => setTimeout(r, 300));
+    for (const agent of agents) expect(agent.queued).toBe(0);
+  });
+
   test(
     "no acknowledgement: the task stays PENDING past the ack timeout and is sent again on the next connect",
     async () => {

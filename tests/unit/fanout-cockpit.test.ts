@@ -7,7 +7,7 @@ import { disableDevice } from "../../lib/devices/devices";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { fanoutCockpit, findFanout, getFanout, listFanouts } from "../../lib/tasks/fanout-queries";
 import { cancelFanoutRest, pauseFanout, resumeFanout, retryFanout } from "../../lib/tasks/fanout-verbs";
-import { pendingForDevice } from "../../lib/tasks/agent-verbs";
+import { pendingForDevices } from "../../lib/tasks/agent-verbs";
 import { issueFanout } from "../../lib/tasks/issue";
 import { transitionTasks } from "../../lib/tasks/transition";
 import { withTransaction } from "../../db/transaction";
@@ -230,15 +230,15 @@ describe("pauseFanout and resumeFanout", () => {
   test("a paused fan-out's waiting tasks are not handed to their agents, and it says so in its outcome; resuming hands them again", async () => {
     const { actor, issued, east } = await setup();
     const waiting = east[3];
-    expect((await pendingForDevice({ db }, waiting.id)).map((t) => t.code)).toHaveLength(1);
+    expect((await pendingForDevices({ db }, [waiting.id])).map((t) => t.code)).toHaveLength(1);
     const { events } = await capture(() => pauseFanout({ db, actor }, issued.fanout));
     expect(events).toEqual([expect.objectContaining({ kind: "fanout.changed", change: "paused" }), { kind: "audit.recorded", organizationId: actor.organizationId }]);
-    expect(await pendingForDevice({ db }, waiting.id)).toEqual([]);
+    expect(await pendingForDevices({ db }, [waiting.id])).toEqual([]);
     expect(await getFanout({ db, actor }, issued.fanout)).toMatchObject({ outcome: "paused", pauseReason: `Paused by ${actor.label}` });
     expect((await listFanouts({ db, actor }, { filter: { outcome: "paused" } })).items.map((f) => f.code)).toEqual([issued.fanout]);
     expect((await expectDomainError(() => pauseFanout({ db, actor }, issued.fanout), "conflict")).message).toContain("already paused");
     await resumeFanout({ db, actor }, issued.fanout);
-    expect(await pendingForDevice({ db }, waiting.id)).toHaveLength(1);
+    expect(await pendingForDevices({ db }, [waiting.id])).toHaveLength(1);
     expect((await getFanout({ db, actor }, issued.fanout)).outcome).toBe("running");
     expect((await expectDomainError(() => resumeFanout({ db, actor }, issued.fanout), "conflict")).message).toContain("not paused");
   });
