@@ -109,12 +109,19 @@ export class Dispatcher {
     await (await this.connects.add(deviceId)).sent;
   }
 
-  /** Resolves once the batch is read and numbered, to its sending (wrapped: a promise handed on would be awaited). */
-  private readonly connects = new TickBatch(async (deviceIds: string[]) => {
-    const { sent } = await this.send(await pendingForDevices({ db: this.db }, deviceIds));
-    sent.catch(() => {});
-    return deviceIds.map(() => ({ sent }));
-  });
+  /**
+   * Resolves once the batch is read and numbered, to its sending (wrapped: a promise handed on
+   * would be awaited). DISPATCH_BATCH devices at most: their whole backlog is one read, and a
+   * fleet back from a long outage may have many tasks waiting each.
+   */
+  private readonly connects = new TickBatch(
+    async (deviceIds: string[]) => {
+      const { sent } = await this.send(await pendingForDevices({ db: this.db }, deviceIds));
+      sent.catch(() => {});
+      return deviceIds.map(() => ({ sent }));
+    },
+    { max: DISPATCH_BATCH },
+  );
 
   /** The waiting tasks of a resumed fan-out whose agents are connected here. Never thrown. */
   private async sendReleased(fanoutId: number): Promise<void> {
