@@ -1,4 +1,4 @@
-import { eq, sql, type Column, type SQL, type Table } from "drizzle-orm";
+import { and, eq, sql, type Column, type SQL, type Table } from "drizzle-orm";
 import { escapeLike } from "./like";
 import { dialectOfHandle, type DbOrTx, type Tx } from "./client";
 import { PROCESS_DIALECT } from "./dialect";
@@ -62,16 +62,26 @@ export async function lockRows(tx: Tx, table: Table, where: SQL | undefined): Pr
  * one order never deadlock on them: a fan-out being issued shares its devices in id order
  * until it commits (lib/tasks/issue.ts), and a batch of heartbeats or a dispatch that took
  * one of them first, then waited for another, made PostgreSQL abort one of the two, at
- * times the fan-out, which then wrote its 100,000 tasks again. `skipLocked`: rows another
- * transaction holds are left out, not waited for; the keys locked are returned. SQLite needs
- * none of it: its write transactions run one at a time (null: every row).
+ * times the fan-out, which then wrote its 100,000 tasks again. SQLite needs none of it: its
+ * write transactions run one at a time.
  */
-export async function lockInKeyOrder(tx: Tx, table: Table, key: Column, where: SQL | undefined, opts: { skipLocked?: boolean } = {}): Promise<unknown[] | null> {
-  if (dialectOfHandle(tx) !== "pg") return null;
-  const rows = await (tx as unknown as { execute: (q: SQL) => Promise<{ rows: Record<string, unknown>[] }> }).execute(
-    sql`select ${key} as k from ${table} where ${where} order by ${key} for no key update${opts.skipLocked ? sql` skip locked` : sql``}`,
-  );
-  return rows.rows.map((r) => r.k);
+export async function lockInKeyOrder(tx: Tx, table: Table, key: Column, where: SQL | undefined): Promise<void> {
+  if (dialectOfHandle(tx) !== "pg") return;
+  await runStatement(tx, sql`select ${key} from ${table} where ${where} order by ${key} for no key update`);
+}
+
+/**
+ * `where`, less the rows another transaction holds (PostgreSQL's `FOR NO KEY UPDATE SKIP
+ * LOCKED`), as the condition of an UPDATE: those rows are left out, not waited for, and the
+ * rows kept are locked by the statement itself, in no particular order, which cannot deadlock,
+ * since it never waits. For writes that may skip a row: one whose next write records it. SQLite
+ * needs nothing: its write transactions run one at a time.
+ */
+export function unlockedOnly(tx: Tx, table: Table, key: Column, where: SQL | undefined): SQL | undefined {
+  if (dialectOfHandle(tx) !== "pg") return where;
+  // `where` outside too, so that the UPDATE finds its rows through `where`'s index rather than
+  // joining the whole table to the locked ones.
+  return and(where, sql`${key} in (select ${key} from ${table} where ${where} for no key update skip locked)`);
 }
 
 /**

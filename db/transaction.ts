@@ -24,13 +24,26 @@ import { pgHandle, type PgRunner } from "./pg";
 export type Ctx = { db: DbOrTx };
 
 /**
- * Runs `fn` in a write transaction: the context's, under a savepoint, or a new one queued
- * behind the others. Every statement of `fn` must run on the `tx` it is given.
+ * How a transaction's commit reaches the disk. `flushed`: the commit returns once it is as
+ * durable as the database is set to keep it (PostgreSQL: its log flushed to disk; SQLite under
+ * synchronous=NORMAL: written to its log, which a crash of the application does not lose). `lazy`:
+ * on PostgreSQL the commit returns before its log is flushed (`synchronous_commit` off for
+ * this transaction alone), sparing the wait on the disk; a crash of the database server may
+ * lose the last such transactions (a fraction of a second's), whole, never a part of one. For
+ * writes whose loss is harmless because the next one repeats them: a heartbeat's time. SQLite
+ * commits the same either way.
  */
-export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+export type Commit = "flushed" | "lazy";
+
+/**
+ * Runs `fn` in a write transaction: the context's, under a savepoint, or a new one queued
+ * behind the others. Every statement of `fn` must run on the `tx` it is given. `commit` is
+ * for a new transaction; a savepoint commits with the transaction around it.
+ */
+export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T, opts: { commit?: Commit } = {}): Promise<T> {
   if (isTx(ctx.db)) return savepoint(ctx.db, fn);
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return timed("transaction", () => pgTransaction(runner, fn));
+  if (runner.kind === "pg") return timed("transaction", () => pgTransaction(runner, fn, opts.commit ?? "flushed"));
   return inTurn(runner, () => timed("transaction", () => transaction(runner.tx, fn)));
 }
 
@@ -64,7 +77,7 @@ async function timed<T>(kind: "transaction" | "batch", run: () => Promise<T>): P
 export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
   if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => (dialectOfHandle(tx) === "pg" ? runStepsPg(pgClientOf(tx), steps) : runSteps(tx.$client, steps)));
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return timed("batch", () => pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps)));
+  if (runner.kind === "pg") return timed("batch", () => pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps), "flushed"));
   return new Promise((resolve, reject) => {
     const joining = runner.group;
     const group = joining ?? (runner.group = []);
@@ -152,12 +165,12 @@ async function begin(sqlite: Tx["$client"]): Promise<void> {
  * BEGIN … COMMIT on a connection of the pool, held for the whole transaction. A connection
  * whose ROLLBACK failed is dropped from the pool rather than handed to the next transaction.
  */
-async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T, commit: Commit): Promise<T> {
   // A transaction PostgreSQL chose to abort (a deadlock, a serialization failure) wrote
   // nothing: it runs again, as PostgreSQL's documentation advises, a few times at most.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await pgTransactionOnce(runner, fn);
+      return await pgTransactionOnce(runner, fn, commit);
     } catch (e) {
       const code = (e as { code?: unknown; cause?: { code?: unknown } }).code ?? (e as { cause?: { code?: unknown } }).cause?.code;
       if (attempt >= PG_ATTEMPTS || (code !== "40P01" && code !== "40001")) throw e;
@@ -170,11 +183,12 @@ async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T
 
 const PG_ATTEMPTS = 4;
 
-async function pgTransactionOnce<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T): Promise<T> {
+async function pgTransactionOnce<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T, commit: Commit): Promise<T> {
   const client = await runner.pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query("BEGIN READ WRITE");
+    // One round trip either way: statements without parameters go as one simple query.
+    await client.query(commit === "lazy" ? "BEGIN READ WRITE; SET LOCAL synchronous_commit TO off" : "BEGIN READ WRITE");
     try {
       const result = await fn(pgTxOf(client));
       await client.query("COMMIT");

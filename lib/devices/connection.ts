@@ -1,5 +1,5 @@
 import { and, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
-import { changedRows, lockInKeyOrder } from "../../db/portable";
+import { changedRows, lockInKeyOrder, unlockedOnly } from "../../db/portable";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -92,15 +92,18 @@ export async function recordHeartbeats(ctx: Ctx, beats: { deviceId: string; raw:
   }
   if (valid.length) {
     const at = new Date();
-    await withTransaction(ctx, async (tx) => {
-      // A heartbeat only moves a time forward: one whose device is locked (a fan-out being
-      // issued to it) is dropped rather than waited for; the agent's next one records it.
-      const locked = await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, valid.map((b) => b.deviceId)), { skipLocked: true });
-      const free = locked && new Set(locked);
-      for (const [version, ids] of byVersion(free ? valid.filter((b) => free.has(b.deviceId)) : valid)) {
-        await tx.update(devices).set({ lastHeartbeatAt: at, agentVersion: version }).where(inArray(devices.id, ids));
-      }
-    });
+    // A heartbeat only moves a time forward, and the agent's next one repeats it: one whose
+    // device is locked (a fan-out being issued to it) is dropped rather than waited for, and
+    // the commit does not wait for the disk.
+    await withTransaction(
+      ctx,
+      async (tx) => {
+        for (const [version, ids] of byVersion(valid)) {
+          await tx.update(devices).set({ lastHeartbeatAt: at, agentVersion: version }).where(unlockedOnly(tx, devices, devices.id, inArray(devices.id, ids)));
+        }
+      },
+      { commit: "lazy" },
+    );
   }
   return answers;
 }
