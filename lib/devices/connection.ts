@@ -94,7 +94,7 @@ export async function recordHeartbeats(ctx: Ctx, beats: { deviceId: string; raw:
     const at = new Date();
     // A heartbeat only moves a time forward, and the agent's next one repeats it: one whose
     // device is locked (a fan-out being issued to it) is dropped rather than waited for, and
-    // the commit does not wait for the disk.
+    // on PostgreSQL the commit does not wait for the disk.
     await withTransaction(
       ctx,
       async (tx) => {
