@@ -6,7 +6,7 @@ import { describe, expect, test } from "vitest";
 import { closeDatabase, openDatabase } from "../../db/client";
 import { lockRows } from "../../db/portable";
 import { devices } from "../../db/schema";
-import { withTransaction } from "../../db/transaction";
+import { withTransaction, type Commit } from "../../db/transaction";
 import { recordHeartbeats } from "../../lib/devices/connection";
 import { newTestDatabase, onPg } from "../support/databases";
 import { freshDb } from "../support/db";
@@ -73,7 +73,7 @@ describe.skipIf(!onPg)("a lazy commit on PostgreSQL", () => {
     await rawRun(database.url, `alter database "${name}" set synchronous_commit = on`);
     const fresh = await openDatabase(database.url);
     try {
-      const setting = (commit?: "lazy" | "flushed") =>
+      const setting = (commit?: Commit) =>
         withTransaction(
           { db: fresh },
           async (tx) => (await (tx as unknown as PgTx).execute(sql`select current_setting('synchronous_commit') as v`)).rows[0].v,
