@@ -26,6 +26,7 @@ import { startLiveness } from "./lib/server/liveness";
 import { startQuietCollector } from "./lib/server/quiet-collector";
 import { dataDir, ensureSecret, newSecret, sharedSecret } from "./lib/server/secret";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 export type RunningServer = { url: string; port: number; close: () => Promise<void> };
 
@@ -246,7 +247,8 @@ function loopDelayRoute() {
   });
 }
 
-const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/server.ts");
+// Run directly: `node dist/server.mjs` (compiled, scripts/build-server.ts) or `node --import tsx server.ts`.
+const isMain = !!process.argv[1] && (import.meta.url === pathToFileURL(process.argv[1]).href || process.argv[1].endsWith("/server.ts"));
 if (isMain) {
   // Output whose reader is gone (whatever started the server and read its log has died) fails
   // every write with EPIPE. Left unhandled, that error reaches Next.js's handler for uncaught

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { SERVER_BUNDLE } from "./build-server";
 import { ensureBuild } from "./ensure-build";
 import { NGINX_HINT, nginxBin, startNginx, type RunningNginx } from "./lib/nginx";
 import { freePort, INSTALL_HINT, pgBinDir, startThrowawayPg, type ThrowawayPg } from "./lib/throwaway-pg";
@@ -74,7 +75,7 @@ try {
   const nodeEnv: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production", HOST: "127.0.0.1", DATABASE_URL: databaseUrl, BETTER_AUTH_URL: publicUrl, TASKWIRE_TRUST_PROXY: "true" };
   delete nodeEnv.BETTER_AUTH_SECRET;
   const nodePorts = await Promise.all(Array.from({ length: NODES }, () => freePort()));
-  await Promise.all(nodePorts.map((p, i) => startChild(`node ${i + 1}`, ["--import", "tsx", "server.ts"], { ...nodeEnv, PORT: String(p) }, /listening on/)));
+  await Promise.all(nodePorts.map((p, i) => startChild(`node ${i + 1}`, [SERVER_BUNDLE], { ...nodeEnv, PORT: String(p) }, /listening on/)));
   nginx = await startNginx({ dir: join(dir, "nginx"), listen, upstreams: nodePorts });
 
   for (const slug of DEMO_FLEETS) {

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { buildServer } from "./build-server";
 
 const SOURCES = ["app", "lib", "db", "rules", "next.config.mjs", "instrumentation-client.ts", "package.json", "postcss.config.mjs"];
 
@@ -12,8 +13,17 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-/** Runs `next build` when there is no production build, or a source is newer than it. */
+/**
+ * The production build: `next build` when there is none, or a source is newer than it; then
+ * the server compiled (scripts/build-server.ts), which is quick and rewrites its file only
+ * when the code changed.
+ */
 export function ensureBuild(distDir = process.env.NEXT_DIST_DIR || ".next"): void {
+  ensureNextBuild(distDir);
+  buildServer();
+}
+
+function ensureNextBuild(distDir: string): void {
   const buildId = join(distDir, "BUILD_ID");
   if (existsSync(buildId)) {
     const built = statSync(buildId).mtimeMs;

@@ -4,8 +4,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { bundle, SERVER_BUNDLE } from "../../scripts/build-server";
 
 const ROOT = join(import.meta.dirname, "..", "..");
+const RAW_BUNDLE = "dist/raw-server.mjs";
 
 /** Resident memory of a process in bytes, from /proc (Linux). */
 export function rssOf(pid: number): number {
@@ -16,10 +18,13 @@ export function rssOf(pid: number): number {
 
 export type Proc = { child: ChildProcess; url: string; pid: number; rss: () => number; stop: () => Promise<void>; output: () => string };
 
-/** Spawns `node --import tsx <script>` and waits for the line announcing its URL. */
-function spawnNode(script: string, env: NodeJS.ProcessEnv, ready: RegExp, what: string, nodeArgs: string[] = []): Promise<Proc> {
+/**
+ * Spawns `node <args>` and waits for the line announcing its URL. Both servers run compiled
+ * (scripts/build-server.ts), as in production: no TypeScript loader in either.
+ */
+function spawnNode(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, what: string): Promise<Proc> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let url = "";
     const keep = (chunk: Buffer) => {
@@ -64,7 +69,8 @@ function spawnNode(script: string, env: NodeJS.ProcessEnv, ready: RegExp, what: 
  */
 export function startTaskwire(opts: { databaseUrl: string; secret: string; distDir?: string; profileDir?: string; port?: number; env?: Record<string, string> }): Promise<Proc> {
   return spawnNode(
-    "server.ts",
+    // --profile: a V8 CPU profile of the server, written when it stops.
+    [...(opts.profileDir ? ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] : []), SERVER_BUNDLE],
     {
       ...process.env,
       NODE_ENV: "production",
@@ -81,14 +87,13 @@ export function startTaskwire(opts: { databaseUrl: string; secret: string; distD
     },
     /listening on (http:\/\/\S+)/,
     "the Taskwire server",
-    // --profile: a V8 CPU profile of the server, written when it stops.
-    opts.profileDir ? ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] : [],
   );
 }
 
 /** The bare Socket.IO server the socket figures are compared with (bench/raw-server.ts). */
 export function startRawServer(): Promise<Proc> {
-  return spawnNode("bench/raw-server.ts", { ...process.env, NODE_ENV: "production" }, /raw server on (http:\/\/\S+)/, "the raw Socket.IO server");
+  bundle("bench/raw-server.ts", RAW_BUNDLE);
+  return spawnNode([RAW_BUNDLE], { ...process.env, NODE_ENV: "production" }, /raw server on (http:\/\/\S+)/, "the raw Socket.IO server");
 }
 
 export type LoopStats = {

@@ -15,6 +15,7 @@ import { closeDatabase, openSqliteFile } from "../../db/client";
 import { issueFanout } from "../../lib/tasks/issue";
 import { agentServerFixture, closeAgentsAfterEach, deviceRow, TestAgent, taskRow, waitFor, waitForStatus } from "../support/agents";
 import { onPg } from "../support/databases";
+import { SERVER_BUNDLE } from "../../scripts/build-server";
 import { freePort } from "../../scripts/lib/throwaway-pg";
 import { failingWrites, rawRow, rawRun } from "../support/raw";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -86,9 +87,9 @@ const serverEnv = (dbFile: string, extra: Env = {}): Env => ({
   ...extra,
 });
 
-/** Runs server.ts on a file and resolves with how it ended: listening, or exited with a code. */
+/** Runs the compiled server on a file and resolves with how it ended: listening, or exited with a code. */
 async function startOnce(env: Env): Promise<{ listening: boolean; code: number | null; output: string; run: Run }> {
-  const r = run(process.execPath, ["--import", "tsx", "server.ts"], env);
+  const r = run(process.execPath, [SERVER_BUNDLE], env);
   const listening = waitFor("the server to listen", () => /listening on http/.test(r.output()), 90_000, 50).then(() => true);
   const outcome = await Promise.race([listening, r.exited.then(() => false)]);
   if (outcome) return { listening: true, code: null, output: r.output(), run: r };

@@ -7,6 +7,7 @@ import { clearDb, closeDatabase, openDatabase, setDb, type Db } from "../../db/c
 import { schedules } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { seedDemo } from "../../lib/demo/seed";
+import { SERVER_BUNDLE } from "../../scripts/build-server";
 import { newTestDatabase } from "./databases";
 
 export type TestServer = {
@@ -74,7 +75,7 @@ export async function spawnServer(databaseUrl: string, extraEnv: Record<string, 
   let url = "";
   const boot = () =>
     new Promise<void>((resolve, reject) => {
-      child = spawn(process.execPath, ["--import", "tsx", "server.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      child = spawn(process.execPath, [SERVER_BUNDLE], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
       child.stdout!.on("data", (chunk: Buffer) => {
