@@ -6,7 +6,7 @@
 // is seeded afresh on the next run.
 import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -243,6 +243,18 @@ describe.skipIf(onPg)("start-up and shutdown", () => {
     await r.exited;
     // Nothing of the group is left: no process holds the database either.
     await waitFor("every process of npm start to be gone", () => !groupAlive(r.child.pid!), 20_000, 100);
+  });
+
+  test("`npm start` without a build says to build first and exits 1, without a stack trace", async () => {
+    // The project's scripts in a folder with nothing built in it.
+    const dir = scratch();
+    writeFileSync(join(dir, "package.json"), readFileSync("package.json"));
+    mkdirSync(join(dir, "scripts"));
+    writeFileSync(join(dir, "scripts", "start.sh"), readFileSync("scripts/start.sh"));
+    const r = run("npm", ["start", "--prefix", dir], serverEnv(join(dir, "taskwire.db")));
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toContain("Taskwire is not built (no dist/server.mjs): run npm run build first.");
+    expect(r.output()).not.toMatch(/\n\s+at /);
   });
 
   test("a server whose output's reader is gone closes and exits 1, instead of logging its own write errors in a loop", async () => {
