@@ -43,7 +43,7 @@ export type Commit = "flushed" | "lazy";
 export async function withTransaction<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T> | T, opts: { commit?: Commit } = {}): Promise<T> {
   if (isTx(ctx.db)) return savepoint(ctx.db, fn);
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return timed("transaction", () => pgTransaction(runner, fn, opts.commit ?? "flushed"));
+  if (runner.kind === "pg") return timed("transaction", () => pgTransaction(runner, fn, opts.commit));
   return inTurn(runner, () => timed("transaction", () => transaction(runner.tx, fn)));
 }
 
@@ -77,7 +77,7 @@ async function timed<T>(kind: "transaction" | "batch", run: () => Promise<T>): P
 export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
   if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => (dialectOfHandle(tx) === "pg" ? runStepsPg(pgClientOf(tx), steps) : runSteps(tx.$client, steps)));
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return timed("batch", () => pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps), "flushed"));
+  if (runner.kind === "pg") return timed("batch", () => pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps)));
   return new Promise((resolve, reject) => {
     const joining = runner.group;
     const group = joining ?? (runner.group = []);
@@ -165,7 +165,7 @@ async function begin(sqlite: Tx["$client"]): Promise<void> {
  * BEGIN … COMMIT on a connection of the pool, held for the whole transaction. A connection
  * whose ROLLBACK failed is dropped from the pool rather than handed to the next transaction.
  */
-async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T, commit: Commit): Promise<T> {
+async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T, commit: Commit = "flushed"): Promise<T> {
   // A transaction PostgreSQL chose to abort (a deadlock, a serialization failure) wrote
   // nothing: it runs again, as PostgreSQL's documentation advises, a few times at most.
   for (let attempt = 1; ; attempt++) {
