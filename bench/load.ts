@@ -205,7 +205,7 @@ function report(withAcks: boolean) {
 // ---------------------------------------------------------------------------------------
 // Browser-like live clients
 
-type SeenPatch = { receivedAt: number; at: number; truncated: boolean; rows: number; finals: string[] };
+type SeenPatch = { receivedAt: number; sent: number; truncated: boolean; rows: number; finals: string[] };
 const liveClients: { socket: Socket; patches: SeenPatch[] }[] = [];
 
 async function connectLive(c: Extract<Command, { cmd: "live.connect" }>) {
@@ -220,10 +220,10 @@ async function connectLive(c: Extract<Command, { cmd: "live.connect" }>) {
       });
       const client = { socket, patches: [] as SeenPatch[] };
       // Taskwire's patches carry task rows; the raw server's the codes of finished tasks.
-      socket.on("patch", (p: { at: string; truncated?: boolean; tasks?: { code: string; status: string }[]; codes?: string[] }) => {
+      socket.on("patch", (p: { sent: string; truncated?: boolean; tasks?: { code: string; status: string }[]; codes?: string[] }) => {
         const receivedAt = now();
         const finals = p.tasks ? p.tasks.filter((t) => t.status === "COMPLETED" || t.status === "FAILED").map((t) => t.code) : (p.codes ?? []);
-        client.patches.push({ receivedAt, at: fromWallClock(Date.parse(p.at)), truncated: !!p.truncated, rows: p.tasks?.length ?? finals.length, finals });
+        client.patches.push({ receivedAt, sent: fromWallClock(Date.parse(p.sent)), truncated: !!p.truncated, rows: p.tasks?.length ?? finals.length, finals });
       });
       try {
         await new Promise<void>((ok, fail) => {

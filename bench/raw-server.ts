@@ -44,7 +44,7 @@ function flush() {
   timer = undefined;
   const codes = changed;
   changed = [];
-  live.to("org").emit("patch", { at: new Date().toISOString(), codes });
+  live.to("org").emit("patch", { sent: new Date().toISOString(), codes });
 }
 live.on("connection", (socket) => {
   socket.on("watch", (_msg: unknown, ack: (v: unknown) => void) => {

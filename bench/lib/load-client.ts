@@ -14,7 +14,7 @@ export type AgentReport = {
   acks: [string, number][];
   connected: number;
 };
-export type SeenPatch = { receivedAt: number; /** When the server sent it, on the clock of `now()`. */ at: number; truncated: boolean; rows: number; finals: string[] };
+export type SeenPatch = { receivedAt: number; /** When the server sent it, on the clock of `now()`. */ sent: number; truncated: boolean; rows: number; finals: string[] };
 
 export class LoadProcess {
   private readonly requests: IpcRequests;

@@ -206,7 +206,7 @@ export function liveFigures(acks: [string, number][], clients: SeenPatch[][], t0
   for (const list of clients) {
     const byCode = new Map<string, number>();
     for (const p of list) for (const c of p.finals) if (!byCode.has(c)) byCode.set(c, p.receivedAt);
-    const trunc = list.filter((p) => p.truncated).sort((a, b) => a.at - b.at);
+    const trunc = list.filter((p) => p.truncated).sort((a, b) => a.sent - b.sent);
     patches += list.length;
     truncated += trunc.length;
     for (const [code, ackAt] of acks) {
@@ -216,7 +216,7 @@ export function liveFigures(acks: [string, number][], clients: SeenPatch[][], t0
       let hi = trunc.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (trunc[mid].at >= Math.floor(ackAt)) hi = mid;
+        if (trunc[mid].sent >= Math.floor(ackAt)) hi = mid;
         else lo = mid + 1;
       }
       const fallback = lo < trunc.length ? trunc[lo].receivedAt : undefined;

@@ -155,7 +155,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   // A batch's rows are read first, for every organization, and its patches built; they leave
   // together when the coalescer says (lib/live/coalescer.ts reads ahead of the interval).
   const read = async (changes: PendingChanges): Promise<Send> => {
-    const out: { room: string; patch: LivePatch }[] = [];
+    const out: { room: string; patch: Omit<LivePatch, "sent"> }[] = [];
     const watchedCodes: string[] = [];
     for (const room of rooms.keys()) if (room.startsWith("task:")) watchedCodes.push(room.slice("task:".length));
     const anyFanoutRoom = [...rooms.keys()].some((room) => room.startsWith("fanout:"));
@@ -183,7 +183,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       }
     }
     return () => {
-      for (const { room, patch } of out) nsp.to(room).emit("patch", patch);
+      const sent = new Date().toISOString();
+      for (const { room, patch } of out) nsp.to(room).emit("patch", { ...patch, sent } satisfies LivePatch);
     };
   };
 

@@ -63,6 +63,7 @@ export type LiveSignal = { topic: "audit" } | { topic: "schedule"; id: number };
 
 /**
  * One coalesced message: the latest state of every task changed since the last one. `at` is
- * when its reads began: a page read after it already shows everything it carries.
+ * when its reads began: a page read after it already shows everything it carries. `sent` is
+ * when it left, at least one interval after the one before it (its reads may start earlier).
  */
-export type LivePatch = { at: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };
+export type LivePatch = { at: string; sent: string; tasks: LiveTaskRow[]; truncated: boolean; fanouts: LiveFanout[] };

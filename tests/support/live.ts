@@ -240,7 +240,7 @@ export function liveSeed(out: Partial<LiveSeed>, opts: { bulkDevices?: number } 
 
 /** The patches' message rate: count, span and the smallest gap between the server's send times. */
 export function patchRate(received: Received[]) {
-  const at = received.map((r) => Date.parse(r.patch.at));
+  const at = received.map((r) => Date.parse(r.patch.sent));
   const gaps = at.slice(1).map((t, i) => t - at[i]);
   const spanMs = at.length ? at[at.length - 1] - at[0] : 0;
   return { count: received.length, spanMs, minGapMs: gaps.length ? Math.min(...gaps) : null, rows: received.reduce((n, r) => n + r.patch.tasks.length, 0), bytes: received.reduce((n, r) => n + r.bytes, 0) };

@@ -38,7 +38,7 @@ function view(rows: LiveTaskRow[], over: Partial<View> = {}): View {
   return { renderedAt: "r1", rows, held: [], leaving: new Set(), flash: new Set(), fanouts: [], hasOlder: false, hasNewer: false, ...over };
 }
 
-const patch = (tasks: LiveTaskRow[], fanouts: LiveFanout[] = []): LivePatch => ({ at: iso(100), tasks, truncated: false, fanouts });
+const patch = (tasks: LiveTaskRow[], fanouts: LiveFanout[] = []): LivePatch => ({ at: iso(100), sent: iso(100), tasks, truncated: false, fanouts });
 const OPTS: Options = { filter: {}, firstPage: true, hold: false, pageSize: 30 };
 const codes = (rows: LiveTaskRow[]) => rows.map((r) => r.id);
 
