@@ -223,12 +223,16 @@ export class Dispatcher {
    * the one before is signed and sent: numbering waits its turn in the write queue (behind the
    * agents' acknowledgements and results), sending takes the loop, and one after the other
    * they left each other idle.
+   *
+   * `tasks` were just read, and every read leaves out what a pause holds: the first batch is
+   * numbered as read. Each later one is asked about pauses again just before it is numbered,
+   * so that pausing a fan-out while its dispatch is under way holds back what is left.
    */
   private async send(tasks: Task[]): Promise<{ sent: Promise<void> }> {
     let sending: Promise<void> = Promise.resolve();
     for (let i = 0; i < tasks.length; i += DISPATCH_BATCH) {
       if (i > 0) await breathe();
-      const { sent } = await this.sendBatch(tasks.slice(i, i + DISPATCH_BATCH));
+      const { sent } = await this.sendBatch(tasks.slice(i, i + DISPATCH_BATCH), i > 0);
       // Marked handled now, awaited by whoever waits for the whole: a batch that fails to go
       // out fails the whole, as before, once the batch before it is out.
       sent.catch(() => {});
@@ -238,9 +242,9 @@ export class Dispatcher {
     return { sent: sending };
   }
 
-  /** Numbers a batch; resolves, once it is numbered, to its sending. */
-  private async sendBatch(batch: Task[]): Promise<{ sent: Promise<void> }> {
-    const paused = await pausedAmong({ db: this.db }, [...new Set(batch.flatMap((t) => (t.fanoutId === null ? [] : [t.fanoutId])))]);
+  /** Numbers a batch (of its fan-outs, those paused since it was read left out); resolves, once it is numbered, to its sending. */
+  private async sendBatch(batch: Task[], readEarlier: boolean): Promise<{ sent: Promise<void> }> {
+    const paused = readEarlier ? await pausedAmong({ db: this.db }, [...new Set(batch.flatMap((t) => (t.fanoutId === null ? [] : [t.fanoutId])))]) : new Set<number>();
     const tasks = paused.size ? batch.filter((t) => t.fanoutId === null || !paused.has(t.fanoutId)) : batch;
     if (!tasks.length) return { sent: Promise.resolve() };
     const byDevice = new Map<string, Task[]>();

@@ -132,7 +132,8 @@ export async function reserveSeqs(tx: Tx, counts: Map<string, number>): Promise<
     [...counts].map(([id, n]) => sql`when ${id} then ${sql.raw(String(Math.trunc(n)))}`),
     sql` `,
   );
-  await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, [...counts.keys()]));
+  // One row cannot be taken out of order: the UPDATE locks it itself.
+  if (counts.size > 1) await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, [...counts.keys()]));
   const rows = await tx
     .update(devices)
     .set({ lastSeq: sql`${devices.lastSeq} + case ${devices.id} ${added} end` })

@@ -18,8 +18,9 @@ const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq
 const notHeld = sql.raw(`NOT ${HELD_BY_PAUSE_SQL}`);
 
 /**
- * Of these fan-outs, those paused now: the dispatcher asks just before it numbers and sends
- * a batch, so a pause committed after the batch was read still holds it back.
+ * Of these fan-outs, those paused now: the dispatcher asks just before it numbers each batch
+ * after the first of a read, so a pause committed while a large dispatch is under way holds
+ * back what is left of it.
  */
 export async function pausedAmong(ctx: Ctx, fanoutIds: number[]): Promise<Set<number>> {
   if (!fanoutIds.length) return new Set();
