@@ -1,5 +1,5 @@
-import { and, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
-import { changedRows, lockInKeyOrder, unlockedOnly } from "../../db/portable";
+import { and, eq, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
+import { anyOf, changedRows, jsonRows, lockInKeyOrder, unlockedOnly } from "../../db/portable";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
@@ -22,14 +22,14 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
   return withTransaction(ctx, async (tx) => {
     const ids = [...new Set(agents.map((a) => a.deviceId))];
     const elsewhere = opts.elsewhere
-      ? (await tx.select({ id: devices.id }).from(devices).where(and(inArray(devices.id, ids), isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
+      ? (await tx.select({ id: devices.id }).from(devices).where(and(anyOf(devices.id, ids), isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
-    await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, ids));
+    await lockInKeyOrder(tx, devices, devices.id, anyOf(devices.id, ids));
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)
         .set({ online: true, nodeId, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
-        .where(and(inArray(devices.id, ids), isNull(devices.deletedAt)));
+        .where(and(anyOf(devices.id, ids), isNull(devices.deletedAt)));
     }
     return elsewhere;
   });
@@ -42,7 +42,7 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
 export async function markOffline(ctx: Ctx, nodeId: string, deviceIds: string[]): Promise<void> {
   if (!deviceIds.length) return;
   await withTransaction(ctx, async (tx) => {
-    const mine = and(inArray(devices.id, [...new Set(deviceIds)]), eq(devices.nodeId, nodeId));
+    const mine = and(anyOf(devices.id, [...new Set(deviceIds)]), eq(devices.nodeId, nodeId));
     await lockInKeyOrder(tx, devices, devices.id, mine);
     await tx.update(devices).set({ online: false, nodeId: null }).where(mine);
   });
@@ -99,7 +99,7 @@ export async function recordHeartbeats(ctx: Ctx, beats: { deviceId: string; raw:
       ctx,
       async (tx) => {
         for (const [version, ids] of byVersion(valid)) {
-          await tx.update(devices).set({ lastHeartbeatAt: at, agentVersion: version }).where(unlockedOnly(tx, devices, devices.id, inArray(devices.id, ids)));
+          await tx.update(devices).set({ lastHeartbeatAt: at, agentVersion: version }).where(unlockedOnly(tx, devices, devices.id, anyOf(devices.id, ids)));
         }
       },
       { commit: "lazy" },
@@ -127,17 +127,13 @@ function byVersion(agents: { deviceId: string; version?: string }[]): Map<string
  */
 export async function reserveSeqs(tx: Tx, counts: Map<string, number>): Promise<Map<string, number>> {
   if (!counts.size) return new Map();
-  // The counts are our own integers, written as literals: a parameter after THEN would have no type on PostgreSQL.
-  const added = sql.join(
-    [...counts].map(([id, n]) => sql`when ${id} then ${sql.raw(String(Math.trunc(n)))}`),
-    sql` `,
-  );
   // One row cannot be taken out of order: the UPDATE locks it itself.
-  if (counts.size > 1) await lockInKeyOrder(tx, devices, devices.id, inArray(devices.id, [...counts.keys()]));
+  if (counts.size > 1) await lockInKeyOrder(tx, devices, devices.id, anyOf(devices.id, [...counts.keys()]));
   const rows = await tx
     .update(devices)
-    .set({ lastSeq: sql`${devices.lastSeq} + case ${devices.id} ${added} end` })
-    .where(inArray(devices.id, [...counts.keys()]))
+    .set({ lastSeq: sql`${devices.lastSeq} + ${sql.identifier("added")}.${sql.identifier("n")}` })
+    .from(jsonRows([...counts].map(([id, n]) => [id, Math.trunc(n)]), "added", { id: "text", n: "integer" }))
+    .where(sql`${devices.id} = ${sql.identifier("added")}.${sql.identifier("id")}`)
     .returning({ id: devices.id, lastSeq: devices.lastSeq });
   return new Map(rows.map((r) => [r.id, r.lastSeq - counts.get(r.id)! + 1]));
 }

@@ -1,6 +1,7 @@
 import { statusIs } from "./terms";
-import { and, asc, eq, gt, inArray, isNotNull, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
+import { anyOf } from "../../db/portable";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
 import { devices, fanouts, tasks, type Task } from "../../db/schema";
 import { HELD_BY_PAUSE_SQL } from "../../rules/fanouts";
@@ -27,7 +28,7 @@ export async function pausedAmong(ctx: Ctx, fanoutIds: number[]): Promise<Set<nu
   const rows = await ctx.db
     .select({ id: fanouts.id })
     .from(fanouts)
-    .where(and(inArray(fanouts.id, fanoutIds), isNotNull(fanouts.pausedAt)));
+    .where(and(anyOf(fanouts.id, fanoutIds), isNotNull(fanouts.pausedAt)));
   return new Set(rows.map((r) => r.id));
 }
 
@@ -59,7 +60,7 @@ export async function pendingForDevices(ctx: Ctx, deviceIds: string[]): Promise<
       ...(await ctx.db
         .select()
         .from(tasks)
-        .where(and(inArray(tasks.deviceId, ids.slice(i, i + 500)), statusIs("PENDING"), notHeld))
+        .where(and(anyOf(tasks.deviceId, ids.slice(i, i + 500)), statusIs("PENDING"), notHeld))
         .orderBy(asc(tasks.id))),
     );
   return ids.length > 500 ? out.sort((a, b) => a.id - b.id) : out;
@@ -73,7 +74,7 @@ export async function dispatchable(ctx: Ctx, ids: number[]): Promise<{ task: Tas
       .select({ task: tasks, nodeId: devices.nodeId })
       .from(tasks)
       .innerJoin(devices, eq(devices.id, tasks.deviceId))
-      .where(and(inArray(tasks.id, ids.slice(i, i + 500)), statusIs("PENDING"), eq(devices.online, true), notHeld))
+      .where(and(anyOf(tasks.id, ids.slice(i, i + 500)), statusIs("PENDING"), eq(devices.online, true), notHeld))
       .orderBy(asc(tasks.id));
     out.push(...rows);
   }

@@ -3,7 +3,7 @@ import { and, asc, count, desc, eq, gt, inArray, lt, sql, type Column, type SQL 
 import { cancelledBy } from "../audit/queries";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
-import { containsText, equalsWithoutItsIndex } from "../../db/portable";
+import { anyOf, containsText, equalsWithoutItsIndex } from "../../db/portable";
 import { devices, fanouts, organization, taskCounts, tasks, user } from "../../db/schema";
 import { DELETED_SUFFIX } from "../../rules/devices";
 import type { TaskStatus } from "../../rules/tasks";
@@ -228,7 +228,7 @@ export async function liveTasks(ctx: Ctx, which: { ids: number[] } | { organizat
   for (let i = 0; i < keys.length; i += 500) {
     const chunk = keys.slice(i, i + 500);
     const rows = await selectItems(ctx.db)
-      .where("ids" in which ? inArray(tasks.id, chunk as number[]) : and(eq(tasks.organizationId, which.organizationId), inArray(tasks.code, chunk as string[])))
+      .where("ids" in which ? anyOf(tasks.id, chunk as number[]) : and(equalsWithoutItsIndex(tasks.organizationId, which.organizationId), anyOf(tasks.code, chunk as string[])))
       .orderBy(desc(tasks.id));
     for (const r of rows) out.push({ ...(r as LiveTask), message: r.message && r.message.length > EXCERPT ? `${r.message.slice(0, EXCERPT)}…` : r.message });
   }
