@@ -20,11 +20,11 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
   if (!agents.length) return [];
   const at = new Date();
   return withTransaction(ctx, async (tx) => {
-    const ids = [...new Set(agents.map((a) => a.deviceId))];
+    const theirs = anyOf(devices.id, [...new Set(agents.map((a) => a.deviceId))]);
     const elsewhere = opts.elsewhere
-      ? (await tx.select({ id: devices.id }).from(devices).where(and(anyOf(devices.id, ids), isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
+      ? (await tx.select({ id: devices.id }).from(devices).where(and(theirs, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
-    await lockInKeyOrder(tx, devices, devices.id, anyOf(devices.id, ids));
+    await lockInKeyOrder(tx, devices, devices.id, theirs);
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)
