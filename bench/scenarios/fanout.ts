@@ -1,10 +1,11 @@
 // A fan-out to every device: POST /api/v1/tasks with targets.all, end to end, next to the same
 // rows inserted by one statement in one transaction (SQLite: one prepared INSERT run per row;
-// PostgreSQL: one INSERT of all the rows); and the longest the server's event loop was held
-// meanwhile.
+// PostgreSQL: one INSERT of all the rows), their codes drawn as issuing draws them (random: each
+// goes to a random place in the code's unique index, as the server's do); and the longest the
+// server's event loop was held meanwhile.
 import type Database from "better-sqlite3";
-import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import { randomCode, randomCodes } from "../../lib/crypto";
 import { connect, type Conn } from "../lib/db";
 import { probeLoop, worstLoop } from "../lib/procs";
 import { median, now, sleep } from "../lib/stats";
@@ -141,11 +142,11 @@ function sqliteBaseline(sqlite: Database.Database, r: Rows): Baseline {
   const { organizationId, adminId, deviceIds } = r;
   const insert = async () => {
     const at = Date.now();
-    const tag = randomUUID().replace(/-/g, "").slice(0, 6);
+    const codes = randomCodes(deviceIds.length);
     const t0 = now();
     const fanoutId = sqlite.transaction(() => {
-      const id = Number(insertFanout.run(`B${tag}`, organizationId, deviceIds.length, deviceIds.length, adminId, at).lastInsertRowid);
-      for (let i = 0; i < deviceIds.length; i++) insertTask.run(`b${tag}${i}`, organizationId, deviceIds[i], id, adminId, at, at, at + 86_400_000);
+      const id = Number(insertFanout.run(randomCode(), organizationId, deviceIds.length, deviceIds.length, adminId, at).lastInsertRowid);
+      for (let i = 0; i < deviceIds.length; i++) insertTask.run(codes[i], organizationId, deviceIds[i], id, adminId, at, at, at + 86_400_000);
       count.run(organizationId, deviceIds.length);
       return id;
     })();
@@ -174,13 +175,12 @@ function pgBaseline(client: pg.Client, r: Rows): Baseline {
   const { organizationId, adminId, deviceIds } = r;
   const insert = async () => {
     const at = Date.now();
-    const tag = randomUUID().replace(/-/g, "").slice(0, 6);
+    const codes = randomCodes(deviceIds.length);
     const t0 = now();
-    const codes = deviceIds.map((_, i) => `b${tag}${i}`);
     const fanoutId = await inTransaction(client, async () => {
       const { rows } = await client.query<{ id: number }>(
         `insert into fanouts (code, organization_id, type, target, total, open_tasks, created_by, created_at) values ($1, $2, 'SYNC', '{"kind":"all","names":[]}', $3, $3, $4, $5) returning id`,
-        [`B${tag}`, organizationId, deviceIds.length, adminId, at],
+        [randomCode(), organizationId, deviceIds.length, adminId, at],
       );
       await client.query(
         // payload, scheduled_at and rerun_of left to their default, null.
