@@ -167,9 +167,11 @@ function sqliteBaseline(sqlite: Database.Database, r: Rows): Baseline {
  * PostgreSQL: the same rows in one INSERT (the tasks' varying columns as arrays through
  * unnest(): one statement and one round trip whatever the size, where VALUES lists would meet
  * the 65,535-parameter limit), one transaction, the database's own triggers included — on
- * PostgreSQL they count inserted tasks, which issuing relies on too. Nothing to settle: the
- * server writes back the baseline's pages in the background, and forcing a checkpoint here
- * would make the POST pay for full-page images of every page it then touches first.
+ * PostgreSQL they count inserted tasks, which issuing relies on too. Settled by a VACUUM of
+ * the tasks: the removed rows' index entries, scattered over the code's index as the codes
+ * are, would otherwise still be there when the server's own rows land among them. No
+ * checkpoint: the server writes back the baseline's pages in the background, and forcing one
+ * here would make the POST pay for full-page images of every page it then touches first.
  */
 function pgBaseline(client: pg.Client, r: Rows): Baseline {
   const { organizationId, adminId, deviceIds } = r;
@@ -197,7 +199,12 @@ function pgBaseline(client: pg.Client, r: Rows): Baseline {
     });
     return ms;
   };
-  return { insert, settle: async () => {} };
+  return {
+    insert,
+    settle: async () => {
+      await client.query("vacuum tasks");
+    },
+  };
 }
 
 /** `work` between BEGIN and COMMIT; rolled back if it fails, so the connection stays usable. */
