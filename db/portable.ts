@@ -1,4 +1,4 @@
-import { and, eq, sql, type Column, type SQL, type Table } from "drizzle-orm";
+import { and, eq, getTableName, sql, type Column, type SQL, type Table } from "drizzle-orm";
 import { escapeLike } from "./like";
 import { dialectOfHandle, type DbOrTx, type Tx } from "./client";
 import { PROCESS_DIALECT } from "./dialect";
@@ -41,6 +41,23 @@ export function jsonRows(rows: readonly (readonly (string | number)[])[], alias:
   });
   const source = PROCESS_DIALECT === "pg" ? sql`jsonb_array_elements(cast(${JSON.stringify(rows)} as jsonb)) as e(value)` : sql`json_each(${JSON.stringify(rows)}) as e`;
   return sql`(select ${sql.join(picked, sql`, `)} from ${source}) as ${sql.identifier(alias)}`;
+}
+
+/**
+ * Whether a write was refused because `column`'s unique index already holds the value it gave
+ * (or what the error wraps says so: drizzle wraps driver errors): SQLite's "UNIQUE constraint
+ * failed: table.column", PostgreSQL's 23505 with "Key (column)=…". Nothing of the statement
+ * was written.
+ */
+export function isDuplicateOf(e: unknown, column: Column): boolean {
+  const table = getTableName(column.table);
+  const sqliteSays = new RegExp(`^UNIQUE constraint failed: ${table}\\.${column.name}$`);
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const { code, message, table: pgTable, detail } = cur as { code?: unknown; message?: unknown; table?: unknown; detail?: unknown };
+    if (code === "SQLITE_CONSTRAINT_UNIQUE" && typeof message === "string" && sqliteSays.test(message)) return true;
+    if (code === "23505" && pgTable === table && typeof detail === "string" && detail.startsWith(`Key (${column.name})=`)) return true;
+  }
+  return false;
 }
 
 /** How many rows a write changed: SQLite's `changes`, PostgreSQL's `rowCount`. */

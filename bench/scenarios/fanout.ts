@@ -6,6 +6,7 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
 import { randomCode, randomCodes } from "../../lib/crypto";
+import { withFreshCodes } from "../../lib/tasks/issue";
 import { connect, type Conn } from "../lib/db";
 import { probeLoop, worstLoop } from "../lib/procs";
 import { median, now, sleep } from "../lib/stats";
@@ -75,7 +76,8 @@ export async function measureFanout(opts: {
     await sleep(settleMs);
     const idleLoopMax = (await worstLoop(loopUrls, true)).max_ms;
     for (let i = 0; i < opts.runs; i++) {
-      raw.push(await baseline.insert());
+      // Its codes are drawn as issuing draws them, and a taken one is drawn again likewise.
+      raw.push(await withFreshCodes(baseline.insert));
       await baseline.settle();
       await worstLoop(loopUrls, true);
       // Node does not record the first interval after a reset: let one pass before the POST.

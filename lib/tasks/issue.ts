@@ -2,6 +2,7 @@ import { PROCESS_DIALECT } from "../../db/dialect";
 import { and, count, eq, notExists, sql } from "drizzle-orm";
 import { isBatchCheck, joinLines, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
+import { isDuplicateOf } from "../../db/portable";
 import { pacer, writeBatch } from "../../db/transaction";
 import { tasksIssued } from "../../db/statistics";
 import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPlan, type Task } from "../../db/schema";
@@ -69,20 +70,43 @@ const TARGET_CHANGED = "target-changed";
 /** Reads of a target that changed before its fan-out could commit, before giving up. */
 const ATTEMPTS = 3;
 
+/** Draws of a fan-out's codes before a write that keeps meeting taken ones gives up. */
+const CODE_DRAWS = 5;
+
+/**
+ * Runs `write`, which draws its codes afresh each time, again when a code it drew was already
+ * a task's or a fan-out's: the unique index refused it and nothing was written. Codes are
+ * random (lib/crypto.ts, 62^8 of them): among 100 million tasks kept, about one fan-out to
+ * 100,000 devices in twenty draws a taken one, and five draws in a row all do about once in
+ * five million.
+ */
+export async function withFreshCodes<T>(write: () => Promise<T>): Promise<T> {
+  for (let draw = 1; ; draw++) {
+    try {
+      return await write();
+    } catch (e) {
+      if (!isDuplicateOf(e, tasks.code) && !isDuplicateOf(e, fanouts.code)) throw e;
+      if (draw === CODE_DRAWS) throw new ConflictError(`Each of ${CODE_DRAWS} draws of codes for the new tasks met one already taken; nothing was issued. Try again.`);
+    }
+  }
+}
+
 export async function issueFanout(ctx: ActorCtx, raw: IssueRequest, now = new Date(), opts: IssueOptions = {}): Promise<IssueResult> {
   const plan = planIssue(ctx.actor, raw, now, opts);
   // The target is read before the transaction, which runs on the bulk writer (db/batch.ts)
   // and checks that every device read may still take tasks: if one no longer may (disabled,
   // deleted meanwhile), nothing is written and the target is read again.
   for (let attempt = 1; ; attempt++) {
-    const issue = await prepareIssue(ctx.db, ctx.actor, plan, opts);
     try {
-      const events = await issue.events(await writeBatch(ctx, issue.steps));
-      tasksIssued(ctx.db, issue.result.total);
-      // Subscribers run synchronously: a large fan-out's events go a few hundred per turn.
-      await publishInTurns(events);
-      if (opts.audit !== null) publish(auditEventOf(ctx.actor));
-      return issue.result;
+      return await withFreshCodes(async () => {
+        const issue = await prepareIssue(ctx.db, ctx.actor, plan, opts);
+        const events = await issue.events(await writeBatch(ctx, issue.steps));
+        tasksIssued(ctx.db, issue.result.total);
+        // Subscribers run synchronously: a large fan-out's events go a few hundred per turn.
+        await publishInTurns(events);
+        if (opts.audit !== null) publish(auditEventOf(ctx.actor));
+        return issue.result;
+      });
     } catch (e) {
       if (!isBatchCheck(e, TARGET_CHANGED)) throw e;
       if (attempt === ATTEMPTS) throw new ConflictError("The target's devices kept changing while the fan-out was written; nothing was issued. Try again.");

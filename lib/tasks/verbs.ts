@@ -9,7 +9,7 @@ import { publish, publishInTurns } from "../events";
 import { auditEventOf, recordAudit } from "../audit/record";
 import { parse } from "../validation";
 import { abilities } from "./abilities";
-import { codeInOrg, issueInTx, type IssueOptions, type IssueResult } from "./issue";
+import { codeInOrg, issueInTx, withFreshCodes, type IssueOptions, type IssueResult } from "./issue";
 import { taskCodeSchema } from "./schemas";
 import { transitionTasks } from "./transition";
 
@@ -57,7 +57,8 @@ export async function cancelTask(ctx: ActorCtx, rawCode: unknown) {
 export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOptions = {}): Promise<IssueResult> {
   const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
-  const { result, events } = await withTransaction(ctx, async (tx) => {
+  // Its code is drawn inside the transaction: one already taken rolls it back, and it runs again.
+  const { result, events } = await withFreshCodes(() => withTransaction(ctx, async (tx) => {
     const task = await findTask(tx, actor, rawCode);
     const [device] = await tx.select().from(devices).where(eq(devices.id, task.deviceId)).limit(1);
     if (!abilities(actor, { status: task.status, deviceDeleted: device.deletedAt !== null }).rerun) {
@@ -79,7 +80,7 @@ export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOpti
         audit: (r) => ({ action: "task.rerun", target: { type: "task", id: task.code, label: task.type }, detail: { task: r.tasks[0].code, fanout: r.fanout, device: device.name } }),
       },
     );
-  });
+  }));
   await publishInTurns(events);
   publish(auditEventOf(actor));
   return result;
