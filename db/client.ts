@@ -194,12 +194,16 @@ export const BUSY_TIMEOUT_MS = 50;
  * "unavailable, try again" (503).
  */
 export function isDatabaseBusy(e: unknown): boolean {
-  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    const code = (cur as { code?: unknown }).code;
+  for (const { code, message } of causesOf(e)) {
     if (typeof code === "string" && (/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code) || isPgUnavailable(code))) return true;
-    if (/^(Connection terminated|timeout exceeded when trying to connect)/.test((cur as { message?: unknown }).message as string)) return true;
+    if (/^(Connection terminated|timeout exceeded when trying to connect)/.test(message as string)) return true;
   }
   return false;
+}
+
+/** An error and what it wraps (drizzle wraps driver errors), outermost first, a few levels deep. */
+export function* causesOf(e: unknown): Generator<{ code?: unknown; message?: unknown; table?: unknown; detail?: unknown }> {
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) yield cur as { code?: unknown };
 }
 
 /**

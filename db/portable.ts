@@ -1,6 +1,6 @@
 import { and, eq, getTableName, sql, type Column, type SQL, type Table } from "drizzle-orm";
 import { escapeLike } from "./like";
-import { dialectOfHandle, type DbOrTx, type Tx } from "./client";
+import { causesOf, dialectOfHandle, type DbOrTx, type Tx } from "./client";
 import { PROCESS_DIALECT } from "./dialect";
 
 // The few things the two dialects spell differently, each in one place, for the domain's
@@ -52,8 +52,7 @@ export function jsonRows(rows: readonly (readonly (string | number)[])[], alias:
 export function isDuplicateOf(e: unknown, column: Column): boolean {
   const table = getTableName(column.table);
   const sqliteSays = new RegExp(`^UNIQUE constraint failed: ${table}\\.${column.name}$`);
-  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    const { code, message, table: pgTable, detail } = cur as { code?: unknown; message?: unknown; table?: unknown; detail?: unknown };
+  for (const { code, message, table: pgTable, detail } of causesOf(e)) {
     if (code === "SQLITE_CONSTRAINT_UNIQUE" && typeof message === "string" && sqliteSays.test(message)) return true;
     if (code === "23505" && pgTable === table && typeof detail === "string" && detail.startsWith(`Key (${column.name})=`)) return true;
   }
