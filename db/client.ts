@@ -201,9 +201,12 @@ export function isDatabaseBusy(e: unknown): boolean {
   return false;
 }
 
+/** The fields of a driver's error the checks read (node-postgres adds `table` and `detail`). */
+type Cause = { code?: unknown; message?: unknown; table?: unknown; detail?: unknown; cause?: unknown };
+
 /** An error and what it wraps (drizzle wraps driver errors), outermost first, a few levels deep. */
-export function* causesOf(e: unknown): Generator<{ code?: unknown; message?: unknown; table?: unknown; detail?: unknown }> {
-  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) yield cur as { code?: unknown };
+export function* causesOf(e: unknown): Generator<Cause> {
+  for (let cur = e as Cause | undefined, depth = 0; cur && depth < 5; cur = cur.cause as Cause | undefined, depth++) yield cur;
 }
 
 /**
