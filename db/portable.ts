@@ -2,6 +2,7 @@ import { and, eq, getTableName, sql, type Column, type SQL, type Table } from "d
 import { escapeLike } from "./like";
 import { causesOf, dialectOfHandle, type DbOrTx, type Tx } from "./client";
 import { PROCESS_DIALECT } from "./dialect";
+import type { BatchStep } from "./batch";
 
 // The few things the two dialects spell differently, each in one place, for the domain's
 // statements built with drizzle.
@@ -44,19 +45,47 @@ export function jsonRows(rows: readonly (readonly (string | number)[])[], alias:
 }
 
 /**
- * Whether a write was refused because `column`'s unique index already holds the value it gave
- * (or what the error wraps says so: drizzle wraps driver errors): SQLite's "UNIQUE constraint
- * failed: table.column", PostgreSQL's 23505 with "Key (column)=…". Nothing of the statement
- * was written.
+ * Whether a write was refused because the unique index over `key` (a column, or the columns
+ * of a compound key in the index's order) already holds the value it gave (or what the error
+ * wraps says so: drizzle wraps driver errors): SQLite's "UNIQUE constraint failed: table.a,
+ * table.b", PostgreSQL's 23505 with "Key (a, b)=…". Nothing of the statement was written.
  */
-export function isDuplicateOf(e: unknown, column: Column): boolean {
-  const table = getTableName(column.table);
-  const sqliteSays = new RegExp(`^UNIQUE constraint failed: ${table}\\.${column.name}$`);
+export function isDuplicateOf(e: unknown, key: Column | readonly Column[]): boolean {
+  const columns = Array.isArray(key) ? key : [key as Column];
+  const table = getTableName(columns[0].table);
+  const sqliteSays = `UNIQUE constraint failed: ${columns.map((c) => `${table}.${c.name}`).join(", ")}`;
+  const pgSays = `Key (${columns.map((c) => c.name).join(", ")})=`;
   for (const { code, message, table: pgTable, detail } of causesOf(e)) {
-    if (code === "SQLITE_CONSTRAINT_UNIQUE" && typeof message === "string" && sqliteSays.test(message)) return true;
-    if (code === "23505" && pgTable === table && typeof detail === "string" && detail.startsWith(`Key (${column.name})=`)) return true;
+    if (code === "SQLITE_CONSTRAINT_UNIQUE" && message === sqliteSays) return true;
+    if (code === "23505" && pgTable === table && typeof detail === "string" && detail.startsWith(pgSays)) return true;
   }
   return false;
+}
+
+/**
+ * `write`, with its refusal by the unique index over `key` turned into `refusal()`. Whether a
+ * value is taken is decided by the index as the write lands, not by a read before it: on
+ * PostgreSQL two transactions run side by side, and both may read "free" before either writes.
+ */
+export async function unlessTaken<T>(write: PromiseLike<T>, key: Column | readonly Column[], refusal: () => Error): Promise<T> {
+  try {
+    return await write;
+  } catch (e) {
+    throw isDuplicateOf(e, key) ? refusal() : e;
+  }
+}
+
+/** The first key of PostgreSQL's two-key advisory locks: one per kind of write that runs alone. */
+const ALONE = { fanoutRetries: 1 } as const;
+
+/**
+ * A batch's step after which, until its commit, no other transaction that takes the same
+ * `kind` and `id` goes on: PostgreSQL's transaction-scoped advisory lock, which holds no row
+ * (a fan-out's counters go on changing under it). SQLite needs none: its write transactions
+ * run one at a time.
+ */
+export function aloneSteps(kind: keyof typeof ALONE, id: number): BatchStep[] {
+  return PROCESS_DIALECT === "pg" ? [{ sql: "select pg_advisory_xact_lock($1, $2)", params: [ALONE[kind], id] }] : [];
 }
 
 /** How many rows a write changed: SQLite's `changes`, PostgreSQL's `rowCount`. */

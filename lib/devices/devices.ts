@@ -3,7 +3,7 @@ import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx, Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { containsText } from "../../db/portable";
+import { anyOf, containsText, unlessTaken } from "../../db/portable";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
 import { DELETED_SUFFIX, DEVICE_NAME_MAX, deviceAllows, type DeviceStatus } from "../../rules/devices";
 import { requireRole, type ActorCtx } from "../actor";
@@ -75,32 +75,45 @@ export async function createDevice(
 ): Promise<Device> {
   const name = parse(deviceNameSchema, input.name);
   return withTransaction(ctx, async (tx) => {
-    const [taken] = await tx
-      .select({ id: devices.id })
-      .from(devices)
-      .where(and(eq(devices.organizationId, input.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
-      .limit(1);
-    if (taken) throw new ConflictError(`A device named ${name} already exists`);
-    const [device] = await tx
-      .insert(devices)
-      .values({
-        id: randomUUID(),
-        organizationId: input.organizationId,
-        name,
-        status: input.status ?? "PENDING",
-        agentVersion: input.agentVersion ?? null,
-        tokenHash: input.tokenHash ?? null,
-        enrolledAt: input.at ?? new Date(),
-      })
-      .returning();
-    for (const ouName of input.ous ?? []) {
-      const ou =
-        (await tx.select().from(ous).where(and(eq(ous.organizationId, input.organizationId), eq(ous.name, ouName))).limit(1))[0] ??
-        (await tx.insert(ous).values({ organizationId: input.organizationId, name: ouName }).returning())[0];
-      await tx.insert(deviceOus).values({ deviceId: device.id, ouId: ou.id });
-    }
+    const [device] = await unlessTaken(
+      tx
+        .insert(devices)
+        .values({
+          id: randomUUID(),
+          organizationId: input.organizationId,
+          name,
+          status: input.status ?? "PENDING",
+          agentVersion: input.agentVersion ?? null,
+          tokenHash: input.tokenHash ?? null,
+          enrolledAt: input.at ?? new Date(),
+        })
+        .returning(),
+      LIVE_NAME,
+      () => nameTaken(name),
+    );
+    await joinOus(tx, input.organizationId, device.id, input.ous ?? []);
     return device;
   });
+}
+
+/** A live device's name is unique in its organization (the index `devices_org_live_name_uidx`). */
+const LIVE_NAME = [devices.organizationId, devices.name];
+const nameTaken = (name: string) => new ConflictError(`A device named ${name} already exists`);
+
+/**
+ * Puts a device in the named OUs, each created on first use. Devices enrolled at once may name
+ * the same new OU: each name is inserted unless it exists, then read. The names go in one
+ * order, so that two such writes on PostgreSQL wait for each other at most, never in a circle.
+ */
+async function joinOus(tx: Tx, organizationId: string, deviceId: string, names: string[]): Promise<void> {
+  const wanted = [...new Set(names)].sort();
+  if (!wanted.length) return;
+  await tx
+    .insert(ous)
+    .values(wanted.map((name) => ({ organizationId, name })))
+    .onConflictDoNothing({ target: [ous.organizationId, ous.name] });
+  const joined = await tx.select({ id: ous.id }).from(ous).where(and(eq(ous.organizationId, organizationId), anyOf(ous.name, wanted)));
+  await tx.insert(deviceOus).values(joined.map((ou) => ({ deviceId, ouId: ou.id })));
 }
 
 const idSchema = z.string().uuid("Not a device id");
@@ -144,13 +157,7 @@ export async function renameDevice(ctx: ActorCtx, id: string, newName: string): 
     const d = await liveDevice(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, "rename")) throw new ConflictError(`The device is ${d.status}`);
     if (d.name === name) return null;
-    const [taken] = await tx
-      .select({ id: devices.id })
-      .from(devices)
-      .where(and(eq(devices.organizationId, actor.organizationId), eq(devices.name, name), isNull(devices.deletedAt)))
-      .limit(1);
-    if (taken) throw new ConflictError(`A device named ${name} already exists`);
-    await tx.update(devices).set({ name }).where(eq(devices.id, d.id));
+    await unlessTaken(tx.update(devices).set({ name }).where(eq(devices.id, d.id)), LIVE_NAME, () => nameTaken(name));
     return recordAudit(tx, actor, { action: "device.rename", target: { type: "device", id: d.id, label: name }, detail: { from: d.name, to: name } });
   });
   if (audited) publish([{ kind: "device.changed", organizationId: actor.organizationId, deviceId, change: "renamed" }, ...audited]);

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { z } from "zod";
 import { withTransaction, type Ctx } from "../../db/transaction";
+import { lockRows } from "../../db/portable";
 import { invitation, member, organization, user } from "../../db/schema";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { recordAudit } from "../audit/record";
@@ -113,7 +114,11 @@ async function accept(ctx: Ctx, rawSecret: unknown, who: Accepting, now: Date) {
   const secret = z.string().regex(SECRET).safeParse(rawSecret);
   if (!secret.success) throw new NotFoundError("Invitation");
   const joined = await withTransaction(ctx, async (tx) => {
-    const [inv] = await tx.select().from(invitation).where(eq(invitation.id, sha256(secret.data))).limit(1);
+    // The invitation is locked first: a second accept sent at once (a double click) waits for
+    // this one, then reads it accepted.
+    const id = eq(invitation.id, sha256(secret.data));
+    await lockRows(tx, invitation, id);
+    const [inv] = await tx.select().from(invitation).where(id).limit(1);
     if (!inv || inv.status !== "pending" || inv.expiresAt <= now) throw new NotFoundError("Invitation");
     let userId: string;
     if ("newUser" in who) {

@@ -1,4 +1,4 @@
-import { changedRows, lockRows } from "../../db/portable";
+import { changedRows, lockRows, unlessTaken } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
@@ -34,10 +34,7 @@ export async function createOrganization(ctx: Ctx, input: { name: string; slug: 
   const name = parse(orgNameSchema, input.name);
   const slug = parse(slugSchema, input.slug);
   return withTransaction(ctx, async (tx) => {
-    if ((await tx.select({ id: organization.id }).from(organization).where(eq(organization.slug, slug)).limit(1))[0]) {
-      throw new ConflictError(`The slug ${slug} is taken`);
-    }
-    const org = (await tx.insert(organization).values({ id: randomUUID(), name, slug, createdAt: new Date() }).returning())[0];
+    const [org] = await unlessTaken(tx.insert(organization).values({ id: randomUUID(), name, slug, createdAt: new Date() }).returning(), organization.slug, () => new ConflictError(`The slug ${slug} is taken`));
     await tx.insert(orgSettings).values({ organizationId: org.id, autoApprove: input.autoApprove ?? false, registrationToken: newRegistrationToken() });
     await tx.insert(member).values({ id: randomUUID(), organizationId: org.id, userId: input.ownerId, role: "ADMIN", createdAt: new Date() });
     return org;

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { isBatchCheck, stepOf } from "../../db/batch";
 import type { Db, DbOrTx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
+import { unlessTaken } from "../../db/portable";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
 import { roleAtLeast, type Role } from "../../rules/roles";
 import { MISSED_AFTER_MS, SCHEDULE_NAME_MAX, type ScheduleRunOutcome } from "../../rules/schedules";
@@ -70,10 +71,8 @@ async function scheduleInOrg(h: DbOrTx, organizationId: string, rawId: unknown):
 
 const target = (s: { id: number; name: string }) => ({ type: "schedule" as const, id: String(s.id), label: s.name });
 
-async function nameTaken(h: DbOrTx, organizationId: string, name: string, except?: number) {
-  const [row] = await h.select({ id: schedules.id }).from(schedules).where(and(eq(schedules.organizationId, organizationId), eq(schedules.name, name))).limit(1);
-  return row !== undefined && row.id !== except;
-}
+/** A schedule's name is unique in its organization (the index `schedules_org_name_uidx`). */
+const NAME = [schedules.organizationId, schedules.name];
 
 const changed = (organizationId: string, scheduleId: number) => ({ kind: "schedule.changed" as const, organizationId, scheduleId });
 
@@ -104,13 +103,17 @@ async function saveSchedule(ctx: ActorCtx, rawId: unknown | null, raw: unknown, 
   const { row, events } = await withTransaction(ctx, async (tx) => {
     const before = rawId === null ? null : await scheduleInOrg(tx, actor.organizationId, rawId);
     const columns = columnsOf(input, spec, input.enabled ?? before?.enabled ?? true, now);
-    if (await nameTaken(tx, actor.organizationId, input.name, before?.id)) throw new ConflictError(`A schedule named ${input.name} already exists`);
+    const taken = () => new ConflictError(`A schedule named ${input.name} already exists`);
     const [row] = before
-      ? await tx.update(schedules).set(columns).where(eq(schedules.id, before.id)).returning()
-      : await tx
-          .insert(schedules)
-          .values({ ...columns, organizationId: actor.organizationId, ownerId: actor.userId, createdAt: now })
-          .returning();
+      ? await unlessTaken(tx.update(schedules).set(columns).where(eq(schedules.id, before.id)).returning(), NAME, taken)
+      : await unlessTaken(
+          tx
+            .insert(schedules)
+            .values({ ...columns, organizationId: actor.organizationId, ownerId: actor.userId, createdAt: now })
+            .returning(),
+          NAME,
+          taken,
+        );
     const detail = before
       ? { changed: [...(["name", "type", "cron", "timezone", "catchUp", "enabled"] as const).filter((k) => before[k] !== row[k]), ...(JSON.stringify(before.spec) !== JSON.stringify(spec) ? ["spec"] : [])] }
       : { type: row.type, cron: row.cron, timezone: row.timezone, enabled: row.enabled };

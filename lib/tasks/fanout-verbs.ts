@@ -1,5 +1,5 @@
 import { statusIs, fanoutIsOpen } from "./terms";
-import { and, asc, count, eq, gt, isNotNull, isNull, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNotNull, isNull, ne, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import { pacer, withTransaction, writeBatch } from "../../db/transaction";
@@ -12,7 +12,7 @@ import { ConflictError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
 import { auditEventOf, auditStep, recordAudit } from "../audit/record";
 import { isBatchCheck, stepOf } from "../../db/batch";
-import { jsonObject } from "../../db/portable";
+import { aloneSteps, jsonObject } from "../../db/portable";
 import { PROCESS_DIALECT } from "../../db/dialect";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";
@@ -37,6 +37,9 @@ export const retryRequestSchema = z
   })
   .strict()
   .refine((r) => r.group === undefined || (r.statuses ?? ["FAILED"]).includes("FAILED"), { message: "A failure group is a group of FAILED tasks", path: ["group"] });
+
+/** The open tasks of the open retries of fan-out `sourceId` (tasks joined with their fan-outs): their devices are not sent that retry again. */
+const stillRetrying = (sourceId: number) => and(eq(fanouts.retryOf, sourceId), fanoutIsOpen(true), statusIs(...OPEN_STATUSES));
 
 export type RetryResult = IssueResult & { retryOf: string; skipped: { device: string; reason: string }[] };
 
@@ -64,13 +67,10 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
     // A device whose task in an earlier retry of this fan-out is still open is not sent the
     // task again (a second press, a second admin): it is listed as skipped.
     const retrying = new Map(
-      (
-        await h
-          .select({ deviceId: tasks.deviceId, code: fanouts.code })
-          .from(tasks)
-          .innerJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
-          .where(and(eq(fanouts.retryOf, source.id), fanoutIsOpen(true), statusIs(...OPEN_STATUSES)))
-      ).map((r) => [r.deviceId, r.code]),
+      (await h.select({ deviceId: tasks.deviceId, code: fanouts.code }).from(tasks).innerJoin(fanouts, eq(fanouts.id, tasks.fanoutId)).where(stillRetrying(source.id))).map((r) => [
+        r.deviceId,
+        r.code,
+      ]),
     );
     const pace = pacer();
     let last = 0;
@@ -116,7 +116,32 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
   const result = await issueFanout(ctx, { type: model.type, payload: model.payload ?? undefined, ttlSeconds }, undefined, {
     // The answer stored with an idempotency key is the whole retry's, skipped devices too.
     remember: opts.remember ? (r) => opts.remember!({ ...r, retryOf: source.code, skipped }) : undefined,
-    target: { recorded: { retry: { of: source.code, statuses, ...(input.group !== undefined ? { group: input.group } : {}) } }, resolve },
+    target: {
+      recorded: { retry: { of: source.code, statuses, ...(input.group !== undefined ? { group: input.group } : {}) } },
+      resolve,
+      // Two retries of one fan-out pressed at once: the second waits for the first's commit,
+      // then finds its devices retried, reads the target again and skips them.
+      stillHolds: (fanout) => [
+        ...aloneSteps("fanoutRetries", source.id),
+        {
+          ...stepOf(
+            db
+              .select({ n: count() })
+              .from(tasks)
+              .innerJoin(fanouts, eq(fanouts.id, tasks.fanoutId))
+              .where(
+                and(
+                  stillRetrying(source.id),
+                  ne(fanouts.id, sql.placeholder("fanout")),
+                  inArray(tasks.deviceId, db.select({ id: tasks.deviceId }).from(tasks).where(eq(tasks.fanoutId, sql.placeholder("fanout")))),
+                ),
+              ),
+            { fanout },
+          ),
+          expectValue: 0,
+        },
+      ],
+    },
     retryOf: source.id,
     audit: (r) => ({
       action: "fanout.retry",

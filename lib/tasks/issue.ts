@@ -1,6 +1,6 @@
 import { PROCESS_DIALECT } from "../../db/dialect";
 import { and, count, eq, notExists, sql } from "drizzle-orm";
-import { isBatchCheck, joinLines, rowsOf, stepOf, type BatchResults, type BatchStep } from "../../db/batch";
+import { isBatchCheck, joinLines, rowsOf, stepOf, type BatchResults, type BatchStep, type BatchValue } from "../../db/batch";
 import type { DbOrTx, Tx } from "../../db/client";
 import { isDuplicateOf } from "../../db/portable";
 import { pacer, writeBatch } from "../../db/transaction";
@@ -48,7 +48,16 @@ export type IssueOptions = {
    * The fan-out's devices chosen by the caller instead of `targets` (a retry's): read again
    * if they changed before the fan-out could commit, and recorded as `recorded`.
    */
-  target?: { recorded: FanoutTarget; resolve: (h: DbOrTx) => Promise<TargetResolution> };
+  target?: {
+    recorded: FanoutTarget;
+    resolve: (h: DbOrTx) => Promise<TargetResolution>;
+    /**
+     * Statements that check, in the fan-out's transaction, that what `resolve` read still
+     * holds (`fanout` stands for the new fan-out's id): a check that fails reads the target
+     * again, as a device changed meanwhile does.
+     */
+    stillHolds?: (fanout: BatchValue) => BatchStep[];
+  };
   /** The fan-out this one retries. */
   retryOf?: number;
   /**
@@ -278,6 +287,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
       failure: TARGET_CHANGED,
     },
     ...(PROCESS_DIALECT === "pg" ? [planSettings("on")] : []),
+    ...(opts.target?.stillHolds?.(fanout).map((step) => ({ ...step, failure: TARGET_CHANGED })) ?? []),
     ...(opts.remember?.(result) ?? []),
     ...(opts.audit === null ? [] : [auditStep(h, actor, (opts.audit ?? issuedEntry(plan, opts.target?.recorded ?? recordedTarget(input.targets)))(result), now)]),
   ];
