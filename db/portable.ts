@@ -76,16 +76,25 @@ export async function unlessTaken<T>(write: PromiseLike<T>, key: Column | readon
 }
 
 /** The first key of PostgreSQL's two-key advisory locks: one per kind of write that runs alone. */
-const ALONE = { fanoutRetries: 1 } as const;
+const ALONE = { fanoutRetries: 1, instanceSetup: 2, nodeStarts: 3 } as const;
+type Alone = keyof typeof ALONE;
+const aloneText = (kind: Alone, id: number) => {
+  if (!Number.isInteger(id) || id < -(2 ** 31) || id >= 2 ** 31) throw new Error(`Not a 32-bit key: ${id}`);
+  return `select pg_advisory_xact_lock(${ALONE[kind]}, ${id})`;
+};
 
 /**
- * A batch's step after which, until its commit, no other transaction that takes the same
- * `kind` and `id` goes on: PostgreSQL's transaction-scoped advisory lock, which holds no row
- * (a fan-out's counters go on changing under it). SQLite needs none: its write transactions
- * run one at a time.
+ * From here to its commit, no other transaction that takes the same `kind` and `id` goes on:
+ * PostgreSQL's transaction-scoped advisory lock, which holds no row (a fan-out's counters go
+ * on changing under it). SQLite needs none: its write transactions run one at a time.
  */
-export function aloneSteps(kind: keyof typeof ALONE, id: number): BatchStep[] {
-  return PROCESS_DIALECT === "pg" ? [{ sql: "select pg_advisory_xact_lock($1, $2)", params: [ALONE[kind], id] }] : [];
+export async function alone(tx: Tx, kind: Alone, id = 0): Promise<void> {
+  if (dialectOfHandle(tx) === "pg") await runStatement(tx, sql.raw(aloneText(kind, id)));
+}
+
+/** `alone` as a step of a batch (db/batch.ts). */
+export function aloneSteps(kind: Alone, id = 0): BatchStep[] {
+  return PROCESS_DIALECT === "pg" ? [{ sql: aloneText(kind, id), params: [] }] : [];
 }
 
 /** How many rows a write changed: SQLite's `changes`, PostgreSQL's `rowCount`. */

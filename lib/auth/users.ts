@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
+import { unlessTaken } from "../../db/portable";
 import { account, user } from "../../db/schema";
 import { ConflictError } from "../errors";
 import { parse } from "../validation";
@@ -31,9 +32,12 @@ export async function prepareUser(input: { email: unknown; name: unknown; passwo
  * Public sign-up is off: users come from /setup, an accepted invitation, or the seed.
  */
 export async function insertUser(tx: Tx, u: NewUser) {
-  if (await findUserByEmail({ db: tx }, u.email)) throw new ConflictError(`An account with the email ${u.email} already exists`);
   const now = new Date();
-  const created = (await tx.insert(user).values({ id: randomUUID(), email: u.email, name: u.name, emailVerified: true, createdAt: now, updatedAt: now }).returning())[0];
+  const [created] = await unlessTaken(
+    tx.insert(user).values({ id: randomUUID(), email: u.email, name: u.name, emailVerified: true, createdAt: now, updatedAt: now }).returning(),
+    user.email,
+    () => new ConflictError(`An account with the email ${u.email} already exists`),
+  );
   await tx
     .insert(account)
     .values({ id: randomUUID(), userId: created.id, accountId: created.id, providerId: "credential", password: u.passwordHash, createdAt: now, updatedAt: now });

@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, ne, notInArray, or, sql, type SQLWrapper } from "drizzle-orm";
 import { anyOf, changedRows, jsonRows, lockInKeyOrder, unlockedOnly } from "../../db/portable";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
@@ -55,8 +55,9 @@ export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
 }
 
 /**
- * The devices online through a node not among `aliveNodes` (a node that died, or a server
- * before this one): offline. A step of the caller's transaction.
+ * The devices online through a node not among `aliveNodes` (a query of their ids, read by each
+ * statement here: a node that died, or a server before this one): offline. A step of the
+ * caller's transaction.
  *
  * Every node runs it every few seconds, so it reads only the devices that have a node, through
  * their index (devices_node_idx): what it costs grows with the connected fleet, not with every
@@ -64,8 +65,8 @@ export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
  * `unowned` also takes offline those online without a node, which only rows from before nodes
  * were recorded can be: a start looks for them once.
  */
-export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: string[], opts: { unowned?: boolean } = {}): Promise<number> {
-  const owned = and(isNotNull(devices.nodeId), aliveNodes.length ? notInArray(devices.nodeId, aliveNodes) : undefined);
+export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: SQLWrapper, opts: { unowned?: boolean } = {}): Promise<number> {
+  const owned = and(isNotNull(devices.nodeId), notInArray(devices.nodeId, aliveNodes));
   const orphaned = and(eq(devices.online, true), opts.unowned ? or(isNull(devices.nodeId), owned) : owned);
   await lockInKeyOrder(tx, devices, devices.id, orphaned);
   return changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(orphaned));

@@ -11,7 +11,7 @@ import { emailSchema, findUserByEmail, insertUser, prepareUser, type NewUser } f
 import { randomCode, sha256 } from "../crypto";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { parse } from "../validation";
-import { roleSchema } from "./orgs";
+import { lockOrganization, roleSchema } from "./orgs";
 
 // Joining an organization takes the person's own consent: an ADMIN invites an email, gets a
 // link to hand over, and the person who opens it accepts — signed in with that email, or by
@@ -41,6 +41,9 @@ export async function inviteMember(ctx: ActorCtx, raw: unknown, now = new Date()
   const secret = `inv_${randomCode(32)}`;
   const expiresAt = new Date(now.getTime() + INVITATION_DAYS * 86_400_000);
   const audited = await withTransaction(ctx, async (tx) => {
+    // One change of the organization's people at a time: two invitations of one email sent at
+    // once leave one pending, as one after the other do.
+    await lockOrganization(tx, actor.organizationId);
     // Members of this organization are listed on the same page: saying so reveals nothing new.
     const [already] = await tx
       .select({ id: member.id })

@@ -1,4 +1,4 @@
-import { changedRows, lockRows, unlessTaken } from "../../db/portable";
+import { alone, changedRows, lockRows, unlessTaken } from "../../db/portable";
 import { randomUUID } from "node:crypto";
 import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
@@ -44,13 +44,15 @@ export async function createOrganization(ctx: Ctx, input: { name: string; slug: 
 export const setupSchema = z.object({ name: userNameSchema, email: emailSchema, password: passwordSchema, orgName: orgNameSchema, orgSlug: slugSchema });
 
 /**
- * The first start: the first ADMIN and their organization, together or not at all. The "no
- * user yet" check runs in the same transaction, so two setups racing make one instance.
+ * The first start: the first ADMIN and their organization, together or not at all. Setups run
+ * one at a time, each checking "no user yet" in its own transaction, so two racing make one
+ * instance.
  */
 export async function setupInstance(ctx: Ctx, raw: unknown, opts: { address?: string } = {}) {
   const input = parse(setupSchema, raw);
   const prepared = await prepareUser(input);
   return withTransaction(ctx, async (tx) => {
+    await alone(tx, "instanceSetup");
     if (await hasAnyUser({ db: tx })) throw new ConflictError("Taskwire is already set up: sign in instead");
     const admin = await insertUser(tx, prepared);
     const org = await createOrganization({ db: tx }, { name: input.orgName, slug: input.orgSlug, ownerId: admin.id });
@@ -89,12 +91,16 @@ export async function getOrganization({ db, actor }: ActorCtx) {
   return { ...row, registrationToken: actor.role === "ADMIN" ? row.registrationToken : null };
 }
 
+/** An organization's settings, locked before they are read for a change: two changes at once each record what the other left. */
+const lockSettings = (tx: Tx, organizationId: string) => lockRows(tx, orgSettings, eq(orgSettings.organizationId, organizationId));
+
 export async function setAutoApprove(ctx: ActorCtx, value: unknown) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   const autoApprove = parse(z.boolean({ error: () => "autoApprove is true or false" }), value);
   publish(
     await withTransaction(ctx, async (tx) => {
+      await lockSettings(tx, actor.organizationId);
       const [before] = await tx.select({ autoApprove: orgSettings.autoApprove }).from(orgSettings).where(eq(orgSettings.organizationId, actor.organizationId));
       await tx.update(orgSettings).set({ autoApprove }).where(eq(orgSettings.organizationId, actor.organizationId));
       return recordAudit(tx, actor, { action: "org.auto_approve", target: orgTarget(actor), detail: { from: before?.autoApprove ?? null, to: autoApprove } });
@@ -129,6 +135,7 @@ export async function setRetention(ctx: ActorCtx, raw: unknown) {
   const next = parse(retentionSchema, raw);
   publish(
     await withTransaction(ctx, async (tx) => {
+      await lockSettings(tx, actor.organizationId);
       const [before] = await tx
         .select({ taskDays: orgSettings.taskRetentionDays, auditDays: orgSettings.auditRetentionDays })
         .from(orgSettings)
@@ -196,7 +203,7 @@ async function memberTarget(h: DbOrTx, m: { id: string; userId: string }) {
 }
 
 /** Membership changes of one organization run one at a time, on every node: the last-ADMIN check holds. */
-const lockOrganization = (tx: Tx, organizationId: string) => lockRows(tx, organization, eq(organization.id, organizationId));
+export const lockOrganization = (tx: Tx, organizationId: string) => lockRows(tx, organization, eq(organization.id, organizationId));
 
 /**
  * Changes a member's role. The last-ADMIN check runs inside the transaction it guards, so two

@@ -1,9 +1,9 @@
 import { and, asc, desc, eq, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { isBatchCheck, stepOf } from "../../db/batch";
-import type { Db, DbOrTx } from "../../db/client";
+import type { Db, DbOrTx, Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { unlessTaken } from "../../db/portable";
+import { lockRows, unlessTaken } from "../../db/portable";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
 import { roleAtLeast, type Role } from "../../rules/roles";
 import { MISSED_AFTER_MS, SCHEDULE_NAME_MAX, type ScheduleRunOutcome } from "../../rules/schedules";
@@ -69,6 +69,16 @@ async function scheduleInOrg(h: DbOrTx, organizationId: string, rawId: unknown):
   return s;
 }
 
+/**
+ * The schedule a transaction changes, locked first: a second change sent at once (a double
+ * click, a pause beside an edit) waits for this one's commit and then reads what it left.
+ */
+async function scheduleToChange(tx: Tx, organizationId: string, rawId: unknown): Promise<Schedule> {
+  const id = parse(idSchema, rawId);
+  await lockRows(tx, schedules, and(eq(schedules.id, id), eq(schedules.organizationId, organizationId)));
+  return scheduleInOrg(tx, organizationId, id);
+}
+
 const target = (s: { id: number; name: string }) => ({ type: "schedule" as const, id: String(s.id), label: s.name });
 
 /** A schedule's name is unique in its organization (the index `schedules_org_name_uidx`). */
@@ -101,7 +111,7 @@ async function saveSchedule(ctx: ActorCtx, rawId: unknown | null, raw: unknown, 
   const input = parse(scheduleInputSchema, raw);
   const spec = specOf(raw as Record<string, unknown>, input);
   const { row, events } = await withTransaction(ctx, async (tx) => {
-    const before = rawId === null ? null : await scheduleInOrg(tx, actor.organizationId, rawId);
+    const before = rawId === null ? null : await scheduleToChange(tx, actor.organizationId, rawId);
     const columns = columnsOf(input, spec, input.enabled ?? before?.enabled ?? true, now);
     const taken = () => new ConflictError(`A schedule named ${input.name} already exists`);
     const [row] = before
@@ -132,7 +142,7 @@ export async function setScheduleEnabled(ctx: ActorCtx, rawId: unknown, enabled:
   const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const { row, events } = await withTransaction(ctx, async (tx) => {
-    const s = await scheduleInOrg(tx, actor.organizationId, rawId);
+    const s = await scheduleToChange(tx, actor.organizationId, rawId);
     if (s.enabled === enabled) throw new ConflictError(`Schedule ${s.name} is already ${enabled ? "running" : "paused"}`);
     const [row] = await tx
       .update(schedules)
@@ -150,7 +160,7 @@ export async function deleteSchedule(ctx: ActorCtx, rawId: unknown) {
   const { actor } = ctx;
   requireRole(actor, "READ_WRITE");
   const events = await withTransaction(ctx, async (tx) => {
-    const s = await scheduleInOrg(tx, actor.organizationId, rawId);
+    const s = await scheduleToChange(tx, actor.organizationId, rawId);
     await tx.delete(schedules).where(eq(schedules.id, s.id));
     return recordAudit(tx, actor, { action: "schedule.delete", target: target(s), detail: { cron: s.cron, timezone: s.timezone } });
   });

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, eq, gte, isNull, lt, max, sql } from "drizzle-orm";
 import type { Db, Tx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
+import { alone } from "../../db/portable";
 import { nodes } from "../../db/schema";
 import { releaseDevicesOf, releaseDevicesOfDeadNodes } from "../devices/connection";
 import { extendLeasesAfterDowntime } from "../tasks/due";
@@ -42,6 +43,9 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
   const nodeId = randomUUID();
   const started = now();
   const { lastSeen, extended, graced } = await withTransaction(ctx, async (tx) => {
+    // Nodes that start together start one after another: the second sees the first alive,
+    // and only the first lengthens the leases a downtime ate into.
+    await alone(tx, "nodeStarts");
     const [row] = await tx.select({ seen: max(nodes.seenAt) }).from(nodes);
     const lastSeen = row?.seen ?? null;
     const aliveSince = opts.sole ? started : new Date(started.getTime() - NODE_DEAD_MS);
@@ -99,8 +103,12 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
  * go offline too.
  */
 async function settleDeadNodes(tx: Tx, aliveSince: Date, opts: { unowned?: boolean } = {}): Promise<string[]> {
-  const alive = (await tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)))).map((n) => n.id);
-  await releaseDevicesOfDeadNodes(tx, alive, opts);
+  const aliveNodes = () => tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)));
+  const alive = (await aliveNodes()).map((n) => n.id);
+  // Which nodes are alive is read again by the statements that release devices, not taken
+  // from the list above: a node that started since, and a device of it that came online
+  // while they waited for its lock, are alive by then.
+  await releaseDevicesOfDeadNodes(tx, aliveNodes(), opts);
   await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
   return alive;
 }

@@ -7,13 +7,13 @@ import { randomBytes } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, test } from "vitest";
 import { setDb } from "../../db/client";
-import { auditEvents, devices, fanouts, member, ous, organization, orgSettings, schedules, tasks } from "../../db/schema";
+import { auditEvents, devices, fanouts, invitation, member, ous, organization, orgSettings, schedules, tasks, user } from "../../db/schema";
 import { DomainError, type ErrorCode } from "../../lib/errors";
 import { createDevice, renameDevice } from "../../lib/devices/devices";
 import { enrollDevice, NAME_TAKEN } from "../../lib/devices/enrollment";
 import { acceptInvitation, inviteMember } from "../../lib/orgs/invitations";
-import { createOrganization } from "../../lib/orgs/orgs";
-import { createSchedule } from "../../lib/schedules/schedules";
+import { createOrganization, setRetention, setupInstance } from "../../lib/orgs/orgs";
+import { createSchedule, deleteSchedule, setScheduleEnabled } from "../../lib/schedules/schedules";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { findFanout } from "../../lib/tasks/fanout-queries";
 import { retryFanout } from "../../lib/tasks/fanout-verbs";
@@ -128,5 +128,48 @@ describe("the same write at once", () => {
     const retries = await db.select({ id: fanouts.id }).from(fanouts).where(eq(fanouts.retryOf, source.id));
     expect(retries).toHaveLength(1);
     expect(await db.select({ id: tasks.id }).from(tasks).where(eq(tasks.fanoutId, retries[0].id))).toHaveLength(3);
+  });
+
+  const auditRows = (organizationId: string, action: string) =>
+    db.select({ id: auditEvents.id }).from(auditEvents).where(and(eq(auditEvents.organizationId, organizationId), eq(auditEvents.action, action as never)));
+
+  test("a schedule paused twice at once: paused once, the other told so; deleted twice at once: deleted once", async () => {
+    const { org, actor } = await makeOrg(db);
+    const s = await createSchedule({ db, actor }, { name: "hourly", type: "SYNC", targets: { all: true }, cron: "0 * * * *", timezone: "UTC" });
+    const paused = await atOnce(() => setScheduleEnabled({ db, actor }, s.id, false));
+    expect(paused.done).toHaveLength(1);
+    expectRefusals(paused.refused, AT_ONCE - 1, "conflict", "Schedule hourly is already paused");
+    expect(await auditRows(org.id, "schedule.pause")).toHaveLength(1);
+    const deleted = await atOnce(() => deleteSchedule({ db, actor }, s.id));
+    expect(deleted.done).toHaveLength(1);
+    expectRefusals(deleted.refused, AT_ONCE - 1, "not_found", "Schedule was not found");
+    expect(await auditRows(org.id, "schedule.delete")).toHaveLength(1);
+  });
+
+  test("one email invited twice at once: one invitation pending", async () => {
+    const { org, actor } = await makeOrg(db);
+    const { done, refused } = await atOnce(() => inviteMember({ db, actor }, { email: "pat@example.test", role: "READ_ONLY" }));
+    expect(refused).toEqual([]);
+    expect(done).toHaveLength(AT_ONCE);
+    const pending = await db.select({ id: invitation.id }).from(invitation).where(and(eq(invitation.organizationId, org.id), eq(invitation.status, "pending")));
+    expect(pending).toHaveLength(1);
+  });
+
+  test("the same retention saved twice at once: one change in the audit trail", async () => {
+    const { org, actor } = await makeOrg(db);
+    const { refused } = await atOnce(() => setRetention({ db, actor }, { task_days: 30, audit_days: 365 }));
+    expect(refused).toEqual([]);
+    expect(await auditRows(org.id, "org.retention")).toHaveLength(1);
+  });
+
+  test("the first setup sent twice at once, by two people: one instance, one admin", async () => {
+    const empty = await freshDb();
+    const { done, refused } = await atOnce((i) =>
+      setupInstance({ db: empty }, { name: `Admin ${i}`, email: `admin-${i}@example.test`, password: "correct horse battery", orgName: `Org ${i}`, orgSlug: `org-${i}` }),
+    );
+    expect(done).toHaveLength(1);
+    expectRefusals(refused, AT_ONCE - 1, "conflict", "Taskwire is already set up: sign in instead");
+    expect(await empty.select({ id: user.id }).from(user)).toHaveLength(1);
+    expect(await empty.select({ id: organization.id }).from(organization)).toHaveLength(1);
   });
 });

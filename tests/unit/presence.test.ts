@@ -105,4 +105,22 @@ describe("nodes and their devices", () => {
     expect(await leaseOf()).toBeGreaterThanOrEqual(lease + 40_000);
     await c.stop();
   });
+
+  test("nodes that start together after a downtime lengthen the leases it ate into once", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [x] = await makeDevices(db, org.id, 1, { prefix: "together" });
+    const running = await taskInStatus(db, actor, x.name, "IN_PROGRESS");
+    const leaseOf = async () => (await db.select({ at: tasks.leaseExpiresAt }).from(tasks).where(eq(tasks.id, running.id)))[0].at!.getTime();
+    // Every node gone a minute ago, this lease ten minutes from now: a minute of downtime to give back.
+    const downAt = Date.now() - 60_000;
+    const lease = Date.now() + 600_000;
+    await rawRun(db, "update nodes set seen_at = ?, left_at = ?", downAt, downAt);
+    await rawRun(db, "update tasks set lease_expires_at = ? where id = ?", lease, running.id);
+    const started = await Promise.all([1, 2, 3].map(() => startLiveness({ db }, { sole: false, beatMs: 60_000 })));
+    expect(started.filter((n) => n.extended > 0)).toHaveLength(1);
+    const given = (await leaseOf()) - lease;
+    expect(given).toBeGreaterThanOrEqual(60_000);
+    expect(given).toBeLessThan(120_000);
+    for (const n of started) await n.stop();
+  });
 });
