@@ -3,9 +3,73 @@ import { ValidationError, type FieldErrors } from "./errors";
 
 /** Parses input at a boundary; a failure becomes a ValidationError naming each field. */
 export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  refuseUnstorable(input);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw toValidationError(result.error);
+}
+
+/** parse's answer without throwing: the value, or the ValidationError parse would throw (a page shows it beside its form). */
+export function tryParse<S extends z.ZodType>(schema: S, input: unknown): { success: true; data: z.output<S> } | { success: false; error: FieldValidationError } {
+  try {
+    return { success: true, data: parse(schema, input) };
+  } catch (e) {
+    if (e instanceof FieldValidationError) return { success: false, error: e };
+    throw e;
+  }
+}
+
+export const UNSTORABLE_MESSAGE = "Contains a character that cannot be stored (U+0000, or half of a surrogate pair)";
+
+/**
+ * Whether text can be stored as it is. PostgreSQL refuses U+0000 in text and in JSON, and half
+ * of a surrogate pair in JSON; SQLite keeps both. Neither gets past a boundary, so that the same
+ * input gets the same answer on both, and never the database's error.
+ */
+export const isStorable = (s: string): boolean => !s.includes("\u0000") && s.isWellFormed();
+
+/** Text as it can be stored, for what is kept rather than refused (an agent's output): U+0000 and half pairs become U+FFFD. */
+export const storableText = (s: string): string => (isStorable(s) ? s : s.replaceAll("\u0000", "\uFFFD").toWellFormed());
+
+/** The path of the first string in `input` (parsed JSON, a form, a query), a key or a value, that cannot be stored; null if none. */
+export function unstorableAt(input: unknown): PropertyKey[] | null {
+  if (typeof input === "string") return isStorable(input) ? null : [];
+  // A stack, not recursion, and each level linked to the one above rather than given a copy of
+  // its path: JSON nested a hundred thousand deep is valid input. Strings are checked where
+  // they stand, so that a list of 100,000 names costs no allocation.
+  type Level = { value: object; key: PropertyKey; up: Level | null };
+  const pathTo = (level: Level | null, key: PropertyKey) => {
+    const path = [key];
+    for (let l = level; l?.up; l = l.up) path.push(l.key);
+    return path.reverse();
+  };
+  const isObject = (v: unknown): v is object => v !== null && typeof v === "object" && !(v instanceof Date);
+  if (!isObject(input)) return null;
+  const stack: Level[] = [{ value: input, key: "", up: null }];
+  while (stack.length) {
+    const level = stack.pop()!;
+    const { value } = level;
+    const keys: PropertyKey[] = Array.isArray(value) ? [] : Object.keys(value);
+    const count = Array.isArray(value) ? value.length : keys.length;
+    for (let i = 0; i < count; i++) {
+      const k = Array.isArray(value) ? i : keys[i];
+      const v: unknown = (value as Record<PropertyKey, unknown>)[k];
+      if ((typeof k === "string" && !isStorable(k)) || (typeof v === "string" && !isStorable(v))) return pathTo(level, k);
+      if (isObject(v)) stack.push({ value: v, key: k, up: level });
+    }
+  }
+  return null;
+}
+
+const PATH_SHOWN = 20;
+
+/** Throws the ValidationError naming where `input` holds text that cannot be stored. */
+export function refuseUnstorable(input: unknown, clientNames = false): void {
+  const at = unstorableAt(input);
+  if (!at) return;
+  // Deep input is named by where it starts: the path of JSON nested a million deep is no name.
+  const field = fieldName(at.length > PATH_SHOWN ? [...at.slice(0, PATH_SHOWN), "…"] : at);
+  throw new FieldValidationError({ message: UNSTORABLE_MESSAGE, fieldErrors: { [field]: [UNSTORABLE_MESSAGE] } }, clientNames);
 }
 
 /**

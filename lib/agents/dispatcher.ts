@@ -1,5 +1,6 @@
 import type { Namespace, Socket } from "socket.io";
 import { z } from "zod";
+import { storableText } from "../validation";
 import type { Db } from "../../db/client";
 import { breathe, pacer, withTransaction } from "../../db/transaction";
 import type { Task } from "../../db/schema";
@@ -37,7 +38,7 @@ const SWEEP_LIMIT = 1_000;
 
 const ackSchema = z.union([
   z.object({ accepted: z.literal(true) }),
-  z.object({ accepted: z.literal(false), reason: z.string().min(1).max(1000) }),
+  z.object({ accepted: z.literal(false), reason: z.string().min(1).max(1000).transform(storableText) }),
 ]);
 
 export const deviceRoom = (deviceId: string) => `device:${deviceId}`;

@@ -6,7 +6,7 @@ import { isSameOrigin } from "@/lib/auth/origin";
 import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import { resolveApiActor } from "@/lib/orgs/session";
 import { jsonResponse } from "./json-body";
-import { fieldErrorsOf, FieldValidationError, headline, problemOf } from "@/lib/validation";
+import { fieldErrorsOf, FieldValidationError, headline, problemOf, refuseUnstorable } from "@/lib/validation";
 
 // The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
 // resolves the caller, runs the handler, and turns what the domain throws into a status
@@ -198,6 +198,7 @@ export async function readText(req: Request): Promise<string> {
  * as a field of its own ("foo: Unknown field") instead of on its parent object.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  refuseUnstorable(input, true);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   // Field names here are the client's own keys ("__proto__" among them): the mapper gathers

@@ -6,6 +6,7 @@ import { withTransaction, type Ctx } from "../../db/transaction";
 import { lockRows, unlessTaken } from "../../db/portable";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
 import { roleAtLeast, type Role } from "../../rules/roles";
+import { ROW_ID_MAX } from "../../rules/codes";
 import { MISSED_AFTER_MS, SCHEDULE_NAME_MAX, type ScheduleRunOutcome } from "../../rules/schedules";
 import { cronProblem, isTimeZone, latestRun, nextRun, nextRuns } from "./cron";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
@@ -60,7 +61,7 @@ function specOf(raw: Record<string, unknown>, parsed: z.output<typeof scheduleIn
   return { payload: parsed.payload, targets: parsed.targets, ttl_seconds: parsed.ttl_seconds, ...(raw.rollout !== undefined && raw.rollout !== null ? { rollout: raw.rollout } : {}) };
 }
 
-const idSchema = z.coerce.number({ error: () => "Not a schedule id" }).int("Not a schedule id").positive("Not a schedule id");
+const idSchema = z.coerce.number({ error: () => "Not a schedule id" }).int("Not a schedule id").positive("Not a schedule id").max(ROW_ID_MAX, "Not a schedule id");
 
 async function scheduleInOrg(h: DbOrTx, organizationId: string, rawId: unknown): Promise<Schedule> {
   const id = parse(idSchema, rawId);

@@ -1,5 +1,6 @@
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import { getDb } from "../../db/client";
+import { sha256 } from "../crypto";
 import { RateLimitedError } from "../errors";
 import { sharedLimiter, takePoint } from "./limits";
 
@@ -33,7 +34,8 @@ export class EnrollThrottle {
   /** Counts an attempt with `token`; throws RateLimitedError past the limit. */
   token(token: unknown): Promise<void> {
     if (typeof token !== "string" || !token) return Promise.resolve();
-    return take(this.made().byToken, token, "Too many enrollments with this registration token");
+    // Counted under its hash: what a caller sends is any text of any length until parsed.
+    return take(this.made().byToken, sha256(token), "Too many enrollments with this registration token");
   }
 }
 

@@ -1,6 +1,7 @@
 import { statusIs } from "./terms";
 import { and, asc, eq, gt, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
+import { storableText } from "../validation";
 import { anyOf } from "../../db/portable";
 import { withTransaction, writeBatch, type Ctx } from "../../db/transaction";
 import { devices, fanouts, tasks, type Task } from "../../db/schema";
@@ -120,7 +121,9 @@ export const resultSchema = z
   .object({
     code: taskCodeSchema,
     status: z.enum(["COMPLETED", "FAILED"]),
-    message: z.string().max(RESULT_MESSAGE_MAX),
+    // A device's output is kept as it can be stored, not refused: one result PostgreSQL could
+    // not store failed every result of its batch.
+    message: z.string().max(RESULT_MESSAGE_MAX).transform(storableText),
   })
   .strict();
 

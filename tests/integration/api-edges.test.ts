@@ -209,3 +209,34 @@ describe.skipIf(onPg)("a database locked by another process", () => {
     expect((await rowCounts(ctx.server.dbFile))).toEqual({ tasks: (await before).tasks + 1, fanouts: (await before).fanouts + 1 });
   });
 });
+
+describe("text the database cannot store, and numbers past any row's", () => {
+  const NUL = "\u0000";
+
+  test("U+0000 or half a surrogate pair in a body: 400 naming the field, nothing created", async () => {
+    await expectNothingCreated(async () => {
+      expectError(await issue({ type: "SYNC", targets: { devices: ["fw-ams-01", `fw-ams-01${NUL}`] } }), 400, "invalid", "targets.devices.1");
+      // Escaped in the JSON text, as a client's serializer writes a lone surrogate.
+      expectError(await postRaw(String.raw`{"type": "SYNC", "targets": {"devices": ["fw-\ud800"]}}`), 400, "invalid", "targets.devices.0");
+    });
+    const schedule = await api.post("/schedules", { as: token("acmeWrite"), json: { name: `nightly${NUL}`, type: "SYNC", targets: { all: true }, cron: "0 3 * * *", timezone: "UTC" } });
+    expectError(schedule, 400, "invalid", "name");
+  });
+
+  test("in a query: 400 naming the parameter", async () => {
+    expectError(await api.get(`/tasks?device=${encodeURIComponent(NUL)}`, { as: token("acmeReadOnly") }), 400, "invalid", "device");
+    expectError(await api.get(`/fanouts?by=${encodeURIComponent(NUL)}`, { as: token("acmeReadOnly") }), 400, "invalid", "by");
+    expectError(await api.get(`/audit?actor=${encodeURIComponent(NUL)}`, { as: admin }), 400, "invalid", "actor");
+  });
+
+  test("an enrollment's registration token: refused as input, not a 500", async () => {
+    const reply = await api.post("/agent/enroll", { json: { registration_token: NUL, name: "fw-nul", version: "1.0.0" } });
+    expectError(reply, 400, "invalid", "registration_token");
+  });
+
+  test("a row's number past PostgreSQL's integer: 400, where a number in range that names no row is 404", async () => {
+    expectError(await api.get("/schedules/3000000000", { as: token("acmeReadOnly") }), 400, "invalid");
+    expectError(await api.get("/schedules/2147483647", { as: token("acmeReadOnly") }), 404, "not_found");
+    expectError(await api.get("/audit?after=3000000000", { as: admin }), 400, "invalid", "after");
+  });
+});

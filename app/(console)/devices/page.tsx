@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import { FilterForm, FilterInput } from "@/app/_components/filter-form";
 import Link from "next/link";
 import { z } from "zod";
+import { isStorable } from "@/lib/validation";
 import { EmptyState } from "@/app/_components/card";
 import { RelativeTime } from "@/app/_components/relative-time";
 import { ScrollRegion } from "@/app/_components/scroll-region";
@@ -19,7 +20,7 @@ export const dynamic = "force-dynamic";
 const HEADERS = ["Name", "Status", "Online", "OUs", "Agent version", "Last heartbeat", "Enrolled"];
 
 // A query the form could not have sent is ignored rather than shown as an error.
-const querySchema = z.string().trim().max(DEVICE_NAME_MAX).optional().catch(undefined);
+const querySchema = z.string().trim().max(DEVICE_NAME_MAX).refine(isStorable).optional().catch(undefined);
 
 const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
 

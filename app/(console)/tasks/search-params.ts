@@ -1,10 +1,11 @@
 // No zod: the live list imports listHref into the browser.
+import { isRowId } from "@/rules/codes";
 
-/** A keyset position from the URL: a positive whole number, or nothing. */
+/** A keyset position from the URL: a row's number, or nothing. */
 function id(s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
   const n = Number(s);
-  return Number.isInteger(n) && n > 0 ? n : undefined;
+  return isRowId(n) ? n : undefined;
 }
 
 /** A list page's URL: the filters named (validated by the domain) and a keyset position. */

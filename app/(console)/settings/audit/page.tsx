@@ -9,7 +9,7 @@ import { RelativeTime } from "@/app/_components/relative-time";
 import { actorContext, readingSince, renderId, requirePageContext } from "@/app/_lib/context";
 import { AUDIT_ACTIONS, AUDIT_GROUPS, auditActionLabel } from "@/rules/audit";
 import { auditFilterSchema, listAudit, type AuditFilter } from "@/lib/audit/queries";
-import { toValidationError } from "@/lib/validation";
+import { tryParse } from "@/lib/validation";
 import { pageHref, pickParams } from "../../tasks/search-params";
 import { AuditLive } from "./audit-live";
 
@@ -75,8 +75,8 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     );
   }
   const { filter: raw, position } = pickParams(await searchParams, FILTERS);
-  const parsed = auditFilterSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
-  const problem = parsed.success ? null : toValidationError(parsed.error);
+  const parsed = tryParse(auditFilterSchema, Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  const problem = parsed.success ? null : parsed.error;
   const filter: AuditFilter = parsed.success ? parsed.data : {};
   const page = parsed.success ? await listAudit(actorContext(ctx.actor), filter, { before: position.before }) : { rows: [], next: null };
   const filtered = Object.values(raw).some(Boolean);

@@ -6,8 +6,9 @@ import { z } from "zod";
 import { runAction, type ActionResult } from "@/app/_lib/action-result";
 import { argument } from "@/app/_lib/form";
 import { deleteSchedule, setScheduleEnabled } from "@/lib/schedules/schedules";
+import { ROW_ID_MAX } from "@/rules/codes";
 
-const idArg = z.number().int().positive();
+const idArg = z.number().int().positive().max(ROW_ID_MAX);
 
 export async function setScheduleEnabledAction(id: unknown, enabled: unknown): Promise<ActionResult> {
   const result = await runAction(async (ctx) => {
