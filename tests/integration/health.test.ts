@@ -5,6 +5,7 @@ import { describe, expect, test } from "vitest";
 import { agentServerFixture, closeAgentsAfterEach, taskRow, waitFor, waitForStatus } from "../support/agents";
 import { onPg } from "../support/databases";
 import { rawRow, rawRun } from "../support/raw";
+import { signIn } from "../support/server";
 
 const ctx = agentServerFixture({ env: { TASKWIRE_CLOCK_MAX_SLEEP_MS: "200" } });
 closeAgentsAfterEach();
@@ -109,7 +110,13 @@ describe("connections", () => {
 });
 
 describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
-  test("/readyz fails, writes answer 503, an agent's result is refused and not recorded; all resumes once it is back", async () => {
+  test("/readyz fails, writes answer 503, an agent's result is refused and not recorded, a page fails with nothing of the failure in it; all resumes once it is back", async () => {
+    const cookie = await signIn(ctx.url, "admin@taskwire.local");
+    const page = async () => {
+      const res = await fetch(`${ctx.url}/tasks`, { headers: { cookie } });
+      return { status: res.status, text: await res.text() };
+    };
+    expect((await page()).status).toBe(200);
     const { name, creds } = await ctx.device();
     const agent = await ctx.connect(creds);
     const task = await ctx.issue(name, "SYNC");
@@ -133,6 +140,12 @@ describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
       expect(JSON.stringify(write.body)).not.toMatch(/postgres|select|insert|ECONN|terminat/i);
 
       expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "done" })).toEqual({ ok: false, error: "internal" });
+
+      // Next answers a page that failed as it rendered with 500, and the browser renders the
+      // console's error page from it (tests/e2e/outage.spec.ts): nothing of the failure is in it.
+      const failed = await page();
+      expect(failed.status).toBe(500);
+      expect(failed.text).not.toMatch(/postgres|select |insert |ECONN|terminat|node_modules|\bat \S+ \(/i);
     } finally {
       await rawRun(admin, `ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
     }
@@ -141,5 +154,6 @@ describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
     // Sent again, as the protocol asks after `internal`: recorded once.
     expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "done" })).toEqual({ ok: true });
     expect((await taskRow(ctx.dbFile, task.code))!.status).toBe("COMPLETED");
+    expect((await page()).status).toBe(200);
   });
 });
