@@ -125,12 +125,16 @@ export async function runStatement(h: DbOrTx, q: SQL): Promise<void> {
 }
 
 /**
- * Locks the rows `where` selects in `table` until the transaction ends (PostgreSQL's `FOR
- * UPDATE`), so that a check and the write it guards run one transaction at a time, on every
- * node. SQLite needs nothing: its write transactions already run one at a time.
+ * Locks the rows `where` selects in `table` until the transaction ends, so that a check and
+ * the write it guards run one transaction at a time, on every node. PostgreSQL's `FOR NO KEY
+ * UPDATE`: the lockers of a row take turns, while rows that only refer to it (a fan-out's to
+ * its organization, a member's) go on being written; `FOR UPDATE` would hold those too, and
+ * a transaction that locked an invitation, then added a member, waited in a circle with one
+ * that locked the organization, then replaced that invitation. SQLite needs nothing: its
+ * write transactions already run one at a time.
  */
 export async function lockRows(tx: Tx, table: Table, where: SQL | undefined): Promise<void> {
-  if (dialectOfHandle(tx) === "pg") await runStatement(tx, sql`select 1 from ${table} where ${where} for update`);
+  if (dialectOfHandle(tx) === "pg") await runStatement(tx, sql`select 1 from ${table} where ${where} for no key update`);
 }
 
 /**

@@ -43,11 +43,20 @@ export function unstorableAt(input: unknown): PropertyKey[] | null {
     for (let l = level; l?.up; l = l.up) path.push(l.key);
     return path.reverse();
   };
-  const isObject = (v: unknown): v is object => v !== null && typeof v === "object" && !(v instanceof Date);
-  if (!isObject(input)) return null;
+  // Input is JSON, a form or a query: lists and plain objects are walked, nothing else (a
+  // Date, a byte array a socket may carry, whose every byte would be a key), each once.
+  const isWalked = (v: unknown): v is object => {
+    if (v === null || typeof v !== "object") return false;
+    const proto = Object.getPrototypeOf(v);
+    return Array.isArray(v) || proto === Object.prototype || proto === null;
+  };
+  if (!isWalked(input)) return null;
+  const seen = new WeakSet<object>();
   const stack: Level[] = [{ value: input, key: "", up: null }];
   while (stack.length) {
     const level = stack.pop()!;
+    if (seen.has(level.value)) continue;
+    seen.add(level.value);
     const { value } = level;
     const keys: PropertyKey[] = Array.isArray(value) ? [] : Object.keys(value);
     const count = Array.isArray(value) ? value.length : keys.length;
@@ -55,7 +64,7 @@ export function unstorableAt(input: unknown): PropertyKey[] | null {
       const k = Array.isArray(value) ? i : keys[i];
       const v: unknown = (value as Record<PropertyKey, unknown>)[k];
       if ((typeof k === "string" && !isStorable(k)) || (typeof v === "string" && !isStorable(v))) return pathTo(level, k);
-      if (isObject(v)) stack.push({ value: v, key: k, up: level });
+      if (isWalked(v)) stack.push({ value: v, key: k, up: level });
     }
   }
   return null;

@@ -26,6 +26,13 @@ describe("where text that cannot be stored is", () => {
     expect(unstorableAt({ a: ["ok", { b: `x${NUL}` }] })).toEqual(["a", 1, "b"]);
     expect(unstorableAt({ [`k${HALF_PAIR}`]: 1 })).toEqual([`k${HALF_PAIR}`]);
     expect(unstorableAt({ a: ["ok", "😀", { b: "fine" }], n: 1, d: new Date() })).toBeNull();
+    // What JSON, a form or a query cannot hold is not walked: bytes a socket may carry, each
+    // object once (an action's arguments may refer to themselves).
+    expect(unstorableAt({ bytes: new Uint8Array(1_000_000), text: new Map([["k", NUL]]) })).toBeNull();
+    const cyclic: Record<string, unknown> = { a: "ok" };
+    cyclic.self = cyclic;
+    cyclic.list = [cyclic, `x${NUL}`];
+    expect(unstorableAt(cyclic)).toEqual(["list", 1]);
     let deep: unknown = NUL;
     for (let i = 0; i < 10_000; i++) deep = [deep];
     expect(unstorableAt(deep)).toHaveLength(10_000);
