@@ -255,6 +255,9 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
               .onConflictDoUpdate({ target: [taskCounts.organizationId, taskCounts.type, taskCounts.status], set: { n: sql`${taskCounts.n} + ${n}` } }),
           ),
         )),
+    // What the caller's target must still be (a retry's: no device retried meanwhile), ahead
+    // of the devices' locks below: a lock it waits for is not waited for holding those.
+    ...(opts.target?.stillHolds?.(fanout).map((step) => ({ ...step, failure: TARGET_CHANGED })) ?? []),
     // PostgreSQL: the fan-out's devices are locked (in id order) before they are checked, so
     // that a change of one committed meanwhile, or still open, is waited for and then seen.
     // SQLite's writes run one after another: what the check reads is what the commit keeps.
@@ -287,7 +290,6 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
       failure: TARGET_CHANGED,
     },
     ...(PROCESS_DIALECT === "pg" ? [planSettings("on")] : []),
-    ...(opts.target?.stillHolds?.(fanout).map((step) => ({ ...step, failure: TARGET_CHANGED })) ?? []),
     ...(opts.remember?.(result) ?? []),
     ...(opts.audit === null ? [] : [auditStep(h, actor, (opts.audit ?? issuedEntry(plan, opts.target?.recorded ?? recordedTarget(input.targets)))(result), now)]),
   ];
