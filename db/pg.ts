@@ -20,13 +20,12 @@ const MIGRATION_LOCK = 0x7461736b; // "task"
 /** The pool of one process; `max` from TASKWIRE_PG_POOL (lib/env.ts), 10 by default. */
 export type PgRunner = { readonly kind: "pg"; readonly pool: pg.Pool; readonly url: string };
 
-// bigint (int8) columns hold epoch milliseconds and counts, all below 2^53: read them as
-// numbers, as SQLite gives them, not as the strings node-postgres gives by default.
+// bigint (int8) columns hold row numbers, epoch milliseconds and counts, all below 2^53: read
+// them as numbers, as SQLite gives them, not as the strings node-postgres gives by default. Set
+// on the driver's own table, which drizzle's statements read too: a statement written in SQL
+// that returns a row's number (an aggregate, a RETURNING) reads it as a number like a column.
 const INT8 = 20;
-const types = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+pg.types.setTypeParser(INT8, (v: string) => Number(v));
 
 /** The URL as it may be shown: without its password. */
 export function redactUrl(url: string): string {
@@ -53,7 +52,7 @@ export class DatabaseUnreachableError extends Error {
  * whose read connection is `query_only`.
  */
 export function pgPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: 30_000, options: "-c default_transaction_read_only=on" });
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 30_000, options: "-c default_transaction_read_only=on" });
   // An idle connection that dies (the server restarted) is dropped by the pool and reported
   // here; without a listener it would take the process down.
   pool.on("error", (e) => console.error(`PostgreSQL connection lost: ${e.message}`));

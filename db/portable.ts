@@ -75,12 +75,15 @@ export async function unlessTaken<T>(write: PromiseLike<T>, key: Column | readon
   }
 }
 
-/** The first key of PostgreSQL's two-key advisory locks: one per kind of write that runs alone. */
+/**
+ * One kind per write that runs alone. PostgreSQL's advisory lock key is one bigint: the kind
+ * above 2^53, the row's number (below 2^53, rules/codes.ts) under it, computed by the database.
+ */
 const ALONE = { fanoutRetries: 1, instanceSetup: 2, nodeStarts: 3 } as const;
 type Alone = keyof typeof ALONE;
 const aloneText = (kind: Alone, id: number) => {
-  if (!Number.isInteger(id) || id < -(2 ** 31) || id >= 2 ** 31) throw new Error(`Not a 32-bit key: ${id}`);
-  return `select pg_advisory_xact_lock(${ALONE[kind]}, ${id})`;
+  if (!Number.isSafeInteger(id) || id < 0) throw new Error(`Not a row's number: ${id}`);
+  return `select pg_advisory_xact_lock(${ALONE[kind]} * ${2 ** 53} + ${id})`;
 };
 
 /**

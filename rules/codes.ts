@@ -7,8 +7,9 @@ export const CODE_PATTERN = /^[0-9A-Za-z]{8}$/;
 
 /**
  * A row's number (a task's, a fan-out's, a schedule's, an audit event's): a whole number up
- * to the largest PostgreSQL's `integer` holds. A larger one names no row, and sent to
- * PostgreSQL it is the database's error, not an answer.
+ * to 2^53 − 1, the largest a JSON number holds exactly. Both databases keep it in 64 bits
+ * (SQLite's integer key, PostgreSQL's `bigint`). A larger one names no row, and sent to the
+ * database it is the database's error or another row's number, not an answer.
  */
-export const ROW_ID_MAX = 2 ** 31 - 1;
+export const ROW_ID_MAX = Number.MAX_SAFE_INTEGER;
 export const isRowId = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= ROW_ID_MAX;

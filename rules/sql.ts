@@ -156,7 +156,11 @@ export function pgTaskTriggerStatements(): string[] {
     // Scratch: rows live from a statement to its transaction's commit, so unlogged.
     `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_counts (xid bigint NOT NULL, organization_id text NOT NULL, type text NOT NULL, status text NOT NULL, k integer NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS taskwire_pending_counts_xid ON taskwire_pending_counts (xid)`,
-    `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_fanouts (xid bigint NOT NULL, fanout_id integer NOT NULL, k integer NOT NULL, last bigint)`,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_fanouts (xid bigint NOT NULL, fanout_id bigint NOT NULL, k integer NOT NULL, last bigint)`,
+    // A fan-out's number is a bigint (db/schema/pg/columns.ts); the table of an older start held an integer.
+    `DO $$ BEGIN
+       IF (SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'taskwire_pending_fanouts' AND column_name = 'fanout_id') <> 'bigint'
+       THEN ALTER TABLE taskwire_pending_fanouts ALTER COLUMN fanout_id TYPE bigint; END IF; END $$`,
     `CREATE INDEX IF NOT EXISTS taskwire_pending_fanouts_xid ON taskwire_pending_fanouts (xid)`,
     ...COUNTED.map(([, col]) => `ALTER TABLE taskwire_pending_fanouts ADD COLUMN IF NOT EXISTS ${col} integer NOT NULL DEFAULT 0`),
     `CREATE UNLOGGED TABLE IF NOT EXISTS taskwire_pending_commit (xid bigint PRIMARY KEY)`,

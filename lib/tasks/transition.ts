@@ -130,7 +130,7 @@ export function cancelFanoutStep(fanoutId: number, from: TaskStatus, message: st
   if (!canTransition(from, "CANCELLED")) throw new IllegalTransitionError(from, "CANCELLED");
   return {
     sql: `UPDATE tasks SET status = 'CANCELLED', message = ?, updated_at = ${AT}, finished_at = ${AT}
-      WHERE tasks.fanout_id = CAST(? AS integer) AND tasks.status = '${from}'
+      WHERE tasks.fanout_id = CAST(? AS bigint) AND tasks.status = '${from}'
       RETURNING ${EVENT_COLUMNS}`,
     params: [message, at, at, fanoutId],
     all: true,
@@ -149,10 +149,10 @@ export function releaseWaveStep(p: { fanoutId: number; wave: number; maxInFlight
   const room =
     p.maxInFlight === null
       ? String(2 ** 31 - 1)
-      : `${LATER}(0, CAST(? AS integer) - (SELECT count(*) FROM tasks r WHERE r.fanout_id = CAST(? AS integer) AND r.wave = CAST(? AS integer) AND (r.status = 'PENDING' OR r.status = 'IN_PROGRESS')))`;
+      : `${LATER}(0, CAST(? AS integer) - (SELECT count(*) FROM tasks r WHERE r.fanout_id = CAST(? AS bigint) AND r.wave = CAST(? AS integer) AND (r.status = 'PENDING' OR r.status = 'IN_PROGRESS')))`;
   return {
     sql: `UPDATE tasks SET status = 'PENDING', updated_at = ${AT}, expires_at = CAST(? AS bigint)
-      WHERE tasks.id IN (SELECT w.id FROM tasks w WHERE w.fanout_id = CAST(? AS integer) AND w.wave = CAST(? AS integer) AND w.status = 'SCHEDULED' AND w.scheduled_at IS NULL
+      WHERE tasks.id IN (SELECT w.id FROM tasks w WHERE w.fanout_id = CAST(? AS bigint) AND w.wave = CAST(? AS integer) AND w.status = 'SCHEDULED' AND w.scheduled_at IS NULL
         AND EXISTS (SELECT 1 FROM fanouts f WHERE f.id = w.fanout_id AND f.wave = w.wave)
         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.fanout_id = w.fanout_id AND s.wave = w.wave AND s.status = 'SCHEDULED' AND s.scheduled_at IS NOT NULL)
         ORDER BY w.id LIMIT ${room})

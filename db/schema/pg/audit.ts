@@ -1,12 +1,12 @@
-import { index, integer, jsonb, pgTable, text } from "drizzle-orm/pg-core";
+import { index, jsonb, pgTable, text } from "drizzle-orm/pg-core";
 import { AUDIT_ACTION_NAMES, AUDIT_TARGETS } from "../../../rules/audit";
-import { epochMs } from "./columns";
+import { epochMs, rowId } from "./columns";
 
 /** The audit trail of people's actions: see db/schema/sqlite/audit.ts. */
 export const auditEvents = pgTable(
   "audit_events",
   {
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    id: rowId("id").primaryKey().generatedByDefaultAsIdentity(),
     organizationId: text("organization_id"),
     at: epochMs("at").notNull(),
     actor: text("actor"),

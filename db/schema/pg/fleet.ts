@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { boolean, check, index, integer, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
-import { epochMs } from "./columns";
+import { epochMs, rowId } from "./columns";
 import { DEVICE_STATUSES } from "../../../rules/devices";
 import { sqlList } from "../../../rules/sql";
 import { AUDIT_RETENTION_DEFAULT_DAYS, TASK_RETENTION_DEFAULT_DAYS } from "../../../rules/retention";
@@ -21,7 +21,7 @@ export const orgSettings = pgTable("org_settings", {
 export const ous = pgTable(
   "ous",
   {
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    id: rowId("id").primaryKey().generatedByDefaultAsIdentity(),
     organizationId: text("organization_id")
       .notNull()
       .references(() => organization.id, { onDelete: "cascade" }),
@@ -68,7 +68,7 @@ export const deviceOus = pgTable(
     deviceId: text("device_id")
       .notNull()
       .references(() => devices.id, { onDelete: "cascade" }),
-    ouId: integer("ou_id")
+    ouId: rowId("ou_id")
       .notNull()
       .references(() => ous.id, { onDelete: "cascade" }),
   },

@@ -1,18 +1,18 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, index, integer, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { boolean, check, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { SCHEDULE_RUN_OUTCOMES } from "../../../rules/schedules";
 import { sqlList } from "../../../rules/sql";
 import { TASK_TYPES } from "../../../rules/tasks";
 import type { ScheduleSpec } from "../sqlite/schedules";
 import { organization, user } from "./auth";
-import { epochMs } from "./columns";
+import { epochMs, rowId } from "./columns";
 import { fanouts } from "./tasks";
 
 /** Recurring work: see db/schema/sqlite/schedules.ts. */
 export const schedules = pgTable(
   "schedules",
   {
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    id: rowId("id").primaryKey().generatedByDefaultAsIdentity(),
     organizationId: text("organization_id")
       .notNull()
       .references(() => organization.id, { onDelete: "cascade" }),
@@ -39,15 +39,15 @@ export const schedules = pgTable(
 export const scheduleRuns = pgTable(
   "schedule_runs",
   {
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
-    scheduleId: integer("schedule_id")
+    id: rowId("id").primaryKey().generatedByDefaultAsIdentity(),
+    scheduleId: rowId("schedule_id")
       .notNull()
       .references(() => schedules.id, { onDelete: "cascade" }),
     dueAt: epochMs("due_at").notNull(),
     ranAt: epochMs("ran_at").notNull(),
     outcome: text("outcome", { enum: SCHEDULE_RUN_OUTCOMES }).notNull(),
     reason: text("reason"),
-    fanoutId: integer("fanout_id").references(() => fanouts.id, { onDelete: "set null" }),
+    fanoutId: rowId("fanout_id").references(() => fanouts.id, { onDelete: "set null" }),
   },
   (t) => [
     uniqueIndex("schedule_runs_due_uidx").on(t.scheduleId, t.dueAt),

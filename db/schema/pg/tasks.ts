@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { FanoutTarget, RolloutPlan } from "../sqlite/tasks";
-import { epochMs } from "./columns";
+import { epochMs, rowId } from "./columns";
 import { sqlList } from "../../../rules/sql";
 import { TASK_STATUSES, TASK_TYPES } from "../../../rules/tasks";
 import { organization, user } from "./auth";
@@ -10,7 +10,7 @@ import { devices } from "./fleet";
 export const fanouts = pgTable(
   "fanouts",
   {
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    id: rowId("id").primaryKey().generatedByDefaultAsIdentity(),
     code: text("code").notNull(),
     organizationId: text("organization_id")
       .notNull()
@@ -47,7 +47,7 @@ export const fanouts = pgTable(
     waveFinishedAt: epochMs("wave_finished_at"),
     breakerFinishedBase: integer("breaker_finished_base").notNull().default(0),
     breakerFailedBase: integer("breaker_failed_base").notNull().default(0),
-    retryOf: integer("retry_of").references((): AnyPgColumn => fanouts.id, { onDelete: "set null" }),
+    retryOf: rowId("retry_of").references((): AnyPgColumn => fanouts.id, { onDelete: "set null" }),
   },
   (t) => [
     uniqueIndex("fanouts_code_uidx").on(t.code),
@@ -66,7 +66,7 @@ export const tasks = pgTable(
   "tasks",
   {
     // The rowid orders tasks by creation and is the keyset cursor of the list.
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    id: rowId("id").primaryKey().generatedByDefaultAsIdentity(),
     code: text("code").notNull(),
     organizationId: text("organization_id")
       .notNull()
@@ -74,7 +74,7 @@ export const tasks = pgTable(
     deviceId: text("device_id")
       .notNull()
       .references(() => devices.id),
-    fanoutId: integer("fanout_id").references(() => fanouts.id),
+    fanoutId: rowId("fanout_id").references(() => fanouts.id),
     type: text("type", { enum: TASK_TYPES }).notNull(),
     status: text("status", { enum: TASK_STATUSES }).notNull(),
     payload: jsonb("payload").$type<Record<string, unknown> | null>(),
