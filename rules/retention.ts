@@ -11,6 +11,8 @@ export const AUDIT_RETENTION_DEFAULT_DAYS = 730;
 export const PURGE_TASKS_PER_BATCH = 500;
 /** Audit rows deleted per transaction of the purge. */
 export const PURGE_AUDIT_PER_BATCH = 1_000;
+/** Schedule runs deleted per transaction of the purge. */
+export const PURGE_RUNS_PER_BATCH = 1_000;
 
 /**
  * The days an organization's finished tasks are kept: its own setting (null: forever) under

@@ -34,7 +34,8 @@ export class Purger {
   private async run(): Promise<void> {
     try {
       const done = await purgeExpired({ db: this.db }, { ceilingDays: this.opts.ceilingDays, shouldStop: () => this.stopped });
-      if (done.tasks || done.audit) console.log(`Retention purge: ${done.tasks} tasks, ${done.fanouts} fan-outs and ${done.audit} audit rows past their time deleted`);
+      if (done.tasks || done.runs || done.audit)
+        console.log(`Retention purge: ${done.tasks} tasks, ${done.fanouts} fan-outs, ${done.runs} schedule runs and ${done.audit} audit rows past their time deleted`);
     } catch (e) {
       console.error("The retention purge failed; it runs again at its next interval", e);
     }

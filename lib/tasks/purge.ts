@@ -4,14 +4,15 @@ import { PROCESS_DIALECT } from "../../db/dialect";
 import { stepOf, type BatchStep } from "../../db/batch";
 import type { Db } from "../../db/client";
 import { breathe, writeBatch, type Ctx } from "../../db/transaction";
-import { auditEvents, fanouts, orgSettings, purgePermits, tasks } from "../../db/schema";
-import { AUDIT_RETENTION_DEFAULT_DAYS, cutoffOf, effectiveTaskDays, PURGE_AUDIT_PER_BATCH, PURGE_TASKS_PER_BATCH } from "../../rules/retention";
+import { auditEvents, fanouts, orgSettings, purgePermits, scheduleRuns, schedules, tasks } from "../../db/schema";
+import { AUDIT_RETENTION_DEFAULT_DAYS, cutoffOf, effectiveTaskDays, PURGE_AUDIT_PER_BATCH, PURGE_RUNS_PER_BATCH, PURGE_TASKS_PER_BATCH } from "../../rules/retention";
 
 // The retention purge: the one way a task or an audit row leaves the database. It deletes, an
 // organization at a time and a small batch per transaction, the tasks of fan-outs that
 // finished before the organization's retention (whole fan-outs: every task of one is final
-// once it has finished; the fan-out's row goes with its last task), and audit rows older
-// than the trail's retention. Each batch holds the purge's permit for its own transaction
+// once it has finished; the fan-out's row goes with its last task), the schedules' runs due
+// before it (each schedule's latest run stays: its "last run"), and audit rows older than the
+// trail's retention. Each batch holds the purge's permit for its own transaction
 // only, which is what lets the triggers allow these deletions and no other (rules/sql.ts).
 // Batches go to the bulk writer (db/batch.ts): on SQLite the deletes, their bookkeeping
 // triggers and the commit run off the event loop.
@@ -21,7 +22,7 @@ const FANOUTS_PER_BATCH = 50;
 /** Pages given back to the file system per step of SQLite's incremental vacuum. */
 const VACUUM_PAGES = 512;
 
-export type PurgeCounts = { tasks: number; fanouts: number; audit: number };
+export type PurgeCounts = { tasks: number; fanouts: number; runs: number; audit: number };
 
 /** The batch's permit, taken first and given back last: never committed. */
 const permit = (db: Db): [BatchStep, BatchStep] => [stepOf(db.insert(purgePermits).values({ holder: "purge" })), stepOf(db.delete(purgePermits))];
@@ -69,6 +70,25 @@ async function purgeTasksOnce(ctx: { db: Db }, organizationId: string, cutoff: D
   return { tasks: returned(batch[1]), fanouts: returned(batch[2]) };
 }
 
+/**
+ * One batch of an organization's schedule runs due before `cutoff`, oldest first, but for
+ * each schedule's latest run (a yearly schedule's may be older than a month's retention).
+ * A run is the history of its fan-out, which the same cutoff takes.
+ */
+async function purgeRunsOnce(ctx: { db: Db }, organizationId: string, cutoff: Date): Promise<number> {
+  const { db } = ctx;
+  const latest = sql`(select max(r2.due_at) from ${scheduleRuns} r2 where r2.schedule_id = ${scheduleRuns.scheduleId})`;
+  const old = db
+    .select({ id: scheduleRuns.id })
+    .from(scheduleRuns)
+    .innerJoin(schedules, eq(schedules.id, scheduleRuns.scheduleId))
+    .where(and(eq(schedules.organizationId, organizationId), lt(scheduleRuns.dueAt, cutoff), lt(scheduleRuns.dueAt, latest)))
+    .orderBy(asc(scheduleRuns.dueAt))
+    .limit(PURGE_RUNS_PER_BATCH);
+  const [deleted] = (await writeBatch(ctx, [{ ...stepOf(db.delete(scheduleRuns).where(inArray(scheduleRuns.id, old)).returning({ id: scheduleRuns.id })), all: true }])) as unknown[];
+  return returned(deleted);
+}
+
 /** One batch of an organization's audit rows (or, with null, the rows of no organization) older than `cutoff`. */
 async function purgeAuditOnce(ctx: { db: Db }, organizationId: string | null, cutoff: Date): Promise<number> {
   const { db } = ctx;
@@ -96,7 +116,7 @@ async function purgeAuditOnce(ctx: { db: Db }, organizationId: string | null, cu
  */
 export async function purgeExpired(ctx: Ctx & { db: Db }, opts: { now?: Date; ceilingDays?: number | null; shouldStop?: () => boolean } = {}): Promise<PurgeCounts> {
   const now = opts.now ?? new Date();
-  const total: PurgeCounts = { tasks: 0, fanouts: 0, audit: 0 };
+  const total: PurgeCounts = { tasks: 0, fanouts: 0, runs: 0, audit: 0 };
   const settings = await ctx.db
     .select({ organizationId: orgSettings.organizationId, taskDays: orgSettings.taskRetentionDays, auditDays: orgSettings.auditRetentionDays })
     .from(orgSettings);
@@ -107,6 +127,12 @@ export async function purgeExpired(ctx: Ctx & { db: Db }, opts: { now?: Date; ce
       if (!done) break;
       total.tasks += done.tasks;
       total.fanouts += done.fanouts;
+      await breathe();
+    }
+    while (taskCutoff && !opts.shouldStop?.()) {
+      const n = await purgeRunsOnce(ctx, org.organizationId, taskCutoff);
+      total.runs += n;
+      if (n < PURGE_RUNS_PER_BATCH) break;
       await breathe();
     }
     const auditCutoff = cutoffOf(org.auditDays, now)!;
@@ -123,7 +149,7 @@ export async function purgeExpired(ctx: Ctx & { db: Db }, opts: { now?: Date; ce
     total.audit += n;
     if (n < PURGE_AUDIT_PER_BATCH) break;
   }
-  if (total.tasks + total.audit > 0) await giveSpaceBack(ctx);
+  if (total.tasks + total.runs + total.audit > 0) await giveSpaceBack(ctx);
   return total;
 }
 

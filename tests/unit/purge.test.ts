@@ -1,12 +1,14 @@
 // Retention: the purge is the one way a task or an audit row leaves the database. It takes
-// finished fan-outs past their organization's retention, keeps the bookkeeping exact, and
-// leaves the immutability triggers as strict as before for everyone else.
+// finished fan-outs past their organization's retention, and the schedules' runs with them,
+// keeps the bookkeeping exact, and leaves the immutability triggers as strict as before for
+// everyone else.
 import { and, count, eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { PROCESS_DIALECT } from "../../db/dialect";
 import { writerConnection } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
-import { auditEvents, fanouts, taskCounts, tasks } from "../../db/schema";
+import { auditEvents, fanouts, scheduleRuns, taskCounts, tasks } from "../../db/schema";
+import { createSchedule, lastRuns } from "../../lib/schedules/schedules";
 import { getOrganization, setRetention } from "../../lib/orgs/orgs";
 import { issueFanout } from "../../lib/tasks/issue";
 import { purgeExpired } from "../../lib/tasks/purge";
@@ -93,6 +95,33 @@ describe("the purge", () => {
     expect(await rows()).toBe(0);
     // Tasks are kept ten years here.
     expect((await fanoutCodes(org.id)).length).toBe(2);
+  });
+
+  test("a schedule's runs past the tasks' retention go, its latest run stays; kept forever, they all stay", async () => {
+    const { org, actor } = await history({ fanouts: 0 });
+    const daily = await createSchedule({ db, actor }, { name: "daily", type: "SYNC", targets: { all: true }, cron: "0 3 * * *", timezone: "UTC" });
+    const yearly = await createSchedule({ db, actor }, { name: "yearly", type: "SYNC", targets: { all: true }, cron: "0 3 1 1 *", timezone: "UTC" });
+    const now = Date.now();
+    // 60 daily runs, the newest half a day ago; the yearly one's only run 200 days ago.
+    const runs = [
+      ...Array.from({ length: 60 }, (_, i) => ({ scheduleId: daily.id, dueAt: new Date(now - (i + 0.5) * DAY) })),
+      { scheduleId: yearly.id, dueAt: new Date(now - 200 * DAY) },
+    ].map((r) => ({ ...r, ranAt: r.dueAt, outcome: "issued" as const, reason: null }));
+    await withTransaction({ db }, (tx) => tx.insert(scheduleRuns).values(runs));
+    const runsOf = async (id: number) => (await db.select({ dueAt: scheduleRuns.dueAt }).from(scheduleRuns).where(eq(scheduleRuns.scheduleId, id))).map((r) => r.dueAt.getTime()).sort((a, b) => b - a);
+
+    await setRetention({ db, actor }, { task_days: null, audit_days: 730 });
+    expect((await purgeExpired({ db })).runs).toBe(0);
+    expect(await runsOf(daily.id)).toHaveLength(60);
+
+    await setRetention({ db, actor }, { task_days: 30, audit_days: 730 });
+    const done = await purgeExpired({ db });
+    expect(done.runs).toBe(30);
+    expect(await runsOf(daily.id)).toEqual(runs.slice(0, 30).map((r) => r.dueAt.getTime()));
+    // The yearly schedule's only run is older than the retention, and is its "last run".
+    expect(await runsOf(yearly.id)).toEqual([now - 200 * DAY]);
+    expect((await lastRuns({ db }, [daily.id, yearly.id])).get(yearly.id)?.dueAt.getTime()).toBe(now - 200 * DAY);
+    expect(await fanoutCodes(org.id)).toHaveLength(1);
   });
 
   test("the triggers still refuse everyone else: an UPDATE or a DELETE of a finished task, a DELETE of an audit row", async () => {

@@ -47,7 +47,7 @@ export function RetentionForm({ taskDays, auditDays, ceilingDays }: { taskDays: 
         {field("audit_days", "Keep the audit trail (days)", auditDays)}
       </div>
       <p className="text-xs text-slate-500">
-        Older finished tasks, with their fan-outs once all their tasks are gone, are deleted in the background; open tasks are never deleted.
+        Older finished tasks, with their fan-outs once all their tasks are gone and the runs of schedules from that time (the latest run of each schedule stays), are deleted in the background; open tasks are never deleted.
         {ceilingDays !== null && ` This instance keeps finished tasks at most ${ceilingDays} days, whatever is set here.`}
       </p>
       <div className="flex items-center gap-3">
