@@ -11,6 +11,8 @@ export type Sizes = {
   listSamples: number;
   /** Schedules due in one minute. */
   schedules: number;
+  /** The purge's first stretch measured alone (the loop), before the list is read meanwhile. */
+  purgeAloneMs: number;
   /** POSTs of a fan-out to every device (the median is reported). */
   fanoutRuns: number;
   /** Tasks of the one fan-out the cockpit is measured on (in the large database). */
@@ -40,6 +42,7 @@ export const FULL: Sizes = {
   largeTasks: 1_000_000,
   listSamples: 200,
   schedules: 1_000,
+  purgeAloneMs: 10_000,
   fanoutRuns: 5,
   cockpitTasks: 100_000,
   wideDevices: 100_000,
@@ -61,6 +64,8 @@ export const QUICK: Sizes = {
   largeTasks: 100_000,
   listSamples: 100,
   schedules: 200,
+  // The quick history is purged in 3–4 s.
+  purgeAloneMs: 2_000,
   fanoutRuns: 3,
   cockpitTasks: 10_000,
   wideDevices: 0,

@@ -599,6 +599,7 @@ async function main() {
         cookie,
         token: base.apiToken,
         samples: sizes.listSamples,
+        aloneMs: sizes.purgeAloneMs,
         restart: async (env) => {
           await server.stop();
           server = await boot(targets.large, port, env);
@@ -608,7 +609,7 @@ async function main() {
       });
       raw.purge = purge;
       rows.push(row({ figure: `purge: ${k(purge.deleted)} finished tasks past their retention deleted`, value: purge.perSecond, unit: "/s", met: null, detail: { seconds: purge.seconds, before: purge.before, after: purge.after } }));
-      rows.push(row({ figure: "purge: longest event-loop block, its first 10 s alone", value: purge.loopMax, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: purge.loopMax <= 50, detail: { gcMaxMs: purge.gcMax, withListMs: purge.loopMaxWithList } }));
+      rows.push(row({ figure: `purge: longest event-loop block, its first ${sizes.purgeAloneMs / 1000} s alone`, value: purge.loopMax, unit: "ms", baseline: idleLoopMax, baselineOf: "idle", goal: "≤ 50 ms", met: purge.loopMax <= 50, detail: { gcMaxMs: purge.gcMax, withListMs: purge.loopMaxWithList } }));
       rows.push(row({ figure: "list page: first page p95 while the purge runs", value: purge.during.p95, unit: "ms", baseline: purge.atRest.p95, baselineOf: "at rest, just before", goal: "≤ 100 ms", met: purge.during.p95 <= 100, detail: { p50: purge.during.p50, restP50: purge.atRest.p50, samples: purge.samplesDuring } }));
     }
     for (const node of cluster()) await node.stop();

@@ -17,7 +17,7 @@ export type PurgeFigures = {
   atRest: Summary;
   during: Summary;
   samplesDuring: number;
-  /** The server's longest event-loop block over the purge's first 10 s, with nothing else to serve, and its longest GC pause. */
+  /** The server's longest event-loop block over the purge's first `aloneMs`, with nothing else to serve, and its longest GC pause. */
   loopMax: number;
   gcMax: number;
   /** The same over the rest of the purge, while it also served the list. */
@@ -38,6 +38,8 @@ export async function measurePurge(opts: {
   cookie: string;
   token: string;
   samples: number;
+  /** How long the purge runs alone, from its first deleted task, before the list is read meanwhile. */
+  aloneMs: number;
   restart: (env: Record<string, string>) => Promise<{ url: string; cookie: string }>;
   log: (l: string) => void;
 }): Promise<PurgeFigures> {
@@ -62,12 +64,12 @@ export async function measurePurge(opts: {
   let firstDrop: number | null = null;
   let lastDrop = t0;
   let still = 0;
-  // The purge alone first: from its first deleted task, 10 s with nothing else asked of the
+  // The purge alone first: from its first deleted task, `aloneMs` with nothing else asked of the
   // server (the count is read on a connection of the bench's own), for the loop's figure.
   let alone: { max_ms: number; gc_max_ms: number } | null = null;
   await worstLoop([server.url], true);
   for (;;) {
-    if (firstDrop !== null && !alone && now() - firstDrop >= 10_000) alone = await worstLoop([server.url], true);
+    if (firstDrop !== null && !alone && now() - firstDrop >= opts.aloneMs) alone = await worstLoop([server.url], true);
     if (alone) during.push(...(await page(server.url, server.cookie, 20)).latencies);
     const n = await countTasks(opts.database, opts.organizationId);
     if (n < last) {
@@ -81,7 +83,7 @@ export async function measurePurge(opts: {
     await sleep(200);
   }
   const loop = await worstLoop([server.url], true);
-  if (!alone) throw new Error("the purge ended within 10 s: too little history to measure");
+  if (!alone) throw new Error(`the purge ended within ${opts.aloneMs / 1000} s: too little history to measure`);
   const seconds = (lastDrop - (firstDrop ?? t0)) / 1000;
   const deleted = before - last;
   opts.log(`  purge: ${deleted.toLocaleString("en-US")} tasks in ${seconds.toFixed(1)} s`);
