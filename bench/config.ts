@@ -64,8 +64,8 @@ export const QUICK: Sizes = {
   largeTasks: 100_000,
   listSamples: 100,
   schedules: 200,
-  // The quick history is purged in 3–4 s.
-  purgeAloneMs: 2_000,
+  // The quick history is purged in 3–4 s: a second alone leaves the rest for the list.
+  purgeAloneMs: 1_000,
   fanoutRuns: 3,
   cockpitTasks: 10_000,
   wideDevices: 0,

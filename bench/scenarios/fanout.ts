@@ -189,7 +189,7 @@ function pgBaseline(client: pg.Client, r: Rows): Baseline {
       await client.query(
         // payload, scheduled_at and rerun_of left to their default, null.
         `insert into tasks (code, organization_id, device_id, fanout_id, type, status, created_by, created_at, updated_at, expires_at)
-         select u.code, $3::text, u.device_id, $4::integer, 'SYNC', 'PENDING', $5::text, $6::bigint, $6::bigint, $7::bigint from unnest($1::text[], $2::text[]) as u(code, device_id)`,
+         select u.code, $3::text, u.device_id, $4::bigint, 'SYNC', 'PENDING', $5::text, $6::bigint, $6::bigint, $7::bigint from unnest($1::text[], $2::text[]) as u(code, device_id)`,
         [codes, deviceIds, organizationId, rows[0].id, adminId, at, at + 86_400_000],
       );
       return rows[0].id;

@@ -71,9 +71,13 @@ async function purgeTasksOnce(ctx: { db: Db }, organizationId: string, cutoff: D
 }
 
 /**
- * One batch of an organization's schedule runs due before `cutoff`, oldest first, but for
- * each schedule's latest run (a yearly schedule's may be older than a month's retention).
- * A run is the history of its fan-out, which the same cutoff takes.
+ * One batch of an organization's schedule runs due before `cutoff` whose fan-out is gone (the
+ * purge took it, which unlinked the run) or never was (a run skipped or failed), but for each
+ * schedule's latest run (a yearly schedule's may be older than a month's retention). A run
+ * whose fan-out is kept stays with it: a paused rollout, tasks still waiting out their time.
+ * In no order: each schedule's old runs are a range of its (schedule, due) index, and the
+ * batch stops at its size. The clock never looks back at runs this old: a due time comes
+ * from now forward, and a missed one is never older than the latest run.
  */
 async function purgeRunsOnce(ctx: { db: Db }, organizationId: string, cutoff: Date): Promise<number> {
   const { db } = ctx;
@@ -82,8 +86,7 @@ async function purgeRunsOnce(ctx: { db: Db }, organizationId: string, cutoff: Da
     .select({ id: scheduleRuns.id })
     .from(scheduleRuns)
     .innerJoin(schedules, eq(schedules.id, scheduleRuns.scheduleId))
-    .where(and(eq(schedules.organizationId, organizationId), lt(scheduleRuns.dueAt, cutoff), lt(scheduleRuns.dueAt, latest)))
-    .orderBy(asc(scheduleRuns.dueAt))
+    .where(and(eq(schedules.organizationId, organizationId), lt(scheduleRuns.dueAt, cutoff), isNull(scheduleRuns.fanoutId), lt(scheduleRuns.dueAt, latest)))
     .limit(PURGE_RUNS_PER_BATCH);
   const [deleted] = (await writeBatch(ctx, [{ ...stepOf(db.delete(scheduleRuns).where(inArray(scheduleRuns.id, old)).returning({ id: scheduleRuns.id })), all: true }])) as unknown[];
   return returned(deleted);

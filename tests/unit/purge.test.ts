@@ -97,17 +97,20 @@ describe("the purge", () => {
     expect((await fanoutCodes(org.id)).length).toBe(2);
   });
 
-  test("a schedule's runs past the tasks' retention go, its latest run stays; kept forever, they all stay", async () => {
+  test("a schedule's runs past the tasks' retention go, but its latest and those whose fan-out is kept; kept forever, they all stay", async () => {
     const { org, actor } = await history({ fanouts: 0 });
     const daily = await createSchedule({ db, actor }, { name: "daily", type: "SYNC", targets: { all: true }, cron: "0 3 * * *", timezone: "UTC" });
     const yearly = await createSchedule({ db, actor }, { name: "yearly", type: "SYNC", targets: { all: true }, cron: "0 3 1 1 *", timezone: "UTC" });
     const now = Date.now();
-    // 60 daily runs, the newest half a day ago; the yearly one's only run 200 days ago.
+    // 60 daily runs, the newest half a day ago; the yearly one's latest run 200 days ago.
     const runs = [
       ...Array.from({ length: 60 }, (_, i) => ({ scheduleId: daily.id, dueAt: new Date(now - (i + 0.5) * DAY) })),
       { scheduleId: yearly.id, dueAt: new Date(now - 200 * DAY) },
     ].map((r) => ({ ...r, ranAt: r.dueAt, outcome: "issued" as const, reason: null }));
-    await withTransaction({ db }, (tx) => tx.insert(scheduleRuns).values(runs));
+    // And one that issued the fan-out still open, 250 days ago (a rollout paused since): it stays with it.
+    const [openFanout] = await db.select({ id: fanouts.id }).from(fanouts).where(eq(fanouts.organizationId, org.id));
+    const withFanout = { scheduleId: yearly.id, dueAt: new Date(now - 250 * DAY), ranAt: new Date(now - 250 * DAY), outcome: "issued" as const, reason: null, fanoutId: openFanout.id };
+    await withTransaction({ db }, (tx) => tx.insert(scheduleRuns).values([...runs, withFanout]));
     const runsOf = async (id: number) => (await db.select({ dueAt: scheduleRuns.dueAt }).from(scheduleRuns).where(eq(scheduleRuns.scheduleId, id))).map((r) => r.dueAt.getTime()).sort((a, b) => b - a);
 
     await setRetention({ db, actor }, { task_days: null, audit_days: 730 });
@@ -118,10 +121,15 @@ describe("the purge", () => {
     const done = await purgeExpired({ db });
     expect(done.runs).toBe(30);
     expect(await runsOf(daily.id)).toEqual(runs.slice(0, 30).map((r) => r.dueAt.getTime()));
-    // The yearly schedule's only run is older than the retention, and is its "last run".
-    expect(await runsOf(yearly.id)).toEqual([now - 200 * DAY]);
+    // The yearly schedule's latest run is older than the retention, and is its "last run"; the
+    // older one stays with its fan-out.
+    expect(await runsOf(yearly.id)).toEqual([now - 200 * DAY, now - 250 * DAY]);
     expect((await lastRuns({ db }, [daily.id, yearly.id])).get(yearly.id)?.dueAt.getTime()).toBe(now - 200 * DAY);
     expect(await fanoutCodes(org.id)).toHaveLength(1);
+    // Once its fan-out is gone (the purge unlinks the run), that run goes too; the latest stays.
+    await withTransaction({ db }, (tx) => tx.update(scheduleRuns).set({ fanoutId: null }).where(eq(scheduleRuns.scheduleId, yearly.id)));
+    expect((await purgeExpired({ db })).runs).toBe(1);
+    expect(await runsOf(yearly.id)).toEqual([now - 200 * DAY]);
   });
 
   test("the triggers still refuse everyone else: an UPDATE or a DELETE of a finished task, a DELETE of an audit row", async () => {
