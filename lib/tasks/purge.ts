@@ -11,8 +11,8 @@ import { AUDIT_RETENTION_DEFAULT_DAYS, cutoffOf, effectiveTaskDays, PURGE_AUDIT_
 // organization at a time and a small batch per transaction, the tasks of fan-outs that
 // finished before the organization's retention (whole fan-outs: every task of one is final
 // once it has finished; the fan-out's row goes with its last task), the schedules' runs due
-// before it (each schedule's latest run stays: its "last run"), and audit rows older than the
-// trail's retention. Each batch holds the purge's permit for its own transaction
+// before it whose fan-out is gone (each schedule's latest run stays: its "last run"), and
+// audit rows older than the trail's retention. Each batch holds the purge's permit for its own transaction
 // only, which is what lets the triggers allow these deletions and no other (rules/sql.ts).
 // Batches go to the bulk writer (db/batch.ts): on SQLite the deletes, their bookkeeping
 // triggers and the commit run off the event loop.
@@ -113,6 +113,18 @@ async function purgeAuditOnce(ctx: { db: Db }, organizationId: string | null, cu
   return returned(batch[1]);
 }
 
+/** Runs `batch` until one deletes fewer than `size` rows (or `shouldStop` says so), a turn of the loop between them; the rows deleted. */
+async function untilShort(batch: () => Promise<number>, size: number, shouldStop?: () => boolean): Promise<number> {
+  let total = 0;
+  while (!shouldStop?.()) {
+    const n = await batch();
+    total += n;
+    if (n < size) break;
+    await breathe();
+  }
+  return total;
+}
+
 /**
  * Purges everything past its retention, batch after batch with a turn of the event loop
  * between them, until nothing is left or `shouldStop` says so. Returns what it deleted.
@@ -132,26 +144,13 @@ export async function purgeExpired(ctx: Ctx & { db: Db }, opts: { now?: Date; ce
       total.fanouts += done.fanouts;
       await breathe();
     }
-    while (taskCutoff && !opts.shouldStop?.()) {
-      const n = await purgeRunsOnce(ctx, org.organizationId, taskCutoff);
-      total.runs += n;
-      if (n < PURGE_RUNS_PER_BATCH) break;
-      await breathe();
-    }
+    if (taskCutoff) total.runs += await untilShort(() => purgeRunsOnce(ctx, org.organizationId, taskCutoff), PURGE_RUNS_PER_BATCH, opts.shouldStop);
     const auditCutoff = cutoffOf(org.auditDays, now)!;
-    while (!opts.shouldStop?.()) {
-      const n = await purgeAuditOnce(ctx, org.organizationId, auditCutoff);
-      total.audit += n;
-      if (n < PURGE_AUDIT_PER_BATCH) break;
-      await breathe();
-    }
+    total.audit += await untilShort(() => purgeAuditOnce(ctx, org.organizationId, auditCutoff), PURGE_AUDIT_PER_BATCH, opts.shouldStop);
   }
   // Failed sign-ins of emails no one has here belong to no organization: the default applies.
-  while (!opts.shouldStop?.()) {
-    const n = await purgeAuditOnce(ctx, null, cutoffOf(AUDIT_RETENTION_DEFAULT_DAYS, now)!);
-    total.audit += n;
-    if (n < PURGE_AUDIT_PER_BATCH) break;
-  }
+  const strayCutoff = cutoffOf(AUDIT_RETENTION_DEFAULT_DAYS, now)!;
+  total.audit += await untilShort(() => purgeAuditOnce(ctx, null, strayCutoff), PURGE_AUDIT_PER_BATCH, opts.shouldStop);
   if (total.tasks + total.runs + total.audit > 0) await giveSpaceBack(ctx);
   return total;
 }
