@@ -1,5 +1,5 @@
 import { statusIs } from "./terms";
-import { and, asc, count, desc, eq, gt, inArray, lt, sql, type Column, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, lt, sql, type Column, type SQL } from "drizzle-orm";
 import { cancelledBy } from "../audit/queries";
 import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
@@ -84,7 +84,9 @@ async function filterWhere(h: DbOrTx, organizationId: string, f: ListFilter): Pr
         .from(devices)
         .where(and(eq(devices.organizationId, organizationId), containsText(displayNameSql, f.device)))
     ).map((d) => d.id);
-    parts.push(ids.length ? inArray(tasks.deviceId, ids) : sql`false`);
+    // As one parameter: a filter such as "fw" may match every device of a fleet of 100,000,
+    // past the placeholders a statement may hold (SQLite's 32,766, PostgreSQL's 65,535).
+    parts.push(anyOf(tasks.deviceId, ids));
     // A few devices of many: walk their own tasks through (device_id, id). Left to itself,
     // SQLite prefers the organization's indexes (they match the ORDER BY) and reads
     // newest-first past every other device's tasks — 70 ms for a page, 180 ms for the API's

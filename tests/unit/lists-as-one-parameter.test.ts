@@ -1,12 +1,15 @@
 // Lists given to a statement as one parameter (db/portable.ts `anyOf`, `jsonRows`): the
 // dispatcher's reads and its sequence numbers, the presence and heartbeat writes. Each statement
 // reads the same whatever the list's length, on both dialects.
+import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { anyOf, jsonRows } from "../../db/portable";
 import { devices } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { reserveSeqs } from "../../lib/devices/connection";
+import { issueFanout } from "../../lib/tasks/issue";
+import { listTasks, pageTasks } from "../../lib/tasks/queries";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { rawRows } from "../support/raw";
@@ -68,5 +71,27 @@ describe("anyOf and jsonRows", () => {
       { text: odd, n: 7 },
     ]);
     expect(typeof back[0].n).toBe("number");
+  });
+});
+
+describe("the task list's device filter", () => {
+  test("a filter matching more devices than a statement holds placeholders lists their tasks, and the API's pages count them", async () => {
+    const { org, actor } = await makeOrg(db);
+    // 33,000 devices whose names all hold "fleet": past SQLite's 32,766 placeholders.
+    const names = Array.from({ length: 33_000 }, (_, i) => `fleet-${i + 1}`);
+    await withTransaction({ db }, async (tx) => {
+      for (let i = 0; i < names.length; i += 1000) {
+        await tx.insert(devices).values(names.slice(i, i + 1000).map((name) => ({ id: randomUUID(), organizationId: org.id, name, status: "ENABLED" as const, enrolledAt: new Date() })));
+      }
+    });
+    const { fanout } = await issueFanout({ db, actor }, { type: "SYNC", targets: { devices: [names[0], names[32_999]] } });
+    const ctx = { db, actor };
+    const listed = await listTasks(ctx, { filter: { device: "FLEET" } });
+    expect(listed.items.map((t) => t.device).sort()).toEqual([names[0], names[32_999]].sort());
+    expect(listed.items.every((t) => t.fanout === fanout)).toBe(true);
+    const paged = await pageTasks(ctx, { filter: { device: "fleet" }, page: 1, perPage: 30 });
+    expect(paged.total).toBe(2);
+    expect((await listTasks(ctx, { filter: { device: "fleet-32999" } })).items.map((t) => t.device)).toEqual([]);
+    expect((await listTasks(ctx, { filter: { device: "fleet-33000" } })).items.map((t) => t.device)).toEqual([names[32_999]]);
   });
 });
