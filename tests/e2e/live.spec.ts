@@ -41,6 +41,23 @@ test.describe("the task list, live", () => {
     await notReloaded();
   });
 
+  test("a device filter typed with spaces around it follows the list the server read: its new tasks come in live", async ({ page, tasks, agents, issue }) => {
+    const [agent] = await agents.enroll();
+    const before = (await issue([agent.name])).tasks[0].code;
+    await tasks.goto({ device: `  ${agent.name} ` });
+    await expect(tasks.codeLink(0)).toHaveText(before);
+    await tasks.expectLive();
+    const notReloaded = await markWindow(page);
+
+    const next = (await issue([agent.name], "SYNC")).tasks[0].code;
+    await expect(tasks.codeLink(0)).toHaveText(next);
+    await agent.accept(before);
+    await expect(tasks.statusOf(before)).toHaveText("IN_PROGRESS");
+    await expect(tasks.rows).toHaveCount(2);
+    await expect(tasks.deviceFilter).toHaveValue(agent.name);
+    await notReloaded();
+  });
+
   test("Auto-refresh OFF freezes the list; turning it ON catches up", async ({ browser, baseURL, page, tasks, agents, issue }) => {
     const [agent] = await agents.enroll();
     // A second window, left live, is the witness that the change was sent.

@@ -26,15 +26,18 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
   const ctx = await requirePageContext();
   const since = readingSince();
   const verbCtx = actorContext(ctx.actor);
-  const { filter, position } = pickFilter(await searchParams);
+  const picked = pickFilter(await searchParams);
   let list: Awaited<ReturnType<typeof listTasks>> | null = null;
   let error: string | null = null;
   try {
-    list = await listTasks(verbCtx, { filter, cursor: position, limit: PAGE_SIZE });
+    list = await listTasks(verbCtx, { filter: picked.filter, cursor: picked.position, limit: PAGE_SIZE });
   } catch (e) {
     if (!isDomainError(e)) throw e;
     error = e.message;
   }
+  // The filter as the list read it (trimmed; a device filter of spaces is none), so that the
+  // live rows, the links and the filter bar match what the server listed.
+  const filter: Partial<typeof picked.filter> = list?.filter ?? picked.filter;
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
   const fanouts = await activeFanouts(verbCtx);
   const history = await historyOf(verbCtx);
