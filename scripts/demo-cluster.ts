@@ -7,6 +7,7 @@ import { SERVER_BUNDLE } from "./build-server";
 import { ensureBuild } from "./ensure-build";
 import { NGINX_HINT, nginxBin, startNginx, type RunningNginx } from "./lib/nginx";
 import { freePort, INSTALL_HINT, pgBinDir, startThrowawayPg, type ThrowawayPg } from "./lib/throwaway-pg";
+import { wholeNumberVar } from "../lib/env";
 
 // `npm run demo:cluster`: the product as several nodes, on this machine, from what Debian's
 // `postgresql` and `nginx` packages install — a throwaway PostgreSQL in a data folder of its
@@ -18,7 +19,7 @@ const NODES = 3;
 const DEMO_FLEETS = ["acme", "globex"] as const;
 
 const flags = z.array(z.string()).max(0, "npm run demo:cluster takes no arguments (set PORT for nginx's port)").safeParse(process.argv.slice(2));
-const port = z.coerce.number().int().min(0).max(65535).optional().safeParse(process.env.PORT || undefined);
+const port = wholeNumberVar(0, 65535).safeParse(process.env.PORT);
 if (!flags.success || !port.success) {
   console.error(flags.success ? `PORT: ${port.error!.issues[0].message}` : flags.error.issues[0].message);
   process.exit(2);

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { closeDatabase, openDatabase } from "../db/client";
 import { dialectOf } from "../db/dialect";
 import { isSeeded, DEMO_PASSWORD, DEMO_USERS, type DemoAgent } from "../lib/demo/seed";
-import { saveState } from "../lib/agents/sim/state";
+import { readState, saveState, StateFileError } from "../lib/agents/sim/state";
 import { hasAnyUser } from "../lib/auth/users";
 import { readEnv } from "../lib/env";
 import { fsyncDir } from "../lib/server/files";
@@ -34,16 +34,24 @@ ensureBuild();
 const dir = dataDir(env.DATABASE_URL);
 const statePath = (slug: string) => join(dir, `agents-${slug}.json`);
 const seeded = await prepareDemoDatabase();
+// Each demo organization's fleet runs in its own process, as real agents would: their
+// device tokens exist only in the state files written when the demo was seeded. Read before
+// the server starts, so that a damaged one stops the demo with one line.
+const demoFleets = DEMO_FLEETS.map((slug) => {
+  const path = statePath(slug);
+  try {
+    return { slug, path, agents: seeded?.[slug] ?? readState(path)?.agents };
+  } catch (e) {
+    if (!(e instanceof StateFileError)) throw e;
+    console.error(`${e.message}. Or delete the data folder to seed the demo afresh.`);
+    process.exit(1);
+  }
+});
 const server = await startServer();
 
-// Each demo organization's fleet runs in its own process, as real agents would: their
-// device tokens exist only in the state files written when the demo was seeded.
 const fleets: ChildProcess[] = [];
 const missing: string[] = [];
-for (const slug of DEMO_FLEETS) {
-  const path = statePath(slug);
-  const agents: DemoAgent[] | undefined =
-    seeded?.[slug] ?? (existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { agents: DemoAgent[] }).agents : undefined);
+for (const { slug, path, agents } of demoFleets) {
   if (!agents?.length) {
     missing.push(path);
     continue;

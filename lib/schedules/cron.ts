@@ -26,12 +26,15 @@ export function cronProblem(expr: string): string | null {
   if (!text.startsWith("@") && text.split(/\s+/).length !== 5) {
     return "Write five fields: minute hour day-of-month month day-of-week (no seconds: a schedule fires at most once a minute)";
   }
+  let cron: Cron;
   try {
-    new Cron(text, { paused: true });
-    return null;
+    cron = new Cron(text, { paused: true });
   } catch (e) {
     return `Not a cron expression: ${(e as Error).message.replace(/^CronPattern: /, "")}`;
   }
+  // A date no calendar has (30 February, 31 April) parses but never comes: such a schedule
+  // would sit enabled with no next run. croner looks years ahead before it gives up (~40 ms).
+  return cron.nextRun() ? null : "This recurrence never fires: no date matches its day and month (30 February, 31 April…)";
 }
 
 /**

@@ -413,6 +413,13 @@ describe.skipIf(onPg)("the demo seed", () => {
       await Promise.race([second.exited, new Promise((r) => setTimeout(r, 15_000))]);
       killGroup(second.child, "SIGKILL");
     }
+
+    // A damaged state file stops the next run before its server starts, in one line.
+    writeFileSync(join(dir, "agents-globex.json"), '{"agents": "x"');
+    const third = run(process.execPath, ["--import", "tsx", "scripts/demo.ts"], env);
+    expect(await third.exited, third.output()).toBe(1);
+    expect(third.output()).toMatch(/agents-globex\.json is not a fleet state file .* delete the data folder to seed the demo afresh/);
+    expect(third.output()).not.toMatch(/Taskwire demo is running|SyntaxError|\n\s+at /);
   });
 });
 

@@ -31,12 +31,14 @@ const runsOf = async (scheduleId: number) =>
   db.select().from(scheduleRuns).where(eq(scheduleRuns.scheduleId, scheduleId)).orderBy(asc(scheduleRuns.dueAt));
 
 describe("saving a schedule", () => {
-  test("bad input names its field and saves nothing: a cron that does not parse, seconds, an unknown zone", async () => {
+  test("bad input names its field and saves nothing: a cron that does not parse, seconds, one that never fires, an unknown zone", async () => {
     const { ctx, org } = await fleet();
     for (const [over, field, message] of [
       [{ cron: "61 * * * *" }, "cron", /Invalid value for minute/],
       [{ cron: "every day" }, "cron", /five fields/],
       [{ cron: "*/30 * * * * *" }, "cron", /at most once a minute/],
+      [{ cron: "0 0 30 2 *" }, "cron", /never fires/],
+      [{ cron: "15 4 31 4,6 *" }, "cron", /never fires/],
       [{ timezone: "Mars/Olympus" }, "timezone", /Unknown time zone/],
       [{ name: "" }, "name", /required/],
       [{ type: "EXPLODE" }, "type", /Unknown type/],

@@ -22,21 +22,26 @@ export type FleetState = z.infer<typeof stateSchema>;
 
 export class StateFileError extends Error {}
 
-/** Reads the state file; a missing file is an empty fleet, a damaged one is an error. */
-export function loadState(path: string, url: string): FleetState {
+/** Reads a state file, whatever server it names: null when there is none, an error when it is damaged. */
+export function readState(path: string): FleetState | null {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { url, agents: [] };
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw new StateFileError(`Cannot read the state file ${path}: ${(e as Error).message}`);
   }
-  let parsed: FleetState;
   try {
-    parsed = stateSchema.parse(JSON.parse(text));
+    return stateSchema.parse(JSON.parse(text));
   } catch {
     throw new StateFileError(`The state file ${path} is not a fleet state file (delete it to enroll again)`);
   }
+}
+
+/** Reads the state file of the fleet of `url`; a missing file is an empty fleet, a damaged one or another server's is an error. */
+export function loadState(path: string, url: string): FleetState {
+  const parsed = readState(path);
+  if (!parsed) return { url, agents: [] };
   if (parsed.url !== url) {
     throw new StateFileError(
       `The state file ${path} holds agents enrolled with ${parsed.url}, not ${url}; pass --state with another file (or delete it)`,
