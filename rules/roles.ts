@@ -11,3 +11,10 @@ export function roleAtLeast(role: Role, needed: Role): boolean {
 export function lowerRole(a: Role, b: Role): Role {
   return RANK[a] <= RANK[b] ? a : b;
 }
+
+/**
+ * The least role of the accesses that more than one way in checks, each written here once:
+ * issuing tasks (the form, the API, a re-run, a retry, a schedule's run in its owner's name)
+ * and reading the audit trail (its page, the API, the live channel's audit room).
+ */
+export const LEAST_ROLE = { issue: "READ_WRITE", readAudit: "ADMIN" } as const satisfies Record<string, Role>;

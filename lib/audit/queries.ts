@@ -5,6 +5,7 @@ import { auditEvents, type AuditEvent } from "../../db/schema";
 import { AUDIT_ACTION_NAMES, AUDIT_GROUPS, AUDIT_PAGE, type AuditAction } from "../../rules/audit";
 import { requireRole, type ActorCtx } from "../actor";
 import type { Ctx } from "../../db/transaction";
+import { LEAST_ROLE } from "../../rules/roles";
 
 // Reading the audit trail: the audit page (newest first, a page at a time) and the export to
 // a SIEM (oldest first, from a cursor). Only an organization's ADMINs read its trail.
@@ -47,7 +48,7 @@ function whereOf(organizationId: string, f: AuditFilter): SQL | undefined {
 
 /** A page of the trail, newest first, before the row `before` (a keyset cursor), with the next page's cursor. */
 export async function listAudit({ db, actor }: ActorCtx, filter: AuditFilter, opts: { before?: number; limit?: number } = {}) {
-  requireRole(actor, "ADMIN");
+  requireRole(actor, LEAST_ROLE.readAudit);
   const limit = opts.limit ?? AUDIT_PAGE;
   const rows = await db
     .select()

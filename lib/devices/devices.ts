@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import type { DbOrTx, Tx } from "../../db/client";
+import type { Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { anyOf, containsText, unlessTaken } from "../../db/portable";
+import { anyOf, containsText, lockRows, unlessTaken } from "../../db/portable";
 import { deviceOus, devices, ous, tasks, type Device } from "../../db/schema";
 import { DELETED_SUFFIX, DEVICE_NAME_MAX, deviceAllows, type DeviceStatus } from "../../rules/devices";
 import { requireRole, type ActorCtx } from "../actor";
@@ -55,8 +55,14 @@ export async function ouNames({ db }: Ctx, organizationId: string): Promise<stri
   return rows.map((o) => o.name);
 }
 
-async function liveDevice(h: DbOrTx, organizationId: string, id: string): Promise<Device> {
-  const [d] = await h
+/**
+ * A live device of the organization, locked until the transaction ends: a change checks the
+ * status it read and writes from it, and two admins' changes at once on PostgreSQL (a Disable
+ * and an Approve of the same PENDING device) take turns, the second reading what the first wrote.
+ */
+async function deviceToChange(tx: Tx, organizationId: string, id: string): Promise<Device> {
+  await lockRows(tx, devices, eq(devices.id, id));
+  const [d] = await tx
     .select()
     .from(devices)
     .where(and(eq(devices.id, id), eq(devices.organizationId, organizationId), isNull(devices.deletedAt)))
@@ -126,7 +132,7 @@ async function setStatus(ctx: ActorCtx, id: string, change: "approve" | "enable"
   const deviceId = parse(idSchema, id);
   const events = await withTransaction(ctx, async (tx) => {
     const events: DomainEvent[] = [];
-    const d = await liveDevice(tx, actor.organizationId, deviceId);
+    const d = await deviceToChange(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, change)) throw new ConflictError(`The device is ${d.status}`);
     await tx.update(devices).set({ status: to }).where(eq(devices.id, d.id));
     // A disabled device gets no tasks: what was waiting for it will not run.
@@ -154,7 +160,7 @@ export async function renameDevice(ctx: ActorCtx, id: string, newName: string): 
   const deviceId = parse(idSchema, id);
   const name = parse(deviceNameSchema, newName);
   const audited = await withTransaction(ctx, async (tx) => {
-    const d = await liveDevice(tx, actor.organizationId, deviceId);
+    const d = await deviceToChange(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, "rename")) throw new ConflictError(`The device is ${d.status}`);
     if (d.name === name) return null;
     await unlessTaken(tx.update(devices).set({ name }).where(eq(devices.id, d.id)), LIVE_NAME, () => nameTaken(name));
@@ -172,7 +178,7 @@ export async function deleteDevice(ctx: ActorCtx, id: string): Promise<void> {
   requireRole(actor, "READ_WRITE");
   const deviceId = parse(idSchema, id);
   const events = await withTransaction(ctx, async (tx) => {
-    const d = await liveDevice(tx, actor.organizationId, deviceId);
+    const d = await deviceToChange(tx, actor.organizationId, deviceId);
     if (!deviceAllows(d.status, "delete")) throw new ConflictError(`The device is ${d.status}`);
     // The token hash stays so its holder can be told "deleted"; deletedAt alone locks it out.
     await tx.update(devices).set({ deletedAt: new Date(), online: false }).where(eq(devices.id, d.id));

@@ -5,7 +5,7 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import { passes, sharedLimiter } from "../server/limits";
 import type { Db } from "../../db/client";
 import { fanouts, tasks } from "../../db/schema";
-import { roleAtLeast, type Role } from "../../rules/roles";
+import { LEAST_ROLE, roleAtLeast, type Role } from "../../rules/roles";
 import { clientAddress, isSameOrigin } from "../auth/origin";
 import { subscribe } from "../events";
 import { resolveSession } from "../orgs/session";
@@ -99,8 +99,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
         return reply(joined());
       }
       if ("audit" in parsed.data) {
-        // The same rule as the audit page's (a demotion closes this socket: access.changed).
-        if (!roleAtLeast(grant.role, "ADMIN")) return reply({ ok: false, error: "unauthorized" });
+        // The audit trail's own rule (a demotion closes this socket: access.changed).
+        if (!roleAtLeast(grant.role, LEAST_ROLE.readAudit)) return reply({ ok: false, error: "unauthorized" });
         void socket.join(auditRoom(grant.organizationId));
         return reply(joined());
       }

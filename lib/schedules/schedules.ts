@@ -5,7 +5,7 @@ import type { Db, DbOrTx, Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
 import { lockRows, unlessTaken } from "../../db/portable";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
-import { roleAtLeast, type Role } from "../../rules/roles";
+import { LEAST_ROLE, roleAtLeast, type Role } from "../../rules/roles";
 import { ROW_ID_MAX } from "../../rules/codes";
 import { MISSED_AFTER_MS, SCHEDULE_NAME_MAX, type ScheduleRunOutcome } from "../../rules/schedules";
 import { cronProblem, isTimeZone, latestRun, nextRun, nextRuns } from "./cron";
@@ -220,7 +220,7 @@ async function runActor(db: Db, s: Schedule): Promise<Actor | string> {
     .where(and(eq(member.userId, s.ownerId), eq(member.organizationId, s.organizationId)))
     .limit(1);
   if (!m) return "Its owner is no longer a member of this organization";
-  if (!roleAtLeast(m.role as Role, "READ_WRITE")) return `Its owner ${m.email} is now ${m.role} and may not issue tasks`;
+  if (!roleAtLeast(m.role as Role, LEAST_ROLE.issue)) return `Its owner ${m.email} is now ${m.role} and may not issue tasks`;
   return { organizationId: s.organizationId, userId: s.ownerId, role: m.role as Role, label: `schedule "${s.name}" (${m.email})`, principal: `schedule:${s.id}` };
 }
 

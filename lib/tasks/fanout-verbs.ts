@@ -1,5 +1,5 @@
 import { statusIs, fanoutIsOpen } from "./terms";
-import { and, asc, count, eq, gt, inArray, isNotNull, isNull, ne, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNotNull, ne, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/client";
 import { pacer, withTransaction, writeBatch } from "../../db/transaction";
@@ -12,7 +12,7 @@ import { ConflictError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
 import { auditEventOf, auditStep, recordAudit } from "../audit/record";
 import { isBatchCheck, stepOf } from "../../db/batch";
-import { aloneSteps, jsonObject } from "../../db/portable";
+import { aloneSteps, changedRows, jsonObject } from "../../db/portable";
 import { PROCESS_DIALECT } from "../../db/dialect";
 import { parse } from "../validation";
 import { failureGroup } from "./failures";
@@ -20,8 +20,9 @@ import { findFanout, messageHead } from "./fanout-queries";
 import type { Remember } from "../idempotency";
 import { issueFanout, type IssueResult } from "./issue";
 import type { TargetResolution } from "./targets";
-import { BREAKER_BASE_NOW } from "./rollout";
+import { BREAKER_BASE_NOW, pauseRow } from "./rollout";
 import { cancelFanoutStep, eventsOfRows } from "./transition";
+import { LEAST_ROLE } from "../../rules/roles";
 
 // What an admin does to a whole fan-out: retry what failed (or a group of it), and cancel
 // what has not run. Each is one verb, for the page's actions and the API alike.
@@ -54,7 +55,7 @@ const PAGE = 1_000;
  */
 export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown, opts: { remember?: Remember<RetryResult> } = {}): Promise<RetryResult> {
   const { db, actor } = ctx;
-  requireRole(actor, "READ_WRITE");
+  requireRole(actor, LEAST_ROLE.issue);
   const input = parse(retryRequestSchema, raw ?? {});
   const statuses = input.statuses ?? ["FAILED"];
   const source = await findFanout(db, actor.organizationId, rawCode);
@@ -165,21 +166,24 @@ export async function cancelFanoutRest(ctx: ActorCtx, rawCode: unknown): Promise
   const message = `Cancelled with the rest of fan-out ${source.code} by ${actor.label}`;
   const at = Date.now();
   // On the bulk writer, off the event loop: 100,000 tasks move in one statement per status.
-  // The audit row counts what is about to be cancelled, in the same transaction; with nothing
-  // left, the batch is refused and writes nothing at all. On PostgreSQL the fan-out's row is
-  // locked first, so that of two cancels at once the second reads what the first left.
-  const cancellable = db
-    .select({ n: count() })
-    .from(tasks)
-    .where(and(eq(tasks.fanoutId, source.id), statusIs(...CANCELLABLE_STATUSES)));
+  // With nothing left, the batch is refused and writes nothing at all. On PostgreSQL the
+  // fan-out's row is locked first, so that of two cancels at once the second reads what the
+  // first left. The audit row counts what its statements cancelled, after them: counted
+  // before, an agent's acknowledgement committed in between (it does not wait for the
+  // fan-out's row) would leave the trail saying more than happened. Its message names this
+  // cancel; a fan-out has nothing left to cancel after one, so no other task has it.
+  const inFanout = eq(tasks.fanoutId, source.id);
+  const cancellable = db.select({ n: count() }).from(tasks).where(and(inFanout, statusIs(...CANCELLABLE_STATUSES)));
+  const cancelledHere = db.select({ n: count() }).from(tasks).where(and(inFanout, statusIs("CANCELLED"), eq(tasks.message, message)));
   const head = [
     ...(PROCESS_DIALECT === "pg" ? [stepOf(sql`select 1 from ${fanouts} where ${fanouts.id} = ${source.id} for update`)] : []),
     { ...stepOf(sql`select case when (${cancellable}) > 0 then 1 else 0 end`), expectValue: 1, failure: NOTHING_TO_CANCEL },
-    auditStep(db, actor, { action: "fanout.cancel_rest", target: { type: "fanout", id: source.code }, detail: jsonObject({ cancelled: sql`(${cancellable})` }) }, new Date(at)),
   ];
+  const audit = auditStep(db, actor, { action: "fanout.cancel_rest", target: { type: "fanout", id: source.code }, detail: jsonObject({ cancelled: sql`(${cancelledHere})` }) }, new Date(at));
   let results: unknown[][][];
   try {
-    results = (await writeBatch(ctx, [...head, ...CANCELLABLE_STATUSES.map((from) => cancelFanoutStep(source.id, from, message, at))])).slice(head.length) as unknown[][][];
+    const moves = CANCELLABLE_STATUSES.map((from) => cancelFanoutStep(source.id, from, message, at));
+    results = (await writeBatch(ctx, [...head, ...moves, audit])).slice(head.length, head.length + moves.length) as unknown[][][];
   } catch (e) {
     if (isBatchCheck(e, NOTHING_TO_CANCEL)) throw new ConflictError(`Fan-out ${source.code} has no SCHEDULED or PENDING tasks left to cancel`);
     throw e;
@@ -214,12 +218,15 @@ async function setPaused(ctx: ActorCtx, rawCode: unknown, pause: boolean, reason
   requireRole(actor, "READ_WRITE");
   const source = await findFanout(db, actor.organizationId, rawCode);
   const audited = await withTransaction(ctx, async (tx) => {
-    const moved = await tx
-      .update(fanouts)
-      .set(pause ? { pausedAt: new Date(), pauseReason: reason ?? `Paused by ${actor.label}` } : { pausedAt: null, pauseReason: null, ...BREAKER_BASE_NOW })
-      .where(and(eq(fanouts.id, source.id), pause ? isNull(fanouts.pausedAt) : isNotNull(fanouts.pausedAt), fanoutIsOpen(true)))
-      .returning({ id: fanouts.id });
-    if (!moved.length) await refusal(tx, source.id, source.code, pause ? "pause" : "resume");
+    const moved = pause
+      ? await pauseRow(tx, source.id, reason ?? `Paused by ${actor.label}`, new Date())
+      : changedRows(
+          await tx
+            .update(fanouts)
+            .set({ pausedAt: null, pauseReason: null, ...BREAKER_BASE_NOW })
+            .where(and(eq(fanouts.id, source.id), isNotNull(fanouts.pausedAt), fanoutIsOpen(true))),
+        );
+    if (!moved) await refusal(tx, source.id, source.code, pause ? "pause" : "resume");
     return recordAudit(tx, actor, { action: pause ? "fanout.pause" : "fanout.resume", target: { type: "fanout", id: source.code } });
   });
   publish([{ kind: "fanout.changed", organizationId: source.organizationId, fanoutId: source.id, change: pause ? "paused" : "resumed" }, ...audited]);

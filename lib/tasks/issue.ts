@@ -18,6 +18,7 @@ import { parse, toValidationError } from "../validation";
 import { issueSchemaAt, PAYLOAD_SCHEMAS, type Payload } from "./schemas";
 import { mayTakeTasks, resolveTarget, type TargetResolution } from "./targets";
 import { transitionEvent } from "./transition";
+import { LEAST_ROLE } from "../../rules/roles";
 
 export type IssueResult = {
   fanout: string;
@@ -134,7 +135,7 @@ export async function issueInTx(tx: Tx, actor: Actor, raw: IssueRequest, now = n
 
 /** The request checked and its times worked out, before any transaction. */
 function planIssue(actor: Actor, raw: IssueRequest, now: Date, opts: IssueOptions) {
-  requireRole(actor, "READ_WRITE");
+  requireRole(actor, LEAST_ROLE.issue);
   // A caller that chooses the devices itself (opts.target) names no targets: the whole
   // organization stands in for them here, and is neither resolved nor recorded.
   const input = parse(issueSchemaAt(now), opts.target ? { ...raw, targets: { all: true } } : raw);
@@ -355,7 +356,7 @@ export async function issueFanoutOnce(ctx: ActorCtx, raw: IssueRequest, key: unk
   const claim = { key: parse(idempotencyKeySchema, key), fingerprint: "issue-form" };
   const answer = await runOnce<IssueResult>(
     ctx,
-    { needs: "READ_WRITE", claim, now },
+    { needs: LEAST_ROLE.issue, claim, now },
     (remember) => issueFanout(ctx, raw, now, { remember }),
     (r) => ({ status: 201, body: { fanout: r.fanout, total: r.total, first: r.tasks[0].code } }),
   );

@@ -1,4 +1,4 @@
-import { statusIs } from "./terms";
+import { fanoutIsOpen, statusIs } from "./terms";
 import { and, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { changedRows } from "../../db/portable";
@@ -100,6 +100,15 @@ async function release(ctx: Ctx, r: RolloutRow, now: Date): Promise<number> {
   return events.length;
 }
 
+/**
+ * The one write of a pause, a person's or the breaker's: the row stops still open and not
+ * paused, else nothing changes (a fan-out whose last task just finished is not stored paused).
+ * The rows it moved: 0 or 1.
+ */
+export async function pauseRow(tx: DbOrTx, fanoutId: number, reason: string, at: Date): Promise<number> {
+  return changedRows(await tx.update(fanouts).set({ pausedAt: at, pauseReason: reason }).where(and(eq(fanouts.id, fanoutId), isNull(fanouts.pausedAt), fanoutIsOpen(true))));
+}
+
 const waveChanged = (r: RolloutRow) => publish([{ kind: "fanout.changed", organizationId: r.organizationId, fanoutId: r.id, change: "wave" }]);
 
 /** Opens the wave after the open one, if the row is still as read; true if this call opened it. */
@@ -109,7 +118,7 @@ async function openNext(ctx: Ctx, r: RolloutRow, now: Date, by?: { actor: Actor;
       await tx
         .update(fanouts)
         .set({ wave: r.wave! + 1, waveOpenedAt: now, waveFinishedAt: null })
-        .where(and(eq(fanouts.id, r.id), eq(fanouts.wave, r.wave!), isNotNull(fanouts.waveFinishedAt), isNull(fanouts.pausedAt))),
+        .where(and(eq(fanouts.id, r.id), eq(fanouts.wave, r.wave!), isNotNull(fanouts.waveFinishedAt), isNull(fanouts.pausedAt), fanoutIsOpen(true))),
     );
     // A person's Continue is in the audit trail; the driver's own steps are not.
     const audited = n && by ? await recordAudit(tx, by.actor, { action: "fanout.continue", target: { type: "fanout", id: by.code }, detail: { wave: r.wave! + 1, waves: r.rollout!.sizes.length } }, now) : [];
@@ -133,14 +142,7 @@ export async function advanceRollout(ctx: Ctx, fanoutId: number, now = new Date(
     const policy = r.rollout;
     const tally = breakerTally(r);
     if (policy.breaker && breakerTrips(policy.breaker, tally)) {
-      const tripped = await withTransaction(ctx, async (tx) =>
-        changedRows(
-          await tx
-            .update(fanouts)
-            .set({ pausedAt: now, pauseReason: breakerReason(policy.breaker!, tally) })
-            .where(and(eq(fanouts.id, r.id), isNull(fanouts.pausedAt))),
-        ),
-      );
+      const tripped = await withTransaction(ctx, (tx) => pauseRow(tx, r.id, breakerReason(policy.breaker!, tally), now));
       if (tripped) publish([{ kind: "fanout.changed", organizationId: r.organizationId, fanoutId: r.id, change: "paused" }]);
       return tripped ? "tripped" : did;
     }

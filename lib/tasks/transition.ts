@@ -141,7 +141,8 @@ export function cancelFanoutStep(fanoutId: number, from: TaskStatus, message: st
  * SCHEDULED → PENDING for the tasks of a rollout's open wave still waiting for it, in id
  * order, as many as there is room for: `maxInFlight` less the wave's tasks PENDING or
  * IN_PROGRESS (null: no bound). Each one's expiry counts from now (rules/rollouts.ts). Only
- * while the fan-out's open wave is `wave`, and once the clock has fired those of it issued
+ * while the fan-out's open wave is `wave` and it is not paused (a pause committed after the
+ * rollout's read holds them too), and once the clock has fired those of it issued
  * for a later time (a scheduled rollout's first wave). The step returns their event rows.
  */
 export function releaseWaveStep(p: { fanoutId: number; wave: number; maxInFlight: number | null; at: number; expiresAt: number }): BatchStep {
@@ -153,7 +154,7 @@ export function releaseWaveStep(p: { fanoutId: number; wave: number; maxInFlight
   return {
     sql: `UPDATE tasks SET status = 'PENDING', updated_at = ${AT}, expires_at = CAST(? AS bigint)
       WHERE tasks.id IN (SELECT w.id FROM tasks w WHERE w.fanout_id = CAST(? AS bigint) AND w.wave = CAST(? AS integer) AND w.status = 'SCHEDULED' AND w.scheduled_at IS NULL
-        AND EXISTS (SELECT 1 FROM fanouts f WHERE f.id = w.fanout_id AND f.wave = w.wave)
+        AND EXISTS (SELECT 1 FROM fanouts f WHERE f.id = w.fanout_id AND f.wave = w.wave AND f.paused_at IS NULL)
         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.fanout_id = w.fanout_id AND s.wave = w.wave AND s.status = 'SCHEDULED' AND s.scheduled_at IS NOT NULL)
         ORDER BY w.id LIMIT ${room})
       AND tasks.status = 'SCHEDULED'

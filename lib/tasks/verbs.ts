@@ -12,6 +12,7 @@ import { abilities } from "./abilities";
 import { codeInOrg, issueInTx, withFreshCodes, type IssueOptions, type IssueResult } from "./issue";
 import { taskCodeSchema } from "./schemas";
 import { transitionTasks } from "./transition";
+import { LEAST_ROLE } from "../../rules/roles";
 
 async function findTask(h: DbOrTx, actor: Actor, rawCode: unknown) {
   const code = parse(taskCodeSchema, rawCode);
@@ -56,7 +57,7 @@ export async function cancelTask(ctx: ActorCtx, rawCode: unknown) {
 /** Issues a fresh task repeating a finished one, on the same device, linked by rerunOf. */
 export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOptions = {}): Promise<IssueResult> {
   const { actor } = ctx;
-  requireRole(actor, "READ_WRITE");
+  requireRole(actor, LEAST_ROLE.issue);
   // Its code is drawn inside the transaction: one already taken rolls it back, and it runs again.
   const { result, events } = await withFreshCodes(() => withTransaction(ctx, async (tx) => {
     const task = await findTask(tx, actor, rawCode);

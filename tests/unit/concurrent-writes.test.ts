@@ -4,12 +4,12 @@
 // when the write lands. Each answer must still be one of the domain's: the first wins, the
 // others are told why, and nothing is written twice.
 import { randomBytes } from "node:crypto";
-import { and, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, test } from "vitest";
 import { setDb } from "../../db/client";
 import { auditEvents, devices, fanouts, invitation, member, ous, organization, orgSettings, schedules, tasks, user } from "../../db/schema";
 import { DomainError, type ErrorCode } from "../../lib/errors";
-import { createDevice, renameDevice } from "../../lib/devices/devices";
+import { approveDevice, createDevice, disableDevice, renameDevice } from "../../lib/devices/devices";
 import { enrollDevice, NAME_TAKEN } from "../../lib/devices/enrollment";
 import { acceptInvitation, inviteMember } from "../../lib/orgs/invitations";
 import { createOrganization, setRetention, setupInstance } from "../../lib/orgs/orgs";
@@ -83,6 +83,29 @@ describe("the same write at once", () => {
     const names = (await db.select({ name: devices.name }).from(devices).where(eq(devices.organizationId, org.id))).map((d) => d.name);
     expect(names.filter((n) => n === "core-1")).toHaveLength(1);
     expect(names.filter((n) => n.startsWith("old-"))).toHaveLength(AT_ONCE - 1);
+  });
+
+  test("a waiting device disabled and approved at once: each change starts from what the one before left", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [device] = await makeDevices(db, org.id, 1, { prefix: "new", status: "PENDING" });
+    const { done, refused } = await atOnce((i) => (i % 2 ? approveDevice({ db, actor }, device.id) : disableDevice({ db, actor }, device.id)));
+    // Approve then Disable, or Disable alone; every other one is told the status it found.
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    expect(refused).toHaveLength(AT_ONCE - done.length);
+    expect(refused.every((r) => r.code === "conflict" && /^The device is (ENABLED|DISABLED)$/.test(r.message))).toBe(true);
+    const trail = await db
+      .select({ detail: auditEvents.detail })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.organizationId, org.id), eq(auditEvents.targetId, device.id)))
+      .orderBy(asc(auditEvents.id));
+    expect(trail).toHaveLength(done.length);
+    const [after] = await db.select({ status: devices.status }).from(devices).where(eq(devices.id, device.id));
+    let status: string = "PENDING";
+    for (const { detail } of trail) {
+      expect((detail as { from: string }).from).toBe(status);
+      status = (detail as { to: string }).to;
+    }
+    expect(after.status).toBe(status);
   });
 
   test("schedules created under one name: one is made", async () => {

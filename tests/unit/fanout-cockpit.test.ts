@@ -2,7 +2,7 @@
 // offline devices, durations and OUs, and the verbs that steer a whole fan-out.
 import { and, count, eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
-import { fanouts, tasks } from "../../db/schema";
+import { auditEvents, fanouts, tasks } from "../../db/schema";
 import { disableDevice } from "../../lib/devices/devices";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { fanoutCockpit, findFanout, getFanout, listFanouts } from "../../lib/tasks/fanout-queries";
@@ -186,6 +186,9 @@ describe("cancelFanoutRest", () => {
     const cancelled = await db.select().from(tasks).where(and(eq(tasks.fanoutId, fanout.id), eq(tasks.status, "CANCELLED")));
     expect(new Set(cancelled.map((t) => t.message))).toEqual(new Set([`Cancelled with the rest of fan-out ${issued.fanout} by ${actor.label}`]));
     expect(await db.select().from(tasks).where(and(eq(tasks.fanoutId, fanout.id), eq(tasks.status, "FAILED")))).toEqual(finishedBefore);
+    // The trail says what was cancelled, counted after the cancel.
+    const trail = await db.select({ detail: auditEvents.detail }).from(auditEvents).where(and(eq(auditEvents.action, "fanout.cancel_rest"), eq(auditEvents.targetId, issued.fanout)));
+    expect(trail.map((a) => a.detail)).toEqual([{ cancelled: 2 }]);
     const again = await expectDomainError(() => cancelFanoutRest({ db, actor }, issued.fanout), "conflict");
     expect(again.message).toContain("no SCHEDULED or PENDING tasks left");
   });

@@ -5,9 +5,11 @@ import { describe, expect, test } from "vitest";
 import { fanouts, tasks } from "../../db/schema";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { findFanout } from "../../lib/tasks/fanout-queries";
-import { cancelFanoutRest, resumeFanout } from "../../lib/tasks/fanout-verbs";
+import { cancelFanoutRest, pauseFanout, resumeFanout } from "../../lib/tasks/fanout-verbs";
+import { releaseWaveStep } from "../../lib/tasks/transition";
 import { issueFanout } from "../../lib/tasks/issue";
-import { advanceRollout, continueFanout } from "../../lib/tasks/rollout";
+import { advanceRollout, continueFanout, pauseRow } from "../../lib/tasks/rollout";
+import { withTransaction, writeBatch } from "../../db/transaction";
 import { rolloutSchema } from "../../lib/tasks/schemas";
 import { breakerTrips, planWaves, policyProblems, ROLLOUT_PRESET_POLICIES, waveProgress, type RolloutPolicy } from "../../rules/rollouts";
 import { freshDb } from "../support/db";
@@ -140,6 +142,22 @@ describe("the driver", () => {
     expect(await waves(f.id)).toEqual(["1:COMPLETED:3", "1:PENDING:3", "1:SCHEDULED:1"]);
   });
 
+  test("a release that read the fan-out before a pause committed releases nothing", async () => {
+    const { actor } = await fleet(5);
+    const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true }, rollout: { max_in_flight: 2 } });
+    const f = await findFanout(db, actor.organizationId, issued.fanout);
+    await runPending(f.id);
+    await pauseFanout({ db, actor }, issued.fanout);
+    // The step a rollout's read of the unpaused row would have queued.
+    const at = Date.now();
+    const [rows] = (await writeBatch({ db }, [releaseWaveStep({ fanoutId: f.id, wave: 1, maxInFlight: 2, at, expiresAt: at + 3_600_000 })])) as unknown[][][];
+    expect(rows).toEqual([]);
+    expect(await waves(f.id)).toEqual(["1:COMPLETED:2", "1:SCHEDULED:3"]);
+    await resumeFanout({ db, actor }, issued.fanout);
+    expect(await advanceRollout({ db }, f.id)).toBe("released");
+    expect(await waves(f.id)).toEqual(["1:COMPLETED:2", "1:PENDING:2", "1:SCHEDULED:1"]);
+  });
+
   test("a scheduled rollout releases nothing before its time, max_in_flight or not", async () => {
     const { actor } = await fleet(4);
     const at = new Date(Date.now() + 3_600_000);
@@ -199,6 +217,18 @@ describe("the driver", () => {
     }
     expect(await advanceRollout({ db }, f.id)).toBe("none");
     expect(await waves(f.id)).toEqual(["1:FAILED:1", "2:COMPLETED:1", "3:COMPLETED:5", "4:COMPLETED:13"]);
+  });
+
+  test("a pause lands on an open fan-out only: the breaker's write refuses one whose last task finished after its read", async () => {
+    const { actor } = await fleet(2);
+    const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true } });
+    const f = await findFanout(db, actor.organizationId, issued.fanout);
+    await runPending(f.id);
+    // The breaker read the row while a task was open; by its write, none is.
+    expect(await withTransaction({ db }, (tx) => pauseRow(tx, f.id, "Stopped by its breaker", new Date()))).toBe(0);
+    const [row] = await db.select({ pausedAt: fanouts.pausedAt, reason: fanouts.pauseReason }).from(fanouts).where(eq(fanouts.id, f.id));
+    expect(row).toEqual({ pausedAt: null, reason: null });
+    await expectDomainError(() => resumeFanout({ db, actor }, issued.fanout), "conflict");
   });
 
   test("Cancel the rest ends the waiting waves too", async () => {

@@ -12,6 +12,7 @@ import { auditFilterSchema, listAudit, type AuditFilter } from "@/lib/audit/quer
 import { tryParse } from "@/lib/validation";
 import { pageHref, pickParams } from "../../tasks/search-params";
 import { AuditLive } from "./audit-live";
+import { LEAST_ROLE, roleAtLeast } from "@/rules/roles";
 
 export const metadata: Metadata = { title: "Audit trail" };
 export const dynamic = "force-dynamic";
@@ -66,7 +67,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       <p className="text-sm text-slate-500">What people and API tokens did in {ctx.organization!.name}, newest first. Rows cannot be changed or deleted.</p>
     </div>
   );
-  if (ctx.actor.role !== "ADMIN") {
+  if (!roleAtLeast(ctx.actor.role, LEAST_ROLE.readAudit)) {
     return (
       <div className="space-y-5">
         {heading}

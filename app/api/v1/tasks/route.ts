@@ -5,6 +5,7 @@ import { iso, issueResult, taskItem } from "@/lib/api/serialize";
 import { historyOf } from "@/lib/orgs/orgs";
 import { issueFanout } from "@/lib/tasks/issue";
 import { pageTasks } from "@/lib/tasks/queries";
+import { LEAST_ROLE } from "@/rules/roles";
 
 export const dynamic = "force-dynamic";
 
@@ -27,7 +28,7 @@ export const POST = apiRoute(async ({ req, db, actor }) => {
   const text = await readText(req);
   const claim = idempotencyClaim(req, text);
   const input = parseInput(issueBodySchema, parseJson(text));
-  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => issueFanout({ db, actor }, input, undefined, { remember }), 201, issueResult);
+  return answerOnce({ db, actor, needs: LEAST_ROLE.issue, claim }, (remember) => issueFanout({ db, actor }, input, undefined, { remember }), 201, issueResult);
 });
 
 export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

@@ -3,6 +3,7 @@ import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { fanoutCodeParam } from "@/lib/api/schemas";
 import { retryResult } from "@/lib/api/serialize";
 import { retryFanout, retryRequestSchema } from "@/lib/tasks/fanout-verbs";
+import { LEAST_ROLE } from "@/rules/roles";
 
 export const dynamic = "force-dynamic";
 
@@ -12,7 +13,7 @@ export const POST = apiRoute<{ code: string }>(async ({ req, db, actor, params }
   const claim = idempotencyClaim(req, text);
   const code = fanoutCodeParam(params.code);
   const input = parseInput(retryRequestSchema, text.trim() ? parseJson(text) : {});
-  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => retryFanout({ db, actor }, code, input, { remember }), 201, retryResult);
+  return answerOnce({ db, actor, needs: LEAST_ROLE.issue, claim }, (remember) => retryFanout({ db, actor }, code, input, { remember }), 201, retryResult);
 });
 
 export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");

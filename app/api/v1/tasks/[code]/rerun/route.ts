@@ -3,6 +3,7 @@ import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { taskCodeParam } from "@/lib/api/schemas";
 import { issueResult } from "@/lib/api/serialize";
 import { rerunTask } from "@/lib/tasks/verbs";
+import { LEAST_ROLE } from "@/rules/roles";
 
 export const dynamic = "force-dynamic";
 
@@ -10,7 +11,7 @@ export const dynamic = "force-dynamic";
 export const POST = apiRoute<{ code: string }>(async ({ req, db, actor, params }) => {
   const claim = idempotencyClaim(req, "");
   const code = taskCodeParam(params.code);
-  return answerOnce({ db, actor, needs: "READ_WRITE", claim }, (remember) => rerunTask({ db, actor }, code, { remember }), 201, issueResult);
+  return answerOnce({ db, actor, needs: LEAST_ROLE.issue, claim }, (remember) => rerunTask({ db, actor }, code, { remember }), 201, issueResult);
 });
 
 export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");
