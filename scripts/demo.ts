@@ -43,7 +43,7 @@ const demoFleets = DEMO_FLEETS.map((slug) => {
     return { slug, path, agents: seeded?.[slug] ?? readState(path)?.agents };
   } catch (e) {
     if (!(e instanceof StateFileError)) throw e;
-    console.error(`${e.message}. Or delete the data folder to seed the demo afresh.`);
+    console.error(`The agents' state file ${path} is damaged: delete the data folder to seed the demo afresh.`);
     process.exit(1);
   }
 });

@@ -67,7 +67,7 @@ const EXPORT_WINDOW = 1_000;
  * The role is checked when called, before a download's first byte, not at its first pull.
  */
 export function auditPages({ db, actor }: ActorCtx, filter: AuditFilter, after = 0): AsyncGenerator<AuditEvent[]> {
-  requireRole(actor, "ADMIN");
+  requireRole(actor, LEAST_ROLE.readAudit);
   return windows(db, actor.organizationId, filter, after);
 }
 

@@ -418,7 +418,7 @@ describe.skipIf(onPg)("the demo seed", () => {
     writeFileSync(join(dir, "agents-globex.json"), '{"agents": "x"');
     const third = run(process.execPath, ["--import", "tsx", "scripts/demo.ts"], env);
     expect(await third.exited, third.output()).toBe(1);
-    expect(third.output()).toMatch(/agents-globex\.json is not a fleet state file .* delete the data folder to seed the demo afresh/);
+    expect(third.output()).toMatch(/The agents' state file .*agents-globex\.json is damaged: delete the data folder to seed the demo afresh/);
     expect(third.output()).not.toMatch(/Taskwire demo is running|SyntaxError|\n\s+at /);
   });
 });

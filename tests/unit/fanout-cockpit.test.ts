@@ -1,7 +1,10 @@
 // The fan-out cockpit on a real database: its counts from the bookkeeping, failure groups,
 // offline devices, durations and OUs, and the verbs that steer a whole fan-out.
 import { and, count, eq } from "drizzle-orm";
+import pg from "pg";
 import { describe, expect, test } from "vitest";
+import { runnerOf } from "../../db/client";
+import { onPg } from "../support/databases";
 import { auditEvents, fanouts, tasks } from "../../db/schema";
 import { disableDevice } from "../../lib/devices/devices";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
@@ -191,6 +194,31 @@ describe("cancelFanoutRest", () => {
     expect(trail.map((a) => a.detail)).toEqual([{ cancelled: 2 }]);
     const again = await expectDomainError(() => cancelFanoutRest({ db, actor }, issued.fanout), "conflict");
     expect(again.message).toContain("no SCHEDULED or PENDING tasks left");
+  });
+
+  test.skipIf(!onPg)("an agent's accept committed while the cancel waits on its task: the trail counts what was cancelled, not what was waiting", async () => {
+    const { actor, issued, west, task } = await setup();
+    // An acknowledgement batch of another connection holds one of the two PENDING tasks.
+    const agent = new pg.Client({ connectionString: (runnerOf(db) as { url: string }).url });
+    await agent.connect();
+    try {
+      await agent.query("BEGIN");
+      const at = Date.now();
+      const moved = await agent.query("UPDATE tasks SET status = 'IN_PROGRESS', updated_at = $2::bigint, started_at = $2::bigint, lease_expires_at = $2::bigint + 120000 WHERE code = $1 AND status = 'PENDING'", [task(west[3]).code, at]);
+      expect(moved.rowCount).toBe(1);
+      let settled = false;
+      const cancel = cancelFanoutRest({ db, actor }, issued.fanout).finally(() => (settled = true));
+      // The cancel's statement waits for that row; then the acknowledgement commits.
+      const waiting = async () => Number((await agent.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")).rows[0].n);
+      while (!settled && (await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+      expect(settled).toBe(false);
+      await agent.query("COMMIT");
+      expect((await cancel).cancelled).toBe(1);
+    } finally {
+      await agent.end();
+    }
+    const trail = await db.select({ detail: auditEvents.detail }).from(auditEvents).where(and(eq(auditEvents.action, "fanout.cancel_rest"), eq(auditEvents.targetId, issued.fanout)));
+    expect(trail.map((a) => a.detail)).toEqual([{ cancelled: 1 }]);
   });
 
   test("two admins at once: one cancels, the other is told", async () => {

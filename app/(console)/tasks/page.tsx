@@ -3,7 +3,7 @@ import { Disclosure } from "@/app/_components/disclosure";
 import Link from "next/link";
 import { Alert } from "@/app/_components/card";
 import { actorContext, dbContext, readingSince, renderId, requirePageContext } from "@/app/_lib/context";
-import { roleAtLeast } from "@/rules/roles";
+import { LEAST_ROLE, roleAtLeast } from "@/rules/roles";
 import { ouNames } from "@/lib/devices/devices";
 import { historyOf } from "@/lib/orgs/orgs";
 import { retentionLine } from "@/rules/retention";
@@ -38,7 +38,7 @@ export default async function TasksPage({ searchParams }: { searchParams: Promis
   // The filter as the list read it (trimmed; a device filter of spaces is none), so that the
   // live rows, the links and the filter bar match what the server listed.
   const filter: Partial<typeof picked.filter> = list?.filter ?? picked.filter;
-  const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
+  const canWrite = roleAtLeast(ctx.actor.role, LEAST_ROLE.issue);
   const fanouts = await activeFanouts(verbCtx);
   const history = await historyOf(verbCtx);
   const ous = canWrite ? await ouNames(dbContext(), ctx.actor.organizationId) : [];
