@@ -12,6 +12,9 @@ import type { TaskStatus } from "./tasks";
 export const FANOUT_COUNTED = { FAILED: "failed_tasks", EXPIRED: "expired_tasks", CANCELLED: "cancelled_tasks" } as const satisfies Partial<Record<TaskStatus, string>>;
 export type FanoutCountedStatus = keyof typeof FANOUT_COUNTED;
 
+/** How many of a fan-out's tasks are in one of `statuses`, from its counts by status. */
+export const tasksIn = (counts: Readonly<Record<TaskStatus, number>>, statuses: readonly TaskStatus[]): number => statuses.reduce((n, s) => n + counts[s], 0);
+
 export const FANOUT_OUTCOMES = ["running", "paused", "completed", "completed_with_failures", "cancelled"] as const;
 export type FanoutOutcome = (typeof FANOUT_OUTCOMES)[number];
 
@@ -59,7 +62,8 @@ export const FAILURE_PREFIX = 200;
 
 /**
  * A paused fan-out's tasks stay in their statuses: PENDING ones are not sent to their agents
- * (on connect, by the dispatcher, or by the sweep) until it is resumed; what an agent already
- * holds may still run. The condition on a task row that leaves it out, as SQL.
+ * (on connect, by the dispatcher, or by the sweep) and a rollout's waiting ones are not
+ * released until it is resumed; what an agent already holds may still run. The condition on
+ * a task row that leaves it out, as SQL.
  */
 export const HELD_BY_PAUSE_SQL = "EXISTS (SELECT 1 FROM fanouts WHERE fanouts.id = tasks.fanout_id AND fanouts.paused_at IS NOT NULL)";

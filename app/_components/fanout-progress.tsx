@@ -1,6 +1,7 @@
 import Link from "next/link";
 import { STATUS_BAR, STATUS_FILL } from "./status-badge";
 import { FINAL_STATUSES, TASK_STATUSES, type TaskStatus } from "@/rules/tasks";
+import { tasksIn } from "@/rules/fanouts";
 
 export type FanoutBar = { code: string; type: string; total: number; counts: Record<TaskStatus, number>; outcome?: string; wave?: string | null };
 
@@ -23,7 +24,7 @@ export function segments(fanout: FanoutBar): { status: TaskStatus; x: number; wi
 
 /** One fan-out as a stacked bar by status, each count linking to the list filtered to it. */
 export function FanoutProgress({ fanout, pace }: { fanout: FanoutBar; pace?: { perSecond: number; etaSeconds: number | null; offline: number } | null }) {
-  const done = FINAL_STATUSES.reduce((n, s) => n + fanout.counts[s], 0);
+  const done = tasksIn(fanout.counts, FINAL_STATUSES);
   const pct = fanout.total ? Math.round((done / fanout.total) * 100) : 0;
   return (
     <div className="card px-4 py-3" data-fanout={fanout.code}>

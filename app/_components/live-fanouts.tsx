@@ -2,6 +2,7 @@
 
 import type { LiveFanout } from "@/lib/live/protocol";
 import { FINAL_STATUSES } from "@/rules/tasks";
+import { tasksIn } from "@/rules/fanouts";
 import { FanoutProgress } from "./fanout-progress";
 import { useNow } from "./relative-time";
 
@@ -9,7 +10,7 @@ import { useNow } from "./relative-time";
 export const LINGER_MS = 60_000;
 
 export function fanoutDone(f: LiveFanout): number {
-  return FINAL_STATUSES.reduce((n, s) => n + f.counts[s], 0);
+  return tasksIn(f.counts, FINAL_STATUSES);
 }
 
 export type FanoutPace = { perSecond: number; etaSeconds: number | null; offline: number };

@@ -7,7 +7,7 @@ import type { DbOrTx } from "../../db/client";
 import type { Ctx } from "../../db/transaction";
 import { deviceOus, devices, fanouts, ous, scheduleRuns, schedules, tasks, user, type FanoutTarget, type RolloutPlan } from "../../db/schema";
 import { nextWaveAt, policySummary, waveState, type WaveState } from "../../rules/rollouts";
-import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, type FanoutOutcome } from "../../rules/fanouts";
+import { FAILURE_PREFIX, FANOUT_OUTCOME_WHERE, FANOUT_OUTCOMES, fanoutOutcome, tasksIn, type FanoutOutcome } from "../../rules/fanouts";
 import { TASK_STATUSES, type TaskStatus, type TaskType } from "../../rules/tasks";
 import type { ActorCtx } from "../actor";
 import { NotFoundError } from "../errors";
@@ -113,7 +113,7 @@ function toSummary(r: SummaryRow): FanoutSummary {
   counts.FAILED = r.failedTasks;
   counts.EXPIRED = r.expiredTasks;
   counts.CANCELLED = r.cancelledTasks;
-  counts.COMPLETED = r.total - TASK_STATUSES.reduce((n, s) => n + counts[s], 0);
+  counts.COMPLETED = r.total - tasksIn(counts, TASK_STATUSES);
   return {
     id: r.id,
     organizationId: r.organizationId,

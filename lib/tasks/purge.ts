@@ -12,8 +12,9 @@ import { AUDIT_RETENTION_DEFAULT_DAYS, cutoffOf, effectiveTaskDays, PURGE_AUDIT_
 // finished before the organization's retention (whole fan-outs: every task of one is final
 // once it has finished; the fan-out's row goes with its last task), the schedules' runs due
 // before it whose fan-out is gone (each schedule's latest run stays: its "last run"), and
-// audit rows older than the trail's retention. Each batch holds the purge's permit for its own transaction
-// only, which is what lets the triggers allow these deletions and no other (rules/sql.ts).
+// audit rows older than the trail's retention. Each batch holds the purge's permit for its
+// own transaction only, which is what lets the triggers allow these deletions and no other
+// (rules/sql.ts).
 // Batches go to the bulk writer (db/batch.ts): on SQLite the deletes, their bookkeeping
 // triggers and the commit run off the event loop.
 

@@ -4,6 +4,7 @@ import type { BatchStep } from "../../db/batch";
 import type { Tx } from "../../db/client";
 import { tasks, type Task } from "../../db/schema";
 import { canTransition, isFinal, LEASE_MINUTES, TASK_TYPES, type TaskStatus } from "../../rules/tasks";
+import { HELD_BY_PAUSE_SQL } from "../../rules/fanouts";
 import type { TaskTransition } from "../events";
 import { PROCESS_DIALECT } from "../../db/dialect";
 
@@ -141,8 +142,8 @@ export function cancelFanoutStep(fanoutId: number, from: TaskStatus, message: st
  * SCHEDULED → PENDING for the tasks of a rollout's open wave still waiting for it, in id
  * order, as many as there is room for: `maxInFlight` less the wave's tasks PENDING or
  * IN_PROGRESS (null: no bound). Each one's expiry counts from now (rules/rollouts.ts). Only
- * while the fan-out's open wave is `wave` and it is not paused (a pause committed after the
- * rollout's read holds them too), and once the clock has fired those of it issued
+ * while the fan-out's open wave is `wave` and no pause holds them (HELD_BY_PAUSE_SQL: a pause
+ * committed after the rollout's read too), and once the clock has fired those of it issued
  * for a later time (a scheduled rollout's first wave). The step returns their event rows.
  */
 export function releaseWaveStep(p: { fanoutId: number; wave: number; maxInFlight: number | null; at: number; expiresAt: number }): BatchStep {
@@ -154,10 +155,10 @@ export function releaseWaveStep(p: { fanoutId: number; wave: number; maxInFlight
   return {
     sql: `UPDATE tasks SET status = 'PENDING', updated_at = ${AT}, expires_at = CAST(? AS bigint)
       WHERE tasks.id IN (SELECT w.id FROM tasks w WHERE w.fanout_id = CAST(? AS bigint) AND w.wave = CAST(? AS integer) AND w.status = 'SCHEDULED' AND w.scheduled_at IS NULL
-        AND EXISTS (SELECT 1 FROM fanouts f WHERE f.id = w.fanout_id AND f.wave = w.wave AND f.paused_at IS NULL)
+        AND EXISTS (SELECT 1 FROM fanouts f WHERE f.id = w.fanout_id AND f.wave = w.wave)
         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.fanout_id = w.fanout_id AND s.wave = w.wave AND s.status = 'SCHEDULED' AND s.scheduled_at IS NOT NULL)
         ORDER BY w.id LIMIT ${room})
-      AND tasks.status = 'SCHEDULED'
+      AND tasks.status = 'SCHEDULED' AND NOT ${HELD_BY_PAUSE_SQL}
       RETURNING ${EVENT_COLUMNS}`,
     params: [p.at, p.expiresAt, p.fanoutId, p.wave, ...(p.maxInFlight === null ? [] : [p.maxInFlight, p.fanoutId, p.wave])],
     all: true,

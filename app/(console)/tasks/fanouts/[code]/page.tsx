@@ -13,6 +13,7 @@ import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
 import { roleAtLeast } from "@/rules/roles";
 import { waveLine, waveProgress, type WaveProgress } from "@/rules/rollouts";
 import { CANCELLABLE_STATUSES, TASK_STATUSES } from "@/rules/tasks";
+import { tasksIn } from "@/rules/fanouts";
 import { ContinueButton, FanoutActions, RetryGroupButton } from "./fanout-actions";
 import { FanoutLive } from "./fanout-live";
 
@@ -43,7 +44,7 @@ export default async function FanoutPage({ params }: { params: Promise<{ code: s
   const c = await orNotFound(() => fanoutCockpit(actorContext(ctx.actor), code));
   const { fanout, failures, offline, durations, byOu } = c;
   const canWrite = roleAtLeast(ctx.actor.role, "READ_WRITE");
-  const waiting = CANCELLABLE_STATUSES.reduce((n, s) => n + fanout.counts[s], 0);
+  const waiting = tasksIn(fanout.counts, CANCELLABLE_STATUSES);
   // The OU table's columns: the statuses some OU has tasks in.
   const ouStatuses = TASK_STATUSES.filter((s) => byOu.some((o) => o.counts[s] > 0));
   return (
