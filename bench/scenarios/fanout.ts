@@ -1,11 +1,12 @@
 // A fan-out to every device: POST /api/v1/tasks with targets.all, end to end, next to the same
 // rows inserted by one statement in one transaction (SQLite: one prepared INSERT run per row;
-// PostgreSQL: one INSERT of all the rows), their codes drawn as issuing draws them (random: each
-// goes to a random place in the code's unique index, as the server's do); and the longest the
-// server's event loop was held meanwhile.
+// PostgreSQL: one INSERT of all the rows), their codes drawn as issuing draws them (random, and
+// written in ascending order, so that the rows meet the code's unique index in its order, as the
+// server's do); and the longest the server's event loop was held meanwhile.
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import { randomCode, randomCodes } from "../../lib/crypto";
+import { randomCode } from "../../lib/crypto";
+import { randomCodesInOrder } from "../../lib/tasks/codes-in-order";
 import { withFreshCodes } from "../../lib/tasks/issue";
 import { connect, type Conn } from "../lib/db";
 import { probeLoop, worstLoop } from "../lib/procs";
@@ -144,7 +145,7 @@ function sqliteBaseline(sqlite: Database.Database, r: Rows): Baseline {
   const { organizationId, adminId, deviceIds } = r;
   const insert = async () => {
     const at = Date.now();
-    const codes = randomCodes(deviceIds.length);
+    const codes = await randomCodesInOrder(deviceIds.length, async () => {});
     const t0 = now();
     const fanoutId = sqlite.transaction(() => {
       const id = Number(insertFanout.run(randomCode(), organizationId, deviceIds.length, deviceIds.length, adminId, at).lastInsertRowid);
@@ -179,7 +180,7 @@ function pgBaseline(client: pg.Client, r: Rows): Baseline {
   const { organizationId, adminId, deviceIds } = r;
   const insert = async () => {
     const at = Date.now();
-    const codes = randomCodes(deviceIds.length);
+    const codes = await randomCodesInOrder(deviceIds.length, async () => {});
     const t0 = now();
     const fanoutId = await inTransaction(client, async () => {
       const { rows } = await client.query<{ id: number }>(

@@ -9,7 +9,8 @@ import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPla
 import { planWaves, policyProblems, policySummary, type RolloutPolicy } from "../../rules/rollouts";
 import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
-import { randomCode, randomCodes } from "../crypto";
+import { randomCode } from "../crypto";
+import { randomCodesInOrder } from "./codes-in-order";
 import { ConflictError, UnprocessableError } from "../errors";
 import { publish, publishInTurns, type TaskTransition } from "../events";
 import { auditEventOf, auditStep, type AuditEntry } from "../audit/record";
@@ -174,16 +175,13 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const rollout = plan.rollout ? planRollout(plan.rollout, total) : null;
   const released = rollout ? Math.min(rollout.sizes[0], rollout.maxInFlight ?? total) : total;
   const fanoutCode = randomCode();
-  const codes: string[] = [];
-  const created: IssueResult["tasks"] = [];
   const pace = pacer();
-  for (let i = 0; i < total; i += CODES_PER_DRAW) {
-    if (i > 0) await pace();
-    const drawn = randomCodes(Math.min(CODES_PER_DRAW, total - i));
-    for (const [k, code] of drawn.entries()) {
-      codes.push(code);
-      created.push({ code, device: target.devices[i + k].name, status: i + k < released ? status : "SCHEDULED", expiresAt });
-    }
+  // In ascending order, so that the INSERT meets the code's index in its own order.
+  const codes = await randomCodesInOrder(total, pace, CODES_PER_DRAW);
+  const created: IssueResult["tasks"] = [];
+  for (let i = 0; i < total; i++) {
+    if (i % CODES_PER_DRAW === 0) await pace();
+    created.push({ code: codes[i], device: target.devices[i].name, status: i < released ? status : "SCHEDULED", expiresAt });
   }
   const result: IssueResult = { fanout: fanoutCode, total, tasks: created };
   const fanout = { lastIdOf: 0 };
