@@ -224,7 +224,8 @@ async function runActor(db: Db, s: Schedule): Promise<Actor | string> {
   return { organizationId: s.organizationId, userId: s.ownerId, role: m.role as Role, label: `schedule "${s.name}" (${m.email})`, principal: `schedule:${s.id}` };
 }
 
-export type RunStepResult = { ran: { scheduleId: number; dueAt: Date; outcome: ScheduleRunOutcome; fanout: string | null }[]; more: boolean };
+/** `failed`: due schedules whose run failed for a reason not their own (the database's); still due. */
+export type RunStepResult = { ran: { scheduleId: number; dueAt: Date; outcome: ScheduleRunOutcome; fanout: string | null }[]; more: boolean; failed: number };
 
 /**
  * Runs every schedule due at `now` (up to DUE_PER_STEP of them). A due time missed by more
@@ -239,14 +240,16 @@ export async function runDueSchedules(ctx: { db: Db }, now = new Date()): Promis
     .orderBy(asc(schedules.nextRunAt))
     .limit(DUE_PER_STEP);
   const ran: RunStepResult["ran"] = [];
+  let failed = 0;
   for (const s of due) {
     const r = await runOne(ctx, s, now).catch((e) => {
       console.error(`Running schedule ${s.id} failed; the clock tries again`, e);
+      failed++;
       return null;
     });
     if (r) ran.push(r);
   }
-  return { ran, more: due.length === DUE_PER_STEP };
+  return { ran, more: due.length === DUE_PER_STEP, failed };
 }
 
 async function runOne(ctx: { db: Db }, s: Schedule, now: Date): Promise<RunStepResult["ran"][number] | null> {

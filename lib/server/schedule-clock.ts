@@ -3,6 +3,8 @@ import { breathe } from "../../db/transaction";
 import { subscribe } from "../events";
 import { nextScheduleDue, runDueSchedules } from "../schedules/schedules";
 
+const RETRY_MS = 1_000;
+
 /**
  * Fires recurring schedules (lib/schedules): sleeps until the soonest due time of any running
  * schedule (at most `maxSleepMs`), runs what is due, and sleeps again. A schedule created or
@@ -14,6 +16,8 @@ export class ScheduleClock {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
   private again = false;
+  /** Runs in a row that failed. */
+  private failures = 0;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
 
@@ -51,13 +55,21 @@ export class ScheduleClock {
     let retryMs: number | null = null;
     try {
       for (;;) {
-        const { more } = await runDueSchedules({ db: this.db }, this.now());
+        const { more, failed } = await runDueSchedules({ db: this.db }, this.now());
+        // A run that failed is still due: going on, or sleeping until it is due, would try it
+        // again at once, and again, for as long as the database refuses it (a full disk, a
+        // standby that took over read-only).
+        if (failed) {
+          retryMs = this.retryAfter();
+          break;
+        }
         if (!more || this.stopped) break;
         await breathe();
       }
+      if (retryMs === null) this.failures = 0;
     } catch (e) {
       console.error("Running due schedules failed; trying again shortly", e);
-      retryMs = 1_000;
+      retryMs = this.retryAfter();
     }
     if (this.stopped) return;
     let sleep = retryMs ?? this.maxSleepMs;
@@ -67,6 +79,11 @@ export class ScheduleClock {
     }
     this.timer = setTimeout(() => this.wake(), sleep);
     this.timer.unref();
+  }
+
+  /** 1 s after a failure, twice as long after each one in a row, at most `maxSleepMs`. */
+  private retryAfter(): number {
+    return Math.min(this.maxSleepMs, RETRY_MS * 2 ** Math.min(this.failures++, 16));
   }
 
   async stop(): Promise<void> {

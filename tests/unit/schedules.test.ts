@@ -3,7 +3,7 @@
 // fan-out, missed ones caught up or skipped as chosen, and daylight-saving neither doubles nor
 // drops a nightly run.
 import { and, asc, count, eq } from "drizzle-orm";
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { fanouts, member, scheduleRuns, schedules, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { createSchedule, deleteSchedule, getSchedule, runDueSchedules, setScheduleEnabled, updateSchedule } from "../../lib/schedules/schedules";
@@ -12,6 +12,8 @@ import { freshDb } from "../support/db";
 import { actorAs, makeDevices, makeOrg } from "../support/factories";
 import { expectDomainError } from "./helpers";
 import { disableDevice } from "../../lib/devices/devices";
+import { ScheduleClock } from "../../lib/server/schedule-clock";
+import { failingWrites } from "../support/raw";
 
 const db = await freshDb();
 const MIN = 60_000;
@@ -27,8 +29,8 @@ const spec = (over: Record<string, unknown> = {}) => ({ name: `sync ${Math.rando
 /** What a step ran of this one schedule (the database holds other tests' schedules too). */
 const ranOf = (step: { ran: { scheduleId: number }[] }, id: number) => step.ran.filter((r) => r.scheduleId === id);
 
-const runsOf = async (scheduleId: number) =>
-  db.select().from(scheduleRuns).where(eq(scheduleRuns.scheduleId, scheduleId)).orderBy(asc(scheduleRuns.dueAt));
+const runsOf = async (scheduleId: number, on = db) =>
+  on.select().from(scheduleRuns).where(eq(scheduleRuns.scheduleId, scheduleId)).orderBy(asc(scheduleRuns.dueAt));
 
 describe("saving a schedule", () => {
   test("bad input names its field and saves nothing: a cron that does not parse, seconds, one that never fires, an unknown zone", async () => {
@@ -164,5 +166,37 @@ describe("the clock", () => {
     expect(days).toHaveLength(4);
     // The preview agrees with the clock.
     expect(nextRuns("30 2 * * *", "Europe/Berlin", t0, 4)).toEqual(runs.map((r) => r.dueAt));
+  });
+});
+
+describe("the clock", () => {
+  test("a run the database keeps refusing is tried again a second later, then less often, never in a loop; it runs once the database takes it", async () => {
+    // A database of its own: the clock runs every schedule due in it.
+    const own = await freshDb();
+    const { org, actor } = await makeOrg(own);
+    await makeDevices(own, org.id, 1);
+    const s = await createSchedule({ db: own, actor }, spec(), new Date("2026-12-01T10:00:30Z"));
+    const due = new Date(s.nextRunAt!.getTime() + 1_000);
+    const restore = await failingWrites(own, "fanouts", "INSERT", "database or disk is full");
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const attempts = () => errors.mock.calls.filter((c) => String(c[0]).includes(`Running schedule ${s.id} failed`)).length;
+    const clock = new ScheduleClock(own, 60_000, () => due);
+    try {
+      clock.start();
+      await vi.waitFor(() => expect(attempts()).toBeGreaterThanOrEqual(1), { timeout: 30_000, interval: 10 });
+      await new Promise((r) => setTimeout(r, 1_500));
+      // Before: each failure slept 0 ms until the same due time, hundreds of tries a second.
+      expect(attempts()).toBeLessThanOrEqual(2);
+      expect(await runsOf(s.id, own)).toEqual([]);
+
+      await restore();
+      await vi.waitFor(async () => expect(await runsOf(s.id, own)).toHaveLength(1), { timeout: 30_000, interval: 50 });
+      const [run] = await runsOf(s.id, own);
+      expect(run.outcome).toBe("issued");
+      expect(run.dueAt).toEqual(s.nextRunAt);
+    } finally {
+      await clock.stop();
+      errors.mockRestore();
+    }
   });
 });
