@@ -150,6 +150,9 @@ export async function startServer(
     if (!req.url?.startsWith(socketIoPath)) nextUpgrades.emit("upgrade", req, socket, head);
   });
   const agents = attachAgentNamespace(io, db, key, liveness.nodeId, cluster && { link: cluster, sweepMs: env.TASKWIRE_DISPATCH_SWEEP_MS });
+  // The rows follow the connections here again after this node was taken for dead, or a
+  // presence write failed.
+  liveness.afterEachBeat((lost) => agents.reassert(lost));
   const live = attachLiveNamespace(io, db, { recheckMs: env.TASKWIRE_LIVE_RECHECK_MS, cluster });
   gaugeConnections({ agents: () => io.of("/agent").sockets.size, liveClients: () => io.of("/live").sockets.size });
 

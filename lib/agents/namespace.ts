@@ -1,7 +1,7 @@
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Db } from "../../db/client";
-import { markOffline, markOnline, recordHeartbeats } from "../devices/connection";
+import { markOffline, markOnline, reassertPresence, recordHeartbeats } from "../devices/connection";
 import { agentVersionSchema, authenticateDevices, type AgentAuth } from "../devices/enrollment";
 import { isDomainError } from "../errors";
 import { subscribe } from "../events";
@@ -39,7 +39,7 @@ export function attachAgentNamespace(
   key: ServerKey,
   nodeId: string,
   cluster?: { link: ClusterLink; sweepMs: number },
-): { nsp: Namespace; stop: () => void } {
+): { nsp: Namespace; reassert: (lost: boolean) => Promise<void>; stop: () => void } {
   const nsp = io.of("/agent");
   // Acknowledgements (the dispatcher hears them) and results arriving together are recorded
   // together: one transaction per batch, one batch at a time.
@@ -59,16 +59,26 @@ export function attachAgentNamespace(
   // and goes while a batch is written ends as its last event says. Each batch applies each
   // device's last event: online in one transaction, offline in another.
   type Presence = { deviceId: string; online: true; version?: string } | { deviceId: string; online: false };
+  // A batch that failed leaves rows that say otherwise than the connections here: the next
+  // check after this node's beat writes what the connections say (`reassert`, below).
+  let presenceFailed = false;
   const presence = new TickBatch(async (items: Presence[]) => {
     const last = new Map(items.map((p) => [p.deviceId, p]));
     const up = [...last.values()].filter((p) => p.online);
     const down = [...last.values()].filter((p) => !p.online).map((p) => p.deviceId);
-    // One connection per device across the cluster too: the node it was on closes its old one.
-    const elsewhere = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
-    cluster?.link.drop(elsewhere);
-    await markOffline({ db }, nodeId, down);
+    try {
+      // One connection per device across the cluster too: the node it was on closes its old one.
+      const elsewhere = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
+      cluster?.link.drop(elsewhere);
+      await markOffline({ db }, nodeId, down);
+    } catch (e) {
+      presenceFailed = true;
+      throw e;
+    }
     return items.map(() => undefined);
   });
+  /** Devices with a connection here. */
+  const connectedHere = () => [...new Set([...nsp.sockets.values()].map((s) => (s as AgentSocket).data.deviceId))];
   // Another node took these devices' connections: any here that is older goes.
   cluster?.link.on("drop", (deviceIds, at) => {
     for (const id of deviceIds)
@@ -187,8 +197,30 @@ export function attachAgentNamespace(
     if (e.kind === "device.changed" && (e.change === "deleted" || e.change === "disabled")) nsp.in(deviceRoom(e.deviceId)).disconnectSockets(true);
   });
 
+  /**
+   * After this node's beat (lib/server/liveness.ts): when it was taken for dead (`lost`), or a
+   * presence batch failed since the last check, the rows are written over with what the
+   * connections here say (reassertPresence). A device another node took meanwhile has its
+   * older connection here closed; one that is this node's again gets its waiting tasks.
+   */
+  const reassert = async (lost: boolean) => {
+    if (!lost && !presenceFailed) return;
+    presenceFailed = false;
+    try {
+      const { elsewhere, online, offline } = await reassertPresence({ db }, nodeId, connectedHere());
+      for (const id of elsewhere) nsp.in(deviceRoom(id)).disconnectSockets(true);
+      if (online.length || offline || elsewhere.length) console.log(`Agents' devices recorded as this server's connections say: ${online.length} online again, ${offline} offline, ${elsewhere.length} connected elsewhere since`);
+      // As on connect: what waits for them goes now.
+      for (const id of online) dispatcher.sendPending(id).catch(logged("Sending the waiting tasks of a device online again failed", id));
+    } catch (e) {
+      presenceFailed = true;
+      throw e;
+    }
+  };
+
   return {
     nsp,
+    reassert,
     stop: () => {
       unsubscribe();
       dispatcher.stop();

@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, ne, notInArray, or, sql, type SQLWrapper } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, ne, not, notInArray, or, sql, type SQLWrapper } from "drizzle-orm";
 import { anyOf, changedRows, jsonRows, lockInKeyOrder, unlockedOnly } from "../../db/portable";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
@@ -68,8 +68,30 @@ export async function releaseDevicesOf(tx: Tx, nodeId: string): Promise<void> {
 export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: SQLWrapper, opts: { unowned?: boolean } = {}): Promise<number> {
   const owned = and(isNotNull(devices.nodeId), notInArray(devices.nodeId, aliveNodes));
   const orphaned = and(eq(devices.online, true), opts.unowned ? or(isNull(devices.nodeId), owned) : owned);
-  await lockInKeyOrder(tx, devices, devices.id, orphaned);
-  return changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(orphaned));
+  // A row another transaction holds is left for a later beat, not waited for: the holder may
+  // be the dead node's own, kept open until PostgreSQL notices its connection is gone.
+  return changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(unlockedOnly(tx, devices, devices.id, orphaned)));
+}
+
+/**
+ * What node `nodeId`'s connections say, written over what the rows say; `connected`: the
+ * devices with a connection there. Devices recorded online through it with no connection go
+ * offline (their disconnect was not recorded: the database failed then); devices connected
+ * there but recorded offline with no node (released while the node was taken for dead) are
+ * its own again, and returned as `online`. Also returns the devices connected there that
+ * another node has taken since: their connections there are the older ones.
+ */
+export async function reassertPresence(ctx: Ctx, nodeId: string, connected: string[]): Promise<{ offline: number; online: string[]; elsewhere: string[] }> {
+  return withTransaction(ctx, async (tx) => {
+    const here = anyOf(devices.id, [...new Set(connected)]);
+    const gone = and(eq(devices.nodeId, nodeId), not(here));
+    const released = and(here, isNull(devices.nodeId), isNull(devices.deletedAt));
+    await lockInKeyOrder(tx, devices, devices.id, or(gone, released));
+    const offline = changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(gone));
+    const online = await tx.update(devices).set({ online: true, nodeId }).where(released).returning({ id: devices.id });
+    const elsewhere = await tx.select({ id: devices.id }).from(devices).where(and(here, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)));
+    return { offline, online: online.map((d) => d.id), elsewhere: elsewhere.map((d) => d.id) };
+  });
 }
 
 export const heartbeatSchema = z

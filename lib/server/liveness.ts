@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, gte, isNull, lt, max, sql } from "drizzle-orm";
+import { and, eq, gte, isNull, lt, max } from "drizzle-orm";
 import type { Db, Tx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
-import { alone } from "../../db/portable";
+import { alone, changedRows } from "../../db/portable";
 import { nodes } from "../../db/schema";
 import { releaseDevicesOf, releaseDevicesOfDeadNodes } from "../devices/connection";
 import { extendLeasesAfterDowntime } from "../tasks/due";
@@ -23,6 +23,12 @@ export type Liveness = {
   lastSeen: Date | null;
   extended: number;
   graced: number;
+  /**
+   * Runs `check` after each beat that was recorded. `lost`: this node's row was gone, so
+   * another node took it for dead (it was silent NODE_DEAD_MS: stalled, or cut off from the
+   * database) and marked its devices offline while their connections here stayed up.
+   */
+  afterEachBeat: (check: (lost: boolean) => Promise<void>) => void;
   /** Stops beating; the node's row goes and its devices with it (resolved once done or failed; never rejects). */
   stop: () => Promise<void>;
 };
@@ -56,19 +62,35 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
     return { lastSeen, ...(await extendLeasesAfterDowntime(tx, { lastSeen, now: started, graceUntil })) };
   });
 
+  let check: ((lost: boolean) => Promise<void>) | undefined;
+  // Others are judged only by a node whose own beats have been recorded for NODE_DEAD_MS: one
+  // that could not reach the database for a while cannot tell a dead node from one that could
+  // not reach it either (the database restarting cuts every node off at once).
+  let judgeFrom = started.getTime();
+  let failing = false;
+  let beating = false;
   const beat = async () => {
+    // A beat still waiting (on a lock, on a connection) is not joined by another.
+    if (beating) return;
+    beating = true;
     try {
       const at = now();
-      await withTransaction(ctx, async (tx) => {
-        await tx
-          .insert(nodes)
-          .values({ id: nodeId, startedAt: started, seenAt: at })
-          .onConflictDoUpdate({ target: nodes.id, set: { seenAt: sql`excluded.seen_at` } });
-        await settleDeadNodes(tx, new Date(at.getTime() - NODE_DEAD_MS));
+      if (failing) judgeFrom = at.getTime() + NODE_DEAD_MS;
+      const lost = await withTransaction(ctx, async (tx) => {
+        const kept = changedRows(await tx.update(nodes).set({ seenAt: at }).where(eq(nodes.id, nodeId)));
+        if (!kept) await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: at });
+        if (at.getTime() >= judgeFrom) await settleDeadNodes(tx, new Date(at.getTime() - NODE_DEAD_MS));
+        return !kept;
       });
+      failing = false;
+      if (lost) console.error("This server was taken for dead by another (its row was gone); its agents' devices are recorded as its own again");
+      await check?.(lost).catch((e) => console.error("Checking this server's agents' devices after its beat failed", e));
     } catch (e) {
       // A missed beat only makes a later downtime look longer: leases get more time, not less.
+      failing = true;
       console.error("Recording that the server is alive failed", e);
+    } finally {
+      beating = false;
     }
   };
   const timer = setInterval(() => void beat(), opts.beatMs ?? NODE_BEAT_MS);
@@ -78,6 +100,9 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
     lastSeen,
     extended,
     graced,
+    afterEachBeat: (fn) => {
+      check = fn;
+    },
     stop: async () => {
       clearInterval(timer);
       // The last beat, marked as leaving: no longer alive for the others (who need not wait

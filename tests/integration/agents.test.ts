@@ -226,6 +226,29 @@ describe("connection", () => {
     expect(first.queued).toBe(0);
     expect((await deviceRow(ctx.dbFile, creds.device_id))!.online).toBe(1);
   });
+
+  test("taken for dead by another node while its agents stayed connected: at the server's next beat their devices are its own again and get what waited", async () => {
+    const { name, creds } = await ctx.device();
+    const agent = await ctx.connect(creds);
+    const node = await waitFor("the device to be online", async () => {
+      const r = (await deviceRow(ctx.dbFile, creds.device_id))!;
+      return r.online === 1 ? r.node_id : undefined;
+    });
+    // What another node does to one silent past the limit (lib/server/liveness.ts): its row
+    // goes, and its devices are released, their connections here still up.
+    await rawRun(ctx.dbFile, "delete from nodes where id = ?", node);
+    await rawRun(ctx.dbFile, "update devices set online = false, node_id = null where node_id = ?", node);
+    const task = await ctx.issue(name, "SYNC");
+    // The server beats every 5 s.
+    const row = await waitFor("the device to be online again", async () => {
+      const r = (await deviceRow(ctx.dbFile, creds.device_id))!;
+      return r.online === 1 ? r : undefined;
+    }, 30_000);
+    expect(row.node_id).toBe(node);
+    expect(await rawRow(ctx.dbFile, "select id from nodes where id = ?", node)).toEqual({ id: node });
+    await acceptNext(ctx, agent, task.code);
+    expect(agent.connected).toBe(true);
+  });
 });
 
 describe("dispatch", () => {

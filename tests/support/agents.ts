@@ -39,6 +39,7 @@ export type DeviceRow = {
   token_hash: string | null;
   last_heartbeat_at: number | null;
   online: number;
+  node_id: string | null;
   last_seq: number;
   deleted_at: number | null;
 };

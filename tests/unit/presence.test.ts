@@ -2,14 +2,14 @@
 // or leaves (lib/server/liveness.ts, lib/devices/connection.ts). Several nodes run only on
 // PostgreSQL; the rules are the same SQL on both, so both run them.
 import { eq, inArray } from "drizzle-orm";
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { devices, nodes, tasks } from "../../db/schema";
-import { markOffline, markOnline } from "../../lib/devices/connection";
+import { markOffline, markOnline, reassertPresence } from "../../lib/devices/connection";
 import { NODE_DEAD_MS, startLiveness, type Liveness } from "../../lib/server/liveness";
 import { waitFor } from "../support/agents";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
-import { rawRun } from "../support/raw";
+import { failingWrites, rawRun } from "../support/raw";
 import { taskInStatus } from "./helpers";
 
 const db = await freshDb();
@@ -122,5 +122,75 @@ describe("nodes and their devices", () => {
     expect(given).toBeGreaterThanOrEqual(60_000);
     expect(given).toBeLessThan(120_000);
     for (const n of started) await n.stop();
+  });
+
+  test("a node taken for dead while it lived finds its row gone at its next beat; its connections are then written over the rows", async () => {
+    const { org } = await makeOrg(db);
+    const [x, y, z, w] = await makeDevices(db, org.id, 4, { prefix: "taken" });
+    const a = await startLiveness({ db }, { sole: false, beatMs: 50 });
+    const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    const beats: boolean[] = [];
+    a.afterEachBeat(async (lost) => void beats.push(lost));
+    await markOnline({ db }, a.nodeId, [{ deviceId: x.id }, { deviceId: y.id }, { deviceId: z.id }, { deviceId: w.id }]);
+    await waitFor("a beat of a", () => beats.length > 0, 30_000);
+    expect(beats.every((lost) => !lost)).toBe(true);
+
+    // Another node took a for dead (a stalled past NODE_DEAD_MS): its row gone, its devices released.
+    const seen = beats.length;
+    await rawRun(db, "delete from nodes where id = ?", a.nodeId);
+    await rawRun(db, "update devices set online = false, node_id = null where node_id = ?", a.nodeId);
+    // z reconnected through b meanwhile; w's agent went away, and its disconnect was not recorded.
+    await markOnline({ db }, b.nodeId, [{ deviceId: z.id }]);
+    await rawRun(db, "update devices set online = true, node_id = ? where id = ?", a.nodeId, w.id);
+    // (A beat under way when the row went may still report it kept.)
+    await waitFor("a beat of a that finds its row gone", () => beats.slice(seen).includes(true), 30_000);
+    expect(await db.select({ id: nodes.id }).from(nodes).where(eq(nodes.id, a.nodeId))).toHaveLength(1);
+    // Written again: the beats after it keep it.
+    const found = beats.lastIndexOf(true);
+    await waitFor("a's beat after", () => beats.length > found + 1, 30_000);
+    expect(beats.slice(found + 1).every((lost) => !lost)).toBe(true);
+
+    // What a's connections say: x, y and z are connected there; w is not.
+    const res = await reassertPresence({ db }, a.nodeId, [x.id, y.id, z.id]);
+    expect(res.online.sort()).toEqual([x.id, y.id].sort());
+    expect(res.offline).toBe(1);
+    expect(res.elsewhere).toEqual([z.id]);
+    expect(await state([x.id, y.id, z.id, w.id])).toEqual({
+      [x.id]: { online: true, nodeId: a.nodeId },
+      [y.id]: { online: true, nodeId: a.nodeId },
+      [z.id]: { online: true, nodeId: b.nodeId },
+      [w.id]: { online: false, nodeId: null },
+    });
+    // Nothing left to write: a second look changes nothing.
+    expect(await reassertPresence({ db }, a.nodeId, [x.id, y.id, z.id])).toEqual({ online: [], offline: 0, elsewhere: [z.id] });
+    await a.stop();
+    await b.stop();
+  });
+
+  test("a node whose beats failed does not take the others for dead at its first beat back: they may not have reached the database either", async () => {
+    const { org } = await makeOrg(db);
+    const [x] = await makeDevices(db, org.id, 1, { prefix: "cutoff" });
+    const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
+    await markOnline({ db }, b.nodeId, [{ deviceId: x.id }]);
+    const a = await startLiveness({ db }, { sole: false, beatMs: 50 });
+    let recorded = 0;
+    a.afterEachBeat(async () => void recorded++);
+    await waitFor("a beat of a", () => recorded > 0, 30_000);
+    // a's beats fail (the database refuses its writes), and b falls silent past the limit meanwhile.
+    const restore = await failingWrites(db, "nodes", "UPDATE", "database is unreachable", `NEW.id = '${a.nodeId}'`);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      await waitFor("a failed beat", () => errors.mock.calls.some((c) => String(c[0]).includes("Recording that the server is alive failed")), 30_000);
+      await silence(b, NODE_DEAD_MS + 1_000);
+      const before = recorded;
+      await restore();
+      await waitFor("beats of a recorded again", () => recorded >= before + 3, 30_000);
+    } finally {
+      errors.mockRestore();
+    }
+    // b's device is still b's: a judges again only NODE_DEAD_MS after its beats came back.
+    expect((await state([x.id]))[x.id]).toEqual({ online: true, nodeId: b.nodeId });
+    await a.stop();
+    await b.stop();
   });
 });
