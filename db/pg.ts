@@ -47,12 +47,27 @@ export class DatabaseUnreachableError extends Error {
 }
 
 /**
+ * A transaction left open this long with nothing sent is ended by PostgreSQL, and its locks
+ * with it: a node whose machine died mid-transaction would otherwise hold its rows (devices,
+ * tasks) until PostgreSQL noticed the connection gone, hours by TCP's defaults, and every
+ * node needing them would wait. No transaction here waits on anything but its own statements.
+ */
+const IDLE_IN_TRANSACTION_MS = 60_000;
+
+/**
+ * TCP keepalive on every connection to PostgreSQL, probing after 10 s of silence: a peer that
+ * vanished without a reset (a dead machine, a NAT or balancer that dropped an idle flow) is
+ * found by the system, and the connection fails, rather than waiting forever.
+ */
+export const PG_SESSION = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
+
+/**
  * The process's pool. Its connections are read-only unless a transaction says otherwise: every
  * write goes through `withTransaction` (`BEGIN READ WRITE`, db/transaction.ts), as on SQLite,
  * whose read connection is `query_only`.
  */
 export function pgPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 30_000, options: "-c default_transaction_read_only=on" });
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 30_000, ...PG_SESSION, options: `-c default_transaction_read_only=on -c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}` });
   // An idle connection that dies (the server restarted) is dropped by the pool and reported
   // here; without a listener it would take the process down.
   pool.on("error", (e) => console.error(`PostgreSQL connection lost: ${e.message}`));

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import pg from "pg";
+import { PG_SESSION } from "../../db/pg";
 import { z } from "zod";
 import { DEVICE_CHANGES, FANOUT_CHANGES, publish, subscribe, type DomainEvent } from "../events";
 import { metrics } from "./metrics";
@@ -119,7 +120,7 @@ export async function joinCluster(url: string, nodeId: string): Promise<Cluster>
 
   const connect = async () => {
     // Named, so that an operator tells it apart in pg_stat_activity.
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 30_000, application_name: LISTENER_NAME });
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 30_000, application_name: LISTENER_NAME, ...PG_SESSION });
     c.on("notification", onNotification);
     const lost = (why: string) => {
       if (client !== c) return;
