@@ -65,8 +65,10 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       socket.join([sessionRoom(grant.sessionId), memberRoom(grant.organizationId, grant.userId), userRoom(grant.userId)]);
       next();
     } catch (e) {
+      // The session could not be read (the database failing): not a refusal of the session.
+      // The page tries again later, without reading itself again.
       console.error("Live channel authentication failed", e);
-      next(new Error("unauthorized"));
+      next(new Error("internal"));
     }
   });
 
@@ -140,13 +142,18 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
 
   // A safety net for what no event announces (a session deleted by hand in the database, a
   // user removed by an outside tool): every so often each socket's session is read again.
+  // A session that could not be read (the database failing) keeps its socket until a re-check
+  // reads it: an outage is not a sign-out.
   const recheck = setInterval(() => {
     void (async () => {
+      let unread = 0;
       for (const socket of await nsp.fetchSockets()) {
         const grant = socket.data.grant as LiveGrant | undefined;
-        const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers)).catch(() => null);
-        if (!ctx?.actor || !grant || grant.organizationId !== ctx.actor.organizationId || grant.sessionId !== ctx.sessionId) socket.disconnect(true);
+        const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers)).catch(() => undefined);
+        if (ctx === undefined) unread++;
+        else if (!ctx?.actor || !grant || grant.organizationId !== ctx.actor.organizationId || grant.sessionId !== ctx.sessionId) socket.disconnect(true);
       }
+      if (unread) console.error(`Re-checking live sessions: ${unread} could not be read; their sockets stay until the next re-check`);
     })().catch((e) => console.error("Re-checking live sessions failed", e));
   }, opts.recheckMs ?? 60_000);
   recheck.unref();

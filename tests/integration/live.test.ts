@@ -153,6 +153,27 @@ describe("watch", () => {
     expect(await rawRun(server.dbFile, "DELETE FROM session WHERE token = ?", token)).toBe(1);
     expect(await disconnected).toBe("io server disconnect");
   });
+
+  test("sessions that cannot be read (the database failing) are not taken for ended: open sockets stay, a new one is told `internal`, then let in once they read again", async () => {
+    const client = await LiveClient.as(server.url, admin.cookie);
+    expect(await client.watch({ org: true })).toEqual({ ok: true });
+    let closed: string | undefined;
+    client.socket.once("disconnect", (reason) => (closed = reason));
+    // What a failing database looks like to a read of sessions: the table is not there.
+    await rawRun(server.dbFile, "ALTER TABLE session RENAME TO session_away");
+    try {
+      expect(await liveRefusal(server.url, { cookie: admin.cookie, origin: server.url })).toBe("internal");
+      // Several re-checks (every 300 ms here) pass meanwhile.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(closed).toBeUndefined();
+      expect(client.socket.connected).toBe(true);
+    } finally {
+      await rawRun(server.dbFile, "ALTER TABLE session_away RENAME TO session");
+    }
+    const again = await LiveClient.as(server.url, admin.cookie);
+    expect(again.socket.connected).toBe(true);
+    expect(closed).toBeUndefined();
+  });
 });
 
 describe("organizations", () => {
