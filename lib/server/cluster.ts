@@ -28,6 +28,14 @@ const PAYLOAD_BYTES = 7_800;
 const GATHER_MS = 25;
 /** The pause before the listener connects again after losing its connection. */
 const RECONNECT_MS = 1_000;
+/**
+ * How often the listener asks its connection a trivial question, and how long any of its
+ * queries may take. A connection that died without a word (a balancer or NAT that dropped an
+ * idle flow) raises no error and hears nothing; without the question it would look alive,
+ * and every hint sent after would wait behind a NOTIFY that never returns.
+ */
+const PROBE_MS = 15_000;
+const QUERY_TIMEOUT_MS = 10_000;
 /** Ids per part: small enough that several parts pack into one payload. */
 const IDS_PER_PART = 400;
 const DEVICES_PER_PART = 80;
@@ -82,7 +90,7 @@ export type Cluster = ClusterLink & {
  * the order they were made), and a subscription to this node's events for the live and
  * clock hints. Rejects if PostgreSQL cannot be reached at start.
  */
-export async function joinCluster(url: string, nodeId: string): Promise<Cluster> {
+export async function joinCluster(url: string, nodeId: string, opts: { probeMs?: number; queryTimeoutMs?: number } = {}): Promise<Cluster> {
   const heard = new EventEmitter<Heard>();
   heard.setMaxListeners(20);
   const outbox = new Outbox();
@@ -118,23 +126,29 @@ export async function joinCluster(url: string, nodeId: string): Promise<Cluster>
     }
   };
 
+  /** Connection `c` is no longer heard: it goes, and the listener connects again. */
+  const lose = (c: pg.Client, why: string) => {
+    if (client !== c) return;
+    console.error(`The cluster listener lost its connection: ${why}; reconnecting`);
+    client = undefined;
+    void c.end().catch(() => {});
+    scheduleReconnect();
+  };
   const connect = async () => {
     // Named, so that an operator tells it apart in pg_stat_activity.
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 30_000, application_name: LISTENER_NAME, ...PG_SESSION });
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 30_000, application_name: LISTENER_NAME, query_timeout: opts.queryTimeoutMs ?? QUERY_TIMEOUT_MS, ...PG_SESSION });
     c.on("notification", onNotification);
-    const lost = (why: string) => {
-      if (client !== c) return;
-      console.error(`The cluster listener lost its connection: ${why}; reconnecting`);
-      client = undefined;
-      void c.end().catch(() => {});
-      scheduleReconnect();
-    };
-    c.on("error", (e) => lost(e.message));
-    c.on("end", () => lost("the server closed it"));
+    c.on("error", (e) => lose(c, e.message));
+    c.on("end", () => lose(c, "the server closed it"));
     await c.connect();
     await c.query(`LISTEN ${CHANNEL}`);
     client = c;
   };
+  const probe = setInterval(() => {
+    const c = client;
+    if (c) c.query("select 1").catch((e: Error) => lose(c, `it did not answer (${e.message})`));
+  }, opts.probeMs ?? PROBE_MS);
+  probe.unref();
   const scheduleReconnect = () => {
     if (stopped || reconnect) return;
     reconnect = setTimeout(() => {
@@ -158,7 +172,10 @@ export async function joinCluster(url: string, nodeId: string): Promise<Cluster>
     flushing = c
       .query("select pg_notify($1, p) from unnest($2::text[]) as p", [CHANNEL, payloads])
       .then(() => void sentCounter.inc(payloads.length))
-      .catch((e: Error) => console.error(`Sending ${payloads.length} cluster hints failed: ${e.message}`))
+      .catch((e: Error) => {
+        console.error(`Sending ${payloads.length} cluster hints failed: ${e.message}`);
+        lose(c, "sending hints failed");
+      })
       .finally(() => {
         flushing = undefined;
         // What gathered while these were sent goes next.
@@ -209,6 +226,7 @@ export async function joinCluster(url: string, nodeId: string): Promise<Cluster>
     stop: async () => {
       stopped = true;
       unsubscribe();
+      clearInterval(probe);
       clearTimeout(reconnect);
       clearTimeout(flushTimer);
       // What this node gathered last still goes (its final results' live hints).

@@ -2,6 +2,7 @@
 // hear each other's batched hints over LISTEN/NOTIFY, none carries more than NOTIFY's limit,
 // and many transitions cost a handful of payloads, not one each. PostgreSQL only.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createServer, connect as tcpConnect, type AddressInfo } from "node:net";
 import pg from "pg";
 import { publish, subscribe, type TaskTransition } from "../../lib/events";
 import { joinCluster, LISTENER_NAME, type Cluster } from "../../lib/server/cluster";
@@ -122,5 +123,43 @@ describe.skipIf(!onPg)("cluster hints", () => {
     b.on("send", (ids) => heard.push(...ids));
     a.send("node-b", [42]);
     await until("node B to hear node A again", () => heard.includes(42), 10_000);
+  });
+
+  test("a listener whose connection goes silent (a balancer dropped the flow without a word) notices at its probe, connects again, and hears hints again", async () => {
+    // A TCP relay to PostgreSQL whose connections can be made to drop every byte both ways,
+    // still open: no error, no end, as a flow a middlebox forgot.
+    const target = new URL(database.url);
+    const links = new Set<{ silent: boolean }>();
+    const relay = createServer((inbound) => {
+      const link = { silent: false };
+      links.add(link);
+      const out = tcpConnect(Number(target.port), target.hostname);
+      inbound.on("data", (d) => void (link.silent || out.write(d)));
+      out.on("data", (d) => void (link.silent || inbound.write(d)));
+      const close = () => {
+        links.delete(link);
+        inbound.destroy();
+        out.destroy();
+      };
+      for (const end of [inbound, out]) end.on("error", close).on("close", close);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    const via = new URL(database.url);
+    via.host = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    const c = await joinCluster(via.toString(), "node-c", { probeMs: 200, queryTimeoutMs: 1_000 });
+    try {
+      expect(c.alive()).toBe(true);
+      for (const link of links) link.silent = true;
+      await until("the listener to notice", () => !c.alive(), 30_000);
+      await until("the listener to connect again", () => c.alive(), 30_000);
+      const heard: number[] = [];
+      c.on("send", (ids) => heard.push(...ids));
+      a.send("node-c", [7]);
+      await until("node C to hear node A again", () => heard.includes(7), 10_000);
+    } finally {
+      await c.stop();
+      relay.close();
+      for (const link of links) link.silent = false;
+    }
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "vitest";
 import pg from "pg";
 import { closeDatabase, openDatabase } from "../../db/client";
+import { pgPool } from "../../db/pg";
 import { newTestDatabase, onPg, type TestDatabase } from "../support/databases";
 
 /** A new database a node has started on once, with a connection of its own to it. */
@@ -49,4 +50,17 @@ describe.skipIf(!onPg)("a start on a database in use", () => {
         { relname: "tasks", reloptions: ["autovacuum_analyze_scale_factor=0", "autovacuum_analyze_threshold=10000"] },
       ]);
     }));
+
+  test("a node's connections: PostgreSQL ends a transaction of theirs left idle a minute, with its locks; TCP keepalive probes a silent peer", async () => {
+    const database = await newTestDatabase();
+    const pool = pgPool(database.url);
+    try {
+      const { rows } = await pool.query("show idle_in_transaction_session_timeout");
+      expect(rows).toEqual([{ idle_in_transaction_session_timeout: "1min" }]);
+      expect(pool.options).toMatchObject({ keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    } finally {
+      await pool.end();
+      await database.drop();
+    }
+  });
 });
