@@ -21,10 +21,12 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
   const at = new Date();
   return withTransaction(ctx, async (tx) => {
     const theirs = anyOf(devices.id, [...new Set(agents.map((a) => a.deviceId))]);
+    // Locked before the read: another node's connect of the same device, at the same moment,
+    // either committed before (and is read here) or reads this one's after.
+    await lockInKeyOrder(tx, devices, devices.id, theirs);
     const elsewhere = opts.elsewhere
       ? (await tx.select({ id: devices.id }).from(devices).where(and(theirs, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
-    await lockInKeyOrder(tx, devices, devices.id, theirs);
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)

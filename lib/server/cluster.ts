@@ -245,7 +245,8 @@ class Outbox {
   private liveByOrg = new Map<string, { t: Set<number>; f: Set<number> }>();
   private dueSoon = false;
   private sends = new Map<string, number[]>();
-  private drops: string[] = [];
+  /** Each call's devices with when it was made: only connections older than that go. */
+  private drops: { d: string[]; at: number }[] = [];
   private events: Exclude<DomainEvent, { kind: "task.transition" }>[] = [];
 
   live(organizationId: string, taskId: number, fanoutId: number | null): void {
@@ -262,7 +263,7 @@ class Outbox {
     list.push(...taskIds);
   }
   drop(deviceIds: string[]): void {
-    this.drops.push(...deviceIds);
+    this.drops.push({ d: deviceIds, at: Date.now() });
   }
   event(e: Exclude<DomainEvent, { kind: "task.transition" }>): void {
     this.events.push(e);
@@ -278,8 +279,7 @@ class Outbox {
   take(from: string): string[] {
     const parts: Part[] = [];
     for (const [to, ids] of this.sends) for (const t of chunks(ids, IDS_PER_PART)) parts.push({ k: "send", n: to, t });
-    const at = Date.now();
-    for (const d of chunks(this.drops, DEVICES_PER_PART)) parts.push({ k: "drop", d, at });
+    for (const { d: ids, at } of this.drops) for (const d of chunks(ids, DEVICES_PER_PART)) parts.push({ k: "drop", d, at });
     for (const [o, { t, f }] of this.liveByOrg) {
       const fanouts = [...f];
       chunks([...t], IDS_PER_PART).forEach((ids, i) => parts.push({ k: "live", o, t: ids, f: i === 0 ? fanouts : [] }));

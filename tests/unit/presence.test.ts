@@ -2,11 +2,14 @@
 // or leaves (lib/server/liveness.ts, lib/devices/connection.ts). Several nodes run only on
 // PostgreSQL; the rules are the same SQL on both, so both run them.
 import { eq, inArray } from "drizzle-orm";
+import pg from "pg";
 import { describe, expect, test, vi } from "vitest";
+import { runnerOf } from "../../db/client";
 import { devices, nodes, tasks } from "../../db/schema";
 import { markOffline, markOnline, reassertPresence } from "../../lib/devices/connection";
 import { NODE_DEAD_MS, startLiveness, type Liveness } from "../../lib/server/liveness";
 import { waitFor } from "../support/agents";
+import { onPg } from "../support/databases";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
 import { failingWrites, rawRun } from "../support/raw";
@@ -192,5 +195,29 @@ describe("nodes and their devices", () => {
     expect((await state([x.id]))[x.id]).toEqual({ online: true, nodeId: b.nodeId });
     await a.stop();
     await b.stop();
+  });
+
+  test.skipIf(!onPg)("a device connecting through two nodes at once: the one that commits second reads the first's and closes its connection there", async () => {
+    const { org } = await makeOrg(db);
+    const [x] = await makeDevices(db, org.id, 1, { prefix: "race" });
+    // Node A's connect of x: its transaction has the row and has not committed yet.
+    const nodeA = new pg.Client({ connectionString: (runnerOf(db) as { url: string }).url });
+    await nodeA.connect();
+    try {
+      await nodeA.query("BEGIN");
+      await nodeA.query("SELECT id FROM devices WHERE id = $1 FOR NO KEY UPDATE", [x.id]);
+      let settled = false;
+      const viaB = markOnline({ db }, "node-b", [{ deviceId: x.id }], { elsewhere: true }).finally(() => (settled = true));
+      const waiting = async () => Number((await nodeA.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")).rows[0].n);
+      while (!settled && (await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+      expect(settled).toBe(false);
+      await nodeA.query("UPDATE devices SET online = true, node_id = 'node-a' WHERE id = $1", [x.id]);
+      await nodeA.query("COMMIT");
+      // B read after A's commit: A's connection is the older one, and goes.
+      expect(await viaB).toEqual([x.id]);
+    } finally {
+      await nodeA.end();
+    }
+    expect((await state([x.id]))[x.id]).toEqual({ online: true, nodeId: "node-b" });
   });
 });
