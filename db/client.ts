@@ -6,7 +6,7 @@ import { dirname, resolve } from "node:path";
 import { taskTriggerStatements } from "../rules/sql";
 import { bulkWriter, type BatchResults, type BatchStep, type BulkWriter } from "./batch";
 import { dialectOf, PROCESS_DIALECT, type Dialect } from "./dialect";
-import { isPgUnavailable, migratePg, pgHandle, pgPool, type PgRunner } from "./pg";
+import { migratePg, pgHandle, pgPool, pgTrouble, type PgRunner } from "./pg";
 import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
 
@@ -188,18 +188,29 @@ export function writerConnection(db: Db): Database.Database {
 export const BUSY_TIMEOUT_MS = 50;
 
 /**
- * Whether an error (or what it wraps: drizzle wraps driver errors) says the database cannot
- * take the statement now, and nothing of it was written: SQLite's "database is locked", or
- * PostgreSQL unreachable, shutting down, or a transaction that lost a conflict. Callers answer
- * "unavailable, try again" (503).
+ * What an error (or what it wraps: drizzle wraps driver errors) says when the database cannot
+ * take the statement now, and nothing of it was written: "busy" (SQLite's "database is
+ * locked", every pooled connection in use, a PostgreSQL transaction that lost a conflict) or
+ * "unreachable" (PostgreSQL gone, shutting down, or taking no writes); otherwise null.
+ * Callers answer "unavailable, try again" (503) with the message of its kind.
  */
-export function isDatabaseBusy(e: unknown): boolean {
+export function databaseTrouble(e: unknown): "busy" | "unreachable" | null {
   for (const { code, message } of causesOf(e)) {
-    if (typeof code === "string" && (/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code) || isPgUnavailable(code))) return true;
-    if (/^(Connection terminated|timeout exceeded when trying to connect)/.test(message as string)) return true;
+    if (typeof code === "string") {
+      if (/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code)) return "busy";
+      const pg = pgTrouble(code);
+      if (pg) return pg;
+    }
+    if (typeof message !== "string") continue;
+    if (message.startsWith("timeout exceeded when trying to connect")) return "busy";
+    // node-postgres: the connection ended, or a query sent on one that had.
+    if (message.startsWith("Connection terminated") || message.endsWith("is not queryable")) return "unreachable";
   }
-  return false;
+  return null;
 }
+
+/** Whether the database cannot take the statement now (databaseTrouble). */
+export const isDatabaseBusy = (e: unknown): boolean => databaseTrouble(e) !== null;
 
 /** The fields of a driver's error the checks read (node-postgres adds `table` and `detail`). */
 type Cause = { code?: unknown; message?: unknown; table?: unknown; detail?: unknown; cause?: unknown };

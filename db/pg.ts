@@ -148,12 +148,17 @@ async function installTriggers(client: pg.PoolClient): Promise<void> {
 }
 
 /**
- * Whether `e` (or what it wraps) says PostgreSQL cannot serve the statement now: the
- * connection is gone or refused, the server is shutting down or out of connections, or the
- * transaction lost a conflict (deadlock, serialization). The caller answers "unavailable,
- * try again": nothing of the transaction was committed.
+ * What an error code of PostgreSQL's (or of the driver's connection) says when the database
+ * cannot serve the statement now, and nothing of the transaction was committed: "busy" (the
+ * transaction lost a conflict, a deadlock or serialization; the server is out of connections),
+ * "unreachable" (the connection is gone or refused, the name does not resolve, the server is
+ * shutting down or out of room, or it takes no writes: a standby that took over). Otherwise
+ * null. The caller answers "unavailable, try again".
  */
-export function isPgUnavailable(code: string): boolean {
-  // 55000: the database does not accept connections now (ALLOW_CONNECTIONS false).
-  return /^(08|53|57P0)/.test(code) || code === "40001" || code === "40P01" || code === "55000" || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code);
+export function pgTrouble(code: string): "busy" | "unreachable" | null {
+  if (code === "40001" || code === "40P01" || code === "53300") return "busy";
+  // 55000: the database does not accept connections now (ALLOW_CONNECTIONS false); 25006: a
+  // read-write transaction refused (a server in recovery, a standby).
+  if (/^(08|53|57P0)/.test(code) || code === "55000" || code === "25006" || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND|AI_AGAIN)$/.test(code)) return "unreachable";
+  return null;
 }

@@ -235,8 +235,13 @@ async function pgSavepoint<T>(client: pg.PoolClient, fn: () => Promise<T> | T): 
     await client.query("RELEASE nested");
     return result;
   } catch (e) {
-    await client.query("ROLLBACK TO nested");
-    await client.query("RELEASE nested");
+    try {
+      await client.query("ROLLBACK TO nested");
+      await client.query("RELEASE nested");
+    } catch {
+      // The connection failed (and the transaction with it): the first error says why, and
+      // is the one the caller answers by (a lost connection is "unavailable", not a fault).
+    }
     throw e;
   }
 }

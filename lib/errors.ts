@@ -48,14 +48,20 @@ export class UnprocessableError extends DomainError {
 }
 
 /**
- * The database could not take a write just now (another writer holds it): nothing changed,
- * and the same request may simply be sent again.
+ * The database could not take a write just now (another writer holds it, or it cannot be
+ * reached): nothing changed, and the same request may simply be sent again.
  */
 export class UnavailableError extends DomainError {
-  constructor(message = "The database is busy; try again shortly") {
+  constructor(message: string = UNAVAILABLE_MESSAGES.busy) {
     super("unavailable", message);
   }
 }
+
+/** What a user or a caller of the API is told for each kind of trouble (db/client.ts, databaseTrouble). */
+export const UNAVAILABLE_MESSAGES = {
+  busy: "The database is busy; try again shortly",
+  unreachable: "The database cannot be reached just now; try again shortly",
+} as const;
 
 /** Too many requests from one caller or for one credential; the same request may be sent after `retryAfterSeconds`. */
 export class RateLimitedError extends DomainError {

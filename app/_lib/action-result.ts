@@ -1,6 +1,6 @@
 import "server-only";
-import { isDatabaseBusy } from "@/db/client";
-import { isDomainError, UnavailableError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import { databaseTrouble } from "@/db/client";
+import { isDomainError, UNAVAILABLE_MESSAGES, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import type { ActorCtx } from "@/lib/actor";
 import { actorContext, getSessionContext } from "./context";
 
@@ -23,8 +23,10 @@ export async function runAction<T>(fn: (ctx: ActorCtx) => T | Promise<T>): Promi
     return { ok: true, data } as ActionResult<T>;
   } catch (e) {
     if (isDomainError(e)) return { ok: false, code: e.code, message: e.message, fieldErrors: e.fieldErrors };
-    // Another writer held the database past the busy timeout: nothing changed; try again.
-    if (isDatabaseBusy(e)) return { ok: false, code: "unavailable", message: new UnavailableError().message };
+    // Another writer held the database past the busy timeout, or it cannot be reached:
+    // nothing changed; try again.
+    const trouble = databaseTrouble(e);
+    if (trouble) return { ok: false, code: "unavailable", message: UNAVAILABLE_MESSAGES[trouble] };
     console.error("Action failed", e);
     return { ok: false, code: "internal", message: "Something went wrong on the server; nothing was changed" };
   }

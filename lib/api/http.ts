@@ -1,9 +1,9 @@
 import "server-only";
 import type { z } from "zod";
-import { getDb, isDatabaseBusy, type Db } from "@/db/client";
+import { databaseTrouble, getDb, type Db } from "@/db/client";
 import type { Actor } from "@/lib/actor";
 import { isSameOrigin } from "@/lib/auth/origin";
-import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UNAVAILABLE_MESSAGES, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import { resolveApiActor } from "@/lib/orgs/session";
 import { jsonResponse } from "./json-body";
 import { fieldErrorsOf, FieldValidationError, headline, problemOf, refuseUnstorable } from "@/lib/validation";
@@ -111,9 +111,11 @@ export function publicRoute<P = Record<string, never>>(handler: (ctx: PublicCont
       return result instanceof Reply ? json(result.body, result.status, result.headers) : json(result, 200);
     } catch (e) {
       if (isDomainError(e)) return errorResponse(e);
-      // Another connection held the write lock past the short busy timeout (db/client.ts):
-      // the transaction was rolled back, and the same request may be sent again.
-      if (isDatabaseBusy(e)) return errorResponse(new UnavailableError());
+      // Another connection held the write lock past the short busy timeout, or the database
+      // cannot be reached (db/client.ts): the transaction was rolled back, and the same
+      // request may be sent again.
+      const trouble = databaseTrouble(e);
+      if (trouble) return errorResponse(new UnavailableError(UNAVAILABLE_MESSAGES[trouble]));
       return internalError(req, e);
     }
   };

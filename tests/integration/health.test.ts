@@ -137,6 +137,7 @@ describe.skipIf(!onPg)("PostgreSQL out of reach while running", () => {
       const write = await ctx.api.post<{ error: { code: string; message: string } }>("/tasks", { as: { token: ctx.tokens.acmeWrite! }, json: { type: "SYNC", targets: { devices: [name] } } });
       expect(write.status).toBe(503);
       expect(write.body.error.code).toBe("unavailable");
+      expect(write.body.error.message).toBe("The database cannot be reached just now; try again shortly");
       expect(JSON.stringify(write.body)).not.toMatch(/postgres|select|insert|ECONN|terminat/i);
 
       expect(await agent.send("result", { code: task.code, status: "COMPLETED", message: "done" })).toEqual({ ok: false, error: "internal" });

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { z } from "zod";
-import { BUSY_TIMEOUT_MS, closeDatabase, isDatabaseBusy, openSqliteFile, writerConnection } from "../../db/client";
+import { BUSY_TIMEOUT_MS, closeDatabase, databaseTrouble, isDatabaseBusy, openSqliteFile, writerConnection } from "../../db/client";
 import { apiTokens, idempotencyKeys, member, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { createDevice } from "../../lib/devices/devices";
@@ -344,7 +344,7 @@ describe.skipIf(onPg)("a locked SQLite file", () => {
         }),
       );
       const waited = performance.now() - t0;
-      expect(isDatabaseBusy(e)).toBe(true);
+      expect(databaseTrouble(e)).toBe("busy");
       expect(isDatabaseBusy(thrown(() => writerConnection(server).exec("insert into nodes (id, started_at, seen_at) values ('n', 0, 0)")))).toBe(true);
       // The wait is the busy timeout, not seconds (generous: the machine may be busy).
       expect(waited).toBeGreaterThanOrEqual(BUSY_TIMEOUT_MS - 5);
@@ -352,6 +352,15 @@ describe.skipIf(onPg)("a locked SQLite file", () => {
       expect((await server.select().from(apiTokens))).toEqual([]);
       expect(isDatabaseBusy(new Error("no"))).toBe(false);
       expect(isDatabaseBusy(Object.assign(new Error("constraint"), { code: "SQLITE_CONSTRAINT_PRIMARYKEY" }))).toBe(false);
+      // What node-postgres and PostgreSQL say, each wrapped as drizzle wraps them.
+      const pgError = (message: string, code?: string) => Object.assign(new Error("Failed query"), { cause: Object.assign(new Error(message), code ? { code } : {}) });
+      expect(databaseTrouble(pgError("could not serialize access", "40001"))).toBe("busy");
+      expect(databaseTrouble(pgError("timeout exceeded when trying to connect"))).toBe("busy");
+      expect(databaseTrouble(pgError("connect ECONNREFUSED 127.0.0.1:5432", "ECONNREFUSED"))).toBe("unreachable");
+      expect(databaseTrouble(pgError("getaddrinfo EAI_AGAIN db.internal", "EAI_AGAIN"))).toBe("unreachable");
+      expect(databaseTrouble(pgError("cannot set transaction read-write mode during recovery", "25006"))).toBe("unreachable");
+      expect(databaseTrouble(pgError("Client has encountered a connection error and is not queryable"))).toBe("unreachable");
+      expect(databaseTrouble(pgError("duplicate key value violates unique constraint", "23505"))).toBe(null);
     } finally {
       outside.exec("rollback");
       outside.close();
