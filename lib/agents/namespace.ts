@@ -201,15 +201,18 @@ export function attachAgentNamespace(
    * After this node's beat (lib/server/liveness.ts): when it was taken for dead (`lost`), or a
    * presence batch failed since the last check, the rows are written over with what the
    * connections here say (reassertPresence). A device another node took meanwhile has its
-   * older connection here closed; one that is this node's again gets its waiting tasks.
+   * older connection here closed, and so has one disabled or deleted meanwhile; one that is
+   * this node's again gets its waiting tasks. Also when the cluster's listener connects again:
+   * the hints sent while it was away (drop a connection, a device disabled) were not heard.
    */
   const reassert = async (lost: boolean) => {
     if (!lost && !presenceFailed) return;
     presenceFailed = false;
     try {
-      const { elsewhere, online, offline } = await reassertPresence({ db }, nodeId, connectedHere());
-      for (const id of elsewhere) nsp.in(deviceRoom(id)).disconnectSockets(true);
-      if (online.length || offline || elsewhere.length) console.log(`Agents' devices recorded as this server's connections say: ${online.length} online again, ${offline} offline, ${elsewhere.length} connected elsewhere since`);
+      const { elsewhere, online, offline, refused } = await reassertPresence({ db }, nodeId, connectedHere());
+      for (const id of [...elsewhere, ...refused]) nsp.in(deviceRoom(id)).disconnectSockets(true);
+      if (online.length || offline || elsewhere.length || refused.length)
+        console.log(`Agents' devices recorded as this server's connections say: ${online.length} online again, ${offline} offline, ${elsewhere.length} connected elsewhere since, ${refused.length} disabled or deleted meanwhile`);
       // As on connect: what waits for them goes now.
       for (const id of online) dispatcher.sendPending(id).catch(logged("Sending the waiting tasks of a device online again failed", id));
     } catch (e) {
@@ -217,6 +220,8 @@ export function attachAgentNamespace(
       throw e;
     }
   };
+
+  cluster?.link.on("resync", () => void reassert(true).catch(logged("Checking the agents' devices after the cluster listener came back failed", "all")));
 
   return {
     nsp,

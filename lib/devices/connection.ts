@@ -81,18 +81,21 @@ export async function releaseDevicesOfDeadNodes(tx: Tx, aliveNodes: SQLWrapper, 
  * offline (their disconnect was not recorded: the database failed then); devices connected
  * there but recorded offline with no node (released while the node was taken for dead) are
  * its own again, and returned as `online`. Also returns the devices connected there that
- * another node has taken since: their connections there are the older ones.
+ * another node has taken since (`elsewhere`: their connections there are the older ones), and
+ * those that may no longer connect (`refused`: disabled or deleted, the news of it missed).
  */
-export async function reassertPresence(ctx: Ctx, nodeId: string, connected: string[]): Promise<{ offline: number; online: string[]; elsewhere: string[] }> {
+export async function reassertPresence(ctx: Ctx, nodeId: string, connected: string[]): Promise<{ offline: number; online: string[]; elsewhere: string[]; refused: string[] }> {
   return withTransaction(ctx, async (tx) => {
     const here = anyOf(devices.id, [...new Set(connected)]);
     const gone = and(eq(devices.nodeId, nodeId), not(here));
-    const released = and(here, isNull(devices.nodeId), isNull(devices.deletedAt));
+    const mayConnect = and(eq(devices.status, "ENABLED"), isNull(devices.deletedAt))!;
+    const released = and(here, isNull(devices.nodeId), mayConnect);
     await lockInKeyOrder(tx, devices, devices.id, or(gone, released));
     const offline = changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(gone));
     const online = await tx.update(devices).set({ online: true, nodeId }).where(released).returning({ id: devices.id });
     const elsewhere = await tx.select({ id: devices.id }).from(devices).where(and(here, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)));
-    return { offline, online: online.map((d) => d.id), elsewhere: elsewhere.map((d) => d.id) };
+    const refused = await tx.select({ id: devices.id }).from(devices).where(and(here, not(mayConnect)));
+    return { offline, online: online.map((d) => d.id), elsewhere: elsewhere.map((d) => d.id), refused: refused.map((d) => d.id) };
   });
 }
 

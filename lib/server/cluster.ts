@@ -67,6 +67,8 @@ type Heard = {
   send: [taskIds: number[]];
   /** `at`: when the newer connections were recorded; only connections older than that go. */
   drop: [deviceIds: string[], at: number];
+  /** The listener is connected again: what was sent while it was away was not heard. */
+  resync: [];
 };
 
 /** What the other parts of a node (dispatcher, live channel, clock) see of the cluster. */
@@ -153,7 +155,7 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
     if (stopped || reconnect) return;
     reconnect = setTimeout(() => {
       reconnect = undefined;
-      connect().catch((e: Error) => {
+      connect().then(() => void heard.emit("resync"), (e: Error) => {
         console.error(`The cluster listener could not reconnect: ${e.message}`);
         scheduleReconnect();
       });

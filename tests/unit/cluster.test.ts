@@ -108,6 +108,8 @@ describe.skipIf(!onPg)("cluster hints", () => {
   test("a listener whose connection is cut says so, connects again, and hears hints again", async () => {
     expect(a.alive()).toBe(true);
     expect(b.alive()).toBe(true);
+    let resyncs = 0;
+    b.on("resync", () => resyncs++);
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     try {
@@ -119,6 +121,8 @@ describe.skipIf(!onPg)("cluster hints", () => {
     }
     await until("the listeners to notice", () => !a.alive() && !b.alive(), 10_000);
     await until("the listeners to connect again", () => a.alive() && b.alive(), 30_000);
+    // What was sent while it was away was not heard: the node is told to look for itself.
+    await until("node B to be told", () => resyncs === 1, 10_000);
     const heard: number[] = [];
     b.on("send", (ids) => heard.push(...ids));
     a.send("node-b", [42]);

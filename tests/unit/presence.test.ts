@@ -129,12 +129,12 @@ describe("nodes and their devices", () => {
 
   test("a node taken for dead while it lived finds its row gone at its next beat; its connections are then written over the rows", async () => {
     const { org } = await makeOrg(db);
-    const [x, y, z, w] = await makeDevices(db, org.id, 4, { prefix: "taken" });
+    const [x, y, z, w, v] = await makeDevices(db, org.id, 5, { prefix: "taken" });
     const a = await startLiveness({ db }, { sole: false, beatMs: 50 });
     const b = await startLiveness({ db }, { sole: false, beatMs: 60_000 });
     const beats: boolean[] = [];
     a.afterEachBeat(async (lost) => void beats.push(lost));
-    await markOnline({ db }, a.nodeId, [{ deviceId: x.id }, { deviceId: y.id }, { deviceId: z.id }, { deviceId: w.id }]);
+    await markOnline({ db }, a.nodeId, [{ deviceId: x.id }, { deviceId: y.id }, { deviceId: z.id }, { deviceId: w.id }, { deviceId: v.id }]);
     await waitFor("a beat of a", () => beats.length > 0, 30_000);
     expect(beats.every((lost) => !lost)).toBe(true);
 
@@ -145,6 +145,8 @@ describe("nodes and their devices", () => {
     // z reconnected through b meanwhile; w's agent went away, and its disconnect was not recorded.
     await markOnline({ db }, b.nodeId, [{ deviceId: z.id }]);
     await rawRun(db, "update devices set online = true, node_id = ? where id = ?", a.nodeId, w.id);
+    // v was disabled on another node; the news of it did not reach a.
+    await rawRun(db, "update devices set status = 'DISABLED' where id = ?", v.id);
     // (A beat under way when the row went may still report it kept.)
     await waitFor("a beat of a that finds its row gone", () => beats.slice(seen).includes(true), 30_000);
     expect(await db.select({ id: nodes.id }).from(nodes).where(eq(nodes.id, a.nodeId))).toHaveLength(1);
@@ -153,19 +155,21 @@ describe("nodes and their devices", () => {
     await waitFor("a's beat after", () => beats.length > found + 1, 30_000);
     expect(beats.slice(found + 1).every((lost) => !lost)).toBe(true);
 
-    // What a's connections say: x, y and z are connected there; w is not.
-    const res = await reassertPresence({ db }, a.nodeId, [x.id, y.id, z.id]);
+    // What a's connections say: x, y, z and v are connected there; w is not.
+    const res = await reassertPresence({ db }, a.nodeId, [x.id, y.id, z.id, v.id]);
     expect(res.online.sort()).toEqual([x.id, y.id].sort());
     expect(res.offline).toBe(1);
     expect(res.elsewhere).toEqual([z.id]);
-    expect(await state([x.id, y.id, z.id, w.id])).toEqual({
+    expect(res.refused).toEqual([v.id]);
+    expect(await state([x.id, y.id, z.id, w.id, v.id])).toEqual({
       [x.id]: { online: true, nodeId: a.nodeId },
       [y.id]: { online: true, nodeId: a.nodeId },
       [z.id]: { online: true, nodeId: b.nodeId },
       [w.id]: { online: false, nodeId: null },
+      [v.id]: { online: false, nodeId: null },
     });
     // Nothing left to write: a second look changes nothing.
-    expect(await reassertPresence({ db }, a.nodeId, [x.id, y.id, z.id])).toEqual({ online: [], offline: 0, elsewhere: [z.id] });
+    expect(await reassertPresence({ db }, a.nodeId, [x.id, y.id, z.id, v.id])).toEqual({ online: [], offline: 0, elsewhere: [z.id], refused: [v.id] });
     await a.stop();
     await b.stop();
   });
