@@ -190,8 +190,8 @@ export const BUSY_TIMEOUT_MS = 50;
 /**
  * What an error (or what it wraps: drizzle wraps driver errors) says when the database cannot
  * take the statement now, and nothing of it was written: "busy" (SQLite's "database is
- * locked", every pooled connection in use, a PostgreSQL transaction that lost a conflict) or
- * "unreachable" (PostgreSQL gone, shutting down, or taking no writes); otherwise null.
+ * locked", a PostgreSQL transaction that lost a conflict) or "unreachable" (PostgreSQL gone,
+ * not answering, shutting down, or taking no writes); otherwise null.
  * Callers answer "unavailable, try again" (503) with the message of its kind.
  */
 export function databaseTrouble(e: unknown): "busy" | "unreachable" | null {
@@ -202,9 +202,9 @@ export function databaseTrouble(e: unknown): "busy" | "unreachable" | null {
       if (pg) return pg;
     }
     if (typeof message !== "string") continue;
-    if (message.startsWith("timeout exceeded when trying to connect")) return "busy";
-    // node-postgres: the connection ended, or a query sent on one that had.
-    if (message.startsWith("Connection terminated") || message.endsWith("is not queryable")) return "unreachable";
+    // node-postgres: the connection ended, a query sent on one that had, or no connection
+    // to be had for 30 s (every pooled one stuck, or new ones not answered).
+    if (message.startsWith("Connection terminated") || message.endsWith("is not queryable") || message.startsWith("timeout exceeded when trying to connect")) return "unreachable";
   }
   return null;
 }

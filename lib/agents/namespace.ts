@@ -62,6 +62,16 @@ export function attachAgentNamespace(
   // A batch that failed leaves rows that say otherwise than the connections here: the next
   // check after this node's beat writes what the connections say (`reassert`, below).
   let presenceFailed = false;
+  /** Devices with a presence write not yet committed, and how many: their rows are not settled. */
+  const presencePending = new Map<string, number>();
+  const recordPresence = (p: Presence) => {
+    presencePending.set(p.deviceId, (presencePending.get(p.deviceId) ?? 0) + 1);
+    return presence.add(p).finally(() => {
+      const n = presencePending.get(p.deviceId)! - 1;
+      if (n) presencePending.set(p.deviceId, n);
+      else presencePending.delete(p.deviceId);
+    });
+  };
   const presence = new TickBatch(async (items: Presence[]) => {
     const last = new Map(items.map((p) => [p.deviceId, p]));
     const up = [...last.values()].filter((p) => p.online);
@@ -153,7 +163,7 @@ export function attachAgentNamespace(
       .in(deviceRoom(deviceId))
       .fetchSockets()
       .then((left) => {
-        if (!left.length) return presence.add({ deviceId, online: false });
+        if (!left.length) return recordPresence({ deviceId, online: false });
       })
       .catch(logged("Marking the device offline failed", deviceId));
   }
@@ -181,7 +191,7 @@ export function attachAgentNamespace(
     void (async () => {
       try {
         const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
-        await presence.add({ deviceId, online: true, version });
+        await recordPresence({ deviceId, online: true, version });
         await dispatcher.sendPending(deviceId);
       } catch (e) {
         // Connected but unknown to the dispatcher, the agent would wait forever: close it, and
@@ -210,7 +220,9 @@ export function attachAgentNamespace(
     presenceFailed = false;
     try {
       const { elsewhere, online, offline, refused } = await reassertPresence({ db }, nodeId, connectedHere());
-      for (const id of [...elsewhere, ...refused]) nsp.in(deviceRoom(id)).disconnectSockets(true);
+      // A device whose connect here is still being written is left alone: its row says where it
+      // was, not yet here, and closing it would close the newest connection.
+      for (const id of [...elsewhere, ...refused]) if (!presencePending.has(id)) nsp.in(deviceRoom(id)).disconnectSockets(true);
       if (online.length || offline || elsewhere.length || refused.length)
         console.log(`Agents' devices recorded as this server's connections say: ${online.length} online again, ${offline} offline, ${elsewhere.length} connected elsewhere since, ${refused.length} disabled or deleted meanwhile`);
       // As on connect: what waits for them goes now.

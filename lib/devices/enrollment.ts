@@ -8,6 +8,7 @@ import { ConflictError, DomainError } from "../errors";
 import { publish } from "../events";
 import { parse } from "../validation";
 import { createDevice, deviceNameSchema } from "./devices";
+import { deviceAllows } from "../../rules/devices";
 
 // How an agent comes to hold a device token (enrollment with the registration token), and
 // how it proves it holds one on every connection.
@@ -89,8 +90,8 @@ export async function authenticateDevices({ db }: Ctx, raws: unknown[]): Promise
     const given = Buffer.from(sha256(h.device_token));
     if (!device.tokenHash || !timingSafeEqual(given, Buffer.from(device.tokenHash))) return { ok: false, reason: "unauthorized" };
     if (device.deletedAt) return { ok: false, reason: "deleted" };
-    if (device.status === "PENDING") return { ok: false, reason: "pending_approval" };
-    if (device.status === "DISABLED") return { ok: false, reason: "disabled" };
+    // Its agent connects to take tasks: only a device that may take them is let in.
+    if (!deviceAllows(device.status, "tasks")) return { ok: false, reason: device.status === "PENDING" ? "pending_approval" : "disabled" };
     return { ok: true, device };
   });
 }

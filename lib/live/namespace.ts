@@ -144,17 +144,24 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   // user removed by an outside tool): every so often each socket's session is read again.
   // A session that could not be read (the database failing) keeps its socket until a re-check
   // reads it: an outage is not a sign-out.
+  // One re-check at a time; the first session that cannot be read ends it (the next reads all).
+  let rechecking = false;
   const recheck = setInterval(() => {
+    if (rechecking) return;
+    rechecking = true;
     void (async () => {
-      let unread = 0;
       for (const socket of await nsp.fetchSockets()) {
         const grant = socket.data.grant as LiveGrant | undefined;
         const ctx = await resolveSession({ db }, fromNodeHeaders(socket.handshake.headers)).catch(() => undefined);
-        if (ctx === undefined) unread++;
-        else if (!ctx?.actor || !grant || grant.organizationId !== ctx.actor.organizationId || grant.sessionId !== ctx.sessionId) socket.disconnect(true);
+        if (ctx === undefined) {
+          console.error("Re-checking live sessions: a session could not be read; the sockets stay until the next re-check");
+          return;
+        }
+        if (!ctx?.actor || !grant || grant.organizationId !== ctx.actor.organizationId || grant.sessionId !== ctx.sessionId) socket.disconnect(true);
       }
-      if (unread) console.error(`Re-checking live sessions: ${unread} could not be read; their sockets stay until the next re-check`);
-    })().catch((e) => console.error("Re-checking live sessions failed", e));
+    })()
+      .catch((e) => console.error("Re-checking live sessions failed", e))
+      .finally(() => (rechecking = false));
   }, opts.recheckMs ?? 60_000);
   recheck.unref();
 

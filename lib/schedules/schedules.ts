@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, inArray, isNotNull, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, lte, not, sql } from "drizzle-orm";
 import { z } from "zod";
 import { isBatchCheck, stepOf } from "../../db/batch";
 import type { Db, DbOrTx, Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { lockRows, unlessTaken } from "../../db/portable";
+import { anyOf, lockRows, unlessTaken } from "../../db/portable";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
 import { LEAST_ROLE, roleAtLeast, type Role } from "../../rules/roles";
 import { ROW_ID_MAX } from "../../rules/codes";
@@ -205,8 +205,12 @@ const DUE_PER_STEP = 100;
 const CLAIMED = "schedule-claimed";
 
 /** The soonest due time of any running schedule, for the clock's sleep. */
-export async function nextScheduleDue({ db }: { db: Db }): Promise<Date | null> {
-  const [row] = await db.select({ at: sql<number | null>`min(${schedules.nextRunAt})`.mapWith((v) => (v === null ? null : Number(v))) }).from(schedules).where(and(eq(schedules.enabled, true), isNotNull(schedules.nextRunAt)));
+/** The soonest due time of a running schedule, leaving out those `except` names. */
+export async function nextScheduleDue({ db }: { db: Db }, except: readonly number[] = []): Promise<Date | null> {
+  const [row] = await db
+    .select({ at: sql<number | null>`min(${schedules.nextRunAt})`.mapWith((v) => (v === null ? null : Number(v))) })
+    .from(schedules)
+    .where(and(eq(schedules.enabled, true), isNotNull(schedules.nextRunAt), except.length ? not(anyOf(schedules.id, except)) : undefined));
   return row?.at ? new Date(row.at) : null;
 }
 
@@ -224,8 +228,8 @@ async function runActor(db: Db, s: Schedule): Promise<Actor | string> {
   return { organizationId: s.organizationId, userId: s.ownerId, role: m.role as Role, label: `schedule "${s.name}" (${m.email})`, principal: `schedule:${s.id}` };
 }
 
-/** `failed`: due schedules whose run failed for a reason not their own (the database's); still due. */
-export type RunStepResult = { ran: { scheduleId: number; dueAt: Date; outcome: ScheduleRunOutcome; fanout: string | null }[]; more: boolean; failed: number };
+/** `failed`: the due schedules whose run failed for a reason not their own (the database's); still due. */
+export type RunStepResult = { ran: { scheduleId: number; dueAt: Date; outcome: ScheduleRunOutcome; fanout: string | null }[]; more: boolean; failed: number[] };
 
 /**
  * Runs every schedule due at `now` (up to DUE_PER_STEP of them). A due time missed by more
@@ -240,11 +244,11 @@ export async function runDueSchedules(ctx: { db: Db }, now = new Date()): Promis
     .orderBy(asc(schedules.nextRunAt))
     .limit(DUE_PER_STEP);
   const ran: RunStepResult["ran"] = [];
-  let failed = 0;
+  const failed: number[] = [];
   for (const s of due) {
     const r = await runOne(ctx, s, now).catch((e) => {
       console.error(`Running schedule ${s.id} failed; the clock tries again`, e);
-      failed++;
+      failed.push(s.id);
       return null;
     });
     if (r) ran.push(r);

@@ -142,8 +142,15 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
     c.on("notification", onNotification);
     c.on("error", (e) => lose(c, e.message));
     c.on("end", () => lose(c, "the server closed it"));
-    await c.connect();
-    await c.query(`LISTEN ${CHANNEL}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch (e) {
+      // Not kept: it would otherwise stay open, and may hear everything next to the next one.
+      c.off("notification", onNotification);
+      void c.end().catch(() => {});
+      throw e;
+    }
     client = c;
   };
   const probe = setInterval(() => {

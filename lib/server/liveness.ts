@@ -69,31 +69,48 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
   let judgeFrom = started.getTime();
   let failing = false;
   let beating = false;
+  let checking = false;
+  /** A beat found the row gone, and no check has run since. */
+  let owed = false;
+  const beatMs = opts.beatMs ?? NODE_BEAT_MS;
   const beat = async () => {
     // A beat still waiting (on a lock, on a connection) is not joined by another.
     if (beating) return;
     beating = true;
+    let lost = false;
     try {
       const at = now();
       if (failing) judgeFrom = at.getTime() + NODE_DEAD_MS;
-      const lost = await withTransaction(ctx, async (tx) => {
+      lost = await withTransaction(ctx, async (tx) => {
         const kept = changedRows(await tx.update(nodes).set({ seenAt: at }).where(eq(nodes.id, nodeId)));
         if (!kept) await tx.insert(nodes).values({ id: nodeId, startedAt: started, seenAt: at });
         if (at.getTime() >= judgeFrom) await settleDeadNodes(tx, new Date(at.getTime() - NODE_DEAD_MS));
         return !kept;
       });
-      failing = false;
+      // A beat held up half the time that makes a node dead counts as failed: the others' may
+      // have been held up alike, and be near that time by no fault of theirs.
+      failing = now().getTime() - at.getTime() > NODE_DEAD_MS / 2;
       if (lost) console.error("This server was taken for dead by another (its row was gone); its agents' devices are recorded as its own again");
-      await check?.(lost).catch((e) => console.error("Checking this server's agents' devices after its beat failed", e));
     } catch (e) {
       // A missed beat only makes a later downtime look longer: leases get more time, not less.
       failing = true;
       console.error("Recording that the server is alive failed", e);
+      return;
     } finally {
       beating = false;
     }
+    // Apart from the beat: a check that waits (on a device's row) holds up no beat, and the
+    // next beat runs what one found while a check was under way.
+    if (lost) owed = true;
+    if (checking || !check) return;
+    checking = true;
+    const wasLost = owed;
+    owed = false;
+    await check(wasLost)
+      .catch((e) => console.error("Checking this server's agents' devices after its beat failed", e))
+      .finally(() => (checking = false));
   };
-  const timer = setInterval(() => void beat(), opts.beatMs ?? NODE_BEAT_MS);
+  const timer = setInterval(() => void beat(), beatMs);
   timer.unref();
   return {
     nodeId,
@@ -128,12 +145,15 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
  * go offline too.
  */
 async function settleDeadNodes(tx: Tx, aliveSince: Date, opts: { unowned?: boolean } = {}): Promise<string[]> {
+  // The rows go first: a node whose beat commits meanwhile either keeps its row (the delete
+  // sees the beat) and is alive for the release below, or finds its row gone at that beat and
+  // records its devices again. Released first, a node beating in between would keep its row
+  // and lose its devices without a sign.
+  await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
   const aliveNodes = () => tx.select({ id: nodes.id }).from(nodes).where(and(gte(nodes.seenAt, aliveSince), isNull(nodes.leftAt)));
   const alive = (await aliveNodes()).map((n) => n.id);
-  // Which nodes are alive is read again by the statements that release devices, not taken
-  // from the list above: a node that started since, and a device of it that came online
-  // while they waited for its lock, are alive by then.
+  // Which nodes are alive is read again by the statement that releases devices, not taken
+  // from the list above: a node that started since is alive by then.
   await releaseDevicesOfDeadNodes(tx, aliveNodes(), opts);
-  await tx.delete(nodes).where(lt(nodes.seenAt, aliveSince));
   return alive;
 }

@@ -53,14 +53,18 @@ export class ScheduleClock {
 
   private async run(): Promise<void> {
     let retryMs: number | null = null;
+    // Schedules whose run failed: still due, so the soonest due time is read without them.
+    let failing: number[] = [];
     try {
       for (;;) {
         const { more, failed } = await runDueSchedules({ db: this.db }, this.now());
         // A run that failed is still due: going on, or sleeping until it is due, would try it
         // again at once, and again, for as long as the database refuses it (a full disk, a
-        // standby that took over read-only).
-        if (failed) {
+        // standby that took over read-only, a schedule of its own that cannot be written).
+        // It is tried again later; the others still run when they are due.
+        if (failed.length) {
           retryMs = this.retryAfter();
+          failing = failed;
           break;
         }
         if (!more || this.stopped) break;
@@ -73,9 +77,9 @@ export class ScheduleClock {
     }
     if (this.stopped) return;
     let sleep = retryMs ?? this.maxSleepMs;
-    if (retryMs === null) {
-      const due = await nextScheduleDue({ db: this.db }).catch(() => null);
-      if (due) sleep = Math.min(this.maxSleepMs, Math.max(0, due.getTime() - this.now().getTime()));
+    if (retryMs === null || failing.length) {
+      const due = await nextScheduleDue({ db: this.db }, failing).catch(() => null);
+      if (due) sleep = Math.min(sleep, Math.max(0, due.getTime() - this.now().getTime()));
     }
     this.timer = setTimeout(() => this.wake(), sleep);
     this.timer.unref();

@@ -234,10 +234,11 @@ describe("connection", () => {
       const r = (await deviceRow(ctx.dbFile, creds.device_id))!;
       return r.online === 1 ? r.node_id : undefined;
     });
-    // What another node does to one silent past the limit (lib/server/liveness.ts): its row
-    // goes, and its devices are released, their connections here still up.
-    await rawRun(ctx.dbFile, "delete from nodes where id = ?", node);
+    // What another node does to one silent past the limit (lib/server/liveness.ts): its devices
+    // are released, their connections here still up, and its row goes (in this order here, so
+    // that a beat in between finds the row and the release both, never the row alone).
     await rawRun(ctx.dbFile, "update devices set online = false, node_id = null where node_id = ?", node);
+    await rawRun(ctx.dbFile, "delete from nodes where id = ?", node);
     const task = await ctx.issue(name, "SYNC");
     // The server beats every 5 s.
     const row = await waitFor("the device to be online again", async () => {

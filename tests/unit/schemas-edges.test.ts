@@ -355,7 +355,7 @@ describe.skipIf(onPg)("a locked SQLite file", () => {
       // What node-postgres and PostgreSQL say, each wrapped as drizzle wraps them.
       const pgError = (message: string, code?: string) => Object.assign(new Error("Failed query"), { cause: Object.assign(new Error(message), code ? { code } : {}) });
       expect(databaseTrouble(pgError("could not serialize access", "40001"))).toBe("busy");
-      expect(databaseTrouble(pgError("timeout exceeded when trying to connect"))).toBe("busy");
+      expect(databaseTrouble(pgError("timeout exceeded when trying to connect"))).toBe("unreachable");
       expect(databaseTrouble(pgError("connect ECONNREFUSED 127.0.0.1:5432", "ECONNREFUSED"))).toBe("unreachable");
       expect(databaseTrouble(pgError("getaddrinfo EAI_AGAIN db.internal", "EAI_AGAIN"))).toBe("unreachable");
       expect(databaseTrouble(pgError("cannot set transaction read-write mode during recovery", "25006"))).toBe("unreachable");
