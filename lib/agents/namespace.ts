@@ -87,8 +87,8 @@ export function attachAgentNamespace(
     }
     return items.map(() => undefined);
   });
-  /** Devices with a connection here. */
-  const connectedHere = () => [...new Set([...nsp.sockets.values()].map((s) => (s as AgentSocket).data.deviceId))];
+  /** Devices with a connection here (one each, unless a replacement is under way). */
+  const connectedHere = () => [...nsp.sockets.values()].map((s) => (s as AgentSocket).data.deviceId);
   // Another node took these devices' connections: any here that is older goes.
   cluster?.link.on("drop", (deviceIds, at) => {
     for (const id of deviceIds)

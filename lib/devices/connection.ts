@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, isNull, ne, not, notInArray, or, sql, type SQLWrapper } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, ne, not, notInArray, or, sql, type SQLWrapper } from "drizzle-orm";
 import { anyOf, changedRows, jsonRows, lockInKeyOrder, unlockedOnly } from "../../db/portable";
 import { z } from "zod";
 import type { Tx } from "../../db/client";
@@ -6,7 +6,7 @@ import { withTransaction, type Ctx } from "../../db/transaction";
 import { devices } from "../../db/schema";
 import { parse } from "../validation";
 import { agentVersionSchema } from "./enrollment";
-import { DEVICE_ACTIONS } from "../../rules/devices";
+import { takesTasks } from "../tasks/targets";
 
 // What an enrolled agent's connection keeps on its device's row: whether it is online, its
 // last heartbeat and version, and the dispatch sequence numbers it has been sent.
@@ -89,7 +89,8 @@ export async function reassertPresence(ctx: Ctx, nodeId: string, connected: stri
   return withTransaction(ctx, async (tx) => {
     const here = anyOf(devices.id, [...new Set(connected)]);
     const gone = and(eq(devices.nodeId, nodeId), not(here));
-    const mayConnect = and(inArray(devices.status, DEVICE_ACTIONS.tasks), isNull(devices.deletedAt))!;
+    // Its agent connects to take tasks: only a device that may take them stays connected.
+    const mayConnect = takesTasks();
     const released = and(here, isNull(devices.nodeId), mayConnect);
     await lockInKeyOrder(tx, devices, devices.id, or(gone, released));
     const offline = changedRows(await tx.update(devices).set({ online: false, nodeId: null }).where(gone));

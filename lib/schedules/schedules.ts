@@ -204,8 +204,7 @@ export type ScheduleDetail = Awaited<ReturnType<typeof getSchedule>>;
 const DUE_PER_STEP = 100;
 const CLAIMED = "schedule-claimed";
 
-/** The soonest due time of any running schedule, for the clock's sleep. */
-/** The soonest due time of a running schedule, leaving out those `except` names. */
+/** The soonest due time of any running schedule but those `except` names, for the clock's sleep. */
 export async function nextScheduleDue({ db }: { db: Db }, except: readonly number[] = []): Promise<Date | null> {
   const [row] = await db
     .select({ at: sql<number | null>`min(${schedules.nextRunAt})`.mapWith((v) => (v === null ? null : Number(v))) })

@@ -72,7 +72,6 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
   let checking = false;
   /** A beat found the row gone, and no check has run since. */
   let owed = false;
-  const beatMs = opts.beatMs ?? NODE_BEAT_MS;
   const beat = async () => {
     // A beat still waiting (on a lock, on a connection) is not joined by another.
     if (beating) return;
@@ -110,7 +109,7 @@ export async function startLiveness(ctx: { db: Db }, opts: { sole: boolean; now?
       .catch((e) => console.error("Checking this server's agents' devices after its beat failed", e))
       .finally(() => (checking = false));
   };
-  const timer = setInterval(() => void beat(), beatMs);
+  const timer = setInterval(() => void beat(), opts.beatMs ?? NODE_BEAT_MS);
   timer.unref();
   return {
     nodeId,

@@ -4,8 +4,11 @@ import { pacer } from "../../db/transaction";
 import { deviceOus, devices, ous, type Device } from "../../db/schema";
 import { DEVICE_ACTIONS, deviceAllows, type DeviceStatus } from "../../rules/devices";
 
-/** Devices of the organization that may take tasks: live, and in a status that allows them (rules/devices.ts). */
-export const mayTakeTasks = (organizationId: string) => and(liveIn(organizationId), inArray(devices.status, DEVICE_ACTIONS.tasks));
+/** Devices, of any organization, that may take tasks: live, and in a status that allows them (rules/devices.ts). */
+export const takesTasks = () => and(isNull(devices.deletedAt), inArray(devices.status, DEVICE_ACTIONS.tasks))!;
+
+/** Devices of the organization that may take tasks. */
+export const mayTakeTasks = (organizationId: string) => and(eq(devices.organizationId, organizationId), takesTasks());
 
 /** Devices of the organization that are not deleted. */
 const liveIn = (organizationId: string) => and(eq(devices.organizationId, organizationId), isNull(devices.deletedAt));
