@@ -91,6 +91,11 @@ export async function startServer(
   // Recurring schedules: each due time fired once, here or on another node (lib/schedules).
   const scheduleClock = new ScheduleClock(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
   scheduleClock.start();
+  // Hints were lost (a listener reconnected): what they would have woken is looked at now.
+  cluster?.on("resync", () => {
+    scheduler.poke();
+    scheduleClock.wake();
+  });
 
   const dev = env.NODE_ENV !== "production";
   // tsx, which runs this file, turns Node's source maps on for the whole process: every

@@ -2,7 +2,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { io, type Socket } from "socket.io-client";
-import { LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck, type WatchRequest } from "@/lib/live/protocol";
+import { LIVE_CATCH_UP, LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck, type WatchRequest } from "@/lib/live/protocol";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "paused";
 
@@ -56,6 +56,7 @@ export function useLive(opts: {
     });
     socket.on("patch", (p: LivePatch) => handlers.current.onPatch(p));
     socket.on("signal", (s: LiveSignal) => handlers.current.onSignal?.(s));
+    socket.on(LIVE_CATCH_UP, () => handlers.current.onCatchUp());
     let retry: ReturnType<typeof setTimeout> | undefined;
     socket.on("disconnect", (reason) => {
       setState("reconnecting");

@@ -90,6 +90,10 @@ export class Dispatcher {
     this.cluster.on("send", (ids) => {
       for (const id of ids) this.enqueue(id, false);
     });
+    // Hints were lost (a listener reconnected): whatever waits on this node's devices goes now,
+    // however recently it was due. A task already on its way arrives twice, which an agent
+    // acknowledges again and does once (docs/agent-protocol.md).
+    this.cluster.on("resync", () => void this.sweep(new Date()));
     this.sweeper = setInterval(() => void this.sweep(), this.sweepMs);
     this.sweeper.unref();
   }
@@ -207,11 +211,11 @@ export class Dispatcher {
     }
   }
 
-  /** Several nodes: what still waits on this node's devices well after it was due goes again. */
-  private async sweep(): Promise<void> {
+  /** Several nodes: what still waits on this node's devices, due `before` (well before now, unless hints were lost), goes again. */
+  private async sweep(before = new Date(Date.now() - this.sweepMs)): Promise<void> {
     if (this.stopped || !this.cluster) return;
     try {
-      const waiting = await waitingOnNode({ db: this.db }, this.cluster.nodeId, new Date(Date.now() - this.sweepMs), SWEEP_LIMIT);
+      const waiting = await waitingOnNode({ db: this.db }, this.cluster.nodeId, before, SWEEP_LIMIT);
       await (await this.send(waiting.filter((t) => this.socketsOf(t.deviceId).length))).sent;
     } catch (e) {
       console.error("Sweeping for tasks left waiting failed; trying again later", e);

@@ -12,7 +12,7 @@ import { resolveSession } from "../orgs/session";
 import { fanoutSummaries } from "../tasks/fanout-queries";
 import { liveTasks } from "../tasks/queries";
 import { Coalescer, type PendingChanges, type Send } from "./coalescer";
-import { LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck } from "./protocol";
+import { LIVE_CATCH_UP, LIVE_INTERVAL_MS, LIVE_MAX_ROWS, LIVE_NAMESPACE, type LivePatch, type LiveSignal, type WatchAck } from "./protocol";
 import { toLiveFanout, toLiveRow } from "./rows";
 import { watchSchema } from "./watch-schema";
 import type { ClusterLink } from "../server/cluster";
@@ -77,6 +77,9 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   // watched, and its watch is answered `stale`. One entry per organization.
   const changedAt = new Map<string, number>();
   const auditAt = new Map<string, number>();
+  // When this node last heard that hints were lost (its listener, or another node's,
+  // reconnected): what the hints would have carried was never read, for any organization.
+  let lostAt = -Infinity;
 
   nsp.on("connection", (socket: Socket) => {
     socket.on("watch", async (raw: unknown, ack: unknown) => {
@@ -95,7 +98,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
       }
       const { since } = parsed.data;
       // Read once the socket is in its room: a later patch reaches it, an earlier one is counted here.
-      const joined = (): WatchAck => (since === undefined ? { ok: true } : { ok: true, stale: (("audit" in parsed.data ? auditAt : changedAt).get(grant.organizationId) ?? -Infinity) > since });
+      const joined = (): WatchAck => (since === undefined ? { ok: true } : { ok: true, stale: Math.max(lostAt, ("audit" in parsed.data ? auditAt : changedAt).get(grant.organizationId) ?? -Infinity) > since });
       if ("org" in parsed.data) {
         void socket.join(orgRoom(grant.organizationId));
         return reply(joined());
@@ -241,6 +244,11 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   const unsubscribe = subscribe((e) => coalescer.add(e));
   // Transitions made on other nodes arrive as their batched hints, and are read here like ours.
   opts.cluster?.on("live", (organizationId, taskIds, fanoutIds) => coalescer.addChanged(organizationId, taskIds, fanoutIds));
+  // Hints were lost: which tasks changed meanwhile is not known, so every page here re-reads.
+  opts.cluster?.on("resync", () => {
+    lostAt = Date.now();
+    nsp.emit(LIVE_CATCH_UP);
+  });
   return {
     nsp,
     stop: () => {

@@ -58,6 +58,12 @@ export type LiveFanout = {
   wave: string | null;
 };
 
+/**
+ * Sent without a body when patches may have been lost on the server's side (on several nodes,
+ * its cluster listener reconnected): every page re-reads what it shows, as after a reconnect.
+ */
+export const LIVE_CATCH_UP = "catch-up";
+
 /** Something changed that has no rows to patch: the page showing it reads it again. */
 export type LiveSignal = { topic: "audit" } | { topic: "schedule"; id: number };
 

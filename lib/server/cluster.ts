@@ -16,8 +16,11 @@ import { metrics } from "./metrics";
 //   event — a device or someone's access changed, or an audit row was written, here (rare:
 //           a person's pace): published on every node, so the sockets it ends close and the
 //           audit pages it concerns refresh wherever they are
-// A hint lost (the listener reconnecting) costs latency only: the dispatcher's sweep re-sends
-// what waits, and every clock wakes on its own within its longest sleep.
+//   resync — this node's listener connected again: what it sent meanwhile was lost
+// Hints are lost while a listener reconnects, both ways: what others sent was not heard, and
+// what this node gathered was dropped. Once it is back, every node, this one included, is
+// told to look for itself ("resync"): the dispatcher sweeps, the clock wakes, the agents'
+// connections are checked against the rows, and browsers re-read what they show.
 
 const CHANNEL = "taskwire";
 /** The listener connection's application_name. */
@@ -54,6 +57,7 @@ const partSchema = z.discriminatedUnion("k", [
   z.object({ k: z.literal("send"), n: id, t: z.array(z.number().int()) }),
   z.object({ k: z.literal("drop"), d: z.array(id), at: z.number().int() }),
   z.object({ k: z.literal("event"), e: eventSchema }),
+  z.object({ k: z.literal("resync") }),
 ]);
 const messageSchema = z.object({ from: id, parts: z.array(partSchema) });
 type Part = z.infer<typeof partSchema>;
@@ -67,8 +71,11 @@ type Heard = {
   send: [taskIds: number[]];
   /** `at`: when the newer connections were recorded; only connections older than that go. */
   drop: [deviceIds: string[], at: number];
-  /** The listener is connected again: what was sent while it was away was not heard. */
-  resync: [];
+  /**
+   * Hints were lost: this node's listener is connected again (`from` undefined: what others
+   * sent while it was away was not heard), or node `from`'s is (what it sent was dropped).
+   */
+  resync: [from: string | undefined];
 };
 
 /** What the other parts of a node (dispatcher, live channel, clock) see of the cluster. */
@@ -120,6 +127,7 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
       else if (p.k === "send" && p.n === nodeId) heard.emit("send", p.t);
       else if (p.k === "drop") heard.emit("drop", p.d, p.at);
       else if (p.k === "event") remote.add(p.e);
+      else if (p.k === "resync") heard.emit("resync", parsed.from);
     }
     // Published here as if made here, marked so that no member sends them back out.
     if (remote.size) {
@@ -162,7 +170,11 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
     if (stopped || reconnect) return;
     reconnect = setTimeout(() => {
       reconnect = undefined;
-      connect().then(() => void heard.emit("resync"), (e: Error) => {
+      connect().then(() => {
+        heard.emit("resync", undefined);
+        outbox.resync();
+        arm(true);
+      }, (e: Error) => {
         console.error(`The cluster listener could not reconnect: ${e.message}`);
         scheduleReconnect();
       });
@@ -257,6 +269,7 @@ class Outbox {
   /** Each call's devices with when it was made: only connections older than that go. */
   private drops: { d: string[]; at: number }[] = [];
   private events: Exclude<DomainEvent, { kind: "task.transition" }>[] = [];
+  private lost = false;
 
   live(organizationId: string, taskId: number, fanoutId: number | null): void {
     let org = this.liveByOrg.get(organizationId);
@@ -277,11 +290,15 @@ class Outbox {
   event(e: Exclude<DomainEvent, { kind: "task.transition" }>): void {
     this.events.push(e);
   }
+  /** What this node sent was dropped: the others are told. */
+  resync(): void {
+    this.lost = true;
+  }
   empty(): boolean {
-    return !this.liveByOrg.size && !this.dueSoon && !this.sends.size && !this.drops.length && !this.events.length;
+    return !this.liveByOrg.size && !this.dueSoon && !this.sends.size && !this.drops.length && !this.events.length && !this.lost;
   }
   urgent(): boolean {
-    return this.sends.size > 0 || this.drops.length > 0 || this.events.length > 0;
+    return this.sends.size > 0 || this.drops.length > 0 || this.events.length > 0 || this.lost;
   }
 
   /** Everything gathered, as JSON payloads of at most PAYLOAD_BYTES each; the outbox is emptied. */
@@ -295,6 +312,8 @@ class Outbox {
     }
     if (this.dueSoon) parts.push({ k: "due" });
     for (const e of this.events) parts.push({ k: "event", e });
+    if (this.lost) parts.push({ k: "resync" });
+    this.lost = false;
     this.events = [];
     this.liveByOrg = new Map();
     this.dueSoon = false;

@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { fetchServerKey, SimAgent } from "../../lib/agents/sim/sim-agent";
 import type { TaskResult } from "../../lib/agents/sim/outbox";
 import { NODE_DEAD_MS } from "../../lib/server/liveness";
+import { LISTENER_NAME } from "../../lib/server/cluster";
+import { LIVE_CATCH_UP } from "../../lib/live/protocol";
 import { apiClient, type Issued } from "../support/api";
 import { startTestCluster, type TestCluster } from "../support/cluster";
 import { onPg } from "../support/databases";
-import { AgentFleet, closeSocketsAfterEach, LiveClient, liveSeed, until, type LiveSeed } from "../support/live";
+import { AgentFleet, closeSocketsAfterEach, GLOBEX_USER, LiveClient, liveSeed, until, type LiveSeed } from "../support/live";
 import { rawRow, rawRows, rawRun } from "../support/raw";
 import type { Db } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
@@ -130,6 +132,42 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
 
     expect((await post(b, `/fanouts/${issued.fanout}/resume`)).status).toBe(200);
     await until("the released task to complete on node C's agent", async () => (await statusOf(issued.tasks[0].code)) === "COMPLETED", 30_000, 100);
+    fleet.close();
+  }, 120_000);
+
+  test("every node's listener cut: a task made through node A meanwhile still reaches its agent on node C, and browsers re-read what they show", async () => {
+    const [a, , c] = cluster.nodes;
+    const device = quiet[0];
+    const fleet = await AgentFleet.connect(c.url, [device], { workMs: () => 10 });
+    // Globex: nothing of it changes in this test, so only the lost hints can make its page stale.
+    const watcher = await LiveClient.as(a.url, await signIn(cluster.url, GLOBEX_USER));
+    expect(await watcher.watch({ org: true })).toEqual({ ok: true });
+    let catchUps = 0;
+    watcher.socket.on(LIVE_CATCH_UP, () => catchUps++);
+    const listener = async (node: ServerProcess) => ((await (await fetch(`${node.url}/readyz`)).json()) as { checks: { listener?: string } }).checks.listener;
+    const readBefore = Date.now();
+
+    // A restart of PostgreSQL or a network fault, as the nodes see it.
+    const cut = await rawRows(cluster.databaseUrl, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()", LISTENER_NAME);
+    expect(cut).toHaveLength(3);
+    await until("node A to notice", async () => (await listener(a)) === "lost", 10_000, 20);
+    // Node A hands the task to node C with a hint it cannot send: dropped. The sweep that
+    // would find it is an hour away here; the nodes' resync once back is what sends it.
+    const issued = await fetch(`${a.url}/api/v1/tasks`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${seed.tokens!.acme}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "SYNC", targets: { devices: [device.name] } }),
+    });
+    const body = (await issued.json()) as Issued;
+    expect(issued.status, JSON.stringify(body)).toBe(201);
+    const code = body.tasks[0].code;
+    await until("the agent on node C to report the task", () => fleet.results.some((r) => r.code === code), 30_000);
+    // The browser on node A was told to re-read; a page read before the cut and watching only
+    // now is told it is stale.
+    await until("the browser on node A to be told to re-read", () => catchUps > 0, 30_000);
+    const late = await LiveClient.as(a.url, await signIn(cluster.url, GLOBEX_USER));
+    expect(await late.watch({ org: true, since: readBefore })).toEqual({ ok: true, stale: true });
+    for (const node of cluster.nodes) await until("every listener to be back", async () => (await listener(node)) === "ok", 30_000);
     fleet.close();
   }, 120_000);
 

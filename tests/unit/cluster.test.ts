@@ -108,8 +108,9 @@ describe.skipIf(!onPg)("cluster hints", () => {
   test("a listener whose connection is cut says so, connects again, and hears hints again", async () => {
     expect(a.alive()).toBe(true);
     expect(b.alive()).toBe(true);
-    let resyncs = 0;
-    b.on("resync", () => resyncs++);
+    // Whose hints were lost, as node B hears it: its own listener's (undefined), node A's.
+    const lost: (string | undefined)[] = [];
+    b.on("resync", (from) => lost.push(from));
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     try {
@@ -121,8 +122,10 @@ describe.skipIf(!onPg)("cluster hints", () => {
     }
     await until("the listeners to notice", () => !a.alive() && !b.alive(), 10_000);
     await until("the listeners to connect again", () => a.alive() && b.alive(), 30_000);
-    // What was sent while it was away was not heard: the node is told to look for itself.
-    await until("node B to be told", () => resyncs === 1, 10_000);
+    // What was sent while it was away was not heard, and what it sent was dropped: the node
+    // is told to look for itself, once for its own listener and once for node A's.
+    await until("node B to be told", () => lost.length === 2, 10_000);
+    expect(lost.sort()).toEqual(["node-a", undefined]);
     const heard: number[] = [];
     b.on("send", (ids) => heard.push(...ids));
     a.send("node-b", [42]);
@@ -151,11 +154,16 @@ describe.skipIf(!onPg)("cluster hints", () => {
     const via = new URL(database.url);
     via.host = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
     const c = await joinCluster(via.toString(), "node-c", { probeMs: 200, queryTimeoutMs: 1_000 });
+    const lostByA: (string | undefined)[] = [];
+    a.on("resync", (from) => lostByA.push(from));
     try {
       expect(c.alive()).toBe(true);
       for (const link of links) link.silent = true;
       await until("the listener to notice", () => !c.alive(), 30_000);
       await until("the listener to connect again", () => c.alive(), 30_000);
+      // What node C sent meanwhile was dropped: node A is told so, once; A's own listener held.
+      await until("node A to be told", () => lostByA.length > 0, 10_000);
+      expect(lostByA).toEqual(["node-c"]);
       const heard: number[] = [];
       c.on("send", (ids) => heard.push(...ids));
       a.send("node-c", [7]);
