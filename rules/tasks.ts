@@ -66,6 +66,12 @@ export const LEASE_MINUTES: Record<TaskType, number> = {
 
 export const TTL_SECONDS = { min: 60, max: 30 * 24 * 3600, default: 24 * 3600 } as const;
 
+/** The time to live a task was issued with (from when it became due to when it expires): what a re-run or a retry of it is issued with again. */
+export function ttlSecondsOf(task: { createdAt: Date; scheduledAt: Date | null; expiresAt: Date }): number {
+  const ttl = Math.round((task.expiresAt.getTime() - (task.scheduledAt ?? task.createdAt).getTime()) / 1000);
+  return Math.min(TTL_SECONDS.max, Math.max(TTL_SECONDS.min, ttl));
+}
+
 /**
  * How far ahead a task may be scheduled: a year. A task is an action on a device now or
  * soon; work that recurs belongs to schedules, not to tasks parked for years. The bound also

@@ -6,7 +6,7 @@ import { pacer, withTransaction, writeBatch } from "../../db/transaction";
 import { devices, fanouts, tasks } from "../../db/schema";
 import { deviceAllows } from "../../rules/devices";
 import { RETRYABLE_STATUSES } from "../../rules/fanouts";
-import { CANCELLABLE_STATUSES, OPEN_STATUSES, TTL_SECONDS } from "../../rules/tasks";
+import { CANCELLABLE_STATUSES, OPEN_STATUSES, ttlSecondsOf } from "../../rules/tasks";
 import { requireRole, type ActorCtx } from "../actor";
 import { ConflictError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
@@ -112,9 +112,7 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
     .orderBy(asc(tasks.id))
     .limit(1);
   if (!model) throw new UnprocessableError(`Fan-out ${source.code} has no ${what} to retry`, { statuses: [`Fan-out ${source.code} has no tasks left`] });
-  const ttl = Math.round((model.expiresAt.getTime() - (model.scheduledAt ?? model.createdAt).getTime()) / 1000);
-  const ttlSeconds = Math.min(TTL_SECONDS.max, Math.max(TTL_SECONDS.min, ttl));
-  const result = await issueFanout(ctx, { type: model.type, payload: model.payload ?? undefined, ttlSeconds }, undefined, {
+  const result = await issueFanout(ctx, { type: model.type, payload: model.payload ?? undefined, ttlSeconds: ttlSecondsOf(model) }, undefined, {
     // The answer stored with an idempotency key is the whole retry's, skipped devices too.
     remember: opts.remember ? (r) => opts.remember!({ ...r, retryOf: source.code, skipped }) : undefined,
     target: {

@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { devices, tasks } from "../../db/schema";
-import { statusAllows } from "../../rules/tasks";
+import { statusAllows, ttlSecondsOf } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import { publish, publishInTurns } from "../events";
@@ -73,6 +73,7 @@ export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOpti
         type: task.type,
         payload: task.payload ?? undefined,
         targets: { devices: [device.name] },
+        ttlSeconds: ttlSecondsOf(task),
         rerunOf: task.code,
       },
       undefined,

@@ -102,11 +102,12 @@ export async function walk(db: Db, task: Task, steps: TaskStatus[]): Promise<Tas
 }
 
 /** Issues a task to one ENABLED device and walks it to the requested status. */
-export async function taskInStatus(db: Db, actor: Actor, device: string, status: TaskStatus, opts: { type?: TaskType; payload?: unknown } = {}): Promise<Task> {
+export async function taskInStatus(db: Db, actor: Actor, device: string, status: TaskStatus, opts: { type?: TaskType; payload?: unknown; ttlSeconds?: number } = {}): Promise<Task> {
   const scheduled = status === "SCHEDULED";
   const issued = await issueFanout({ db, actor }, {
     type: opts.type ?? "SYNC",
     payload: opts.payload,
+    ttlSeconds: opts.ttlSeconds,
     targets: { devices: [device] },
     scheduledAt: scheduled ? new Date(Date.now() + 3600_000) : undefined,
   });

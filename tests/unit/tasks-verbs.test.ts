@@ -74,6 +74,13 @@ describe("rerunTask", () => {
     expect(await getTask({ db, actor }, (await fresh).code)).toMatchObject({ rerunOf: old.code, reruns: [] });
   });
 
+  test("a re-run lives as long as the task it repeats: a PING issued to expire after two minutes is re-run to expire after two minutes", async () => {
+    const { actor, device } = await setup();
+    const old = await taskInStatus(db, actor, device.name, "EXPIRED", { type: "PING", payload: { host: "192.0.2.7" }, ttlSeconds: 120 });
+    const fresh = await taskByCode(db, (await rerunTask({ db, actor }, old.code)).tasks[0].code);
+    expect(fresh.expiresAt.getTime() - fresh.createdAt.getTime()).toBe(120_000);
+  });
+
   test("several re-runs are listed oldest first", async () => {
     const { actor, device } = await setup();
     const old = await taskInStatus(db, actor, device.name, "FAILED");
