@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ROW_ID_MAX } from "../rules/codes";
 import { ValidationError, type FieldErrors } from "./errors";
 
 /** Parses input at a boundary; a failure becomes a ValidationError naming each field. */
@@ -9,6 +10,11 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<
   throw toValidationError(result.error);
 }
 
+/** Parses one field of an input that arrives apart from the rest (a role beside a member's id): its errors name the field. */
+export function parseField<S extends z.ZodType>(field: string, schema: S, input: unknown): z.output<S> {
+  return (parse(z.object({ [field]: schema }), { [field]: input }) as Record<string, z.output<S>>)[field];
+}
+
 /** parse's answer without throwing: the value, or the ValidationError parse would throw (a page shows it beside its form). */
 export function tryParse<S extends z.ZodType>(schema: S, input: unknown): { success: true; data: z.output<S> } | { success: false; error: FieldValidationError } {
   try {
@@ -17,6 +23,18 @@ export function tryParse<S extends z.ZodType>(schema: S, input: unknown): { succ
     if (e instanceof FieldValidationError) return { success: false, error: e };
     throw e;
   }
+}
+
+/**
+ * A row's id: a number (from code), or its decimal digits (from a path or a query string), at
+ * least `min`. Not z.coerce, which would read `true`, `[1]`, "0x1", "1e0" or " 1" as the same
+ * row as "1".
+ */
+export function rowIdSchema(message: string, min = 1) {
+  return z.preprocess(
+    (v) => (typeof v === "string" && /^\d{1,16}$/.test(v) ? Number(v) : v),
+    z.number({ error: () => message }).int(message).min(min, message).max(ROW_ID_MAX, message),
+  );
 }
 
 export const UNSTORABLE_MESSAGE = "Contains a character that cannot be stored (U+0000, or half of a surrogate pair)";

@@ -6,14 +6,13 @@ import { withTransaction, type Ctx } from "../../db/transaction";
 import { anyOf, lockRows, unlessTaken } from "../../db/portable";
 import { fanouts, member, scheduleRuns, schedules, user, type Schedule, type ScheduleSpec } from "../../db/schema";
 import { LEAST_ROLE, roleAtLeast, type Role } from "../../rules/roles";
-import { ROW_ID_MAX } from "../../rules/codes";
 import { MISSED_AFTER_MS, SCHEDULE_NAME_MAX, type ScheduleRunOutcome } from "../../rules/schedules";
 import { cronProblem, isTimeZone, latestRun, nextRun, nextRuns } from "./cron";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { recordAudit } from "../audit/record";
 import { ConflictError, isDomainError, NotFoundError } from "../errors";
 import { publish } from "../events";
-import { parse } from "../validation";
+import { parse, rowIdSchema } from "../validation";
 import { issueFanout, parsePayload } from "../tasks/issue";
 import { issueSchema, taskTypeSchema } from "../tasks/schemas";
 
@@ -61,7 +60,7 @@ function specOf(raw: Record<string, unknown>, parsed: z.output<typeof scheduleIn
   return { payload: parsed.payload, targets: parsed.targets, ttl_seconds: parsed.ttl_seconds, ...(raw.rollout !== undefined && raw.rollout !== null ? { rollout: raw.rollout } : {}) };
 }
 
-const idSchema = z.coerce.number({ error: () => "Not a schedule id" }).int("Not a schedule id").positive("Not a schedule id").max(ROW_ID_MAX, "Not a schedule id");
+const idSchema = rowIdSchema("Not a schedule id");
 
 async function scheduleInOrg(h: DbOrTx, organizationId: string, rawId: unknown): Promise<Schedule> {
   const id = parse(idSchema, rawId);

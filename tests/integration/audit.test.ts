@@ -44,6 +44,8 @@ describe("GET /api/v1/audit", () => {
     await expectError(await ctx.api.get("/audit?action=device.explode", { as: ctx.admin }), 400, "invalid", "action");
     await expectError(await ctx.api.get("/audit?since=yesterday", { as: ctx.admin }), 400, "invalid", "since");
     await expectError(await ctx.api.get("/audit?who=me", { as: ctx.admin }), 400, "invalid", "who");
+    // A cursor is decimal digits: another spelling of a number is not read as one.
+    for (const after of ["0x10", "1e3", "%201", "-1"]) await expectError(await ctx.api.get(`/audit?after=${after}`, { as: ctx.admin }), 400, "invalid", "after");
     await expectError(await ctx.api.get("/audit", { as: ctx.token("acmeWrite") }), 403, "forbidden");
     await expectError(await ctx.api.get("/audit", { as: ctx.viewer }), 403, "forbidden");
     const globex = await ctx.api.post("/schedules", { as: ctx.token("globex"), json: { name: "globex only", type: "SYNC", targets: { all: true }, cron: "0 * * * *", timezone: "UTC" } });

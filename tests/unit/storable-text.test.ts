@@ -75,9 +75,9 @@ describe("bad text at the domain's boundary: a validation error naming the field
     expect(f.fieldErrors).toEqual({ device: [UNSTORABLE_MESSAGE] });
   });
 
-  test("a schedule's number past any row's: not a schedule id", async () => {
+  test("a schedule's number past any row's, or not written in decimal digits: not a schedule id", async () => {
     const { actor } = await makeOrg(db);
-    for (const id of [ROW_ID_MAX + 1, 1e300, "9007199254740993", "99999999999999999999"]) {
+    for (const id of [ROW_ID_MAX + 1, 1e300, "9007199254740993", "99999999999999999999", "0x1", "1e0", " 1", "+1", "1.0", "", true, [1], null]) {
       const e = await expectDomainError(() => getSchedule({ db, actor }, id), "invalid");
       expect(e.message).toBe("Not a schedule id");
     }

@@ -2,15 +2,15 @@ import { z } from "zod";
 import { streamedDownload } from "@/lib/api/export";
 import { apiRoute, otherMethods, parseQuery } from "@/lib/api/http";
 import { iso } from "@/lib/api/serialize";
+import { rowIdSchema } from "@/lib/validation";
 import { auditFilterSchema, auditPages } from "@/lib/audit/queries";
 import type { AuditEvent } from "@/db/schema";
-import { ROW_ID_MAX } from "@/rules/codes";
 
 export const dynamic = "force-dynamic";
 
 const exportQuerySchema = auditFilterSchema.extend({
   // A SIEM pulls what came after the last id it has.
-  after: z.coerce.number({ error: () => "after is a row id" }).int("after is a row id").min(0, "after is a row id").max(ROW_ID_MAX, "after is a row id").optional(),
+  after: rowIdSchema("after is a row id", 0).optional(),
 });
 
 /** A row as the export writes it: one JSON object per line, oldest first. */
