@@ -3,7 +3,7 @@
 
 export type FieldErrors = Record<string, string[]>;
 
-export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable" | "unavailable" | "rate_limited";
+export type ErrorCode = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "unprocessable" | "too_large" | "unavailable" | "rate_limited";
 
 export class DomainError extends Error {
   constructor(
@@ -38,6 +38,13 @@ export class ForbiddenError extends DomainError {
 export class ConflictError extends DomainError {
   constructor(message: string) {
     super("conflict", message);
+  }
+}
+
+/** A request body past what the server reads: refused before it is parsed. */
+export class TooLargeError extends DomainError {
+  constructor(message: string) {
+    super("too_large", message);
   }
 }
 

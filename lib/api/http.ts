@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { databaseTrouble, getDb, type Db } from "@/db/client";
 import type { Actor } from "@/lib/actor";
 import { isSameOrigin } from "@/lib/auth/origin";
-import { DomainError, ForbiddenError, isDomainError, RateLimitedError, UNAVAILABLE_MESSAGES, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
+import { DomainError, ForbiddenError, isDomainError, RateLimitedError, TooLargeError, UNAVAILABLE_MESSAGES, UnavailableError, ValidationError, type ErrorCode, type FieldErrors } from "@/lib/errors";
 import { resolveApiActor } from "@/lib/orgs/session";
 import { jsonResponse } from "./json-body";
 import { fieldErrorsOf, FieldValidationError, headline, problemOf, refuseUnstorable } from "@/lib/validation";
@@ -23,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   unprocessable: 422,
+  too_large: 413,
   rate_limited: 429,
   unavailable: 503,
 };
@@ -152,7 +153,7 @@ export function otherMethods(...allowed: Method[]): Record<Method, () => Respons
   return Object.fromEntries(METHODS.map((m) => [m, handler])) as Record<Method, () => Response>;
 }
 
-/** The JSON body of a request, at most MAX_BODY_BYTES; malformed or missing → 400. */
+/** The JSON body of a request, at most MAX_BODY_BYTES (above: 413); malformed or missing → 400. */
 export async function readJson(req: Request): Promise<unknown> {
   return parseJson(await readText(req));
 }
@@ -167,9 +168,9 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** The body of a request as UTF-8 text, at most MAX_BODY_BYTES (an empty body is ""). */
+/** The body of a request as UTF-8 text, at most MAX_BODY_BYTES (above: 413 `too_large`; an empty body is ""). */
 export async function readText(req: Request): Promise<string> {
-  const tooLarge = () => new ValidationError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+  const tooLarge = () => new TooLargeError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
   const declared = Number(req.headers.get("content-length") ?? 0);
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Uint8Array[] = [];
