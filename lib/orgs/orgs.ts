@@ -4,18 +4,17 @@ import { and, asc, count, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { isTx, type DbOrTx, type Tx } from "../../db/client";
 import { withTransaction, type Ctx } from "../../db/transaction";
-import { apiTokens, member, organization, orgSettings, session as sessionTable, tasks, user } from "../../db/schema";
+import { apiTokens, invitation, member, organization, orgSettings, session as sessionTable, tasks, user } from "../../db/schema";
 import { lowerRole, ROLES, type Role } from "../../rules/roles";
 import { effectiveTaskDays, RETENTION_DAYS } from "../../rules/retention";
 import { readEnv } from "../env";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
-import { getAuth } from "../auth/auth";
 import { emailSchema, hasAnyUser, insertUser, passwordSchema, prepareUser, userNameSchema } from "../auth/users";
 import { randomCode, sha256 } from "../crypto";
 import { ConflictError, NotFoundError } from "../errors";
 import { recordAudit } from "../audit/record";
 import { publish } from "../events";
-import { parse } from "../validation";
+import { parse, parseField } from "../validation";
 import { noteTokenUse } from "./token-usage";
 
 export const roleSchema = z.enum(ROLES, { error: () => `Role is one of ${ROLES.join(", ")}` });
@@ -213,19 +212,35 @@ export const lockOrganization = (tx: Tx, organizationId: string) => lockRows(tx,
 export async function setMemberRole(ctx: ActorCtx, input: { memberId: unknown; role: unknown }) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
-  const role = parse(roleSchema, input.role);
+  const role = parseField("role", roleSchema, input.role);
   const m = await withTransaction(ctx, async (tx) => {
     await lockOrganization(tx, actor.organizationId);
     const m = await memberInOrg({ db: tx, actor }, input.memberId);
     if (m.role === role) return { m, audited: [] };
     if (m.role === "ADMIN" && (await adminCount(tx, actor.organizationId)) <= 1) throw new ConflictError(LAST_ADMIN);
     await tx.update(member).set({ role }).where(eq(member.id, m.id));
-    return { m, audited: await recordAudit(tx, actor, { action: "member.role", target: await memberTarget(tx, m), detail: { from: m.role, to: role } }) };
+    // An ADMIN no more: what they invited, as ADMIN, no longer holds.
+    const invitationsRevoked = m.role === "ADMIN" ? await revokeInvitationsOf(tx, actor.organizationId, m.userId) : 0;
+    const detail = { from: m.role, to: role, ...(invitationsRevoked ? { invitationsRevoked } : {}) };
+    return { m, audited: await recordAudit(tx, actor, { action: "member.role", target: await memberTarget(tx, m), detail }) };
   });
   publish([{ kind: "access.changed", userId: m.m.userId, organizationId: actor.organizationId }, ...m.audited]);
 }
 
-/** Removes a member: their tokens for this organization are revoked and their live sockets closed, at once. */
+/**
+ * An invitation speaks for the ADMIN who sent it: once they are removed, or no longer ADMIN,
+ * their pending invitations are revoked, in the transaction that changed them (as their API
+ * tokens are). Returns how many.
+ */
+async function revokeInvitationsOf(tx: Tx, organizationId: string, inviterId: string): Promise<number> {
+  const revoked = await tx
+    .update(invitation)
+    .set({ status: "revoked" })
+    .where(and(eq(invitation.organizationId, organizationId), eq(invitation.inviterId, inviterId), eq(invitation.status, "pending")));
+  return changedRows(revoked);
+}
+
+/** Removes a member: their tokens and pending invitations for this organization are revoked and their live sockets closed, at once. */
 export async function removeMember(ctx: ActorCtx, memberId: unknown) {
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
@@ -238,31 +253,27 @@ export async function removeMember(ctx: ActorCtx, memberId: unknown) {
       .update(apiTokens)
       .set({ revokedAt: new Date() })
       .where(and(eq(apiTokens.userId, m.userId), eq(apiTokens.organizationId, actor.organizationId), isNull(apiTokens.revokedAt)));
-    const detail = { role: m.role, tokensRevoked: changedRows(revoked) };
+    const detail = { role: m.role, tokensRevoked: changedRows(revoked), invitationsRevoked: await revokeInvitationsOf(tx, actor.organizationId, m.userId) };
     return { m, audited: await recordAudit(tx, actor, { action: "member.remove", target: await memberTarget(tx, m), detail }) };
   });
   publish([{ kind: "access.changed", userId: m.m.userId, organizationId: actor.organizationId }, ...m.audited]);
 }
 
 /**
- * Signs a member out everywhere: every session of theirs ends (through better-auth's own
- * session store, so its hooks close the live sockets). They can sign in again; to keep them
- * out, remove them.
+ * Signs a member out everywhere: every session of theirs ends, with its audit row, in one
+ * transaction (a failure ends none), and their live sockets close at once, as for any session
+ * that ends (lib/auth/auth.ts). They can sign in again; to keep them out, remove them.
  */
 export async function endMemberSessions(ctx: ActorCtx, memberId: unknown): Promise<{ ended: number }> {
-  requireRole(ctx.actor, "ADMIN");
-  const m = await memberInOrg(ctx, memberId);
-  const sessions = await ctx.db.select({ token: sessionTable.token }).from(sessionTable).where(eq(sessionTable.userId, m.userId));
-  const auth = await getAuth().$context;
-  for (const s of sessions) await auth.internalAdapter.deleteSession(s.token);
-  // better-auth deletes the sessions through its own store, each in a transaction of its own:
-  // the trail records that it was done, once, after.
-  publish(
-    await withTransaction(ctx, async (tx) =>
-      recordAudit(tx, ctx.actor, { action: "member.sign_out", target: await memberTarget(tx, m), detail: { sessionsEnded: sessions.length } }),
-    ),
-  );
-  return { ended: sessions.length };
+  const { actor } = ctx;
+  requireRole(actor, "ADMIN");
+  const { ended, audited } = await withTransaction(ctx, async (tx) => {
+    const m = await memberInOrg({ db: tx, actor }, memberId);
+    const ended = await tx.delete(sessionTable).where(eq(sessionTable.userId, m.userId)).returning({ id: sessionTable.id });
+    return { ended, audited: await recordAudit(tx, actor, { action: "member.sign_out", target: await memberTarget(tx, m), detail: { sessionsEnded: ended.length } }) };
+  });
+  publish([...ended.map((s) => ({ kind: "access.changed" as const, sessionId: s.id })), ...audited]);
+  return { ended: ended.length };
 }
 
 export const tokenNameSchema = z.string().trim().min(1, "Name is required").max(60, "Name is at most 60 characters");
@@ -272,8 +283,8 @@ export async function createApiToken(ctx: ActorCtx, input: { name: unknown; role
   const { actor } = ctx;
   requireRole(actor, "ADMIN");
   if (!actor.userId) throw new ConflictError("Tokens belong to a user");
-  const name = parse(tokenNameSchema, input.name);
-  const role = lowerRole(parse(roleSchema, input.role), actor.role);
+  const name = parseField("name", tokenNameSchema, input.name);
+  const role = lowerRole(parseField("role", roleSchema, input.role), actor.role);
   const secret = `tw_${randomCode(40)}`;
   const userId = actor.userId;
   publish(

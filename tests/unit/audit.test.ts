@@ -6,7 +6,7 @@ import { count, desc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, test } from "vitest";
 import { setDb } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
-import { auditEvents, devices as devicesTable, member, tasks } from "../../db/schema";
+import { auditEvents, devices as devicesTable, member, session as sessionTable, tasks } from "../../db/schema";
 import type { Actor } from "../../lib/actor";
 import { getAuth } from "../../lib/auth/auth";
 import { insertUser, prepareUser } from "../../lib/auth/users";
@@ -25,7 +25,8 @@ import { getTask } from "../../lib/tasks/queries";
 import { AUDIT_ACTION_NAMES, type AuditAction } from "../../rules/audit";
 import { freshDb } from "../support/db";
 import { actorAs, makeDevices, makeOrg, makeUser } from "../support/factories";
-import { expectDomainError, expectRejectionMatching, taskInStatus } from "./helpers";
+import { capture, expectDomainError, expectRejectionMatching, taskInStatus } from "./helpers";
+import { failingWrites } from "../support/raw";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 
 const db = await freshDb();
@@ -303,6 +304,29 @@ describe("a write refused leaves no row", () => {
     await expectDomainError(() => cancelFanoutRest(s.ctx, r.fanout), "conflict");
     expect(await rowCount()).toBe(afterCancel);
     expect(afterCancel).toBe(before + 2);
+  });
+});
+
+describe("ending a member's sessions", () => {
+  test("is one transaction with its row: a row that cannot be written ends no session; written, every one ends and each is announced", async () => {
+    const s = await scene(0);
+    const p = await person(s.org.id);
+    const now = new Date();
+    await withTransaction({ db }, async (tx) => {
+      for (let i = 0; i < 3; i++) await tx.insert(sessionTable).values({ id: `s-${p.id}-${i}`, token: `t-${p.id}-${i}`, userId: p.id, expiresAt: new Date(now.getTime() + 3_600_000), createdAt: now, updatedAt: now });
+    });
+    const sessionsLeft = async () => (await db.select({ n: count() }).from(sessionTable).where(eq(sessionTable.userId, p.id)))[0].n;
+    const restore = await failingWrites(db, "audit_events", "INSERT", "disk full", `NEW.organization_id = '${s.org.id}'`);
+    try {
+      await expectRejectionMatching(endMemberSessions(s.ctx, p.memberId), /disk full/);
+    } finally {
+      await restore();
+    }
+    expect(await sessionsLeft()).toBe(3);
+    const { result, events } = await capture(() => endMemberSessions(s.ctx, p.memberId));
+    expect(result).toEqual({ ended: 3 });
+    expect(await sessionsLeft()).toBe(0);
+    expect(events.filter((e) => e.kind === "access.changed").map((e) => (e as { sessionId?: string }).sessionId).sort()).toEqual([0, 1, 2].map((i) => `s-${p.id}-${i}`));
   });
 });
 

@@ -1,12 +1,12 @@
 // Joining an organization through an invitation: the verbs on a real migrated database.
 import { randomBytes } from "node:crypto";
-import { and, eq } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, test } from "vitest";
 import { setDb } from "../../db/client";
 import { failingWrites } from "../support/raw";
-import { invitation, member, user } from "../../db/schema";
+import { auditEvents, invitation, member, user } from "../../db/schema";
 import { acceptInvitation, acceptInvitationAsNewUser, findInvitation, inviteMember, listInvitations, revokeInvitation, INVITATION_DAYS } from "../../lib/orgs/invitations";
-import { listMembers, setMemberRole, setupInstance } from "../../lib/orgs/orgs";
+import { listMembers, removeMember, setMemberRole, setupInstance } from "../../lib/orgs/orgs";
 import { freshDb } from "../support/db";
 import { actorAs, makeOrg, makeUser } from "../support/factories";
 import { capture, expectDomainError, expectRejectionMatching } from "./helpers";
@@ -118,6 +118,31 @@ describe("roles", () => {
     ]);
     const ownerId = (await listMembers({ db, actor })).find((m) => m.userId === owner.id)!.id;
     await expectDomainError(() => setMemberRole({ db, actor }, { memberId: ownerId, role: "READ_ONLY" }), "conflict");
+  });
+});
+
+describe("an inviter who is no longer ADMIN", () => {
+  test.each(["demoted", "removed"] as const)("%s: their pending invitations are revoked with it, and their links no longer work; others' stay", async (change) => {
+    const { actor, org } = await makeOrg(db);
+    const second = await makeUser(db);
+    await acceptInvitation({ db }, (await inviteMember({ db, actor }, { email: second.email, role: "ADMIN" })).secret, { userId: second.id, email: second.email });
+    const asSecond = { ...actor, userId: second.id, label: second.email, principal: `user:${second.id}` };
+    const accomplice = await makeUser(db);
+    const theirs = await inviteMember({ db, actor: asSecond }, { email: accomplice.email, role: "ADMIN" });
+    const ours = await inviteMember({ db, actor }, { email: "colleague@example.test", role: "READ_ONLY" });
+    const secondId = (await listMembers({ db, actor })).find((m) => m.userId === second.id)!.id;
+
+    if (change === "demoted") await setMemberRole({ db, actor }, { memberId: secondId, role: "READ_WRITE" });
+    else await removeMember({ db, actor }, secondId);
+
+    await expectDomainError(() => findInvitation({ db }, theirs.secret), "not_found");
+    await expectDomainError(() => acceptInvitation({ db }, theirs.secret, { userId: accomplice.id, email: accomplice.email }), "not_found");
+    expect(await isMember(org.id, accomplice.email)).toBe(false);
+    expect((await listInvitations({ db, actor })).map((i) => i.email)).toEqual(["colleague@example.test"]);
+    expect(await findInvitation({ db }, ours.secret)).toMatchObject({ email: "colleague@example.test" });
+    // The trail says so.
+    const [row] = await db.select().from(auditEvents).where(and(eq(auditEvents.organizationId, org.id), eq(auditEvents.action, change === "demoted" ? "member.role" : "member.remove"))).orderBy(desc(auditEvents.id)).limit(1);
+    expect(row.detail).toMatchObject({ invitationsRevoked: 1 });
   });
 });
 
