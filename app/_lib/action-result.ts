@@ -22,12 +22,19 @@ export async function runAction<T>(fn: (ctx: ActorCtx) => T | Promise<T>): Promi
     const data = await fn(actorContext(session.actor));
     return { ok: true, data } as ActionResult<T>;
   } catch (e) {
-    if (isDomainError(e)) return { ok: false, code: e.code, message: e.message, fieldErrors: e.fieldErrors };
-    // Another writer held the database past the busy timeout, or it cannot be reached:
-    // nothing changed; try again.
-    const trouble = databaseTrouble(e);
-    if (trouble) return { ok: false, code: "unavailable", message: UNAVAILABLE_MESSAGES[trouble] };
-    console.error("Action failed", e);
-    return { ok: false, code: "internal", message: "Something went wrong on the server; nothing was changed" };
+    return failedAction(e);
   }
+}
+
+/**
+ * What an action tells its form about an error it caught: a domain error as it is; the
+ * database busy or out of reach as such (nothing changed; try again); anything else logged
+ * here (under `what`) and answered generically.
+ */
+export function failedAction(e: unknown, what = "Action failed"): Extract<ActionResult, { ok: false }> {
+  if (isDomainError(e)) return { ok: false, code: e.code, message: e.message, fieldErrors: e.fieldErrors };
+  const trouble = databaseTrouble(e);
+  if (trouble) return { ok: false, code: "unavailable", message: UNAVAILABLE_MESSAGES[trouble] };
+  console.error(what, e);
+  return { ok: false, code: "internal", message: "Something went wrong on the server; nothing was changed" };
 }

@@ -33,6 +33,22 @@ export function formFieldsOrNull<S extends z.ZodType>(schema: S, formData: unkno
   }
 }
 
+/**
+ * The named text fields of a form as they were typed, for a form to show again beside a
+ * refusal (React empties a form once its action ends). Never a password: the caller names
+ * which fields.
+ */
+export function typedBack(formData: unknown, names: readonly string[]): Record<string, string> {
+  const kept = new Map<string, string>();
+  if (formData instanceof FormData) {
+    for (const name of names) {
+      const value = formData.get(name);
+      if (typeof value === "string") kept.set(name, value.slice(0, 500));
+    }
+  }
+  return Object.fromEntries(kept);
+}
+
 /** One argument that is not a form (a task code), parsed with its schema. */
 export function argument<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   return parse(schema, value);

@@ -25,6 +25,7 @@ export function SetupForm() {
             name={f.name}
             type={f.type}
             autoComplete={f.autoComplete}
+            defaultValue={f.type === "password" ? undefined : state?.values?.[f.name]}
             className="input"
             aria-invalid={!!state?.fieldErrors?.[f.name]}
             aria-describedby={state?.fieldErrors?.[f.name] ? `${f.name}-error` : undefined}

@@ -36,7 +36,7 @@ export function NewAccountForm({ secret, email }: { secret: string; email: strin
         <label htmlFor="invite-name" className="label">
           Your name
         </label>
-        <input id="invite-name" name="name" autoComplete="name" required maxLength={80} className="input" aria-invalid={!!error("name")} />
+        <input id="invite-name" name="name" autoComplete="name" required maxLength={80} defaultValue={state?.values?.name} className="input" aria-invalid={!!error("name")} />
         {error("name") && <p className="field-error">{error("name")}</p>}
       </div>
       <div>
