@@ -115,35 +115,43 @@ export function fieldErrorsOf(entries: Iterable<readonly [string, string]>): Fie
   return Object.fromEntries(byField);
 }
 
-/** What was wrong with some input: each field's messages, and the first of them as the message. */
-export type FieldProblem = { message: string; fieldErrors: FieldErrors };
+/**
+ * What was wrong with some input: each field's messages, and the first of them as the message.
+ * `unknown`: the fields that are keys the schema does not know, named as the client sent them
+ * (an adapter that renames fields leaves these as they are).
+ */
+export type FieldProblem = { message: string; fieldErrors: FieldErrors; unknown?: string[] };
 
 export type ProblemOptions = {
   /** Where the parsed value sits in the whole input: a payload's fields are `payload.<name>`. */
   under?: string;
   /**
-   * How a key the schema does not know is reported: on the object that has it with zod's
-   * message (the default), as a field of its own ("foo": "Unknown field"), or on the object
-   * with a message of the caller's.
+   * How a key the schema does not know is reported: as a field of its own ("foo": "Unknown
+   * field", the default), or on the object that has it, with a message of the caller's.
    */
-  unknownKeys?: "on-parent" | "own-field" | ((keys: string[]) => string);
+  unknownKeys?: "own-field" | ((keys: string[]) => string);
 };
 
 const fieldName = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join(".") : "_");
 
 /** The one reading of a zod error as field errors, for every adapter: actions, the API, the domain's own parsing. */
 export function problemOf(error: z.ZodError, opts: ProblemOptions = {}): FieldProblem {
-  const { under, unknownKeys = "on-parent" } = opts;
+  const { under, unknownKeys = "own-field" } = opts;
+  const unknown: string[] = [];
   const fieldErrors = fieldErrorsOf(
     error.issues.flatMap((issue) => {
       const path = under ? [under, ...issue.path] : issue.path;
-      if (issue.code !== "unrecognized_keys" || unknownKeys === "on-parent") return [[fieldName(path), issue.message] as const];
-      if (unknownKeys === "own-field") return issue.keys.map((k) => [fieldName([...path, k]), "Unknown field"] as const);
-      return [[fieldName(path), unknownKeys(issue.keys)] as const];
+      if (issue.code !== "unrecognized_keys") return [[fieldName(path), issue.message] as const];
+      if (unknownKeys !== "own-field") return [[fieldName(path), unknownKeys(issue.keys)] as const];
+      return issue.keys.map((k) => {
+        const field = fieldName([...path, k]);
+        unknown.push(field);
+        return [field, "Unknown field"] as const;
+      });
     }),
   );
   const first = Object.values(fieldErrors)[0];
-  return { message: first?.[0] ?? "Invalid input", fieldErrors };
+  return { message: first?.[0] ?? "Invalid input", fieldErrors, ...(unknown.length ? { unknown } : {}) };
 }
 
 /**

@@ -61,8 +61,9 @@ export function errorResponse(e: DomainError): Response {
   let message = e.message;
   let fields = e.fieldErrors;
   if (fields) {
-    // Fields the API parsed itself already carry the client's names.
-    const rename = e instanceof FieldValidationError && e.clientNames ? (key: string) => key : snake;
+    // Fields the API parsed itself already carry the client's names, as do keys nobody knows.
+    const asSent = e instanceof FieldValidationError ? new Set(e.problem.unknown) : new Set<string>();
+    const rename = e instanceof FieldValidationError && e.clientNames ? (key: string) => key : (key: string) => (asSent.has(key) ? key : snake(key));
     // Bad input names its first field in the message, by the name this client knows it by.
     if (e instanceof FieldValidationError) message = headline(e.problem, rename);
     fields = Object.fromEntries(Object.entries(fields).map(([key, errors]) => [rename(key), errors]));
@@ -197,8 +198,8 @@ export async function readText(req: Request): Promise<string> {
 }
 
 /**
- * Parses input with zod like lib/validation's parse, except that an unknown key is reported
- * as a field of its own ("foo: Unknown field") instead of on its parent object.
+ * Parses input with zod like lib/validation's parse, its fields named as the client sent them
+ * (no renaming to the API's snake_case: they already are).
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   refuseUnstorable(input, true);
@@ -206,7 +207,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   if (result.success) return result.data;
   // Field names here are the client's own keys ("__proto__" among them): the mapper gathers
   // them without touching any prototype.
-  throw new FieldValidationError(problemOf(result.error, { unknownKeys: "own-field" }), true);
+  throw new FieldValidationError(problemOf(result.error), true);
 }
 
 /**

@@ -92,6 +92,22 @@ describe("numbers as a person types them", () => {
   });
 });
 
+describe("a field the API does not know", () => {
+  test("is a 400 naming it as it was sent, on every route that takes a body", async () => {
+    const schedule = { name: "unknown keys", type: "SYNC", targets: { all: true }, cron: "0 3 * * *", timezone: "UTC" };
+    for (const [reply, field] of [
+      [await api.post("/schedules", { as: token("acmeWrite"), json: { ...schedule, catchUp: true } }), "catchUp"],
+      [await api.post("/schedules", { as: token("acmeWrite"), json: { ...schedule, targets: { all: true, groups: ["a"] } } }), "targets.groups"],
+      [await api.put("/organization/retention", { as: admin, json: { task_days: 30, audit_days: 365, keepForever: true } }), "keepForever"],
+      [await issue({ type: "SYNC", targets: { devices: ["fw-ams-01"] }, ttlSeconds: 60 }), "ttlSeconds"],
+    ] as const) {
+      expectError(reply, 400, "invalid", field);
+      expect(reply.body.error.fields![field]).toEqual(["Unknown field"]);
+      expect(reply.body.error.message).toBe(`${field}: Unknown field`);
+    }
+  });
+});
+
 describe("how far ahead a task may be scheduled", () => {
   test.each(["9999-12-31T23:59:59Z", "+275760-09-13T00:00:00.000Z", new Date(Date.now() + 366 * DAY).toISOString()])(
     "scheduled_at %s: 400 on scheduled_at, nothing created",
