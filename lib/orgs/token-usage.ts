@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq, isNull, lt, or } from "drizzle-orm";
 import { isOpen, type Db } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
 import { apiTokens } from "../../db/schema";
@@ -46,7 +46,8 @@ export async function flushTokenUses(db: Db): Promise<void> {
   state.pending.clear();
   try {
     await withTransaction({ db }, async (tx) => {
-      for (const [id, at] of uses) await tx.update(apiTokens).set({ lastUsedAt: new Date(at) }).where(eq(apiTokens.id, id));
+      // Never back in time: on several nodes another may have written a later use already.
+      for (const [id, at] of uses) await tx.update(apiTokens).set({ lastUsedAt: new Date(at) }).where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, new Date(at)))));
     });
     if (state.failing) console.error("API token last-use times are recorded again");
     state.failing = false;

@@ -15,7 +15,7 @@ import { withTransaction } from "../../db/transaction";
 import { createDevice } from "../../lib/devices/devices";
 import { IDEMPOTENCY_KEY_TTL_MS, runOnce, storedAnswer, type Remember } from "../../lib/idempotency";
 import { actorForToken, createApiToken } from "../../lib/orgs/orgs";
-import { flushTokenUses } from "../../lib/orgs/token-usage";
+import { flushTokenUses, noteTokenUse } from "../../lib/orgs/token-usage";
 import { SCHEDULE_AHEAD_MAX_DAYS, TTL_SECONDS } from "../../rules/tasks";
 import { issueFanout, issueFanoutOnce, parsePayload, type IssueResult } from "../../lib/tasks/issue";
 import { issueSchema, issueSchemaAt, PAYLOAD_SCHEMAS } from "../../lib/tasks/schemas";
@@ -327,6 +327,19 @@ describe("API token use is recorded off the request's path", () => {
     } finally {
       await writable();
     }
+  });
+
+  test("a use noted earlier than the one recorded does not move it back (another node wrote a later one)", async () => {
+    const { actor } = await makeOrg(db);
+    await createApiToken({ db, actor }, { name: "two nodes", role: "READ_ONLY" });
+    const [{ id }] = await db.select({ id: apiTokens.id }).from(apiTokens).where(eq(apiTokens.name, "two nodes"));
+    const lastUsed = async () => (await db.select({ at: apiTokens.lastUsedAt }).from(apiTokens).where(eq(apiTokens.id, id)))[0].at;
+    const later = Date.now();
+    noteTokenUse(db, id, later);
+    await flushTokenUses(db);
+    noteTokenUse(db, id, later - 60_000);
+    await flushTokenUses(db);
+    expect((await lastUsed())!.getTime()).toBe(later);
   });
 });
 
