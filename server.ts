@@ -11,6 +11,7 @@ import { loadOrCreateServerKey, newServerKeyPem, parseServerKey } from "./lib/ag
 import { setServerKey } from "./lib/agents/keys";
 import { attachAgentNamespace } from "./lib/agents/namespace";
 import { attachLiveNamespace } from "./lib/live/namespace";
+import { settledAddress } from "./lib/auth/origin";
 import { readEnv } from "./lib/env";
 import { startCheckpointer } from "./lib/server/checkpointer";
 import { subscribe } from "./lib/events";
@@ -131,9 +132,6 @@ export async function startServer(
   httpServer.on("request", (req: IncomingMessage, res) => {
     if (health(req, res)) return;
     if (loopMonitor?.(req, res)) return;
-    // better-auth keys its sign-in rate limit on x-forwarded-for; without a trusted proxy
-    // in front, a client could forge it, so it is set from the socket.
-    if (!env.TASKWIRE_TRUST_PROXY) req.headers["x-forwarded-for"] = req.socket.remoteAddress ?? "unknown";
     guardRequest(req, res, (checked) => void handle(checked, res));
   });
 
@@ -150,6 +148,14 @@ export async function startServer(
     pingInterval: 25_000,
     pingTimeout: 20_000,
   });
+  // The client's address is settled once, before anything reads it (better-auth's sign-in
+  // limit, enrollment's, the live channel's connects): pages, the API and both sockets'
+  // handshakes, long-polling or websocket. Ahead of Socket.IO's own listeners.
+  for (const event of ["request", "upgrade"] as const) {
+    httpServer.prependListener(event, (req: IncomingMessage) => {
+      req.headers["x-forwarded-for"] = settledAddress(req.headers["x-forwarded-for"], req.socket.remoteAddress);
+    });
+  }
   const socketIoPath = `${io.path()}/`;
   httpServer.on("upgrade", (req: IncomingMessage, socket, head) => {
     if (!req.url?.startsWith(socketIoPath)) nextUpgrades.emit("upgrade", req, socket, head);

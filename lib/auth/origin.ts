@@ -67,9 +67,20 @@ export function isSameOrigin(origin: string | null | undefined, h: HeaderSource)
 }
 
 /**
- * The client's address as server.ts left it in X-Forwarded-For: the socket's address, or,
- * behind a trusted proxy, the first address the proxy names.
+ * The client's address, as server.ts settles it into X-Forwarded-For for every request and
+ * websocket handshake before anything reads it: the socket's address; or, behind a trusted
+ * proxy, the last address X-Forwarded-For names — the one the proxy appended itself. What
+ * comes before it is whatever the client sent, and counting by that would let a client pass
+ * for any address (and spend another's allowance).
  */
+export function settledAddress(forwardedFor: string | string[] | undefined, socketAddress: string | undefined): string {
+  const unknown = socketAddress ?? "unknown";
+  if (!config().trustProxy) return unknown;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(",") : (forwardedFor ?? "")).split(",");
+  return hops[hops.length - 1].trim() || unknown;
+}
+
+/** The client's address as server.ts settled it (settledAddress). */
 export function clientAddress(headers: HeaderSource): string {
   return header(headers, "x-forwarded-for") ?? "unknown";
 }

@@ -9,6 +9,8 @@ import { fetchServerKey, SimAgent, type SimAgentEvent } from "../../lib/agents/s
 import { NAME_TAKEN } from "../../lib/devices/enrollment";
 import { ENROLL_PER_ADDRESS_PER_MINUTE, ENROLL_PER_TOKEN_PER_MINUTE } from "../../lib/server/enroll-throttle";
 import { expectError } from "../support/api";
+import { liveRefusal } from "../support/live";
+import { CONNECTS_PER_10S } from "../../lib/live/namespace";
 import { agentServerFixture, closeAgentsAfterEach, deviceCount, deviceRow, registrationToken, TestAgent, uniqueName, waitFor } from "../support/agents";
 
 closeAgentsAfterEach();
@@ -175,6 +177,23 @@ describe("enrollment", () => {
       expectError(await enrollFrom(direct, `10.0.${i >> 8}.${i & 255}`, body), 401, "unauthorized");
     }
     expectThrottled(await enrollFrom(direct, "10.9.9.9", body));
+  });
+
+  test("behind a trusted proxy, the address counted is the one the proxy appended: what a client writes before it does not escape the limit", async () => {
+    const body = { registration_token: "reg_not-a-real-token-still", name: uniqueName(), version: "1.9.1" };
+    // The client forges a new first address each time; the proxy appends the one it saw.
+    for (let i = 0; i < ENROLL_PER_ADDRESS_PER_MINUTE; i++) {
+      expectError(await enrollFrom(proxied, `10.2.${i >> 8}.${i & 255}, 203.0.113.77`, body), 401, "unauthorized");
+    }
+    expectThrottled(await enrollFrom(proxied, "10.3.3.3, 203.0.113.77", body));
+  });
+
+  test("without a trusted proxy, a forged X-Forwarded-For in a live socket's handshake does not escape the connect limit", async () => {
+    const refusals: string[] = [];
+    for (let i = 0; i <= CONNECTS_PER_10S; i++) refusals.push(await liveRefusal(direct.url, { origin: direct.url, "x-forwarded-for": `10.1.${i >> 8}.${i & 255}` }));
+    // No session: refused as such, until the address has used its connects.
+    expect(refusals.slice(0, CONNECTS_PER_10S)).toEqual(Array(CONNECTS_PER_10S).fill("unauthorized"));
+    expect(refusals[CONNECTS_PER_10S]).toBe("rate_limited");
   });
 
   test("409 on a taken name says the name is taken and names no device", async () => {
