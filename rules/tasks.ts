@@ -66,9 +66,14 @@ export const LEASE_MINUTES: Record<TaskType, number> = {
 
 export const TTL_SECONDS = { min: 60, max: 30 * 24 * 3600, default: 24 * 3600 } as const;
 
-/** The time to live a task was issued with (from when it became due to when it expires): what a re-run or a retry of it is issued with again. */
-export function ttlSecondsOf(task: { createdAt: Date; scheduledAt: Date | null; expiresAt: Date }): number {
-  const ttl = Math.round((task.expiresAt.getTime() - (task.scheduledAt ?? task.createdAt).getTime()) / 1000);
+/**
+ * The time to live a task was issued with, which a re-run or a retry of it is issued with
+ * again: its fan-out's (`issuedWith`; a task that waited for its wave expires that long after
+ * its release, not after its creation), or, for a fan-out that did not keep it, from when the
+ * task became due to when it expires.
+ */
+export function ttlSecondsOf(task: { createdAt: Date; scheduledAt: Date | null; expiresAt: Date }, issuedWith: number | null): number {
+  const ttl = issuedWith ?? Math.round((task.expiresAt.getTime() - (task.scheduledAt ?? task.createdAt).getTime()) / 1000);
   return Math.min(TTL_SECONDS.max, Math.max(TTL_SECONDS.min, ttl));
 }
 

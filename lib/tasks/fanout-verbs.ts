@@ -112,7 +112,7 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
     .orderBy(asc(tasks.id))
     .limit(1);
   if (!model) throw new UnprocessableError(`Fan-out ${source.code} has no ${what} to retry`, { statuses: [`Fan-out ${source.code} has no tasks left`] });
-  const result = await issueFanout(ctx, { type: model.type, payload: model.payload ?? undefined, ttlSeconds: ttlSecondsOf(model) }, undefined, {
+  const result = await issueFanout(ctx, { type: model.type, payload: model.payload ?? undefined, ttlSeconds: ttlSecondsOf(model, source.ttlSeconds) }, undefined, {
     // The answer stored with an idempotency key is the whole retry's, skipped devices too.
     remember: opts.remember ? (r) => opts.remember!({ ...r, retryOf: source.code, skipped }) : undefined,
     target: {

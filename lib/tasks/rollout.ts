@@ -37,6 +37,7 @@ type RolloutRow = {
   rollout: RolloutPlan | null;
   ttlSeconds: number | null;
   wave: number | null;
+  waveOpenedAt: Date | null;
   waveFinishedAt: Date | null;
   breakerFinishedBase: number;
   breakerFailedBase: number;
@@ -55,6 +56,7 @@ const ROW = {
   rollout: fanouts.rollout,
   ttlSeconds: fanouts.ttlSeconds,
   wave: fanouts.wave,
+  waveOpenedAt: fanouts.waveOpenedAt,
   waveFinishedAt: fanouts.waveFinishedAt,
   breakerFinishedBase: fanouts.breakerFinishedBase,
   breakerFailedBase: fanouts.breakerFailedBase,
@@ -138,7 +140,10 @@ export async function advanceRollout(ctx: Ctx, fanoutId: number, now = new Date(
   for (let i = 0; i < 4; i++) {
     const r = await rolloutRow(ctx.db, fanoutId);
     if (!r || !r.rollout || r.wave === null) return "not-rollout";
-    if (r.openTasks === 0 || r.pausedAt) return did;
+    // A rollout scheduled for later opens its first wave then (the time it was issued for),
+    // whatever became of its tasks meanwhile (its timed ones cancelled, their devices
+    // disabled): nothing goes before.
+    if (r.openTasks === 0 || r.pausedAt || (r.wave === 1 && r.waveOpenedAt && r.waveOpenedAt.getTime() > now.getTime())) return did;
     const policy = r.rollout;
     const tally = breakerTally(r);
     if (policy.breaker && breakerTrips(policy.breaker, tally)) {

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { withTransaction } from "../../db/transaction";
-import { devices, tasks } from "../../db/schema";
+import { devices, fanouts, tasks } from "../../db/schema";
 import { statusAllows, ttlSecondsOf } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
@@ -62,6 +62,7 @@ export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOpti
   const { result, events } = await withFreshCodes(() => withTransaction(ctx, async (tx) => {
     const task = await findTask(tx, actor, rawCode);
     const [device] = await tx.select().from(devices).where(eq(devices.id, task.deviceId)).limit(1);
+    const [fanout] = task.fanoutId === null ? [] : await tx.select({ ttlSeconds: fanouts.ttlSeconds }).from(fanouts).where(eq(fanouts.id, task.fanoutId)).limit(1);
     if (!abilities(actor, { status: task.status, deviceDeleted: device.deletedAt !== null }).rerun) {
       if (!statusAllows(task.status).rerun) throw new ConflictError(`Task ${task.code} is ${task.status}; only a finished task can be re-run`);
       throw new UnprocessableError(`Device ${device.name} was deleted; the task cannot be re-run`);
@@ -73,7 +74,7 @@ export async function rerunTask(ctx: ActorCtx, rawCode: unknown, opts: IssueOpti
         type: task.type,
         payload: task.payload ?? undefined,
         targets: { devices: [device.name] },
-        ttlSeconds: ttlSecondsOf(task),
+        ttlSeconds: ttlSecondsOf(task, fanout?.ttlSeconds ?? null),
         rerunOf: task.code,
       },
       undefined,

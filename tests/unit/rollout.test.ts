@@ -14,7 +14,8 @@ import { rolloutSchema } from "../../lib/tasks/schemas";
 import { breakerTrips, planWaves, policyProblems, ROLLOUT_PRESET_POLICIES, waveProgress, type RolloutPolicy } from "../../rules/rollouts";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
-import { expectDomainError } from "./helpers";
+import { expectDomainError, taskByCode } from "./helpers";
+import { cancelTask, rerunTask } from "../../lib/tasks/verbs";
 
 const db = await freshDb();
 
@@ -129,6 +130,26 @@ describe("the driver", () => {
     expect(await runPending(f.id)).toBe(4);
     expect(await advanceRollout({ db }, f.id)).toBe("none");
     expect(await waves(f.id)).toEqual(["1:COMPLETED:1", "2:COMPLETED:5", "3:COMPLETED:4"]);
+    // A re-run of a task that waited for its wave lives as long as the fan-out's tasks do once
+    // released: 600 s, not those and the 60 s it waited.
+    const [waited] = await db.select({ code: tasks.code }).from(tasks).where(and(eq(tasks.fanoutId, f.id), eq(tasks.wave, 2))).limit(1);
+    const rerun = await taskByCode(db, (await rerunTask({ db, actor }, waited.code)).tasks[0].code);
+    expect(rerun.expiresAt.getTime() - rerun.createdAt.getTime()).toBe(600_000);
+  });
+
+  test("a rollout scheduled for later waits for its time, even once its first wave's timed task is cancelled", async () => {
+    const { actor } = await fleet(10);
+    const at = new Date(Date.now() + 3_600_000);
+    const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true }, scheduledAt: at, rollout: { canary: 1, waves: "50%" } });
+    const f = await findFanout(db, actor.organizationId, issued.fanout);
+    const [canary] = await db.select({ code: tasks.code }).from(tasks).where(and(eq(tasks.fanoutId, f.id), eq(tasks.wave, 1)));
+    await cancelTask({ db, actor }, canary.code);
+    // Nothing of it goes before its time: not the next wave, for want of a first.
+    expect(await advanceRollout({ db }, f.id)).toBe("none");
+    expect(await waves(f.id)).toEqual(["1:CANCELLED:1", "2:SCHEDULED:5", "3:SCHEDULED:4"]);
+    // At its time, the first wave (cancelled) is over, and the next opens.
+    expect(await advanceRollout({ db }, f.id, new Date(at.getTime() + 1_000))).toBe("released");
+    expect(await waves(f.id)).toEqual(["1:CANCELLED:1", "2:PENDING:5", "3:SCHEDULED:4"]);
   });
 
   test("keeps at most max_in_flight tasks out, topping up as they finish", async () => {

@@ -38,7 +38,8 @@ export const fanouts = pgTable(
     // A staged rollout (rules/rollouts.ts): its policy and wave sizes as issued, its time to
     // live (each task's expiry counts from its release), the wave open now and when it opened
     // and finished, and what the breaker had counted when the fan-out was last resumed (it
-    // counts from there). Null for a fan-out issued all at once.
+    // counts from there). Null for a fan-out issued all at once, but for its time to live, which
+    // every fan-out keeps (a re-run or a retry of its tasks is issued with it again).
     rollout: jsonb("rollout").$type<RolloutPlan>(),
     ttlSeconds: integer("ttl_seconds"),
     wave: integer("wave"),
