@@ -18,6 +18,12 @@ const ownTask = (deviceId: string, code: string) => and(eq(tasks.code, code), eq
 
 /** Not held by its fan-out's pause (rules/fanouts.ts): what the dispatcher may send. */
 const notHeld = sql.raw(`NOT ${HELD_BY_PAUSE_SQL}`);
+/**
+ * A task an agent may be sent: PENDING, held by no pause, and not past its expiry. One past
+ * it waits for the clock to expire it: an agent would refuse it as expired, and it would end
+ * FAILED (which a rollout's breaker counts) rather than EXPIRED.
+ */
+const sendable = () => and(statusIs("PENDING"), notHeld, gt(tasks.expiresAt, new Date()));
 
 /**
  * Of these fan-outs, those paused now: the dispatcher asks just before it numbers each batch
@@ -43,7 +49,7 @@ export async function releasedByResume(ctx: Ctx, fanoutId: number, page: { nodeI
     .select({ task: tasks })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(tasks.fanoutId, fanoutId), statusIs("PENDING"), gt(tasks.id, page.after), eq(devices.online, true), page.nodeId ? eq(devices.nodeId, page.nodeId) : undefined, notHeld))
+    .where(and(eq(tasks.fanoutId, fanoutId), sendable(), gt(tasks.id, page.after), eq(devices.online, true), page.nodeId ? eq(devices.nodeId, page.nodeId) : undefined))
     .orderBy(asc(tasks.id))
     .limit(page.limit);
   return rows.map((r) => r.task);
@@ -61,7 +67,7 @@ export async function pendingForDevices(ctx: Ctx, deviceIds: string[]): Promise<
       ...(await ctx.db
         .select()
         .from(tasks)
-        .where(and(anyOf(tasks.deviceId, ids.slice(i, i + 500)), statusIs("PENDING"), notHeld))
+        .where(and(anyOf(tasks.deviceId, ids.slice(i, i + 500)), sendable()))
         .orderBy(asc(tasks.id))),
     );
   return ids.length > 500 ? out.sort((a, b) => a.id - b.id) : out;
@@ -75,7 +81,7 @@ export async function dispatchable(ctx: Ctx, ids: number[]): Promise<{ task: Tas
       .select({ task: tasks, nodeId: devices.nodeId })
       .from(tasks)
       .innerJoin(devices, eq(devices.id, tasks.deviceId))
-      .where(and(anyOf(tasks.id, ids.slice(i, i + 500)), statusIs("PENDING"), eq(devices.online, true), notHeld))
+      .where(and(anyOf(tasks.id, ids.slice(i, i + 500)), sendable(), eq(devices.online, true)))
       .orderBy(asc(tasks.id));
     out.push(...rows);
   }
@@ -92,7 +98,7 @@ export async function waitingOnNode(ctx: Ctx, nodeId: string, before: Date, limi
     .select({ task: tasks })
     .from(tasks)
     .innerJoin(devices, eq(devices.id, tasks.deviceId))
-    .where(and(eq(devices.nodeId, nodeId), statusIs("PENDING"), lte(tasks.updatedAt, before), notHeld))
+    .where(and(eq(devices.nodeId, nodeId), sendable(), lte(tasks.updatedAt, before)))
     .orderBy(asc(tasks.id))
     .limit(limit);
   return rows.map((r) => r.task);
@@ -117,15 +123,18 @@ export async function refuseTask(ctx: Ctx, deviceId: string, code: string, reaso
 
 export const RESULT_MESSAGE_MAX = 64 * 1024;
 
-export const resultSchema = z
-  .object({
-    code: taskCodeSchema,
-    status: z.enum(["COMPLETED", "FAILED"]),
-    // A device's output is kept as it can be stored, not refused: one result PostgreSQL could
-    // not store failed every result of its batch.
-    message: z.string().max(RESULT_MESSAGE_MAX).transform(storableText),
-  })
-  .strict();
+/**
+ * A result as docs/agent-protocol.md §4 has it. A key it does not name is left aside, not
+ * refused: the answer to a refused result is to drop it, and work an agent did would end
+ * FAILED by its lease for a field a newer agent sends.
+ */
+export const resultSchema = z.object({
+  code: taskCodeSchema,
+  status: z.enum(["COMPLETED", "FAILED"]),
+  // A device's output is kept as it can be stored, not refused: one result PostgreSQL could
+  // not store failed every result of its batch.
+  message: z.string().max(RESULT_MESSAGE_MAX).transform(storableText).default(""),
+});
 
 export type ResultAck = { ok: true } | { ok: false; error: "not_found" | "invalid" | "final" | "internal" };
 

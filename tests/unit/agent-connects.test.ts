@@ -75,4 +75,13 @@ describe("pendingForDevices", () => {
     expect(await codes([c.id])).toEqual([]);
     expect(await codes([])).toEqual([]);
   });
+
+  test("not a task past its expiry that the clock has not expired yet: the agent would refuse it, and it would end FAILED", async () => {
+    const { org, actor } = await makeOrg(db);
+    const [d] = await makeDevices(db, org.id, 1, { prefix: "px" });
+    const late = await taskInStatus(db, actor, d.name, "PENDING");
+    const fresh = await taskInStatus(db, actor, d.name, "PENDING");
+    await rawRun(db, "update tasks set expires_at = ? where id = ?", Date.now() - 1_000, late.id);
+    expect((await pendingForDevices({ db }, [d.id])).map((t) => t.code)).toEqual([fresh.code]);
+  });
 });

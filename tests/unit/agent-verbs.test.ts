@@ -46,6 +46,21 @@ describe("acceptTasks", () => {
 });
 
 describe("reportResults", () => {
+  test("a result without a message, or with keys the protocol does not name, is recorded", async () => {
+    const { actor, a } = await setup();
+    const quiet = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
+    const newer = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
+    const { result } = await capture(() =>
+      reportResults({ db }, [
+        { deviceId: a.id, raw: { code: quiet.code, status: "COMPLETED" } },
+        { deviceId: a.id, raw: { code: newer.code, status: "FAILED", message: "exit 3", exit_code: 3, duration_ms: 1200 } },
+      ]),
+    );
+    expect(result).toEqual([{ ok: true }, { ok: true }]);
+    expect(await taskByCode(db, quiet.code)).toMatchObject({ status: "COMPLETED", message: "" });
+    expect(await taskByCode(db, newer.code)).toMatchObject({ status: "FAILED", message: "exit 3" });
+  });
+
   test("one batch: each result answered on its own, each task moved once and legally", async () => {
     const { actor, a, b } = await setup();
     const running = await taskInStatus(db, actor, a.name, "IN_PROGRESS");
