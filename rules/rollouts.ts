@@ -102,6 +102,20 @@ export function policyProblems(policy: RolloutPolicy, total: number): Record<str
   return Object.keys(problems).length ? problems : null;
 }
 
+/**
+ * A rollout's policy for a smaller target (a retry of its failed devices): a count larger than
+ * the target is the target, and the breaker waits for no more finished tasks than there are.
+ */
+export function policyWithin(policy: RolloutPolicy, total: number): RolloutPolicy {
+  const within = (size: WaveSize): WaveSize => ("count" in size ? { count: Math.max(1, Math.min(size.count, total)) } : size);
+  return {
+    ...policy,
+    canary: policy.canary && within(policy.canary),
+    waves: policy.waves.map(within),
+    breaker: policy.breaker && { ...policy.breaker, minFinished: Math.max(1, Math.min(policy.breaker.minFinished, total)) },
+  };
+}
+
 /** What the breaker counts: tasks that ran since the fan-out was last resumed. */
 export type BreakerTally = { finished: number; failed: number };
 

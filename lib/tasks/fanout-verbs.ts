@@ -142,6 +142,9 @@ export async function retryFanout(ctx: ActorCtx, rawCode: unknown, raw: unknown,
       ],
     },
     retryOf: source.id,
+    // A staged rollout's retry is staged as it was, its breaker included: a firmware upgrade
+    // that failed on 400 devices is not sent to all 400 at once.
+    policy: source.rollout ?? undefined,
     audit: (r) => ({
       action: "fanout.retry",
       target: { type: "fanout", id: source.code },

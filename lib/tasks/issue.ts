@@ -6,7 +6,7 @@ import { isDuplicateOf } from "../../db/portable";
 import { pacer, writeBatch } from "../../db/transaction";
 import { tasksIssued } from "../../db/statistics";
 import { devices, fanouts, taskCounts, tasks, type FanoutTarget, type RolloutPlan, type Task } from "../../db/schema";
-import { planWaves, policyProblems, policySummary, type RolloutPolicy } from "../../rules/rollouts";
+import { planWaves, policyProblems, policySummary, policyWithin, type RolloutPolicy } from "../../rules/rollouts";
 import type { TaskType } from "../../rules/tasks";
 import { requireRole, type Actor, type ActorCtx } from "../actor";
 import { randomCode } from "../crypto";
@@ -62,6 +62,11 @@ export type IssueOptions = {
   };
   /** The fan-out this one retries. */
   retryOf?: number;
+  /**
+   * A staged rollout's policy as stored (a retry repeats its source's), instead of the
+   * request's `rollout`: fitted to the target (policyWithin) once it is resolved.
+   */
+  policy?: RolloutPolicy;
   /**
    * The statements to write inside the fan-out's transaction with its result, for what must
    * exist if and only if the fan-out does (an idempotency key's answer, lib/idempotency.ts).
@@ -172,7 +177,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const status: Task["status"] = deferred ? "SCHEDULED" : "PENDING";
   // A staged rollout: every task is written now, in its wave; those of the first wave that
   // fit in flight go out as any fan-out's would, the others wait for their wave (rules/rollouts.ts).
-  const rollout = plan.rollout ? planRollout(plan.rollout, total) : null;
+  const rollout = opts.policy ? planRollout(policyWithin(opts.policy, total), total) : plan.rollout ? planRollout(plan.rollout, total) : null;
   const released = rollout ? Math.min(rollout.sizes[0], rollout.maxInFlight ?? total) : total;
   const fanoutCode = randomCode();
   const pace = pacer();

@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { fanouts, tasks } from "../../db/schema";
 import { recordAgentMoves } from "../../lib/tasks/agent-verbs";
 import { findFanout } from "../../lib/tasks/fanout-queries";
-import { cancelFanoutRest, pauseFanout, resumeFanout } from "../../lib/tasks/fanout-verbs";
+import { cancelFanoutRest, pauseFanout, resumeFanout, retryFanout } from "../../lib/tasks/fanout-verbs";
 import { releaseWaveStep } from "../../lib/tasks/transition";
 import { issueFanout } from "../../lib/tasks/issue";
 import { advanceRollout, continueFanout, pauseRow } from "../../lib/tasks/rollout";
@@ -150,6 +150,27 @@ describe("the driver", () => {
     // At its time, the first wave (cancelled) is over, and the next opens.
     expect(await advanceRollout({ db }, f.id, new Date(at.getTime() + 1_000))).toBe("released");
     expect(await waves(f.id)).toEqual(["1:CANCELLED:1", "2:PENDING:5", "3:SCHEDULED:4"]);
+  });
+
+  test("a retry of a rollout is staged as it was, fitted to the devices retried, its breaker included", async () => {
+    const { actor, devices } = await fleet(10);
+    const policy = { canary: 2, waves: "50%", max_in_flight: 3, breaker: { failed_percent: 10, min_finished: 8 } };
+    const issued = await issueFanout({ db, actor }, { type: "SYNC", targets: { all: true }, rollout: policy });
+    const f = await findFanout(db, actor.organizationId, issued.fanout);
+    // Its canary fails, and its breaker, waiting for 8 finished, lets the next wave go: it fails too.
+    const failing = new Set(devices.map((d) => d.id));
+    expect(await runPending(f.id, failing)).toBe(2);
+    expect(await advanceRollout({ db }, f.id)).toBe("released");
+    expect(await runPending(f.id, failing)).toBe(3);
+    await cancelFanoutRest({ db, actor }, f.code);
+
+    const retry = await retryFanout({ db, actor }, f.code, {});
+    expect(retry.total).toBe(5);
+    const r = await findFanout(db, actor.organizationId, retry.fanout);
+    // Staged as before: a canary of two, at most three in flight; the breaker waits for no
+    // more finished tasks than the retry has.
+    expect(r.rollout).toMatchObject({ canary: { count: 2 }, maxInFlight: 3, breaker: { failedPercent: 10, minFinished: 5 }, sizes: [2, 3] });
+    expect(await waves(r.id)).toEqual(["1:PENDING:2", "2:SCHEDULED:3"]);
   });
 
   test("keeps at most max_in_flight tasks out, topping up as they finish", async () => {
