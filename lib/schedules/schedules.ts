@@ -231,10 +231,12 @@ export type RunStepResult = { ran: { scheduleId: number; dueAt: Date; outcome: S
 
 /**
  * Runs every schedule due at `now` (up to DUE_PER_STEP of them). A due time missed by more
- * than MISSED_AFTER_MS (the server was down) runs once if the schedule catches up, or is
- * recorded as skipped; either way the next due time is the first after now.
+ * than MISSED_AFTER_MS when the clock looked (`lookedAt`: the start of its run, whose steps
+ * may take minutes when hundreds are due at once) was missed while the server was down: it
+ * runs once if the schedule catches up, or is recorded as skipped; either way the next due
+ * time is the first after now.
  */
-export async function runDueSchedules(ctx: { db: Db }, now = new Date()): Promise<RunStepResult> {
+export async function runDueSchedules(ctx: { db: Db }, now = new Date(), lookedAt = now): Promise<RunStepResult> {
   const due = await ctx.db
     .select()
     .from(schedules)
@@ -244,7 +246,7 @@ export async function runDueSchedules(ctx: { db: Db }, now = new Date()): Promis
   const ran: RunStepResult["ran"] = [];
   const failed: number[] = [];
   for (const s of due) {
-    const r = await runOne(ctx, s, now).catch((e) => {
+    const r = await runOne(ctx, s, now, lookedAt).catch((e) => {
       console.error(`Running schedule ${s.id} failed; the clock tries again`, e);
       failed.push(s.id);
       return null;
@@ -254,10 +256,10 @@ export async function runDueSchedules(ctx: { db: Db }, now = new Date()): Promis
   return { ran, more: due.length === DUE_PER_STEP, failed };
 }
 
-async function runOne(ctx: { db: Db }, s: Schedule, now: Date): Promise<RunStepResult["ran"][number] | null> {
+async function runOne(ctx: { db: Db }, s: Schedule, now: Date, lookedAt: Date): Promise<RunStepResult["ran"][number] | null> {
   const claimedDue = s.nextRunAt!;
   // Missed while down: the latest missed due time stands for all of them.
-  const missed = now.getTime() - claimedDue.getTime() > MISSED_AFTER_MS;
+  const missed = lookedAt.getTime() - claimedDue.getTime() > MISSED_AFTER_MS;
   const dueAt = missed ? (latestRun(s.cron, s.timezone, now) ?? claimedDue) : claimedDue;
   const next = nextRun(s.cron, s.timezone, now);
   // The claim: this due time, still the schedule's next and the schedule still running.

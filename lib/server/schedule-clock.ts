@@ -55,9 +55,12 @@ export class ScheduleClock {
     let retryMs: number | null = null;
     // Schedules whose run failed: still due, so the soonest due time is read without them.
     let failing: number[] = [];
+    // When this run first looked: a due time is judged missed (the server down) from here, not
+    // from each step, which may come minutes later when hundreds are due at once.
+    const lookedAt = this.now();
     try {
       for (;;) {
-        const { more, failed } = await runDueSchedules({ db: this.db }, this.now());
+        const { more, failed } = await runDueSchedules({ db: this.db }, this.now(), lookedAt);
         // A run that failed is still due: going on, or sleeping until it is due, would try it
         // again at once, and again, for as long as the database refuses it (a full disk, a
         // standby that took over read-only, a schedule of its own that cannot be written).

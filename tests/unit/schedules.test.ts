@@ -135,6 +135,15 @@ describe("the clock", () => {
     expect(ranOf(await runDueSchedules({ db }, back), s.id)).toEqual([]);
   });
 
+  test("a due time the clock looked at on time is not missed because its step came minutes later (hundreds due at once)", async () => {
+    const { ctx } = await fleet(1);
+    const t0 = new Date("2026-12-01T10:00:10Z");
+    const s = await createSchedule(ctx, spec({ cron: "0 * * * *" }), t0);
+    const looked = new Date("2026-12-01T11:00:05Z");
+    const step = await runDueSchedules({ db }, new Date("2026-12-01T11:03:00Z"), looked);
+    expect(ranOf(step, s.id)).toEqual([{ scheduleId: s.id, dueAt: new Date("2026-12-01T11:00:00Z"), outcome: "issued", fanout: expect.any(String) }]);
+  });
+
   test("a run whose target resolves to nothing is recorded as skipped with the reason; so is one whose owner may no longer issue", async () => {
     const { ctx, devices, org, owner } = await fleet(1);
     const t0 = new Date("2026-12-01T10:00:10Z");
