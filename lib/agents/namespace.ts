@@ -78,8 +78,11 @@ export function attachAgentNamespace(
     const down = [...last.values()].filter((p) => !p.online).map((p) => p.deviceId);
     try {
       // One connection per device across the cluster too: the node it was on closes its old one.
-      const elsewhere = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
+      const { elsewhere, refused } = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
       cluster?.link.drop(elsewhere);
+      // Disabled or deleted while connecting: the news closed no socket yet (it had not joined
+      // its room); these close now.
+      for (const id of refused) nsp.in(deviceRoom(id)).disconnectSockets(true);
       await markOffline({ db }, nodeId, down);
     } catch (e) {
       presenceFailed = true;

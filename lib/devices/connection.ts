@@ -13,28 +13,32 @@ import { takesTasks } from "../tasks/targets";
 
 /**
  * Devices whose agents' connections came up on node `nodeId`, and the versions they
- * reported: one transaction for the lot. The device now belongs to that node. With
- * `elsewhere`, returns those of them that belonged to another node until now (whose
- * connections there are to be closed).
+ * reported: one transaction for the lot. The device now belongs to that node. Returns, with
+ * `elsewhere`, those of them that belonged to another node until now (whose connections
+ * there are to be closed), and those that may no longer connect (`refused`: disabled or
+ * deleted since their handshake was read, the news of it come before their socket could
+ * hear it), which are left as they are and whose connections here are to be closed.
  */
-export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: string; version?: string }[], opts: { elsewhere?: boolean } = {}): Promise<string[]> {
-  if (!agents.length) return [];
+export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: string; version?: string }[], opts: { elsewhere?: boolean } = {}): Promise<{ elsewhere: string[]; refused: string[] }> {
+  if (!agents.length) return { elsewhere: [], refused: [] };
   const at = new Date();
   return withTransaction(ctx, async (tx) => {
     const theirs = anyOf(devices.id, [...new Set(agents.map((a) => a.deviceId))]);
     // Locked before the read: another node's connect of the same device, at the same moment,
-    // either committed before (and is read here) or reads this one's after.
+    // either committed before (and is read here) or reads this one's after; so does a disable.
     await lockInKeyOrder(tx, devices, devices.id, theirs);
+    const mayConnect = takesTasks();
+    const refused = (await tx.select({ id: devices.id }).from(devices).where(and(theirs, not(mayConnect)))).map((d) => d.id);
     const elsewhere = opts.elsewhere
-      ? (await tx.select({ id: devices.id }).from(devices).where(and(theirs, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
+      ? (await tx.select({ id: devices.id }).from(devices).where(and(theirs, mayConnect, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
     for (const [version, ids] of byVersion(agents)) {
       await tx
         .update(devices)
         .set({ online: true, nodeId, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
-        .where(and(anyOf(devices.id, ids), isNull(devices.deletedAt)));
+        .where(and(anyOf(devices.id, ids), mayConnect));
     }
-    return elsewhere;
+    return { elsewhere, refused };
   });
 }
 

@@ -207,6 +207,16 @@ describe("nodes and their devices", () => {
     await b.stop();
   });
 
+  test("a device disabled or deleted between its handshake and its connect's write is not marked online, and is named to be closed", async () => {
+    const { org } = await makeOrg(db);
+    const [x, y, z] = await makeDevices(db, org.id, 3, { prefix: "late" });
+    await rawRun(db, "update devices set status = 'DISABLED' where id = ?", x.id);
+    await rawRun(db, "update devices set deleted_at = ? where id = ?", Date.now(), y.id);
+    const result = await markOnline({ db }, "node-a", [{ deviceId: x.id }, { deviceId: y.id }, { deviceId: z.id }]);
+    expect({ ...result, refused: [...result.refused].sort() }).toEqual({ elsewhere: [], refused: [x.id, y.id].sort() });
+    expect(await state([x.id, y.id, z.id])).toEqual({ [x.id]: { online: false, nodeId: null }, [y.id]: { online: false, nodeId: null }, [z.id]: { online: true, nodeId: "node-a" } });
+  });
+
   test.skipIf(!onPg)("a device connecting through two nodes at once: the one that commits second reads the first's and closes its connection there", async () => {
     const { org } = await makeOrg(db);
     const [x] = await makeDevices(db, org.id, 1, { prefix: "race" });
@@ -224,7 +234,7 @@ describe("nodes and their devices", () => {
       await nodeA.query("UPDATE devices SET online = true, node_id = 'node-a' WHERE id = $1", [x.id]);
       await nodeA.query("COMMIT");
       // B read after A's commit: A's connection is the older one, and goes.
-      expect(await viaB).toEqual([x.id]);
+      expect(await viaB).toEqual({ elsewhere: [x.id], refused: [] });
     } finally {
       await nodeA.end();
     }
