@@ -49,8 +49,8 @@ function createAuth() {
     },
     databaseHooks: {
       session: {
-        // However a session ends (sign-out, expiry clean-up, an admin ending it), its live
-        // sockets close at once.
+        // A session better-auth ends (sign-out, expiry clean-up) has its live sockets closed at
+        // once; one an ADMIN ends publishes the same event itself (lib/orgs/orgs.ts).
         delete: { after: async (s) => publish([{ kind: "access.changed", sessionId: s.id }]) },
       },
     },
@@ -65,8 +65,9 @@ function createAuth() {
     },
     advanced: {
       useSecureCookies: env.TASKWIRE_SECURE_COOKIES,
-      // server.ts overwrites x-forwarded-for with the socket's address unless a proxy is
-      // trusted, so this header cannot be forged to dodge the sign-in limit.
+      // server.ts settles x-forwarded-for to one address (the socket's, or behind a trusted
+      // proxy the one it appended: lib/auth/origin.ts), so it cannot be forged to dodge the
+      // sign-in limit.
       ipAddress: { ipAddressHeaders: ["x-forwarded-for"] },
       database: { generateId: () => crypto.randomUUID() },
     },

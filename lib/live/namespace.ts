@@ -149,7 +149,7 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   // reads it: an outage is not a sign-out.
   // One re-check at a time; the first session that cannot be read ends it (the next reads all).
   let rechecking = false;
-  const recheck = setInterval(() => {
+  const recheckSessions = () => {
     if (rechecking) return;
     rechecking = true;
     void (async () => {
@@ -165,7 +165,8 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
     })()
       .catch((e) => console.error("Re-checking live sessions failed", e))
       .finally(() => (rechecking = false));
-  }, opts.recheckMs ?? 60_000);
+  };
+  const recheck = setInterval(recheckSessions, opts.recheckMs ?? 60_000);
   recheck.unref();
 
   const rooms = nsp.adapter.rooms;
@@ -244,10 +245,12 @@ export function attachLiveNamespace(io: Server, db: Db, opts: { intervalMs?: num
   const unsubscribe = subscribe((e) => coalescer.add(e));
   // Transitions made on other nodes arrive as their batched hints, and are read here like ours.
   opts.cluster?.on("live", (organizationId, taskIds, fanoutIds) => coalescer.addChanged(organizationId, taskIds, fanoutIds));
-  // Hints were lost: which tasks changed meanwhile is not known, so every page here re-reads.
+  // Hints were lost: which tasks changed meanwhile is not known, so every page here re-reads;
+  // nor whose access ended elsewhere (a removal, a sign-out), so every session is read again.
   opts.cluster?.on("resync", () => {
     lostAt = Date.now();
     nsp.emit(LIVE_CATCH_UP);
+    recheckSessions();
   });
   return {
     nsp,

