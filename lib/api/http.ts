@@ -62,8 +62,8 @@ export function errorResponse(e: DomainError): Response {
   let fields = e.fieldErrors;
   if (fields) {
     // Fields the API parsed itself already carry the client's names, as do keys nobody knows.
-    const asSent = e instanceof FieldValidationError ? new Set(e.problem.unknown) : new Set<string>();
-    const rename = e instanceof FieldValidationError && e.clientNames ? (key: string) => key : (key: string) => (asSent.has(key) ? key : snake(key));
+    const asSent = e instanceof FieldValidationError ? (e.clientNames ? null : new Set(e.problem.unknown)) : new Set<string>();
+    const rename = (key: string) => (!asSent || asSent.has(key) ? key : snake(key));
     // Bad input names its first field in the message, by the name this client knows it by.
     if (e instanceof FieldValidationError) message = headline(e.problem, rename);
     fields = Object.fromEntries(Object.entries(fields).map(([key, errors]) => [rename(key), errors]));

@@ -28,17 +28,20 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
     // either committed before (and is read here) or reads this one's after; so does a disable.
     await lockInKeyOrder(tx, devices, devices.id, theirs);
     const mayConnect = takesTasks();
-    const refused = (await tx.select({ id: devices.id }).from(devices).where(and(theirs, not(mayConnect)))).map((d) => d.id);
     const elsewhere = opts.elsewhere
       ? (await tx.select({ id: devices.id }).from(devices).where(and(theirs, mayConnect, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
+    // What the updates leave out is what may no longer connect.
+    const marked = new Set<string>();
     for (const [version, ids] of byVersion(agents)) {
-      await tx
+      const rows = await tx
         .update(devices)
         .set({ online: true, nodeId, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
-        .where(and(anyOf(devices.id, ids), mayConnect));
+        .where(and(anyOf(devices.id, ids), mayConnect))
+        .returning({ id: devices.id });
+      for (const r of rows) marked.add(r.id);
     }
-    return { elsewhere, refused };
+    return { elsewhere, refused: [...new Set(agents.map((a) => a.deviceId))].filter((id) => !marked.has(id)) };
   });
 }
 

@@ -177,7 +177,8 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const status: Task["status"] = deferred ? "SCHEDULED" : "PENDING";
   // A staged rollout: every task is written now, in its wave; those of the first wave that
   // fit in flight go out as any fan-out's would, the others wait for their wave (rules/rollouts.ts).
-  const rollout = opts.policy ? planRollout(policyWithin(opts.policy, total), total) : plan.rollout ? planRollout(plan.rollout, total) : null;
+  const policy = opts.policy ? policyWithin(opts.policy, total) : plan.rollout;
+  const rollout = policy ? planRollout(policy, total) : null;
   const released = rollout ? Math.min(rollout.sizes[0], rollout.maxInFlight ?? total) : total;
   const fanoutCode = randomCode();
   const pace = pacer();

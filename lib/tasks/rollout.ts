@@ -133,8 +133,11 @@ async function openNext(ctx: Ctx, r: RolloutRow, now: Date, by?: { actor: Actor;
   return opened.n === 1;
 }
 
-/** A rollout issued for a later time: its first wave opens then (not one issued for now, whose opening another node's clock may read a little ahead). */
-const scheduledLater = (r: RolloutRow) => r.waveOpenedAt !== null && r.waveOpenedAt.getTime() > r.createdAt.getTime();
+/**
+ * A rollout issued for a later time whose time has not come: its first wave opens then (not
+ * one issued for now, whose opening another node's clock may read a little ahead).
+ */
+const notYetOpen = (r: RolloutRow, now: Date) => r.wave === 1 && r.waveOpenedAt !== null && r.waveOpenedAt.getTime() > Math.max(r.createdAt.getTime(), now.getTime());
 
 /**
  * One step of a rollout (see above). Runs at most a few actions in a row (a wave that
@@ -148,7 +151,7 @@ export async function advanceRollout(ctx: Ctx, fanoutId: number, now = new Date(
     // A rollout scheduled for later opens its first wave then (the time it was issued for),
     // whatever became of its tasks meanwhile (its timed ones cancelled, their devices
     // disabled): nothing goes before.
-    if (r.openTasks === 0 || r.pausedAt || (r.wave === 1 && scheduledLater(r) && r.waveOpenedAt!.getTime() > now.getTime())) return did;
+    if (r.openTasks === 0 || r.pausedAt || notYetOpen(r, now)) return did;
     const policy = r.rollout;
     const tally = breakerTally(r);
     if (policy.breaker && breakerTrips(policy.breaker, tally)) {
