@@ -11,3 +11,14 @@ export function dialectOf(url: string | undefined): Dialect {
  * (db/schema) and the statements written by hand follow this.
  */
 export const PROCESS_DIALECT: Dialect = dialectOf(process.env.DATABASE_URL);
+
+/** The URL as it may be shown: without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(an unparsable postgres:// URL)";
+  }
+}

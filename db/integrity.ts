@@ -14,7 +14,7 @@ export class DamagedDatabaseError extends Error {
     const path = resolve(file);
     super(
       `The database file ${path} is damaged (${findings.slice(0, SHOWN).join("; ")}${findings.length > SHOWN ? `; ${findings.length - SHOWN} more` : ""}). ` +
-        `Do not run on it: stop, move it aside and restore the latest backup to ${path} (npm run backup -- <file> makes one; copy it back while the server is stopped).`,
+        `Do not run on it: stop, move it and its -wal and -shm files aside and restore the latest backup to ${path} (npm run backup -- <file> makes one; copy it back while the server is stopped).`,
     );
     this.name = "DamagedDatabaseError";
   }

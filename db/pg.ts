@@ -3,6 +3,7 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import pg from "pg";
+import { redactUrl } from "./dialect";
 import { fanoutRecountStatement, pgTaskTriggerStatements } from "../rules/sql";
 import * as schema from "./schema";
 
@@ -27,16 +28,6 @@ export type PgRunner = { readonly kind: "pg"; readonly pool: pg.Pool; readonly u
 const INT8 = 20;
 pg.types.setTypeParser(INT8, (v: string) => Number(v));
 
-/** The URL as it may be shown: without its password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(an unparsable postgres:// URL)";
-  }
-}
 
 /** PostgreSQL could not be reached or set up at start: the message names the URL, without its password. */
 export class DatabaseUnreachableError extends Error {

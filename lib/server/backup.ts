@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { dialectOf, redactUrl } from "../../db/dialect";
 import { checkIntegrity } from "../../db/integrity";
 import { ensurePrivateDir, fsyncDir } from "./files";
 
@@ -19,6 +20,11 @@ export type BackupResult = { file: string; bytes: number; tasks: number; ms: num
  */
 export async function backupDatabase(source: string, destination: string, opts: { force?: boolean } = {}): Promise<BackupResult> {
   const started = Date.now();
+  if (dialectOf(source) === "pg") {
+    throw new BackupError(
+      `${redactUrl(source)} is a PostgreSQL database; this backup copies a SQLite file. Back PostgreSQL up with pg_dump (docs/deploy.md).`,
+    );
+  }
   const src = resolve(source);
   const dest = resolve(destination);
   if (!existsSync(src)) throw new BackupError(`There is no database at ${src}`);

@@ -51,6 +51,7 @@ ${opts.upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
       proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Host $http_host;
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_read_timeout 1h;

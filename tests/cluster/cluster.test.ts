@@ -114,6 +114,25 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
     fleet.close();
   }, 120_000);
 
+  test("behind the load balancer a browser's write from another site is refused, whatever Host it forwards; from the console's own origin it is taken", async () => {
+    // The nodes trust the proxy (TASKWIRE_TRUST_PROXY): the proxy must set X-Forwarded-Host
+    // itself, or a page on another site could name itself there and pass the origin check.
+    const cookie = await signIn(cluster.url, "admin@taskwire.local");
+    // Issued for an hour ahead, and cancelled at the end: no agent of these tests is sent it.
+    const device = quiet[0];
+    const json = { type: "SYNC", scheduled_at: new Date(Date.now() + 3_600_000).toISOString(), targets: { devices: [device.name] } };
+    const tasksOf = async () => (await rawRows(cluster.databaseUrl, "select 1 from tasks t join devices d on d.id = t.device_id where d.name = ?", device.name)).length;
+    const before = await tasksOf();
+    const forged = await api.post("/tasks", { as: { cookie }, json, headers: { origin: "http://evil.example", "x-forwarded-host": "evil.example" } });
+    expect(forged.status, JSON.stringify(forged.body)).toBe(403);
+    expect(await tasksOf()).toBe(before);
+    const own = await api.post<Issued>("/tasks", { as: { cookie }, json, headers: { origin: new URL(cluster.url).origin } });
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+    expect(await tasksOf()).toBe(before + 1);
+    const cancelled = await api.put(`/tasks/${own.body.tasks[0].code}/cancel`, { as: { token: seed.tokens!.acme } });
+    expect(cancelled.status).toBe(200);
+  }, 60_000);
+
   test("a fan-out paused through node A holds its task from an agent on node C; Resume through node B sends it there", async () => {
     const [a, b, c] = cluster.nodes;
     const device = quiet[1];

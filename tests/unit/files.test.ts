@@ -227,6 +227,13 @@ describe.skipIf(onPg)("backupDatabase", () => {
     await expect(backupDatabase(file, dest)).rejects.toThrow(BackupError);
     expect((await backupDatabase(file, dest, { force: true })).tasks).toBe(100);
     await expect(backupDatabase(join(dir, "missing.db"), join(dir, "x.db"))).rejects.toThrow(/no database/);
+    // A PostgreSQL URL is refused by name, its password hidden, and nothing is written.
+    const refused = await backupDatabase("postgres://taskwire:hunter2@db.example:5432/taskwire", join(dir, "pg.db")).catch((e: Error) => e);
+    expect(refused).toBeInstanceOf(BackupError);
+    expect((refused as Error).message).toMatch(/PostgreSQL database; .*pg_dump/);
+    expect((refused as Error).message).toContain("postgres://taskwire:***@db.example:5432/taskwire");
+    expect((refused as Error).message).not.toContain("hunter2");
+    expect(existsSync(join(dir, "pg.db"))).toBe(false);
     expect(leftovers(join(dir, "backups"))).toEqual([]);
     await closeDatabase(db);
   });
