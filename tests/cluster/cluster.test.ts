@@ -116,7 +116,9 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
 
   test("behind the load balancer a browser's write from another site is refused, whatever Host it forwards; from the console's own origin it is taken", async () => {
     // The nodes trust the proxy (TASKWIRE_TRUST_PROXY): the proxy must set X-Forwarded-Host
-    // itself, or a page on another site could name itself there and pass the origin check.
+    // itself, or a client could name any site there and its Origin would pass the check. (A
+    // browser adds no such header to another site's request without a preflight, which is
+    // not granted; what holds it for every client is the proxy.)
     const cookie = await signIn(cluster.url, "admin@taskwire.local");
     // Issued for an hour ahead, and cancelled at the end: no agent of these tests is sent it.
     const device = quiet[0];
