@@ -28,7 +28,6 @@ export type PgRunner = { readonly kind: "pg"; readonly pool: pg.Pool; readonly u
 const INT8 = 20;
 pg.types.setTypeParser(INT8, (v: string) => Number(v));
 
-
 /** PostgreSQL could not be reached or set up at start: the message names the URL, without its password. */
 export class DatabaseUnreachableError extends Error {
   constructor(url: string, cause: unknown) {
