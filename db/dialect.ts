@@ -12,11 +12,12 @@ export function dialectOf(url: string | undefined): Dialect {
  */
 export const PROCESS_DIALECT: Dialect = dialectOf(process.env.DATABASE_URL);
 
-/** The URL as it may be shown: without its password. */
+/** The URL as it may be shown: without its password, in its user part or as a `password` parameter (node-postgres takes both). */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
+    if (u.searchParams.has("password")) u.searchParams.set("password", "***");
     return u.toString();
   } catch {
     return "(an unparsable postgres:// URL)";

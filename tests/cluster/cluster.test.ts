@@ -127,6 +127,7 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
     const before = await tasksOf();
     const forged = await api.post("/tasks", { as: { cookie }, json, headers: { origin: "http://evil.example", "x-forwarded-host": "evil.example" } });
     expect(forged.status, JSON.stringify(forged.body)).toBe(403);
+    expect(forged.body).toMatchObject({ error: { code: "forbidden", message: expect.stringMatching(/^Cross-origin requests/) } });
     expect(await tasksOf()).toBe(before);
     const own = await api.post<Issued>("/tasks", { as: { cookie }, json, headers: { origin: new URL(cluster.url).origin } });
     expect(own.status, JSON.stringify(own.body)).toBe(201);

@@ -234,6 +234,9 @@ describe.skipIf(onPg)("backupDatabase", () => {
     expect((refused as Error).message).toContain("postgres://taskwire:***@db.example:5432/taskwire");
     expect((refused as Error).message).not.toContain("hunter2");
     expect(existsSync(join(dir, "pg.db"))).toBe(false);
+    const inQuery = await backupDatabase("postgresql://taskwire@db.example/taskwire?sslmode=require&password=hunter2", join(dir, "pg.db")).catch((e: Error) => e);
+    expect((inQuery as Error).message).toContain("password=***");
+    expect((inQuery as Error).message).not.toContain("hunter2");
     expect(leftovers(join(dir, "backups"))).toEqual([]);
     await closeDatabase(db);
   });
