@@ -4,7 +4,7 @@ import { storableText } from "../validation";
 import type { Db } from "../../db/client";
 import { breathe, pacer, withTransaction } from "../../db/transaction";
 import type { Task } from "../../db/schema";
-import { reserveSeqs } from "../devices/connection";
+import { reserveSeqs, SEQ_BLOCK } from "../devices/connection";
 import { metrics } from "../server/metrics";
 import { subscribe } from "../events";
 import { dispatchable, pausedAmong, pendingForDevices, refuseTask, releasedByResume, waitingOnNode } from "../tasks/agent-verbs";
@@ -17,8 +17,8 @@ import type { AgentMoves } from "./moves";
 export const ACK_TIMEOUT_MS = 10_000;
 /**
  * Tasks read, signed and sent per turn of the event loop, and the largest batch one
- * signature covers (protocol 2). A batch is numbered in one transaction and sent at once, so
- * batches reach a device in the order of their sequence numbers.
+ * signature covers (protocol 2). Batches are numbered one after another and sent in that
+ * order, so they reach a device in the order of their sequence numbers.
  */
 export const DISPATCH_BATCH = 100;
 /**
@@ -62,6 +62,18 @@ export class Dispatcher {
   private draining = false;
   /** The end of the chain of batches being signed and sent, in the order of their numbers. */
   private sending: Promise<void> = Promise.resolve();
+  /** The end of the chain of batches being numbered: one at a time, each queued to send as it is numbered. */
+  private numbering: Promise<unknown> = Promise.resolve();
+  /**
+   * The sequence numbers this node holds for each device connected here: `next` is the next
+   * to send, `last` the last reserved (none while `next` > `last`); `since` names the
+   * connection they belong to. A connection opened here starts with none: the device may have
+   * been through another node since, which numbered above what this one held. Its numbers come
+   * from the block its connect reserved (markOnline), or when they run out from a batch's
+   * reservation (reserveSeqs), and go when its last connection here closes.
+   */
+  private readonly seqs = new Map<string, { next: number; last: number; since: number }>();
+  private connections = 0;
   private stopped = false;
   private readonly retries = new Set<NodeJS.Timeout>();
   private unsubscribe: (() => void) | undefined;
@@ -104,6 +116,29 @@ export class Dispatcher {
     clearInterval(this.sweeper);
     for (const t of this.retries) clearTimeout(t);
     this.retries.clear();
+  }
+
+  /** A connection of the device opened here; returns what names it, for `grant`. */
+  opened(deviceId: string): number {
+    const since = ++this.connections;
+    this.seqs.set(deviceId, { next: 1, last: 0, since });
+    return since;
+  }
+
+  /** A connection of the device closed here: with none left, the numbers held for it go. */
+  closed(deviceId: string): void {
+    if (!this.socketsOf(deviceId).length) this.seqs.delete(deviceId);
+  }
+
+  /**
+   * The block of SEQ_BLOCK numbers up to `last` that connection `since`'s connect reserved.
+   * Kept only while that is still the device's newest connection here, and only if nothing
+   * above it was handed out meanwhile: numbers never go back.
+   */
+  grant(deviceId: string, since: number, last: number): void {
+    const held = this.seqs.get(deviceId);
+    const first = last - SEQ_BLOCK + 1;
+    if (held?.since === since && first >= held.next) Object.assign(held, { next: first, last });
   }
 
   /**
@@ -225,9 +260,7 @@ export class Dispatcher {
   /**
    * Numbers, signs and sends tasks DISPATCH_BATCH at a time, a turn of the event loop between
    * batches; resolves once all are numbered, to their sending. One batch is numbered while
-   * the one before is signed and sent: numbering waits its turn in the write queue (behind the
-   * agents' acknowledgements and results), sending takes the loop, and one after the other
-   * they left each other idle.
+   * the one before is signed and sent.
    *
    * `tasks` were just read, and every read leaves out what a pause holds: the first batch is
    * numbered as read. Each later one is asked about pauses again just before it is numbered,
@@ -247,41 +280,78 @@ export class Dispatcher {
     return { sent: sending };
   }
 
-  /** Numbers a batch (of its fan-outs, those paused since it was read left out); resolves, once it is numbered, to its sending. */
+  /**
+   * Numbers a batch (of its fan-outs, those paused since it was read left out); resolves, once
+   * it is numbered, to its sending. Batches are numbered one at a time, each queued to send
+   * as soon as it is numbered: the order of the numbers is the order of sending.
+   */
   private async sendBatch(batch: Task[], readEarlier: boolean): Promise<{ sent: Promise<void> }> {
     const paused = readEarlier ? await pausedAmong({ db: this.db }, [...new Set(batch.flatMap((t) => (t.fanoutId === null ? [] : [t.fanoutId])))]) : new Set<number>();
     const tasks = paused.size ? batch.filter((t) => t.fanoutId === null || !paused.has(t.fanoutId)) : batch;
     if (!tasks.length) return { sent: Promise.resolve() };
+    const step = this.numbering.then(async () => {
+      const numbered = await this.number(tasks);
+      // Signing and sending take the loop in timed stretches (a machine under load takes
+      // longer over each).
+      const sent = this.sending.then(() => this.sendNumbered(numbered));
+      this.sending = sent.catch(() => {});
+      return { sent };
+    });
+    this.numbering = step.catch(() => {});
+    return step;
+  }
+
+  /**
+   * Each task's sequence number, from the numbers held for its device; a device with too few
+   * left has a new block reserved, its batch's devices in one statement (on PostgreSQL its
+   * index scan takes the rows in key order: two nodes' batches that share devices lock them
+   * alike). Most batches reserve nothing: the connect reserved a block. Tasks of a device with
+   * no connection here, or deleted, are left out: they go on its next connect.
+   */
+  private async number(tasks: Task[]): Promise<[Task, number][]> {
     const byDevice = new Map<string, Task[]>();
-    for (const t of tasks) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
-    // Sequence numbers are reserved in one statement for the whole batch (on PostgreSQL its
-    // index scan takes the rows in key order: two batches that share devices lock them alike).
-    const firstSeq = await withTransaction({ db: this.db }, (tx) => reserveSeqs(tx, new Map([...byDevice].map(([id, list]) => [id, list.length]))));
+    for (const t of tasks) if (this.seqs.has(t.deviceId)) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
+    const left = (held: { next: number; last: number } | undefined) => (held ? held.last - held.next + 1 : 0);
+    const short = new Map<string, { n: number; since: number }>();
+    for (const [deviceId, list] of byDevice) {
+      const held = this.seqs.get(deviceId)!;
+      if (left(held) < list.length) short.set(deviceId, { n: Math.max(list.length, SEQ_BLOCK), since: held.since });
+    }
+    if (short.size) {
+      const first = await withTransaction({ db: this.db }, (tx) => reserveSeqs(tx, new Map([...short].map(([id, { n }]) => [id, n]))));
+      for (const [deviceId, { n, since }] of short) {
+        const from = first.get(deviceId);
+        const held = this.seqs.get(deviceId);
+        // A connection that came or went meanwhile may follow another node's numbers above
+        // these: its own connect's block, or the next batch's reservation, numbers it.
+        if (from !== undefined && held?.since === since && from >= held.next) Object.assign(held, { next: from, last: from + n - 1 });
+      }
+    }
     const numbered: [Task, number][] = [];
     for (const [deviceId, list] of byDevice) {
-      let seq = firstSeq.get(deviceId)!;
-      for (const task of list) numbered.push([task, seq++]);
+      const held = this.seqs.get(deviceId);
+      if (left(held) < list.length) continue;
+      for (const task of list) numbered.push([task, held!.next++]);
     }
-    // Signing and sending take the loop in timed stretches (a machine under load takes longer
-    // over each), and batches go out in the order their numbers were reserved.
-    const sent = this.sending.then(async () => {
-      const pace = pacer();
-      const out = numbered.flatMap(([task, seq]) => {
-        const sockets = this.socketsOf(task.deviceId);
-        return sockets.length ? [{ task, seq, sockets, text: envelopeText(envelopeOf(task, seq)) }] : [];
-      });
-      // One signature for every task going to an agent that speaks protocol 2.
-      const batched = out.filter((o) => o.sockets.some((s) => protocolOf(s) === 2));
-      const batch = signBatch(batched.map((o) => o.text), this.key.privateKey);
-      let next = 0;
-      for (const o of out) {
-        const proof = o.sockets.some((s) => protocolOf(s) === 2) ? batch.proofs[next++] : undefined;
-        this.emit(o.task, o.seq, o.text, o.sockets, proof && { signature: batch.signature, proof });
-        await pace();
-      }
+    return numbered;
+  }
+
+  /** Signs and sends numbered tasks to the devices' sockets here, in timed stretches of the loop. */
+  private async sendNumbered(numbered: [Task, number][]): Promise<void> {
+    const pace = pacer();
+    const out = numbered.flatMap(([task, seq]) => {
+      const sockets = this.socketsOf(task.deviceId);
+      return sockets.length ? [{ task, seq, sockets, text: envelopeText(envelopeOf(task, seq)) }] : [];
     });
-    this.sending = sent.catch(() => {});
-    return { sent };
+    // One signature for every task going to an agent that speaks protocol 2.
+    const batched = out.filter((o) => o.sockets.some((s) => protocolOf(s) === 2));
+    const batch = signBatch(batched.map((o) => o.text), this.key.privateKey);
+    let next = 0;
+    for (const o of out) {
+      const proof = o.sockets.some((s) => protocolOf(s) === 2) ? batch.proofs[next++] : undefined;
+      this.emit(o.task, o.seq, o.text, o.sockets, proof && { signature: batch.signature, proof });
+      await pace();
+    }
   }
 
   /** The device's sockets here: one, or two while a newcomer replaces its predecessor. */

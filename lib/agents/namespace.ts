@@ -72,23 +72,24 @@ export function attachAgentNamespace(
       else presencePending.delete(p.deviceId);
     });
   };
-  const presence = new TickBatch(async (items: Presence[]) => {
+  // A connect's answer is the last sequence number of the block reserved for its device.
+  const presence = new TickBatch(async (items: Presence[]): Promise<(number | undefined)[]> => {
     const last = new Map(items.map((p) => [p.deviceId, p]));
     const up = [...last.values()].filter((p) => p.online);
     const down = [...last.values()].filter((p) => !p.online).map((p) => p.deviceId);
     try {
       // One connection per device across the cluster too: the node it was on closes its old one.
-      const { elsewhere, refused } = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
+      const { elsewhere, refused, seqs } = await markOnline({ db }, nodeId, up, { elsewhere: !!cluster });
       cluster?.link.drop(elsewhere);
       // Disabled or deleted while connecting: the news closed no socket yet (it had not joined
       // its room); these close now.
       for (const id of refused) nsp.in(deviceRoom(id)).disconnectSockets(true);
       await markOffline({ db }, nodeId, down);
+      return items.map((p) => (p.online ? seqs.get(p.deviceId) : undefined));
     } catch (e) {
       presenceFailed = true;
       throw e;
     }
-    return items.map(() => undefined);
   });
   /** Devices with a connection here (one each, unless a replacement is under way). */
   const connectedHere = () => [...nsp.sockets.values()].map((s) => (s as AgentSocket).data.deviceId);
@@ -166,7 +167,9 @@ export function attachAgentNamespace(
       .in(deviceRoom(deviceId))
       .fetchSockets()
       .then((left) => {
-        if (!left.length) return recordPresence({ deviceId, online: false });
+        if (left.length) return;
+        dispatcher.closed(deviceId);
+        return recordPresence({ deviceId, online: false });
       })
       .catch(logged("Marking the device offline failed", deviceId));
   }
@@ -182,6 +185,8 @@ export function attachAgentNamespace(
     socket.onAny(onOther);
     socket.on("disconnect", onDisconnect);
 
+    // Numbers held for the device before this connect are not sent on it (Dispatcher.seqs).
+    const connection = dispatcher.opened(deviceId);
     // One live connection per device: the newcomer replaces whoever was there.
     nsp
       .in(room)
@@ -194,7 +199,8 @@ export function attachAgentNamespace(
     void (async () => {
       try {
         const version = agentVersionSchema.safeParse(socket.handshake.auth?.version).data;
-        await recordPresence({ deviceId, online: true, version });
+        const seq = await recordPresence({ deviceId, online: true, version });
+        if (seq !== undefined) dispatcher.grant(deviceId, connection, seq);
         await dispatcher.sendPending(deviceId);
       } catch (e) {
         // Connected but unknown to the dispatcher, the agent would wait forever: close it, and

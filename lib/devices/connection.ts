@@ -9,7 +9,7 @@ import { agentVersionSchema } from "./enrollment";
 import { takesTasks } from "../tasks/targets";
 
 // What an enrolled agent's connection keeps on its device's row: whether it is online, its
-// last heartbeat and version, and the dispatch sequence numbers it has been sent.
+// last heartbeat and version, and the dispatch sequence numbers reserved for it.
 
 /**
  * Devices whose agents' connections came up on node `nodeId`, and the versions they
@@ -18,9 +18,17 @@ import { takesTasks } from "../tasks/targets";
  * there are to be closed), and those that may no longer connect (`refused`: disabled or
  * deleted since their handshake was read, the news of it come before their socket could
  * hear it), which are left as they are and whose connections here are to be closed.
+ *
+ * Each device marked online gets SEQ_BLOCK sequence numbers reserved in the same statement:
+ * `seqs` maps it to the last of them (the block is the SEQ_BLOCK numbers up to it).
  */
-export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: string; version?: string }[], opts: { elsewhere?: boolean } = {}): Promise<{ elsewhere: string[]; refused: string[] }> {
-  if (!agents.length) return { elsewhere: [], refused: [] };
+export async function markOnline(
+  ctx: Ctx,
+  nodeId: string,
+  agents: { deviceId: string; version?: string }[],
+  opts: { elsewhere?: boolean } = {},
+): Promise<{ elsewhere: string[]; refused: string[]; seqs: Map<string, number> }> {
+  if (!agents.length) return { elsewhere: [], refused: [], seqs: new Map() };
   const at = new Date();
   return withTransaction(ctx, async (tx) => {
     const theirs = anyOf(devices.id, [...new Set(agents.map((a) => a.deviceId))]);
@@ -32,16 +40,16 @@ export async function markOnline(ctx: Ctx, nodeId: string, agents: { deviceId: s
       ? (await tx.select({ id: devices.id }).from(devices).where(and(theirs, mayConnect, isNotNull(devices.nodeId), ne(devices.nodeId, nodeId)))).map((d) => d.id)
       : [];
     // What the updates leave out is what may no longer connect.
-    const marked = new Set<string>();
+    const seqs = new Map<string, number>();
     for (const [version, ids] of byVersion(agents)) {
       const rows = await tx
         .update(devices)
-        .set({ online: true, nodeId, lastHeartbeatAt: at, ...(version ? { agentVersion: version } : {}) })
+        .set({ online: true, nodeId, lastHeartbeatAt: at, lastSeq: sql`${devices.lastSeq} + ${SEQ_BLOCK}`, ...(version ? { agentVersion: version } : {}) })
         .where(and(anyOf(devices.id, ids), mayConnect))
-        .returning({ id: devices.id });
-      for (const r of rows) marked.add(r.id);
+        .returning({ id: devices.id, lastSeq: devices.lastSeq });
+      for (const r of rows) seqs.set(r.id, r.lastSeq);
     }
-    return { elsewhere, refused: [...new Set(agents.map((a) => a.deviceId))].filter((id) => !marked.has(id)) };
+    return { elsewhere, refused: [...new Set(agents.map((a) => a.deviceId))].filter((id) => !seqs.has(id)), seqs };
   });
 }
 
@@ -155,6 +163,16 @@ function byVersion(agents: { deviceId: string; version?: string }[]): Map<string
   }
   return groups;
 }
+
+/**
+ * Sequence numbers reserved for a device at a time: when its agent connects (markOnline), and
+ * again whenever a node has used up its block (reserveSeqs). A dispatch takes its numbers from
+ * the block its node holds, in memory, with no write on its way (lib/agents/dispatcher.ts).
+ * The protocol needs a device's numbers to increase, not to be dense (docs/agent-protocol.md
+ * §3): what a block leaves unused when its connection ends is never sent. DISPATCH_BATCH
+ * (100) tasks to one device fit in one block.
+ */
+export const SEQ_BLOCK = 100;
 
 /**
  * Reserves consecutive sequence numbers for several devices at once — `counts` maps each to

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { ACK_TIMEOUT_MS } from "../../lib/agents/dispatcher";
+import { SEQ_BLOCK } from "../../lib/devices/connection";
 import { verifyTaskMessage, type TaskMessage } from "../../lib/agents/envelope";
 import { expectError } from "../support/api";
 import {
@@ -290,9 +291,42 @@ describe("dispatch", () => {
     expect(d2.msg).toMatchObject({ code: t2.code, type: "SYNC", payload: null });
     expect(d2.msg.seq).toBeGreaterThan(d1.msg.seq);
     expect(verifyTaskMessage(d2.msg, { publicKey: key, deviceId: creds.device_id, lastSeq: d1.msg.seq })).toMatchObject({ ok: true, envelope: { seq: d2.msg.seq } });
-    expect((await deviceRow(ctx.dbFile, creds.device_id))!.last_seq).toBe(d2.msg.seq);
+    // The row holds the last number reserved, at or above every number sent.
+    expect((await deviceRow(ctx.dbFile, creds.device_id))!.last_seq).toBeGreaterThanOrEqual(d2.msg.seq);
     d2.ack({ accepted: true });
     await waitForStatus(ctx.dbFile, t2.code, "IN_PROGRESS");
+  });
+
+  test("sequence numbers come from a block reserved at connect: a dispatch writes none; a reconnect, or a block used up, starts above every number reserved before", async () => {
+    const { name, creds } = await ctx.device();
+    const lastSeq = async () => (await deviceRow(ctx.dbFile, creds.device_id))!.last_seq;
+    const agent = await ctx.connect(creds);
+    expect(await lastSeq()).toBe(SEQ_BLOCK);
+    // Each dispatch is numbered from the block in memory: consecutive, and the row untouched.
+    const seqs: number[] = [];
+    for (let i = 0; i < 3; i++) seqs.push((await acceptNext(ctx, agent, (await ctx.issue(name, "SYNC")).code)).msg.seq);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect(await lastSeq()).toBe(SEQ_BLOCK);
+
+    // The agent leaves and comes back: the rest of its block is never sent; the new one starts above it.
+    agent.close();
+    await waitFor("the device to be offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))?.online === 0);
+    const again = await ctx.connect(creds);
+    expect(await lastSeq()).toBe(2 * SEQ_BLOCK);
+    expect((await acceptNext(ctx, again, (await ctx.issue(name, "SYNC")).code)).msg.seq).toBe(SEQ_BLOCK + 1);
+
+    // More waiting than a block holds: the connect's block numbers the first of them, a block
+    // reserved when it ran out the rest, all in order.
+    again.close();
+    await waitFor("the device to be offline", async () => (await deviceRow(ctx.dbFile, creds.device_id))?.online === 0);
+    const waiting: string[] = [];
+    for (let i = 0; i < SEQ_BLOCK + 20; i++) waiting.push((await ctx.issue(name, "SYNC")).code);
+    const third = await ctx.connect(creds);
+    const got = [];
+    for (let i = 0; i < waiting.length; i++) got.push((await third.nextTask()).msg);
+    expect(got.map((m) => m.code)).toEqual(waiting);
+    expect(got.map((m) => m.seq)).toEqual(waiting.map((_, i) => 2 * SEQ_BLOCK + 1 + i));
+    expect(await lastSeq()).toBe(4 * SEQ_BLOCK);
   });
 
   test("protocol 2: one signature covers a batch, each task carries its own inclusion proof; a proof proves only its own task", async () => {

@@ -6,7 +6,7 @@ import pg from "pg";
 import { describe, expect, test, vi } from "vitest";
 import { runnerOf } from "../../db/client";
 import { devices, nodes, tasks } from "../../db/schema";
-import { markOffline, markOnline, reassertPresence } from "../../lib/devices/connection";
+import { markOffline, markOnline, reassertPresence, SEQ_BLOCK } from "../../lib/devices/connection";
 import { NODE_DEAD_MS, startLiveness, type Liveness } from "../../lib/server/liveness";
 import { waitFor } from "../support/agents";
 import { onPg } from "../support/databases";
@@ -213,7 +213,8 @@ describe("nodes and their devices", () => {
     await rawRun(db, "update devices set status = 'DISABLED' where id = ?", x.id);
     await rawRun(db, "update devices set deleted_at = ? where id = ?", Date.now(), y.id);
     const result = await markOnline({ db }, "node-a", [{ deviceId: x.id }, { deviceId: y.id }, { deviceId: z.id }]);
-    expect({ ...result, refused: [...result.refused].sort() }).toEqual({ elsewhere: [], refused: [x.id, y.id].sort() });
+    // Only the device marked online has its block of sequence numbers reserved.
+    expect({ ...result, refused: [...result.refused].sort() }).toEqual({ elsewhere: [], refused: [x.id, y.id].sort(), seqs: new Map([[z.id, SEQ_BLOCK]]) });
     expect(await state([x.id, y.id, z.id])).toEqual({ [x.id]: { online: false, nodeId: null }, [y.id]: { online: false, nodeId: null }, [z.id]: { online: true, nodeId: "node-a" } });
   });
 
@@ -234,7 +235,7 @@ describe("nodes and their devices", () => {
       await nodeA.query("UPDATE devices SET online = true, node_id = 'node-a' WHERE id = $1", [x.id]);
       await nodeA.query("COMMIT");
       // B read after A's commit: A's connection is the older one, and goes.
-      expect(await viaB).toEqual({ elsewhere: [x.id], refused: [] });
+      expect(await viaB).toEqual({ elsewhere: [x.id], refused: [], seqs: new Map([[x.id, SEQ_BLOCK]]) });
     } finally {
       await nodeA.end();
     }

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, index, integer, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, index, integer, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { epochMs, rowId } from "./columns";
 import { DEVICE_STATUSES } from "../../../rules/devices";
 import { sqlList } from "../../../rules/sql";
@@ -44,9 +44,11 @@ export const devices = pgTable(
     enrolledAt: epochMs("enrolled_at").notNull(),
     lastHeartbeatAt: epochMs("last_heartbeat_at"),
     online: boolean("online").notNull().default(false),
-    // The last dispatch sequence number sent to this device; survives restarts so the
-    // agent's replay check never sees a number twice.
-    lastSeq: integer("last_seq").notNull().default(0),
+    // The last dispatch sequence number reserved for this device (lib/devices/connection.ts,
+    // SEQ_BLOCK): every number sent to it is at most this, and every later reservation, on any
+    // node or after a restart, starts above it, so the agent's replay check never sees a
+    // number twice. A bigint: each connect reserves a block, used or not.
+    lastSeq: bigint("last_seq", { mode: "number" }).notNull().default(0),
     // The node whose process holds the agent's connection (nodes.id), while online: a node
     // that dies leaves its devices to be marked offline by the others (lib/server/liveness.ts).
     nodeId: text("node_id"),

@@ -45,8 +45,10 @@ export const devices = sqliteTable(
     enrolledAt: integer("enrolled_at", { mode: "timestamp_ms" }).notNull(),
     lastHeartbeatAt: integer("last_heartbeat_at", { mode: "timestamp_ms" }),
     online: integer("online", { mode: "boolean" }).notNull().default(false),
-    // The last dispatch sequence number sent to this device; survives restarts so the
-    // agent's replay check never sees a number twice.
+    // The last dispatch sequence number reserved for this device (lib/devices/connection.ts,
+    // SEQ_BLOCK): every number sent to it is at most this, and every later reservation, on any
+    // node or after a restart, starts above it, so the agent's replay check never sees a
+    // number twice. 64-bit, as every SQLite integer.
     lastSeq: integer("last_seq").notNull().default(0),
     // The node whose process holds the agent's connection (nodes.id), while online: a node
     // that dies leaves its devices to be marked offline by the others (lib/server/liveness.ts).
