@@ -118,9 +118,14 @@ export class Dispatcher {
     this.retries.clear();
   }
 
-  /** A connection of the device opened here; returns what names it, for `grant`. */
-  opened(deviceId: string): number {
+  /**
+   * A connection of a device opened here; returns the number that names it (for `grant`),
+   * which the socket keeps: a task numbered for an earlier connection never goes on a later
+   * one, whose device may have been through another node since.
+   */
+  opened(socket: Socket, deviceId: string): number {
     const since = ++this.connections;
+    (socket.data as { connection?: number }).connection = since;
     this.seqs.set(deviceId, { next: 1, last: 0, since });
     return since;
   }
@@ -308,7 +313,7 @@ export class Dispatcher {
    * alike). Most batches reserve nothing: the connect reserved a block. Tasks of a device with
    * no connection here, or deleted, are left out: they go on its next connect.
    */
-  private async number(tasks: Task[]): Promise<[Task, number][]> {
+  private async number(tasks: Task[]): Promise<Numbered[]> {
     const byDevice = new Map<string, Task[]>();
     for (const t of tasks) if (this.seqs.has(t.deviceId)) (byDevice.get(t.deviceId) ?? byDevice.set(t.deviceId, []).get(t.deviceId)!).push(t);
     const left = (held: { next: number; last: number } | undefined) => (held ? held.last - held.next + 1 : 0);
@@ -327,20 +332,24 @@ export class Dispatcher {
         if (from !== undefined && held?.since === since && from >= held.next) Object.assign(held, { next: from, last: from + n - 1 });
       }
     }
-    const numbered: [Task, number][] = [];
+    const numbered: Numbered[] = [];
     for (const [deviceId, list] of byDevice) {
       const held = this.seqs.get(deviceId);
-      if (left(held) < list.length) continue;
-      for (const task of list) numbered.push([task, held!.next++]);
+      if (!held || left(held) < list.length) continue;
+      for (const task of list) numbered.push({ task, seq: held.next++, since: held.since });
     }
     return numbered;
   }
 
-  /** Signs and sends numbered tasks to the devices' sockets here, in timed stretches of the loop. */
-  private async sendNumbered(numbered: [Task, number][]): Promise<void> {
+  /**
+   * Signs and sends numbered tasks, in timed stretches of the loop, to their devices' sockets
+   * here that were open when they were numbered: a connection opened since gets them from its
+   * own connect (they are still PENDING), numbered from its own block.
+   */
+  private async sendNumbered(numbered: Numbered[]): Promise<void> {
     const pace = pacer();
-    const out = numbered.flatMap(([task, seq]) => {
-      const sockets = this.socketsOf(task.deviceId);
+    const out = numbered.flatMap(({ task, seq, since }) => {
+      const sockets = this.socketsOf(task.deviceId).filter((s) => connectionOf(s) <= since);
       return sockets.length ? [{ task, seq, sockets, text: envelopeText(envelopeOf(task, seq)) }] : [];
     });
     // One signature for every task going to an agent that speaks protocol 2.
@@ -398,6 +407,12 @@ const envelopeOf = (task: Task, seq: number): Envelope => ({
   exp: Math.floor(task.expiresAt.getTime() / 1000),
   seq,
 });
+
+/** A task, its sequence number, and the connection of its device whose numbers it took (Dispatcher.seqs). */
+type Numbered = { task: Task; seq: number; since: number };
+
+/** The number of the socket's connection (Dispatcher.opened). */
+const connectionOf = (socket: Socket): number => (socket.data as { connection?: number }).connection ?? 0;
 
 /** The protocol the agent announced at its handshake (lib/agents/namespace.ts). */
 const protocolOf = (socket: Socket): Protocol => (socket.data as { protocol?: Protocol }).protocol ?? 1;

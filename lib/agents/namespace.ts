@@ -186,7 +186,7 @@ export function attachAgentNamespace(
     socket.on("disconnect", onDisconnect);
 
     // Numbers held for the device before this connect are not sent on it (Dispatcher.seqs).
-    const connection = dispatcher.opened(deviceId);
+    const connection = dispatcher.opened(socket, deviceId);
     // One live connection per device: the newcomer replaces whoever was there.
     nsp
       .in(room)
