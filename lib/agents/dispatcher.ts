@@ -135,14 +135,19 @@ export class Dispatcher {
     if (!this.socketsOf(deviceId).length) this.seqs.delete(deviceId);
   }
 
-  /**
-   * The block of SEQ_BLOCK numbers up to `last` that connection `since`'s connect reserved.
-   * Kept only while that is still the device's newest connection here, and only if nothing
-   * above it was handed out meanwhile: numbers never go back.
-   */
+  /** The block of SEQ_BLOCK numbers up to `last` that connection `since`'s connect reserved (markOnline). */
   grant(deviceId: string, since: number, last: number): void {
+    this.take(deviceId, since, last - SEQ_BLOCK + 1, last);
+  }
+
+  /**
+   * Numbers `first`…`last`, reserved for connection `since` of the device, become the ones it
+   * holds, if that is still its newest connection here and nothing above `first` was handed
+   * out: a connection that came or went meanwhile may follow another node's numbers above
+   * them, and numbers never go back.
+   */
+  private take(deviceId: string, since: number, first: number, last: number): void {
     const held = this.seqs.get(deviceId);
-    const first = last - SEQ_BLOCK + 1;
     if (held?.since === since && first >= held.next) Object.assign(held, { next: first, last });
   }
 
@@ -324,12 +329,11 @@ export class Dispatcher {
     }
     if (short.size) {
       const first = await withTransaction({ db: this.db }, (tx) => reserveSeqs(tx, new Map([...short].map(([id, { n }]) => [id, n]))));
+      // What is not taken (a deleted device, a connection since) is numbered by the connect's
+      // own block or the next batch's reservation.
       for (const [deviceId, { n, since }] of short) {
         const from = first.get(deviceId);
-        const held = this.seqs.get(deviceId);
-        // A connection that came or went meanwhile may follow another node's numbers above
-        // these: its own connect's block, or the next batch's reservation, numbers it.
-        if (from !== undefined && held?.since === since && from >= held.next) Object.assign(held, { next: from, last: from + n - 1 });
+        if (from !== undefined) this.take(deviceId, since, from, from + n - 1);
       }
     }
     const numbered: Numbered[] = [];
