@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import next from "next";
 import { Server as SocketServer } from "socket.io";
+import { isApiPath, serveApi } from "./api/router";
 import { closeDatabase, openDatabase, setDb, type Db } from "./db/client";
 import { observeTransactions, writesSettled } from "./db/transaction";
 import { dialectOf } from "./db/dialect";
@@ -132,7 +133,13 @@ export async function startServer(
   httpServer.on("request", (req: IncomingMessage, res) => {
     if (health(req, res)) return;
     if (loopMonitor?.(req, res)) return;
-    guardRequest(req, res, (checked) => void handle(checked, res));
+    guardRequest(req, res, (checked) => {
+      const path = (checked.url ?? "/").split("?")[0];
+      // The JSON API is served here, ahead of Next's router (api/router.ts); pages, server
+      // actions and better-auth's routes by Next.
+      if (isApiPath(path)) serveApi(checked, res, path);
+      else void handle(checked, res);
+    });
   });
 
   // Socket.IO's settings; why each holds is in docs/performance.md ("Socket.IO's settings").

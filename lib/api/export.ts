@@ -1,4 +1,3 @@
-import "server-only";
 import { exportFanout, type ExportRow } from "@/lib/tasks/fanout-export";
 import { apiRoute } from "./http";
 import { fanoutCodeParam } from "./schemas";

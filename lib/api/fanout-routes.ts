@@ -1,4 +1,3 @@
-import "server-only";
 import type { ActorCtx } from "@/lib/actor";
 import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
 import { apiRoute } from "./http";

@@ -1,4 +1,3 @@
-import "server-only";
 import type { z } from "zod";
 import { databaseTrouble, getDb, type Db } from "@/db/client";
 import type { Actor } from "@/lib/actor";
@@ -15,6 +14,8 @@ import { fieldErrorsOf, FieldValidationError, headline, problemOf, refuseUnstora
 
 /** Bodies above this are refused before they are parsed. */
 export const MAX_BODY_BYTES = 256 * 1024;
+/** What a body above MAX_BODY_BYTES is told (413 `too_large`). */
+export const BODY_TOO_LARGE = `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`;
 
 const STATUS: Record<ErrorCode, number> = {
   invalid: 400,
@@ -75,7 +76,8 @@ export function errorResponse(e: DomainError): Response {
   return res;
 }
 
-function internalError(req: Request, e: unknown): Response {
+/** A fault's answer: logged here, a 500 with no detail to the client. */
+export function internalError(req: Request, e: unknown): Response {
   console.error(`API ${req.method} ${new URL(req.url).pathname} failed`, e);
   const body: ApiErrorBody = { error: { code: "internal", message: "Something went wrong on the server" } };
   return json(body, 500);
@@ -140,19 +142,28 @@ export function apiRoute<P = Record<string, never>>(handler: (ctx: ApiContext<P>
   });
 }
 
-const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
-type Method = (typeof METHODS)[number];
+export const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+export type Method = (typeof METHODS)[number];
 
 /**
  * JSON 405 handlers for the methods a route does not serve (Next's own 405 has no body):
  * `export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");`
  */
 export function otherMethods(...allowed: Method[]): Record<Method, () => Response> {
-  const allow = allowed.join(", ");
-  const handler = () =>
-    Response.json({ error: { code: "method_not_allowed", message: `This endpoint accepts ${allow}` } }, { status: 405, headers: { ...HEADERS, allow } });
+  const handler = methodNotAllowed(allowed);
+  REFUSING.add(handler);
   return Object.fromEntries(METHODS.map((m) => [m, handler])) as Record<Method, () => Response>;
 }
+
+/** The 405 of a route serving `allowed`. */
+export function methodNotAllowed(allowed: readonly string[]): () => Response {
+  const allow = allowed.join(", ");
+  return () => Response.json({ error: { code: "method_not_allowed", message: `This endpoint accepts ${allow}` } }, { status: 405, headers: { ...HEADERS, allow } });
+}
+
+/** The handlers otherMethods made: a route does not serve the methods they answer. */
+const REFUSING = new WeakSet<object>();
+export const refuses = (handler: unknown) => typeof handler === "function" && REFUSING.has(handler);
 
 /** The JSON body of a request, at most MAX_BODY_BYTES (above: 413); malformed or missing → 400. */
 export async function readJson(req: Request): Promise<unknown> {
@@ -171,7 +182,7 @@ export function parseJson(text: string): unknown {
 
 /** The body of a request as UTF-8 text, at most MAX_BODY_BYTES (above: 413 `too_large`; an empty body is ""). */
 export async function readText(req: Request): Promise<string> {
-  const tooLarge = () => new TooLargeError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+  const tooLarge = () => new TooLargeError(BODY_TOO_LARGE);
   const declared = Number(req.headers.get("content-length") ?? 0);
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Uint8Array[] = [];

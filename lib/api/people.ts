@@ -1,4 +1,3 @@
-import "server-only";
 import { z } from "zod";
 import { allowedOrigins } from "@/lib/auth/origin";
 import type { InvitationView } from "@/lib/orgs/invitations";

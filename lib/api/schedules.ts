@@ -1,4 +1,3 @@
-import "server-only";
 import type { Schedule } from "@/db/schema";
 import { getSchedule, setScheduleEnabled, type ScheduleDetail } from "@/lib/schedules/schedules";
 import { apiRoute } from "./http";

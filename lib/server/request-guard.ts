@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { IncomingMessage, type ServerResponse } from "node:http";
-import { refuseLostQueryParameters } from "../api/raw-query";
 import { allowedOrigins, isSameOrigin, requestOrigin } from "../auth/origin";
 import { ACTION_BODY_LIMIT_BYTES } from "./action-limit.mjs";
 
@@ -18,36 +17,42 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 export function guardRequest(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage) => void): void {
   const path = (req.url ?? "/").split("?")[0];
   setSecurityHeaders(req, res, path);
-  // A query parameter Next would drop on its way to the JSON API (see lib/api/raw-query.ts).
-  if (refuseLostQueryParameters(req, res)) return;
   if (!isActionRequest(req, path)) return next(req);
 
   if (!isSameOrigin(req.headers.origin, req.headers)) {
     return refuse(req, res, 403, "forbidden", "This request did not come from this site");
   }
-  // Node reads no more than a declared length, so a declaration over the limit is refused
-  // before reading anything; a streamed body is counted as it comes.
-  if (Number(req.headers["content-length"] ?? 0) > ACTION_BODY_LIMIT_BYTES) return tooLarge(req, res);
+  readBody(req, res, ACTION_BODY_LIMIT_BYTES, `A form is at most ${ACTION_BODY_LIMIT_BYTES / 1024 / 1024} MB`, (body) => {
+    void unreadable(req, body).then(
+      (problem) => (problem ? refuse(req, res, 400, "invalid", problem) : next(replay(req, body))),
+      () => refuse(req, res, 400, "invalid", UNREADABLE),
+    );
+  });
+}
+
+/**
+ * Reads a request's body, at most `limit` bytes, and hands it to `then`; a larger one is
+ * answered 413 with `tooLarge` as its message. Node reads no more than a declared length, so
+ * a declaration over the limit is refused before reading anything; a streamed body is
+ * counted as it comes.
+ */
+export function readBody(req: IncomingMessage, res: ServerResponse, limit: number, tooLarge: string, then: (body: Buffer) => void): void {
+  if (Number(req.headers["content-length"] ?? 0) > limit) return refuse(req, res, 413, "too_large", tooLarge);
   const chunks: Buffer[] = [];
   let size = 0;
   let refused = false;
   req.on("data", (chunk: Buffer) => {
     if (refused) return;
     size += chunk.length;
-    if (size > ACTION_BODY_LIMIT_BYTES) {
+    if (size > limit) {
       refused = true;
       chunks.length = 0;
-      return tooLarge(req, res);
+      return refuse(req, res, 413, "too_large", tooLarge);
     }
     chunks.push(chunk);
   });
   req.on("end", () => {
-    if (refused) return;
-    const body = Buffer.concat(chunks);
-    void unreadable(req, body).then(
-      (problem) => (problem ? refuse(req, res, 400, "invalid", problem) : next(replay(req, body))),
-      () => refuse(req, res, 400, "invalid", UNREADABLE),
-    );
+    if (!refused) then(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
   });
 }
 
@@ -150,11 +155,8 @@ function pagePolicy(req: IncomingMessage, nonce: string): string {
   ].join("; ");
 }
 
-function tooLarge(req: IncomingMessage, res: ServerResponse) {
-  refuse(req, res, 413, "too_large", `A form is at most ${ACTION_BODY_LIMIT_BYTES / 1024 / 1024} MB`);
-}
-
-function refuse(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) {
+/** Answers with the JSON API's error shape, and reads and drops what is left of the body. */
+export function refuse(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) {
   if (res.headersSent) return;
   const body = JSON.stringify({ error: { code, message } });
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });

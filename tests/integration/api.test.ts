@@ -243,3 +243,46 @@ test("a method an endpoint does not serve is a JSON 405 with Allow", async () =>
     expect(reply.headers.get("allow")).toBe(allow);
   }
 });
+
+describe("the API's own router", () => {
+  const url = (path: string) => `${ctx.server.url}/api/v1${path}`;
+  const bearer = () => ({ authorization: `Bearer ${token("acmeReadOnly").token}` });
+
+  test("a trailing slash is sent to the path without it, the query kept", async () => {
+    const res = await fetch(url("/tasks/?per_page=1"), { redirect: "manual", headers: bearer() });
+    expect(res.status).toBe(308);
+    expect(res.headers.get("location")).toBe("/api/v1/tasks?per_page=1");
+  });
+
+  test("OPTIONS names what a route serves; HEAD is GET without its body", async () => {
+    const options = await fetch(url("/tasks"), { method: "OPTIONS" });
+    expect(options.status).toBe(204);
+    expect(options.headers.get("allow")).toBe("GET, POST, HEAD, OPTIONS");
+    expect((await fetch(url("/tasks/ABCDEFGH/cancel"), { method: "OPTIONS" })).headers.get("allow")).toBe("PUT, OPTIONS");
+    const head = await fetch(url("/tasks?per_page=1"), { method: "HEAD", headers: bearer() });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toContain("application/json");
+    expect(await head.text()).toBe("");
+  });
+
+  test("a method no route knows is a JSON 405 naming what the route serves", async () => {
+    const res = await api.request("PROPFIND", "/tasks", { as: admin });
+    expectError(res, 405, "method_not_allowed");
+    expect(res.headers.get("allow")).toBe("GET, POST");
+  });
+
+  test("parameters are decoded; one that cannot be is a JSON 404", async () => {
+    const { body } = await api.get<TaskPage>("/tasks?per_page=1", { as: admin });
+    const code = body.items[0].code;
+    const escaped = `%${code.charCodeAt(0).toString(16)}${code.slice(1)}`;
+    expect((await api.get<TaskDetail>(`/tasks/${escaped}`, { as: admin })).body.code).toBe(code);
+    expectError(await api.get("/tasks/%E0%A4%A", { as: admin }), 404, "not_found");
+  });
+
+  test("every answer carries the API's security headers", async () => {
+    for (const res of [await fetch(url("/tasks"), { headers: bearer() }), await fetch(url("/nope")), await fetch(url("/tasks"), { method: "OPTIONS" })]) {
+      expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+  });
+});

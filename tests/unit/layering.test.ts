@@ -89,8 +89,13 @@ describe("layering", () => {
     expect(wrong.map(shown)).toEqual([]);
   });
 
-  test("lib/ imports nothing from app/", () => {
-    const wrong = sources("lib").flatMap(importsOf).filter((i) => within(i.target, "app"));
+  test("lib/ imports nothing from app/ or api/", () => {
+    const wrong = sources("lib").flatMap(importsOf).filter((i) => within(i.target, "app") || within(i.target, "api"));
+    expect(wrong.map(shown)).toEqual([]);
+  });
+
+  test("the pages and the JSON API stand side by side on lib/: neither imports the other", () => {
+    const wrong = [...sources("app").flatMap(importsOf).filter((i) => within(i.target, "api")), ...sources("api").flatMap(importsOf).filter((i) => within(i.target, "app"))];
     expect(wrong.map(shown)).toEqual([]);
   });
 

@@ -1,0 +1,197 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { BODY_TOO_LARGE, errorResponse, internalError, MAX_BODY_BYTES, METHODS, methodNotAllowed, refuses, type Method } from "@/lib/api/http";
+import { NotFoundError, ValidationError } from "@/lib/errors";
+import { readBody } from "@/lib/server/request-guard";
+import * as agentEnroll from "./v1/agent/enroll/route";
+import * as agentServerKey from "./v1/agent/server-key/route";
+import * as audit from "./v1/audit/route";
+import * as fanoutsCodeCancel from "./v1/fanouts/[code]/cancel/route";
+import * as fanoutsCodeContinue from "./v1/fanouts/[code]/continue/route";
+import * as fanoutsCodePause from "./v1/fanouts/[code]/pause/route";
+import * as fanoutsCodeResume from "./v1/fanouts/[code]/resume/route";
+import * as fanoutsCodeRetry from "./v1/fanouts/[code]/retry/route";
+import * as fanoutsCode from "./v1/fanouts/[code]/route";
+import * as fanoutsCodeTasksCsv from "./v1/fanouts/[code]/tasks.csv/route";
+import * as fanoutsCodeTasksJson from "./v1/fanouts/[code]/tasks.json/route";
+import * as fanouts from "./v1/fanouts/route";
+import * as invitationsId from "./v1/invitations/[id]/route";
+import * as invitations from "./v1/invitations/route";
+import * as membersId from "./v1/members/[id]/route";
+import * as membersIdSessions from "./v1/members/[id]/sessions/route";
+import * as members from "./v1/members/route";
+import * as organizationRetention from "./v1/organization/retention/route";
+import * as organization from "./v1/organization/route";
+import * as schedulesIdPause from "./v1/schedules/[id]/pause/route";
+import * as schedulesIdResume from "./v1/schedules/[id]/resume/route";
+import * as schedulesId from "./v1/schedules/[id]/route";
+import * as schedules from "./v1/schedules/route";
+import * as tasksCodeCancel from "./v1/tasks/[code]/cancel/route";
+import * as tasksCodeRerun from "./v1/tasks/[code]/rerun/route";
+import * as tasksCode from "./v1/tasks/[code]/route";
+import * as tasks from "./v1/tasks/route";
+import * as tokensId from "./v1/tokens/[id]/route";
+
+// The JSON API, served by the http server itself, ahead of Next.js (server.ts): a request
+// under /api/v1 goes from here to its route's handler, a Web `Request → Response` function
+// in api/v1/…/route.ts, and from nothing else. Next's router cost a one-task POST about
+// 2 ms before its handler started (docs/performance.md, "The API outside Next's router").
+// Each path names its module; a `[name]` segment is a parameter, handed to the handler
+// decoded, as Next did. Whatever goes wrong outside a handler's own adapter (lib/api/http.ts)
+// is answered in the API's JSON too: a URL or header a Request cannot hold is a 400, a fault
+// a 500 with no detail.
+
+type Handler = (req: Request, route: { params: Promise<never> }) => Response | Promise<Response>;
+type Routes = Partial<Record<Method, Handler>>;
+
+const TABLE: [path: string, routes: Routes][] = [
+  ["/api/v1/agent/enroll", agentEnroll],
+  ["/api/v1/agent/server-key", agentServerKey],
+  ["/api/v1/audit", audit],
+  ["/api/v1/fanouts", fanouts],
+  ["/api/v1/fanouts/[code]", fanoutsCode],
+  ["/api/v1/fanouts/[code]/cancel", fanoutsCodeCancel],
+  ["/api/v1/fanouts/[code]/continue", fanoutsCodeContinue],
+  ["/api/v1/fanouts/[code]/pause", fanoutsCodePause],
+  ["/api/v1/fanouts/[code]/resume", fanoutsCodeResume],
+  ["/api/v1/fanouts/[code]/retry", fanoutsCodeRetry],
+  ["/api/v1/fanouts/[code]/tasks.csv", fanoutsCodeTasksCsv],
+  ["/api/v1/fanouts/[code]/tasks.json", fanoutsCodeTasksJson],
+  ["/api/v1/invitations", invitations],
+  ["/api/v1/invitations/[id]", invitationsId],
+  ["/api/v1/members", members],
+  ["/api/v1/members/[id]", membersId],
+  ["/api/v1/members/[id]/sessions", membersIdSessions],
+  ["/api/v1/organization", organization],
+  ["/api/v1/organization/retention", organizationRetention],
+  ["/api/v1/schedules", schedules],
+  ["/api/v1/schedules/[id]", schedulesId],
+  ["/api/v1/schedules/[id]/pause", schedulesIdPause],
+  ["/api/v1/schedules/[id]/resume", schedulesIdResume],
+  ["/api/v1/tasks", tasks],
+  ["/api/v1/tasks/[code]", tasksCode],
+  ["/api/v1/tasks/[code]/cancel", tasksCodeCancel],
+  ["/api/v1/tasks/[code]/rerun", tasksCodeRerun],
+  ["/api/v1/tokens/[id]", tokensId],
+];
+
+/** Every route's path as written in the table (tests check it against api/v1's files). */
+export const API_PATHS = TABLE.map(([path]) => path);
+
+const PREFIX = "/api/v1";
+
+type Route = { segments: { literal?: string; param?: string }[]; routes: Routes; served: Method[]; options: string };
+
+const ROUTES: Route[] = TABLE.map(([path, routes]) => {
+  const served = METHODS.filter((m) => routes[m] && !refuses(routes[m]));
+  return {
+    segments: path
+      .split("/")
+      .slice(1)
+      .map((s) => (s.startsWith("[") ? { param: s.slice(1, -1) } : { literal: s })),
+    routes,
+    served,
+    // HEAD is answered by GET without its body, OPTIONS here: as Next did.
+    options: [...served, ...(served.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", "),
+  };
+});
+
+/** Whether a request's path (without its query) is the JSON API's. */
+export function isApiPath(path: string): boolean {
+  return path === PREFIX || path.startsWith(`${PREFIX}/`);
+}
+
+/** The route serving a path and its parameters, decoded; null when none does. */
+function match(path: string): { route: Route; params: Record<string, string> } | null {
+  let parts: string[];
+  try {
+    parts = path.split("/").slice(1).map(decodeURIComponent);
+  } catch {
+    return null;
+  }
+  for (const route of ROUTES) {
+    if (route.segments.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    const fits = route.segments.every((s, i) => (s.param ? ((params[s.param] = parts[i]), true) : s.literal === parts[i]));
+    if (fits) return { route, params };
+  }
+  return null;
+}
+
+const NO_BODY = new Set(["GET", "HEAD"]);
+
+/** Answers a request under /api/v1; `path` is its URL's path. */
+export function serveApi(req: IncomingMessage, res: ServerResponse, path: string): void {
+  const method = req.method ?? "GET";
+  // One address per resource: a trailing slash is sent to the path without it (308, as Next).
+  if (path.length > 1 && path.endsWith("/")) {
+    const query = (req.url ?? "").slice(path.length);
+    res.writeHead(308, { location: `${path.replace(/\/+$/, "") || "/"}${query}` }).end();
+    return;
+  }
+  const found = match(path);
+  if (!found) return void send(res, errorResponse(new NotFoundError("This API endpoint")), method);
+  const { route, params } = found;
+  if (method === "OPTIONS") {
+    res.writeHead(204, { allow: route.options, "cache-control": "no-store" }).end();
+    return;
+  }
+  const handler = route.routes[(method === "HEAD" ? "GET" : method) as Method];
+  if (!handler) return void send(res, methodNotAllowed(route.served)(), method);
+  // The body is read here, bounded by the API's one limit, and handed over whole: the
+  // handlers' own reading (lib/api/http.ts readText) then never waits on the network.
+  if (NO_BODY.has(method)) return void run(req, res, handler, params, null);
+  readBody(req, res, MAX_BODY_BYTES, BODY_TOO_LARGE, (body) => void run(req, res, handler, params, body));
+}
+
+async function run(req: IncomingMessage, res: ServerResponse, handler: Handler, params: Record<string, string>, body: Buffer | null): Promise<void> {
+  const method = req.method ?? "GET";
+  let request: Request;
+  try {
+    request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { method, headers: headersOf(req), body: body && new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length) });
+  } catch {
+    return send(res, errorResponse(new ValidationError("The request's URL or headers could not be read")), method);
+  }
+  let response: Response;
+  try {
+    // The params' type is each handler's own; the table holds them all.
+    response = await handler(request, { params: Promise.resolve(params) as Promise<never> });
+  } catch (e) {
+    response = internalError(request, e);
+  }
+  return send(res, response, method);
+}
+
+/** The request's headers as Node parsed them, with the client's address already settled (server.ts). */
+function headersOf(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (typeof value === "string") headers.set(name, value);
+    else if (value) for (const v of value) headers.append(name, v);
+  }
+  return headers;
+}
+
+/** Writes a Web Response to Node's; a body that fails midway, or a client that left, cuts the connection. */
+async function send(res: ServerResponse, response: Response, method: string): Promise<void> {
+  // A body over the limit was already answered (readBody); a client may have gone meanwhile.
+  if (res.headersSent || res.destroyed) {
+    await response.body?.cancel().catch(() => undefined);
+    return;
+  }
+  res.statusCode = response.status;
+  for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length) res.setHeader("set-cookie", cookies);
+  if (!response.body || method === "HEAD") {
+    await response.body?.cancel().catch(() => undefined);
+    res.end();
+    return;
+  }
+  try {
+    await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), res);
+  } catch {
+    res.destroy();
+  }
+}

@@ -1,0 +1,6 @@
+import { otherMethods } from "@/lib/api/http";
+import { scheduleStateRoute } from "@/lib/api/schedules";
+
+export const PUT = scheduleStateRoute(true);
+
+export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");

@@ -1,9 +1,0 @@
-import { otherMethods, publicRoute } from "@/lib/api/http";
-import { getServerKey } from "@/lib/agents/keys";
-
-export const dynamic = "force-dynamic";
-
-/** The key agents verify task envelopes with. */
-export const GET = publicRoute(() => ({ algorithm: "Ed25519", public_key: getServerKey().publicKeyPem }));
-
-export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

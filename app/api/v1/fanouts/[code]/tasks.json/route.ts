@@ -1,8 +1,0 @@
-import { otherMethods } from "@/lib/api/http";
-import { exportRoute } from "@/lib/api/export";
-
-export const dynamic = "force-dynamic";
-
-export const GET = exportRoute("json");
-
-export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -1,8 +1,0 @@
-import { otherMethods } from "@/lib/api/http";
-import { scheduleStateRoute } from "@/lib/api/schedules";
-
-export const dynamic = "force-dynamic";
-
-export const PUT = scheduleStateRoute(false);
-
-export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");
