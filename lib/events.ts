@@ -14,12 +14,6 @@ export type TaskTransition = {
   from: TaskStatus | null;
   to: TaskStatus;
   at: number;
-  /**
-   * A task created PENDING on PostgreSQL: the node holding its device's connection as it
-   * committed, read under the device's lock (null: none). A connect after that commit reads
-   * the task itself. Absent where it was not read.
-   */
-  node?: string | null;
 };
 
 export const DEVICE_CHANGES = ["enrolled", "approved", "enabled", "disabled", "renamed", "deleted"] as const;

@@ -93,18 +93,9 @@ export class Dispatcher {
       // Every node sends what a resume released to the devices connected to it.
       if (e.kind === "fanout.changed" && e.change === "resumed") return void this.sendReleased(e.fanoutId);
       if (e.kind !== "task.transition" || e.to !== "PENDING") return;
-      if (!this.socketsOf(e.deviceId).length) {
-        // One node: an agent not connected here is not connected anywhere; it gets the task on
-        // connect (sendPending). Several: it may be connected to another node.
-        if (!this.cluster) return;
-        // Its node was read as the task committed (issuing, on PostgreSQL): the hint goes
-        // there without a read here. Connected nowhere, or here and gone since: its next
-        // connect reads the task, as that connect's presence write came after the commit.
-        if (e.node !== undefined) {
-          if (e.node !== null && e.node !== this.cluster.nodeId) this.cluster.send(e.node, [e.taskId]);
-          return;
-        }
-      }
+      // One node: an agent not connected here is not connected anywhere; it gets the task on
+      // connect (sendPending). Several: it may be connected to another node.
+      if (!this.cluster && !this.socketsOf(e.deviceId).length) return;
       this.enqueue(e.taskId, true);
     });
     if (!this.cluster) return;

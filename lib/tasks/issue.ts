@@ -209,16 +209,6 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     expiresAt: expiresAt.getTime(),
     rerunOf: plan.rerunOf,
   };
-  const locked: BatchStep | null =
-    PROCESS_DIALECT === "pg"
-      ? {
-          ...stepOf(
-            sql`with locked as materialized (select ${devices.id}, ${devices.nodeId} from ${devices} where ${devices.id} in (select ${tasks.deviceId} from ${tasks} where ${tasks.fanoutId} = ${sql.placeholder("fanout")}) order by ${devices.id} for share) select * from locked where ${sql.identifier("node_id")} is not null`,
-            { fanout },
-          ),
-          all: true,
-        }
-      : null;
   const steps: BatchStep[] = [
     {
       ...stepOf(
@@ -282,10 +272,15 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     // fan-out to scan every device for every task, and, with scans ruled out, to keep every
     // device in a temporary file read again for every task (minutes, both). For these two
     // statements only, a nested loop of key lookups is the one plan left.
-    // Locked, each device's node is read too: the one holding its connection as the tasks
-    // commit, since a connect's presence write waits for the lock (the creation events carry
-    // it: docs/architecture.md, "Dispatch").
-    ...(locked ? [planSettings("off"), locked] : []),
+    ...(PROCESS_DIALECT === "pg"
+      ? [
+          planSettings("off"),
+          stepOf(
+            sql`select 1 from ${devices} where ${devices.id} in (select ${tasks.deviceId} from ${tasks} where ${tasks.fanoutId} = ${sql.placeholder("fanout")}) order by ${devices.id} for share`,
+            { fanout },
+          ),
+        ]
+      : []),
     // Every device read may still take tasks as the fan-out commits.
     {
       // A lookup by key per task (not the organization's whole list of devices per fan-out).
@@ -303,12 +298,9 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     ...(opts.remember?.(result) ?? []),
     ...(opts.audit === null ? [] : [auditStep(h, actor, (opts.audit ?? issuedEntry(plan, opts.target?.recorded ?? recordedTarget(input.targets)))(result), now)]),
   ];
-  const lockedAt = locked ? steps.indexOf(locked) : -1;
   /** The creation events, once the batch gave the ids; a turn of the loop every stretch (`pacer()`) of building them. */
   const events = async (results: BatchResults): Promise<TaskTransition[]> => {
     const fanoutId = (results[0] as Float64Array)[0];
-    // PostgreSQL: the node of each connected device, as the tasks commit; the others have none.
-    const nodes = lockedAt < 0 ? undefined : new Map((results[lockedAt] as [string, string][]).map(([id, node]) => [id, node]));
     // The ids of the released tasks, then of each wave's waiting ones, in the order written.
     const waitingSteps = waiting.length;
     const ids = waitingSteps ? Float64Array.from((results.slice(1, 2 + waitingSteps) as Float64Array[]).flatMap((a) => [...a])) : (results[1] as Float64Array);
@@ -316,9 +308,7 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     const paceEvents = pacer();
     for (const [i, d] of target.devices.entries()) {
       const id = ids[i];
-      const event = transitionEvent({ id, organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status: i < released ? status : "SCHEDULED", updatedAt: now }, null);
-      if (nodes && event.to === "PENDING") event.node = nodes.get(d.id) ?? null;
-      out.push(event);
+      out.push(transitionEvent({ id, organizationId, code: codes[i], deviceId: d.id, fanoutId, type: input.type, status: i < released ? status : "SCHEDULED", updatedAt: now }, null));
       if (i % EVENTS_PER_LOOK === EVENTS_PER_LOOK - 1) await paceEvents();
     }
     return out;

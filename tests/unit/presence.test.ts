@@ -6,9 +6,7 @@ import pg from "pg";
 import { describe, expect, test, vi } from "vitest";
 import { runnerOf } from "../../db/client";
 import { devices, nodes, tasks } from "../../db/schema";
-import { withTransaction } from "../../db/transaction";
 import { markOffline, markOnline, reassertPresence, SEQ_BLOCK } from "../../lib/devices/connection";
-import { issueInTx } from "../../lib/tasks/issue";
 import { NODE_DEAD_MS, startLiveness, type Liveness } from "../../lib/server/liveness";
 import { waitFor } from "../support/agents";
 import { onPg } from "../support/databases";
@@ -242,41 +240,5 @@ describe("nodes and their devices", () => {
       await nodeA.end();
     }
     expect((await state([x.id]))[x.id]).toEqual({ online: true, nodeId: "node-b" });
-  });
-
-  test.skipIf(!onPg)("issuing names each device's node in its tasks' creation events, read under the lock that a connect's presence write waits for", async () => {
-    const { org, actor } = await makeOrg(db);
-    const [x, y, z] = await makeDevices(db, org.id, 3, { prefix: "hint" });
-    await markOnline({ db }, "node-a", [{ deviceId: x.id }]);
-    await markOnline({ db }, "node-b", [{ deviceId: y.id }]);
-    const watcher = new pg.Client({ connectionString: (runnerOf(db) as { url: string }).url });
-    await watcher.connect();
-    const waiting = async () => Number((await watcher.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")).rows[0].n);
-    let settled = false;
-    let connect: Promise<unknown> | undefined;
-    try {
-      const { events } = await withTransaction({ db }, async (tx) => {
-        const issued = await issueInTx(tx, actor, { type: "SYNC", targets: { devices: [x.name, y.name, z.name] } });
-        // z connects through node C while its task is not committed: the presence write waits.
-        connect = markOnline({ db }, "node-c", [{ deviceId: z.id }]).finally(() => (settled = true));
-        while (!settled && (await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
-        expect(settled).toBe(false);
-        return issued;
-      });
-      expect(Object.fromEntries(events.map((e) => [e.deviceId, [e.to, e.node]]))).toEqual({ [x.id]: ["PENDING", "node-a"], [y.id]: ["PENDING", "node-b"], [z.id]: ["PENDING", null] });
-      // The connect went on after the commit: what it reads next (its backlog) holds z's task.
-      await connect;
-      expect((await state([z.id]))[z.id]).toEqual({ online: true, nodeId: "node-c" });
-    } finally {
-      await watcher.end();
-    }
-  });
-
-  test.skipIf(onPg)("on SQLite, one node: the creation events name no node", async () => {
-    const { org, actor } = await makeOrg(db);
-    const [x] = await makeDevices(db, org.id, 1, { prefix: "one" });
-    await markOnline({ db }, "node-a", [{ deviceId: x.id }]);
-    const { events } = await withTransaction({ db }, (tx) => issueInTx(tx, actor, { type: "SYNC", targets: { devices: [x.name] } }));
-    expect(events.map((e) => [e.to, "node" in e])).toEqual([["PENDING", false]]);
   });
 });
