@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { BODY_TOO_LARGE, errorResponse, internalError, MAX_BODY_BYTES, METHODS, methodNotAllowed, refuses, type Method } from "@/lib/api/http";
+import compression from "compression";
+import { BODY_TOO_LARGE, errorResponse, faultResponse, internalError, MAX_BODY_BYTES, METHODS, methodNotAllowed, refuses, type Method } from "@/lib/api/http";
 import { NotFoundError, ValidationError } from "@/lib/errors";
 import { readBody } from "@/lib/server/request-guard";
 import * as agentEnroll from "./v1/agent/enroll/route";
@@ -121,35 +121,71 @@ function match(path: string): { route: Route; params: Record<string, string> } |
 
 const NO_BODY = new Set(["GET", "HEAD"]);
 
-/** Answers a request under /api/v1; `path` is its URL's path. */
+/**
+ * Answers of a kilobyte or more are compressed for a client that accepts it (the `compression`
+ * middleware, as Next did with its own copy of it); smaller ones, which say their length
+ * (`send`), go as they are: zlib's work and its thread's round trip would cost more than the
+ * bytes saved.
+ */
+const compress = compression({ threshold: 1024 });
+
+/**
+ * Answers a request under /api/v1; `path` is its URL's path. Never throws, and nothing it
+ * starts rejects unhandled: a fault here is logged and answered 500, or the connection cut.
+ */
 export function serveApi(req: IncomingMessage, res: ServerResponse, path: string): void {
+  const fault = (e: unknown) => {
+    console.error(`API ${req.method} ${path} failed`, e);
+    if (!res.headersSent) void send(res, faultResponse(), req.method ?? "GET").catch(() => res.destroy());
+    else res.destroy();
+  };
+  try {
+    compress(req as never, res as never, () => {
+      try {
+        route(req, res, path)?.catch(fault);
+      } catch (e) {
+        fault(e);
+      }
+    });
+  } catch (e) {
+    fault(e);
+  }
+}
+
+function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> | undefined {
   const method = req.method ?? "GET";
-  // One address per resource: a trailing slash is sent to the path without it (308, as Next).
-  if (path.length > 1 && path.endsWith("/")) {
-    const query = (req.url ?? "").slice(path.length);
-    res.writeHead(308, { location: `${path.replace(/\/+$/, "") || "/"}${query}` }).end();
+  // One address per resource: a trailing slash is sent to the path without it (308, as Next),
+  // when a route serves that path.
+  const bare = path.replace(/\/+$/, "");
+  if (bare !== path && match(bare)) {
+    res.writeHead(308, { location: `${bare}${(req.url ?? "").slice(path.length)}`, "cache-control": "no-store" }).end();
     return;
   }
   const found = match(path);
-  if (!found) return void send(res, errorResponse(new NotFoundError("This API endpoint")), method);
+  if (!found) return send(res, errorResponse(new NotFoundError("This API endpoint")), method);
   const { route, params } = found;
   if (method === "OPTIONS") {
     res.writeHead(204, { allow: route.options, "cache-control": "no-store" }).end();
     return;
   }
   const handler = route.routes[(method === "HEAD" ? "GET" : method) as Method];
-  if (!handler) return void send(res, methodNotAllowed(route.served)(), method);
+  if (!handler) return send(res, methodNotAllowed(route.served)(), method);
   // The body is read here, bounded by the API's one limit, and handed over whole: the
-  // handlers' own reading (lib/api/http.ts readText) then never waits on the network.
-  if (NO_BODY.has(method)) return void run(req, res, handler, params, null);
-  readBody(req, res, MAX_BODY_BYTES, BODY_TOO_LARGE, (body) => void run(req, res, handler, params, body));
+  // handlers' own reading (lib/api/http.ts readText) then never waits on the network. It is
+  // read before the caller is known, as a server action's is (docs/security.md).
+  if (NO_BODY.has(method)) return run(req, res, handler, params, null);
+  return new Promise<void>((resolve, reject) => {
+    readBody(req, res, MAX_BODY_BYTES, BODY_TOO_LARGE, (body) => run(req, res, handler, params, body).then(resolve, reject));
+  });
 }
 
 async function run(req: IncomingMessage, res: ServerResponse, handler: Handler, params: Record<string, string>, body: Buffer | null): Promise<void> {
   const method = req.method ?? "GET";
   let request: Request;
   try {
-    request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { method, headers: headersOf(req), body: body && new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length) });
+    // A fixed origin: the handlers read the path and the query, and take origins from the
+    // headers (lib/auth/origin.ts), so a Host header never shapes what they see.
+    request = new Request(`http://localhost${req.url ?? "/"}`, { method, headers: headersOf(req), body: body && new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length) });
   } catch {
     return send(res, errorResponse(new ValidationError("The request's URL or headers could not be read")), method);
   }
@@ -173,7 +209,11 @@ function headersOf(req: IncomingMessage): Headers {
   return headers;
 }
 
-/** Writes a Web Response to Node's; a body that fails midway, or a client that left, cuts the connection. */
+/**
+ * Writes a Web Response to Node's. A body that comes whole (one chunk) says its length; a
+ * longer one is written as it comes, waiting when the client reads slower. A body that fails
+ * midway is logged and its connection cut; a client that leaves cancels the rest.
+ */
 async function send(res: ServerResponse, response: Response, method: string): Promise<void> {
   // A body over the limit was already answered (readBody); a client may have gone meanwhile.
   if (res.headersSent || res.destroyed) {
@@ -189,9 +229,29 @@ async function send(res: ServerResponse, response: Response, method: string): Pr
     res.end();
     return;
   }
+  const reader = response.body.getReader();
+  const first = await reader.read();
+  const second = first.done ? first : await reader.read();
+  if (second.done) {
+    const whole = first.value ?? new Uint8Array();
+    res.setHeader("content-length", whole.byteLength);
+    res.end(whole);
+    return;
+  }
+  async function* rest() {
+    try {
+      yield first.value!;
+      yield second.value!;
+      for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+    } finally {
+      // Left early (the client went): the body's source stops too.
+      await reader.cancel().catch(() => undefined);
+    }
+  }
   try {
-    await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), res);
-  } catch {
+    await pipeline(rest, res);
+  } catch (e) {
+    if (!res.destroyed || !(e as { code?: string }).code?.startsWith("ERR_STREAM_PREMATURE_CLOSE")) console.error("An API answer failed midway; its connection was cut", e);
     res.destroy();
   }
 }

@@ -18,7 +18,12 @@ const ANALYZE_LOCK = 0x616e6c7a; // "anlz"
 /** Autovacuum holds the table's lock while it works: a node waits this long for it, then leaves it to autovacuum. */
 const LOCK_WAIT = "5s";
 
-const issuedSince = new WeakMap<pg.Pool, { issued: number; running: boolean }>();
+type Issued = WeakMap<pg.Pool, { issued: number; running: boolean }>;
+// One count per process: the JSON API (server.ts's bundle) and the console's actions (Next's)
+// both issue, and share it through globalThis like the database handle (db/client.ts).
+const KEY = Symbol.for("taskwire.tasksIssued");
+const holder = globalThis as { [KEY]?: Issued };
+const issuedSince: Issued = (holder[KEY] ??= new WeakMap());
 
 /**
  * Counts `n` tasks just committed on `db`; on PostgreSQL, once ANALYZE_AFTER_ISSUED have been

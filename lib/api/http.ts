@@ -7,7 +7,7 @@ import { resolveApiActor } from "@/lib/orgs/session";
 import { jsonResponse } from "./json-body";
 import { fieldErrorsOf, FieldValidationError, headline, problemOf, refuseUnstorable } from "@/lib/validation";
 
-// The JSON API's one adapter: every route under app/api/v1 is `apiRoute(handler)`. It
+// The JSON API's one adapter: every route under api/v1 is `apiRoute(handler)`. It
 // resolves the caller, runs the handler, and turns what the domain throws into a status
 // from the one table below. Unknown errors are logged here and answered generically: no
 // stack trace or SQL text ever reaches a client.
@@ -79,6 +79,11 @@ export function errorResponse(e: DomainError): Response {
 /** A fault's answer: logged here, a 500 with no detail to the client. */
 export function internalError(req: Request, e: unknown): Response {
   console.error(`API ${req.method} ${new URL(req.url).pathname} failed`, e);
+  return faultResponse();
+}
+
+/** The 500 a fault is answered with: nothing of it reaches the client. */
+export function faultResponse(): Response {
   const body: ApiErrorBody = { error: { code: "internal", message: "Something went wrong on the server" } };
   return json(body, 500);
 }

@@ -279,6 +279,19 @@ describe("the API's own router", () => {
     expectError(await api.get("/tasks/%E0%A4%A", { as: admin }), 404, "not_found");
   });
 
+  test("an answer of a kilobyte or more is compressed for a client that accepts it; a small one says its length", async () => {
+    const big = await fetch(url("/tasks?per_page=100"), { headers: { ...bearer(), "accept-encoding": "gzip" } });
+    expect(big.headers.get("content-encoding")).toBe("gzip");
+    expect(((await big.json()) as TaskPage).items).toHaveLength(100);
+    const plain = await fetch(url("/tasks?per_page=100"), { headers: { ...bearer(), "accept-encoding": "identity" } });
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(((await plain.json()) as TaskPage).items).toHaveLength(100);
+    const small = await fetch(url("/tasks/ZZZZZZZZ"), { headers: { ...bearer(), "accept-encoding": "gzip" } });
+    expect(small.status).toBe(404);
+    expect(small.headers.get("content-encoding")).toBeNull();
+    expect(Number(small.headers.get("content-length"))).toBe(Buffer.byteLength(await small.text()));
+  });
+
   test("every answer carries the API's security headers", async () => {
     for (const res of [await fetch(url("/tasks"), { headers: bearer() }), await fetch(url("/nope")), await fetch(url("/tasks"), { method: "OPTIONS" })]) {
       expect(res.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
