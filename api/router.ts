@@ -122,10 +122,10 @@ function match(path: string): { route: Route; params: Record<string, string> } |
 const NO_BODY = new Set(["GET", "HEAD"]);
 
 /**
- * Answers of a kilobyte or more are compressed for a client that accepts it (the `compression`
- * middleware, as Next did with its own copy of it); smaller ones, which say their length
- * (`send`), go as they are: zlib's work and its thread's round trip would cost more than the
- * bytes saved.
+ * Answers are compressed for a client that accepts it (the `compression` middleware: Brotli,
+ * gzip or deflate), as Next compressed them: a streamed one always, a whole one from a
+ * kilobyte on. A smaller whole one says its length (`send`) and goes as it is: zlib's work and
+ * its thread's round trip would cost more than the bytes saved.
  */
 const compress = compression({ threshold: 1024 });
 
@@ -210,48 +210,51 @@ function headersOf(req: IncomingMessage): Headers {
 }
 
 /**
- * Writes a Web Response to Node's. A body that comes whole (one chunk) says its length; a
- * longer one is written as it comes, waiting when the client reads slower. A body that fails
- * midway is logged and its connection cut; a client that leaves cancels the rest.
+ * Writes a Web Response to Node's. Its first pieces are read before the status goes: a body
+ * that comes whole (one piece) says its length, and one that fails that early is answered
+ * 500 instead. A longer body is written as it comes, waiting when the client reads slower; a
+ * failure later is logged and its connection cut, and a client that leaves stops its source.
+ * HEAD gets GET's status and headers, its length when whole, and no body.
  */
 async function send(res: ServerResponse, response: Response, method: string): Promise<void> {
+  const reader = response.body?.getReader();
+  let first: ReadableStreamReadResult<Uint8Array> = { done: true, value: undefined };
+  let second: ReadableStreamReadResult<Uint8Array> = first;
+  if (reader && !res.headersSent && !res.destroyed) {
+    try {
+      first = await reader.read();
+      second = first.done ? first : await reader.read();
+    } catch (e) {
+      console.error("An API answer failed before it was sent", e);
+      return send(res, faultResponse(), method);
+    }
+  }
   // A body over the limit was already answered (readBody); a client may have gone meanwhile.
   if (res.headersSent || res.destroyed) {
-    await response.body?.cancel().catch(() => undefined);
+    await reader?.cancel().catch(() => undefined);
     return;
   }
   res.statusCode = response.status;
   for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
   const cookies = response.headers.getSetCookie();
   if (cookies.length) res.setHeader("set-cookie", cookies);
-  if (!response.body || method === "HEAD") {
-    await response.body?.cancel().catch(() => undefined);
-    res.end();
+  if (!reader || second.done || method === "HEAD") {
+    if (reader && second.done) res.setHeader("content-length", first.value?.byteLength ?? 0);
+    if (!second.done) await reader?.cancel().catch(() => undefined);
+    // Node sends no body with a HEAD answer.
+    res.end(second.done ? first.value : undefined);
     return;
   }
-  const reader = response.body.getReader();
-  const first = await reader.read();
-  const second = first.done ? first : await reader.read();
-  if (second.done) {
-    const whole = first.value ?? new Uint8Array();
-    res.setHeader("content-length", whole.byteLength);
-    res.end(whole);
-    return;
-  }
+  res.once("close", () => void reader.cancel().catch(() => undefined));
   async function* rest() {
-    try {
-      yield first.value!;
-      yield second.value!;
-      for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
-    } finally {
-      // Left early (the client went): the body's source stops too.
-      await reader.cancel().catch(() => undefined);
-    }
+    yield first.value!;
+    yield second.value!;
+    for (let next = await reader!.read(); !next.done; next = await reader!.read()) yield next.value;
   }
   try {
     await pipeline(rest, res);
   } catch (e) {
-    if (!res.destroyed || !(e as { code?: string }).code?.startsWith("ERR_STREAM_PREMATURE_CLOSE")) console.error("An API answer failed midway; its connection was cut", e);
+    if (!res.destroyed || (e as { code?: string }).code !== "ERR_STREAM_PREMATURE_CLOSE") console.error("An API answer failed midway; its connection was cut", e);
     res.destroy();
   }
 }

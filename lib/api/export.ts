@@ -62,7 +62,8 @@ export function exportResponse(pages: () => AsyncGenerator<ExportRow[]>, opts: {
 
 /**
  * A download written a window of rows per pull: its head, each window as `body` writes it,
- * its tail. The status is sent before the first row is read.
+ * its tail. The status goes with the first pieces (api/router.ts reads two before answering):
+ * a failure there is answered 500, one after cuts the download short.
  */
 export function streamedDownload<T>(
   pages: () => AsyncGenerator<T[]>,
@@ -91,8 +92,9 @@ export function streamedDownload<T>(
         controller.enqueue(encoder.encode(opts.body(next.value, first)));
         first = false;
       } catch (e) {
-        // The status is sent: a failure now can only cut the download short, which the
-        // client sees as an incomplete body (no closing bracket, a truncated transfer).
+        // Past the first pieces the status is sent: a failure can only cut the download
+        // short, which the client sees as an incomplete body (no closing bracket, a truncated
+        // transfer).
         console.error(`Export ${opts.filename} failed`, e);
         controller.error(new Error("The export failed"));
       }

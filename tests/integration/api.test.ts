@@ -259,9 +259,11 @@ describe("the API's own router", () => {
     expect(options.status).toBe(204);
     expect(options.headers.get("allow")).toBe("GET, POST, HEAD, OPTIONS");
     expect((await fetch(url("/tasks/ABCDEFGH/cancel"), { method: "OPTIONS" })).headers.get("allow")).toBe("PUT, OPTIONS");
+    const get = await fetch(url("/tasks?per_page=1"), { headers: bearer() });
     const head = await fetch(url("/tasks?per_page=1"), { method: "HEAD", headers: bearer() });
     expect(head.status).toBe(200);
     expect(head.headers.get("content-type")).toContain("application/json");
+    expect(head.headers.get("content-length")).toBe(String(Buffer.byteLength(await get.text())));
     expect(await head.text()).toBe("");
   });
 

@@ -7,7 +7,7 @@ const throttle = new EnrollThrottle();
 
 /** Agents enroll with their organization's registration token (docs/agent-protocol.md). */
 export const POST = publicRoute(async ({ req, db }) => {
-  // The address is counted before the body is even read; the token once it is known.
+  // The address is counted before the body is parsed; the token once it is known.
   await throttle.address(clientAddress(req.headers));
   const body = await readJson(req);
   await throttle.token((body as { registration_token?: unknown } | null)?.registration_token);
