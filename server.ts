@@ -133,8 +133,7 @@ export async function startServer(
   httpServer.on("request", (req: IncomingMessage, res) => {
     if (health(req, res)) return;
     if (loopMonitor?.(req, res)) return;
-    guardRequest(req, res, (checked) => {
-      const path = (checked.url ?? "/").split("?")[0];
+    guardRequest(req, res, (checked, path) => {
       // The JSON API is served here, ahead of Next's router (api/router.ts); pages, server
       // actions and better-auth's routes by Next.
       if (isApiPath(path)) serveApi(checked, res, path);

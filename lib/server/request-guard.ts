@@ -13,18 +13,18 @@ const DRAIN_LIMIT_BYTES = 16 * ACTION_BODY_LIMIT_BYTES;
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** Answers a request itself (a refusal) or hands it, perhaps re-read, to `next`. */
-export function guardRequest(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage) => void): void {
+/** Answers a request itself (a refusal) or hands it, perhaps re-read, to `next` with its URL's path. */
+export function guardRequest(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, path: string) => void): void {
   const path = (req.url ?? "/").split("?")[0];
   setSecurityHeaders(req, res, path);
-  if (!isActionRequest(req, path)) return next(req);
+  if (!isActionRequest(req, path)) return next(req, path);
 
   if (!isSameOrigin(req.headers.origin, req.headers)) {
     return refuse(req, res, 403, "forbidden", "This request did not come from this site");
   }
   readBody(req, res, ACTION_BODY_LIMIT_BYTES, `A form is at most ${ACTION_BODY_LIMIT_BYTES / 1024 / 1024} MB`, (body) => {
     void unreadable(req, body).then(
-      (problem) => (problem ? refuse(req, res, 400, "invalid", problem) : next(replay(req, body))),
+      (problem) => (problem ? refuse(req, res, 400, "invalid", problem) : next(replay(req, body), path)),
       () => refuse(req, res, 400, "invalid", UNREADABLE),
     );
   });
@@ -156,7 +156,7 @@ function pagePolicy(req: IncomingMessage, nonce: string): string {
 }
 
 /** Answers with the JSON API's error shape, and reads and drops what is left of the body. */
-export function refuse(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) {
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) {
   if (res.headersSent) return;
   const body = JSON.stringify({ error: { code, message } });
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
