@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import compression from "compression";
-import { BODY_TOO_LARGE, errorResponse, faultResponse, internalError, MAX_BODY_BYTES, METHODS, methodNotAllowed, refuses, type Method } from "@/lib/api/http";
+import { BODY_TOO_LARGE, errorResponse, faultResponse, internalError, MAX_BODY_BYTES, methodNotAllowed } from "@/lib/api/http";
 import { NotFoundError, ValidationError } from "@/lib/errors";
 import { readBody } from "@/lib/server/request-guard";
 import * as agentEnroll from "./v1/agent/enroll/route";
@@ -42,6 +42,9 @@ import * as tokensId from "./v1/tokens/[id]/route";
 // is answered in the API's JSON too: a URL or header a Request cannot hold is a 400, a fault
 // a 500 with no detail.
 
+/** The methods a route module may export; HEAD and OPTIONS are answered here. */
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+type Method = (typeof METHODS)[number];
 type Handler = (req: Request, route: { params: Promise<never> }) => Response | Promise<Response>;
 type Routes = Partial<Record<Method, Handler>>;
 
@@ -81,19 +84,19 @@ export const API_PATHS = TABLE.map(([path]) => path);
 
 const PREFIX = "/api/v1";
 
-type Route = { segments: { literal?: string; param?: string }[]; routes: Routes; served: Method[]; options: string };
+type Route = { segments: { literal?: string; param?: string }[]; routes: Routes; allow: string };
 
 const ROUTES: Route[] = TABLE.map(([path, routes]) => {
-  const served = METHODS.filter((m) => routes[m] && !refuses(routes[m]));
+  const served = METHODS.filter((m) => routes[m]);
   return {
     segments: path
       .split("/")
       .slice(1)
       .map((s) => (s.startsWith("[") ? { param: s.slice(1, -1) } : { literal: s })),
     routes,
-    served,
-    // HEAD is answered by GET without its body, OPTIONS here: as Next did.
-    options: [...served, ...(served.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", "),
+    // What a route serves is what its module exports, and what is answered here: HEAD, by GET
+    // without its body, and OPTIONS. OPTIONS and every 405 name the same list.
+    allow: [...served, ...(served.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", "),
   };
 });
 
@@ -165,11 +168,11 @@ function route(req: IncomingMessage, res: ServerResponse, path: string): Promise
   if (!found) return send(res, errorResponse(new NotFoundError("This API endpoint")), method);
   const { route, params } = found;
   if (method === "OPTIONS") {
-    res.writeHead(204, { allow: route.options, "cache-control": "no-store" }).end();
+    res.writeHead(204, { allow: route.allow, "cache-control": "no-store" }).end();
     return;
   }
   const handler = route.routes[(method === "HEAD" ? "GET" : method) as Method];
-  if (!handler) return send(res, methodNotAllowed(route.served)(), method);
+  if (!handler) return send(res, methodNotAllowed(route.allow), method);
   // The body is read here, bounded by the API's one limit, and handed over whole: the
   // handlers' own reading (lib/api/http.ts readText) then never waits on the network. It is
   // read before the caller is known, as a server action's is (docs/security.md).

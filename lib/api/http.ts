@@ -147,28 +147,10 @@ export function apiRoute<P = Record<string, never>>(handler: (ctx: ApiContext<P>
   });
 }
 
-export const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
-export type Method = (typeof METHODS)[number];
-
-/**
- * JSON 405 handlers for the methods a route does not serve (Next's own 405 has no body):
- * `export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");`
- */
-export function otherMethods(...allowed: Method[]): Record<Method, () => Response> {
-  const handler = methodNotAllowed(allowed);
-  REFUSING.add(handler);
-  return Object.fromEntries(METHODS.map((m) => [m, handler])) as Record<Method, () => Response>;
+/** The 405 of a route whose `Allow` is `allow`: what it serves, as OPTIONS names it (api/router.ts). */
+export function methodNotAllowed(allow: string): Response {
+  return Response.json({ error: { code: "method_not_allowed", message: `This endpoint accepts ${allow}` } }, { status: 405, headers: { ...HEADERS, allow } });
 }
-
-/** The 405 of a route serving `allowed`. */
-export function methodNotAllowed(allowed: readonly string[]): () => Response {
-  const allow = allowed.join(", ");
-  return () => Response.json({ error: { code: "method_not_allowed", message: `This endpoint accepts ${allow}` } }, { status: 405, headers: { ...HEADERS, allow } });
-}
-
-/** The handlers otherMethods made: a route does not serve the methods they answer. */
-const REFUSING = new WeakSet<object>();
-export const refuses = (handler: unknown) => typeof handler === "function" && REFUSING.has(handler);
 
 /** The JSON body of a request, at most MAX_BODY_BYTES (above: 413); malformed or missing → 400. */
 export async function readJson(req: Request): Promise<unknown> {

@@ -230,18 +230,25 @@ test("an unknown endpoint under /api/v1 is a JSON 404", async () => {
   expectError(await api.get("/tasks/ABCDEFGH/nope"), 404, "not_found");
 });
 
-test("a method an endpoint does not serve is a JSON 405 with Allow", async () => {
+test("a method an endpoint does not serve is a JSON 405 whose Allow is what OPTIONS names", async () => {
   const cases: [string, string, string][] = [
-    ["DELETE", "/tasks", "GET, POST"],
-    ["GET", "/tasks/ABCDEFGH/cancel", "PUT"],
-    ["PUT", "/tasks/ABCDEFGH/rerun", "POST"],
-    ["POST", "/organization", "GET"],
+    ["DELETE", "/tasks", "GET, POST, HEAD, OPTIONS"],
+    ["GET", "/tasks/ABCDEFGH/cancel", "PUT, OPTIONS"],
+    ["PUT", "/tasks/ABCDEFGH/rerun", "POST, OPTIONS"],
+    ["POST", "/organization", "GET, HEAD, OPTIONS"],
+    ["POST", "/members/someone", "PUT, DELETE, OPTIONS"],
   ];
   for (const [method, path, allow] of cases) {
     const reply = await api.request(method, path, { as: admin });
     expectError(reply, 405, "method_not_allowed");
     expect(reply.headers.get("allow")).toBe(allow);
+    const options = await fetch(`${ctx.server.url}/api/v1${path}`, { method: "OPTIONS" });
+    expect(options.headers.get("allow")).toBe(allow);
   }
+  // HEAD is GET's: where there is no GET, there is no HEAD.
+  const head = await fetch(`${ctx.server.url}/api/v1/tasks/ABCDEFGH/cancel`, { method: "HEAD" });
+  expect(head.status).toBe(405);
+  expect(head.headers.get("allow")).toBe("PUT, OPTIONS");
 });
 
 describe("the API's own router", () => {
@@ -270,7 +277,7 @@ describe("the API's own router", () => {
   test("a method no route knows is a JSON 405 naming what the route serves", async () => {
     const res = await api.request("PROPFIND", "/tasks", { as: admin });
     expectError(res, 405, "method_not_allowed");
-    expect(res.headers.get("allow")).toBe("GET, POST");
+    expect(res.headers.get("allow")).toBe("GET, POST, HEAD, OPTIONS");
   });
 
   test("parameters are decoded; one that cannot be is a JSON 404", async () => {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { streamedDownload } from "@/lib/api/export";
-import { apiRoute, otherMethods, parseQuery } from "@/lib/api/http";
+import { apiRoute, parseQuery } from "@/lib/api/http";
 import { iso } from "@/lib/api/serialize";
 import { rowIdSchema } from "@/lib/validation";
 import { auditFilterSchema, auditPages } from "@/lib/audit/queries";
@@ -35,5 +35,3 @@ export const GET = apiRoute(async ({ req, db, actor }) => {
     filename: "audit.jsonl",
   });
 });
-
-export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods, parseQuery } from "@/lib/api/http";
+import { apiRoute, parseQuery } from "@/lib/api/http";
 import { fanoutListQuerySchema } from "@/lib/api/schemas";
 import { fanoutItem } from "@/lib/api/serialize";
 import { pageFanouts } from "@/lib/tasks/fanout-queries";
@@ -8,5 +8,3 @@ export const GET = apiRoute(async ({ req, db, actor }) => {
   const result = await pageFanouts({ db, actor }, { filter, page, perPage: per_page });
   return { items: result.items.map(fanoutItem), total: result.total, page: result.page, per_page: result.perPage, pages: result.pages };
 });
-
-export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -1,4 +1,4 @@
-import { apiRoute, created, otherMethods, parseInput, readJson } from "@/lib/api/http";
+import { apiRoute, created, parseInput, readJson } from "@/lib/api/http";
 import { inviteBodySchema, invitationUrl, invitationView } from "@/lib/api/people";
 import { inviteMember, listInvitations } from "@/lib/orgs/invitations";
 
@@ -9,5 +9,3 @@ export const POST = apiRoute(async ({ req, db, actor }) => {
   const r = await inviteMember({ db, actor }, parseInput(inviteBodySchema, await readJson(req)));
   return created({ email: r.email, role: r.role, expires_at: r.expiresAt.toISOString(), url: invitationUrl(req, r.secret) });
 });
-
-export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

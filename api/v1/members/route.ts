@@ -1,7 +1,5 @@
-import { apiRoute, otherMethods } from "@/lib/api/http";
+import { apiRoute } from "@/lib/api/http";
 import { memberView } from "@/lib/api/people";
 import { listMembers } from "@/lib/orgs/orgs";
 
 export const GET = apiRoute(async ({ db, actor }) => ({ items: (await listMembers({ db, actor })).map(memberView) }));
-
-export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

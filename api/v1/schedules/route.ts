@@ -1,4 +1,4 @@
-import { apiRoute, created, otherMethods, readJson } from "@/lib/api/http";
+import { apiRoute, created, readJson } from "@/lib/api/http";
 import { scheduleView } from "@/lib/api/schedules";
 import { createSchedule, listSchedules } from "@/lib/schedules/schedules";
 
@@ -6,5 +6,3 @@ export const GET = apiRoute(async ({ db, actor }) => ({ items: (await listSchedu
 
 /** Creates a schedule (READ_WRITE); its owner is the caller, whose role its runs act with. */
 export const POST = apiRoute(async ({ req, db, actor }) => created(scheduleView(await createSchedule({ db, actor }, await readJson(req)))));
-
-export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

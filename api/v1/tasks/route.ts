@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods, parseInput, parseJson, parseQuery, readText } from "@/lib/api/http";
+import { apiRoute, parseInput, parseJson, parseQuery, readText } from "@/lib/api/http";
 import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { issueBodySchema, listQuerySchema } from "@/lib/api/schemas";
 import { iso, issueResult, taskItem } from "@/lib/api/serialize";
@@ -28,5 +28,3 @@ export const POST = apiRoute(async ({ req, db, actor }) => {
   const input = parseInput(issueBodySchema, parseJson(text));
   return answerOnce({ db, actor, needs: LEAST_ROLE.issue, claim }, (remember) => issueFanout({ db, actor }, input, undefined, { remember }), 201, issueResult);
 });
-
-export const { PUT, PATCH, DELETE } = otherMethods("GET", "POST");

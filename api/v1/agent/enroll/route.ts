@@ -1,4 +1,4 @@
-import { created, otherMethods, publicRoute, readJson } from "@/lib/api/http";
+import { created, publicRoute, readJson } from "@/lib/api/http";
 import { enrollDevice } from "@/lib/devices/enrollment";
 import { clientAddress } from "@/lib/auth/origin";
 import { EnrollThrottle } from "@/lib/server/enroll-throttle";
@@ -14,5 +14,3 @@ export const POST = publicRoute(async ({ req, db }) => {
   const r = await enrollDevice({ db }, body);
   return created({ device_id: r.deviceId, device_token: r.deviceToken, status: r.status });
 });
-
-export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");

@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods, parseInput, readJson } from "@/lib/api/http";
+import { apiRoute, parseInput, readJson } from "@/lib/api/http";
 import { memberView, roleBodySchema } from "@/lib/api/people";
 import { NotFoundError } from "@/lib/errors";
 import { listMembers, removeMember, setMemberRole } from "@/lib/orgs/orgs";
@@ -17,5 +17,3 @@ export const DELETE = apiRoute<{ id: string }>(async ({ db, actor, params }) => 
   await removeMember({ db, actor }, params.id);
   return { removed: params.id };
 });
-
-export const { GET, POST, PATCH } = otherMethods("PUT", "DELETE");

@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods, readJson } from "@/lib/api/http";
+import { apiRoute, readJson } from "@/lib/api/http";
 import { organizationView } from "@/lib/api/serialize";
 import { getOrganization, setRetention } from "@/lib/orgs/orgs";
 
@@ -7,5 +7,3 @@ export const PUT = apiRoute(async ({ req, db, actor }) => {
   await setRetention({ db, actor }, await readJson(req));
   return organizationView(await getOrganization({ db, actor }));
 });
-
-export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");

@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods, readJson } from "@/lib/api/http";
+import { apiRoute, readJson } from "@/lib/api/http";
 import { scheduleDetailView } from "@/lib/api/schedules";
 import { deleteSchedule, getSchedule, updateSchedule } from "@/lib/schedules/schedules";
 
@@ -14,5 +14,3 @@ export const DELETE = apiRoute<{ id: string }>(async ({ db, actor, params }) => 
   await deleteSchedule({ db, actor }, params.id);
   return { deleted: Number(params.id) };
 });
-
-export const { POST, PATCH } = otherMethods("GET", "PUT", "DELETE");

@@ -1,8 +1,6 @@
-import { apiRoute, otherMethods } from "@/lib/api/http";
+import { apiRoute } from "@/lib/api/http";
 import { taskCodeParam } from "@/lib/api/schemas";
 import { taskDetail } from "@/lib/api/serialize";
 import { getTask } from "@/lib/tasks/queries";
 
 export const GET = apiRoute<{ code: string }>(async ({ db, actor, params }) => taskDetail(await getTask({ db, actor }, taskCodeParam(params.code))));
-
-export const { POST, PUT, PATCH, DELETE } = otherMethods("GET");

@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods } from "@/lib/api/http";
+import { apiRoute } from "@/lib/api/http";
 import { fanoutCodeParam } from "@/lib/api/schemas";
 import { fanoutDetail } from "@/lib/api/serialize";
 import { fanoutCockpit } from "@/lib/tasks/fanout-queries";
@@ -10,5 +10,3 @@ export const PUT = apiRoute<{ code: string }>(async ({ db, actor, params }) => {
   const { cancelled } = await cancelFanoutRest({ db, actor }, code);
   return { cancelled, fanout: fanoutDetail(await fanoutCockpit({ db, actor }, code)) };
 });
-
-export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");

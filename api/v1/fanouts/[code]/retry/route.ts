@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods, parseInput, parseJson, readText } from "@/lib/api/http";
+import { apiRoute, parseInput, parseJson, readText } from "@/lib/api/http";
 import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { fanoutCodeParam } from "@/lib/api/schemas";
 import { retryResult } from "@/lib/api/serialize";
@@ -13,5 +13,3 @@ export const POST = apiRoute<{ code: string }>(async ({ req, db, actor, params }
   const input = parseInput(retryRequestSchema, text.trim() ? parseJson(text) : {});
   return answerOnce({ db, actor, needs: LEAST_ROLE.issue, claim }, (remember) => retryFanout({ db, actor }, code, input, { remember }), 201, retryResult);
 });
-
-export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");

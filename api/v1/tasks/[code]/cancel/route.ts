@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods } from "@/lib/api/http";
+import { apiRoute } from "@/lib/api/http";
 import { taskCodeParam } from "@/lib/api/schemas";
 import { taskDetail } from "@/lib/api/serialize";
 import { getTask } from "@/lib/tasks/queries";
@@ -9,5 +9,3 @@ export const PUT = apiRoute<{ code: string }>(async ({ db, actor, params }) => {
   await cancelTask({ db, actor }, code);
   return taskDetail(await getTask({ db, actor }, code));
 });
-
-export const { GET, POST, PATCH, DELETE } = otherMethods("PUT");

@@ -1,4 +1,4 @@
-import { apiRoute, otherMethods } from "@/lib/api/http";
+import { apiRoute } from "@/lib/api/http";
 import { answerOnce, idempotencyClaim } from "@/lib/api/idempotency";
 import { taskCodeParam } from "@/lib/api/schemas";
 import { issueResult } from "@/lib/api/serialize";
@@ -11,5 +11,3 @@ export const POST = apiRoute<{ code: string }>(async ({ req, db, actor, params }
   const code = taskCodeParam(params.code);
   return answerOnce({ db, actor, needs: LEAST_ROLE.issue, claim }, (remember) => rerunTask({ db, actor }, code, { remember }), 201, issueResult);
 });
-
-export const { GET, PUT, PATCH, DELETE } = otherMethods("POST");
