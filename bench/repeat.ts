@@ -96,9 +96,9 @@ try {
 if (runs.data === 1) process.exit(0);
 
 // Figures in the order of the first run; a figure missing from a run is summarised over the
-// others. A figure's name may carry what one run saw (a memory row's growth and heap): that
-// part is left out of the name the runs share.
-const nameOf = (figure: string) => figure.replace(/ \(\+[^)]*\)/, "");
+// others. A figure's name may carry what one run saw (a memory row's growth, "+97 MB" or
+// "-19 MB", and its heap, "heap 58 MB used"): that part is left out of the name the runs share.
+const nameOf = (figure: string) => figure.replace(/ \((?:[+-]?\d+ MB|heap \d+ MB used)(?:; heap \d+ MB used)?\)$/, "");
 const figures = [...new Set(reports.flatMap((r) => r.rows.map((row) => nameOf(row.figure))))];
 const combined = figures.map((figure) => {
   const rows = reports.flatMap((r) => r.rows.filter((row) => nameOf(row.figure) === figure));
