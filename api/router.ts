@@ -84,16 +84,17 @@ export const API_PATHS = TABLE.map(([path]) => path);
 
 const PREFIX = "/api/v1";
 
-type Route = { segments: { literal?: string; param?: string }[]; routes: Routes; allow: string };
+type Route = { segments: { literal?: string; param?: string }[]; handlers: Map<string, Handler>; allow: string };
 
 const ROUTES: Route[] = TABLE.map(([path, routes]) => {
-  const served = METHODS.filter((m) => routes[m]);
+  const served = METHODS.filter((m) => typeof routes[m] === "function");
   return {
     segments: path
       .split("/")
       .slice(1)
       .map((s) => (s.startsWith("[") ? { param: s.slice(1, -1) } : { literal: s })),
-    routes,
+    // Looked up by the request's method: only what is served, nothing a module object inherits.
+    handlers: new Map(served.map((m) => [m, routes[m]!])),
     // What a route serves is what its module exports, and what is answered here: HEAD, by GET
     // without its body, and OPTIONS. OPTIONS and every 405 name the same list.
     allow: [...served, ...(served.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", "),
@@ -171,7 +172,7 @@ function route(req: IncomingMessage, res: ServerResponse, path: string): Promise
     res.writeHead(204, { allow: route.allow, "cache-control": "no-store" }).end();
     return;
   }
-  const handler = route.routes[(method === "HEAD" ? "GET" : method) as Method];
+  const handler = route.handlers.get(method === "HEAD" ? "GET" : method);
   if (!handler) return send(res, methodNotAllowed(route.allow), method);
   // The body is read here, bounded by the API's one limit, and handed over whole: the
   // handlers' own reading (lib/api/http.ts readText) then never waits on the network. It is
