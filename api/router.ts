@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import compression from "compression";
+import zlib from "node:zlib";
+import compressible from "compressible";
+import Negotiator from "negotiator";
 import { BODY_TOO_LARGE, errorResponse, faultResponse, internalError, MAX_BODY_BYTES, methodNotAllowed } from "@/lib/api/http";
 import { NotFoundError, ValidationError } from "@/lib/errors";
 import { readBody } from "@/lib/server/request-guard";
@@ -126,31 +128,17 @@ function match(path: string): { route: Route; params: Record<string, string> } |
 const NO_BODY = new Set(["GET", "HEAD"]);
 
 /**
- * Answers are compressed for a client that accepts it (the `compression` middleware: Brotli,
- * gzip or deflate), as Next compressed them: a streamed one always, a whole one from a
- * kilobyte on. A smaller whole one says its length (`send`) and goes as it is: zlib's work and
- * its thread's round trip would cost more than the bytes saved.
- */
-const compress = compression({ threshold: 1024 });
-
-/**
  * Answers a request under /api/v1; `path` is its URL's path. Never throws, and nothing it
  * starts rejects unhandled: a fault here is logged and answered 500, or the connection cut.
  */
 export function serveApi(req: IncomingMessage, res: ServerResponse, path: string): void {
   const fault = (e: unknown) => {
     console.error(`API ${req.method} ${path} failed`, e);
-    if (!res.headersSent) void send(res, faultResponse(), req.method ?? "GET").catch(() => res.destroy());
+    if (!res.headersSent) void send(req, res, faultResponse()).catch(() => res.destroy());
     else res.destroy();
   };
   try {
-    compress(req as never, res as never, () => {
-      try {
-        route(req, res, path)?.catch(fault);
-      } catch (e) {
-        fault(e);
-      }
-    });
+    route(req, res, path)?.catch(fault);
   } catch (e) {
     fault(e);
   }
@@ -166,14 +154,14 @@ function route(req: IncomingMessage, res: ServerResponse, path: string): Promise
     return;
   }
   const found = match(path);
-  if (!found) return send(res, errorResponse(new NotFoundError("This API endpoint")), method);
+  if (!found) return send(req, res, errorResponse(new NotFoundError("This API endpoint")));
   const { route, params } = found;
   if (method === "OPTIONS") {
     res.writeHead(204, { allow: route.allow, "cache-control": "no-store" }).end();
     return;
   }
   const handler = route.handlers.get(method === "HEAD" ? "GET" : method);
-  if (!handler) return send(res, methodNotAllowed(route.allow), method);
+  if (!handler) return send(req, res, methodNotAllowed(route.allow));
   // The body is read here, bounded by the API's one limit, and handed over whole: the
   // handlers' own reading (lib/api/http.ts readText) then never waits on the network. It is
   // read before the caller is known, as a server action's is (docs/security.md).
@@ -191,7 +179,7 @@ async function run(req: IncomingMessage, res: ServerResponse, handler: Handler, 
     // headers (lib/auth/origin.ts), so a Host header never shapes what they see.
     request = new Request(`http://localhost${req.url ?? "/"}`, { method, headers: headersOf(req), body: body && new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length) });
   } catch {
-    return send(res, errorResponse(new ValidationError("The request's URL or headers could not be read")), method);
+    return send(req, res, errorResponse(new ValidationError("The request's URL or headers could not be read")));
   }
   let response: Response;
   try {
@@ -200,7 +188,7 @@ async function run(req: IncomingMessage, res: ServerResponse, handler: Handler, 
   } catch (e) {
     response = internalError(request, e);
   }
-  return send(res, response, method);
+  return send(req, res, response);
 }
 
 /** The request's headers as Node parsed them, with the client's address already settled (server.ts). */
@@ -218,9 +206,12 @@ function headersOf(req: IncomingMessage): Headers {
  * that comes whole (one piece) says its length, and one that fails that early is answered
  * 500 instead. A longer body is written as it comes, waiting when the client reads slower; a
  * failure later is logged and its connection cut, and a client that leaves stops its source.
- * HEAD gets GET's status and headers, its length when whole, and no body.
+ * HEAD gets GET's status and headers, its length when whole, and no body. The body is
+ * compressed for a client that accepts it (`encodingFor`): a streamed one always, a whole one
+ * from a kilobyte on.
  */
-async function send(res: ServerResponse, response: Response, method: string): Promise<void> {
+async function send(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
+  const method = req.method ?? "GET";
   const reader = response.body?.getReader();
   let first: ReadableStreamReadResult<Uint8Array> = { done: true, value: undefined };
   let second: ReadableStreamReadResult<Uint8Array> = first;
@@ -230,7 +221,7 @@ async function send(res: ServerResponse, response: Response, method: string): Pr
       second = first.done ? first : await reader.read();
     } catch (e) {
       console.error("An API answer failed before it was sent", e);
-      return send(res, faultResponse(), method);
+      return send(req, res, faultResponse());
     }
   }
   // A body over the limit was already answered (readBody); a client may have gone meanwhile.
@@ -242,11 +233,17 @@ async function send(res: ServerResponse, response: Response, method: string): Pr
   for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
   const cookies = response.headers.getSetCookie();
   if (cookies.length) res.setHeader("set-cookie", cookies);
+  const encoding = encodingFor(req, res);
   if (!reader || second.done || method === "HEAD") {
-    if (reader && second.done) res.setHeader("content-length", first.value?.byteLength ?? 0);
+    let body = second.done ? first.value : undefined;
+    if (body && encoding && method !== "HEAD" && body.byteLength >= WHOLE_FROM) {
+      body = await compressWhole(body, encoding);
+      res.setHeader("content-encoding", encoding);
+    }
+    if (reader && second.done) res.setHeader("content-length", body?.byteLength ?? 0);
     if (!second.done) await reader?.cancel().catch(() => undefined);
     // Node sends no body with a HEAD answer.
-    res.end(second.done ? first.value : undefined);
+    res.end(body);
     return;
   }
   res.once("close", () => void reader.cancel().catch(() => undefined));
@@ -256,9 +253,77 @@ async function send(res: ServerResponse, response: Response, method: string): Pr
     for (let next = await reader!.read(); !next.done; next = await reader!.read()) yield next.value;
   }
   try {
-    await pipeline(rest, res);
+    if (encoding) {
+      res.setHeader("content-encoding", encoding);
+      res.removeHeader("content-length");
+      await pipeline(rest, STREAMS[encoding](), res);
+    } else await pipeline(rest, res);
   } catch (e) {
     if (!res.destroyed || (e as { code?: string }).code !== "ERR_STREAM_PREMATURE_CLOSE") console.error("An API answer failed midway; its connection was cut", e);
     res.destroy();
   }
+}
+
+// Compression: Brotli (quality 4: most of its gain at a fraction of its default's time), gzip
+// or deflate, as the client prefers, Brotli or gzip when it names them alike — the choices the
+// `compression` middleware made, which this replaces: it streamed every answer through zlib's
+// threads, and each of their answers waits for a turn of the event loop, behind whatever else
+// runs then. A fan-out's answer of 1,000 tasks (99 KB, half a millisecond of gzip's work) left
+// 15–37 ms after it was written, while the fan-out's own dispatch held the loop
+// (docs/performance.md, "Answers compressed on the loop").
+
+type Encoding = "br" | "gzip" | "deflate";
+
+/** A whole answer smaller than this goes as it is: zlib's work would cost more than the bytes saved. */
+const WHOLE_FROM = 1024;
+const BROTLI: zlib.BrotliOptions = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } };
+const STREAMS: Record<Encoding, () => NodeJS.ReadWriteStream> = {
+  br: () => zlib.createBrotliCompress(BROTLI),
+  gzip: () => zlib.createGzip(),
+  deflate: () => zlib.createDeflate(),
+};
+const AT_ONCE: Record<Encoding, (body: Uint8Array) => Buffer> = {
+  br: (body) => zlib.brotliCompressSync(body, BROTLI),
+  gzip: (body) => zlib.gzipSync(body),
+  deflate: (body) => zlib.deflateSync(body),
+};
+const ON_THREADS: Record<Encoding, (body: Uint8Array, opts: zlib.ZlibOptions & zlib.BrotliOptions, done: (e: Error | null, out: Buffer) => void) => void> = {
+  br: (body, opts, done) => zlib.brotliCompress(body, { ...BROTLI, ...opts }, done),
+  gzip: (body, opts, done) => zlib.gzip(body, opts, done),
+  deflate: (body, opts, done) => zlib.deflate(body, opts, done),
+};
+/**
+ * A whole answer up to this size is compressed on the loop's thread, at once: at most about
+ * 1.5 ms of zlib's work here (6 ms a megabyte, Brotli or gzip), where a trip to zlib's threads
+ * waits for a turn of a busy loop. A task list's page of 100 and a fan-out's answer of 2,000
+ * tasks fit. Above, on zlib's threads, in pieces of up to PIECE_MAX.
+ */
+const AT_ONCE_MAX = 256 * 1024;
+const PIECE_MAX = 1 << 20;
+
+function compressWhole(body: Uint8Array, encoding: Encoding): Buffer | Promise<Buffer> {
+  if (body.byteLength <= AT_ONCE_MAX) return AT_ONCE[encoding](body);
+  const chunkSize = Math.min(body.byteLength, PIECE_MAX);
+  return new Promise((resolve, reject) => ON_THREADS[encoding](body, { chunkSize }, (e, out) => (e ? reject(e) : resolve(out))));
+}
+
+// negotiator takes the encodings preferred when the client names several alike since 0.6.4;
+// its types predate that.
+const negotiate = Negotiator.prototype.encoding as unknown as (this: Negotiator, available: readonly string[], preferred: readonly string[]) => string | undefined;
+
+/**
+ * How an answer is encoded for the client that asked: null when its type does not compress
+ * (text and JSON do), it says `no-transform`, the client sent no Accept-Encoding (then the
+ * answer goes as it is), or it accepts none of ours. An answer whose type compresses varies
+ * by Accept-Encoding, whatever was chosen.
+ */
+function encodingFor(req: IncomingMessage, res: ServerResponse): Encoding | null {
+  const type = res.getHeader("content-type");
+  if (typeof type !== "string" || !compressible(type)) return null;
+  if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(String(res.getHeader("cache-control") ?? ""))) return null;
+  const vary = res.getHeader("vary");
+  res.setHeader("vary", vary ? `${String(vary)}, Accept-Encoding` : "Accept-Encoding");
+  if (!req.headers["accept-encoding"]) return null;
+  const chosen = negotiate.call(new Negotiator(req), ["br", "gzip", "deflate", "identity"], ["br", "gzip"]);
+  return chosen === "br" || chosen === "gzip" || chosen === "deflate" ? chosen : null;
 }

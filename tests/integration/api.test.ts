@@ -1,5 +1,7 @@
 // The JSON API v1, read side: authentication, the task list and its filters, a task's
 // detail, organization scoping and the organization endpoint. The real production server.
+import { get as httpGet, request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { TASK_STATUSES, TASK_TYPES } from "../../rules/tasks";
 import { expectError, type OrganizationView, type TaskDetail, type TaskItem, type TaskPage, apiServerFixture } from "../support/api";
@@ -299,6 +301,67 @@ describe("the API's own router", () => {
     expect(small.status).toBe(404);
     expect(small.headers.get("content-encoding")).toBeNull();
     expect(Number(small.headers.get("content-length"))).toBe(Buffer.byteLength(await small.text()));
+  });
+
+  /** An answer as it came over the wire: its headers and its bytes, not decoded. */
+  const wire = (path: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      const req = httpGet(url(path), { headers: { ...bearer(), ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+    });
+
+  test("a whole answer comes compressed in the encoding the client prefers, its length the compressed one", async () => {
+    const { body: plain } = await wire("/tasks?per_page=100", {});
+    expect(JSON.parse(plain.toString()).items).toHaveLength(100);
+    const decoders = { br: brotliDecompressSync, gzip: gunzipSync, deflate: inflateSync };
+    for (const [accept, chosen] of [
+      ["gzip, deflate, br", "br"],
+      ["br;q=0.5, gzip", "gzip"],
+      ["deflate", "deflate"],
+      ["*", "br"],
+    ] as const) {
+      const res = await wire("/tasks?per_page=100", { "accept-encoding": accept });
+      expect(res.status, accept).toBe(200);
+      expect(res.headers["content-encoding"], accept).toBe(chosen);
+      expect(res.headers.vary, accept).toBe("Accept-Encoding");
+      expect(Number(res.headers["content-length"]), accept).toBe(res.body.length);
+      expect(res.body.length, accept).toBeLessThan(plain.length);
+      // The same page, item for item (each read answers its own `now`, so not byte for byte).
+      expect(JSON.parse(decoders[chosen](res.body).toString()).items.map((t: TaskItem) => t.code), accept).toEqual(JSON.parse(plain.toString()).items.map((t: TaskItem) => t.code));
+    }
+    for (const accept of ["identity", "compress", "br;q=0, gzip;q=0, deflate;q=0"]) {
+      const res = await wire("/tasks?per_page=100", { "accept-encoding": accept });
+      expect(res.headers["content-encoding"], accept).toBeUndefined();
+      expect(Number(res.headers["content-length"]), accept).toBe(res.body.length);
+    }
+    // HEAD: GET's headers, the length of the answer as it is, no body.
+    const head = await new Promise<IncomingHttpHeaders>((resolve, reject) =>
+      httpRequest(url("/tasks?per_page=100"), { method: "HEAD", headers: { ...bearer(), "accept-encoding": "br" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.headers));
+      })
+        .on("error", reject)
+        .end(),
+    );
+    expect(head["content-encoding"]).toBeUndefined();
+    expect(Number(head["content-length"])).toBeGreaterThan(1024);
+  });
+
+  test("a streamed answer (an export) is compressed as it goes", async () => {
+    const { body: list } = await api.get<{ items: { code: string; total: number }[] }>("/fanouts?per_page=100", { as: admin });
+    const fanout = list.items.find((f) => f.total >= 10)!;
+    const res = await wire(`/fanouts/${fanout.code}/tasks.csv`, { "accept-encoding": "br" });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-encoding"]).toBe("br");
+    expect(res.headers["transfer-encoding"]).toBe("chunked");
+    const lines = brotliDecompressSync(res.body).toString().trim().split("\r\n");
+    expect(lines[0]).toBe("code,device,ous,status,started_at,finished_at,duration_ms,message");
+    expect(lines.length - 1).toBe(fanout.total);
   });
 
   test("every answer carries the API's security headers", async () => {
