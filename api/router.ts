@@ -1,11 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import zlib from "node:zlib";
-import compressible from "compressible";
-import Negotiator from "negotiator";
 import { BODY_TOO_LARGE, errorResponse, faultResponse, internalError, MAX_BODY_BYTES, methodNotAllowed } from "@/lib/api/http";
 import { NotFoundError, ValidationError } from "@/lib/errors";
 import { readBody } from "@/lib/server/request-guard";
+import { compressing, compressWhole, encodingFor, WHOLE_FROM } from "./encoding";
 import * as agentEnroll from "./v1/agent/enroll/route";
 import * as agentServerKey from "./v1/agent/server-key/route";
 import * as audit from "./v1/audit/route";
@@ -206,9 +204,9 @@ function headersOf(req: IncomingMessage): Headers {
  * that comes whole (one piece) says its length, and one that fails that early is answered
  * 500 instead. A longer body is written as it comes, waiting when the client reads slower; a
  * failure later is logged and its connection cut, and a client that leaves stops its source.
- * HEAD gets GET's status and headers, its length when whole, and no body. The body is
- * compressed for a client that accepts it (`encodingFor`): a streamed one always, a whole one
- * from a kilobyte on.
+ * The body is compressed for a client that accepts it (api/encoding.ts): a streamed one
+ * always, a whole one from a kilobyte on, before any of its headers is set. HEAD gets GET's
+ * status and headers and no body; the length of an answer GET would compress goes unsaid.
  */
 async function send(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
   const method = req.method ?? "GET";
@@ -224,6 +222,18 @@ async function send(req: IncomingMessage, res: ServerResponse, response: Respons
       return send(req, res, faultResponse());
     }
   }
+  const streamed = !!reader && !second.done;
+  let body = second.done ? first.value : undefined;
+  const compression = encodingFor(req, response.headers);
+  const encoding = compression?.encoding && (streamed || (body?.byteLength ?? 0) >= WHOLE_FROM) ? compression.encoding : null;
+  if (encoding && body && method !== "HEAD" && !res.headersSent && !res.destroyed) {
+    try {
+      body = await compressWhole(body, encoding);
+    } catch (e) {
+      console.error("An API answer could not be compressed", e);
+      return send(req, res, faultResponse());
+    }
+  }
   // A body over the limit was already answered (readBody); a client may have gone meanwhile.
   if (res.headersSent || res.destroyed) {
     await reader?.cancel().catch(() => undefined);
@@ -233,14 +243,13 @@ async function send(req: IncomingMessage, res: ServerResponse, response: Respons
   for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
   const cookies = response.headers.getSetCookie();
   if (cookies.length) res.setHeader("set-cookie", cookies);
-  const encoding = encodingFor(req, res);
-  if (!reader || second.done || method === "HEAD") {
-    let body = second.done ? first.value : undefined;
-    if (body && encoding && method !== "HEAD" && body.byteLength >= WHOLE_FROM) {
-      body = await compressWhole(body, encoding);
-      res.setHeader("content-encoding", encoding);
-    }
-    if (reader && second.done) res.setHeader("content-length", body?.byteLength ?? 0);
+  if (compression) res.setHeader("vary", compression.vary);
+  if (encoding) {
+    res.setHeader("content-encoding", encoding);
+    res.removeHeader("content-length");
+  }
+  if (!streamed || method === "HEAD") {
+    if (reader && second.done && !(encoding && method === "HEAD")) res.setHeader("content-length", body?.byteLength ?? 0);
     if (!second.done) await reader?.cancel().catch(() => undefined);
     // Node sends no body with a HEAD answer.
     res.end(body);
@@ -253,77 +262,10 @@ async function send(req: IncomingMessage, res: ServerResponse, response: Respons
     for (let next = await reader!.read(); !next.done; next = await reader!.read()) yield next.value;
   }
   try {
-    if (encoding) {
-      res.setHeader("content-encoding", encoding);
-      res.removeHeader("content-length");
-      await pipeline(rest, STREAMS[encoding](), res);
-    } else await pipeline(rest, res);
+    if (encoding) await pipeline(rest, compressing(encoding), res);
+    else await pipeline(rest, res);
   } catch (e) {
     if (!res.destroyed || (e as { code?: string }).code !== "ERR_STREAM_PREMATURE_CLOSE") console.error("An API answer failed midway; its connection was cut", e);
     res.destroy();
   }
-}
-
-// Compression: Brotli (quality 4: most of its gain at a fraction of its default's time), gzip
-// or deflate, as the client prefers, Brotli or gzip when it names them alike — the choices the
-// `compression` middleware made, which this replaces: it streamed every answer through zlib's
-// threads, and each of their answers waits for a turn of the event loop, behind whatever else
-// runs then. A fan-out's answer of 1,000 tasks (99 KB, half a millisecond of gzip's work) left
-// 15–37 ms after it was written, while the fan-out's own dispatch held the loop
-// (docs/performance.md, "Answers compressed on the loop").
-
-type Encoding = "br" | "gzip" | "deflate";
-
-/** A whole answer smaller than this goes as it is: zlib's work would cost more than the bytes saved. */
-const WHOLE_FROM = 1024;
-const BROTLI: zlib.BrotliOptions = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } };
-const STREAMS: Record<Encoding, () => NodeJS.ReadWriteStream> = {
-  br: () => zlib.createBrotliCompress(BROTLI),
-  gzip: () => zlib.createGzip(),
-  deflate: () => zlib.createDeflate(),
-};
-const AT_ONCE: Record<Encoding, (body: Uint8Array) => Buffer> = {
-  br: (body) => zlib.brotliCompressSync(body, BROTLI),
-  gzip: (body) => zlib.gzipSync(body),
-  deflate: (body) => zlib.deflateSync(body),
-};
-const ON_THREADS: Record<Encoding, (body: Uint8Array, opts: zlib.ZlibOptions & zlib.BrotliOptions, done: (e: Error | null, out: Buffer) => void) => void> = {
-  br: (body, opts, done) => zlib.brotliCompress(body, { ...BROTLI, ...opts }, done),
-  gzip: (body, opts, done) => zlib.gzip(body, opts, done),
-  deflate: (body, opts, done) => zlib.deflate(body, opts, done),
-};
-/**
- * A whole answer up to this size is compressed on the loop's thread, at once: at most about
- * 1.5 ms of zlib's work here (6 ms a megabyte, Brotli or gzip), where a trip to zlib's threads
- * waits for a turn of a busy loop. A task list's page of 100 and a fan-out's answer of 2,000
- * tasks fit. Above, on zlib's threads, in pieces of up to PIECE_MAX.
- */
-const AT_ONCE_MAX = 256 * 1024;
-const PIECE_MAX = 1 << 20;
-
-function compressWhole(body: Uint8Array, encoding: Encoding): Buffer | Promise<Buffer> {
-  if (body.byteLength <= AT_ONCE_MAX) return AT_ONCE[encoding](body);
-  const chunkSize = Math.min(body.byteLength, PIECE_MAX);
-  return new Promise((resolve, reject) => ON_THREADS[encoding](body, { chunkSize }, (e, out) => (e ? reject(e) : resolve(out))));
-}
-
-// negotiator takes the encodings preferred when the client names several alike since 0.6.4;
-// its types predate that.
-const negotiate = Negotiator.prototype.encoding as unknown as (this: Negotiator, available: readonly string[], preferred: readonly string[]) => string | undefined;
-
-/**
- * How an answer is encoded for the client that asked: null when its type does not compress
- * (text and JSON do), it says `no-transform`, the client sent no Accept-Encoding (then the
- * answer goes as it is), or it accepts none of ours. An answer whose type compresses varies
- * by Accept-Encoding, whatever was chosen.
- */
-function encodingFor(req: IncomingMessage, res: ServerResponse): Encoding | null {
-  const type = res.getHeader("content-type");
-  if (typeof type !== "string" || !compressible(type)) return null;
-  if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(String(res.getHeader("cache-control") ?? ""))) return null;
-  const vary = res.getHeader("vary");
-  res.setHeader("vary", vary ? `${String(vary)}, Accept-Encoding` : "Accept-Encoding");
-  if (!req.headers["accept-encoding"]) return null;
-  const chosen = negotiate.call(new Negotiator(req), ["br", "gzip", "deflate", "identity"], ["br", "gzip"]);
-  return chosen === "br" || chosen === "gzip" || chosen === "deflate" ? chosen : null;
 }
