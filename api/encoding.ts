@@ -20,7 +20,7 @@ export const WHOLE_FROM = 1024;
 
 /**
  * A whole answer up to this size is compressed on the loop's thread, at once: about 1.5–2 ms
- * of zlib's work at most here (6–8 ms a megabyte, Brotli or gzip), where a trip to zlib's
+ * of zlib's work at most here (5–8 ms a megabyte, gzip the faster), where a trip to zlib's
  * threads waits for a turn of a busy loop. A task list's page of 100 and a fan-out's answer of
  * 2,000 tasks fit. A larger one goes to zlib's threads.
  */
@@ -64,7 +64,7 @@ const negotiate = Negotiator.prototype.encoding as unknown as (this: Negotiator,
  * encoding: null when the client sent no Accept-Encoding (the answer then goes as it is) or
  * accepts none of ours.
  */
-export function encodingFor(req: IncomingMessage, headers: Headers): { vary: string; encoding: Encoding | null } | null {
+export function encodingFor(req: Pick<IncomingMessage, "headers">, headers: Headers): { vary: string; encoding: Encoding | null } | null {
   const type = headers.get("content-type");
   if (!type || !compressible(type)) return null;
   if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(headers.get("cache-control") ?? "")) return null;

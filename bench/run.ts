@@ -459,8 +459,8 @@ async function main() {
         };
         // The same POST at rest, each once the previous one's results are all in and the server
         // has settled: right after them, the checkpoint of their log and their live rows still
-        // ran beside the POST. The first is not counted: in runs of this scenario alone, the
-        // server's first fan-out of this size, it took 1.1–1.8 times as long as the next.
+        // ran beside the POST. The first is not counted: the server's first fan-out of this
+        // size took 1.1–1.8 times as long as the next, in eight runs of this scenario alone.
         const postAtRest: number[] = [];
         for (let i = 0; i < 4; i++) {
           await load.resetAgents();

@@ -1,12 +1,11 @@
 // How the API's answers are compressed (api/encoding.ts): which encoding a client gets, which
 // answers are left alone, and what each path of compressWhole gives back.
-import type { IncomingMessage } from "node:http";
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { AT_ONCE_MAX, compressWhole, encodingFor, type Encoding } from "../../api/encoding";
 
 // What encodingFor reads of a request: its headers.
-const asking = (headers: Record<string, string>) => ({ headers }) as IncomingMessage;
+const asking = (headers: Record<string, string>) => ({ headers });
 const json = (more: Record<string, string> = {}) => new Headers({ "content-type": "application/json", ...more });
 const DECODE: Record<Encoding, (b: Buffer) => Buffer> = { br: brotliDecompressSync, gzip: gunzipSync, deflate: inflateSync };
 
