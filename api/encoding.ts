@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { promisify } from "node:util";
 import zlib from "node:zlib";
 import compressible from "compressible";
 import Negotiator from "negotiator";
@@ -28,30 +29,20 @@ export const AT_ONCE_MAX = 256 * 1024;
 
 const BROTLI: zlib.BrotliOptions = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } };
 
-const AT_ONCE: Record<Encoding, (body: Uint8Array) => Buffer> = {
-  br: (body) => zlib.brotliCompressSync(body, BROTLI),
-  gzip: (body) => zlib.gzipSync(body),
-  deflate: (body) => zlib.deflateSync(body),
-};
-const ON_THREADS: Record<Encoding, (body: Uint8Array, done: (e: Error | null, out: Buffer) => void) => void> = {
-  br: (body, done) => zlib.brotliCompress(body, BROTLI, done),
-  gzip: (body, done) => zlib.gzip(body, done),
-  deflate: (body, done) => zlib.deflate(body, done),
-};
-const STREAMS: Record<Encoding, () => NodeJS.ReadWriteStream> = {
-  br: () => zlib.createBrotliCompress(BROTLI),
-  gzip: () => zlib.createGzip(),
-  deflate: () => zlib.createDeflate(),
+/** Each encoding's zlib: at once, on zlib's threads, and as a stream. */
+const ZLIB: Record<Encoding, { atOnce: (body: Uint8Array) => Buffer; onThreads: (body: Uint8Array) => Promise<Buffer>; stream: () => NodeJS.ReadWriteStream }> = {
+  br: { atOnce: (body) => zlib.brotliCompressSync(body, BROTLI), onThreads: (body) => promisify(zlib.brotliCompress)(body, BROTLI), stream: () => zlib.createBrotliCompress(BROTLI) },
+  gzip: { atOnce: (body) => zlib.gzipSync(body), onThreads: (body) => promisify(zlib.gzip)(body), stream: () => zlib.createGzip() },
+  deflate: { atOnce: (body) => zlib.deflateSync(body), onThreads: (body) => promisify(zlib.deflate)(body), stream: () => zlib.createDeflate() },
 };
 
 /** A whole answer, compressed: at once up to AT_ONCE_MAX, else on zlib's threads. */
 export function compressWhole(body: Uint8Array, encoding: Encoding): Buffer | Promise<Buffer> {
-  if (body.byteLength <= AT_ONCE_MAX) return AT_ONCE[encoding](body);
-  return new Promise((resolve, reject) => ON_THREADS[encoding](body, (e, out) => (e ? reject(e) : resolve(out))));
+  return body.byteLength <= AT_ONCE_MAX ? ZLIB[encoding].atOnce(body) : ZLIB[encoding].onThreads(body);
 }
 
 /** A stream that compresses a streamed answer as it goes. */
-export const compressing = (encoding: Encoding): NodeJS.ReadWriteStream => STREAMS[encoding]();
+export const compressing = (encoding: Encoding): NodeJS.ReadWriteStream => ZLIB[encoding].stream();
 
 // negotiator takes the encodings preferred when the client names several alike since 0.6.4;
 // its types predate that.

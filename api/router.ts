@@ -222,22 +222,22 @@ async function send(req: IncomingMessage, res: ServerResponse, response: Respons
       return send(req, res, faultResponse());
     }
   }
+  // A body over the limit was already answered (readBody); a client may have gone meanwhile.
+  if (res.headersSent || res.destroyed) {
+    await reader?.cancel().catch(() => undefined);
+    return;
+  }
   const streamed = !!reader && !second.done;
   let body = second.done ? first.value : undefined;
   const compression = encodingFor(req, response.headers);
   const encoding = compression?.encoding && (streamed || (body?.byteLength ?? 0) >= WHOLE_FROM) ? compression.encoding : null;
-  if (encoding && body && method !== "HEAD" && !res.headersSent && !res.destroyed) {
+  if (encoding && body && method !== "HEAD") {
     try {
       body = await compressWhole(body, encoding);
     } catch (e) {
       console.error("An API answer could not be compressed", e);
       return send(req, res, faultResponse());
     }
-  }
-  // A body over the limit was already answered (readBody); a client may have gone meanwhile.
-  if (res.headersSent || res.destroyed) {
-    await reader?.cancel().catch(() => undefined);
-    return;
   }
   res.statusCode = response.status;
   for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
