@@ -376,8 +376,10 @@ describe.skipIf(!onPg)("three nodes behind nginx", () => {
     expect(everywhere.map((r) => r.node)).not.toContain(victimId);
     for (const agent of agents.values()) agent.stop();
     await victim.restart();
+    await cluster.routedToAll();
   }, 600_000);
   test("a 100,000-device fan-out with agents spread over the nodes: every task final, the bookkeeping matching, a few hints per thousand tasks", async () => {
+    await cluster.routedToAll();
     const fleet = await AgentFleet.connect(cluster.url, big.agents, { workMs: (i) => (i % 10) * 100 });
     // A connection is answered first and its device marked online in the node's next batch.
     const online = () => rawRows<{ node_id: string; n: number }>(cluster.databaseUrl, "select node_id, count(*) as n from devices where organization_id = ? and online group by node_id", big.organizationId);

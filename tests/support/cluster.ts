@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Db } from "../../db/client";
 import { startNginx, type RunningNginx } from "../../scripts/lib/nginx";
 import { freePort } from "../../scripts/lib/throwaway-pg";
+import { waitFor } from "./agents";
 import { seededDatabase, spawnServer, type ServerProcess } from "./server";
 
 export type TestCluster = {
@@ -12,6 +13,11 @@ export type TestCluster = {
   /** Each node, reachable on its own too. */
   nodes: ServerProcess[];
   databaseUrl: string;
+  /**
+   * Waits until nginx sends requests to every node again. A node it found down (killed, or
+   * still starting) gets no new connection for its fail_timeout, even once it is back.
+   */
+  routedToAll: () => Promise<void>;
   stop: () => Promise<void>;
 };
 
@@ -44,5 +50,12 @@ export async function startTestCluster(opts: { nodes?: number; seed?: (db: Db) =
     await stop();
     throw e;
   }
-  return { url: publicUrl, nodes, databaseUrl: target.url, stop };
+  const nodeId = async (url: string) => /node="([^"]+)"/.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
+  const routedToAll = async () => {
+    const ids = new Set(await Promise.all(nodes.map((n) => nodeId(n.url))));
+    const seen = new Set<string | undefined>();
+    // Each round-robin turn may land anywhere; nginx tries a node it holds down once its fail_timeout is over.
+    await waitFor("nginx to route to every node", async () => (seen.add(await nodeId(publicUrl)), [...ids].every((id) => seen.has(id))), 60_000, 100);
+  };
+  return { url: publicUrl, nodes, databaseUrl: target.url, routedToAll, stop };
 }
