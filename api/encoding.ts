@@ -5,7 +5,7 @@ import compressible from "compressible";
 import Negotiator from "negotiator";
 import vary from "vary";
 
-// How the API's answers are compressed (api/router.ts sends them): Brotli (quality 4: most of
+// How the API's answers are compressed (api/send.ts sends them): Brotli (quality 4: most of
 // its gain at a fraction of its default's time), gzip or deflate, as the client prefers,
 // Brotli or gzip when it names them alike — the choices the `compression` middleware made,
 // which this replaces. It streamed every answer through zlib's threads, and each of their

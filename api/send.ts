@@ -43,6 +43,8 @@ export async function send(req: IncomingMessage, res: ServerResponse, response: 
       return send(req, res, faultResponse());
     }
   }
+  // What the server set before the answer (its security headers: lib/server/request-guard.ts).
+  const before = res.getHeaders();
   try {
     res.statusCode = response.status;
     for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
@@ -55,9 +57,10 @@ export async function send(req: IncomingMessage, res: ServerResponse, response: 
     }
   } catch (e) {
     // A value the Fetch API lets through and Node refuses (a control character): nothing of
-    // this answer's is sent, not even the headers set before it.
+    // this answer's is sent, not even its headers set before that one; the server's stay.
     console.error("An API answer's headers could not be sent", e);
     for (const name of res.getHeaderNames()) res.removeHeader(name);
+    for (const [name, value] of Object.entries(before)) if (value !== undefined) res.setHeader(name, value);
     await reader?.cancel().catch(() => undefined);
     return send(req, res, faultResponse());
   }

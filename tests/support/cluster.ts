@@ -50,12 +50,17 @@ export async function startTestCluster(opts: { nodes?: number; seed?: (db: Db) =
     await stop();
     throw e;
   }
-  const nodeId = async (url: string) => /node="([^"]+)"/.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
+  // A node that does not answer within 5 s (or a request that fails) names no node this time.
+  const nodeId = async (url: string) =>
+    fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
+      .then(async (r) => /node="([^"]+)"/.exec(await r.text())?.[1])
+      .catch(() => undefined);
   const routedToAll = async () => {
-    const ids = new Set(await Promise.all(nodes.map((n) => nodeId(n.url))));
+    const ids = await Promise.all(nodes.map((n) => nodeId(n.url)));
+    if (ids.includes(undefined)) throw new Error("A node does not answer on its own address: nginx cannot route to it");
     const seen = new Set<string | undefined>();
     // Each round-robin turn may land anywhere; nginx tries a node it holds down once its fail_timeout is over.
-    await waitFor("nginx to route to every node", async () => (seen.add(await nodeId(publicUrl)), [...ids].every((id) => seen.has(id))), 60_000, 100);
+    await waitFor("nginx to route to every node", async () => (seen.add(await nodeId(publicUrl)), ids.every((id) => seen.has(id))), 60_000, 100);
   };
   return { url: publicUrl, nodes, databaseUrl: target.url, routedToAll, stop };
 }
