@@ -198,6 +198,8 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
   const releasedColumns = await columnsOf(0, released);
   const waitingColumns: Awaited<ReturnType<typeof columnsOf>>[] = [];
   for (const { from, to } of waiting) waitingColumns.push(await columnsOf(from, to));
+  // PostgreSQL's lock and check below name every device of the fan-out.
+  const lockedIds = PROCESS_DIALECT !== "pg" ? "" : released === total ? releasedColumns.deviceId : await joinLines(deviceIds, 0, total, pace);
   const common = {
     organizationId,
     fanoutId: fanout,
@@ -263,38 +265,38 @@ async function prepareIssue(h: DbOrTx, actor: Actor, plan: ReturnType<typeof pla
     // What the caller's target must still be (a retry's: no device retried meanwhile), ahead
     // of the devices' locks below: a lock it waits for is not waited for holding those.
     ...(opts.target?.stillHolds?.(fanout).map((step) => ({ ...step, failure: TARGET_CHANGED })) ?? []),
-    // PostgreSQL: the fan-out's devices are locked (in id order) before they are checked, so
-    // that a change of one committed meanwhile, or still open, is waited for and then seen.
-    // SQLite's writes run one after another: what the check reads is what the commit keeps.
-    // Both statements walk the fan-out's tasks and look each device up by its key. The tasks
-    // were inserted by this transaction, and the devices perhaps just now, which the
-    // planner's statistics may not know yet: left to them, it chose for a 100,000-task
-    // fan-out to scan every device for every task, and, with scans ruled out, to keep every
-    // device in a temporary file read again for every task (minutes, both). For these two
-    // statements only, a nested loop of key lookups is the one plan left.
+    // Every device read may still take tasks as the fan-out commits.
     ...(PROCESS_DIALECT === "pg"
       ? [
-          planSettings("off"),
-          stepOf(
-            sql`select 1 from ${devices} where ${devices.id} in (select ${tasks.deviceId} from ${tasks} where ${tasks.fanoutId} = ${sql.placeholder("fanout")}) order by ${devices.id} for share`,
-            { fanout },
-          ),
+          {
+            // PostgreSQL: each device that may is locked (in id order), and those locked are
+            // counted, in one statement. A change of one committed meanwhile, or still open, is
+            // waited for and then seen. The devices are named by their keys, as read: no
+            // statistics (the devices perhaps made just now) can lead it to another plan than
+            // a lookup per key, or one scan of the devices.
+            ...stepOf(
+              sql`select count(*) from (select 1 from ${devices} where ${devices.id} = any(string_to_array(${sql.placeholder("ids")}, E'\n')) and ${mayTakeTasks(organizationId)} order by ${devices.id} for share) as locked`,
+              { ids: lockedIds },
+            ),
+            expectValue: total,
+            failure: TARGET_CHANGED,
+          },
         ]
-      : []),
-    // Every device read may still take tasks as the fan-out commits.
-    {
-      // A lookup by key per task (not the organization's whole list of devices per fan-out).
-      ...stepOf(
-        h
-          .select({ n: count() })
-          .from(tasks)
-          .where(and(eq(tasks.fanoutId, sql.placeholder("fanout")), notExists(h.select({ one: sql`1` }).from(devices).where(and(eq(devices.id, tasks.deviceId), mayTakeTasks(organizationId)))))),
-        { fanout },
-      ),
-      expectValue: 0,
-      failure: TARGET_CHANGED,
-    },
-    ...(PROCESS_DIALECT === "pg" ? [planSettings("on")] : []),
+      : [
+          {
+            // SQLite's writes run one after another: what the check reads is what the commit
+            // keeps. A lookup by key per task (not the organization's whole list of devices per fan-out).
+            ...stepOf(
+              h
+                .select({ n: count() })
+                .from(tasks)
+                .where(and(eq(tasks.fanoutId, sql.placeholder("fanout")), notExists(h.select({ one: sql`1` }).from(devices).where(and(eq(devices.id, tasks.deviceId), mayTakeTasks(organizationId)))))),
+              { fanout },
+            ),
+            expectValue: 0,
+            failure: TARGET_CHANGED,
+          },
+        ]),
     ...(opts.remember?.(result) ?? []),
     ...(opts.audit === null ? [] : [auditStep(h, actor, (opts.audit ?? issuedEntry(plan, opts.target?.recorded ?? recordedTarget(input.targets)))(result), now)]),
   ];
@@ -338,10 +340,6 @@ function briefTarget(t: FanoutTarget): Record<string, unknown> {
   const brief = (names: string[]) => (names.length <= 20 ? names : `${names.length} names`);
   return { ...(t.devices ? { devices: brief(t.devices) } : {}), ...(t.ous ? { ous: brief(t.ous) } : {}), ...(t.retry ? { retry: t.retry } : {}) };
 }
-
-/** The plans a fan-out's lock and check may not use on PostgreSQL (see prepareIssue), turned off or back on for the rest of the transaction. */
-const PLAN_SETTINGS = ["enable_seqscan", "enable_material", "enable_hashjoin", "enable_mergejoin"];
-const planSettings = (value: "on" | "off"): BatchStep => ({ sql: `select ${PLAN_SETTINGS.map((s) => `set_config('${s}', '${value}', true)`).join(", ")}`, params: [] });
 
 /** Events built between two looks at the clock. */
 const EVENTS_PER_LOOK = 100;
