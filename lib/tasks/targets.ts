@@ -51,10 +51,11 @@ export async function resolveTarget(
         .from(devices)
         .where(and(may, after))
         .orderBy(asc(devices.name), asc(devices.id))
-        .limit(PAGE);
-      for (const d of page) found.set(d.id, d);
-      if (page.length < PAGE) break;
-      last = page[page.length - 1];
+        .limit(PAGE + 1);
+      // One row past the page says whether another follows: no read of an empty last page.
+      for (const d of page.slice(0, PAGE)) found.set(d.id, d);
+      if (page.length <= PAGE) break;
+      last = page[PAGE - 1];
     }
   } else {
     const names = [...new Set(target.devices ?? [])];
@@ -86,10 +87,10 @@ export async function resolveTarget(
             .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
             .where(and(may, inKnown, lastId !== undefined ? gt(devices.id, lastId) : undefined))
             .orderBy(asc(devices.id))
-            .limit(PAGE);
-          for (const d of page) found.set(d.id, d);
-          if (page.length < PAGE) break;
-          lastId = page[page.length - 1].id;
+            .limit(PAGE + 1);
+          for (const d of page.slice(0, PAGE)) found.set(d.id, d);
+          if (page.length <= PAGE) break;
+          lastId = page[PAGE - 1].id;
         }
       }
     }

@@ -1,6 +1,6 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
-import { fanouts, tasks } from "../../db/schema";
+import { deviceOus, fanouts, ous, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
 import { createDevice, deleteDevice, disableDevice } from "../../lib/devices/devices";
 import { TTL_SECONDS } from "../../rules/tasks";
@@ -47,6 +47,25 @@ describe("target resolution", () => {
     expect((await devicesOf(res.fanout))).toEqual([f.e1.id, f.e2.id, f.e3.id, f.e4.id].sort());
     const fo = (await db.select().from(fanouts).where(eq(fanouts.code, res.fanout)))[0]!;
     expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { all: true } });
+  });
+
+  test("a target read a page of 1,000 devices at a time takes each device once, at a page's size, one past it, and across OUs that overlap", async () => {
+    const { org, actor } = await makeOrg(db);
+    // 1,001 devices: the first 1,000 in OU "page", the last 501 in OU "half" (500 in both).
+    const made = await makeDevices(db, org.id, 1_000, { prefix: "pg", ous: ["page"] });
+    made.push(...(await makeDevices(db, org.id, 1, { prefix: "pg-last", ous: ["half"] })));
+    const [half] = await db.select().from(ous).where(and(eq(ous.organizationId, org.id), eq(ous.name, "half")));
+    await withTransaction({ db }, (tx) => tx.insert(deviceOus).values(made.slice(500, 1_000).map((d) => ({ deviceId: d.id, ouId: half.id }))));
+    const ids = (from: number, to: number) => made.slice(from, to).map((d) => d.id).sort();
+    for (const [targets, want] of [
+      [{ ous: ["page"] }, ids(0, 1_000)],
+      [{ all: true }, ids(0, 1_001)],
+      [{ ous: ["page", "half"] }, ids(0, 1_001)],
+      [{ ous: ["half"] }, ids(500, 1_001)],
+    ] as const) {
+      const res = await issueFanout({ db, actor }, { type: "SYNC", targets });
+      expect(await devicesOf(res.fanout), JSON.stringify(targets)).toEqual(want);
+    }
   });
 
   test("a device named twice gets one task", async () => {
