@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { describe, expect, test } from "vitest";
 import { deviceOus, fanouts, ous, tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
@@ -49,19 +49,23 @@ describe("target resolution", () => {
     expect(fo).toMatchObject({ organizationId: f.org.id, type: "SYNC", total: 4, target: { all: true } });
   });
 
-  test("a target read a page of 1,000 devices at a time takes each device once, at a page's size, one past it, and across OUs that overlap", async () => {
+  test("a target read a page of 1,000 devices at a time takes each device once: at a page's size, one past it, and with a device's two OU rows across a page's end", async () => {
     const { org, actor } = await makeOrg(db);
-    // 1,001 devices: the first 1,000 in OU "page", the last 501 in OU "half" (500 in both).
-    const made = await makeDevices(db, org.id, 1_000, { prefix: "pg", ous: ["page"] });
-    made.push(...(await makeDevices(db, org.id, 1, { prefix: "pg-last", ous: ["half"] })));
-    const [half] = await db.select().from(ous).where(and(eq(ous.organizationId, org.id), eq(ous.name, "half")));
-    await withTransaction({ db }, (tx) => tx.insert(deviceOus).values(made.slice(500, 1_000).map((d) => ({ deviceId: d.id, ouId: half.id }))));
-    const ids = (from: number, to: number) => made.slice(from, to).map((d) => d.id).sort();
+    // 1,000 devices in OU "page" (a page's size) and one more in OU "edge" (the organization,
+    // or both OUs: one past it).
+    const paged = await makeDevices(db, org.id, 1_000, { prefix: "pg", ous: ["page"] });
+    const loose = await makeDevices(db, org.id, 1, { prefix: "pg-loose", ous: ["edge"] });
+    // OU "half": the 2nd to the 501st of the paged devices in id order. Read through both OUs,
+    // a device comes once per OU, in id order: the 501st's two rows are rows 1,000 and 1,001.
+    const byId = paged.map((d) => d.id).sort();
+    const [half] = await withTransaction({ db }, (tx) => tx.insert(ous).values({ organizationId: org.id, name: "half" }).returning());
+    await withTransaction({ db }, (tx) => tx.insert(deviceOus).values(byId.slice(1, 501).map((deviceId) => ({ deviceId, ouId: half.id }))));
     for (const [targets, want] of [
-      [{ ous: ["page"] }, ids(0, 1_000)],
-      [{ all: true }, ids(0, 1_001)],
-      [{ ous: ["page", "half"] }, ids(0, 1_001)],
-      [{ ous: ["half"] }, ids(500, 1_001)],
+      [{ ous: ["page"] }, byId],
+      [{ all: true }, [...byId, loose[0].id].sort()],
+      [{ ous: ["page", "edge"] }, [...byId, loose[0].id].sort()],
+      [{ ous: ["page", "half"] }, byId],
+      [{ ous: ["half"] }, byId.slice(1, 501)],
     ] as const) {
       const res = await issueFanout({ db, actor }, { type: "SYNC", targets });
       expect(await devicesOf(res.fanout), JSON.stringify(targets)).toEqual(want);
