@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "../../db/client";
 import { pacer } from "../../db/transaction";
 import { deviceOus, devices, ous, type Device } from "../../db/schema";
@@ -35,28 +35,24 @@ export async function resolveTarget(
   const may = mayTakeTasks(organizationId);
   // A page costs a few milliseconds: the loop turns whenever reading has taken a stretch.
   const pace = pacer();
-  const found = new Map<string, Pick<Device, "id" | "name">>();
+  const found = new Map<string, Kept>();
   const unresolved: TargetResolution["unresolved"] = [];
   // What a target keeps of each device; a name is checked against its status too.
   const kept = { id: devices.id, name: devices.name };
 
   if (target.all) {
     // Keyset pages along (organization, name): the organization's index, in name order.
-    let last: { name: string; id: string } | undefined;
-    for (;;) {
-      if (last) await pace();
-      const after: SQL | undefined = last ? sql`(${devices.name}, ${devices.id}) > (${last.name}, ${last.id})` : undefined;
-      const page = await h
-        .select(kept)
-        .from(devices)
-        .where(and(may, after))
-        .orderBy(asc(devices.name), asc(devices.id))
-        .limit(PAGE + 1);
-      // One row past the page says whether another follows: no read of an empty last page.
-      for (const d of page.slice(0, PAGE)) found.set(d.id, d);
-      if (page.length <= PAGE) break;
-      last = page[PAGE - 1];
-    }
+    await inPages(
+      (last, limit) =>
+        h
+          .select(kept)
+          .from(devices)
+          .where(and(may, last && sql`(${devices.name}, ${devices.id}) > (${last.name}, ${last.id})`))
+          .orderBy(asc(devices.name), asc(devices.id))
+          .limit(limit),
+      found,
+      pace,
+    );
   } else {
     const names = [...new Set(target.devices ?? [])];
     const byName = new Map<string, { id: string; name: string; status: DeviceStatus }>();
@@ -78,22 +74,38 @@ export async function resolveTarget(
         // Keyset pages along the device id; a device in several of the OUs comes once per OU
         // within a page and is counted once.
         const inKnown = inArray(deviceOus.ouId, known.map((o) => o.id));
-        let lastId: string | undefined;
-        for (;;) {
-          if (lastId !== undefined) await pace();
-          const page = await h
-            .select(kept)
-            .from(devices)
-            .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
-            .where(and(may, inKnown, lastId !== undefined ? gt(devices.id, lastId) : undefined))
-            .orderBy(asc(devices.id))
-            .limit(PAGE + 1);
-          for (const d of page.slice(0, PAGE)) found.set(d.id, d);
-          if (page.length <= PAGE) break;
-          lastId = page[PAGE - 1].id;
-        }
+        await inPages(
+          (last, limit) =>
+            h
+              .select(kept)
+              .from(devices)
+              .innerJoin(deviceOus, eq(deviceOus.deviceId, devices.id))
+              .where(and(may, inKnown, last && gt(devices.id, last.id)))
+              .orderBy(asc(devices.id))
+              .limit(limit),
+          found,
+          pace,
+        );
       }
     }
   }
   return { devices: [...found.values()], unresolved };
+}
+
+type Kept = Pick<Device, "id" | "name">;
+
+/**
+ * Reads `read`'s keyset pages of PAGE devices into `found`, each after the last device of the
+ * one before, with a turn of the loop (`pace`) between pages when reading has taken a stretch.
+ * Each read asks for one row past its page, which says whether another follows: no read of
+ * an empty last page.
+ */
+async function inPages(read: (last: Kept | undefined, limit: number) => Promise<Kept[]>, found: Map<string, Kept>, pace: () => Promise<void>): Promise<void> {
+  for (let last: Kept | undefined; ; ) {
+    if (last) await pace();
+    const page = await read(last, PAGE + 1);
+    for (const d of page.slice(0, PAGE)) found.set(d.id, d);
+    if (page.length <= PAGE) return;
+    last = page[PAGE - 1];
+  }
 }

@@ -8,7 +8,7 @@ import { NODE_DEAD_MS } from "../../lib/server/liveness";
 import { LISTENER_NAME } from "../../lib/server/cluster";
 import { LIVE_CATCH_UP } from "../../lib/live/protocol";
 import { apiClient, type Issued } from "../support/api";
-import { startTestCluster, type TestCluster } from "../support/cluster";
+import { nodeIdIn, startTestCluster, type TestCluster } from "../support/cluster";
 import { onPg } from "../support/databases";
 import { AgentFleet, closeSocketsAfterEach, GLOBEX_USER, LiveClient, liveSeed, until, type LiveSeed } from "../support/live";
 import { rawRow, rawRows, rawRun } from "../support/raw";
@@ -65,7 +65,7 @@ const api = apiClient(() => cluster.url);
 /** One node's view of itself, from its /metrics: its id, its agents, and its transitions by status. */
 async function scrape(node: ServerProcess): Promise<{ id: string; agents: number; reached: Record<string, number> }> {
   const text = await (await fetch(`${node.url}/metrics`)).text();
-  const id = /node="([^"]+)"/.exec(text)?.[1] ?? "";
+  const id = nodeIdIn(text) ?? "";
   const agents = Number(/^taskwire_connected_agents\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? NaN);
   const reached: Record<string, number> = {};
   for (const m of text.matchAll(/^taskwire_task_transitions_total\{([^}]*)\} (\d+)/gm)) reached[/to="([A-Z_]+)"/.exec(m[1])![1]] = Number(m[2]);

@@ -7,6 +7,9 @@ import { freePort } from "../../scripts/lib/throwaway-pg";
 import { waitFor } from "./agents";
 import { seededDatabase, spawnServer, type ServerProcess } from "./server";
 
+/** The node a /metrics text is from: every series carries the node's id as a label. */
+export const nodeIdIn = (metrics: string): string | undefined => /node="([^"]+)"/.exec(metrics)?.[1];
+
 export type TestCluster = {
   /** nginx in front, round robin over the nodes. */
   url: string;
@@ -53,7 +56,7 @@ export async function startTestCluster(opts: { nodes?: number; seed?: (db: Db) =
   // A node that does not answer within 5 s (or a request that fails) names no node this time.
   const nodeId = async (url: string) =>
     fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
-      .then(async (r) => /node="([^"]+)"/.exec(await r.text())?.[1])
+      .then(async (r) => nodeIdIn(await r.text()))
       .catch(() => undefined);
   const routedToAll = async () => {
     const ids = await Promise.all(nodes.map((n) => nodeId(n.url)));
