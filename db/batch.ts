@@ -23,28 +23,47 @@ export const isBatchCheck = (e: unknown, failure: string): boolean =>
 export type BatchOutcome = { results: BatchResults } | { error: Error };
 
 /**
- * The bulk writer: a worker thread with a connection of its own to the file, which writes a
- * group of batches as one transaction (`BEGIN IMMEDIATE` … `COMMIT`), each batch under a
- * savepoint, and answers with each batch's results or error. The runner hands it the batches
- * queued meanwhile in one turn of its queue (db/transaction.ts), so it never writes beside
- * the writer connection. Started on the first batch. It rejects only when the group as a
- * whole failed (its commit): then nothing of it was written.
+ * The bulk writer: a worker thread that writes batches off the event loop and answers with
+ * each batch's results or error. Started on the first batch.
+ * - SQLite (`bulkWriter`): a connection of its own to the file, which writes a group of
+ *   batches as one transaction (`BEGIN IMMEDIATE` … `COMMIT`), each batch under a savepoint.
+ *   The runner hands it the batches queued meanwhile in one turn of its queue
+ *   (db/transaction.ts), so it never writes beside the writer connection. It rejects only
+ *   when the group as a whole failed (its commit): then nothing of it was written.
+ * - PostgreSQL (`pgBulkWriter`): a pool of its own, each batch a transaction of its own on
+ *   one of its connections, side by side (db/batch-pg-worker.mjs).
  */
 export type BulkWriter = {
   run: (batches: BatchStep[][]) => Promise<BatchOutcome[]>;
-  /** Closes the worker's connection; resolves once the worker has exited, its connection closed. */
+  /** Closes the worker's connections; resolves once the worker has exited, its connections closed. */
   close: () => Promise<void>;
 };
 
-type WireError = { message: string; code?: string; failure?: string };
-const errorOf = ({ message, code, failure }: WireError) => Object.assign(new Error(message), { code, failure });
+/** A driver's error as it crosses from the worker: the fields the server's checks read (db/client.ts, db/portable.ts). */
+type WireError = { message: string; code?: string; failure?: string; table?: string; detail?: string; constraint?: string };
+const errorOf = (wire: WireError) =>
+  Object.assign(
+    new Error(wire.message),
+    Object.fromEntries(Object.entries(wire).filter(([k, v]) => k !== "message" && v !== undefined)),
+  );
 
 // Resolved from the working directory, as the migrations are: app code is bundled apart from
-// the server, and the worker loads this file as it is on disk.
-const WORKER_FILE = resolve(process.cwd(), "db/batch-worker.mjs");
+// the server, and the worker loads its file as it is on disk.
+const SQLITE_WORKER = resolve(process.cwd(), "db/batch-worker.mjs");
+const PG_WORKER = resolve(process.cwd(), "db/batch-pg-worker.mjs");
 
 export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL"; busyTimeoutMs: number }): BulkWriter {
+  return workerWriter(SQLITE_WORKER, { taskwireBatch: true, file, driver: createRequire(import.meta.url).resolve("better-sqlite3"), ...opts });
+}
+
+/** `pool`: the options of the worker's pool (db/pg.ts pgPoolOptions). */
+export function pgBulkWriter(pool: Record<string, unknown>): BulkWriter {
+  return workerWriter(PG_WORKER, { taskwirePgBatch: true, pool, driver: createRequire(import.meta.url).resolve("pg") });
+}
+
+function workerWriter(file: string, workerData: Record<string, unknown>): BulkWriter {
   let worker: Worker | undefined;
+  let closed = false;
   let next = 0;
   const waiting = new Map<number, { resolve: (r: BatchOutcome[]) => void; reject: (e: Error) => void }>();
   const failAll = (from: Worker, e: Error) => {
@@ -54,9 +73,7 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
     worker = undefined;
   };
   const start = (): Worker => {
-    const w = new Worker(WORKER_FILE, {
-      workerData: { taskwireBatch: true, file, driver: createRequire(import.meta.url).resolve("better-sqlite3"), ...opts },
-    });
+    const w = new Worker(file, { workerData });
     w.on("message", (m: { id: number; outcomes?: ({ results: BatchResults } | { error: WireError })[]; error?: WireError }) => {
       const job = waiting.get(m.id);
       if (!job) return;
@@ -72,18 +89,34 @@ export function bulkWriter(file: string, opts: { synchronous: "NORMAL" | "FULL";
   return {
     run: (batches) =>
       new Promise((resolve, reject) => {
+        // Closed with the database: a batch after it would open connections no one closes.
+        if (closed) return reject(new Error("The database is closed"));
         worker ??= start();
         const id = next++;
+        try {
+          worker.postMessage({ id, batches });
+        } catch (e) {
+          // A value that cannot be cloned: nothing was sent.
+          return reject(e as Error);
+        }
         waiting.set(id, { resolve, reject });
         // A batch in flight keeps the process up; an idle worker does not.
         worker.ref();
-        worker.postMessage({ id, batches });
       }),
     close: () => {
+      closed = true;
       const closing = worker;
       worker = undefined;
       if (!closing) return Promise.resolve();
-      const exited = new Promise<void>((resolve) => closing.once("exit", () => resolve()));
+      // The worker answers what it was given before it exits; anything it could not answer
+      // (it failed) is refused then, never left waiting.
+      const exited = new Promise<void>((resolve) =>
+        closing.once("exit", () => {
+          for (const job of waiting.values()) job.reject(new Error("The database is closed"));
+          waiting.clear();
+          resolve();
+        }),
+      );
       // An idle worker is unref'd: awaited with nothing else to keep the process up, the exit
       // would never be heard (the process would end mid-await, with code 0).
       closing.ref();

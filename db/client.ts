@@ -4,9 +4,9 @@ import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { taskTriggerStatements } from "../rules/sql";
-import { bulkWriter, type BatchResults, type BatchStep, type BulkWriter } from "./batch";
+import { bulkWriter, pgBulkWriter, type BatchResults, type BatchStep, type BulkWriter } from "./batch";
 import { dialectOf, PROCESS_DIALECT, type Dialect } from "./dialect";
-import { migratePg, pgHandle, pgPool, pgTrouble, type PgRunner } from "./pg";
+import { migratePg, PG_POOL_SIZE, pgHandle, pgPool, pgPoolOptions, pgTrouble, type PgRunner } from "./pg";
 import { checkIntegrity, DamagedDatabaseError, isCorruptionError } from "./integrity";
 import * as schema from "./schema";
 
@@ -77,18 +77,22 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
   const dialect = dialectOf(url);
   if (dialect !== PROCESS_DIALECT) throw new Error(`This process runs on ${PROCESS_DIALECT} (its DATABASE_URL): it cannot open a ${dialect} database`);
   if (dialect === "sqlite") return openSqliteFile(url, opts);
-  const pool = pgPool(url, opts.poolSize);
+  const size = opts.poolSize ?? PG_POOL_SIZE;
+  const pool = pgPool(url, size);
   try {
     await migratePg(pool, url);
   } catch (e) {
     await pool.end().catch(() => {});
     throw e;
   }
-  return pgDb(pool, url);
+  return pgDb(pool, url, size);
 }
 
-const pgDb = (pool: ReturnType<typeof pgPool>, url: string): Db =>
-  Object.defineProperty(pgHandle(pool), RUNNER, { value: { kind: "pg", pool, url } satisfies PgRunner }) as unknown as Db;
+/** The bulk writer's pool is half the process's: batches are a share of the writes, and PostgreSQL's connections are counted across nodes (docs/deploy.md). */
+const pgDb = (pool: ReturnType<typeof pgPool>, url: string, size: number): Db =>
+  Object.defineProperty(pgHandle(pool), RUNNER, {
+    value: { kind: "pg", pool, url, bulk: pgBulkWriter(pgPoolOptions(url, Math.ceil(size / 2))) } satisfies PgRunner,
+  }) as unknown as Db;
 
 /**
  * Opens (creating if needed) and migrates a database file.
@@ -152,10 +156,13 @@ function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): 
   return sqlite;
 }
 
-/** Closes the connections: SQLite's two and its bulk writer, or the PostgreSQL pool. */
+/** Closes the connections: SQLite's two, or the PostgreSQL pool; and the bulk writer's. */
 export async function closeDatabase(db: Db): Promise<void> {
   const runner = runnerOf(db);
-  if (runner.kind === "pg") return runner.pool.end();
+  if (runner.kind === "pg") {
+    await runner.bulk.close();
+    return runner.pool.end();
+  }
   // The worker's connection first: the last connection to close folds the log into the file.
   await runner.bulk.close();
   runner.tx.$client.close();
@@ -251,7 +258,7 @@ export function getDb(): Db {
   const holder = globalThis as Holder;
   if (!holder[KEY]) {
     const url = process.env.DATABASE_URL ?? "data/taskwire.db";
-    holder[KEY] = dialectOf(url) === "pg" ? pgDb(pgPool(url), url) : openSqliteFile(url);
+    holder[KEY] = dialectOf(url) === "pg" ? pgDb(pgPool(url), url, PG_POOL_SIZE) : openSqliteFile(url);
   }
   return holder[KEY]!;
 }

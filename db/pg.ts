@@ -3,6 +3,7 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import pg from "pg";
+import type { BulkWriter } from "./batch";
 import { redactUrl } from "./dialect";
 import { fanoutRecountStatement, pgTaskTriggerStatements } from "../rules/sql";
 import * as schema from "./schema";
@@ -18,8 +19,12 @@ const MIGRATIONS = resolve(process.cwd(), "db/migrations/pg");
 /** What `pg_advisory_lock` is taken on while a node migrates: nodes that start together migrate once. */
 const MIGRATION_LOCK = 0x7461736b; // "task"
 
-/** The pool of one process; `max` from TASKWIRE_PG_POOL (lib/env.ts), 10 by default. */
-export type PgRunner = { readonly kind: "pg"; readonly pool: pg.Pool; readonly url: string };
+/**
+ * The pool of one process, `max` from TASKWIRE_PG_POOL (lib/env.ts), 10 by default, and its
+ * bulk writer: a worker thread with a pool of its own, half as large, that writes batches
+ * (db/batch.ts).
+ */
+export type PgRunner = { readonly kind: "pg"; readonly pool: pg.Pool; readonly url: string; readonly bulk: BulkWriter };
 
 // bigint (int8) columns hold row numbers, epoch milliseconds and counts, all below 2^53: read
 // them as numbers, as SQLite gives them, not as the strings node-postgres gives by default. Set
@@ -56,12 +61,20 @@ export const PG_SESSION = { keepAlive: true, keepAliveInitialDelayMillis: 10_000
  * write goes through `withTransaction` (`BEGIN READ WRITE`, db/transaction.ts), as on SQLite,
  * whose read connection is `query_only`.
  */
-export function pgPool(url: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 30_000, ...PG_SESSION, options: `-c default_transaction_read_only=on -c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}` });
+/** A process's pooled connections unless TASKWIRE_PG_POOL says otherwise. */
+export const PG_POOL_SIZE = 10;
+
+export function pgPool(url: string, max = PG_POOL_SIZE): pg.Pool {
+  const pool = new pg.Pool(pgPoolOptions(url, max));
   // An idle connection that dies (the server restarted) is dropped by the pool and reported
   // here; without a listener it would take the process down.
   pool.on("error", (e) => console.error(`PostgreSQL connection lost: ${e.message}`));
   return pool;
+}
+
+/** The options of a pool (the process's, its bulk writer's): plain data, handed to a worker thread as they are. */
+export function pgPoolOptions(url: string, max: number) {
+  return { connectionString: url, max, connectionTimeoutMillis: 30_000, ...PG_SESSION, options: `-c default_transaction_read_only=on -c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}` };
 }
 
 /** A drizzle handle on a pool or on one connection of it. */

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { runSteps, type BatchResults, type BatchStep } from "./batch";
-import { runStepsPg } from "./batch-pg";
+import { inPgTransaction, retryingAborted, runStepsPg } from "./batch-pg-worker.mjs";
 import { asTx, BUSY_TIMEOUT_MS, dialectOfHandle, isDatabaseBusy, isTx, runnerOf, type Db, type DbOrTx, type Tx, type WriteRunner } from "./client";
 import { pgHandle, type PgRunner } from "./pg";
 
@@ -69,15 +69,21 @@ async function timed<T>(kind: "transaction" | "batch", run: () => Promise<T>): P
 /**
  * Writes a batch given as data (db/batch.ts) atomically: inside the context's transaction,
  * under a savepoint, or else on the bulk writer, a worker thread whose statements and commit
- * do not hold the event loop however many rows the batch has. Batches that arrive while
- * others are queued or written wait together and are written together, as one transaction
- * with a savepoint each (a group commit): under a storm of agent results a fan-out waits for
- * the group being written, not for every batch queued before it.
+ * do not hold the event loop however many rows the batch has. On SQLite, batches that arrive
+ * while others are queued or written wait together and are written together, as one
+ * transaction with a savepoint each (a group commit): under a storm of agent results a fan-out
+ * waits for the group being written, not for every batch queued before it. On PostgreSQL each
+ * is a transaction of its own on the writer's pool, side by side, run again when PostgreSQL
+ * aborted it: the event loop waits once for the batch, not once per statement.
  */
 export async function writeBatch(ctx: Ctx, steps: BatchStep[]): Promise<BatchResults> {
   if (isTx(ctx.db)) return savepoint(ctx.db, (tx) => (dialectOfHandle(tx) === "pg" ? runStepsPg(pgClientOf(tx), steps) : runSteps(tx.$client, steps)));
   const runner = runnerOf(ctx.db);
-  if (runner.kind === "pg") return timed("batch", () => pgTransaction(runner, (tx) => runStepsPg(pgClientOf(tx), steps)));
+  if (runner.kind === "pg") {
+    const [outcome] = await timed("batch", () => runner.bulk.run([steps]));
+    if ("error" in outcome) throw outcome.error;
+    return outcome.results;
+  }
   return new Promise((resolve, reject) => {
     const joining = runner.group;
     const group = joining ?? (runner.group = []);
@@ -161,45 +167,11 @@ async function begin(sqlite: Tx["$client"]): Promise<void> {
   }
 }
 
-/**
- * BEGIN … COMMIT on a connection of the pool, held for the whole transaction. A connection
- * whose ROLLBACK failed is dropped from the pool rather than handed to the next transaction.
- */
+/** BEGIN … COMMIT on a connection of the pool, held for the whole transaction; run again when PostgreSQL aborted it. */
 async function pgTransaction<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T, commit: Commit = "flushed"): Promise<T> {
-  // A transaction PostgreSQL chose to abort (a deadlock, a serialization failure) wrote
-  // nothing: it runs again, as PostgreSQL's documentation advises, a few times at most.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await pgTransactionOnce(runner, fn, commit);
-    } catch (e) {
-      const code = (e as { code?: unknown; cause?: { code?: unknown } }).code ?? (e as { cause?: { code?: unknown } }).cause?.code;
-      if (attempt >= PG_ATTEMPTS || (code !== "40P01" && code !== "40001")) throw e;
-      // Said, not silent: an operator who sees many of these has a lock order to look at.
-      console.warn(`PostgreSQL aborted a transaction (${code === "40P01" ? "deadlock" : "serialization failure"}); running it again (attempt ${attempt + 1} of ${PG_ATTEMPTS})`);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
-    }
-  }
-}
-
-const PG_ATTEMPTS = 4;
-
-async function pgTransactionOnce<T>(runner: PgRunner, fn: (tx: Tx) => Promise<T> | T, commit: Commit): Promise<T> {
-  const client = await runner.pool.connect();
-  let broken: Error | undefined;
-  try {
-    // One round trip either way: statements without parameters go as one simple query.
-    await client.query(commit === "lazy" ? "BEGIN READ WRITE; SET LOCAL synchronous_commit TO off" : "BEGIN READ WRITE");
-    try {
-      const result = await fn(pgTxOf(client));
-      await client.query("COMMIT");
-      return result;
-    } catch (e) {
-      await client.query("ROLLBACK").catch((err: Error) => (broken = err));
-      throw e;
-    }
-  } finally {
-    client.release(broken);
-  }
+  // One round trip either way: statements without parameters go as one simple query.
+  const begin = commit === "lazy" ? "BEGIN READ WRITE; SET LOCAL synchronous_commit TO off" : "BEGIN READ WRITE";
+  return retryingAborted(() => inPgTransaction(runner.pool, begin, async (client) => fn(pgTxOf(client))), console.warn);
 }
 
 /** The transaction handle on a pooled connection, made once per connection. */
@@ -258,7 +230,8 @@ function statement(sqlite: Tx["$client"], text: string) {
 /** Waits until no write transaction is running or waiting, those queued meanwhile included (shutdown). */
 export async function writesSettled(db: Db): Promise<void> {
   const runner = runnerOf(db);
-  // PostgreSQL's transactions each hold a connection: the pool's end waits for them.
+  // PostgreSQL's transactions each hold a connection: the pool's end, and the bulk writer's
+  // close, wait for them (closeDatabase).
   if (runner.kind === "pg") return;
   while (runner.depth > 0) await runner.tail;
 }

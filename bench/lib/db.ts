@@ -5,7 +5,7 @@
 // scenarios read either database with the same code.
 import Database from "better-sqlite3";
 import pg from "pg";
-import { numbered } from "../../db/batch-pg";
+import { numbered } from "../../db/batch-pg-worker.mjs";
 import { dialectOf } from "../../db/dialect";
 import { sqliteLikeTypes } from "../../scripts/lib/pg-plain";
 

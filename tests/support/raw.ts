@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import pg from "pg";
 import { runnerOf, writerConnection, type Db } from "../../db/client";
-import { numbered } from "../../db/batch-pg";
+import { numbered } from "../../db/batch-pg-worker.mjs";
 import { dialectOf } from "../../db/dialect";
 import { sqliteLikeTypes } from "../../scripts/lib/pg-plain";
 

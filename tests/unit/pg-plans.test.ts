@@ -6,7 +6,7 @@
 import { describe, expect, test } from "vitest";
 import pg from "pg";
 import { closeDatabase, openDatabase } from "../../db/client";
-import { numbered } from "../../db/batch-pg";
+import { numbered } from "../../db/batch-pg-worker.mjs";
 import { ANALYZE_AFTER_ISSUED } from "../../db/statistics";
 import { issueFanout } from "../../lib/tasks/issue";
 import { finishOwnStep, startOwnStep } from "../../lib/tasks/transition";

@@ -13,14 +13,14 @@ import Database from "better-sqlite3";
 import { joinLines, stepOf } from "../../db/batch";
 import { isDatabaseBusy, runnerOf, sqliteRunner, writerConnection, type Tx } from "../../db/client";
 import { devices, fanouts, member, organization, tasks } from "../../db/schema";
-import { lockRows } from "../../db/portable";
+import { isDuplicateOf, lockRows } from "../../db/portable";
 import { breathe, withTransaction, writeBatch, writesThroughRunner } from "../../db/transaction";
 import { listMembers, setMemberRole } from "../../lib/orgs/orgs";
 import { ConflictError } from "../../lib/errors";
 import { issueFanout } from "../../lib/tasks/issue";
 import { listTasks, pageTasks } from "../../lib/tasks/queries";
 import { cancelTask } from "../../lib/tasks/verbs";
-import { onPg } from "../support/databases";
+import { newTestDatabase, onPg } from "../support/databases";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg, makeUser } from "../support/factories";
 import { capture, expectRejectionMatching } from "./helpers";
@@ -256,20 +256,39 @@ describe("verbs under concurrency", () => {
     expect(await orgNamed("batch-ok")).toHaveLength(1);
   });
 
-  test.skipIf(onPg)("closing the database waits for the bulk writer to exit, even with nothing else keeping the process up", () => {
-    // In a process of its own: an idle bulk writer does not keep a process alive, and a close
-    // that awaited it without holding the process up would end it mid-await.
-    const run = runAlone(
-      (from, file) =>
-        `import { closeDatabase, openSqliteFile } from ${from("db/client.ts")};
-         import { writeBatch } from ${from("db/transaction.ts")};
-         const db = openSqliteFile(${file});
-         await writeBatch({ db }, [{ sql: "select 1", params: [] }]);
-         await new Promise((r) => setTimeout(r, 50));
-         await closeDatabase(db);
-         console.log("closed");`,
+  test("a refusal the bulk writer met comes back as the driver gave it: a duplicate is known by its index", async () => {
+    await writeBatch({ db }, [stepOf(db.insert(organization).values(insertOrg("batch-twice")))]);
+    const again = { ...insertOrg("batch-twice"), id: "batch-twice-2" };
+    const refused = await writeBatch({ db }, [stepOf(db.insert(organization).values(again))]).then(
+      () => undefined,
+      (e: unknown) => e,
     );
-    expect(run).toEqual({ status: 0, stdout: "closed\n", stderr: "" });
+    expect(isDuplicateOf(refused, organization.slug)).toBe(true);
+    expect(isDuplicateOf(refused, organization.name)).toBe(false);
+    expect(await orgNamed("batch-twice")).toHaveLength(1);
+  });
+
+  test("closing the database waits for the bulk writer to exit, even with nothing else keeping the process up; a batch after it is refused", async () => {
+    // In a process of its own: an idle bulk writer does not keep a process alive, and a close
+    // that awaited it without holding the process up would end it mid-await. A batch after the
+    // close would start a writer (and its connections) no one closes.
+    const target = await newTestDatabase();
+    try {
+      const run = runAlone(
+        (from) =>
+          `import { closeDatabase, openDatabase } from ${from("db/client.ts")};
+           import { writeBatch } from ${from("db/transaction.ts")};
+           const db = await openDatabase(${JSON.stringify(target.url)});
+           await writeBatch({ db }, [{ sql: "select 1", params: [] }]);
+           await new Promise((r) => setTimeout(r, 50));
+           await closeDatabase(db);
+           console.log("closed");
+           console.log(await writeBatch({ db }, [{ sql: "select 1", params: [] }]).catch((e) => e.message));`,
+      );
+      expect(run).toEqual({ status: 0, stdout: "closed\nThe database is closed\n", stderr: "" });
+    } finally {
+      await target.drop();
+    }
   });
 
   test.skipIf(onPg)("stopping the background checkpointer waits for its worker to exit, even with nothing else keeping the process up", () => {
