@@ -96,7 +96,8 @@ function workerWriter(file: string, workerData: Record<string, unknown>): BulkWr
         try {
           worker.postMessage({ id, batches });
         } catch (e) {
-          // A value that cannot be cloned: nothing was sent.
+          // A value that cannot be cloned: nothing was sent, and an idle worker does not hold the process up.
+          if (waiting.size === 0) worker.unref();
           return reject(e as Error);
         }
         waiting.set(id, { resolve, reject });

@@ -56,14 +56,14 @@ const IDLE_IN_TRANSACTION_MS = 60_000;
  */
 export const PG_SESSION = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
 
+/** A process's pooled connections unless TASKWIRE_PG_POOL says otherwise. */
+export const PG_POOL_SIZE = 10;
+
 /**
  * The process's pool. Its connections are read-only unless a transaction says otherwise: every
  * write goes through `withTransaction` (`BEGIN READ WRITE`, db/transaction.ts), as on SQLite,
  * whose read connection is `query_only`.
  */
-/** A process's pooled connections unless TASKWIRE_PG_POOL says otherwise. */
-export const PG_POOL_SIZE = 10;
-
 export function pgPool(url: string, max = PG_POOL_SIZE): pg.Pool {
   const pool = new pg.Pool(pgPoolOptions(url, max));
   // An idle connection that dies (the server restarted) is dropped by the pool and reported

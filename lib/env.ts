@@ -31,7 +31,8 @@ export const envSchema = z.object({
     .default("data/taskwire.db")
     .refine((v) => !/^[a-z]+:\/\//i.test(v) || /^(file:|postgres(ql)?:\/\/)/i.test(v), "DATABASE_URL is a file path (SQLite) or a postgres:// URL")
     .transform((v) => v.replace(/^file:(\/\/)?/, "")),
-  // PostgreSQL only: connections each node keeps open at most.
+  // PostgreSQL only: connections each node keeps open at most for its requests (its bulk
+  // writer keeps half as many again, rounded up: db/client.ts).
   TASKWIRE_PG_POOL: wholeNumberVar(2, 200).default(10),
   BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters").optional(),
   // The agents' Ed25519 signing key as PKCS#8 PEM; else the data folder's (SQLite) or the database's (PostgreSQL).
