@@ -159,12 +159,9 @@ function connect(file: string, synchronous: "NORMAL" | "FULL", check: boolean): 
 /** Closes the connections: SQLite's two, or the PostgreSQL pool; and the bulk writer's. */
 export async function closeDatabase(db: Db): Promise<void> {
   const runner = runnerOf(db);
-  if (runner.kind === "pg") {
-    await runner.bulk.close();
-    return runner.pool.end();
-  }
-  // The worker's connection first: the last connection to close folds the log into the file.
+  // The bulk writer's first: on SQLite, the last connection to close folds the log into the file.
   await runner.bulk.close();
+  if (runner.kind === "pg") return runner.pool.end();
   runner.tx.$client.close();
   db.$client.close();
 }
