@@ -131,7 +131,7 @@ describe("members", () => {
     const userId = (await dbRow<{ id: string }>('SELECT id FROM "user" WHERE email = ?', GLOBEX_USER)).id;
     const addGina = (id: string, role: string) =>
       rawRun(server.dbFile, "INSERT INTO member (id, organization_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)", id, seed.orgs!.acme, userId, role, Date.now());
-    addGina("m-gina-acme", "READ_WRITE");
+    await addGina("m-gina-acme", "READ_WRITE");
     const token = await mintToken(userId, "READ_WRITE");
     expect((await api.get<TaskPage>("/tasks", { as: { token } })).status).toBe(200);
 
@@ -141,7 +141,7 @@ describe("members", () => {
     expect((await dbRow<{ revoked_at: number | null }>("SELECT revoked_at FROM api_tokens WHERE user_id = ? AND organization_id = ?", userId, seed.orgs!.acme)).revoked_at).not.toBeNull();
 
     // Back in, even as ADMIN: the old token stays dead, and cannot read the registration token.
-    addGina("m-gina-acme-2", "ADMIN");
+    await addGina("m-gina-acme-2", "ADMIN");
     expectError(await api.get("/organization", { as: { token } }), 401, "unauthorized");
   });
 
