@@ -3,6 +3,7 @@ import pg from "pg";
 import { PG_SESSION } from "../../db/pg";
 import { z } from "zod";
 import { DEVICE_CHANGES, FANOUT_CHANGES, publish, subscribe, type DomainEvent } from "../events";
+import { CLOCK_MAX_SLEEP_MS, wakesClock } from "../tasks/due";
 import { metrics } from "./metrics";
 
 // Several nodes on one PostgreSQL: what one node must tell the others, as batched hints over
@@ -10,7 +11,8 @@ import { metrics } from "./metrics";
 // itself), and none is sent per task: each flush packs whatever gathered meanwhile into as
 // few NOTIFYs as fit their 8,000-byte payload limit.
 //   live  — tasks and fan-outs of an organization changed here: browsers elsewhere are told
-//   due   — something may now be due sooner than the other clocks sleep
+//   due   — something may now be due sooner than the other clocks sleep (lib/tasks/due.ts
+//           wakesClock: the rule that wakes this node's own clock)
 //   send  — tasks due for devices connected to node `n` (the dispatcher found no socket here)
 //   drop  — devices just connected here: any older connection of theirs elsewhere is closed
 //   event — a device or someone's access changed, or an audit row was written, here (rare:
@@ -27,8 +29,15 @@ const CHANNEL = "taskwire";
 export const LISTENER_NAME = "taskwire-cluster";
 /** Below PostgreSQL's NOTIFY payload limit (8,000 bytes), with room for the envelope. */
 const PAYLOAD_BYTES = 7_800;
-/** Live and clock hints gather this long; dispatch and drop hints go on the next turn. */
+/** Live, clock and audit hints gather this long; the others go on the next turn. */
 const GATHER_MS = 25;
+/**
+ * Events that ride with the live hints rather than go at once: an audit row written here
+ * (every action of the API writes one) only refreshes audit pages elsewhere. Sent at once,
+ * its NOTIFY, which every node hears, would run beside the dispatch of the very action it
+ * records.
+ */
+const GATHERED_EVENTS: ReadonlySet<DomainEvent["kind"]> = new Set(["audit.recorded"]);
 /** The pause before the listener connects again after losing its connection. */
 const RECONNECT_MS = 1_000;
 /**
@@ -105,7 +114,7 @@ export type Cluster = ClusterLink & {
  * the order they were made), and a subscription to this node's events for the live and
  * clock hints. Rejects if PostgreSQL cannot be reached at start.
  */
-export async function joinCluster(url: string, nodeId: string, opts: { probeMs?: number; queryTimeoutMs?: number } = {}): Promise<Cluster> {
+export async function joinCluster(url: string, nodeId: string, opts: { probeMs?: number; queryTimeoutMs?: number; clockMaxSleepMs?: number } = {}): Promise<Cluster> {
   const heard = new EventEmitter<Heard>();
   heard.setMaxListeners(20);
   const outbox = new Outbox();
@@ -239,13 +248,14 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
   const unsubscribe = subscribe((e: DomainEvent) => {
     if (e.kind !== "task.transition") {
       if (heardFromOthers.has(e)) return;
-      outbox.event(e);
-      arm(true);
+      const urgent = !GATHERED_EVENTS.has(e.kind);
+      outbox.event(e, urgent);
+      arm(urgent);
       return;
     }
     outbox.live(e.organizationId, e.taskId, e.fanoutId);
     // Other clocks may sleep past what this creates or starts (a schedule, a lease).
-    if (e.from === null || e.to === "IN_PROGRESS") outbox.due();
+    if (wakesClock(e, opts.clockMaxSleepMs ?? CLOCK_MAX_SLEEP_MS)) outbox.due();
     arm(false);
   });
 
@@ -291,6 +301,8 @@ class Outbox {
   /** Each call's devices with when it was made: only connections older than that go. */
   private drops: { d: string[]; at: number }[] = [];
   private events: Exclude<DomainEvent, { kind: "task.transition" }>[] = [];
+  /** Whether an event gathered must go at once (GATHERED_EVENTS). */
+  private pressing = false;
   private lost = false;
 
   live(organizationId: string, taskId: number, fanoutId: number | null): void {
@@ -309,8 +321,9 @@ class Outbox {
   drop(deviceIds: string[]): void {
     this.drops.push({ d: deviceIds, at: Date.now() });
   }
-  event(e: Exclude<DomainEvent, { kind: "task.transition" }>): void {
+  event(e: Exclude<DomainEvent, { kind: "task.transition" }>, urgent: boolean): void {
     this.events.push(e);
+    this.pressing ||= urgent;
   }
   /** What this node sent was dropped: the others are told. */
   resync(): void {
@@ -320,7 +333,7 @@ class Outbox {
     return !this.liveByOrg.size && !this.dueSoon && !this.sends.size && !this.drops.length && !this.events.length && !this.lost;
   }
   urgent(): boolean {
-    return this.sends.size > 0 || this.drops.length > 0 || this.events.length > 0 || this.lost;
+    return this.sends.size > 0 || this.drops.length > 0 || this.pressing || this.lost;
   }
 
   /** Everything gathered, as JSON payloads of at most PAYLOAD_BYTES each; the outbox is emptied. */
@@ -337,6 +350,7 @@ class Outbox {
     if (this.lost) parts.push({ k: "resync" });
     this.lost = false;
     this.events = [];
+    this.pressing = false;
     this.liveByOrg = new Map();
     this.dueSoon = false;
     this.sends = new Map();

@@ -2,6 +2,7 @@ import type { Db } from "../../db/client";
 import { breathe } from "../../db/transaction";
 import { subscribe } from "../events";
 import { nextScheduleDue, runDueSchedules } from "../schedules/schedules";
+import { CLOCK_MAX_SLEEP_MS } from "../tasks/due";
 
 const RETRY_MS = 1_000;
 
@@ -23,7 +24,7 @@ export class ScheduleClock {
 
   constructor(
     private readonly db: Db,
-    private readonly maxSleepMs = 60_000,
+    private readonly maxSleepMs = CLOCK_MAX_SLEEP_MS,
     private readonly now: () => Date = () => new Date(),
   ) {}
 

@@ -1,7 +1,7 @@
 import type { Db } from "../../db/client";
 import { breathe } from "../../db/transaction";
 import { publish, subscribe } from "../events";
-import { nextDueAt, runDueBatch, soonestDueAfter } from "../tasks/due";
+import { CLOCK_MAX_SLEEP_MS, nextDueAt, runDueBatch, wakesClock } from "../tasks/due";
 
 /** The pause before the clock tries again after a failed step. */
 const CLOCK_RETRY_MS = 1_000;
@@ -25,7 +25,7 @@ export class Scheduler {
   constructor(
     private readonly db: Db,
     /** Re-check at least this often, whatever the database says (clock jumps, other writers). */
-    private readonly maxSleepMs = 60_000,
+    private readonly maxSleepMs = CLOCK_MAX_SLEEP_MS,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -35,9 +35,7 @@ export class Scheduler {
       // Creations may be scheduled sooner than the armed time; starts begin a lease. The
       // clock wakes at most maxSleepMs after it armed, which was before this transition: one
       // that cannot fall due sooner than that changes nothing.
-      if (e.kind !== "task.transition") return;
-      const soonest = soonestDueAfter(e);
-      if (soonest !== null && soonest < this.maxSleepMs) this.poke();
+      if (e.kind === "task.transition" && wakesClock(e, this.maxSleepMs)) this.poke();
     });
     await this.run();
   }

@@ -69,6 +69,20 @@ export function soonestDueAfter(e: Pick<TaskTransition, "from" | "to" | "type">)
   return null;
 }
 
+/** How long a clock sleeps at most, unless TASKWIRE_CLOCK_MAX_SLEEP_MS says otherwise. */
+export const CLOCK_MAX_SLEEP_MS = 60_000;
+
+/**
+ * Whether transition `e` may make something due before a clock that sleeps at most
+ * `maxSleepMs` wakes anyway: only then is the clock woken, on this node and, by a hint, on
+ * the others (lib/server/cluster.ts). A task created to run now expires no sooner than a
+ * minute, and a lease runs two minutes or more: with the default sleep, neither wakes one.
+ */
+export function wakesClock(e: Pick<TaskTransition, "from" | "to" | "type">, maxSleepMs: number): boolean {
+  const soonest = soonestDueAfter(e);
+  return soonest !== null && soonest < maxSleepMs;
+}
+
 /** The earliest moment anything is due, from the three partial indexes; null if nothing waits. */
 export async function nextDueAt(ctx: Ctx): Promise<Date | null> {
   const [row] = await ctx.db

@@ -50,7 +50,7 @@ describe.skipIf(!onPg)("cluster hints", () => {
     expect(heardByA).toEqual([]);
   });
 
-  test("10,000 transitions become a few payloads under NOTIFY's limit; the others hear every task and fan-out once", async () => {
+  test("10,000 transitions become a few payloads under NOTIFY's limit; the others hear every task and fan-out once, and their clocks only what may fall due before they wake", async () => {
     const heard = new Map<string, { tasks: Set<number>; fanouts: Set<number> }>();
     let dueHeard = 0;
     b.on("live", (org, tasks, fanouts) => {
@@ -64,10 +64,16 @@ describe.skipIf(!onPg)("cluster hints", () => {
     // Both members live in this process and hear its events: each gathers them. What B hears
     // is A's hints (B ignores its own).
     publish(Array.from({ length: 10_000 }, (_, i) => transition(i + 1, i % 2 ? "org-1" : "org-2", i % 2 ? 7 : 8)));
-    await until("node B to hear every task", () => (heard.get("org-1")?.tasks.size ?? 0) + (heard.get("org-2")?.tasks.size ?? 0) === 10_000, 20_000);
+    const tasksHeard = () => (heard.get("org-1")?.tasks.size ?? 0) + (heard.get("org-2")?.tasks.size ?? 0);
+    await until("node B to hear every task", () => tasksHeard() === 10_000, 20_000);
     expect([...heard.get("org-1")!.fanouts]).toEqual([7]);
     expect([...heard.get("org-2")!.fanouts]).toEqual([8]);
-    // A start begins a lease: the other clocks are told once, not per task.
+    // A start begins a lease of two minutes or more: past the longest sleep of the other
+    // clocks (60 s here), which are not woken for it.
+    expect(dueHeard).toBe(0);
+    // A task created scheduled may be due at once: the other clocks are told, once for both.
+    publish([10_001, 10_002].map((id) => ({ ...transition(id), from: null, to: "SCHEDULED" as const })));
+    await until("node B to hear the scheduled tasks", () => tasksHeard() === 10_002, 20_000);
     expect(dueHeard).toBe(1);
     // Two members sent the same hints: 10,000 ids at 400 a part and ~19 parts a payload. A
     // member counts a payload once its NOTIFY returns, which can be after B heard it: wait for
@@ -80,6 +86,22 @@ describe.skipIf(!onPg)("cluster hints", () => {
       return settled ? now : undefined;
     }, 20_000, 250);
     expect(payloads).toBeLessThanOrEqual(2 * 10);
+  });
+
+  test("an audit row written here is published on the other nodes, gathered with the live hints", async () => {
+    const seen: string[] = [];
+    const off = subscribe((e) => {
+      if (e.kind === "audit.recorded") seen.push(e.organizationId);
+    });
+    try {
+      // Both members of this process gather it: each publishes the other's copy here once.
+      publish([{ kind: "audit.recorded", organizationId: "org-audit" }]);
+      await until("the other members' copies to be published", () => seen.length === 3, 10_000);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(seen).toEqual(["org-audit", "org-audit", "org-audit"]);
+    } finally {
+      off();
+    }
   });
 
   test("a device or access change another node sends is published here; what does not parse is ignored", async () => {
