@@ -77,11 +77,11 @@ export async function startServer(
   }
   // Several nodes on PostgreSQL: batched hints between them over LISTEN/NOTIFY
   // (lib/server/cluster.ts), for dispatch, live patches, the clocks and closing sockets.
-  const cluster = pg ? await joinCluster(env.DATABASE_URL, liveness.nodeId, { clockMaxSleepMs: env.TASKWIRE_CLOCK_MAX_SLEEP_MS }) : undefined;
+  const cluster = pg ? await joinCluster(env.DATABASE_URL, liveness.nodeId) : undefined;
   // Reconcile before listening: fire, expire and fail whatever came due while down. Every node
   // runs the clock; each claims its own batches, and a hint wakes it for what another made due.
   const scheduler = new Scheduler(db, env.TASKWIRE_CLOCK_MAX_SLEEP_MS);
-  cluster?.on("due", () => scheduler.poke());
+  cluster?.on("due", (soonestMs) => scheduler.wake(soonestMs));
   await scheduler.start();
   // Staged rollouts: the next step of each after its tasks finish, and on a sweep for timed
   // pauses between waves (lib/server/rollouts.ts). Any node may step any rollout.

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { RETENTION_DAYS } from "../rules/retention";
+import { CLOCK_MAX_SLEEP_MS } from "../rules/tasks";
 
 const bool = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true");
 
@@ -46,7 +47,7 @@ export const envSchema = z.object({
   TASKWIRE_SIGNIN_PER_MINUTE: wholeNumberVar(1, 10_000).default(10),
   TASKWIRE_TRUST_PROXY: bool.default(false),
   // How often the clock re-reads the database at the latest, whatever it expects next.
-  TASKWIRE_CLOCK_MAX_SLEEP_MS: wholeNumberVar(10, 3_600_000).default(60_000),
+  TASKWIRE_CLOCK_MAX_SLEEP_MS: wholeNumberVar(10, 3_600_000).default(CLOCK_MAX_SLEEP_MS),
   // Several nodes: how often each re-sends what still waits on its devices (lib/agents/dispatcher.ts).
   TASKWIRE_DISPATCH_SWEEP_MS: wholeNumberVar(1_000, 3_600_000).default(15_000),
   // How often every open staged rollout is looked at (a pause between waves that ended, lib/server/rollouts.ts).

@@ -67,6 +67,13 @@ export const LEASE_MINUTES: Record<TaskType, number> = {
 export const TTL_SECONDS = { min: 60, max: 30 * 24 * 3600, default: 24 * 3600 } as const;
 
 /**
+ * How long a clock sleeps at most unless TASKWIRE_CLOCK_MAX_SLEEP_MS says otherwise. No
+ * longer than the shortest time to live and every lease: a task created to run now, or one
+ * started, cannot fall due before a clock wakes anyway, and wakes none (lib/tasks/due.ts).
+ */
+export const CLOCK_MAX_SLEEP_MS = 60_000;
+
+/**
  * The time to live a task was issued with, which a re-run or a retry of it is issued with
  * again: its fan-out's (`issuedWith`; a task that waited for its wave expires that long after
  * its release, not after its creation), or, for a fan-out that did not keep it, from when the

@@ -3,7 +3,7 @@ import pg from "pg";
 import { PG_SESSION } from "../../db/pg";
 import { z } from "zod";
 import { DEVICE_CHANGES, FANOUT_CHANGES, publish, subscribe, type DomainEvent } from "../events";
-import { CLOCK_MAX_SLEEP_MS, wakesClock } from "../tasks/due";
+import { soonestDueAfter } from "../tasks/due";
 import { metrics } from "./metrics";
 
 // Several nodes on one PostgreSQL: what one node must tell the others, as batched hints over
@@ -11,13 +11,15 @@ import { metrics } from "./metrics";
 // itself), and none is sent per task: each flush packs whatever gathered meanwhile into as
 // few NOTIFYs as fit their 8,000-byte payload limit.
 //   live  — tasks and fan-outs of an organization changed here: browsers elsewhere are told
-//   due   — something may now be due sooner than the other clocks sleep (lib/tasks/due.ts
-//           wakesClock: the rule that wakes this node's own clock)
+//   due   — a creation or start here may fall due `s` ms from now at the soonest: each other
+//           clock re-reads its next due time if that can be before it wakes anyway, by the
+//           rule of its own (lib/tasks/due.ts wakesClock, against its own longest sleep)
 //   send  — tasks due for devices connected to node `n` (the dispatcher found no socket here)
 //   drop  — devices just connected here: any older connection of theirs elsewhere is closed
-//   event — a device or someone's access changed, or an audit row was written, here (rare:
-//           a person's pace): published on every node, so the sockets it ends close and the
-//           audit pages it concerns refresh wherever they are
+//   event — a device or someone's access changed, or an audit row was written, here:
+//           published on every node, so the sockets it ends close and the audit pages it
+//           concerns refresh wherever they are. Each goes at once, but for an audit row
+//           (every action of the API writes one), which rides with the live hints
 //   resync — this node's listener connected again: what it sent meanwhile was lost
 // Hints are lost while a listener reconnects, both ways: what others sent was not heard, and
 // what this node gathered was dropped. Once it is back, every node, this one included, is
@@ -68,7 +70,8 @@ const eventSchema = z.discriminatedUnion("kind", [
 ]) satisfies z.ZodType<Exclude<DomainEvent, { kind: "task.transition" }>>;
 const partSchema = z.discriminatedUnion("k", [
   z.object({ k: z.literal("live"), o: id, t: z.array(z.number().int()), f: z.array(z.number().int()) }),
-  z.object({ k: z.literal("due") }),
+  // `s` absent (a node of an earlier version): at once.
+  z.object({ k: z.literal("due"), s: z.number().int().nonnegative().default(0) }),
   z.object({ k: z.literal("send"), n: id, t: z.array(z.number().int()) }),
   z.object({ k: z.literal("drop"), d: z.array(id), at: z.number().int() }),
   z.object({ k: z.literal("event"), e: eventSchema }),
@@ -82,7 +85,8 @@ const heardFromOthers = new WeakSet<DomainEvent>();
 
 type Heard = {
   live: [organizationId: string, taskIds: number[], fanoutIds: number[]];
-  due: [];
+  /** Something made on another node may fall due `soonestMs` from now at the soonest. */
+  due: [soonestMs: number];
   send: [taskIds: number[]];
   /** `at`: when the newer connections were recorded; only connections older than that go. */
   drop: [deviceIds: string[], at: number];
@@ -114,7 +118,7 @@ export type Cluster = ClusterLink & {
  * the order they were made), and a subscription to this node's events for the live and
  * clock hints. Rejects if PostgreSQL cannot be reached at start.
  */
-export async function joinCluster(url: string, nodeId: string, opts: { probeMs?: number; queryTimeoutMs?: number; clockMaxSleepMs?: number } = {}): Promise<Cluster> {
+export async function joinCluster(url: string, nodeId: string, opts: { probeMs?: number; queryTimeoutMs?: number } = {}): Promise<Cluster> {
   const heard = new EventEmitter<Heard>();
   heard.setMaxListeners(20);
   const outbox = new Outbox();
@@ -153,7 +157,7 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
     const remote = new Set<DomainEvent>();
     for (const p of parsed.parts) {
       if (p.k === "live") heard.emit("live", p.o, p.t, p.f);
-      else if (p.k === "due") heard.emit("due");
+      else if (p.k === "due") heard.emit("due", p.s);
       else if (p.k === "send" && p.n === nodeId) heard.emit("send", p.t);
       else if (p.k === "drop") heard.emit("drop", p.d, p.at);
       else if (p.k === "event") remote.add(p.e);
@@ -254,8 +258,10 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
       return;
     }
     outbox.live(e.organizationId, e.taskId, e.fanoutId);
-    // Other clocks may sleep past what this creates or starts (a schedule, a lease).
-    if (wakesClock(e, opts.clockMaxSleepMs ?? CLOCK_MAX_SLEEP_MS)) outbox.due();
+    // Other clocks may sleep past what this creates or starts (a schedule, a lease): each
+    // decides for itself from the soonest of what gathered.
+    const soonest = soonestDueAfter(e);
+    if (soonest !== null) outbox.due(soonest);
     arm(false);
   });
 
@@ -296,12 +302,13 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
 /** Hints gathered since the last flush, packed into payloads when taken. */
 class Outbox {
   private liveByOrg = new Map<string, { t: Set<number>; f: Set<number> }>();
-  private dueSoon = false;
+  /** The soonest a creation or start gathered may fall due, in ms from its transition; null: none. */
+  private dueIn: number | null = null;
   private sends = new Map<string, number[]>();
   /** Each call's devices with when it was made: only connections older than that go. */
   private drops: { d: string[]; at: number }[] = [];
   private events: Exclude<DomainEvent, { kind: "task.transition" }>[] = [];
-  /** Whether an event gathered must go at once (GATHERED_EVENTS). */
+  /** Whether an event waiting here is of a kind that goes at once (not in GATHERED_EVENTS). */
   private pressing = false;
   private lost = false;
 
@@ -311,8 +318,8 @@ class Outbox {
     org.t.add(taskId);
     if (fanoutId !== null) org.f.add(fanoutId);
   }
-  due(): void {
-    this.dueSoon = true;
+  due(soonestMs: number): void {
+    this.dueIn = Math.min(this.dueIn ?? soonestMs, soonestMs);
   }
   send(to: string, taskIds: number[]): void {
     const list = this.sends.get(to) ?? this.sends.set(to, []).get(to)!;
@@ -330,7 +337,7 @@ class Outbox {
     this.lost = true;
   }
   empty(): boolean {
-    return !this.liveByOrg.size && !this.dueSoon && !this.sends.size && !this.drops.length && !this.events.length && !this.lost;
+    return !this.liveByOrg.size && this.dueIn === null && !this.sends.size && !this.drops.length && !this.events.length && !this.lost;
   }
   urgent(): boolean {
     return this.sends.size > 0 || this.drops.length > 0 || this.pressing || this.lost;
@@ -345,14 +352,14 @@ class Outbox {
       const fanouts = [...f];
       chunks([...t], IDS_PER_PART).forEach((ids, i) => parts.push({ k: "live", o, t: ids, f: i === 0 ? fanouts : [] }));
     }
-    if (this.dueSoon) parts.push({ k: "due" });
+    if (this.dueIn !== null) parts.push({ k: "due", s: this.dueIn });
     for (const e of this.events) parts.push({ k: "event", e });
     if (this.lost) parts.push({ k: "resync" });
     this.lost = false;
     this.events = [];
     this.pressing = false;
     this.liveByOrg = new Map();
-    this.dueSoon = false;
+    this.dueIn = null;
     this.sends = new Map();
     this.drops = [];
     return pack(from, parts);

@@ -2,7 +2,7 @@ import type { Db } from "../../db/client";
 import { breathe } from "../../db/transaction";
 import { subscribe } from "../events";
 import { nextScheduleDue, runDueSchedules } from "../schedules/schedules";
-import { CLOCK_MAX_SLEEP_MS } from "../tasks/due";
+import { CLOCK_MAX_SLEEP_MS } from "../../rules/tasks";
 
 const RETRY_MS = 1_000;
 

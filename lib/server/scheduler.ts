@@ -1,7 +1,8 @@
 import type { Db } from "../../db/client";
 import { breathe } from "../../db/transaction";
 import { publish, subscribe } from "../events";
-import { CLOCK_MAX_SLEEP_MS, nextDueAt, runDueBatch, wakesClock } from "../tasks/due";
+import { CLOCK_MAX_SLEEP_MS } from "../../rules/tasks";
+import { nextDueAt, runDueBatch, soonestDueAfter, wakesClock } from "../tasks/due";
 
 /** The pause before the clock tries again after a failed step. */
 const CLOCK_RETRY_MS = 1_000;
@@ -32,10 +33,8 @@ export class Scheduler {
   /** Catches up on everything that came due while the server was down, then arms. */
   async start(): Promise<void> {
     this.unsubscribe = subscribe((e) => {
-      // Creations may be scheduled sooner than the armed time; starts begin a lease. The
-      // clock wakes at most maxSleepMs after it armed, which was before this transition: one
-      // that cannot fall due sooner than that changes nothing.
-      if (e.kind === "task.transition" && wakesClock(e, this.maxSleepMs)) this.poke();
+      // Creations may be scheduled sooner than the armed time; starts begin a lease.
+      if (e.kind === "task.transition") this.wake(soonestDueAfter(e));
     });
     await this.run();
   }
@@ -46,7 +45,17 @@ export class Scheduler {
     this.unsubscribe?.();
   }
 
-  /** Something may be due sooner than the armed time (here, or on another node). Coalesced: ten thousand transitions in one tick re-arm once. */
+  /**
+   * Something may fall due `soonestMs` from now (a transition here, or another node's `due`
+   * hint): the clock re-reads its next due time only if that can be before it wakes anyway.
+   * It wakes at most maxSleepMs after it armed, which was before that: what cannot fall due
+   * sooner changes nothing.
+   */
+  wake(soonestMs: number | null): void {
+    if (wakesClock(soonestMs, this.maxSleepMs)) this.poke();
+  }
+
+  /** Something may be due sooner than the armed time. Coalesced: ten thousand transitions in one tick re-arm once. */
   poke(): void {
     if (this.pokeQueued || this.stopped) return;
     this.pokeQueued = true;

@@ -69,18 +69,16 @@ export function soonestDueAfter(e: Pick<TaskTransition, "from" | "to" | "type">)
   return null;
 }
 
-/** How long a clock sleeps at most, unless TASKWIRE_CLOCK_MAX_SLEEP_MS says otherwise. */
-export const CLOCK_MAX_SLEEP_MS = 60_000;
-
 /**
- * Whether transition `e` may make something due before a clock that sleeps at most
- * `maxSleepMs` wakes anyway: only then is the clock woken, on this node and, by a hint, on
- * the others (lib/server/cluster.ts). A task created to run now expires no sooner than a
- * minute, and a lease runs two minutes or more: with the default sleep, neither wakes one.
+ * Whether something that may fall due `soonestMs` from now (soonestDueAfter; null: nothing)
+ * can do so before a clock that sleeps at most `maxSleepMs` wakes anyway: only then is the
+ * clock woken to read its next due time again. The clock of the node where the transition
+ * was made asks it, and each other node's clock asks it of the `due` hint, against its own
+ * sleep (lib/server/cluster.ts). With the default sleep (CLOCK_MAX_SLEEP_MS), a task created
+ * to run now or started wakes none.
  */
-export function wakesClock(e: Pick<TaskTransition, "from" | "to" | "type">, maxSleepMs: number): boolean {
-  const soonest = soonestDueAfter(e);
-  return soonest !== null && soonest < maxSleepMs;
+export function wakesClock(soonestMs: number | null, maxSleepMs: number): boolean {
+  return soonestMs !== null && soonestMs < maxSleepMs;
 }
 
 /** The earliest moment anything is due, from the three partial indexes; null if nothing waits. */

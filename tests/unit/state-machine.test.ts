@@ -3,8 +3,8 @@ import { describe, expect, test } from "vitest";
 import { rawRun } from "../support/raw";
 import { tasks } from "../../db/schema";
 import { withTransaction } from "../../db/transaction";
-import { canTransition, FINAL_STATUSES, isFinal, LEASE_MINUTES, TASK_STATUSES, TRANSITIONS, TTL_SECONDS, type TaskStatus } from "../../rules/tasks";
-import { CLOCK_MAX_SLEEP_MS, soonestDueAfter, wakesClock } from "../../lib/tasks/due";
+import { canTransition, CLOCK_MAX_SLEEP_MS, FINAL_STATUSES, isFinal, LEASE_MINUTES, TASK_STATUSES, TRANSITIONS, TTL_SECONDS, type TaskStatus } from "../../rules/tasks";
+import { soonestDueAfter, wakesClock } from "../../lib/tasks/due";
 import { IllegalTransitionError, transitionTasks } from "../../lib/tasks/transition";
 import { freshDb } from "../support/db";
 import { makeDevices, makeOrg } from "../support/factories";
@@ -212,12 +212,14 @@ describe("what a transition can make due (the clock re-reads only when it may be
     }
   });
   test("a clock is woken (here, and by a hint on the other nodes) only for what may fall due before its longest sleep ends", () => {
-    expect(wakesClock({ from: null, to: "SCHEDULED", type: "SYNC" }, CLOCK_MAX_SLEEP_MS)).toBe(true);
+    expect(wakesClock(soonestDueAfter({ from: null, to: "SCHEDULED", type: "SYNC" }), CLOCK_MAX_SLEEP_MS)).toBe(true);
     // Created to run now, a task expires a minute later at the soonest: not before a 60 s sleep ends, before a 2 min one.
-    expect(wakesClock({ from: null, to: "PENDING", type: "SYNC" }, CLOCK_MAX_SLEEP_MS)).toBe(false);
-    expect(wakesClock({ from: null, to: "PENDING", type: "SYNC" }, 2 * 60_000)).toBe(true);
-    expect(wakesClock({ from: "PENDING", to: "IN_PROGRESS", type: "PING" }, CLOCK_MAX_SLEEP_MS)).toBe(false);
-    expect(wakesClock({ from: "PENDING", to: "IN_PROGRESS", type: "PING" }, 3 * 60_000)).toBe(true);
-    expect(wakesClock({ from: "IN_PROGRESS", to: "COMPLETED", type: "PING" }, 3_600_000)).toBe(false);
+    expect(wakesClock(soonestDueAfter({ from: null, to: "PENDING", type: "SYNC" }), CLOCK_MAX_SLEEP_MS)).toBe(false);
+    expect(wakesClock(soonestDueAfter({ from: null, to: "PENDING", type: "SYNC" }), 2 * 60_000)).toBe(true);
+    expect(wakesClock(soonestDueAfter({ from: "PENDING", to: "IN_PROGRESS", type: "PING" }), CLOCK_MAX_SLEEP_MS)).toBe(false);
+    expect(wakesClock(soonestDueAfter({ from: "PENDING", to: "IN_PROGRESS", type: "PING" }), 3 * 60_000)).toBe(true);
+    expect(wakesClock(soonestDueAfter({ from: "IN_PROGRESS", to: "COMPLETED", type: "PING" }), 3_600_000)).toBe(false);
+    // The default sleep is no longer than the shortest time to live or any lease.
+    expect(CLOCK_MAX_SLEEP_MS).toBeLessThanOrEqual(Math.min(TTL_SECONDS.min * 1000, ...Object.values(LEASE_MINUTES).map((m) => m * 60_000)));
   });
 });
