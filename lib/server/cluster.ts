@@ -11,7 +11,7 @@ import { metrics } from "./metrics";
 // itself), and none is sent per task: each flush packs whatever gathered meanwhile into as
 // few NOTIFYs as fit their 8,000-byte payload limit.
 //   live  — tasks and fan-outs of an organization changed here: browsers elsewhere are told
-//   due   — a creation or start here may fall due `s` ms from now at the soonest: each other
+//   due   — a creation or start here may fall due `s` ms after it was made at the soonest: each other
 //           clock re-reads its next due time if that can be before it wakes anyway, by the
 //           rule of its own (lib/tasks/due.ts wakesClock, against its own longest sleep)
 //   send  — tasks due for devices connected to node `n` (the dispatcher found no socket here)
@@ -85,7 +85,7 @@ const heardFromOthers = new WeakSet<DomainEvent>();
 
 type Heard = {
   live: [organizationId: string, taskIds: number[], fanoutIds: number[]];
-  /** Something made on another node may fall due `soonestMs` from now at the soonest. */
+  /** Something made on another node may fall due `soonestMs` after it was made (a gather or more before this hint is heard), at the soonest. */
   due: [soonestMs: number];
   send: [taskIds: number[]];
   /** `at`: when the newer connections were recorded; only connections older than that go. */

@@ -46,10 +46,11 @@ export class Scheduler {
   }
 
   /**
-   * Something may fall due `soonestMs` from now (a transition here, or another node's `due`
-   * hint): the clock re-reads its next due time only if that can be before it wakes anyway.
-   * It wakes at most maxSleepMs after it armed, which was before that: what cannot fall due
-   * sooner changes nothing.
+   * Something may fall due `soonestMs` after the transition that made it (here, or on another
+   * node, whose `due` hint is heard a gather or more later): the clock re-reads its next due
+   * time only if that can be before it wakes anyway. It wakes at most maxSleepMs after it
+   * armed, which was before the transition, or after it and then read its row: what cannot
+   * fall due sooner changes nothing.
    */
   wake(soonestMs: number | null): void {
     if (wakesClock(soonestMs, this.maxSleepMs)) this.poke();
