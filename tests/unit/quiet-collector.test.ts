@@ -1,6 +1,7 @@
 // lib/server/quiet-collector.ts: the rule on its own, then the collector on this process's
 // real V8 heap, grown by a burst of garbage and given back once the loop goes quiet.
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, test } from "vitest";
 import { metrics } from "../../lib/server/metrics";
 import { QUIET_RULE, shouldCollect, startQuietCollector } from "../../lib/server/quiet-collector";
@@ -32,23 +33,38 @@ describe("shouldCollect", () => {
 // loaded machine the collector's quiet seconds can come later than that: V8 then gives the heap
 // back first, and what this test looks at (our collection) never comes. So the reducer is off
 // while this test runs, and the only thing that can give the heap back is the collector.
-test("a heap a burst grew goes back once the loop is quiet", { timeout: 150_000 }, async () => {
+test("a heap a burst grew goes back once the loop is quiet", { timeout: 400_000 }, async () => {
   const collected = async () => (await metrics().quietCollections.get()).values[0]?.value ?? 0;
   const before = await collected();
   setFlagsFromString("--no-memory-reducer");
+  // The collector takes what is in use when it starts for live. Earlier files in this worker
+  // may have left garbage that large: collected first, what is in use is what is live.
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  setFlagsFromString("--no-expose-gc");
+  gc();
   let collector: { stop: () => void } | undefined;
   try {
     collector = startQuietCollector({ ...QUIET_RULE, seconds: 2 });
-    // The burst: 256 MB of small objects alive at once, then all garbage.
-    const burst = Array.from({ length: 256 }, () => Array.from({ length: 128 * 1024 }, (_, i) => i + 0.5));
-    const grown = getHeapStatistics().total_heap_size;
-    expect(grown, "the burst grew the heap").toBeGreaterThan(256 * MB);
-    burst.length = 0;
-    // Two quiet seconds, then a sample a second: waited for as long as a loaded machine needs.
-    const deadline = Date.now() + 120_000;
-    while ((await collected()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    expect(await collected(), "one collection once the loop went quiet").toBe(before + 1);
-    expect(getHeapStatistics().total_heap_size, "the grown heap given back").toBeLessThan(grown - 128 * MB);
+    // A burst V8 gave back by itself (a marking cycle the burst began, finishing on a loaded
+    // machine before the collector's quiet seconds) leaves the collector nothing to do, and
+    // says nothing of it: another burst is made, three at most.
+    for (let burstNo = 1; ; burstNo++) {
+      // The burst: 256 MB of small objects alive at once, then all garbage.
+      const burst = Array.from({ length: 256 }, () => Array.from({ length: 128 * 1024 }, (_, i) => i + 0.5));
+      const grown = getHeapStatistics().total_heap_size;
+      expect(grown, "the burst grew the heap").toBeGreaterThan(256 * MB);
+      burst.length = 0;
+      const givenBack = () => getHeapStatistics().total_heap_size < grown - 128 * MB;
+      // Two quiet seconds, then a sample a second: waited for as long as a loaded machine needs.
+      // The collector counts its collection in the same turn as it collects.
+      const deadline = Date.now() + 120_000;
+      while ((await collected()) === before && !givenBack() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      if ((await collected()) === before && givenBack() && burstNo < 3) continue;
+      expect(await collected(), "one collection once the loop went quiet").toBe(before + 1);
+      expect(givenBack(), "the grown heap given back").toBe(true);
+      break;
+    }
   } finally {
     collector?.stop();
     // On by default in V8, as the server runs.
