@@ -252,9 +252,8 @@ export async function joinCluster(url: string, nodeId: string, opts: { probeMs?:
   const unsubscribe = subscribe((e: DomainEvent) => {
     if (e.kind !== "task.transition") {
       if (heardFromOthers.has(e)) return;
-      const urgent = !GATHERED_EVENTS.has(e.kind);
-      outbox.event(e, urgent);
-      arm(urgent);
+      outbox.event(e);
+      arm(!GATHERED_EVENTS.has(e.kind));
       return;
     }
     outbox.live(e.organizationId, e.taskId, e.fanoutId);
@@ -308,8 +307,6 @@ class Outbox {
   /** Each call's devices with when it was made: only connections older than that go. */
   private drops: { d: string[]; at: number }[] = [];
   private events: Exclude<DomainEvent, { kind: "task.transition" }>[] = [];
-  /** Whether an event waiting here is of a kind that goes at once (not in GATHERED_EVENTS). */
-  private pressing = false;
   private lost = false;
 
   live(organizationId: string, taskId: number, fanoutId: number | null): void {
@@ -328,9 +325,8 @@ class Outbox {
   drop(deviceIds: string[]): void {
     this.drops.push({ d: deviceIds, at: Date.now() });
   }
-  event(e: Exclude<DomainEvent, { kind: "task.transition" }>, urgent: boolean): void {
+  event(e: Exclude<DomainEvent, { kind: "task.transition" }>): void {
     this.events.push(e);
-    this.pressing ||= urgent;
   }
   /** What this node sent was dropped: the others are told. */
   resync(): void {
@@ -340,7 +336,7 @@ class Outbox {
     return !this.liveByOrg.size && this.dueIn === null && !this.sends.size && !this.drops.length && !this.events.length && !this.lost;
   }
   urgent(): boolean {
-    return this.sends.size > 0 || this.drops.length > 0 || this.pressing || this.lost;
+    return this.sends.size > 0 || this.drops.length > 0 || this.events.some((e) => !GATHERED_EVENTS.has(e.kind)) || this.lost;
   }
 
   /** Everything gathered, as JSON payloads of at most PAYLOAD_BYTES each; the outbox is emptied. */
@@ -357,7 +353,6 @@ class Outbox {
     if (this.lost) parts.push({ k: "resync" });
     this.lost = false;
     this.events = [];
-    this.pressing = false;
     this.liveByOrg = new Map();
     this.dueIn = null;
     this.sends = new Map();

@@ -33,15 +33,20 @@ export function shouldCollect(s: QuietState, rule = QUIET_RULE): boolean {
   return s.quietSeconds >= rule.seconds && s.committedBytes >= s.liveBytes + Math.max(rule.growthBytes, s.liveBytes);
 }
 
-/**
- * Starts watching, a sample a second (the timer never keeps the process alive). V8's own
- * `gc` is made available to this module alone: the flag is set for the one context that
- * hands it over, then cleared.
- */
-export function startQuietCollector(rule = QUIET_RULE): { stop: () => void } {
+/** V8's full collection, made available to the caller alone: the flag is set for the one context that hands it over, then cleared. */
+export function v8Gc(): () => void {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
   setFlagsFromString("--no-expose-gc");
+  return gc;
+}
+
+/**
+ * Starts watching, a sample a second (the timer never keeps the process alive); collects
+ * with V8's own `gc` (v8Gc).
+ */
+export function startQuietCollector(rule = QUIET_RULE): { stop: () => void } {
+  const gc = v8Gc();
   let liveBytes = getHeapStatistics().used_heap_size;
   let quietSeconds = 0;
   let last = performance.eventLoopUtilization();

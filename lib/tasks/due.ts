@@ -70,7 +70,7 @@ export function soonestDueAfter(e: Pick<TaskTransition, "from" | "to" | "type">)
 }
 
 /**
- * Whether something that may fall due `soonestMs` from now (soonestDueAfter; null: nothing)
+ * Whether something that may fall due `soonestMs` after its transition (soonestDueAfter; null: nothing)
  * can do so before a clock that sleeps at most `maxSleepMs` wakes anyway: only then is the
  * clock woken to read its next due time again. The clock of the node where the transition
  * was made asks it, and each other node's clock asks it of the `due` hint, against its own

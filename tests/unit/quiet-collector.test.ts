@@ -1,10 +1,9 @@
 // lib/server/quiet-collector.ts: the rule on its own, then the collector on this process's
 // real V8 heap, grown by a burst of garbage and given back once the loop goes quiet.
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, test } from "vitest";
 import { metrics } from "../../lib/server/metrics";
-import { QUIET_RULE, shouldCollect, startQuietCollector } from "../../lib/server/quiet-collector";
+import { QUIET_RULE, shouldCollect, startQuietCollector, v8Gc } from "../../lib/server/quiet-collector";
 
 const MB = 1024 * 1024;
 
@@ -39,10 +38,7 @@ test("a heap a burst grew goes back once the loop is quiet", { timeout: 400_000 
   setFlagsFromString("--no-memory-reducer");
   // The collector takes what is in use when it starts for live. Earlier files in this worker
   // may have left garbage that large: collected first, what is in use is what is live.
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  setFlagsFromString("--no-expose-gc");
-  gc();
+  v8Gc()();
   let collector: { stop: () => void } | undefined;
   try {
     collector = startQuietCollector({ ...QUIET_RULE, seconds: 2 });
